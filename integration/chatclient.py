@@ -1,0 +1,289 @@
+"""Raw-socket protocol client for the forkchat integration tests.
+
+Speaks docs/PROTOCOL.md over a plain TCP socket: line framing with a
+receive buffer, bounded waits (every read has a deadline), and expect()
+helpers that match server lines by keyword or regular expression.
+
+Lines are returned as str decoded from UTF-8 with 'surrogateescape', so a
+test can still see exactly which bytes arrived if the server sent invalid
+UTF-8.
+"""
+
+import errno
+import re
+import socket
+import time
+
+HOST = "127.0.0.1"
+DEFAULT_TIMEOUT = 5.0
+
+
+class ProtocolError(AssertionError):
+    """The server did not send what a test expected."""
+
+
+class ConnectionClosed(ProtocolError):
+    """The server closed the connection while we waited for a line."""
+
+
+def decode(raw):
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def encode(line):
+    if isinstance(line, bytes):
+        return line
+    return line.encode("utf-8", "surrogateescape")
+
+
+class ChatClient:
+    """One TCP connection to forkchatd.
+
+    history keeps every line received (for diagnostics and leak checks),
+    skipped the lines that expect() passed over while looking for a match.
+    """
+
+    def __init__(self, port, host=HOST, timeout=DEFAULT_TIMEOUT, hello=True,
+                 rcvbuf=None, name=None):
+        self.port = port
+        self.timeout = timeout
+        self.name = name
+        self.buf = bytearray()
+        self.lines = []          # complete lines received, not yet consumed
+        self.history = []        # every line ever received
+        self.skipped = []        # lines passed over by expect()
+        self.closed = False      # EOF or reset seen
+        self.nick = None
+        self.hello = None
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
+        if hello:
+            self.hello = self.expect_next(r"HELLO forkchatd/\S+( .*)?")
+
+    # ---- low level ------------------------------------------------------
+    @property
+    def local_port(self):
+        return self.sock.getsockname()[1]
+
+    def send_raw(self, data):
+        self.sock.sendall(encode(data))
+
+    def send(self, line):
+        """Send one line; '\\n' is appended."""
+        self.send_raw(encode(line) + b"\n")
+
+    def send_lines(self, lines):
+        """Send several lines in a single write (one TCP segment if small)."""
+        self.send_raw(b"".join(encode(l) + b"\n" for l in lines))
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def _split(self):
+        while True:
+            i = self.buf.find(b"\n")
+            if i < 0:
+                return
+            raw = bytes(self.buf[:i])
+            del self.buf[:i + 1]
+            line = decode(raw)
+            self.lines.append(line)
+            self.history.append(line)
+
+    def _fill(self, deadline):
+        """Receive once (waiting until deadline).  Returns False on timeout."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except OSError as e:
+            if e.errno in (errno.ECONNRESET, errno.EPIPE):
+                data = b""
+            else:
+                raise
+        if not data:
+            self.closed = True
+            if self.buf:      # a last line without '\n'
+                tail = decode(bytes(self.buf))
+                self.buf.clear()
+                self.lines.append(tail)
+                self.history.append(tail + "<no-newline>")
+            raise ConnectionClosed(self._diag("connection closed by server"))
+        self.buf += data
+        self._split()
+        return True
+
+    def _diag(self, what):
+        tail = self.history[-8:]
+        return "%s [%s] last lines received: %r" % (what, self.name or self.nick, tail)
+
+    # ---- reading --------------------------------------------------------
+    def readline(self, timeout=None):
+        """The next line (without '\\n').  Raises on timeout or EOF."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while not self.lines:
+            if self.closed:
+                raise ConnectionClosed(self._diag("connection already closed"))
+            if not self._fill(deadline):
+                raise ProtocolError(self._diag("timeout waiting for a line"))
+        return self.lines.pop(0)
+
+    def try_readline(self, timeout=0.0):
+        """The next line, or None if none arrives within timeout."""
+        try:
+            return self.readline(timeout)
+        except ConnectionClosed:
+            raise
+        except ProtocolError:
+            return None
+
+    def expect_next(self, pattern, timeout=None):
+        """The very next line must fullmatch pattern (a regex string)."""
+        line = self.readline(timeout)
+        if re.fullmatch(pattern, line) is None:
+            raise ProtocolError(self._diag("expected %r as next line, got %r" % (pattern, line)))
+        return line
+
+    def expect(self, pattern, timeout=None):
+        """Skip lines until one fullmatches pattern; return it.
+
+        Skipped lines are kept in self.skipped so a test can inspect them.
+        """
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                line = self.readline(remaining)
+            except ConnectionClosed:
+                raise ConnectionClosed(self._diag("closed while waiting for %r" % pattern))
+            except ProtocolError:
+                raise ProtocolError(self._diag("timeout waiting for %r" % pattern))
+            if re.fullmatch(pattern, line):
+                return line
+            self.skipped.append(line)
+
+    def expect_exact(self, text, timeout=None):
+        """Skip lines until one equals text exactly."""
+        return self.expect(re.escape(text), timeout)
+
+    def expect_next_exact(self, text, timeout=None):
+        return self.expect_next(re.escape(text), timeout)
+
+    def expect_err(self, code, timeout=None):
+        """The next line must be 'ERR <code> <NAME> [text]'."""
+        return self.expect_next(r"ERR %d [A-Z_]+( .*)?" % code, timeout)
+
+    def expect_closed(self, timeout=None):
+        """Read (and return) lines until the server closes; fail on timeout."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        got = []
+        while True:
+            try:
+                got.append(self.readline(max(0.0, deadline - time.monotonic())))
+            except ConnectionClosed:
+                return got
+            except ProtocolError:
+                raise ProtocolError(self._diag("server did not close the connection"))
+
+    def assert_silent(self, timeout=0.3):
+        """Nothing must arrive within timeout (use only where no marker works)."""
+        line = self.try_readline(timeout)
+        assert line is None, self._diag("expected silence, got %r" % line)
+
+    def drain(self, timeout=0.1):
+        """Consume whatever arrives within timeout; return the lines."""
+        got = []
+        while True:
+            line = self.try_readline(timeout)
+            if line is None:
+                return got
+            got.append(line)
+
+    # ---- protocol helpers -----------------------------------------------
+    def register(self, nick):
+        """Send nick and require OK NICK nick, OK JOIN lobby."""
+        self.send(nick)
+        self.expect_next_exact("OK NICK %s" % nick)
+        self.expect_next_exact("OK JOIN lobby")
+        self.nick = nick
+        return self
+
+    def listing(self, command, what, timeout=None):
+        """Send a listing command; return (entries, count) up to 'END <what>'.
+
+        Lines that are not part of the listing (notices that arrive in
+        between) are kept in self.skipped.
+        """
+        self.send(command)
+        entries = []
+        prefix = {"LIST": "ROOM ", "USERS": "USER ", "HELP": "HELP"}[what]
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            line = self.readline(max(0.0, deadline - time.monotonic()))
+            if line.startswith("END %s" % what):
+                m = re.fullmatch(r"END %s(?: (\d+))?" % what, line)
+                if m is None:
+                    raise ProtocolError(self._diag("bad END line %r" % line))
+                return entries, (int(m.group(1)) if m.group(1) else None)
+            if line.startswith(prefix):
+                entries.append(line)
+            elif line.startswith("ERR "):
+                raise ProtocolError(self._diag("%s refused: %r" % (command, line)))
+            else:
+                self.skipped.append(line)
+
+    def rooms(self):
+        """/list as {name: (members, owner)}; asserts END LIST count."""
+        entries, count = self.listing("/list", "LIST")
+        assert count == len(entries), (count, entries)
+        out = {}
+        for e in entries:
+            _, name, members, owner = e.split(" ")
+            out[name] = (int(members), owner)
+        assert entries and entries[0].startswith("ROOM lobby "), entries
+        return out
+
+    def users(self, all_=False):
+        """/users [all] as a list of (nick, room) in server order."""
+        entries, count = self.listing("/users all" if all_ else "/users", "USERS")
+        assert count == len(entries), (count, entries)
+        return [tuple(e.split(" ")[1:3]) for e in entries]
+
+    def sync(self, peer, text=None):
+        """Barrier: self says text in its room; peer waits for it.
+
+        Since the server keeps per-client order, every line the server
+        produced for peer before this message arrives before it.  Returns the
+        lines peer skipped on the way.
+        """
+        text = text or "sync-%d" % time.monotonic_ns()
+        peer.skipped = []
+        self.send(text)
+        peer.expect(r"MSG \S+ %s %s" % (re.escape(self.nick), re.escape(text)))
+        return list(peer.skipped)
+
+    def quit(self, text=None):
+        self.send("/quit" if text is None else "/quit %s" % text)
+        got = self.expect_closed()
+        assert any(l.startswith("BYE QUIT") for l in got), got
+        self.close()
+        return got
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,91 @@
+"""Fixtures for the forkchat end-to-end tests.
+
+- server:          a fresh `build/forkchatd -f -p PORT -l <tmp>/logs` per test
+- server_factory:  the same with extra options (e.g. ["-m", "5"]) or daemon mode
+- connect:         open a raw ChatClient to the test's server (closed at teardown)
+- user:            connect + register(nick)
+
+Teardown (also after a failing test) closes every client, sends SIGTERM to
+the server by PID, waits (bounded), falls back to SIGKILL, and asserts that
+no child of the server survived.
+"""
+
+import os
+import signal
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from chatclient import ChatClient  # noqa: E402
+from serverproc import SERVER, STARTED_PIDS, Server, proc_stat  # noqa: E402
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    servers = []
+
+    def start(args=(), foreground=True, port=None, name=None):
+        workdir = tmp_path / (name or "server%d" % len(servers))
+        srv = Server(workdir, args=args, foreground=foreground, port=port)
+        servers.append(srv)
+        return srv.start()
+
+    yield start
+
+    problems = []
+    for srv in servers:
+        leftover = srv.stop()
+        if leftover:
+            problems.append("server %d left children behind: %r" % (srv.pid, sorted(leftover)))
+        if srv.needed_sigkill:
+            problems.append("server %d ignored SIGTERM for 8 s and was SIGKILLed" % srv.pid)
+    assert not problems, "; ".join(problems)
+
+
+@pytest.fixture
+def server(server_factory):
+    return server_factory()
+
+
+@pytest.fixture
+def connect(request, server_factory):
+    """connect(port=None, **kw) -> ChatClient (reads the HELLO line).
+
+    Without a port it connects to the `server` fixture (started on first use),
+    so tests that start their own server with server_factory pass port=.
+    """
+    clients = []
+
+    def make(port=None, **kw):
+        if port is None:
+            port = request.getfixturevalue("server").port
+        c = ChatClient(port, **kw)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+@pytest.fixture
+def user(connect):
+    """user(nick, port=None) -> registered ChatClient."""
+    def make(nick, port=None, **kw):
+        return connect(port, name=nick, **kw).register(nick)
+    return make
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Last resort: SIGKILL any forkchatd we started that is still alive."""
+    for pid in STARTED_PIDS:
+        st = proc_stat(pid)
+        if st is None or st[0] == "Z":
+            continue
+        try:
+            if os.readlink("/proc/%d/exe" % pid) == str(SERVER):
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
