@@ -269,11 +269,19 @@ class ChatClient:
         produced for peer before this message arrives before it.  Returns the
         lines peer skipped on the way.
         """
+        return self.barrier([peer], text)[0]
+
+    def barrier(self, peers, text=None):
+        """Like sync() for several peers in self's room: one message, every
+        peer waits for it.  Returns the list of skipped lines per peer."""
         text = text or "sync-%d" % time.monotonic_ns()
-        peer.skipped = []
         self.send(text)
-        peer.expect(r"MSG \S+ %s %s" % (re.escape(self.nick), re.escape(text)))
-        return list(peer.skipped)
+        out = []
+        for peer in peers:
+            peer.skipped = []
+            peer.expect(r"MSG \S+ %s %s" % (re.escape(self.nick), re.escape(text)))
+            out.append(list(peer.skipped))
+        return out
 
     def quit(self, text=None):
         self.send("/quit" if text is None else "/quit %s" % text)
