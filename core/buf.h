@@ -1,0 +1,40 @@
+/*
+ * buf.h - a growable byte queue: append at the tail, consume from the head.
+ *
+ * Used for every backlog in the system (the parent's per-child output
+ * backlog, a child's pending socket output, line assembly).  Pure: only
+ * malloc/realloc/free.
+ */
+#ifndef FORKCHAT_BUF_H
+#define FORKCHAT_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+	char	*data;
+	size_t	 off;	/* first unconsumed byte */
+	size_t	 len;	/* bytes in use, counted from data[0] */
+	size_t	 cap;
+};
+
+#define BUF_INIT { NULL, 0, 0, 0 }
+
+static inline size_t buf_used(const struct buf *b) { return b->len - b->off; }
+static inline char *buf_head(const struct buf *b) { return b->data + b->off; }
+
+/* Append n bytes.  Returns 0, or -1 (errno ENOMEM) leaving b unchanged. */
+int	buf_append(struct buf *b, const void *p, size_t n);
+
+/* Make room for n more bytes at the tail; returns the tail or NULL. */
+char	*buf_reserve(struct buf *b, size_t n);
+/* Commit n bytes written into the space buf_reserve() returned. */
+void	buf_commit(struct buf *b, size_t n);
+
+/* Drop n bytes from the head (n <= buf_used). */
+void	buf_consume(struct buf *b, size_t n);
+
+/* Empty the buffer; keep its memory unless it is large. */
+void	buf_reset(struct buf *b);
+void	buf_free(struct buf *b);
+
+#endif

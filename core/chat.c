@@ -1,0 +1,727 @@
+/*
+ * chat.c - users, nicknames, rooms and the commands that change them.
+ *
+ * Owns all chat state of the server; it lives only in the parent, so no
+ * two processes ever disagree about who is where.  It never blocks and
+ * never makes a system call: every line it produces goes to io->send, in
+ * the order it was produced, which is what gives each client a single,
+ * ordered stream.
+ *
+ * Rooms keep their members in a doubly linked list threaded through the
+ * user table (join order, O(1) join and leave); nicknames are found through
+ * a chained hash of their case-folded keys.
+ */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "log.h"
+
+#define NAMESZ	(PROTO_NAME_MAX_BYTES + 1)
+
+struct room {
+	char	name[NAMESZ];
+	char	key[NAMESZ];
+	int	owner;			/* slot, -1 for the lobby */
+	int	head, tail, count;	/* member list in join order */
+};
+
+struct user {
+	int	in_use, registered;
+	char	nick[NAMESZ];
+	char	key[NAMESZ];
+	struct room *room;
+	int	rprev, rnext;		/* room member list */
+	int	hnext;			/* nick hash chain */
+};
+
+struct chat {
+	struct chat_limits lim;
+	struct chat_io	io;
+	struct user	*users;
+	struct room	**rooms;	/* rooms[0] is the lobby */
+	int		 nrooms;
+	int		 nusers;
+	int		*hash;		/* nick key hash -> first slot */
+	size_t		 hashsz;
+	char		*line;		/* scratch for one outgoing line */
+	size_t		 linesz;
+};
+
+static const char *help_lines[] = {
+	"text                 send text to everyone in your room (//text sends /text)",
+	"/add ROOM            create ROOM and enter it (you own it)",
+	"/join ROOM           enter an existing room",
+	"/leave               go back to the lobby",
+	"/rm ROOM             remove a room you own; its members go to the lobby",
+	"/list                list rooms with member counts and owners",
+	"/users [all]         users in your room, or everyone",
+	"/whisper NICK TEXT   private message (alias /w)",
+	"/help                this text",
+	"/quit [TEXT]         leave the server",
+};
+
+/* ---- output ---------------------------------------------------------- */
+
+static void
+out(struct chat *c, int slot, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(c->line, c->linesz, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= c->linesz) {		/* cannot happen: bounded inputs */
+		n = (int)c->linesz - 1;
+		c->line[n - 1] = '\n';
+	}
+	c->io.send(c->io.ctx, slot, c->line, (size_t)n);
+}
+
+static void
+out_err(struct chat *c, int slot, enum proto_err code, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	out(c, slot, "ERR %d %s %s\n", (int)code, proto_err_name(code), text);
+}
+
+/* Send the line in c->line (len bytes) to every member of r but except. */
+static void
+room_send(struct chat *c, struct room *r, int except, size_t len)
+{
+	int s;
+
+	for (s = r->head; s >= 0; s = c->users[s].rnext)
+		if (s != except)
+			c->io.send(c->io.ctx, s, c->line, len);
+}
+
+static void
+room_notice(struct chat *c, struct room *r, int except, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(c->line, c->linesz, fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < c->linesz)
+		room_send(c, r, except, (size_t)n);
+}
+
+/* ---- lookup ---------------------------------------------------------- */
+
+static size_t
+hash_key(const char *key, size_t sz)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return h % sz;
+}
+
+static int
+nick_find(struct chat *c, const char *name, size_t len)
+{
+	char key[NAMESZ];
+	int s;
+
+	if (len >= NAMESZ)
+		return -1;
+	proto_fold(name, len, key, sizeof(key));
+	for (s = c->hash[hash_key(key, c->hashsz)]; s >= 0; s = c->users[s].hnext)
+		if (strcmp(c->users[s].key, key) == 0)
+			return s;
+	return -1;
+}
+
+static void
+nick_unhash(struct chat *c, int slot)
+{
+	int *p = &c->hash[hash_key(c->users[slot].key, c->hashsz)];
+
+	while (*p >= 0 && *p != slot)
+		p = &c->users[*p].hnext;
+	if (*p == slot)
+		*p = c->users[slot].hnext;
+}
+
+static struct room *
+room_find(struct chat *c, const char *name, size_t len)
+{
+	char key[NAMESZ];
+	int i;
+
+	if (len >= NAMESZ)
+		return NULL;
+	proto_fold(name, len, key, sizeof(key));
+	for (i = 0; i < c->nrooms; i++)
+		if (strcmp(c->rooms[i]->key, key) == 0)
+			return c->rooms[i];
+	return NULL;
+}
+
+/* ---- membership ------------------------------------------------------ */
+
+static void
+member_unlink(struct chat *c, int slot)
+{
+	struct user *u = &c->users[slot];
+	struct room *r = u->room;
+
+	if (u->rprev >= 0)
+		c->users[u->rprev].rnext = u->rnext;
+	else
+		r->head = u->rnext;
+	if (u->rnext >= 0)
+		c->users[u->rnext].rprev = u->rprev;
+	else
+		r->tail = u->rprev;
+	r->count--;
+	u->room = NULL;
+	u->rprev = u->rnext = -1;
+}
+
+static void
+member_link(struct chat *c, int slot, struct room *r)
+{
+	struct user *u = &c->users[slot];
+
+	u->room = r;
+	u->rnext = -1;
+	u->rprev = r->tail;
+	if (r->tail >= 0)
+		c->users[r->tail].rnext = slot;
+	else
+		r->head = slot;
+	r->tail = slot;
+	r->count++;
+}
+
+/* Leave the current room, telling the others why. */
+static void
+room_leave(struct chat *c, int slot, const char *reason)
+{
+	struct user *u = &c->users[slot];
+	struct room *r = u->room;
+
+	if (r == NULL)
+		return;
+	member_unlink(c, slot);
+	room_notice(c, r, -1, "PART %s %s %s\n", r->name, u->nick, reason);
+}
+
+/* Enter r (after leaving any room): others see JOIN. */
+static void
+room_enter(struct chat *c, int slot, struct room *r)
+{
+	room_notice(c, r, -1, "JOIN %s %s\n", r->name, c->users[slot].nick);
+	member_link(c, slot, r);
+}
+
+static void
+room_move(struct chat *c, int slot, struct room *r)
+{
+	room_leave(c, slot, "left");
+	out(c, slot, "OK JOIN %s\n", r->name);
+	room_enter(c, slot, r);
+}
+
+static void
+room_delete(struct chat *c, struct room *r)
+{
+	int i;
+
+	for (i = 1; i < c->nrooms; i++)
+		if (c->rooms[i] == r) {
+			memmove(&c->rooms[i], &c->rooms[i + 1],
+			    (size_t)(c->nrooms - i - 1) * sizeof(*c->rooms));
+			c->nrooms--;
+			break;
+		}
+	free(r);
+}
+
+static struct room *
+room_create(struct chat *c, const char *name, size_t len, int owner)
+{
+	struct room *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	memcpy(r->name, name, len);
+	r->name[len] = '\0';
+	proto_fold(name, len, r->key, sizeof(r->key));
+	r->owner = owner;
+	r->head = r->tail = -1;
+	c->rooms[c->nrooms++] = r;
+	return r;
+}
+
+/* The owner of some rooms is leaving the server: hand them on or drop them. */
+static void
+rooms_orphan(struct chat *c, int slot)
+{
+	struct room *r;
+	int i;
+
+	for (i = 1; i < c->nrooms; i++) {
+		r = c->rooms[i];
+		if (r->owner != slot)
+			continue;
+		if (r->count == 0) {
+			log_info("room-gone room=%s (owner left, empty)", r->name);
+			room_delete(c, r);
+			i--;
+			continue;
+		}
+		r->owner = r->head;
+		log_info("room-owner room=%s owner=%s", r->name,
+		    c->users[r->head].nick);
+		room_notice(c, r, -1, "OWNER %s %s\n", r->name,
+		    c->users[r->head].nick);
+	}
+}
+
+/* ---- commands -------------------------------------------------------- */
+
+static void
+cmd_register(struct chat *c, int slot, const char *name, size_t len)
+{
+	struct user *u = &c->users[slot];
+	enum proto_err e;
+	int other;
+
+	e = proto_check_name(name, len, PROTO_NICK_MAX_CHARS, PERR_BAD_NICK,
+	    PERR_NICK_TOO_LONG);
+	if (e == PERR_BAD_NICK) {
+		out_err(c, slot, e, "a nickname has no spaces or control "
+		    "characters and does not start with /");
+		return;
+	} else if (e != PERR_NONE) {
+		out_err(c, slot, e, "a nickname has at most %d characters",
+		    PROTO_NICK_MAX_CHARS);
+		return;
+	}
+	if ((other = nick_find(c, name, len)) >= 0) {
+		out_err(c, slot, PERR_NICK_TAKEN, "nickname %.*s is in use, "
+		    "choose another", (int)len, name);
+		return;
+	}
+	memcpy(u->nick, name, len);
+	u->nick[len] = '\0';
+	proto_fold(name, len, u->key, sizeof(u->key));
+	u->hnext = c->hash[hash_key(u->key, c->hashsz)];
+	c->hash[hash_key(u->key, c->hashsz)] = slot;
+	u->registered = 1;
+	c->nusers++;
+	log_info("register slot=%d nick=%s", slot, u->nick);
+	out(c, slot, "OK NICK %s\n", u->nick);
+	room_move(c, slot, c->rooms[0]);
+}
+
+static int
+check_room_name(struct chat *c, int slot, const struct proto_cmd *cmd)
+{
+	if (proto_check_name(cmd->arg, cmd->arglen, PROTO_ROOM_MAX_CHARS,
+	    PERR_BAD_ROOM, PERR_BAD_ROOM) == PERR_NONE)
+		return 0;
+	out_err(c, slot, PERR_BAD_ROOM, "a room name has 1 to %d characters, "
+	    "no spaces or control characters, and does not start with /",
+	    PROTO_ROOM_MAX_CHARS);
+	return -1;
+}
+
+static void
+cmd_add(struct chat *c, int slot, const struct proto_cmd *cmd)
+{
+	struct room *r;
+
+	if (check_room_name(c, slot, cmd) < 0)
+		return;
+	if ((r = room_find(c, cmd->arg, cmd->arglen)) != NULL) {
+		out_err(c, slot, PERR_ROOM_EXISTS, "room %s exists; /join %s",
+		    r->name, r->name);
+		return;
+	}
+	if (c->nrooms - 1 >= c->lim.max_rooms) {
+		out_err(c, slot, PERR_TOO_MANY_ROOMS, "the server has %d rooms "
+		    "already", c->lim.max_rooms);
+		return;
+	}
+	if ((r = room_create(c, cmd->arg, cmd->arglen, slot)) == NULL) {
+		out_err(c, slot, PERR_INTERNAL, "out of memory");
+		return;
+	}
+	log_info("room-add room=%s owner=%s", r->name, c->users[slot].nick);
+	out(c, slot, "OK ADD %s\n", r->name);
+	room_move(c, slot, r);
+}
+
+static void
+cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
+{
+	struct room *r;
+
+	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL) {
+		out_err(c, slot, PERR_NO_SUCH_ROOM, "no room %.*s; /list shows "
+		    "rooms, /add creates one", (int)cmd->arglen, cmd->arg);
+		return;
+	}
+	if (r == c->users[slot].room) {
+		out_err(c, slot, PERR_ALREADY_IN_ROOM, "you are in %s already",
+		    r->name);
+		return;
+	}
+	room_move(c, slot, r);
+}
+
+static void
+cmd_leave(struct chat *c, int slot)
+{
+	if (c->users[slot].room == c->rooms[0]) {
+		out_err(c, slot, PERR_IS_LOBBY, "you are in the lobby already");
+		return;
+	}
+	room_move(c, slot, c->rooms[0]);
+}
+
+static void
+cmd_rm(struct chat *c, int slot, const struct proto_cmd *cmd)
+{
+	struct room *r, *lobby = c->rooms[0];
+	const char *by = c->users[slot].nick;
+	int s;
+
+	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL) {
+		out_err(c, slot, PERR_NO_SUCH_ROOM, "no room %.*s",
+		    (int)cmd->arglen, cmd->arg);
+		return;
+	}
+	if (r == lobby) {
+		out_err(c, slot, PERR_IS_LOBBY, "the lobby cannot be removed");
+		return;
+	}
+	if (r->owner != slot) {
+		out_err(c, slot, PERR_NOT_OWNER, "only its owner %s may remove "
+		    "%s", c->users[r->owner].nick, r->name);
+		return;
+	}
+	log_info("room-rm room=%s by=%s members=%d", r->name, by, r->count);
+	out(c, slot, "OK RM %s\n", r->name);
+	while ((s = r->head) >= 0) {
+		member_unlink(c, s);
+		out(c, s, "REMOVED %s %s\n", r->name, by);
+		room_enter(c, s, lobby);
+	}
+	room_delete(c, r);
+}
+
+static void
+cmd_list(struct chat *c, int slot)
+{
+	struct room *r;
+	int i;
+
+	for (i = 0; i < c->nrooms; i++) {
+		r = c->rooms[i];
+		out(c, slot, "ROOM %s %d %s\n", r->name, r->count,
+		    r->owner >= 0 ? c->users[r->owner].nick : "-");
+	}
+	out(c, slot, "END LIST %d\n", c->nrooms);
+}
+
+static void
+cmd_users(struct chat *c, int slot, const struct proto_cmd *cmd)
+{
+	struct room *r = c->users[slot].room;
+	int s, n = 0;
+
+	if (cmd->arg == NULL) {
+		for (s = r->head; s >= 0; s = c->users[s].rnext, n++)
+			out(c, slot, "USER %s %s\n", c->users[s].nick, r->name);
+	} else {
+		for (s = 0; s < c->lim.max_clients; s++)
+			if (c->users[s].registered) {
+				out(c, slot, "USER %s %s\n", c->users[s].nick,
+				    c->users[s].room->name);
+				n++;
+			}
+	}
+	out(c, slot, "END USERS %d\n", n);
+}
+
+static void
+cmd_whisper(struct chat *c, int slot, const struct proto_cmd *cmd)
+{
+	int to = nick_find(c, cmd->arg, cmd->arglen);
+
+	if (to < 0) {
+		out_err(c, slot, PERR_NO_SUCH_USER, "nobody is called %.*s",
+		    (int)cmd->arglen, cmd->arg);
+		return;
+	}
+	if (to == slot) {
+		out_err(c, slot, PERR_WHISPER_SELF, "you cannot whisper to "
+		    "yourself");
+		return;
+	}
+	out(c, to, "WHISPER %s %.*s\n", c->users[slot].nick,
+	    (int)cmd->textlen, cmd->text);
+	out(c, slot, "OK WHISPER %s\n", c->users[to].nick);
+}
+
+static void
+cmd_help(struct chat *c, int slot)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]); i++)
+		out(c, slot, "HELP %s\n", help_lines[i]);
+	out(c, slot, "END HELP\n");
+}
+
+static void
+cmd_text(struct chat *c, int slot, const char *text, size_t len)
+{
+	struct user *u = &c->users[slot];
+	struct room *r = u->room;
+	size_t rl = strlen(r->name), nl = strlen(u->nick), n;
+	char *p = c->line;
+
+	/* Hot path: built with memcpy, sent to every other member. */
+	n = 4 + rl + 1 + nl + 1 + len + 1;
+	if (n > c->linesz)
+		return;				/* bounded by max_line */
+	memcpy(p, "MSG ", 4), p += 4;
+	memcpy(p, r->name, rl), p += rl;
+	*p++ = ' ';
+	memcpy(p, u->nick, nl), p += nl;
+	*p++ = ' ';
+	memcpy(p, text, len), p += len;
+	*p = '\n';
+	room_send(c, r, slot, n);
+}
+
+static void
+cmd_dispatch(struct chat *c, int slot, const struct proto_cmd *cmd)
+{
+	switch (cmd->id) {
+	case CMD_TEXT:	 cmd_text(c, slot, cmd->text, cmd->textlen); break;
+	case CMD_ADD:	 cmd_add(c, slot, cmd); break;
+	case CMD_RM:	 cmd_rm(c, slot, cmd); break;
+	case CMD_JOIN:	 cmd_join(c, slot, cmd); break;
+	case CMD_LEAVE:	 cmd_leave(c, slot); break;
+	case CMD_LIST:	 cmd_list(c, slot); break;
+	case CMD_USERS:	 cmd_users(c, slot, cmd); break;
+	case CMD_WHISPER: cmd_whisper(c, slot, cmd); break;
+	case CMD_HELP:	 cmd_help(c, slot); break;
+	case CMD_QUIT:
+		chat_bye(c, slot, "QUIT", "goodbye");
+		break;
+	case CMD_UNKNOWN:
+		out_err(c, slot, PERR_UNKNOWN_COMMAND, "unknown command /%.*s; "
+		    "/help lists commands", (int)cmd->namelen, cmd->name);
+		break;
+	}
+}
+
+/* ---- public ---------------------------------------------------------- */
+
+void
+chat_line(struct chat *c, int slot, const char *line, size_t len)
+{
+	struct proto_cmd cmd;
+	const char *usage;
+
+	if (slot < 0 || slot >= c->lim.max_clients || !c->users[slot].in_use)
+		return;
+	proto_parse(line, len, &cmd);
+	if (!c->users[slot].registered) {
+		if (cmd.id == CMD_TEXT && line[0] != '/')
+			cmd_register(c, slot, line, len);
+		else if (cmd.id == CMD_HELP || cmd.id == CMD_QUIT)
+			cmd_dispatch(c, slot, &cmd);
+		else
+			out_err(c, slot, PERR_NOT_REGISTERED, "send your "
+			    "nickname first");
+		return;
+	}
+	if ((usage = proto_usage(&cmd)) != NULL) {
+		out_err(c, slot, PERR_USAGE, "usage: %s", usage);
+		return;
+	}
+	cmd_dispatch(c, slot, &cmd);
+}
+
+void
+chat_reject(struct chat *c, int slot, enum proto_err code)
+{
+	const char *why;
+
+	if (slot < 0 || slot >= c->lim.max_clients || !c->users[slot].in_use)
+		return;
+	switch (code) {
+	case PERR_EMPTY_LINE:	why = "empty line ignored"; break;
+	case PERR_LINE_TOO_LONG: why = "line too long, discarded"; break;
+	case PERR_BAD_UTF8:	why = "line is not valid UTF-8, discarded"; break;
+	case PERR_CONTROL_CHAR:	why = "control characters are not allowed"; break;
+	default:		why = "line refused"; break;
+	}
+	if (code == PERR_LINE_TOO_LONG)
+		out_err(c, slot, code, "%s (limit %zu bytes)", why,
+		    c->lim.max_line);
+	else
+		out_err(c, slot, code, "%s", why);
+}
+
+void
+chat_connect(struct chat *c, int slot)
+{
+	struct user *u = &c->users[slot];
+
+	memset(u, 0, sizeof(*u));
+	u->in_use = 1;
+	u->rprev = u->rnext = u->hnext = -1;
+	u->nick[0] = '-';
+	out(c, slot, "HELLO forkchatd/%s welcome to forkchat; send your "
+	    "nickname\n", FORKCHAT_VERSION);
+}
+
+void
+chat_disconnect(struct chat *c, int slot, const char *reason)
+{
+	struct user *u;
+
+	if (slot < 0 || slot >= c->lim.max_clients || !c->users[slot].in_use)
+		return;
+	u = &c->users[slot];
+	if (u->registered) {
+		room_leave(c, slot, reason);
+		rooms_orphan(c, slot);
+		nick_unhash(c, slot);
+		c->nusers--;
+	}
+	memset(u, 0, sizeof(*u));
+	u->rprev = u->rnext = u->hnext = -1;
+}
+
+/* "REGISTER_TIMEOUT" -> "register-timeout", the log's spelling. */
+static const char *
+reason_of(const char *name)
+{
+	static char r[32];
+	size_t i;
+
+	for (i = 0; name[i] && i < sizeof(r) - 1; i++)
+		r[i] = name[i] == '_' ? '-' : (char)(name[i] | 0x20);
+	r[i] = '\0';
+	return r;
+}
+
+void
+chat_bye(struct chat *c, int slot, const char *name, const char *text)
+{
+	if (slot < 0 || slot >= c->lim.max_clients || !c->users[slot].in_use)
+		return;
+	out(c, slot, "BYE %s %s\n", name, text);
+	log_info("disconnect slot=%d nick=%s reason=%s", slot,
+	    chat_nick(c, slot), reason_of(name));
+	chat_disconnect(c, slot, strcmp(name, "QUIT") == 0 ? "quit" :
+	    "disconnected");
+	c->io.close(c->io.ctx, slot);
+}
+
+int
+chat_in_use(const struct chat *c, int slot)
+{
+	return slot >= 0 && slot < c->lim.max_clients && c->users[slot].in_use;
+}
+
+int
+chat_is_registered(const struct chat *c, int slot)
+{
+	return chat_in_use(c, slot) && c->users[slot].registered;
+}
+
+const char *
+chat_nick(const struct chat *c, int slot)
+{
+	return chat_is_registered(c, slot) ? c->users[slot].nick : "-";
+}
+
+const char *
+chat_room(const struct chat *c, int slot)
+{
+	return chat_is_registered(c, slot) && c->users[slot].room ?
+	    c->users[slot].room->name : NULL;
+}
+
+int
+chat_room_count(const struct chat *c)
+{
+	return c->nrooms;
+}
+
+int
+chat_user_count(const struct chat *c)
+{
+	return c->nusers;
+}
+
+struct chat *
+chat_new(const struct chat_limits *lim, const struct chat_io *io)
+{
+	struct chat *c;
+	size_t i;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->lim = *lim;
+	c->io = *io;
+	c->hashsz = (size_t)lim->max_clients * 2 + 1;
+	c->linesz = lim->max_line + 4 * NAMESZ + 64;
+	c->users = calloc((size_t)lim->max_clients, sizeof(*c->users));
+	c->rooms = calloc((size_t)lim->max_rooms + 1, sizeof(*c->rooms));
+	c->hash = malloc(c->hashsz * sizeof(*c->hash));
+	c->line = malloc(c->linesz);
+	if (!c->users || !c->rooms || !c->hash || !c->line ||
+	    room_create(c, PROTO_LOBBY, strlen(PROTO_LOBBY), -1) == NULL)
+		goto fail;
+	for (i = 0; i < c->hashsz; i++)
+		c->hash[i] = -1;
+	for (i = 0; i < (size_t)lim->max_clients; i++)
+		c->users[i].rprev = c->users[i].rnext = c->users[i].hnext = -1;
+	return c;
+fail:
+	chat_free(c);
+	return NULL;
+}
+
+void
+chat_free(struct chat *c)
+{
+	int i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; c->rooms && i < c->nrooms; i++)
+		free(c->rooms[i]);
+	free(c->rooms);
+	free(c->users);
+	free(c->hash);
+	free(c->line);
+	free(c);
+}

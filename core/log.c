@@ -1,0 +1,137 @@
+/*
+ * log.c - dated log file with daily roll-over and SIGHUP reopen.
+ *
+ * Owns one file descriptor.  Each line is formatted whole and written with a
+ * single write(2) on an O_APPEND descriptor, so lines from several processes
+ * never interleave.  Errors (" in func") carry the function name, as
+ * OpenSSH's error_f does.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int	 log_fd = -1;
+static int	 log_tee;
+static int	 log_day;		/* tm_yday + 1000 * tm_year of the file */
+static char	 log_dir[PATH_MAX];
+static char	 log_file[PATH_MAX];
+
+static int
+day_of(const struct tm *tm)
+{
+	return tm->tm_year * 1000 + tm->tm_yday;
+}
+
+static int
+open_for(const struct tm *tm)
+{
+	char path[PATH_MAX];
+	int fd, n;
+
+	n = snprintf(path, sizeof(path), "%s/forkchatd_%04d%02d%02d.log",
+	    log_dir, tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = fd;
+	log_day = day_of(tm);
+	memcpy(log_file, path, sizeof(path));
+	return 0;
+}
+
+int
+log_open(const char *dir, int tee)
+{
+	struct tm tm;
+	time_t now = time(NULL);
+
+	if (strlen(dir) >= sizeof(log_dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -1;
+	snprintf(log_dir, sizeof(log_dir), "%s", dir);
+	log_tee = tee;
+	localtime_r(&now, &tm);
+	return open_for(&tm);
+}
+
+int
+log_reopen(void)
+{
+	struct tm tm;
+	time_t now = time(NULL);
+
+	if (log_dir[0] == '\0')
+		return 0;
+	localtime_r(&now, &tm);
+	return open_for(&tm);
+}
+
+void
+log_close(void)
+{
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = -1;
+	log_dir[0] = log_file[0] = '\0';
+}
+
+const char *
+log_path(void)
+{
+	return log_file;
+}
+
+void
+log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+{
+	static const char *names[] = { "info", "warn", "error" };
+	char line[2048];
+	struct timeval tv;
+	struct tm tm;
+	va_list ap;
+	int n, m, saved = errno;
+
+	if (log_fd < 0 && !log_tee)
+		return;
+	gettimeofday(&tv, NULL);
+	localtime_r(&tv.tv_sec, &tm);
+	if (log_fd >= 0 && day_of(&tm) != log_day)
+		(void)open_for(&tm);		/* midnight: roll over */
+	n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03d "
+	    "[%d] %s: ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
+	    (int)getpid(), names[lvl]);
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 40, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		m = 0;
+	n += (m < (int)sizeof(line) - n - 40) ? m : (int)sizeof(line) - n - 41;
+	if (lvl == LOG_ERROR)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " (in %s)",
+		    func);
+	line[n++] = '\n';
+	if (log_fd >= 0 && write(log_fd, line, (size_t)n) < 0)
+		log_tee = 1;			/* disk full: keep stderr */
+	if (log_tee)
+		(void)!write(STDERR_FILENO, line, (size_t)n);
+	errno = saved;
+}

@@ -1,0 +1,32 @@
+/*
+ * log.h - the server's dated log file.
+ *
+ * Lines look like "2026-11-26 00:32:54.123 [1234] info: message".  The
+ * file is logs/forkchatd_YYYYMMDD.log (under the configured directory),
+ * opened O_APPEND, reopened when the date changes and on log_reopen()
+ * (SIGHUP).  Call only from normal code, never from a signal handler:
+ * localtime_r and vsnprintf are not async-signal-safe (the original program
+ * deadlocked that way).  Before log_open() nothing is written, which keeps
+ * unit tests quiet.
+ */
+#ifndef FORKCHAT_LOG_H
+#define FORKCHAT_LOG_H
+
+enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR };
+
+/* Open today's file in dir; also copy lines to stderr if tee.  -1 + errno. */
+int	log_open(const char *dir, int tee);
+/* Reopen the file (after rotation by hand or a date change). */
+int	log_reopen(void);
+void	log_close(void);
+/* Path of the file open now ("" if none). */
+const char *log_path(void);
+
+void	log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+#define log_info(...)	log_msg(LOG_INFO, __func__, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_WARN, __func__, __VA_ARGS__)
+#define log_error(...)	log_msg(LOG_ERROR, __func__, __VA_ARGS__)
+
+#endif

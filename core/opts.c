@@ -1,0 +1,147 @@
+/*
+ * opts.c - forkchatd option parsing with getopt_long.
+ *
+ * Never exits and never prints errors itself: it returns a reason, so that
+ * main decides what to do and unit tests can check every bad input.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "opts.h"
+#include "proto.h"
+
+enum { O_MAX_ROOMS = 256, O_MAX_LINE, O_MAX_BACKLOG, O_REG_TIMEOUT, O_PID_FILE };
+
+static const struct option longopts[] = {
+	{ "port", required_argument, NULL, 'p' },
+	{ "bind", required_argument, NULL, 'b' },
+	{ "max-clients", required_argument, NULL, 'm' },
+	{ "max-rooms", required_argument, NULL, O_MAX_ROOMS },
+	{ "max-line", required_argument, NULL, O_MAX_LINE },
+	{ "max-backlog", required_argument, NULL, O_MAX_BACKLOG },
+	{ "register-timeout", required_argument, NULL, O_REG_TIMEOUT },
+	{ "log-dir", required_argument, NULL, 'l' },
+	{ "pid-file", required_argument, NULL, O_PID_FILE },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const char usage_text[] =
+"usage: forkchatd [options]\n"
+"  -p, --port N              TCP port (default 5101)\n"
+"  -b, --bind ADDR           IPv4 address to listen on (default 127.0.0.1)\n"
+"  -m, --max-clients N       simultaneous clients, 1..100000 (default 1000)\n"
+"      --max-rooms N         rooms besides the lobby (default 256)\n"
+"      --max-line N          longest line in bytes, 16..4000 (default 2000)\n"
+"      --max-backlog BYTES   output held for a slow client before it is cut\n"
+"                            (default 1048576)\n"
+"      --register-timeout S  seconds to send a nickname, 0 = no limit (default 30)\n"
+"  -l, --log-dir DIR         log directory (default ./logs)\n"
+"      --pid-file PATH       write the server pid to PATH\n"
+"  -f, --foreground          stay in the foreground; log to stderr as well\n"
+"  -h, --help                this text\n"
+"  -V, --version             print the version\n";
+
+static int
+num(const char *s, long long lo, long long hi, long long *v)
+{
+	char *end;
+
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return errno == 0 && end != s && *end == '\0' && *v >= lo && *v <= hi;
+}
+
+static int
+copy(char *dst, size_t sz, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n == 0 || n >= sz)
+		return 0;
+	memcpy(dst, src, n + 1);
+	return 1;
+}
+
+static void
+defaults(struct server_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->port = 5101;
+	snprintf(o->bind, sizeof(o->bind), "127.0.0.1");
+	o->max_clients = 1000;
+	o->max_rooms = 256;
+	o->max_line = PROTO_DEFAULT_MAX_LINE;
+	o->max_backlog = 1024 * 1024;
+	o->register_timeout = 30;
+	snprintf(o->log_dir, sizeof(o->log_dir), "logs");
+}
+
+/* Apply one option; 0 if its argument is bad. */
+static int
+apply(struct server_opts *o, int c, const char *arg)
+{
+	long long v = 0;
+
+	switch (c) {
+	case 'p': return num(arg, 1, 65535, &v) && ((o->port = (int)v), 1);
+	case 'b': return copy(o->bind, sizeof(o->bind), arg);
+	case 'm': return num(arg, 1, 100000, &v) && ((o->max_clients = (int)v), 1);
+	case O_MAX_ROOMS:
+		return num(arg, 0, 100000, &v) && ((o->max_rooms = (int)v), 1);
+	case O_MAX_LINE:
+		return num(arg, PROTO_MIN_LINE_LIMIT, PROTO_MAX_LINE_LIMIT, &v) &&
+		    ((o->max_line = (size_t)v), 1);
+	case O_MAX_BACKLOG:
+		return num(arg, 4096, 1LL << 34, &v) &&
+		    ((o->max_backlog = (size_t)v), 1);
+	case O_REG_TIMEOUT:
+		return num(arg, 0, 86400, &v) &&
+		    ((o->register_timeout = (int)v), 1);
+	case 'l': return copy(o->log_dir, sizeof(o->log_dir), arg);
+	case O_PID_FILE: return copy(o->pid_file, sizeof(o->pid_file), arg);
+	case 'f': o->foreground = 1; return 1;
+	}
+	return 0;
+}
+
+enum opts_result
+opts_parse(struct server_opts *o, int argc, char **argv, char *err,
+    size_t errsz, void *out)
+{
+	int c, idx;
+
+	defaults(o);
+	optind = 0;			/* full reset: tests parse repeatedly */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:b:m:l:fhV", longopts, &idx)) != -1) {
+		if (c == 'h') {
+			fputs(usage_text, (FILE *)out);
+			return OPTS_EXIT_OK;
+		} else if (c == 'V') {
+			fprintf((FILE *)out, "forkchatd %s\n", FORKCHAT_VERSION);
+			return OPTS_EXIT_OK;
+		} else if (c == '?' || c == ':') {
+			snprintf(err, errsz, "%s option: %s",
+			    c == '?' ? "unknown" : "missing argument for",
+			    argv[optind - 1]);
+			return OPTS_USAGE;
+		} else if (!apply(o, c, optarg)) {
+			snprintf(err, errsz, "invalid value for %s: '%s'",
+			    argv[optind - 1 - (optarg == argv[optind - 1] ? 1 : 0)],
+			    optarg ? optarg : "");
+			return OPTS_USAGE;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errsz, "unexpected argument: %s", argv[optind]);
+		return OPTS_USAGE;
+	}
+	return OPTS_RUN;
+}

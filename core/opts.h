@@ -1,0 +1,31 @@
+/*
+ * opts.h - forkchatd command line (docs/SERVER-CLI.md).
+ */
+#ifndef FORKCHAT_OPTS_H
+#define FORKCHAT_OPTS_H
+
+#include <stddef.h>
+
+struct server_opts {
+	int	 port;
+	char	 bind[64];
+	int	 max_clients;
+	int	 max_rooms;
+	size_t	 max_line;
+	size_t	 max_backlog;
+	int	 register_timeout;	/* seconds, 0 = none */
+	char	 log_dir[4096];
+	char	 pid_file[4096];	/* "" = none */
+	int	 foreground;
+};
+
+enum opts_result { OPTS_RUN, OPTS_EXIT_OK, OPTS_USAGE };
+
+/*
+ * Parse argv into o (defaults first).  On OPTS_USAGE, err holds a one-line
+ * reason; OPTS_EXIT_OK means --help or --version was printed to out.
+ */
+enum opts_result opts_parse(struct server_opts *o, int argc, char **argv,
+    char *err, size_t errsz, void *out);
+
+#endif

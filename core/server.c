@@ -1,0 +1,707 @@
+/*
+ * server.c - the server parent, the control tower.
+ *
+ * Owns the listening socket, the read end of the shared child-to-parent
+ * pipe, one write end per child, and (through chat.c) all chat state.  It
+ * must never block on a child: every pipe it writes is non-blocking, and
+ * what a pipe cannot take waits in that child's bounded backlog; past
+ * --max-backlog the child is cut off as a slow consumer, so nobody else
+ * ever slows down.
+ *
+ * One loop, like PostgreSQL's ServerLoop: wait for signals with
+ * sigtimedwait() (they are blocked, so none is ever lost between a check
+ * and the wait), then drain every source until EAGAIN, because standard
+ * signals coalesce.  Output produced while handling a batch of records is
+ * collected per child and written with one write(2) and one SIGUSR2 each.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "chat.h"
+#include "ipc.h"
+#include "log.h"
+#include "net.h"
+#include "server.h"
+#include "session.h"
+
+#define DOWN_PIPE_SIZE	(256 * 1024)	/* parent -> child pipe capacity */
+#define UP_PIPE_SIZE	(1024 * 1024)	/* shared child -> parent pipe */
+#define IN_CHUNK	(256 * 1024)
+#define SHUTDOWN_MS	5000		/* graceful bound, then SIGKILL */
+
+enum cl_state { CL_FREE, CL_ACTIVE, CL_CLOSING, CL_ABORTED };
+
+struct client {
+	pid_t		 pid;
+	int		 fd;		/* write end of the child's pipe, or -1 */
+	enum cl_state	 state;
+	int		 dirty;		/* on the dirty list */
+	int		 backlogged;	/* out holds what the pipe refused */
+	struct buf	 out;
+	long long	 since_ms;
+	char		 peer[48];
+};
+
+struct reaped {
+	pid_t	pid;
+	int	status;
+};
+
+struct server {
+	const struct server_opts *o;
+	int		 lfd, up_r, up_w;
+	struct client	*cl;
+	int		*freel, nfree;
+	int		*dirty, ndirty, dirtycap;
+	struct reaped	*dead;
+	int		 nbacklog;
+	int		 nchildren;
+	struct chat	*chat;
+	struct buf	 in;
+	int		 stopping;	/* graceful shutdown under way */
+	long long	 deadline_ms;
+	long long	 last_tick_ms;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- output to children -------------------------------------------- */
+
+/* A slot can rejoin the list while it is being flushed: let it grow. */
+static int
+grow_dirty(struct server *s)
+{
+	int *d = realloc(s->dirty, (size_t)s->dirtycap * 2 * sizeof(int));
+
+	if (d == NULL) {
+		log_error("out of memory for the dirty list");
+		return -1;
+	}
+	s->dirty = d;
+	s->dirtycap *= 2;
+	return 0;
+}
+
+static void
+srv_send(void *ctx, int slot, const char *line, size_t len)
+{
+	struct server *s = ctx;
+	struct client *c = &s->cl[slot];
+
+	if (c->state != CL_ACTIVE && c->state != CL_CLOSING)
+		return;
+	if (buf_append(&c->out, line, len) < 0)
+		log_error("slot=%d: out of memory for output", slot);
+	if (!c->dirty) {
+		if (s->ndirty == s->dirtycap && grow_dirty(s) < 0)
+			return;
+		c->dirty = 1;
+		s->dirty[s->ndirty++] = slot;
+	}
+}
+
+static void
+srv_close(void *ctx, int slot)
+{
+	struct server *s = ctx;
+
+	if (s->cl[slot].state == CL_ACTIVE)
+		s->cl[slot].state = CL_CLOSING;
+	srv_send(ctx, slot, "", 0);	/* flush (and close) on this turn */
+}
+
+static void
+set_backlogged(struct server *s, struct client *c, int on)
+{
+	if (c->backlogged == on)
+		return;
+	c->backlogged = on;
+	s->nbacklog += on ? 1 : -1;
+	/* SIGIO when the child reads, only while something waits for it */
+	if (c->fd >= 0)
+		(void)(on ? net_set_flags(c->fd, O_ASYNC) :
+		    net_clear_flags(c->fd, O_ASYNC));
+}
+
+static void
+close_down(struct server *s, struct client *c)
+{
+	set_backlogged(s, c, 0);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	buf_reset(&c->out);
+}
+
+/* The child stopped reading: cut it off, telling it why through SIGTERM. */
+static void
+slow_consumer(struct server *s, int slot)
+{
+	struct client *c = &s->cl[slot];
+	union sigval v = { .sival_int = IPC_ABORT_SLOW_CONSUMER };
+
+	log_warn("disconnect slot=%d nick=%s reason=slow-consumer backlog=%zu",
+	    slot, chat_nick(s->chat, slot), buf_used(&c->out));
+	close_down(s, c);
+	c->state = CL_ABORTED;
+	sigqueue(c->pid, SIGTERM, v);
+	chat_disconnect(s->chat, slot, "disconnected");
+}
+
+static void
+flush_client(struct server *s, int slot)
+{
+	struct client *c = &s->cl[slot];
+	size_t wrote = 0;
+	ssize_t n;
+
+	while (c->fd >= 0 && buf_used(&c->out) > 0) {
+		n = write(c->fd, buf_head(&c->out), buf_used(&c->out));
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			wrote += (size_t)n;
+		} else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && errno == EAGAIN)
+			break;
+		else {			/* EPIPE: the child is gone; reap frees it */
+			close_down(s, c);
+			return;
+		}
+	}
+	if (wrote)
+		kill(c->pid, SIGUSR2);
+	if (buf_used(&c->out) > 0) {
+		set_backlogged(s, c, 1);
+		if (buf_used(&c->out) > s->o->max_backlog)
+			slow_consumer(s, slot);
+	} else {
+		set_backlogged(s, c, 0);
+		if (c->state == CL_CLOSING && c->fd >= 0) {
+			close_down(s, c);	/* EOF tells the child to finish */
+			kill(c->pid, SIGUSR2);
+		}
+	}
+}
+
+/* One write and one SIGUSR2 per child that got output this turn. */
+static void
+flush_dirty(struct server *s)
+{
+	int i, slot;
+
+	for (i = 0; i < s->ndirty; i++) {	/* may grow while we loop */
+		slot = s->dirty[i];
+		if (!s->cl[slot].dirty)
+			continue;
+		s->cl[slot].dirty = 0;
+		flush_client(s, slot);
+	}
+	s->ndirty = 0;
+}
+
+static void
+flush_backlogs(struct server *s)
+{
+	int slot;
+
+	for (slot = 0; s->nbacklog > 0 && slot < s->o->max_clients; slot++)
+		if (s->cl[slot].backlogged)
+			flush_client(s, slot);
+}
+
+/* ---- input from children ------------------------------------------- */
+
+static void
+handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
+{
+	int slot = (int)h->slot;
+
+	if (h->slot >= (uint32_t)s->o->max_clients ||
+	    s->cl[slot].state != CL_ACTIVE)
+		return;			/* said after /quit or a cut: ignored */
+	switch (h->type) {
+	case IPC_LINE:
+		chat_line(s->chat, slot, p, h->len);
+		break;
+	case IPC_REJECT:
+		chat_reject(s->chat, slot, (enum proto_err)h->code);
+		break;
+	case IPC_EOF:
+		log_info("disconnect slot=%d nick=%s reason=eof", slot,
+		    chat_nick(s->chat, slot));
+		chat_disconnect(s->chat, slot, "disconnected");
+		srv_close(s, slot);
+		break;
+	}
+}
+
+static void
+parse_records(struct server *s)
+{
+	struct ipc_hdr h;
+
+	while (buf_used(&s->in) >= IPC_HDR) {
+		memcpy(&h, buf_head(&s->in), IPC_HDR);
+		if (buf_used(&s->in) < IPC_HDR + h.len)
+			return;		/* the rest is still in the pipe */
+		handle_record(s, &h, buf_head(&s->in) + IPC_HDR);
+		buf_consume(&s->in, IPC_HDR + h.len);
+	}
+}
+
+static void
+drain_inbound(struct server *s)
+{
+	ssize_t n;
+	char *p;
+
+	for (;;) {
+		if ((p = buf_reserve(&s->in, IN_CHUNK)) == NULL) {
+			log_error("out of memory reading children");
+			return;
+		}
+		n = read(s->up_r, p, IN_CHUNK);
+		if (n > 0) {
+			buf_commit(&s->in, (size_t)n);
+			parse_records(s);
+		} else if (n < 0 && errno == EINTR)
+			continue;
+		else
+			return;		/* EAGAIN */
+	}
+}
+
+/* ---- accept and fork ------------------------------------------------ */
+
+/* In the child: keep only fds 0-2 and the ones listed (sorted ascending). */
+static void
+close_all_but(const int *keep, int n)
+{
+	unsigned int from = 3;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned int)keep[i] > from)
+			close_range(from, (unsigned int)keep[i] - 1, 0);
+		from = (unsigned int)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
+static void
+child_main(struct server *s, int sock, int down, int slot, pid_t parent)
+{
+	struct session_cfg cfg = { sock, down, s->up_w, slot, s->o->max_line,
+	    parent };
+	int keep[3] = { sock, down, s->up_w }, i, j, t;
+	sigset_t set;
+
+	/* Die with the parent; it may have died before prctl took effect. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
+	signal(SIGINT, SIG_IGN);	/* ^C is for the parent to handle */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	log_close();
+	for (i = 0; i < 3; i++)		/* sort the three fds to keep */
+		for (j = i + 1; j < 3; j++)
+			if (keep[j] < keep[i])
+				t = keep[i], keep[i] = keep[j], keep[j] = t;
+	close_all_but(keep, 3);
+	_exit(session_run(&cfg));
+}
+
+/* Say why and hang up; used before a session exists. */
+static void
+refuse(int fd, const char *line)
+{
+	(void)!send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
+static void
+spawn(struct server *s, int sock, const char *peer)
+{
+	int slot = s->freel[s->nfree - 1], p[2];
+	struct client *c = &s->cl[slot];
+	pid_t pid, parent = getpid();
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_error("pipe for %s: %s", peer, strerror(errno));
+		refuse(sock, "BYE INTERNAL server cannot start a session now\n");
+		return;
+	}
+	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
+	if ((pid = fork()) < 0) {
+		log_error("fork for %s: %s", peer, strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		refuse(sock, "BYE INTERNAL server cannot start a session now\n");
+		return;
+	}
+	if (pid == 0)
+		child_main(s, sock, p[0], slot, parent);
+	close(p[0]);
+	close(sock);
+	s->nfree--;
+	s->nchildren++;
+	c->pid = pid;
+	c->fd = p[1];
+	c->state = CL_ACTIVE;
+	c->since_ms = now_ms();
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	if (fcntl(c->fd, F_SETOWN, parent) < 0 ||
+	    net_set_flags(c->fd, O_NONBLOCK) < 0)
+		log_error("slot=%d: fcntl: %s", slot, strerror(errno));
+	log_info("connect slot=%d pid=%d peer=%s", slot, (int)pid, peer);
+	chat_connect(s->chat, slot);
+}
+
+static void
+accept_all(struct server *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char peer[48];
+	int fd;
+
+	while (!s->stopping) {
+		sl = sizeof(ss);
+		fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)	/* EMFILE...: retried on the tick */
+				log_error("accept: %s", strerror(errno));
+			return;
+		}
+		net_peer(&ss, peer, sizeof(peer));
+		if (s->nfree == 0) {
+			log_warn("refused peer=%s reason=server-full", peer);
+			refuse(fd, "BYE SERVER_FULL the server is full, try "
+			    "again later\n");
+			continue;
+		}
+		spawn(s, fd, peer);
+	}
+}
+
+/* ---- children ending ------------------------------------------------ */
+
+static int
+slot_of(struct server *s, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < s->o->max_clients; i++)
+		if (s->cl[i].state != CL_FREE && s->cl[i].pid == pid)
+			return i;
+	return -1;
+}
+
+static void
+free_slot(struct server *s, int slot, int status)
+{
+	struct client *c = &s->cl[slot];
+
+	if (c->state == CL_ACTIVE) {	/* nobody asked it to go */
+		if (WIFSIGNALED(status))
+			log_warn("disconnect slot=%d nick=%s "
+			    "reason=killed-by-signal-%d", slot,
+			    chat_nick(s->chat, slot), WTERMSIG(status));
+		else
+			log_warn("disconnect slot=%d nick=%s reason=exit-status-%d",
+			    slot, chat_nick(s->chat, slot), WEXITSTATUS(status));
+		chat_disconnect(s->chat, slot, "disconnected");
+	}
+	close_down(s, c);
+	buf_free(&c->out);
+	c->state = CL_FREE;
+	c->dirty = 0;
+	c->pid = 0;
+	s->freel[s->nfree++] = slot;
+	s->nchildren--;
+}
+
+/*
+ * Reap every child that ended.  Records a child wrote before it exited are
+ * in the pipe by now: read them before its slot can be reused.
+ */
+static void
+reap(struct server *s)
+{
+	int n = 0, i, st, slot;
+	pid_t pid;
+
+	while (n < s->o->max_clients &&
+	    (pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		s->dead[n].pid = pid;
+		s->dead[n++].status = st;
+	}
+	if (n == 0)
+		return;
+	drain_inbound(s);
+	for (i = 0; i < n; i++)
+		if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
+			free_slot(s, slot, s->dead[i].status);
+}
+
+static void
+check_timeouts(struct server *s, long long now)
+{
+	char text[80];
+	int slot;
+
+	if (s->o->register_timeout <= 0)
+		return;
+	snprintf(text, sizeof(text), "no nickname within %d seconds",
+	    s->o->register_timeout);
+	for (slot = 0; slot < s->o->max_clients; slot++)
+		if (s->cl[slot].state == CL_ACTIVE &&
+		    !chat_is_registered(s->chat, slot) &&
+		    now - s->cl[slot].since_ms >= s->o->register_timeout * 1000LL)
+			chat_bye(s->chat, slot, "REGISTER_TIMEOUT", text);
+}
+
+/* ---- shutdown ------------------------------------------------------- */
+
+static void
+begin_shutdown(struct server *s, int sig)
+{
+	static const char bye[] = "BYE SHUTDOWN server is shutting down\n";
+	union sigval v = { .sival_int = IPC_ABORT_SHUTDOWN };
+	int slot;
+
+	log_info("shutdown begin (%s), %d clients", sigabbrev_np(sig) ?
+	    sigabbrev_np(sig) : "signal", s->nchildren);
+	s->stopping = 1;
+	s->deadline_ms = now_ms() + SHUTDOWN_MS;
+	close(s->lfd);
+	s->lfd = -1;
+	for (slot = 0; slot < s->o->max_clients; slot++)
+		if (s->cl[slot].state == CL_ACTIVE) {
+			srv_send(s, slot, bye, sizeof(bye) - 1);
+			s->cl[slot].state = CL_CLOSING;
+		}
+	flush_dirty(s);
+	for (slot = 0; slot < s->o->max_clients; slot++)
+		if (s->cl[slot].state == CL_CLOSING && s->cl[slot].backlogged) {
+			close_down(s, &s->cl[slot]);	/* pipe full: say it */
+			sigqueue(s->cl[slot].pid, SIGTERM, v);
+		}
+}
+
+/* SIGKILL whatever is left and wait for all of it. */
+static void
+kill_all(struct server *s)
+{
+	int slot, st;
+
+	for (slot = 0; slot < s->o->max_clients; slot++)
+		if (s->cl[slot].state != CL_FREE)
+			kill(s->cl[slot].pid, SIGKILL);
+	for (slot = 0; slot < s->o->max_clients; slot++)
+		if (s->cl[slot].state != CL_FREE) {
+			while (waitpid(s->cl[slot].pid, &st, 0) < 0 &&
+			    errno == EINTR)
+				;
+			s->cl[slot].state = CL_ACTIVE;	/* log it as killed */
+			free_slot(s, slot, st);
+		}
+}
+
+/* ---- the loop ------------------------------------------------------- */
+
+enum {
+	EV_INPUT = 1 << 0, EV_IO = 1 << 1, EV_CHILD = 1 << 2, EV_HUP = 1 << 3,
+	EV_STOP = 1 << 4, EV_QUIT = 1 << 5
+};
+
+/* Wait up to ms for signals, then take every other one already pending. */
+static unsigned
+wait_events(const sigset_t *set, long long ms, int *stopsig)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	unsigned ev = 0;
+	siginfo_t si;
+	int sig;
+
+	while ((sig = sigtimedwait(set, &si, &ts)) > 0) {
+		switch (sig) {
+		case SIGUSR1: ev |= EV_INPUT; break;
+		case SIGIO:   ev |= EV_IO; break;
+		case SIGCHLD: ev |= EV_CHILD; break;
+		case SIGHUP:  ev |= EV_HUP; break;
+		case SIGQUIT: ev |= EV_QUIT; *stopsig = sig; break;
+		default:      ev |= EV_STOP; *stopsig = sig; break;
+		}
+		ts.tv_sec = ts.tv_nsec = 0;
+	}
+	return ev;
+}
+
+static long long
+wait_budget(const struct server *s, long long now)
+{
+	long long ms = 1000 - (now - s->last_tick_ms);
+
+	if (s->nbacklog > 0 && ms > 20)
+		ms = 20;		/* in case a SIGIO was merged away */
+	if (s->stopping && ms > 50)
+		ms = 50;
+	return ms < 0 ? 0 : ms;
+}
+
+static void
+serve(struct server *s, const sigset_t *set)
+{
+	unsigned ev;
+	long long now;
+	int sig = 0;
+
+	for (;;) {
+		now = now_ms();
+		ev = wait_events(set, wait_budget(s, now), &sig);
+		now = now_ms();
+		if (now - s->last_tick_ms >= 1000) {	/* periodic safety net */
+			ev |= EV_IO | EV_CHILD;
+			s->last_tick_ms = now;
+			check_timeouts(s, now);
+		}
+		drain_inbound(s);
+		if (ev & EV_CHILD)
+			reap(s);
+		if (ev & EV_IO) {
+			accept_all(s);
+			flush_backlogs(s);
+		}
+		if (ev & EV_HUP) {
+			if (log_reopen() < 0)
+				log_error("log reopen: %s", strerror(errno));
+			log_info("log reopened (SIGHUP)");
+		}
+		if ((ev & EV_STOP) && !s->stopping)
+			begin_shutdown(s, sig);
+		else if ((ev & EV_QUIT) || ((ev & EV_STOP) && s->stopping)) {
+			log_warn("immediate shutdown (%s)", sigabbrev_np(sig));
+			kill_all(s);
+		}
+		flush_dirty(s);
+		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
+			log_warn("shutdown: %d children still running after %d "
+			    "ms, killing them", s->nchildren, SHUTDOWN_MS);
+			kill_all(s);
+		}
+		if ((s->stopping || (ev & EV_QUIT)) && s->nchildren == 0)
+			return;
+	}
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;			/* never runs while blocked; just exists */
+}
+
+static int
+setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
+{
+	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGHUP, SIGTERM,
+	    SIGINT, SIGQUIT };
+	struct chat_io io = { s, srv_send, srv_close };
+	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
+	struct sigaction sa;
+	sigset_t block;
+	int p[2], i;
+
+	memset(s, 0, sizeof(*s));
+	s->o = o;
+	s->lfd = lfd;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(set);
+	sigemptyset(&block);
+	for (i = 0; i < (int)(sizeof(sigs) / sizeof(sigs[0])); i++) {
+		sigaddset(set, sigs[i]);
+		sigaction(sigs[i], &sa, NULL);	/* SIGCHLD must not be SIG_IGN */
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * SIGUSR2 is blocked too, though the parent never waits for it: a
+	 * child inherits the mask, so one sent right after fork() stays
+	 * pending until the child waits for it instead of killing it.
+	 */
+	sigaddset(&block, SIGUSR2);
+	if (sigprocmask(SIG_BLOCK, set, NULL) < 0 ||
+	    sigprocmask(SIG_BLOCK, &block, NULL) < 0 || pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	s->up_r = p[0];
+	s->up_w = p[1];
+	(void)fcntl(s->up_r, F_SETPIPE_SZ, UP_PIPE_SIZE);
+	s->cl = calloc((size_t)o->max_clients, sizeof(*s->cl));
+	s->freel = calloc((size_t)o->max_clients, sizeof(int));
+	s->dirtycap = o->max_clients * 2;
+	s->dirty = calloc((size_t)s->dirtycap, sizeof(int));
+	s->dead = calloc((size_t)o->max_clients, sizeof(*s->dead));
+	s->chat = chat_new(&lim, &io);
+	if (!s->cl || !s->freel || !s->dirty || !s->dead || !s->chat ||
+	    net_set_flags(s->up_r, O_NONBLOCK) < 0 || net_async(lfd) < 0)
+		return -1;
+	for (i = o->max_clients - 1; i >= 0; i--) {
+		s->cl[i].fd = -1;
+		s->freel[s->nfree++] = i;	/* slot 0 is handed out first */
+	}
+	s->last_tick_ms = now_ms();
+	return 0;
+}
+
+int
+server_run(const struct server_opts *o, int lfd)
+{
+	struct server s;
+	sigset_t set;
+	int i;
+
+	if (setup(&s, o, lfd, &set) < 0) {
+		log_error("startup: %s", strerror(errno));
+		return 1;
+	}
+	accept_all(&s);			/* connections queued before O_ASYNC */
+	serve(&s, &set);
+	log_info("shutdown complete");
+	for (i = 0; i < o->max_clients; i++)
+		buf_free(&s.cl[i].out);
+	buf_free(&s.in);
+	chat_free(s.chat);
+	free(s.cl);
+	free(s.freel);
+	free(s.dirty);
+	free(s.dead);
+	close(s.up_r);
+	close(s.up_w);
+	return 0;
+}

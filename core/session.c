@@ -1,0 +1,277 @@
+/*
+ * session.c - the server child: relays one client.
+ *
+ * Owns the client's socket, the read end of its own pipe from the parent
+ * and the write end of the shared pipe to the parent.  Holds no chat state:
+ * it frames and validates what the client sends, forwards it as records,
+ * and copies whatever the parent sends straight to the socket.  All
+ * decisions are the parent's.
+ *
+ * It waits only in sigwaitinfo()/sigtimedwait() on SIGIO (socket readable
+ * or writable), SIGUSR2 (the parent wrote) and SIGTERM (the parent says
+ * stop); after each wake-up it drains every source until EAGAIN, because one
+ * signal may stand for many events.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "ipc.h"
+#include "proto.h"
+#include "session.h"
+
+#define READ_CHUNK	(64 * 1024)
+#define READ_BUDGET	(256 * 1024)	/* socket bytes per turn, then serve output */
+#define PENDING_CAP	(256 * 1024)	/* stop reading the pipe past this */
+#define FLUSH_SECS	2		/* to deliver the last bytes at the end */
+
+struct session {
+	const struct session_cfg *cfg;
+	struct proto_framer fr;
+	char		 batch[IPC_BATCH];
+	size_t		 batchlen;
+	int		 batched;	/* records written since the last SIGUSR1 */
+	struct buf	 pending;	/* parent output not yet on the socket */
+	int		 sock_eof;	/* client closed its side (or the socket died) */
+	int		 down_eof;	/* parent closed our pipe: finish and exit */
+	int		 dead;		/* socket unusable: exit now */
+};
+
+static void
+up_flush(struct session *s)
+{
+	ssize_t n;
+
+	if (s->batchlen == 0)
+		return;
+	/* One blocking write of <= PIPE_BUF bytes is atomic and complete. */
+	do
+		n = write(s->cfg->up_fd, s->batch, s->batchlen);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)			/* EPIPE: the parent is gone */
+		_exit(1);
+	s->batched++;
+	s->batchlen = 0;
+}
+
+static void
+up_record(struct session *s, enum ipc_type type, int code, const char *p,
+    size_t len)
+{
+	struct ipc_hdr h;
+
+	if (s->batchlen + IPC_HDR + len > sizeof(s->batch))
+		up_flush(s);
+	h.slot = (uint32_t)s->cfg->slot;
+	h.type = (uint16_t)type;
+	h.code = (uint16_t)code;
+	h.len = (uint32_t)len;
+	memcpy(s->batch + s->batchlen, &h, IPC_HDR);
+	if (len)
+		memcpy(s->batch + s->batchlen + IPC_HDR, p, len);
+	s->batchlen += IPC_HDR + len;
+}
+
+/* Tell the parent once per turn, however many records were sent. */
+static void
+up_notify(struct session *s)
+{
+	up_flush(s);
+	if (s->batched) {
+		kill(s->cfg->parent, SIGUSR1);
+		s->batched = 0;
+	}
+}
+
+static int
+on_line(enum proto_frame_ev ev, const char *line, size_t len, void *arg)
+{
+	struct session *s = arg;
+	enum proto_err e;
+
+	if (ev == PFRAME_TOO_LONG)
+		up_record(s, IPC_REJECT, PERR_LINE_TOO_LONG, NULL, 0);
+	else if ((e = proto_check_line(line, len)) != PERR_NONE)
+		up_record(s, IPC_REJECT, e, NULL, 0);
+	else
+		up_record(s, IPC_LINE, 0, line, len);
+	return 0;
+}
+
+/* Read the client until EAGAIN (or the budget); returns 1 if more is left. */
+static int
+read_client(struct session *s)
+{
+	char buf[READ_CHUNK];
+	size_t total = 0;
+	ssize_t n;
+
+	while (!s->sock_eof && total < READ_BUDGET) {
+		n = read(s->cfg->sock, buf, sizeof(buf));
+		if (n > 0) {
+			proto_frame(&s->fr, buf, (size_t)n, on_line, s);
+			total += (size_t)n;
+		} else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && errno == EAGAIN)
+			break;
+		else {			/* EOF, or a reset connection */
+			s->sock_eof = 1;
+			if (n < 0)
+				s->dead = 1;
+			up_record(s, IPC_EOF, 0, NULL, 0);
+		}
+	}
+	up_notify(s);
+	return !s->sock_eof && total >= READ_BUDGET;
+}
+
+static void
+read_parent(struct session *s)
+{
+	ssize_t n;
+	char *p;
+
+	while (!s->down_eof && buf_used(&s->pending) < PENDING_CAP) {
+		if ((p = buf_reserve(&s->pending, READ_CHUNK)) == NULL)
+			return;		/* retried on the next turn */
+		n = read(s->cfg->down_fd, p, READ_CHUNK);
+		if (n > 0)
+			buf_commit(&s->pending, (size_t)n);
+		else if (n == 0)
+			s->down_eof = 1;
+		else if (errno != EINTR)
+			return;		/* EAGAIN */
+	}
+}
+
+static void
+write_client(struct session *s)
+{
+	ssize_t n;
+
+	while (!s->dead && buf_used(&s->pending) > 0) {
+		n = send(s->cfg->sock, buf_head(&s->pending),
+		    buf_used(&s->pending), MSG_NOSIGNAL);
+		if (n > 0)
+			buf_consume(&s->pending, (size_t)n);
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && errno == EAGAIN)
+			return;		/* SIGIO tells us when it drains */
+		else {
+			s->dead = 1;
+			if (!s->sock_eof) {
+				s->sock_eof = 1;
+				up_record(s, IPC_EOF, 0, NULL, 0);
+				up_notify(s);
+			}
+		}
+	}
+}
+
+/* The parent asked us to stop (sigqueue SIGTERM): say why if we can. */
+static void
+abort_session(struct session *s, const siginfo_t *si)
+{
+	static const char shut[] = "BYE SHUTDOWN server is shutting down\n";
+	static const char slow[] = "BYE SLOW_CONSUMER you stopped reading; "
+	    "too much output was waiting for you\n";
+	const char *msg = NULL;
+	size_t len = 0;
+
+	if (si->si_code == SI_QUEUE && si->si_pid == s->cfg->parent) {
+		if (si->si_value.sival_int == IPC_ABORT_SLOW_CONSUMER)
+			msg = slow, len = sizeof(slow) - 1;
+		else
+			msg = shut, len = sizeof(shut) - 1;
+	}
+	if (msg && !s->dead)
+		(void)!send(s->cfg->sock, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Orderly close: FIN first, so unread input does not turn it into a RST. */
+static void
+close_client(struct session *s)
+{
+	char junk[4096];
+
+	shutdown(s->cfg->sock, SHUT_WR);
+	while (read(s->cfg->sock, junk, sizeof(junk)) > 0)
+		;
+	close(s->cfg->sock);
+}
+
+static int
+session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
+{
+	int fl;
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->fr.max = cfg->max_line;
+	if ((s->fr.line = malloc(cfg->max_line + 2)) == NULL)
+		return -1;
+	sigemptyset(set);
+	sigaddset(set, SIGIO);
+	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
+		return -1;
+	fl = fcntl(cfg->down_fd, F_GETFL);
+	if (fl < 0 || fcntl(cfg->down_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	fl = fcntl(cfg->sock, F_GETFL);
+	if (fl < 0 || fcntl(cfg->sock, F_SETOWN, getpid()) < 0 ||
+	    fcntl(cfg->sock, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
+		return -1;
+	return 0;
+}
+
+int
+session_run(const struct session_cfg *cfg)
+{
+	struct timespec ts = { 0, 0 };
+	struct session s;
+	siginfo_t si;
+	time_t deadline = 0;
+	sigset_t set;
+	int more, sig;
+
+	if (session_setup(&s, cfg, &set) < 0)
+		return 1;
+	for (;;) {
+		/* Work first: data may have arrived before O_ASYNC was set. */
+		more = read_client(&s);
+		read_parent(&s);
+		write_client(&s);
+		if (s.dead || (s.down_eof && buf_used(&s.pending) == 0))
+			break;
+		if (more)
+			continue;
+		if (s.down_eof) {	/* bounded wait for a slow reader */
+			if (deadline == 0)
+				deadline = time(NULL) + FLUSH_SECS;
+			ts.tv_sec = deadline - time(NULL);
+			if (ts.tv_sec <= 0)
+				break;
+			sig = sigtimedwait(&set, &si, &ts);
+		} else
+			sig = sigwaitinfo(&set, &si);
+		if (sig == SIGTERM) {
+			abort_session(&s, &si);
+			break;
+		}
+	}
+	if (!s.dead)
+		close_client(&s);
+	buf_free(&s.pending);
+	free(s.fr.line);
+	return 0;
+}
