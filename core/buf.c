@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "failpoint.h"
 
 #define BUF_MIN		4096
 #define BUF_KEEP	(64 * 1024)	/* larger empty buffers are freed */
@@ -37,7 +38,7 @@ buf_reserve(struct buf *b, size_t n)
 		}
 		ncap *= 2;
 	}
-	if ((p = malloc(ncap)) == NULL)
+	if (FAIL("forkchatd/buf/malloc", ENOMEM) || (p = malloc(ncap)) == NULL)
 		return NULL;
 	if (used)
 		memcpy(p, b->data + b->off, used);

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "chat.h"
+#include "failpoint.h"
 #include "log.h"
 
 #define NAMESZ	(PROTO_NAME_MAX_BYTES + 1)
@@ -259,7 +260,8 @@ room_create(struct chat *c, const char *name, size_t len, int owner)
 {
 	struct room *r;
 
-	if ((r = calloc(1, sizeof(*r))) == NULL)
+	if (FAIL("forkchatd/chat/calloc", ENOMEM) ||
+	    (r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	memcpy(r->name, name, len);
 	r->name[len] = '\0';

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "failpoint.h"
 #include "log.h"
 #include "net.h"
 #include "opts.h"
@@ -87,6 +88,7 @@ main(int argc, char **argv)
 	char err[256], where[128];
 	int lfd, ready = -1, rc;
 
+	FAILPOINT_INIT();
 	switch (opts_parse(&o, argc, argv, err, sizeof(err), stdout)) {
 	case OPTS_EXIT_OK:
 		return 0;

@@ -42,6 +42,7 @@ struct ipc_hdr {
 enum ipc_abort {
 	IPC_ABORT_SHUTDOWN = 1,
 	IPC_ABORT_SLOW_CONSUMER = 2,
+	IPC_ABORT_ERROR = 3,
 };
 
 #endif

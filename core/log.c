@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "failpoint.h"
 #include "log.h"
 
 static int	 log_fd = -1;
@@ -43,7 +44,8 @@ open_for(const struct tm *tm)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	fd = FAIL("forkchatd/log/open", ENOSPC) ? -1 :
+	    open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
 	if (log_fd >= 0)

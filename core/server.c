@@ -28,6 +28,7 @@
 
 #include "buf.h"
 #include "chat.h"
+#include "failpoint.h"
 #include "ipc.h"
 #include "log.h"
 #include "net.h"
@@ -47,6 +48,7 @@ struct client {
 	enum cl_state	 state;
 	int		 dirty;		/* on the dirty list */
 	int		 backlogged;	/* out holds what the pipe refused */
+	int		 failed;	/* output was lost (no memory): cut it */
 	struct buf	 out;
 	long long	 since_ms;
 	char		 peer[48];
@@ -107,8 +109,9 @@ srv_send(void *ctx, int slot, const char *line, size_t len)
 
 	if (c->state != CL_ACTIVE && c->state != CL_CLOSING)
 		return;
-	if (buf_append(&c->out, line, len) < 0)
-		log_error("slot=%d: out of memory for output", slot);
+	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
+	    buf_append(&c->out, line, len) < 0)
+		c->failed = 1;		/* never drop a line silently */
 	if (!c->dirty) {
 		if (s->ndirty == s->dirtycap && grow_dirty(s) < 0)
 			return;
@@ -150,18 +153,26 @@ close_down(struct server *s, struct client *c)
 	buf_reset(&c->out);
 }
 
-/* The child stopped reading: cut it off, telling it why through SIGTERM. */
+/*
+ * Cut a client off at once, telling its child why through SIGTERM's
+ * si_value (its pipe may be full, so a BYE line could not get through).
+ * Closing the pipe also ends the child if the signal is lost.
+ */
 static void
-slow_consumer(struct server *s, int slot)
+abort_client(struct server *s, int slot, enum ipc_abort why)
 {
 	struct client *c = &s->cl[slot];
-	union sigval v = { .sival_int = IPC_ABORT_SLOW_CONSUMER };
+	union sigval v = { .sival_int = (int)why };
 
-	log_warn("disconnect slot=%d nick=%s reason=slow-consumer backlog=%zu",
-	    slot, chat_nick(s->chat, slot), buf_used(&c->out));
+	log_warn("disconnect slot=%d nick=%s reason=%s backlog=%zu", slot,
+	    chat_nick(s->chat, slot), why == IPC_ABORT_SLOW_CONSUMER ?
+	    "slow-consumer" : "error", buf_used(&c->out));
 	close_down(s, c);
 	c->state = CL_ABORTED;
-	sigqueue(c->pid, SIGTERM, v);
+	c->failed = 0;
+	if (FAIL("forkchatd/abort/sigqueue", ESRCH) ||
+	    sigqueue(c->pid, SIGTERM, v) < 0)
+		log_error("slot=%d: sigqueue: %s", slot, strerror(errno));
 	chat_disconnect(s->chat, slot, "disconnected");
 }
 
@@ -172,8 +183,13 @@ flush_client(struct server *s, int slot)
 	size_t wrote = 0;
 	ssize_t n;
 
+	if (c->failed && c->state != CL_ABORTED) {
+		abort_client(s, slot, IPC_ABORT_ERROR);
+		return;
+	}
 	while (c->fd >= 0 && buf_used(&c->out) > 0) {
-		n = write(c->fd, buf_head(&c->out), buf_used(&c->out));
+		n = FAIL("forkchatd/fanout/write", EIO) ? -1 :
+		    write(c->fd, buf_head(&c->out), buf_used(&c->out));
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
 			wrote += (size_t)n;
@@ -181,17 +197,24 @@ flush_client(struct server *s, int slot)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
 			break;
-		else {			/* EPIPE: the child is gone; reap frees it */
+		else if (errno == EPIPE) {	/* the child is gone: reap frees it */
 			close_down(s, c);
+			return;
+		} else {
+			log_error("slot=%d: write to child: %s", slot,
+			    strerror(errno));
+			abort_client(s, slot, IPC_ABORT_ERROR);
 			return;
 		}
 	}
-	if (wrote)
-		kill(c->pid, SIGUSR2);
+	/* A lost wake-up only delays: the child also wakes on its own tick. */
+	if (wrote && (FAIL("forkchatd/fanout/kill", ESRCH) ||
+	    kill(c->pid, SIGUSR2) < 0))
+		log_error("slot=%d: kill SIGUSR2: %s", slot, strerror(errno));
 	if (buf_used(&c->out) > 0) {
 		set_backlogged(s, c, 1);
 		if (buf_used(&c->out) > s->o->max_backlog)
-			slow_consumer(s, slot);
+			abort_client(s, slot, IPC_ABORT_SLOW_CONSUMER);
 	} else {
 		set_backlogged(s, c, 0);
 		if (c->state == CL_CLOSING && c->fd >= 0) {
@@ -278,14 +301,19 @@ drain_inbound(struct server *s)
 			log_error("out of memory reading children");
 			return;
 		}
-		n = read(s->up_r, p, IN_CHUNK);
+		n = FAIL("forkchatd/inbound/read", EIO) ? -1 :
+		    read(s->up_r, p, IN_CHUNK);
 		if (n > 0) {
 			buf_commit(&s->in, (size_t)n);
 			parse_records(s);
 		} else if (n < 0 && errno == EINTR)
 			continue;
-		else
-			return;		/* EAGAIN */
+		else {
+			if (n < 0 && errno != EAGAIN)	/* retried next turn */
+				log_error("read from children: %s",
+				    strerror(errno));
+			return;
+		}
 	}
 }
 
@@ -350,13 +378,13 @@ spawn(struct server *s, int sock, const char *peer)
 	struct client *c = &s->cl[slot];
 	pid_t pid, parent = getpid();
 
-	if (pipe2(p, O_CLOEXEC) < 0) {
+	if (FAIL("forkchatd/spawn/pipe", EMFILE) || pipe2(p, O_CLOEXEC) < 0) {
 		log_error("pipe for %s: %s", peer, strerror(errno));
 		refuse(sock, "BYE INTERNAL server cannot start a session now\n");
 		return;
 	}
 	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
-	if ((pid = fork()) < 0) {
+	if ((pid = FAIL("forkchatd/spawn/fork", EAGAIN) ? -1 : fork()) < 0) {
 		log_error("fork for %s: %s", peer, strerror(errno));
 		close(p[0]);
 		close(p[1]);
@@ -374,11 +402,15 @@ spawn(struct server *s, int sock, const char *peer)
 	c->state = CL_ACTIVE;
 	c->since_ms = now_ms();
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
-	if (fcntl(c->fd, F_SETOWN, parent) < 0 ||
-	    net_set_flags(c->fd, O_NONBLOCK) < 0)
-		log_error("slot=%d: fcntl: %s", slot, strerror(errno));
 	log_info("connect slot=%d pid=%d peer=%s", slot, (int)pid, peer);
 	chat_connect(s->chat, slot);
+	if (FAIL("forkchatd/spawn/fcntl", EBADF) ||
+	    fcntl(c->fd, F_SETOWN, parent) < 0 ||
+	    net_set_flags(c->fd, O_NONBLOCK) < 0) {
+		/* a blocking pipe could stall the parent: never keep one */
+		log_error("slot=%d: fcntl: %s", slot, strerror(errno));
+		abort_client(s, slot, IPC_ABORT_ERROR);
+	}
 }
 
 static void
@@ -391,7 +423,8 @@ accept_all(struct server *s)
 
 	while (!s->stopping) {
 		sl = sizeof(ss);
-		fd = accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		fd = FAIL("forkchatd/accept/accept", EMFILE) ? -1 :
+		    accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -457,7 +490,7 @@ reap(struct server *s)
 	int n = 0, i, st, slot;
 	pid_t pid;
 
-	while (n < s->o->max_clients &&
+	while (n < s->o->max_clients && !FAIL("forkchatd/reap/waitpid", ECHILD) &&
 	    (pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		s->dead[n].pid = pid;
 		s->dead[n++].status = st;
@@ -511,7 +544,7 @@ begin_shutdown(struct server *s, int sig)
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_CLOSING && s->cl[slot].backlogged) {
 			close_down(s, &s->cl[slot]);	/* pipe full: say it */
-			sigqueue(s->cl[slot].pid, SIGTERM, v);
+			(void)sigqueue(s->cl[slot].pid, SIGTERM, v);
 		}
 }
 
@@ -647,7 +680,10 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	sigemptyset(&block);
 	for (i = 0; i < (int)(sizeof(sigs) / sizeof(sigs[0])); i++) {
 		sigaddset(set, sigs[i]);
-		sigaction(sigs[i], &sa, NULL);	/* SIGCHLD must not be SIG_IGN */
+		/* SIGCHLD must not be SIG_IGN, or children reap themselves */
+		if (FAIL("forkchatd/setup/sigaction", EINVAL) ||
+		    sigaction(sigs[i], &sa, NULL) < 0)
+			return -1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	/*

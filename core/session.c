@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "failpoint.h"
 #include "ipc.h"
 #include "proto.h"
 #include "session.h"
@@ -30,6 +31,7 @@
 #define READ_BUDGET	(256 * 1024)	/* socket bytes per turn, then serve output */
 #define PENDING_CAP	(256 * 1024)	/* stop reading the pipe past this */
 #define FLUSH_SECS	2		/* to deliver the last bytes at the end */
+#define TICK_SECS	2		/* wake anyway: a lost signal only delays */
 
 struct session {
 	const struct session_cfg *cfg;
@@ -52,7 +54,8 @@ up_flush(struct session *s)
 		return;
 	/* One blocking write of <= PIPE_BUF bytes is atomic and complete. */
 	do
-		n = write(s->cfg->up_fd, s->batch, s->batchlen);
+		n = FAIL("forkchatd/session/write", EIO) ? -1 :
+		    write(s->cfg->up_fd, s->batch, s->batchlen);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)			/* EPIPE: the parent is gone */
 		_exit(1);
@@ -84,7 +87,9 @@ up_notify(struct session *s)
 {
 	up_flush(s);
 	if (s->batched) {
-		kill(s->cfg->parent, SIGUSR1);
+		/* if this is lost, the parent finds the records on its tick */
+		if (!FAIL("forkchatd/session/kill", ESRCH))
+			kill(s->cfg->parent, SIGUSR1);
 		s->batched = 0;
 	}
 }
@@ -113,7 +118,8 @@ read_client(struct session *s)
 	ssize_t n;
 
 	while (!s->sock_eof && total < READ_BUDGET) {
-		n = read(s->cfg->sock, buf, sizeof(buf));
+		n = FAIL("forkchatd/session/read", ECONNRESET) ? -1 :
+		    read(s->cfg->sock, buf, sizeof(buf));
 		if (n > 0) {
 			proto_frame(&s->fr, buf, (size_t)n, on_line, s);
 			total += (size_t)n;
@@ -157,7 +163,8 @@ write_client(struct session *s)
 	ssize_t n;
 
 	while (!s->dead && buf_used(&s->pending) > 0) {
-		n = send(s->cfg->sock, buf_head(&s->pending),
+		n = FAIL("forkchatd/session/send", EPIPE) ? -1 :
+		    send(s->cfg->sock, buf_head(&s->pending),
 		    buf_used(&s->pending), MSG_NOSIGNAL);
 		if (n > 0)
 			buf_consume(&s->pending, (size_t)n);
@@ -183,12 +190,16 @@ abort_session(struct session *s, const siginfo_t *si)
 	static const char shut[] = "BYE SHUTDOWN server is shutting down\n";
 	static const char slow[] = "BYE SLOW_CONSUMER you stopped reading; "
 	    "too much output was waiting for you\n";
+	static const char error[] = "BYE INTERNAL server error, please "
+	    "reconnect\n";
 	const char *msg = NULL;
 	size_t len = 0;
 
 	if (si->si_code == SI_QUEUE && si->si_pid == s->cfg->parent) {
 		if (si->si_value.sival_int == IPC_ABORT_SLOW_CONSUMER)
 			msg = slow, len = sizeof(slow) - 1;
+		else if (si->si_value.sival_int == IPC_ABORT_ERROR)
+			msg = error, len = sizeof(error) - 1;
 		else
 			msg = shut, len = sizeof(shut) - 1;
 	}
@@ -255,15 +266,15 @@ session_run(const struct session_cfg *cfg)
 			break;
 		if (more)
 			continue;
+		ts.tv_sec = TICK_SECS;
 		if (s.down_eof) {	/* bounded wait for a slow reader */
 			if (deadline == 0)
 				deadline = time(NULL) + FLUSH_SECS;
 			ts.tv_sec = deadline - time(NULL);
 			if (ts.tv_sec <= 0)
 				break;
-			sig = sigtimedwait(&set, &si, &ts);
-		} else
-			sig = sigwaitinfo(&set, &si);
+		}
+		sig = sigtimedwait(&set, &si, &ts);
 		if (sig == SIGTERM) {
 			abort_session(&s, &si);
 			break;

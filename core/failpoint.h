@@ -1,0 +1,25 @@
+/*
+ * failpoint.h - libfiu failure points, compiled in only for fault builds.
+ *
+ * FAIL("forkchatd/spawn/fork", EAGAIN) is 0 in a normal build, so the
+ * compiler removes it and the binary has no libfiu dependency.  Built with
+ * -DFIU_ENABLE (build/fault/, see fault/fault.mk) it asks libfiu whether
+ * the named point is enabled; if so it sets errno and is 1, and the call
+ * site behaves exactly as if the system call had failed.  The fault runner
+ * switches points on in a running server with fiu-ctrl (fault/README.md).
+ * Names follow "forkchatd/<place>/<call>".
+ */
+#ifndef FORKCHAT_FAILPOINT_H
+#define FORKCHAT_FAILPOINT_H
+
+#ifdef FIU_ENABLE
+#include <errno.h>
+#include <fiu.h>
+#define FAIL(name, err)		(fiu_fail(name) ? (errno = (err), 1) : 0)
+#define FAILPOINT_INIT()	fiu_init(0)
+#else
+#define FAIL(name, err)		0
+#define FAILPOINT_INIT()	((void)0)
+#endif
+
+#endif
