@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# ci/gate.sh - run every CI stage, print a PASS/FAIL line per stage, a
+# summary table and "N passed, N failed"; exit non-zero if any stage failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+names=(); results=(); times=()
+stage() {	# stage NAME COMMAND...
+	local name=$1; shift
+	local t0=$SECONDS rc
+	echo "=== stage: $name: $*"
+	"$@" </dev/null; rc=$?
+	names+=("$name"); times+=($((SECONDS - t0)))
+	if [ $rc -eq 0 ]; then results+=(PASS); echo "PASS $name ($((SECONDS - t0)) s)"
+	else results+=(FAIL); echo "FAIL $name (exit $rc, $((SECONDS - t0)) s)"; fi
+}
+
+stage test make test
+
+pass=0; fail=0
+echo
+printf '%-20s %-6s %s\n' stage result seconds
+for i in "${!names[@]}"; do
+	printf '%-20s %-6s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
+	[ "${results[$i]}" = PASS ] && pass=$((pass + 1)) || fail=$((fail + 1))
+done
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
