@@ -11,6 +11,7 @@ UTF-8.
 
 import errno
 import re
+import selectors
 import socket
 import time
 
@@ -55,6 +56,7 @@ class ChatClient:
         self.closed = False      # EOF or reset seen
         self.nick = None
         self.hello = None
+        self.keep_history = True
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -69,6 +71,7 @@ class ChatClient:
         return self.sock.getsockname()[1]
 
     def send_raw(self, data):
+        self.sock.settimeout(self.timeout)      # pump() leaves it non-blocking
         self.sock.sendall(encode(data))
 
     def send(self, line):
@@ -97,7 +100,8 @@ class ChatClient:
             del self.buf[:i + 1]
             line = decode(raw)
             self.lines.append(line)
-            self.history.append(line)
+            if self.keep_history:
+                self.history.append(line)
 
     def _fill(self, deadline):
         """Receive once (waiting until deadline).  Returns False on timeout."""
@@ -125,6 +129,26 @@ class ChatClient:
         self.buf += data
         self._split()
         return True
+
+    def pump(self):
+        """Non-blocking: receive whatever is available, split it into lines.
+        Returns False once the server has closed the connection."""
+        self.sock.settimeout(0.0)
+        while True:
+            try:
+                data = self.sock.recv(262144)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError as e:
+                if e.errno in (errno.ECONNRESET, errno.EPIPE):
+                    data = b""
+                else:
+                    raise
+            if not data:
+                self.closed = True
+                return False
+            self.buf += data
+            self._split()
 
     def _diag(self, what):
         tail = self.history[-8:]
@@ -295,3 +319,29 @@ class ChatClient:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def pump_all(clients, timeout):
+    """Wait up to timeout for any of clients to become readable, then pump
+    every readable one.  Returns the clients that received data."""
+    sel = selectors.DefaultSelector()
+    try:
+        for c in clients:
+            if not c.closed:
+                sel.register(c.sock, selectors.EVENT_READ, c)
+        ready = [key.data for key, _ in sel.select(timeout)] if sel.get_map() else []
+    finally:
+        sel.close()
+    for c in ready:
+        c.pump()
+    return ready
+
+
+def connect_many(port, n, prefix, timeout=10.0):
+    """Open and register n clients named prefix0..prefix{n-1}."""
+    out = []
+    for i in range(n):
+        c = ChatClient(port, timeout=timeout, name="%s%d" % (prefix, i))
+        c.register("%s%d" % (prefix, i))
+        out.append(c)
+    return out

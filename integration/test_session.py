@@ -81,11 +81,19 @@ def test_unknown_command_is_404_and_changes_nothing(user):
     alice = user("alice")
     bob = user("bob")
     alice.expect_next_exact("JOIN lobby bob")
-    for cmd in ["/frobnicate", "/nick carol", "/addroom x", "/ add x"]:
+    for cmd in ["/frobnicate", "/nick carol", "/addroom x", "/", "/!"]:
         bob.send(cmd)
         bob.expect_err(404)
     # nothing reached alice: the next thing she sees is bob's marker
     assert bob.sync(alice) == []
+
+
+def test_slash_space_is_not_a_command(user):
+    # "/ add x": the command name is empty, so it is no known command
+    alice = user("alice")
+    alice.send("/ add x")
+    alice.expect_err(404)
+    assert set(alice.rooms()) == {"lobby"}
 
 
 def test_command_names_are_case_insensitive(user):

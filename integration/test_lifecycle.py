@@ -1,0 +1,170 @@
+"""Server lifecycle (SERVER-CLI.md): daemon mode and pid file, dated log,
+port in use, SIGHUP log reopening, graceful SIGTERM/SIGINT, SIGQUIT, a
+killed child, a killed parent (no orphans)."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from chatclient import ChatClient
+from serverproc import (SERVER, children_of, free_port, is_gone, is_listening,
+                        proc_stat, today_log_names, wait_gone, wait_until)
+
+
+def test_daemon_mode_writes_pid_file_and_dated_log(server_factory, connect):
+    srv = server_factory(foreground=False)
+    assert srv.launcher_rc == 0
+    assert int(srv.pidfile.read_text().strip()) == srv.pid
+    st = proc_stat(srv.pid)
+    assert st is not None and st[0] != "Z"
+    assert st[1] != os.getpid(), "daemon is still a child of the launcher's parent"
+    # detached from our session
+    with open("/proc/%d/stat" % srv.pid) as f:
+        sid = int(f.read().rsplit(")", 1)[1].split()[4])
+    assert sid != os.getsid(0)
+    names = [os.path.basename(p) for p in srv.log_files()]
+    assert len(names) == 1 and names[0] in today_log_names(), names
+    assert re.fullmatch(r"forkchatd_\d{8}\.log", names[0])
+    srv.wait_log(r"listening on 127\.0\.0\.1:%d" % srv.port)
+    a = connect(srv.port).register("alice")
+    b = connect(srv.port).register("bob")
+    a.expect_next_exact("JOIN lobby bob")
+    b.send("daemon works")
+    a.expect_next_exact("MSG lobby bob daemon works")
+    # stdout/stderr of the daemon go nowhere near the launcher's terminal
+    assert "register" not in srv.stderr()
+
+
+def test_sigterm_in_daemon_mode_says_bye_and_cleans_up(server_factory, connect):
+    srv = server_factory(foreground=False)
+    clients = [connect(srv.port).register(n) for n in ("alice", "bob")]
+    clients[1].send("/add rust")
+    clients[1].expect_exact("OK JOIN rust")
+    pending = connect(srv.port)                     # not registered
+    kids = wait_until(lambda: len(srv.children()) >= 3 and srv.children(), 5,
+                      what="3 children")
+    os.kill(srv.pid, signal.SIGTERM)
+    for c in clients + [pending]:
+        got = c.expect_closed(timeout=7)
+        assert got and re.fullmatch(r"BYE SHUTDOWN( .*)?", got[-1]), (c.nick, got)
+    assert not wait_gone({srv.pid: None}, 7), "server did not exit"
+    assert not wait_gone(kids, 5), "children survived shutdown"
+    assert not srv.pidfile.exists(), "pid file not removed"
+    log = srv.log()
+    assert "shutdown begin (SIGTERM)" in log, log[-500:]
+    assert log.rstrip().endswith("shutdown complete"), log[-300:]
+    srv.stopped = True
+
+
+@pytest.mark.parametrize("sig,name", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")])
+def test_graceful_shutdown_in_foreground_exits_0(server_factory, connect, sig, name):
+    srv = server_factory()
+    a = connect(srv.port).register("alice")
+    kids = dict(srv.children())
+    srv.send_signal(sig)
+    got = a.expect_closed(timeout=7)
+    assert got and got[-1].startswith("BYE SHUTDOWN"), got
+    srv.proc.wait(7)
+    assert srv.proc.returncode == 0, srv.stderr()[-500:]
+    assert not wait_gone(kids, 5)
+    assert "shutdown begin (%s)" % name in srv.log()
+    assert not is_listening(srv.port)
+    srv.stopped = True
+
+
+def test_sigquit_is_immediate_and_leaves_no_children(server_factory, connect):
+    srv = server_factory(foreground=False)
+    [connect(srv.port).register(n) for n in ("a", "b", "c")]
+    kids = wait_until(lambda: len(srv.children()) >= 3 and srv.children(), 5, what="children")
+    os.kill(srv.pid, signal.SIGQUIT)
+    assert not wait_gone({srv.pid: None}, 5)
+    assert not wait_gone(kids, 5)
+    assert not srv.pidfile.exists()
+    srv.stopped = True
+
+
+def test_port_in_use_is_a_clear_startup_error(tmp_path):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    try:
+        for extra in (["-f"], ["--pid-file", str(tmp_path / "p.pid")]):
+            r = subprocess.run([str(SERVER), "-p", str(port), "-l", str(tmp_path / "logs")] + extra,
+                               capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+            assert r.returncode == 1, (extra, r.returncode, r.stderr)
+            err = r.stderr.decode(errors="replace")
+            assert err.startswith("forkchatd: "), err
+            assert re.search(r"(?i)in use", err), err
+            assert not (tmp_path / "p.pid").exists()
+    finally:
+        blocker.close()
+
+
+def test_unwritable_log_dir_is_startup_error(tmp_path):
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    r = subprocess.run([str(SERVER), "-f", "-p", str(free_port()), "-l", str(afile / "sub")],
+                       capture_output=True, timeout=10, stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert r.stderr.decode().startswith("forkchatd: "), r.stderr
+
+
+def test_sighup_reopens_log(server_factory, connect):
+    srv = server_factory()
+    srv.wait_log(r"listening on")
+    [path] = srv.log_files()
+    os.rename(path, path + ".old")
+    srv.send_signal(signal.SIGHUP)
+    wait_until(lambda: os.path.exists(path), 5, what="new log file after SIGHUP")
+    c = connect(srv.port).register("afterhup")
+    with open(path) as f:
+        wait_until(lambda: "register slot" in open(path).read(), 5, what="new lines in new log")
+    new = open(path).read()
+    old = open(path + ".old").read()
+    assert "log reopened (SIGHUP)" in new
+    assert "nick=afterhup" in new and "nick=afterhup" not in old
+    assert "listening on" in old and "listening on" not in new
+
+
+def test_sigkill_of_one_child_frees_nick_and_others_carry_on(server, user, connect):
+    alice = user("alice")
+    bob = user("bob")
+    carol = user("carol")
+    alice.expect_exact("JOIN lobby carol")
+    bob.expect_exact("JOIN lobby carol")
+    child = server.child_for(bob)
+    start = proc_stat(child)[2]
+    os.kill(child, signal.SIGKILL)
+    alice.expect_next_exact("PART lobby bob disconnected")
+    carol.expect_next_exact("PART lobby bob disconnected")
+    bob.expect_closed()
+    server.wait_log(r"disconnect slot=\d+ nick=bob reason=killed-by-signal-9")
+    assert not wait_gone({child: start}, 2)
+    wait_until(lambda: not server.zombies(), 5, what="killed child reaped")
+    bob2 = connect().register("bob")
+    alice.expect_next_exact("JOIN lobby bob")
+    alice.send("still fine")
+    carol.expect_exact("MSG lobby alice still fine")
+    bob2.expect_exact("MSG lobby alice still fine")
+    assert sorted(n for n, _ in alice.users()) == ["alice", "bob", "carol"]
+
+
+def test_sigkill_of_parent_takes_every_child_down(server, user, connect):
+    clients = [user(n) for n in ("a", "b", "c", "d")]
+    connect()                                       # an unregistered one too
+    kids = wait_until(lambda: len(server.children()) >= 5 and server.children(), 5,
+                      what="5 children")
+    os.kill(server.pid, signal.SIGKILL)
+    server.proc.wait(5)
+    left = wait_gone(kids, 5)
+    assert not left, "orphans after parent SIGKILL: %r" % sorted(left)
+    for c in clients:
+        c.expect_closed(timeout=5)
+    assert not is_listening(server.port)
+    server.stopped = True

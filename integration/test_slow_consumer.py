@@ -1,0 +1,103 @@
+"""Slow consumer (PROTOCOL.md "Disconnect reasons", DESIGN.md section 1): a
+client that stops reading is cut once its backlog passes --max-backlog, the
+reason is logged, and nobody else slows down or loses anything."""
+
+import re
+import time
+
+import pytest
+
+from chatclient import ChatClient, pump_all
+
+PAYLOAD = "p" * 1000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_slow_consumer_is_cut_and_others_get_everything(server_factory, connect):
+    srv = server_factory(["--max-backlog", "65536"])
+    victim = connect(srv.port, rcvbuf=4096, name="victim").register("victim")
+    observer = connect(srv.port).register("observer")
+    sender = connect(srv.port).register("sender")
+    observer.expect_exact("JOIN lobby sender")
+    observer.lines.clear()
+    observer.keep_history = False
+
+    got = []          # sequence numbers the observer received, in order
+    parts = []
+
+    def drain_observer(wait):
+        for c in pump_all([observer], wait):
+            lines, c.lines = c.lines, []
+            for line in lines:
+                if line.startswith("MSG lobby sender "):
+                    got.append(int(line.split(" ")[3]))
+                elif line.startswith("PART "):
+                    parts.append(line)
+
+    # Paced: each 20 kB batch waits until the observer has read it, so the
+    # observer is a client that keeps up; only the victim stops reading.
+    sent = 0
+    cut_at = None
+    deadline = time.monotonic() + 40
+    slow_rx = re.compile(r"disconnect slot=\d+ nick=victim reason=slow-consumer")
+    while time.monotonic() < deadline:
+        sender.send_lines(["%d %s" % (sent + k, PAYLOAD) for k in range(20)])
+        sent += 20
+        t0 = time.monotonic()
+        while len(got) < sent and time.monotonic() - t0 < 2:
+            drain_observer(0.2)
+        assert len(got) == sent, "observer stalled at %d of %d; log tail %r" % (
+            len(got), sent, srv.log()[-400:])
+        if cut_at is None and sent % 200 == 0 and slow_rx.search(srv.log()):
+            cut_at = sent
+        if cut_at is not None and sent >= cut_at + 400:
+            break          # keep sending a while after the cut
+    assert cut_at is not None, "victim never cut after %d kB sent; log tail %r" % (
+        sent, srv.log()[-500:])
+    # the observer receives everything promptly once the sender stops
+    t0 = time.monotonic()
+    while len(got) < sent and time.monotonic() - t0 < 10:
+        drain_observer(0.5)
+    assert got == list(range(sent)), "observer got %d of %d (first gap near %r)" % (
+        len(got), sent, next((i for i, v in enumerate(got) if v != i), None))
+    assert "PART lobby victim disconnected" in parts, parts
+    # the victim's connection ends (possibly after buffered lines and a BYE)
+    victim.keep_history = False
+    t0 = time.monotonic()
+    while not victim.closed and time.monotonic() - t0 < 10:
+        pump_all([victim], 0.5)
+        tail = victim.lines[-3:]
+        victim.lines.clear()
+        victim.lines.extend(tail)
+    assert victim.closed, "server did not close the slow consumer's socket"
+    for line in victim.lines:
+        assert line.startswith(("MSG ", "BYE SLOW_CONSUMER", "JOIN ", "PART ")), line
+    # the sender was never disturbed, and the nick is free again
+    sender.send("/users")
+    sender.expect_exact("USER observer lobby")
+    connect(srv.port).register("victim")
+
+
+def test_reader_that_keeps_up_is_not_cut(server_factory, connect):
+    srv = server_factory(["--max-backlog", "65536"])
+    reader = connect(srv.port).register("reader")
+    sender = connect(srv.port).register("sender")
+    reader.expect_exact("JOIN lobby sender")
+    for batch in range(20):                      # 2 MB in all, 30x the backlog
+        sender.send_lines(["%d %s" % (batch * 100 + k, PAYLOAD) for k in range(100)])
+        for k in range(100):
+            reader.expect_next_exact("MSG lobby sender %d %s" % (batch * 100 + k, PAYLOAD))
+    assert "slow-consumer" not in srv.log()
+
+
+def test_burst_below_max_backlog_cuts_nobody(server, user):
+    """A 512 kB burst (half the default --max-backlog) to a reading client."""
+    reader = user("reader")
+    sender = user("sender")
+    reader.expect_exact("JOIN lobby sender")
+    n = 512
+    sender.send_lines(["%d %s" % (k, PAYLOAD) for k in range(n)])
+    for k in range(n):
+        reader.expect_next_exact("MSG lobby sender %d %s" % (k, PAYLOAD))
+    assert "slow-consumer" not in server.log()
