@@ -118,7 +118,7 @@ log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	if (log_fd >= 0 && day_of(&tm) != log_day)
 		(void)open_for(&tm);		/* midnight: roll over */
 	n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03d "
-	    "[%d] %s: ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    "[%d] %s ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
 	    (int)getpid(), names[lvl]);
 	va_start(ap, fmt);

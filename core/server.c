@@ -37,7 +37,7 @@
 
 #define DOWN_PIPE_SIZE	(256 * 1024)	/* parent -> child pipe capacity */
 #define UP_PIPE_SIZE	(1024 * 1024)	/* shared child -> parent pipe */
-#define IN_CHUNK	(256 * 1024)
+#define IN_CHUNK	(64 * 1024)
 #define SHUTDOWN_MS	5000		/* graceful bound, then SIGKILL */
 
 enum cl_state { CL_FREE, CL_ACTIVE, CL_CLOSING, CL_ABORTED };
@@ -306,6 +306,12 @@ drain_inbound(struct server *s)
 		if (n > 0) {
 			buf_commit(&s->in, (size_t)n);
 			parse_records(s);
+			/*
+			 * Flush per chunk: a flooding sender must not make the
+			 * parent pile up output (and cut readers who keep up
+			 * as slow consumers) before anything is written.
+			 */
+			flush_dirty(s);
 		} else if (n < 0 && errno == EINTR)
 			continue;
 		else {
@@ -529,8 +535,8 @@ begin_shutdown(struct server *s, int sig)
 	union sigval v = { .sival_int = IPC_ABORT_SHUTDOWN };
 	int slot;
 
-	log_info("shutdown begin (%s), %d clients", sigabbrev_np(sig) ?
-	    sigabbrev_np(sig) : "signal", s->nchildren);
+	log_info("shutdown begin (SIG%s), %d children", sigabbrev_np(sig) ?
+	    sigabbrev_np(sig) : "?", s->nchildren);
 	s->stopping = 1;
 	s->deadline_ms = now_ms() + SHUTDOWN_MS;
 	close(s->lfd);
@@ -640,7 +646,8 @@ serve(struct server *s, const sigset_t *set)
 		if ((ev & EV_STOP) && !s->stopping)
 			begin_shutdown(s, sig);
 		else if ((ev & EV_QUIT) || ((ev & EV_STOP) && s->stopping)) {
-			log_warn("immediate shutdown (%s)", sigabbrev_np(sig));
+			log_warn("immediate shutdown (SIG%s)", sigabbrev_np(sig) ?
+			    sigabbrev_np(sig) : "?");
 			kill_all(s);
 		}
 		flush_dirty(s);

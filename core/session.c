@@ -31,6 +31,7 @@
 #define READ_BUDGET	(256 * 1024)	/* socket bytes per turn, then serve output */
 #define PENDING_CAP	(256 * 1024)	/* stop reading the pipe past this */
 #define FLUSH_SECS	2		/* to deliver the last bytes at the end */
+#define SOCK_SNDBUF	(128 * 1024)	/* the kernel doubles it */
 #define TICK_SECS	2		/* wake anyway: a lost signal only delays */
 
 struct session {
@@ -222,7 +223,7 @@ close_client(struct session *s)
 static int
 session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 {
-	int fl;
+	int fl, sndbuf = SOCK_SNDBUF;
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
@@ -238,6 +239,12 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	fl = fcntl(cfg->down_fd, F_GETFL);
 	if (fl < 0 || fcntl(cfg->down_fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -1;
+	/*
+	 * A fixed send buffer (no autotuning up to megabytes) keeps what a
+	 * non-reading client can swallow bounded, so --max-backlog decides.
+	 */
+	(void)setsockopt(cfg->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+	    sizeof(sndbuf));
 	fl = fcntl(cfg->sock, F_GETFL);
 	if (fl < 0 || fcntl(cfg->sock, F_SETOWN, getpid()) < 0 ||
 	    fcntl(cfg->sock, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
