@@ -220,7 +220,13 @@ proto_parse(const char *s, size_t len, struct proto_cmd *cmd)
 		return;
 	}
 	s++, len--;
-	cmd->namelen = next_word(&s, &len, &cmd->name);
+	/* the name starts right after '/': "/ add x" names no command */
+	cmd->name = s;
+	while (cmd->namelen < len && s[cmd->namelen] != ' ' &&
+	    s[cmd->namelen] != '\t')
+		cmd->namelen++;
+	s += cmd->namelen;
+	len -= cmd->namelen;
 	cmd->id = CMD_UNKNOWN;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strlen(commands[i].name) == cmd->namelen &&
