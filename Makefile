@@ -22,7 +22,7 @@ PORT    ?= 5101
 DEB_DEPS := gcc make pkg-config libcmocka-dev python3 python3-pytest \
             python3-pexpect python3-pytest-timeout netcat-openbsd procps
 
-.PHONY: all run test unit integration clean help deps
+.PHONY: all run test unit integration check-symbols clean help deps
 all: $(BUILD)/forkchatd $(BUILD)/forkchat
 
 # ---- Debian dependencies (RECIPES.md section 6) --------------------------
@@ -80,7 +80,14 @@ unit: $(UNIT_TESTS)
 integration: all
 	$(PYTEST) -q integration $(PYTEST_ARGS)
 
-test: unit integration
+# The design forbids threads and select/poll/epoll: prove it on the binaries.
+check-symbols: all
+	@bad=$$(nm -D --undefined-only $(BUILD)/forkchatd $(BUILD)/forkchat | \
+	  grep -E ' (pthread_[a-z_]+|select|pselect|poll|ppoll|epoll_[a-z_0-9]+)(@|$$)'); \
+	if [ -n "$$bad" ]; then echo "forbidden symbols:"; echo "$$bad"; exit 1; fi; \
+	echo "check-symbols: no pthread, select, poll or epoll symbols"
+
+test: check-symbols unit integration
 
 clean:
 	rm -rf $(BUILD)
