@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 names=(); results=(); times=()
+t_start=$SECONDS
 stage() {	# stage NAME COMMAND...
 	local name=$1; shift
 	local t0=$SECONDS rc
@@ -16,7 +17,16 @@ stage() {	# stage NAME COMMAND...
 	else results+=(FAIL); echo "FAIL $name (exit $rc, $((SECONDS - t0)) s)"; fi
 }
 
-stage test make test
+# The first stage is the README's test command; the rest are ci/ci.mk
+# targets (ci/README.md).  Every stage runs even if an earlier one failed.
+stage test		make test
+stage strict		make strict
+stage test-asan		make test-asan
+stage valgrind		make valgrind
+stage lint		make lint
+stage coverage		make coverage
+stage fault-quick	make ci-fault-quick
+stage bench-check	make bench-check
 
 pass=0; fail=0
 echo
@@ -25,5 +35,6 @@ for i in "${!names[@]}"; do
 	printf '%-20s %-6s %s\n' "${names[$i]}" "${results[$i]}" "${times[$i]}"
 	[ "${results[$i]}" = PASS ] && pass=$((pass + 1)) || fail=$((fail + 1))
 done
+echo "total: $((SECONDS - t_start)) s"
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -1,0 +1,186 @@
+# ci/ci.mk - CI gate stages (included by the top Makefile; see ci/README.md).
+#
+#   make ci             every stage below, through ci/gate.sh (= .ci/run)
+#   make strict         gcc and clang, every warning we gate on, -Werror
+#   make test-asan      unit + integration tests against an ASan+UBSan build
+#   make valgrind       memcheck + fd tracking of the server in a scripted session
+#   make lint           cppcheck, clang-tidy, clang-format --dry-run --Werror
+#   make coverage       unit + integration (+ fault-quick) coverage, core/ >= 90% lines
+#   make ci-fault-quick make fault-quick (fails loudly if fault/ has no such target)
+#   make bench-check    3 x make bench-quick, median forkchat/floor ratio vs baseline
+#   make bench-baseline refresh ci/bench-baseline.json from 3 x make bench-quick
+#
+# Everything is built under $(BUILD)/<variant>/; the normal build in
+# $(BUILD)/ is never touched except by stages that test it (valgrind, bench).
+
+CI_DEB_DEPS := gcc clang clang-tidy clang-format cppcheck valgrind gcovr \
+               libcmocka-dev python3 python3-pytest python3-pytest-timeout
+DEB_DEPS    += $(CI_DEB_DEPS)
+
+CI_PY   := /usr/bin/python3
+CI_ROOT := $(abspath .)
+
+# A checkout whose $(STAMP) predates this file has not checked our tools:
+# re-run the shared recipe once (it only installs what is missing).
+CI_STAMP := $(BUILD)/.ci-deps.stamp
+$(CI_STAMP): ci/ci.mk
+	@mkdir -p $(@D)
+	@rm -f $(STAMP)
+	@$(MAKE) --no-print-directory deps
+	@touch $@
+
+.PHONY: ci strict strict-gcc strict-clang test-asan asan-build valgrind lint \
+        lint-cppcheck lint-tidy lint-format coverage cov-build ci-fault-quick \
+        bench-check bench-baseline
+
+ci: ## run every CI stage (ci/gate.sh), PASS/FAIL per stage
+	bash ci/gate.sh
+
+CI_SRCS      := $(wildcard core/*.c)
+CI_HDRS      := $(wildcard core/*.h)
+CI_TEST_SRCS := $(wildcard core/tests/*.c)
+CI_DEFS      := -std=gnu11 -D_GNU_SOURCE -DFORKCHAT_VERSION='"$(VERSION)"' -Icore
+
+# ---- 1. strict -----------------------------------------------------------
+# -Wconversion is clean with gcc 12; clang 14's -Wconversion also implies
+# -Wsign-conversion (enum -> int), which we keep: see ci/README.md.
+STRICT_WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+               -Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wvla \
+               -Wconversion -Wsign-conversion
+STRICT_FLAGS := $(CI_DEFS) -O2 -D_FORTIFY_SOURCE=2 $(STRICT_WARN)
+# cmocka's `void **state` is unused in most tests, and linker seams
+# (__wrap_fork) are defined without a header by design.
+STRICT_TEST_FLAGS := -Wno-unused-parameter -Wno-missing-prototypes
+
+STRICT_GCC_OBJS   := $(CI_SRCS:core/%.c=$(BUILD)/strict-gcc/%.o) \
+                     $(CI_TEST_SRCS:core/tests/%.c=$(BUILD)/strict-gcc/tests/%.o)
+STRICT_CLANG_OBJS := $(CI_SRCS:core/%.c=$(BUILD)/strict-clang/%.o) \
+                     $(CI_TEST_SRCS:core/tests/%.c=$(BUILD)/strict-clang/tests/%.o)
+
+$(BUILD)/strict-gcc/%.o: core/%.c $(CI_HDRS) | $(CI_STAMP)
+	@mkdir -p $(@D)
+	gcc $(STRICT_FLAGS) -c $< -o $@
+$(BUILD)/strict-gcc/tests/%.o: core/tests/%.c $(CI_HDRS) | $(CI_STAMP)
+	@mkdir -p $(@D)
+	gcc $(STRICT_FLAGS) $(STRICT_TEST_FLAGS) -c $< -o $@
+$(BUILD)/strict-clang/%.o: core/%.c $(CI_HDRS) | $(CI_STAMP)
+	@mkdir -p $(@D)
+	clang $(STRICT_FLAGS) -c $< -o $@
+$(BUILD)/strict-clang/tests/%.o: core/tests/%.c $(CI_HDRS) | $(CI_STAMP)
+	@mkdir -p $(@D)
+	clang $(STRICT_FLAGS) $(STRICT_TEST_FLAGS) -c $< -o $@
+
+strict-gcc: $(STRICT_GCC_OBJS)
+strict-clang: $(STRICT_CLANG_OBJS)
+# -k: report every file's warnings, not just the first failing one.
+strict: ## gcc + clang with the strict warning set and -Werror
+	@$(MAKE) --no-print-directory -k strict-gcc strict-clang
+
+# ---- shared: one instrumented build per variant ----------------------------
+# ci_variant NAME: $(BUILD)/NAME/{obj/*.o,libforkchat.a,forkchatd,forkchat,
+# tests/test_*} built with gcc, NAME_CFLAGS and NAME_LDFLAGS.  Unit tests
+# reuse the top Makefile's WRAP_test_X linker seams.
+define ci_variant
+$(1)_LIB   := $(BUILD)/$(1)/libforkchat.a
+$(1)_TESTS := $(UNIT_SRCS:core/tests/%.c=$(BUILD)/$(1)/tests/%)
+$(1)_BINS  := $(BUILD)/$(1)/forkchatd $(BUILD)/$(1)/forkchat $$($(1)_TESTS)
+
+$(BUILD)/$(1)/obj/%.o: core/%.c $(CI_HDRS) | $(CI_STAMP)
+	@mkdir -p $$(@D)
+	gcc $(CI_DEFS) $$($(1)_CFLAGS) -c $$< -o $$@
+$(BUILD)/$(1)/libforkchat.a: $(LIB_SRCS:core/%.c=$(BUILD)/$(1)/obj/%.o)
+	rm -f $$@ && ar rcs $$@ $$^
+$(BUILD)/$(1)/forkchatd: $(BUILD)/$(1)/obj/forkchatd.o $(BUILD)/$(1)/libforkchat.a
+	gcc $$($(1)_CFLAGS) $$^ -o $$@ $$($(1)_LDFLAGS)
+$(BUILD)/$(1)/forkchat: $(BUILD)/$(1)/obj/client.o $(BUILD)/$(1)/libforkchat.a
+	gcc $$($(1)_CFLAGS) $$^ -o $$@ $$($(1)_LDFLAGS)
+$(BUILD)/$(1)/tests/%: core/tests/%.c $(BUILD)/$(1)/libforkchat.a $(CI_HDRS) | $(CI_STAMP)
+	@mkdir -p $$(@D)
+	gcc $(CI_DEFS) $$($(1)_CFLAGS) -Wno-unused-parameter $$< $(BUILD)/$(1)/libforkchat.a \
+	    -o $$@ $$($(1)_LDFLAGS) -lcmocka $$(WRAP_$$*)
+endef
+
+# ---- 2. test-asan --------------------------------------------------------
+asan_CFLAGS  := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer -Wall -Wextra -Werror
+asan_LDFLAGS := -fsanitize=address,undefined
+$(eval $(call ci_variant,asan))
+
+ASAN_REPORTS := $(CI_ROOT)/$(BUILD)/asan/reports
+# log_path: a daemonized server's stderr is /dev/null, and a child's report
+# must not depend on a test reading its stderr; every report is a file.
+ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(ASAN_REPORTS)/asan \
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan \
+            FORKCHATD=$(CI_ROOT)/$(BUILD)/asan/forkchatd \
+            FORKCHAT=$(CI_ROOT)/$(BUILD)/asan/forkchat
+
+asan-build: $(asan_BINS)
+
+test-asan: asan-build ## unit + integration tests, ASan+UBSan build
+	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
+	@fail=0; \
+	for t in $(asan_TESTS); do echo "== $$t"; env $(ASAN_ENV) $$t || fail=1; done; \
+	env $(ASAN_ENV) $(PYTEST) -q integration $(PYTEST_ARGS) || fail=1; \
+	if [ -n "$$(ls -A $(ASAN_REPORTS))" ]; then \
+	  echo "sanitizer reports:"; \
+	  for r in $(ASAN_REPORTS)/*; do echo "---- $$r"; cat "$$r"; done; fail=1; \
+	fi; \
+	[ $$fail -eq 0 ] || { echo "test-asan FAILED"; exit 1; }
+
+# ---- 3. valgrind ---------------------------------------------------------
+valgrind: $(BUILD)/forkchatd | $(CI_STAMP) ## memcheck + fd tracking of the server
+	BUILD=$(BUILD) bash ci/valgrind.sh
+
+# ---- 4. lint -------------------------------------------------------------
+# LINT_FORMAT=0 skips the clang-format check (keep it 1 in CI).
+LINT_FORMAT ?= 1
+CPPCHECK_FLAGS := --enable=warning,style,performance,portability --error-exitcode=1 \
+                  --inline-suppr --std=c11 --library=posix --quiet \
+                  --suppressions-list=.cppcheck-suppressions \
+                  --template='{file}:{line}: {severity}/{id}: {message}' \
+                  -D_GNU_SOURCE -Icore
+
+lint-cppcheck: | $(CI_STAMP)
+	cppcheck $(CPPCHECK_FLAGS) $(CI_SRCS)
+	cppcheck $(CPPCHECK_FLAGS) -DFIU_ENABLE $(CI_SRCS)
+
+# .clang-tidy holds the checks; --warnings-as-errors='*' makes any finding fail.
+lint-tidy: | $(CI_STAMP)
+	@echo "clang-tidy $(CI_SRCS)"
+	@clang-tidy --quiet --warnings-as-errors='*' $(CI_SRCS) -- $(CI_DEFS) \
+	  >$(BUILD)/clang-tidy.log 2>&1; rc=$$?; \
+	grep -v -E '^[0-9]+ (warning|error)s? (generated|treated as error)|^Suppressed [0-9]+ warnings|^Use -header-filter|NOLINT' \
+	  $(BUILD)/clang-tidy.log; exit $$rc
+
+lint-format: | $(CI_STAMP)
+	@if [ "$(LINT_FORMAT)" = 1 ]; then bash ci/format-check.sh $(CI_SRCS) $(CI_HDRS) $(CI_TEST_SRCS); \
+	else echo "lint-format: SKIPPED (LINT_FORMAT=$(LINT_FORMAT))"; fi
+
+lint: ## cppcheck + clang-tidy + clang-format, zero findings
+	@$(MAKE) --no-print-directory -k lint-cppcheck lint-tidy lint-format
+
+# ---- 5. coverage ---------------------------------------------------------
+COV_MIN := 90
+cov_CFLAGS  := -O0 -g --coverage -Wall -Wextra -Werror
+cov_LDFLAGS := --coverage
+$(eval $(call ci_variant,cov))
+
+cov-build: $(cov_BINS)
+
+coverage: ## unit + integration (+ fault-quick) coverage of core/, >= COV_MIN% lines
+	COV_MIN=$(COV_MIN) BUILD=$(BUILD) PYTEST="$(PYTEST)" bash ci/coverage.sh
+
+# ---- 6. fault-quick ------------------------------------------------------
+ci-fault-quick: ## make fault-quick; fails loudly if it does not exist
+	@if ! $(MAKE) -n fault-quick >/dev/null 2>&1; then \
+	  echo "FAIL: 'make fault-quick' does not exist (fault/fault.mk missing or no target)"; \
+	  exit 1; fi
+	$(MAKE) --no-print-directory fault-quick
+
+# ---- 7. bench-check ------------------------------------------------------
+BENCH_REPEAT ?= 3
+bench-check: | $(CI_STAMP) ## 3 x bench-quick; median forkchat/floor ratio vs ci/bench-baseline.json
+	BUILD=$(BUILD) BENCH_REPEAT=$(BENCH_REPEAT) bash ci/bench.sh check
+
+bench-baseline: | $(CI_STAMP) ## refresh ci/bench-baseline.json (deliberately)
+	BUILD=$(BUILD) BENCH_REPEAT=$(BENCH_REPEAT) bash ci/bench.sh baseline
