@@ -1,0 +1,25 @@
+# bench/bench.mk - benchmark harness (included by the top Makefile).
+#
+#   make bench         full run: N = 10..1000, forkchat vs floor vs Redis (< 5 min)
+#   make bench-quick   N = 10, 100; one-room and one-room-max (< 90 s, CI)
+#
+# Results: bench/results/latest.{json,md}, *.png, hyperfine-*.{json,md}.
+
+DEB_DEPS += redis-server gnuplot-nox hyperfine procps coreutils
+
+LOAD_SRCS := $(wildcard bench/lg_*.c)
+LOAD_HDRS := $(wildcard bench/lg*.h)
+
+.PHONY: bench bench-quick bench-build
+
+$(BUILD)/forkchat-load: $(LOAD_SRCS) $(LOAD_HDRS) | $(STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Ibench $(LOAD_SRCS) -o $@ $(LDFLAGS)
+
+bench-build: $(BUILD)/forkchat-load $(BUILD)/forkchatd
+
+bench: bench-build ## full benchmark: forkchat vs floor vs Redis, N up to 1000
+	BUILD=$(BUILD) bench/run.sh full
+
+bench-quick: bench-build ## quick benchmark for CI (N = 10, 100)
+	BUILD=$(BUILD) bench/run.sh quick

@@ -1,0 +1,552 @@
+/*
+ * lg_client.c - real TCP clients for forkchat and Redis pub/sub.
+ *
+ * One process per client; it blocks in read() on its socket (a load
+ * generator may block: it is not the system under test).  A client that
+ * sends forks a writer process that shares (forkchat) or opens (Redis) the
+ * sending connection, so the client keeps reading while its writer
+ * writes.  Redis needs a second connection because a subscribed RESP2
+ * connection cannot PUBLISH; the writer forks a drainer that reads and
+ * discards the PUBLISH replies.
+ *
+ * Phases, each started by the parent closing a barrier pipe:
+ *   0 connect + register (forkchat: nickname; Redis: SUBSCRIBE)
+ *   1 room creators /add their room   2 everybody else /join
+ *   3 traffic: writers send; receivers read until told to stop (SIGUSR1)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include "lg.h"
+#include "lg_report.h"
+
+#define CONN_BUF	(256 * 1024)
+
+struct conn {
+	int	fd;
+	size_t	off, len;
+	int64_t	t;		/* time of the read that completed the data */
+	char	buf[CONN_BUF];
+};
+
+static int bar[4][2];
+static struct conn cn;		/* a client process has one reading conn */
+
+static int
+conn_open(void)
+{
+	struct sockaddr_in a;
+	int fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)lg.port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	while (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		if (errno != EINTR || lg_got_alrm) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static int
+write_all(int fd, const char *p, size_t len)
+{
+	ssize_t w;
+
+	while (len > 0) {
+		w = write(fd, p, len);
+		if (w < 0 && errno == EINTR && !lg_got_alrm)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Next line (CR LF or LF stripped, NUL-terminated in place).  Returns 1,
+ * 0 at EOF, -2 when a signal interrupted the read, -1 on error.
+ */
+static int
+conn_line(struct conn *c, char **line)
+{
+	char *nl;
+	ssize_t r;
+
+	for (;;) {
+		nl = memchr(c->buf + c->off, '\n', c->len - c->off);
+		if (nl != NULL) {
+			*line = c->buf + c->off;
+			c->off = (size_t)(nl - c->buf) + 1;
+			*nl = '\0';
+			if (nl > *line && nl[-1] == '\r')
+				nl[-1] = '\0';
+			return 1;
+		}
+		if (c->off > 0) {
+			memmove(c->buf, c->buf + c->off, c->len - c->off);
+			c->len -= c->off;
+			c->off = 0;
+		}
+		if (c->len == sizeof(c->buf) - 1)
+			return -1;
+		r = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
+		if (r > 0) {
+			c->t = now_ns();
+			c->len += (size_t)r;
+		} else if (r == 0)
+			return 0;
+		else
+			return errno == EINTR ? -2 : -1;
+	}
+}
+
+/* Reads lines until one starts with `want`; fails on ERR/BYE/-ERR. */
+static int
+expect(int idx, const char *want, const char *what)
+{
+	char *l;
+	int r;
+
+	for (;;) {
+		r = conn_line(&cn, &l);
+		if (r == -2 && !lg_got_alrm)
+			continue;
+		if (r <= 0) {
+			slot_fail(idx, "%s: %s", what, r == 0 ? "server closed" :
+			    lg_got_alrm ? "timeout" : strerror(errno));
+			return -1;
+		}
+		if (strncmp(l, want, strlen(want)) == 0)
+			return 0;
+		if (strncmp(l, "ERR ", 4) == 0 || strncmp(l, "BYE ", 4) == 0 ||
+		    l[0] == '-') {
+			slot_fail(idx, "%s: %.60s", what, l);
+			return -1;
+		}
+	}
+}
+
+static void
+room_name(char *buf, size_t cap, int idx)
+{
+	if (lg.rooms == 1)
+		snprintf(buf, cap, "lobby");
+	else
+		snprintf(buf, cap, "r%02d", lg_room_of(idx));
+}
+
+static int
+send_line(int idx, const char *fmt, const char *arg)
+{
+	char line[256];
+	int n;
+
+	n = snprintf(line, sizeof(line), fmt, arg);
+	if (n < 0 || (size_t)n >= sizeof(line) ||
+	    write_all(cn.fd, line, (size_t)n) < 0) {
+		slot_fail(idx, "write: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+redis_subscribe(int idx, const char *room)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n",
+	    strlen(room), room);
+	if (send_line(idx, "%s", cmd) < 0)
+		return -1;
+	return expect(idx, ":", "subscribe");
+}
+
+/* Phase 0: connect and register (or subscribe). */
+static int
+client_register(int idx)
+{
+	char nick[32], room[40];
+
+	if ((cn.fd = conn_open()) < 0) {
+		slot_fail(idx, "connect: %s", strerror(errno));
+		return -1;
+	}
+	if (lg.sys == SYS_REDIS) {
+		room_name(room, sizeof(room), idx);
+		return redis_subscribe(idx, room);
+	}
+	snprintf(nick, sizeof(nick), "%s%04d", lg.nick_prefix, idx);
+	if (expect(idx, "HELLO", "hello") < 0 ||
+	    send_line(idx, "%s\n", nick) < 0 ||
+	    expect(idx, "OK NICK", "register") < 0 ||
+	    expect(idx, "OK JOIN", "register") < 0)
+		return -1;
+	return 0;
+}
+
+/* Phases 1 and 2: forkchat rooms.  Client i < K creates room i. */
+static int
+client_enter_room(int idx)
+{
+	char room[40];
+
+	if (lg.sys == SYS_REDIS || lg.rooms == 1)
+		return 0;
+	room_name(room, sizeof(room), idx);
+	if (idx < lg.rooms) {
+		if (wait_barrier(bar[1][0]) < 0)
+			return -1;
+		if (send_line(idx, "/add %s\n", room) < 0)
+			return -1;
+	} else {
+		if (wait_barrier(bar[2][0]) < 0)
+			return -1;
+		if (send_line(idx, "/join %s\n", room) < 0)
+			return -1;
+	}
+	return expect(idx, "OK JOIN", "room");
+}
+
+/* The messages of sender idx on fd, paced or back to back. */
+static void
+writer_send(int idx, int fd)
+{
+	char text[LG_MAX_SIZE + 16], out[LG_MAX_SIZE + 128], room[40];
+	struct lg_sender *sd = &lg_shm->snd[idx];
+	int64_t t0, stop, gap = 0, t;
+	long q;
+	int n, len;
+
+	room_name(room, sizeof(room), idx);
+	t0 = lg_shm->t_start;
+	stop = t0 + (int64_t)(lg.duration * 1e9);
+	if (lg.rate > 0) {
+		gap = (int64_t)(1e9 * lg.senders / lg.rate);
+		t0 += (int64_t)(1e9 * idx / lg.rate);
+	}
+	for (q = 0; q < lg.messages; q++) {
+		if (lg.rate > 0)
+			sleep_until(t0 + q * gap);
+		if ((t = now_ns()) > stop || lg_got_alrm)
+			break;
+		len = lg_format(text, sizeof(text), idx, (uint64_t)q, t);
+		if (lg.sys == SYS_REDIS)
+			n = snprintf(out, sizeof(out), "*3\r\n$7\r\nPUBLISH\r\n"
+			    "$%zu\r\n%s\r\n$%d\r\n%s\r\n", strlen(room), room,
+			    len, text);
+		else
+			n = snprintf(out, sizeof(out), "%s\n", text);
+		if (n < 0 || (size_t)n >= sizeof(out) ||
+		    write_all(fd, out, (size_t)n) < 0) {
+			slot_fail(idx, "send: %s", strerror(errno));
+			break;
+		}
+		if (q == 0)
+			sd->first_ns = t;
+		sd->last_ns = t;
+		sd->sent = (uint64_t)q + 1;
+	}
+	status_send(idx, ST_SENT);
+}
+
+/* Redis publisher connection: a drainer child eats the PUBLISH replies. */
+static void
+writer_redis(int idx, int ready)
+{
+	char buf[65536];
+	pid_t dr;
+	int fd, keep[2];
+
+	if ((fd = conn_open()) < 0) {
+		slot_fail(idx, "connect (publisher): %s", strerror(errno));
+		_exit(1);
+	}
+	if ((dr = fork()) == 0) {
+		keep[0] = fd;
+		keep[1] = lg_status_wr;
+		child_setup(keep, 2);
+		arm_alarm(lg.timeout);
+		while (read(fd, buf, sizeof(buf)) > 0 && !lg_got_alrm)
+			;
+		_exit(0);
+	}
+	close(ready);
+	if (dr < 0 || wait_barrier(bar[3][0]) < 0)
+		_exit(1);
+	writer_send(idx, fd);
+	write_all(fd, "*1\r\n$4\r\nQUIT\r\n", 14);
+	waitpid(dr, NULL, 0);	/* Redis closes after QUIT; alarm bounds it */
+	_exit(0);
+}
+
+/* Forks the writer; returns once it is ready to start on barrier 3. */
+static int
+client_fork_writer(int idx)
+{
+	int rp[2], keep[4];
+	pid_t pid;
+	char c;
+
+	if (pipe(rp) < 0 || (pid = fork()) < 0) {
+		slot_fail(idx, "writer: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		keep[0] = cn.fd;
+		keep[1] = bar[3][0];
+		keep[2] = lg_status_wr;
+		keep[3] = rp[1];
+		child_setup(keep, 4);
+		arm_alarm(lg.timeout);
+		if (lg.sys == SYS_REDIS)
+			writer_redis(idx, rp[1]);
+		close(rp[1]);
+		if (wait_barrier(bar[3][0]) == 0)
+			writer_send(idx, cn.fd);
+		_exit(0);
+	}
+	close(rp[1]);
+	while (read(rp[0], &c, 1) < 0 && errno == EINTR && !lg_got_alrm)
+		;
+	close(rp[0]);
+	return 0;
+}
+
+static void
+client_line(int idx, struct lg_sink *k, char *l)
+{
+	char *p;
+
+	if (lg.sys == SYS_REDIS) {
+		if (l[0] == 's' && l[1] == '=')
+			sink_payload(k, l, strlen(l), cn.t);
+		else if (l[0] == '-')
+			slot_fail(idx, "redis: %.60s", l);
+		return;
+	}
+	if (strncmp(l, "MSG ", 4) == 0) {
+		if ((p = strstr(l + 4, " s=")) != NULL)
+			sink_payload(k, p + 1, strlen(p + 1), cn.t);
+		else
+			sink_payload(k, l, strlen(l), cn.t);	/* counts it bad */
+	} else if (strncmp(l, "BYE ", 4) == 0)
+		slot_fail(idx, "server said: %.70s", l);
+}
+
+/* Phase 3: read until the parent says stop (SIGUSR1) or the alarm. */
+static void
+client_receive(int idx)
+{
+	struct lg_sink *k;
+	int done = 0, r;
+	char *l;
+
+	if ((k = sink_new(idx, &lg_shm->slot[idx])) == NULL) {
+		slot_fail(idx, "out of memory");
+		return;
+	}
+	for (;;) {
+		if (!done && sink_complete(k)) {
+			status_send(idx, ST_COMPLETE);
+			done = 1;
+		}
+		if (lg_got_usr1 || lg_got_alrm)
+			break;
+		r = conn_line(&cn, &l);
+		if (r == 1)
+			client_line(idx, k, l);
+		else if (r == 0 || r == -1) {
+			if (!lg_got_usr1)
+				slot_fail(idx, "%s while receiving",
+				    r == 0 ? "server closed" : strerror(errno));
+			break;
+		}
+	}
+	sink_final(k);
+	if (lg_shm->slot[idx].state != ST_ERR)
+		status_send(idx, ST_FINAL);
+}
+
+static void
+client_main(int idx)
+{
+	int keep[5] = { bar[0][0], bar[1][0], bar[2][0], bar[3][0],
+	    lg_status_wr };
+	char *l;
+
+	child_setup(keep, 5);
+	arm_alarm(lg.hold > 0 ? lg.hold + lg.timeout : lg.timeout);
+	if (wait_barrier(bar[0][0]) < 0 || client_register(idx) < 0)
+		_exit(1);
+	status_send(idx, ST_REG);
+	if (lg.connect_only)
+		_exit(0);
+	if (lg.hold > 0) {	/* until the server closes us */
+		while (conn_line(&cn, &l) != 0 && !lg_got_alrm)
+			;
+		_exit(0);
+	}
+	if (client_enter_room(idx) < 0)
+		_exit(1);
+	if (idx < lg.senders && client_fork_writer(idx) < 0)
+		_exit(1);
+	status_send(idx, ST_READY);
+	client_receive(idx);
+	_exit(0);
+}
+
+static pid_t *
+fork_clients(void)
+{
+	pid_t *pids;
+	int i;
+
+	if ((pids = calloc((size_t)lg.n, sizeof(pid_t))) == NULL)
+		return NULL;
+	for (i = 0; i < lg.n; i++) {
+		if ((pids[i] = fork()) == 0)
+			client_main(i);
+		if (pids[i] < 0) {
+			fprintf(stderr, "forkchat-load: fork client %d: %s\n",
+			    i, strerror(errno));
+			while (--i >= 0)
+				kill(pids[i], SIGKILL);
+			return NULL;
+		}
+	}
+	return pids;
+}
+
+static int64_t
+secs(double s)
+{
+	return now_ns() + (int64_t)(s * 1e9);
+}
+
+static int
+run_fail(struct lg_wait *w, pid_t *pids, const char *what)
+{
+	fprintf(stderr, "forkchat-load: %s %s n=%d: %s did not complete "
+	    "(reg %d, ready %d, sent %d, complete %d, errors %d)\n",
+	    lg.sysname, lg.scenario, lg.n, what, w->count[ST_REG],
+	    w->count[ST_READY], w->count[ST_SENT], w->count[ST_COMPLETE],
+	    w->count[ST_ERR]);
+	parent_finish(lg_status_rd, w, pids, lg.n);
+	return -1;
+}
+
+/*
+ * --hold: the caller gets its exit status once every client is registered,
+ * while a detached middle process keeps the clients (and reaps them) until
+ * the server closes them or the hold time runs out.
+ */
+static int
+hold_detach(int *notify)
+{
+	int p[2];
+	pid_t pid;
+	char c = 0;
+
+	if (pipe(p) < 0 || (pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		*notify = p[1];
+		return 0;
+	}
+	close(p[1]);
+	arm_alarm(lg.timeout);
+	if (read(p[0], &c, 1) != 1)
+		c = 0;
+	arm_alarm(0);
+	_exit(c == 'k' ? 0 : 1);
+}
+
+static int
+client_setup_phase(struct lg_result *r, struct lg_wait *w, pid_t *pids)
+{
+	int64_t t0;
+
+	t0 = now_ns();
+	close(bar[0][1]);
+	if (parent_wait(lg_status_rd, w, ST_REG, lg.n, secs(lg.timeout / 2),
+	    1) < 0)
+		return run_fail(w, pids, "connect+register");
+	r->connect_ns = now_ns() - t0;
+	if (lg.connect_only || lg.hold)
+		return 0;
+	close(bar[1][1]);
+	if (parent_wait(lg_status_rd, w, ST_READY, lg.rooms > 1 ? lg.rooms : 0,
+	    secs(30), 0) < 0)
+		return run_fail(w, pids, "room creation");
+	close(bar[2][1]);
+	if (parent_wait(lg_status_rd, w, ST_READY, lg.n, secs(30), 0) < 0)
+		return run_fail(w, pids, "room join");
+	return 0;
+}
+
+int
+client_run(struct lg_result *r)
+{
+	struct lg_wait w;
+	pid_t *pids;
+	int i, notify = -1, rc;
+
+	memset(&w, 0, sizeof(w));
+	if (lg.hold && hold_detach(&notify) < 0)
+		return -1;
+	for (i = 0; i < 4; i++)
+		if (pipe(bar[i]) < 0)
+			return -1;
+	if ((pids = fork_clients()) == NULL)
+		return -1;
+	if (client_setup_phase(r, &w, pids) < 0)
+		return -1;
+	if (lg.connect_only || lg.hold) {
+		if (notify >= 0 && write(notify, "k", 1) == 1)
+			close(notify);
+		arm_alarm(lg.hold > 0 ? lg.hold + 10 : 10);
+		for (i = 0; i < lg.n; i++)
+			waitpid(pids[i], NULL, 0);
+		if (!lg.quiet && lg.connect_only)
+			fprintf(stderr, "%s: %d clients connected and registered "
+			    "in %.1f ms\n", lg.sysname, lg.n,
+			    (double)r->connect_ns / 1e6);
+		if (lg.hold)
+			_exit(0);
+		return 0;
+	}
+	if (lg.settle > 0)
+		sleep_until(secs(lg.settle));
+	lg_shm->t_start = now_ns() + 1000000;
+	close(bar[3][1]);
+	rc = parent_wait(lg_status_rd, &w, ST_SENT, lg.senders,
+	    secs(lg.duration + lg.drain + 1), 1);
+	if (rc < 0)
+		fprintf(stderr, "forkchat-load: senders did not finish\n");
+	else if ((rc = parent_drain(lg_status_rd, &w, lg.drain)) < 0)
+		fprintf(stderr, "forkchat-load: not everything delivered "
+		    "within %g s\n", lg.drain);
+	sample_server_mem(r, 0);
+	parent_finish(lg_status_rd, &w, pids, lg.n);
+	return rc < 0 || w.failed ? -1 : 0;
+}

@@ -1,0 +1,245 @@
+/*
+ * lg_floor.c - the floor: forkchatd's fan-out mechanism with nothing else.
+ *
+ * The parent plays the server's parent process: it fans each message out
+ * to N children over one pipe per child (parent end non-blocking) and then
+ * wakes each child with one SIGUSR2; a child waits in sigwaitinfo() and
+ * drains its pipe until EAGAIN.  No TCP, no parsing of commands, no rooms
+ * beyond "child i is in room i % K".  The batching policy is the server's:
+ * paced, one message per write and per signal unless the parent fell
+ * behind, then everything due; back to back, up to --batch messages per
+ * pipe write and one signal per batch per child.  If a pipe
+ * is full the parent signals that child and finishes the write blocking
+ * (a floor has no slow-consumer policy; it measures the mechanism).
+ *
+ * The virtual senders 0..S-1 are not children, so every child of the room
+ * receives every message: N deliveries per message where forkchat makes
+ * N-1 (no echo to the sender).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "lg.h"
+#include "lg_report.h"
+
+#define FLOOR_BUF	(256 * 1024)
+
+static pid_t *kids;
+static int *wfd;
+
+static void
+floor_drain(int fd, struct lg_sink *k, char *buf, size_t *len)
+{
+	char *p, *nl, *end;
+	ssize_t r;
+	int64_t t;
+
+	for (;;) {
+		r = read(fd, buf + *len, FLOOR_BUF - *len);
+		if (r <= 0)
+			return;		/* EAGAIN: drained */
+		t = now_ns();
+		*len += (size_t)r;
+		p = buf;
+		end = buf + *len;
+		while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+			sink_payload(k, p, (size_t)(nl - p), t);
+			p = nl + 1;
+		}
+		*len = (size_t)(end - p);
+		memmove(buf, p, *len);
+	}
+}
+
+static void
+floor_child(int idx, int rfd)
+{
+	static char buf[FLOOR_BUF];
+	struct lg_sink *k;
+	sigset_t set;
+	siginfo_t si;
+	size_t len = 0;
+	int keep[2] = { rfd, lg_status_wr }, done = 0, sig;
+
+	child_setup(keep, 2);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGALRM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fcntl(rfd, F_SETFL, O_NONBLOCK);
+	arm_alarm(lg.timeout);
+	if ((k = sink_new(idx, &lg_shm->slot[idx])) == NULL) {
+		slot_fail(idx, "out of memory");
+		_exit(1);
+	}
+	status_send(idx, ST_REG);
+	status_send(idx, ST_READY);
+	for (;;) {
+		if (!done && sink_complete(k)) {
+			status_send(idx, ST_COMPLETE);
+			done = 1;
+		}
+		sig = sigwaitinfo(&set, &si);
+		if (sig == SIGUSR2)
+			floor_drain(rfd, k, buf, &len);
+		else if (sig == SIGUSR1 || sig == SIGALRM)
+			break;
+	}
+	floor_drain(rfd, k, buf, &len);
+	sink_final(k);
+	status_send(idx, ST_FINAL);
+	_exit(0);
+}
+
+static int
+floor_fork(void)
+{
+	int i, p[2];
+
+	kids = calloc((size_t)lg.n, sizeof(pid_t));
+	wfd = calloc((size_t)lg.n, sizeof(int));
+	if (kids == NULL || wfd == NULL)
+		return -1;
+	for (i = 0; i < lg.n; i++) {
+		if (pipe(p) < 0 || (kids[i] = fork()) < 0) {
+			perror("forkchat-load: floor pipe/fork");
+			while (--i >= 0)
+				kill(kids[i], SIGKILL);
+			return -1;
+		}
+		if (kids[i] == 0)
+			floor_child(i, p[0]);
+		close(p[0]);
+		wfd[i] = p[1];
+		fcntl(wfd[i], F_SETFL, O_NONBLOCK);
+	}
+	return 0;
+}
+
+/* One pipe write per child of the room, then one signal per child. */
+static void
+floor_fanout(int room, const char *buf, size_t len)
+{
+	ssize_t w;
+	size_t off;
+	int i;
+
+	for (i = room; i < lg.n; i += lg.rooms) {
+		off = 0;
+		while (off < len) {
+			w = write(wfd[i], buf + off, len - off);
+			if (w > 0) {
+				off += (size_t)w;
+				continue;
+			}
+			if (w < 0 && errno != EAGAIN && errno != EINTR)
+				break;
+			/* full: wake the child, then wait for room */
+			kill(kids[i], SIGUSR2);
+			fcntl(wfd[i], F_SETFL, 0);
+			w = write(wfd[i], buf + off, len - off);
+			fcntl(wfd[i], F_SETFL, O_NONBLOCK);
+			if (w > 0)
+				off += (size_t)w;
+			else if (errno != EINTR)
+				break;
+		}
+	}
+	for (i = room; i < lg.n; i += lg.rooms)
+		kill(kids[i], SIGUSR2);
+}
+
+/* Appends message k (sender k % S, seq k / S) to its room's buffer. */
+static void
+floor_add(char **rb, size_t *rl, long k, int64_t t)
+{
+	int s = (int)(k % lg.senders), room = lg_room_of(s), n;
+	long q = k / lg.senders;
+
+	n = lg_format(rb[room] + rl[room], LG_MAX_SIZE + 64, s, (uint64_t)q, t);
+	if (n < 0)
+		return;
+	rl[room] += (size_t)n;
+	rb[room][rl[room]++] = '\n';
+	if (lg_shm->snd[s].first_ns == 0)
+		lg_shm->snd[s].first_ns = t;
+	lg_shm->snd[s].last_ns = t;
+	lg_shm->snd[s].sent = (uint64_t)q + 1;
+}
+
+static void
+floor_send(void)
+{
+	long k = 0, total = lg.messages * lg.senders, b;
+	int64_t t0 = lg_shm->t_start, stop, t;
+	size_t rl[LG_MAX_ROOMS];
+	char *rb[LG_MAX_ROOMS];
+	int room, per = lg.batch;
+
+	stop = t0 + (int64_t)(lg.duration * 1e9);
+	for (room = 0; room < lg.rooms; room++)
+		if ((rb[room] = malloc((size_t)per * (LG_MAX_SIZE + 80))) ==
+		    NULL)
+			return;
+	while (k < total) {
+		if (lg.rate > 0)
+			sleep_until(t0 + (int64_t)((double)k * 1e9 / lg.rate));
+		if ((t = now_ns()) > stop)
+			break;
+		memset(rl, 0, sizeof(rl));
+		/* paced: everything that is due (one message unless behind) */
+		for (b = 0; b < per && k < total && (lg.rate == 0 || b == 0 ||
+		    t0 + (int64_t)((double)k * 1e9 / lg.rate) <= t); b++, k++)
+			floor_add(rb, rl, k, now_ns());
+		for (room = 0; room < lg.rooms; room++)
+			if (rl[room] > 0)
+				floor_fanout(room, rb[room], rl[room]);
+	}
+	for (room = 0; room < lg.rooms; room++)
+		free(rb[room]);
+}
+
+int
+floor_run(struct lg_result *r)
+{
+	struct lg_wait w;
+	sigset_t set;
+	int64_t t0;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	if (lg.senders < 1 || lg.connect_only || lg.hold) {
+		fprintf(stderr, "forkchat-load: floor needs senders >= 1 and "
+		    "has no connect-only/hold mode\n");
+		return -1;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);	/* children start blocked */
+	t0 = now_ns();
+	if (floor_fork() < 0)
+		return -1;
+	if (parent_wait(lg_status_rd, &w, ST_READY, lg.n,
+	    now_ns() + (int64_t)(lg.timeout / 2 * 1e9), 0) < 0) {
+		parent_finish(lg_status_rd, &w, kids, lg.n);
+		return -1;
+	}
+	r->connect_ns = now_ns() - t0;
+	if (lg.settle > 0)
+		sleep_until(now_ns() + (int64_t)(lg.settle * 1e9));
+	lg_shm->t_start = now_ns() + 1000000;
+	sleep_until(lg_shm->t_start);
+	floor_send();
+	if ((rc = parent_drain(lg_status_rd, &w, lg.drain)) < 0)
+		fprintf(stderr, "forkchat-load: not everything delivered "
+		    "within %g s\n", lg.drain);
+	sample_server_mem(r, 0);
+	parent_finish(lg_status_rd, &w, kids, lg.n);
+	return rc < 0 || w.failed ? -1 : 0;
+}

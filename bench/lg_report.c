@@ -1,0 +1,212 @@
+/*
+ * lg_report.c - merge the receivers' shared-memory slots into one result,
+ * measure the server's memory from /proc, and print JSON + a summary.
+ *
+ * Server memory is the sum over the server process and all its descendants
+ * of Rss and Pss (from /proc/PID/smaps_rollup): Rss counts shared pages
+ * (libc, the forked parent's image) once per process, Pss splits them, so
+ * Pss is the honest total and Rss the number `ps` would show.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lg.h"
+#include "lg_report.h"
+
+#define MAX_PROCS	32768
+
+static int
+proc_ppid(int pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL)
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+static void
+proc_mem(int pid, long *rss, long *pss)
+{
+	char path[64], line[256];
+	long v;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "Rss: %ld", &v) == 1)
+			*rss += v;
+		else if (sscanf(line, "Pss: %ld", &v) == 1)
+			*pss += v;
+	}
+	fclose(f);
+}
+
+/* Rss and Pss in kB of `root` and every descendant; -1 if root is gone. */
+void
+report_server_mem(int root, long *rss, long *pss)
+{
+	static int pid[MAX_PROCS], ppid[MAX_PROCS], in[MAX_PROCS];
+	struct dirent *de;
+	DIR *d;
+	int n = 0, i, added, procs = 1;
+
+	*rss = *pss = -1;
+	if (root <= 0 || (d = opendir("/proc")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL && n < MAX_PROCS) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid[n] = atoi(de->d_name);
+		ppid[n] = proc_ppid(pid[n]);
+		in[n] = pid[n] == root;
+		n++;
+	}
+	closedir(d);
+	do {	/* a fixed point: at most depth-of-tree passes */
+		added = 0;
+		for (i = 0; i < n; i++) {
+			int j;
+
+			if (in[i])
+				continue;
+			for (j = 0; j < n; j++)
+				if (in[j] && pid[j] == ppid[i])
+					break;
+			if (j < n) {
+				in[i] = 1;
+				added = 1;
+				procs++;
+			}
+		}
+	} while (added && procs < n);
+	*rss = *pss = 0;
+	for (i = 0; i < n; i++)
+		if (in[i])
+			proc_mem(pid[i], rss, pss);
+}
+
+void
+report_merge(struct lg_result *r)
+{
+	struct lg_slot *sl;
+	int i, b;
+
+	memset(r->hist, 0, sizeof(r->hist));
+	r->first_send = 0;
+	for (i = 0; i < lg.senders; i++) {
+		r->sent += lg_shm->snd[i].sent;
+		if (lg_shm->snd[i].first_ns && (r->first_send == 0 ||
+		    lg_shm->snd[i].first_ns < r->first_send))
+			r->first_send = lg_shm->snd[i].first_ns;
+	}
+	for (i = 0; i < lg.n; i++) {
+		sl = &lg_shm->slot[i];
+		r->expected += sl->expected;
+		r->received += sl->received;
+		r->unique += sl->unique;
+		r->dup += sl->dup;
+		r->ooo += sl->ooo;
+		r->bad += sl->bad;
+		if (sl->max_ns > r->max_ns)
+			r->max_ns = sl->max_ns;
+		if (sl->last_ns > r->last_recv)
+			r->last_recv = sl->last_ns;
+		if (sl->err[0] != '\0' && r->errors++ == 0)
+			snprintf(r->first_err, sizeof(r->first_err),
+			    "client %d: %s", i, sl->err);
+		for (b = 0; b < LG_HIST_BINS; b++)
+			r->hist[b] += sl->hist[b];
+	}
+	r->lost = r->expected > r->unique ? r->expected - r->unique : 0;
+}
+
+/* A bin's middle can lie above the exact maximum: clamp to it. */
+static double
+q_us(const struct lg_result *r, double q)
+{
+	int64_t v;
+
+	if (q >= 1.0)
+		return (double)r->max_ns / 1e3;
+	v = hist_quantile(r->hist, r->unique, q);
+	return (double)(v > r->max_ns ? r->max_ns : v) / 1e3;
+}
+
+static const double cdf_q[] = {
+	0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
+	0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0
+};
+
+void
+report_print(FILE *f, const struct lg_result *r)
+{
+	double span, dps = 0;
+	size_t i;
+
+	span = (double)(r->last_recv - r->first_send) / 1e9;
+	if (r->unique > 0 && span > 0)
+		dps = (double)r->unique / span;
+	fprintf(f, "{\"system\": \"%s\", \"scenario\": \"%s\", \"n\": %d, "
+	    "\"senders\": %d, \"rooms\": %d, \"rate\": %g, \"size\": %d, "
+	    "\"messages\": %llu, \"expected\": %llu, \"received\": %llu, "
+	    "\"lost\": %llu, \"duplicated\": %llu, \"out_of_order\": %llu, "
+	    "\"malformed\": %llu, \"errors\": %d, ",
+	    lg.sysname, lg.scenario, lg.n, lg.senders, lg.rooms, lg.rate,
+	    lg.size, (unsigned long long)r->sent,
+	    (unsigned long long)r->expected, (unsigned long long)r->received,
+	    (unsigned long long)r->lost, (unsigned long long)r->dup,
+	    (unsigned long long)r->ooo, (unsigned long long)r->bad,
+	    r->errors);
+	fprintf(f, "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
+	    "\"p999_us\": %.1f, \"max_us\": %.1f, \"deliveries_per_s\": %.0f, "
+	    "\"send_span_s\": %.3f, \"connect_ms\": %.1f, "
+	    "\"server_rss_kb\": %ld, \"server_pss_kb\": %ld, \"cdf\": [",
+	    q_us(r, 0.5), q_us(r, 0.9), q_us(r, 0.99), q_us(r, 0.999),
+	    q_us(r, 1.0), dps, span > 0 ? span : 0,
+	    (double)r->connect_ns / 1e6, r->rss_kb, r->pss_kb);
+	for (i = 0; i < sizeof(cdf_q) / sizeof(cdf_q[0]); i++)
+		fprintf(f, "%s[%g, %.1f]", i ? ", " : "", cdf_q[i],
+		    r->unique ? q_us(r, cdf_q[i]) : 0.0);
+	fprintf(f, "], \"error\": \"");
+	for (i = 0; r->first_err[i] != '\0'; i++)
+		if (r->first_err[i] != '"' && r->first_err[i] != '\\' &&
+		    (unsigned char)r->first_err[i] >= 0x20)
+			fputc(r->first_err[i], f);
+	fprintf(f, "\"}\n");
+}
+
+void
+report_summary(const struct lg_result *r)
+{
+	double span = (double)(r->last_recv - r->first_send) / 1e9;
+
+	fprintf(stderr, "%s %s n=%d senders=%d rooms=%d rate=%g size=%d: "
+	    "sent %llu, deliveries %llu/%llu (lost %llu, dup %llu, ooo %llu, "
+	    "malformed %llu, client errors %d)\n"
+	    "  latency us p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f; "
+	    "%.0f deliveries/s; connect+register %.1f ms; server rss %ld kB "
+	    "pss %ld kB\n", lg.sysname, lg.scenario, lg.n, lg.senders,
+	    lg.rooms, lg.rate, lg.size, (unsigned long long)r->sent,
+	    (unsigned long long)r->unique, (unsigned long long)r->expected,
+	    (unsigned long long)r->lost, (unsigned long long)r->dup,
+	    (unsigned long long)r->ooo, (unsigned long long)r->bad, r->errors,
+	    q_us(r, 0.5), q_us(r, 0.9), q_us(r, 0.99), q_us(r, 0.999),
+	    q_us(r, 1.0), span > 0 ? (double)r->unique / span : 0.0,
+	    (double)r->connect_ns / 1e6, r->rss_kb, r->pss_kb);
+	if (r->first_err[0] != '\0')
+		fprintf(stderr, "  first error: %s\n", r->first_err);
+}

@@ -1,0 +1,25 @@
+/*
+ * lg_report.h - the merged result of one run and how it is printed.
+ */
+#ifndef LG_REPORT_H
+#define LG_REPORT_H
+
+#include <stdio.h>
+
+#include "lg.h"
+
+struct lg_result {
+	uint64_t	sent, expected, received, unique, lost, dup, ooo, bad;
+	int64_t		max_ns, first_send, last_recv, connect_ns;
+	long		rss_kb, pss_kb;
+	int		errors;
+	char		first_err[160];
+	uint64_t	hist[LG_HIST_BINS];
+};
+
+void	report_server_mem(int root, long *rss, long *pss);
+void	report_merge(struct lg_result *);
+void	report_print(FILE *, const struct lg_result *);
+void	report_summary(const struct lg_result *);
+
+#endif

@@ -1,0 +1,206 @@
+#!/bin/bash
+# bench/run.sh - run the forkchat benchmark and write bench/results/.
+#
+#   bench/run.sh quick|full        (make bench-quick / make bench)
+#
+# Every server (forkchatd, redis-server) is started here on a free loopback
+# port, one per run, and stopped by PID afterwards; the EXIT trap stops
+# whatever is still running, so nothing is left behind even on failure.
+# Every wait loop is bounded.  Exit status: 0 when every run delivered
+# everything exactly once and in order, 1 otherwise (timings never fail it).
+set -u
+MODE=${1:-quick}
+BUILD=${BUILD:-build}
+LOAD=$BUILD/forkchat-load
+SERVER=$BUILD/forkchatd
+RES=bench/results
+PY=/usr/bin/python3
+TMP=$(mktemp -d /tmp/forkchat-bench.XXXXXX)
+RUNS=$TMP/runs.jsonl
+PROBLEMS=$TMP/problems.txt
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+SRV_PID=
+SRV_KIND=
+FAILED=0
+: >"$RUNS"
+: >"$PROBLEMS"
+
+case $MODE in
+quick|full) ;;
+*) echo "usage: $0 quick|full" >&2; exit 2 ;;
+esac
+
+# ---- process hygiene ------------------------------------------------------
+
+# stop_pid PID: SIGTERM, wait up to 6 s, then SIGKILL; exit status in STOP_ST.
+# (Not in $(...): wait only works on children of this shell.)
+stop_pid() {
+	local pid=$1 i=0
+	kill -TERM "$pid" 2>/dev/null
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 60 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "pid $pid ignored SIGTERM for 6 s: SIGKILL" >>"$PROBLEMS"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	STOP_ST=$?
+}
+
+cleanup() {
+	local p
+	[ -n "$SRV_PID" ] && stop_pid "$SRV_PID"
+	for p in "$TMP"/hf*.pid; do
+		[ -f "$p" ] && "$LOAD" --stop --pid-file "$p" -T 6 2>/dev/null
+	done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT PID: until something accepts on 127.0.0.1:PORT (5 s).
+wait_port() {
+	local i=0
+	while [ $i -lt 100 ]; do
+		kill -0 "$2" 2>/dev/null || return 1
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.05; i=$((i + 1))
+	done
+	return 1
+}
+
+# start_server forkchat|redis -> PORT, SRV_PID
+start_server() {
+	PORT=$(free_port)
+	SRV_KIND=$1
+	if [ "$1" = forkchat ]; then
+		mkdir -p "$TMP/logs"
+		"$SERVER" -f -p "$PORT" -b 127.0.0.1 -l "$TMP/logs" \
+		    --max-backlog 67108864 -m 1100 --register-timeout 0 \
+		    2>>"$TMP/forkchatd.stderr" &
+	else
+		redis-server --port "$PORT" --bind 127.0.0.1 --save '' \
+		    --appendonly no --daemonize no --maxclients 4000 \
+		    --tcp-backlog 4096 --loglevel warning \
+		    >>"$TMP/redis.log" 2>&1 &
+	fi
+	SRV_PID=$!
+	if ! wait_port "$PORT" "$SRV_PID"; then
+		echo "$1 did not start listening on port $PORT" >>"$PROBLEMS"
+		stop_server
+		return 1
+	fi
+}
+
+# stop_server: stop by PID; a forkchatd that does not exit 0 on SIGTERM
+# or leaves children behind is a problem worth reporting.
+stop_server() {
+	local left
+	[ -z "$SRV_PID" ] && return
+	stop_pid "$SRV_PID"
+	if [ "$SRV_KIND" = forkchat ] && [ "$STOP_ST" != 0 ]; then
+		echo "forkchatd (run: $CUR) exited with status $STOP_ST after SIGTERM" >>"$PROBLEMS"
+	fi
+	# children re-parented after the parent died are orphans: report them
+	left=$(ps -eo pid=,args= | grep -c "[f]orkchatd -f -p $PORT ")
+	if [ "$left" -gt 0 ]; then
+		echo "forkchatd (run: $CUR) left $left processes behind after exiting" >>"$PROBLEMS"
+	fi
+	SRV_PID=
+}
+
+# ---- one measurement ------------------------------------------------------
+
+# run SYSTEM SCENARIO N SENDERS ROOMS MESSAGES_PER_SENDER RATE [extra args]
+run() {
+	local sys=$1 sc=$2 n=$3 s=$4 k=$5 m=$6 rate=$7 rc pidarg=
+	shift 7
+	CUR="$sys $sc n=$n"
+	if [ "$sys" != floor ]; then
+		start_server "$sys" || { FAILED=1; return; }
+		pidarg="-P $SRV_PID"
+	fi
+	settle=0.2
+	[ "$n" -ge 500 ] && settle=0.8
+	# shellcheck disable=SC2086
+	timeout -k 5 120 "$LOAD" -s "$sys" -p "${PORT:-1}" -n "$n" -S "$s" -k "$k" \
+	    -m "$m" -r "$rate" --scenario "$sc" -j "$RUNS" --settle $settle \
+	    -T 100 $pidarg "$@" 2>"$TMP/load.err"
+	rc=$?
+	grep -v '^  \[' "$TMP/load.err" >&2
+	if [ $rc -ne 0 ]; then
+		FAILED=1
+		echo "$CUR: forkchat-load exit $rc: $(grep -m1 -E 'FAILED|error|did not' "$TMP/load.err")" >>"$PROBLEMS"
+		if [ "$sys" = forkchat ]; then
+			mkdir -p "$RES/failures"
+			cp "$TMP"/logs/*.log "$RES/failures/forkchatd-$sc-$n.log" 2>/dev/null
+		fi
+	fi
+	[ "$sys" != floor ] && stop_server
+	if [ "$sys" = forkchat ] && ls "$TMP"/logs/*.log >/dev/null 2>&1; then
+		grep -h -E 'slow-consumer|error' "$TMP"/logs/*.log | head -3 |
+		    sed "s/^/$CUR: server log: /" >>"$PROBLEMS"
+		rm -f "$TMP"/logs/*.log
+	fi
+}
+
+# per-sender count so that a back-to-back run makes about D deliveries
+per_sender() {	# N S D
+	local v=$(( $3 / ($2 * ($1 - 1)) ))
+	[ $v -lt 50 ] && v=50
+	echo $v
+}
+
+# ---- the scenarios --------------------------------------------------------
+
+SYSTEMS="floor forkchat redis"
+if [ "$MODE" = quick ]; then
+	NS="10 100"
+	MAXD=1000000
+else
+	NS="10 100 500 1000"
+	MAXD=2000000
+fi
+REPEAT=3	# back-to-back runs per point; the report keeps the median
+RATE=100	# one-room: messages/s over all senders (100 k deliveries/s at N=1000)
+PACED=2		# seconds of paced traffic
+SEND=4		# senders in one room
+
+echo "forkchat bench ($MODE): $(date)" >&2
+for n in $NS; do
+	for sys in $SYSTEMS; do
+		run "$sys" one-room "$n" $SEND 1 $((RATE * PACED / SEND)) $RATE
+		for rep in $(seq "$REPEAT"); do
+			run "$sys" one-room-max "$n" $SEND 1 "$(per_sender "$n" $SEND $MAXD)" 0 -d 8
+		done
+	done
+done
+if [ "$MODE" = full ]; then
+	for sys in $SYSTEMS; do
+		run "$sys" ten-rooms 1000 10 10 $((2 * RATE * PACED / 10)) $((2 * RATE))
+	done
+	for sys in forkchat redis; do
+		run "$sys" connect-storm 1000 1 1 5 0
+	done
+fi
+
+# ---- hyperfine: whole commands ----------------------------------------------
+BENCH_TMP=$TMP LOAD=$LOAD SERVER=$SERVER MODE=$MODE RES=$RES \
+    bench/hyperfine.sh 2>>"$PROBLEMS.hf" || echo "hyperfine step failed: $(tail -3 "$PROBLEMS.hf" | tr '\n' ' ')" >>"$PROBLEMS"
+
+# ---- report -------------------------------------------------------------------
+mkdir -p "$RES"
+$PY bench/report.py --runs "$RUNS" --problems "$PROBLEMS" --started "$STARTED" \
+    --mode "$MODE" --out "$RES" || FAILED=1
+cat "$RES/latest.md"
+if [ -s "$PROBLEMS" ]; then
+	echo; echo "Problems:"; sed 's/^/  /' "$PROBLEMS"
+fi
+exit $FAILED
