@@ -1,0 +1,45 @@
+# fault/fault.mk - fault-injection build and matrix (included by the top Makefile).
+#
+#   make fault          the whole matrix (>= 40 scenarios), table + fault/results/latest.{json,md}
+#   make fault-quick    the CI subset (fork, pipe, write, accept, kill, malloc,
+#                       SIGKILL child, slow consumer, parent death), < 2 min
+#   make fault-soak     random failpoints under load: SEED=n DURATION=s
+#   make fault-build    only build/fault/forkchatd (-DFIU_ENABLE, -lfiu)
+#
+# See fault/README.md for the failpoint names and how to enable one by hand.
+
+DEB_DEPS += libfiu-dev fiu-utils procps util-linux
+
+FAULT_BUILD := $(BUILD)/fault
+FAULT_SRCS  := $(filter-out core/client.c,$(wildcard core/*.c))
+FAULT_OBJS  := $(FAULT_SRCS:core/%.c=$(FAULT_BUILD)/obj/%.o)
+FAULT_BIN   := $(FAULT_BUILD)/forkchatd
+FAULT_PY    := /usr/bin/python3
+FAULT_RUN   := $(FAULT_PY) fault/runner.py --server $(FAULT_BIN)
+SEED        ?= 1
+DURATION    ?= 30
+FAULT_ARGS  ?=
+
+# The fuzz engineer's fragment defines fuzz-quick and fuzz; its results are
+# merged from fault/results/fuzz.json when present.
+-include fault/fuzz.mk
+FAULT_FUZZ := $(if $(wildcard fault/fuzz.mk),--fuzz-cmd '$(MAKE) --no-print-directory fuzz-quick',)
+
+.PHONY: fault fault-quick fault-soak fault-build
+fault-build: $(FAULT_BIN)  ## build the libfiu-enabled server (build/fault/forkchatd)
+
+$(FAULT_BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DFIU_ENABLE -c $< -o $@
+
+$(FAULT_BIN): $(FAULT_OBJS) | $(STAMP)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu
+
+fault: $(FAULT_BIN) | $(STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
+	$(FAULT_RUN) --suite full $(FAULT_FUZZ) $(FAULT_ARGS)
+
+fault-quick: $(FAULT_BIN) | $(STAMP)  ## CI subset of the fault matrix (< 2 min)
+	$(FAULT_RUN) --suite quick $(FAULT_ARGS)
+
+fault-soak: $(FAULT_BIN) | $(STAMP)  ## random failpoints under load (SEED=n DURATION=s)
+	$(FAULT_RUN) --soak --seed $(SEED) --duration $(DURATION) $(FAULT_ARGS)

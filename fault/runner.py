@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""runner - run the forkchat fault matrix and report it.
+
+    /usr/bin/python3 fault/runner.py --suite full|quick [--only REGEX] [--keep]
+                                     [--fuzz-cmd 'make fuzz-quick']
+    /usr/bin/python3 fault/runner.py --soak --seed N --duration S
+
+Prints a table (scenario, kind, failpoint, result, evidence).  The full suite
+writes fault/results/latest.json and latest.md (merging fault/results/fuzz.json
+from the fuzz engineer when the fuzz command produced it); quick writes
+quick.json/quick.md; soak writes soak-SEED.json.  Exit status 1 if any
+scenario failed.  Every server is killed by pid when its scenario ends, even
+on failure or ^C; run dirs (with libfiu's FIFOs) are per run under /tmp.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import fclib                     # noqa: E402
+from fclib import Fail           # noqa: E402
+
+RESULTS = HERE / "results"
+
+
+class Ctx:
+    def __init__(self, rundir, seed):
+        self.rundir = Path(rundir)
+        self.seed = seed
+
+
+class Timeout(Exception):
+    pass
+
+
+def on_alarm(sig, frame):
+    raise Timeout()
+
+
+def one_line(s, n=400):
+    return re.sub(r"\s+", " ", str(s)).strip()[:n]
+
+
+def run_scenario(sc, ctx):
+    t0 = time.monotonic()
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(sc["timeout"])
+    try:
+        ev = sc["fn"](ctx)
+        res = "pass"
+    except Timeout:
+        ev, res = "scenario timed out after %ds (hang)" % sc["timeout"], "fail"
+    except Fail as e:
+        ev, res = str(e), "fail"
+    except Exception as e:              # a harness bug must show, not hide
+        ev, res = "harness error: %s: %s | %s" % (
+            type(e).__name__, e, traceback.format_exc().splitlines()[-3].strip()), "fail"
+    finally:
+        signal.alarm(0)
+        reap_started()
+    return {"name": sc["name"], "kind": sc["kind"], "point": sc["point"], "result": res,
+            "evidence": one_line(ev)}, time.monotonic() - t0
+
+
+def reap_started():
+    """Whatever a scenario left behind: kill it by pid (only pids we started)."""
+    for pid in list(fclib.STARTED):
+        if fclib.alive(pid):
+            for k in fclib.children(pid, True):
+                fclib.kill_pid(k)
+            fclib.kill_pid(pid)
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        fclib.STARTED.discard(pid)
+
+
+def table(rows, width=None):
+    w = width or shutil.get_terminal_size((200, 20)).columns
+    out = ["%-30s %-9s %-44s %-6s %s" % ("scenario", "kind", "failpoint", "result", "evidence"),
+           "-" * min(w, 200)]
+    for r in rows:
+        line = "%-30s %-9s %-44s %-6s %s" % (r["name"][:30], r["kind"], r["point"][:44],
+                                             r["result"].upper(), r["evidence"])
+        out.append(line[:max(w, 120)] if width is None else line)
+    return "\n".join(out)
+
+
+def markdown(rows, title, meta):
+    md = ["# %s" % title, "", meta, "",
+          "| scenario | kind | failpoint | result | evidence |", "|---|---|---|---|---|"]
+    for r in rows:
+        md.append("| %s | %s | `%s` | %s | %s |" % (
+            r["name"], r["kind"], r["point"], "**FAIL**" if r["result"] == "fail" else "pass",
+            r["evidence"].replace("|", "\\|")))
+    return "\n".join(md) + "\n"
+
+
+def write_results(rows, stem, title, meta):
+    RESULTS.mkdir(exist_ok=True)
+    npass = sum(1 for r in rows if r["result"] == "pass")
+    doc = {"scenarios": rows,
+           "summary": {"total": len(rows), "pass": npass, "fail": len(rows) - npass,
+                       "meta": meta}}
+    (RESULTS / (stem + ".json")).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    (RESULTS / (stem + ".md")).write_text(markdown(rows, title, meta))
+
+
+def run_fuzz(cmd, budget):
+    """Run the fuzz engineer's quick target; return its scenarios (kind fuzz)."""
+    fz = RESULTS / "fuzz.json"
+    t0 = time.time()
+    print("\n== fuzz: %s (budget %ds)" % (cmd, budget), flush=True)
+    try:
+        p = subprocess.run(cmd, shell=True, cwd=str(HERE.parent), timeout=budget,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        rc, out = p.returncode, p.stdout
+    except subprocess.TimeoutExpired as e:
+        rc, out = "timeout", (e.stdout or b"").decode("utf-8", "replace") if isinstance(
+            e.stdout, bytes) else (e.stdout or "")
+    sys.stdout.write(out[-3000:])
+    rows = []
+    if fz.exists() and fz.stat().st_mtime >= t0 - 1:
+        try:
+            for s in json.loads(fz.read_text()).get("scenarios", []):
+                rows.append({"name": str(s.get("name", "?")), "kind": "fuzz",
+                             "point": str(s.get("point", "")),
+                             "result": "pass" if s.get("result") == "pass" else "fail",
+                             "evidence": one_line(s.get("evidence", ""))})
+        except (ValueError, AttributeError) as e:
+            rows.append({"name": "fuzz-results", "kind": "fuzz", "point": "fault/results/fuzz.json",
+                         "result": "fail", "evidence": "unreadable fuzz.json: %s" % e})
+    if rc != 0 and not any(r["result"] == "fail" for r in rows):
+        last = [x for x in out.strip().splitlines() if x.strip()][-1:] or [""]
+        rows.append({"name": "fuzz-quick", "kind": "fuzz", "point": cmd, "result": "fail",
+                     "evidence": one_line("exit %s%s: %s" % (
+                         rc, "" if rows else ", no fresh fault/results/fuzz.json", last[0]))})
+    elif not rows:
+        rows.append({"name": "fuzz-quick", "kind": "fuzz", "point": cmd, "result": "pass",
+                     "evidence": "exit 0 (no fault/results/fuzz.json written)"})
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("--suite", choices=["full", "quick"], default="full")
+    ap.add_argument("--only", help="regex on scenario names")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--keep", action="store_true", help="keep the run dir")
+    ap.add_argument("--server", help="the libfiu-enabled forkchatd")
+    ap.add_argument("--fuzz-cmd")
+    ap.add_argument("--fuzz-budget", type=int, default=240)
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "1") or 1))
+    ap.add_argument("--soak", action="store_true")
+    ap.add_argument("--duration", type=float, default=30)
+    a = ap.parse_args()
+    if a.server:
+        fclib.SERVER_BIN = Path(a.server).resolve()
+    for tool in ("/usr/bin/fiu-run", "/usr/lib/fiu/fiu_run_preload.so"):
+        if not os.path.exists(tool):
+            sys.exit("fault: %s missing (apt-get install fiu-utils libfiu-dev)" % tool)
+    if not fclib.SERVER_BIN.exists():
+        sys.exit("fault: %s missing: make fault-build" % fclib.SERVER_BIN)
+    base = Path(tempfile.mkdtemp(prefix="forkchat-fault-"))
+    os.chmod(base, 0o755)               # the nobody scenarios traverse it
+    ctx = Ctx(base, a.seed)
+    try:
+        if a.soak:
+            import soak
+            ok = soak.run(ctx, a.seed, a.duration)
+            return 0 if ok else 1
+        return run_matrix(a, ctx, base)
+    finally:
+        reap_started()
+        if not a.keep:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print("run dir kept: %s" % base)
+
+
+def run_matrix(a, ctx, base):
+    import scenarios
+    scs = scenarios.SCENARIOS
+    if a.suite == "quick":
+        scs = [s for s in scs if s["quick"]]
+    if a.only:
+        scs = [s for s in scs if re.search(a.only, s["name"])]
+    if a.list:
+        for s in scs:
+            print("%-30s %-9s %s" % (s["name"], s["kind"], s["point"]))
+        return 0
+    t0 = time.monotonic()
+    print("fault matrix: %d scenarios (suite %s, seed %d, server %s, run dir %s)" % (
+        len(scs), a.suite, a.seed, fclib.SERVER_BIN, base), flush=True)
+    rows = []
+    for sc in scs:
+        row, secs = run_scenario(sc, ctx)
+        rows.append(row)
+        print("  %-30s %-4s %5.1fs  %s" % (row["name"], row["result"].upper(), secs,
+                                          row["evidence"][:150]), flush=True)
+    if a.fuzz_cmd:
+        rows += run_fuzz(a.fuzz_cmd, a.fuzz_budget)
+    total = time.monotonic() - t0
+    npass = sum(1 for r in rows if r["result"] == "pass")
+    meta = "%d scenarios, %d pass, %d fail; suite %s, seed %d, %.0fs, %s" % (
+        len(rows), npass, len(rows) - npass, a.suite, a.seed, total,
+        time.strftime("%Y-%m-%d %H:%M:%S"))
+    print("\n" + table(rows) + "\n\n" + meta)
+    stem = "latest" if a.suite == "full" and not a.only else (
+        "quick" if a.suite == "quick" and not a.only else "partial")
+    write_results(rows, stem, "forkchat fault matrix (%s)" % a.suite, meta)
+    print("results: %s/%s.{json,md}" % (RESULTS, stem))
+    return 0 if npass == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

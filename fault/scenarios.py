@@ -1,0 +1,1121 @@
+"""scenarios - the fault matrix: one function per scenario.
+
+Each scenario returns a one-line evidence string, or raises fclib.Fail with
+the evidence of the broken invariant.  Registered with @scenario(name, kind,
+point, quick=...); kind is failpoint | preload | signal | limit.
+In-code points run the server under `fiu-run` without -x (the run preload
+still provides the control FIFO); preload points add -x.
+"""
+
+import datetime
+import errno
+import os
+import random
+import re
+import signal
+import threading
+import time
+
+from fclib import (Client, Fail, Server, alive, check_seq, children, listening,
+                   seq_received, wait_for)
+from fixture import Fx, startup_fail
+
+SCENARIOS = []
+
+EAGAIN, ENOMEM, EIO, EPIPE, ESRCH, ECHILD, ENOSPC, EADDRINUSE = (
+    errno.EAGAIN, errno.ENOMEM, errno.EIO, errno.EPIPE, errno.ESRCH,
+    errno.ECHILD, errno.ENOSPC, errno.EADDRINUSE)
+
+
+def scenario(name, kind, point, quick=False, timeout=60):
+    def deco(fn):
+        SCENARIOS.append({"name": name, "kind": kind, "point": point,
+                          "quick": quick, "timeout": timeout, "fn": fn})
+        return fn
+    return deco
+
+
+def contiguous(seq):
+    """No gap, no duplicate, in order (from wherever it starts)."""
+    return not seq or seq == list(range(seq[0], seq[0] + len(seq)))
+
+
+# ==== shared shapes ================================================================
+
+def spawn_refused(ctx, name, point, log_rx, preload=False, failinfo=None):
+    """A new client while `point` fails: BYE INTERNAL; the others chat on."""
+    with Fx(ctx, name, preload=preload) as fx:
+        fx.srv.enable(point, failinfo=failinfo)
+        victims = [fx.raw("victim%d" % i) for i in range(2)]
+        byes = [fx.expect_cut(v, (r"^BYE INTERNAL",), 5, need_line=True) for v in victims]
+        for c in fx.ctl:
+            fx.seq(c, 3)
+        if not fx.delivered():
+            raise Fail("control clients lost messages while %s failed" % point)
+        logl = fx.expect_log(log_rx)
+        fx.srv.disable(point)
+        late = fx.client("late")
+        fx.seq(late, 2)
+        if not fx.delivered():
+            raise Fail("late client's messages not delivered after disable")
+        summ = fx.verify()
+        return "2 victims: %r; log '%s'; late client served; %s" % (byes[0][:40], logl, summ)
+
+
+def one_cut(ctx, name, point, log_rx, preload=False, failinfo=None, bye_rx=r"^BYE INTERNAL",
+            need_line=True, nctl=4):
+    """FIU_ONETIME at a fan-out site: exactly one recipient is cut, told why."""
+    with Fx(ctx, name, preload=preload, nctl=nctl) as fx:
+        fx.srv.enable(point, failinfo=failinfo, onetime=True)
+        fx.seq(fx.ctl[0], 1)
+        wait_for(lambda: fx.cut_clients() or fx.delivered(timeout=0), 3)
+        time.sleep(0.3)
+        cut = fx.cut_clients()
+        if len(cut) != 1:
+            raise Fail("onetime %s cut %d clients, want 1" % (point, len(cut)))
+        bye = fx.expect_cut(cut[0], (bye_rx,), 5, need_line=need_line)
+        survivors = [c for c in fx.ctl if c not in cut]
+        for c in survivors:
+            fx.seq(c, 3)
+        if not fx.delivered(receivers=survivors, senders=[c.nick for c in survivors]):
+            raise Fail("survivors lost messages after the cut")
+        logl = fx.expect_log(log_rx)
+        fx.srv.disable(point)
+        summ = fx.verify(affected=cut)
+        return "%s cut with %r; log '%s'; %s" % (cut[0].nick, bye[:45], logl, summ)
+
+
+def delay_only(ctx, name, point, log_rx, preload=False, failinfo=None, window=1.5,
+               max_delay=4.0, target=None):
+    """A lost wake-up or failed read: messages are late, never lost or doubled."""
+    with Fx(ctx, name, preload=preload) as fx:
+        pid = fx.child_of(target(fx)) if target else None
+        fx.srv.enable(point, pid=pid, failinfo=failinfo)
+        t0 = time.monotonic()
+        for c in fx.ctl:
+            fx.seq(c, 5)
+        during = fx.delivered(timeout=window)
+        t_during = time.monotonic() - t0
+        fx.srv.disable(point, pid=pid)
+        if not fx.delivered(timeout=max_delay):
+            raise Fail("messages lost: not delivered %.0fs after disabling %s" % (max_delay, point))
+        dt = time.monotonic() - t0
+        if fx.cut_clients():
+            raise Fail("%s cut clients: %s" % (point, [c.nick for c in fx.cut_clients()]))
+        logl = fx.expect_log(log_rx) if log_rx else "none (child does not log)"
+        summ = fx.verify()
+        how = ("delivered during the fault in %.1fs" % t_during) if during else \
+              ("held during the fault, delivered %.1fs after start" % dt)
+        return "15 msgs %s, none lost/dup; log '%s'; %s" % (how, logl, summ)
+
+
+def startup(ctx, name, cmds, err_rx, preload=False):
+    return startup_fail(ctx, name, 1, err_rx, preload=preload, start_cmds=cmds)
+
+
+def burst_prob(ctx, name, point, prob, preload=False, failinfo=None, nctl=6, per=15):
+    """A random failure rate during a chat burst: whoever is cut is told or
+    disconnected; everyone else loses nothing."""
+    with Fx(ctx, name, preload=preload, nctl=nctl) as fx:
+        fx.srv.enable(point, prob=prob, failinfo=failinfo)
+        for _ in range(per):
+            for c in fx.ctl:
+                if not c.eof:
+                    fx.seq(c, 1)
+            time.sleep(0.005)
+        time.sleep(0.5)
+        fx.srv.disable(point)
+        time.sleep(0.3)
+        cut = fx.cut_clients()
+        surv = [c for c in fx.ctl if c not in cut]
+        for c in cut:
+            fx.expect_cut(c, (r"^BYE ",), 5)
+        if not fx.delivered(receivers=surv, senders=[c.nick for c in surv], timeout=5):
+            raise Fail("survivors did not get each other's messages")
+        nbye = sum(1 for c in cut if c.bye())
+        summ = fx.verify(affected=cut)
+        nerr = fx.srv.log_count(r"error:")
+        return "p=%g: %d/%d cut (%d with BYE), %d error lines logged; survivors complete; %s" % (
+            prob, len(cut), nctl, nbye, nerr, summ)
+
+
+# ==== in-code failpoints (fiu-run without -x) ======================================
+
+@scenario("accept-emfile", "failpoint", "forkchatd/accept/accept", quick=True)
+def _accept(ctx):
+    with Fx(ctx, "accept-emfile", preload=False) as fx:
+        fx.srv.enable("forkchatd/accept/accept")
+        cpu0, t0 = fx.srv_cpu(), time.monotonic()
+        pend = fx.raw("pending")
+        for c in fx.ctl:
+            fx.seq(c, 3)
+        if not fx.delivered():
+            raise Fail("control clients lost messages while accept failed")
+        time.sleep(1.3)
+        if pend.snapshot():
+            raise Fail("pending client was served while accept failed: %r" % pend.snapshot())
+        logl = fx.expect_log(r"accept: Too many open files")
+        used, wall = fx.no_busy_loop(cpu0, t0)
+        fx.srv.disable("forkchatd/accept/accept")
+        t1 = time.monotonic()
+        pend.register("pending")
+        dt = time.monotonic() - t1
+        fx.seq(pend, 2)
+        if not fx.delivered():
+            raise Fail("pending client's messages not delivered")
+        n = fx.srv.log_count(r"accept: Too many open files")
+        summ = fx.verify()
+        return ("'%s' x%d (retried on the tick, %.2fs CPU in %.1fs); queued client served "
+                "%.1fs after disable; %s" % (logl, n, used, wall, dt, summ))
+
+
+@scenario("spawn-pipe-emfile", "failpoint", "forkchatd/spawn/pipe", quick=True)
+def _pipe(ctx):
+    return spawn_refused(ctx, "spawn-pipe-emfile", "forkchatd/spawn/pipe",
+                         r"pipe for 127\.0\.0\.1:\d+: Too many open files")
+
+
+@scenario("spawn-fork-eagain", "failpoint", "forkchatd/spawn/fork", quick=True)
+def _fork(ctx):
+    return spawn_refused(ctx, "spawn-fork-eagain", "forkchatd/spawn/fork",
+                         r"fork for 127\.0\.0\.1:\d+: Resource temporarily unavailable")
+
+
+@scenario("spawn-fork-random", "failpoint", "forkchatd/spawn/fork p=0.5")
+def _fork_random(ctx):
+    with Fx(ctx, "spawn-fork-random", preload=False) as fx:
+        fx.srv.enable("forkchatd/spawn/fork", prob=0.5)
+        served = refused = 0
+        for i in range(10):
+            v = fx.raw("r%d" % i)
+            i_hello = v.wait_line(r"^(HELLO|BYE)", 5)
+            if i_hello is None:
+                raise Fail("client r%d neither served nor refused in 5s (hang)" % i)
+            if v.snapshot()[i_hello].startswith("HELLO"):
+                v.register()
+                served += 1
+            else:
+                fx.expect_cut(v, (r"^BYE INTERNAL",), 5, need_line=True)
+                refused += 1
+        fx.srv.disable("forkchatd/spawn/fork")
+        n = fx.srv.log_count(r"fork for .*Resource temporarily unavailable")
+        if n != refused:
+            raise Fail("%d refused but %d 'fork for' log lines" % (refused, n))
+        for c in fx.ctl:
+            fx.seq(c, 2)
+        if not fx.delivered():
+            raise Fail("control clients lost messages")
+        summ = fx.verify()
+        return "10 clients: %d served, %d refused with BYE INTERNAL, %d logged; %s" % (
+            served, refused, n, summ)
+
+
+@scenario("spawn-fcntl-ebadf", "failpoint", "forkchatd/spawn/fcntl")
+def _fcntl(ctx):
+    with Fx(ctx, "spawn-fcntl-ebadf", preload=False) as fx:
+        fx.srv.enable("forkchatd/spawn/fcntl")
+        v = fx.raw("victim")
+        bye = fx.expect_cut(v, (r"^BYE INTERNAL",), 5, need_line=True)
+        logl = fx.expect_log(r"fcntl: Bad file descriptor")
+        fx.expect_log(r"reason=error")
+        fx.srv.disable("forkchatd/spawn/fcntl")
+        for c in fx.ctl:
+            fx.seq(c, 2)
+        if not fx.delivered():
+            raise Fail("control clients lost messages")
+        summ = fx.verify()
+        return "victim got %r; log '%s' + reason=error; %s" % (bye[:40], logl, summ)
+
+
+@scenario("fanout-append-enomem", "failpoint", "forkchatd/fanout/append (onetime)")
+def _append(ctx):
+    return one_cut(ctx, "fanout-append-enomem", "forkchatd/fanout/append",
+                   r"disconnect slot=\d+ nick=c\d reason=error")
+
+
+@scenario("fanout-write-eio", "failpoint", "forkchatd/fanout/write (onetime)", quick=True)
+def _write(ctx):
+    return one_cut(ctx, "fanout-write-eio", "forkchatd/fanout/write",
+                   r"write to child: Input/output error")
+
+
+@scenario("fanout-write-random", "failpoint", "forkchatd/fanout/write p=0.02")
+def _write_random(ctx):
+    return burst_prob(ctx, "fanout-write-random", "forkchatd/fanout/write", 0.02)
+
+
+@scenario("fanout-kill-esrch", "failpoint", "forkchatd/fanout/kill", quick=True)
+def _kill(ctx):
+    return delay_only(ctx, "fanout-kill-esrch", "forkchatd/fanout/kill",
+                      r"kill SIGUSR2: No such process", window=2.5)
+
+
+@scenario("inbound-read-eio", "failpoint", "forkchatd/inbound/read")
+def _inbound(ctx):
+    return delay_only(ctx, "inbound-read-eio", "forkchatd/inbound/read",
+                      r"read from children: Input/output error")
+
+
+@scenario("abort-sigqueue-esrch", "failpoint", "forkchatd/abort/sigqueue + fanout/write")
+def _sigqueue(ctx):
+    with Fx(ctx, "abort-sigqueue-esrch", preload=False, nctl=4) as fx:
+        fx.srv.enable("forkchatd/abort/sigqueue")
+        fx.srv.enable("forkchatd/fanout/write", onetime=True)
+        fx.seq(fx.ctl[0], 1)
+        if not wait_for(lambda: fx.cut_clients(), 5):
+            raise Fail("nobody cut: the abort path did not run")
+        cut = fx.cut_clients()
+        how = fx.expect_cut(cut[0], (r"^BYE ",), 5)
+        logl = fx.expect_log(r"sigqueue: No such process")
+        fx.srv.disable("forkchatd/abort/sigqueue")
+        fx.srv.disable("forkchatd/fanout/write")
+        surv = [c for c in fx.ctl if c not in cut]
+        for c in surv:
+            fx.seq(c, 2)
+        if not fx.delivered(receivers=surv, senders=[c.nick for c in surv]):
+            raise Fail("survivors lost messages")
+        summ = fx.verify(affected=cut)
+        return "%s cut without the signal (pipe EOF): %s; log '%s'; %s" % (
+            cut[0].nick, how, logl, summ)
+
+
+@scenario("reap-waitpid-echild", "failpoint", "forkchatd/reap/waitpid")
+def _reap(ctx):
+    with Fx(ctx, "reap-waitpid-echild", preload=False) as fx:
+        fx.srv.enable("forkchatd/reap/waitpid")
+        q = [fx.client("quit%d" % i) for i in range(2)]
+        for c in q:
+            c.send("/quit bye")
+        for c in q:
+            fx.expect_cut(c, (r"^BYE QUIT",), 5, need_line=True)
+        nz = wait_for(lambda: len(fx.srv.zombies()) >= 2, 3)
+        zs = len(fx.srv.zombies())
+        if not nz:
+            raise Fail("no zombie while waitpid failed: the point did not bite")
+        newc = fx.client("during")
+        fx.seq(newc, 2)
+        if not fx.delivered():
+            raise Fail("chat stalled while waitpid failed")
+        fx.srv.disable("forkchatd/reap/waitpid")
+        if not wait_for(lambda: not fx.srv.zombies(), 3):
+            raise Fail("zombies not reaped 3s after disable: %s" % fx.srv.zombies())
+        logl = fx.expect_log(r"disconnect slot=\d+ nick=quit0 reason=quit")
+        summ = fx.verify()
+        return ("%d zombies while waitpid failed (no log line: ECHILD is 'no child'), reaped "
+                "after disable; new client chatted meanwhile; log '%s'; %s" % (zs, logl, summ))
+
+
+@scenario("buf-malloc-onetime", "failpoint", "forkchatd/buf/malloc (onetime)", quick=True)
+def _buf_once(ctx):
+    with Fx(ctx, "buf-malloc-onetime", preload=False, nctl=4) as fx:
+        fx.srv.enable("forkchatd/buf/malloc", onetime=True)
+        for c in fx.ctl:
+            fx.seq(c, 4, pad=1500)      # > 4 kB each: every out buffer must grow
+        time.sleep(1.5)
+        cut = fx.cut_clients()
+        if len(cut) > 1:
+            raise Fail("one failed allocation cut %d clients" % len(cut))
+        for c in cut:
+            fx.expect_cut(c, (r"^BYE INTERNAL",), 5, need_line=True)
+        surv = [c for c in fx.ctl if c not in cut]
+        if not fx.delivered(receivers=surv, senders=[c.nick for c in surv], timeout=4):
+            raise Fail("messages lost after one failed allocation")
+        line = fx.srv.log_has(r"out of memory|reason=error", 2)
+        if not line:
+            raise Fail("failed allocation not logged")
+        summ = fx.verify(affected=cut)
+        return "outcome: %s; log '%s'; %s" % (
+            ("%s cut" % cut[0].nick) if cut else "retried, nothing lost",
+            line.split("] ", 1)[-1][:70], summ)
+
+
+@scenario("buf-malloc-random", "failpoint", "forkchatd/buf/malloc p=0.1")
+def _buf_rand(ctx):
+    return burst_prob(ctx, "buf-malloc-random", "forkchatd/buf/malloc", 0.1)
+
+
+@scenario("chat-calloc-add-room", "failpoint", "forkchatd/chat/calloc")
+def _calloc(ctx):
+    with Fx(ctx, "chat-calloc-add-room", preload=False) as fx:
+        a = fx.ctl[0]
+        fx.srv.enable("forkchatd/chat/calloc")
+        n = len(a.snapshot())
+        a.send("/add r1")
+        i = a.wait_line(r"^(ERR|OK)", 5, n)
+        if i is None or not a.snapshot()[i].startswith("ERR 500 INTERNAL"):
+            raise Fail("/add under calloc failure: %r, want ERR 500 INTERNAL" %
+                       (a.snapshot()[i] if i is not None else None))
+        err = a.snapshot()[i]
+        fx.seq(a, 2)                                    # still connected and chatting
+        if not fx.delivered():
+            raise Fail("client lost after ERR 500")
+        fx.srv.disable("forkchatd/chat/calloc")
+        n = len(a.snapshot())
+        a.send("/add r1")
+        if a.wait_line(r"^OK ADD r1", 5, n) is None:
+            raise Fail("/add still failing after disable")
+        a.send("/leave")
+        a.wait_line(r"^OK JOIN lobby", 5, n)
+        logged = fx.srv.log_has(r"out of memory|calloc|room-add room=r1 .*fail", 1)
+        summ = fx.verify()
+        if not logged:
+            raise Fail("ERR 500 sent (%r) but the failure is not logged (no 'out of memory' "
+                       "line); rest ok: %s" % (err[:40], summ))
+        return "%r, client stays; /add ok after disable; %s" % (err[:40], summ)
+
+
+@scenario("log-open-sighup", "failpoint", "forkchatd/log/open")
+def _log_open(ctx):
+    with Fx(ctx, "log-open-sighup", preload=False) as fx:
+        fx.srv.enable("forkchatd/log/open")
+        fx.srv.signal(signal.SIGHUP)
+        logl = fx.expect_log(r"log reopen: No space left on device")
+        misleading = fx.srv.log_count(r"log reopened \(SIGHUP\)")
+        for c in fx.ctl:
+            fx.seq(c, 3)
+        if not fx.delivered():
+            raise Fail("chat stalled after a failed log reopen")
+        fx.srv.disable("forkchatd/log/open")
+        fx.srv.signal(signal.SIGHUP)
+        if not wait_for(lambda: fx.srv.log_count(r"log reopened \(SIGHUP\)") > misleading, 3):
+            raise Fail("SIGHUP after disable did not reopen the log")
+        summ = fx.verify()
+        return "'%s', serving on (also logged 'log reopened' after the failure: %d); %s" % (
+            logl, misleading, summ)
+
+
+@scenario("startup-sigaction", "failpoint", "forkchatd/setup/sigaction (at start)")
+def _st_sigaction(ctx):
+    return startup(ctx, "startup-sigaction", ["enable name=forkchatd/setup/sigaction"],
+                   r"startup: Invalid argument")
+
+
+@scenario("startup-log-open", "failpoint", "forkchatd/log/open (at start)")
+def _st_logopen(ctx):
+    return startup(ctx, "startup-log-open", ["enable name=forkchatd/log/open"],
+                   r"forkchatd: cannot open log in \S+: No space left on device")
+
+
+@scenario("startup-chat-calloc", "failpoint", "forkchatd/chat/calloc (at start)")
+def _st_calloc(ctx):
+    return startup(ctx, "startup-chat-calloc", ["enable name=forkchatd/chat/calloc"],
+                   r"startup: Cannot allocate memory")
+
+
+# ---- child-side points: enabled through the child's own control FIFO ----------------
+
+def child_point(ctx, name, point, drive, log_rx, bye=(r"^BYE ",)):
+    with Fx(ctx, name, preload=False) as fx:
+        v = fx.client("victim")
+        vpid = fx.child_of(v)
+        fx.srv.enable(point, pid=vpid)
+        drive(fx, v)
+        how = fx.expect_cut(v, bye, 5)
+        logl = fx.expect_log(log_rx)
+        if not wait_for(lambda: not alive(vpid), 3):
+            raise Fail("victim's child %d still running" % vpid)
+        for c in fx.ctl:
+            if c.wait_line(r"^PART lobby victim disconnected", 3) is None:
+                raise Fail("%s not told that victim left" % c.nick)
+            fx.seq(c, 2)
+        if not fx.delivered():
+            raise Fail("control clients lost messages")
+        summ = fx.verify()
+        return "victim: %s; log '%s'; others told PART; %s" % (how, logl, summ)
+
+
+@scenario("session-read-econnreset", "failpoint", "forkchatd/session/read (child)")
+def _s_read(ctx):
+    return child_point(ctx, "session-read-econnreset", "forkchatd/session/read",
+                       lambda fx, v: v.send("hello?"),
+                       r"disconnect slot=\d+ nick=victim reason=eof")
+
+
+@scenario("session-write-eio", "failpoint", "forkchatd/session/write (child)")
+def _s_write(ctx):
+    return child_point(ctx, "session-write-eio", "forkchatd/session/write",
+                       lambda fx, v: v.send("hello?"),
+                       r"disconnect slot=\d+ nick=victim reason=exit-status-1")
+
+
+@scenario("session-send-epipe", "failpoint", "forkchatd/session/send (child)")
+def _s_send(ctx):
+    return child_point(ctx, "session-send-epipe", "forkchatd/session/send",
+                       lambda fx, v: fx.seq(fx.ctl[0], 1),
+                       r"disconnect slot=\d+ nick=victim reason=eof")
+
+
+@scenario("session-kill-esrch", "failpoint", "forkchatd/session/kill (child)")
+def _s_kill(ctx):
+    return delay_only(ctx, "session-kill-esrch", "forkchatd/session/kill", None,
+                      target=lambda fx: fx.ctl[0], window=2.0)
+
+
+# ==== libfiu POSIX preload (fiu-run -x) ===============================================
+
+@scenario("posix-fork-eagain", "preload", "posix/proc/fork failinfo=EAGAIN")
+def _p_fork(ctx):
+    return spawn_refused(ctx, "posix-fork-eagain", "posix/proc/fork",
+                         r"fork for 127\.0\.0\.1:\d+: Resource temporarily unavailable",
+                         preload=True, failinfo=EAGAIN)
+
+
+@scenario("posix-fork-enomem", "preload", "posix/proc/fork failinfo=ENOMEM")
+def _p_fork2(ctx):
+    return spawn_refused(ctx, "posix-fork-enomem", "posix/proc/fork",
+                         r"fork for 127\.0\.0\.1:\d+: Cannot allocate memory",
+                         preload=True, failinfo=ENOMEM)
+
+
+@scenario("posix-write-eio", "preload", "posix/io/rw/write failinfo=EIO (onetime)", quick=True)
+def _p_write(ctx):
+    return one_cut(ctx, "posix-write-eio", "posix/io/rw/write",
+                   r"write to child: Input/output error", preload=True, failinfo=EIO)
+
+
+@scenario("posix-write-epipe", "preload", "posix/io/rw/write failinfo=EPIPE (onetime)")
+def _p_write_epipe(ctx):
+    return one_cut(ctx, "posix-write-epipe", "posix/io/rw/write",
+                   r"disconnect slot=\d+ nick=c\d reason=exit-status-0", preload=True,
+                   failinfo=EPIPE, need_line=False)
+
+
+@scenario("posix-write-random", "preload", "posix/io/rw/write failinfo=EIO p=0.02")
+def _p_write_rand(ctx):
+    return burst_prob(ctx, "posix-write-random", "posix/io/rw/write", 0.02, preload=True,
+                      failinfo=EIO)
+
+
+@scenario("posix-write-short", "preload", "posix/io/rw/write/reduce")
+def _p_write_reduce(ctx):
+    with Fx(ctx, "posix-write-short", nctl=4) as fx:
+        fx.srv.enable("posix/io/rw/write/reduce")
+        for _ in range(10):
+            for c in fx.ctl:
+                fx.seq(c, 1, pad=700)
+        ok = fx.delivered(timeout=6)
+        fx.srv.disable("posix/io/rw/write/reduce")
+        if not ok:
+            raise Fail("short writes lost messages")
+        if fx.cut_clients():
+            raise Fail("short writes cut clients")
+        summ = fx.verify()
+        return "40 msgs of 700 B through short pipe writes, all delivered in order; %s" % summ
+
+
+@scenario("posix-read-eio", "preload", "posix/io/rw/read failinfo=EIO")
+def _p_read(ctx):
+    return delay_only(ctx, "posix-read-eio", "posix/io/rw/read",
+                      r"read from children: Input/output error", preload=True, failinfo=EIO)
+
+
+@scenario("posix-read-short", "preload", "posix/io/rw/read/reduce")
+def _p_read_reduce(ctx):
+    with Fx(ctx, "posix-read-short", nctl=4) as fx:
+        fx.srv.enable("posix/io/rw/read/reduce")
+        for _ in range(10):
+            for c in fx.ctl:
+                fx.seq(c, 1, pad=300)
+        ok = fx.delivered(timeout=6)
+        fx.srv.disable("posix/io/rw/read/reduce")
+        if not ok:
+            raise Fail("short reads of the shared pipe lost messages")
+        summ = fx.verify()
+        return "40 msgs through short reads of the shared pipe (record split), all in order; %s" % summ
+
+
+@scenario("posix-accept-not-wrapped", "preload", "posix/io/net/accept")
+def _p_accept(ctx):
+    with Fx(ctx, "posix-accept-not-wrapped") as fx:
+        fx.srv.enable("posix/io/net/accept", failinfo=errno.EMFILE)
+        late = fx.client("late")
+        fx.seq(late, 2)
+        if not fx.delivered():
+            raise Fail("messages lost")
+        fx.srv.disable("posix/io/net/accept")
+        if fx.srv.log_has(r"accept:", 0.2):
+            raise Fail("accept failed: the preload does wrap the server's accept")
+        summ = fx.verify()
+        return ("no effect, as expected: the server calls accept4(), which the preload does not "
+                "wrap (forkchatd/accept/accept covers it); %s" % summ)
+
+
+@scenario("posix-kill-esrch", "preload", "posix/proc/kill failinfo=ESRCH")
+def _p_kill(ctx):
+    return delay_only(ctx, "posix-kill-esrch", "posix/proc/kill",
+                      r"kill SIGUSR2: No such process", preload=True, failinfo=ESRCH, window=2.5)
+
+
+@scenario("posix-malloc-onetime", "preload", "libc/mm/malloc (onetime)", quick=True)
+def _p_malloc(ctx):
+    with Fx(ctx, "posix-malloc-onetime", nctl=4) as fx:
+        fx.srv.enable("libc/mm/malloc", onetime=True)
+        for c in fx.ctl:
+            fx.seq(c, 4, pad=1500)
+        time.sleep(1.5)
+        fx.srv.disable("libc/mm/malloc")
+        cut = fx.cut_clients()
+        if len(cut) > 1:
+            raise Fail("one failed malloc cut %d clients" % len(cut))
+        for c in cut:
+            fx.expect_cut(c, (r"^BYE INTERNAL",), 5, need_line=True)
+        surv = [c for c in fx.ctl if c not in cut]
+        if not fx.delivered(receivers=surv, senders=[c.nick for c in surv], timeout=4):
+            raise Fail("messages lost after one failed malloc")
+        line = fx.srv.log_has(r"out of memory|reason=error", 1)
+        if cut and not line:
+            raise Fail("client cut but no log line")
+        summ = fx.verify(affected=cut)
+        return "outcome: %s; log '%s'; %s" % (
+            ("%s cut" % cut[0].nick) if cut else "retried, nothing lost",
+            line.split("] ", 1)[-1][:60] if line else "-", summ)
+
+
+@scenario("posix-malloc-random", "preload", "libc/mm/malloc p=0.05")
+def _p_malloc_rand(ctx):
+    return burst_prob(ctx, "posix-malloc-random", "libc/mm/malloc", 0.05, preload=True)
+
+
+@scenario("posix-calloc-add-room", "preload", "libc/mm/calloc")
+def _p_calloc(ctx):
+    with Fx(ctx, "posix-calloc-add-room") as fx:
+        a = fx.ctl[0]
+        fx.srv.enable("libc/mm/calloc", failinfo=ENOMEM)
+        n = len(a.snapshot())
+        a.send("/add r2")
+        i = a.wait_line(r"^(ERR|OK)", 5, n)
+        fx.srv.disable("libc/mm/calloc")
+        got = a.snapshot()[i] if i is not None else None
+        if not got or not got.startswith("ERR 500"):
+            raise Fail("/add under calloc failure: %r, want ERR 500" % got)
+        fx.seq(a, 2)
+        if not fx.delivered():
+            raise Fail("client lost after ERR 500")
+        summ = fx.verify()
+        return "%r; client stays; %s" % (got[:40], summ)
+
+
+@scenario("posix-open-sighup", "preload", "posix/io/oc/open failinfo=ENOSPC")
+def _p_open(ctx):
+    with Fx(ctx, "posix-open-sighup") as fx:
+        fx.srv.enable("posix/io/oc/open", failinfo=ENOSPC)
+        fx.srv.signal(signal.SIGHUP)
+        logl = fx.expect_log(r"log reopen: No space left on device")
+        fx.srv.disable("posix/io/oc/open")
+        for c in fx.ctl:
+            fx.seq(c, 2)
+        if not fx.delivered():
+            raise Fail("chat stalled after a failed log reopen")
+        summ = fx.verify()
+        return "'%s'; serving on; %s" % (logl, summ)
+
+
+@scenario("posix-waitpid-echild", "preload", "posix/proc/waitpid failinfo=ECHILD")
+def _p_waitpid(ctx):
+    with Fx(ctx, "posix-waitpid-echild") as fx:
+        fx.srv.enable("posix/proc/waitpid", failinfo=ECHILD)
+        q = fx.client("quitter")
+        q.send("/quit")
+        fx.expect_cut(q, (r"^BYE QUIT",), 5, need_line=True)
+        bit = wait_for(lambda: fx.srv.zombies(), 2.5)
+        fx.srv.disable("posix/proc/waitpid")
+        if not bit:
+            raise Fail("no zombie while waitpid failed")
+        if not wait_for(lambda: not fx.srv.zombies(), 3):
+            raise Fail("zombie not reaped after disable")
+        summ = fx.verify()
+        return "zombie while waitpid failed, reaped within a tick after; %s" % summ
+
+
+@scenario("posix-send-refusal", "preload", "posix/io/net/send failinfo=EPIPE (-m 4)")
+def _p_send(ctx):
+    with Fx(ctx, "posix-send-refusal", args=["-m", "4"]) as fx:
+        fx.srv.enable("posix/io/net/send", failinfo=EPIPE)
+        extra = [fx.raw("x%d" % i) for i in range(2)]
+        x = extra[0]
+        how = fx.expect_cut(extra[1], (r"^BYE SERVER_FULL",), 5)
+        fx.srv.disable("posix/io/net/send")
+        fx.expect_log(r"refused peer=127\.0\.0\.1:\d+ reason=server-full")
+        del x
+        summ = fx.verify()
+        return "4th client served, 5th refused: %s (BYE lost to send failure, clean close); %s" % (
+            how, summ)
+
+
+@scenario("startup-bind", "preload", "posix/io/net/bind failinfo=EADDRINUSE (at start)")
+def _p_bind(ctx):
+    return startup(ctx, "startup-bind", ["enable name=posix/io/net/bind,failinfo=%d" % EADDRINUSE],
+                   r"forkchatd: cannot listen on 127\.0\.0\.1:\d+: Address already in use",
+                   preload=True)
+
+
+@scenario("startup-posix-sigaction", "preload", "posix/proc/sigaction (at start)")
+def _p_sigaction(ctx):
+    return startup(ctx, "startup-posix-sigaction",
+                   ["enable name=posix/proc/sigaction,failinfo=%d" % errno.EINVAL],
+                   r"startup: Invalid argument", preload=True)
+
+
+@scenario("startup-posix-open", "preload", "posix/io/oc/open failinfo=EACCES (at start)")
+def _p_st_open(ctx):
+    return startup(ctx, "startup-posix-open",
+                   ["enable name=posix/io/oc/open,failinfo=%d" % errno.EACCES],
+                   r"forkchatd: cannot open log in \S+: Permission denied", preload=True)
+
+
+# ==== signals =========================================================================
+
+@scenario("sigkill-children-storm", "signal", "SIGKILL 3 of 8 children", quick=True)
+def _sigkill_storm(ctx):
+    rnd = random.Random(ctx.seed)
+    with Fx(ctx, "sigkill-children-storm", preload=False, nctl=8) as fx:
+        victims = rnd.sample(fx.ctl, 3)
+        vpid = {c.nick: fx.child_of(c) for c in victims}
+
+        def talk(c):
+            for _ in range(40):
+                if c.eof or fx.seq(c, 1) == 0:
+                    return
+                time.sleep(0.01)
+        th = [threading.Thread(target=talk, args=(c,)) for c in fx.ctl]
+        for t in th:
+            t.start()
+        time.sleep(0.15)
+        for c in victims:
+            os.kill(vpid[c.nick], signal.SIGKILL)
+            time.sleep(0.05)
+        for t in th:
+            t.join(10)
+        for c in victims:
+            fx.expect_cut(c, timeout=5)
+        surv = [c for c in fx.ctl if c not in victims]
+        if not fx.delivered(receivers=surv, senders=[c.nick for c in surv], timeout=8):
+            raise Fail("survivors lost messages during the kill storm")
+        for v in victims:
+            lens = {len(seq_received(r).get(v.nick, [])) for r in surv}
+            if len(lens) != 1:
+                raise Fail("survivors saw different prefixes of killed %s: %s" % (v.nick, lens))
+        n = wait_for(lambda: fx.srv.log_count(r"reason=killed-by-signal-9") >= 3 and
+                     fx.srv.log_count(r"reason=killed-by-signal-9"), 3)
+        if not n:
+            raise Fail("kills not logged as reason=killed-by-signal-9")
+        summ = fx.verify(affected=victims)
+        sent = sum(fx.sent.values())
+        return ("%d msgs, 3 children SIGKILLed mid-storm: survivors complete, killed senders "
+                "seen as the same prefix by all, %d 'killed-by-signal-9'; %s" % (sent, n, summ))
+
+
+@scenario("sigstop-child-slow-consumer", "signal", "SIGSTOP child, --max-backlog 65536",
+          quick=True)
+def _sigstop_cut(ctx):
+    with Fx(ctx, "sigstop-child-slow-consumer", preload=False,
+            args=["--max-backlog", "65536"]) as fx:
+        v = fx.client("stuck")
+        vpid = fx.child_of(v)
+        os.kill(vpid, signal.SIGSTOP)
+        try:
+            a = fx.ctl[0]
+            cut = None
+            for _ in range(120):
+                fx.seq(a, 10, pad=1000)
+                time.sleep(0.005)
+                cut = fx.srv.log_has(r"nick=stuck reason=slow-consumer", 0)
+                if cut:
+                    break
+            if not fx.delivered(timeout=8):
+                raise Fail("others did not keep receiving while a child was stopped")
+            cut = cut or fx.srv.log_has(r"nick=stuck reason=slow-consumer", 3)
+            if not cut:
+                raise Fail("stopped child not cut as slow consumer after %d kB" %
+                           (fx.sent[a.nick] * 1.02))
+        finally:
+            os.kill(vpid, signal.SIGCONT)
+        how = fx.expect_cut(v, (r"^BYE SLOW_CONSUMER",), 6)
+        got = seq_received(v).get(a.nick, [])
+        if not contiguous(got):
+            raise Fail("stuck client's stream has gaps/dups before the cut")
+        summ = fx.verify()
+        return ("others got all %d msgs while the child was stopped; '%s'; after SIGCONT: %s "
+                "after %d msgs; %s" % (fx.sent[a.nick], cut.split("] ", 1)[-1][:60], how[:30],
+                                       len(got), summ))
+
+
+@scenario("sigstop-child-brief", "signal", "SIGSTOP child 1.5s, SIGCONT")
+def _sigstop_brief(ctx):
+    with Fx(ctx, "sigstop-child-brief", preload=False) as fx:
+        v = fx.client("napper")
+        vpid = fx.child_of(v)
+        os.kill(vpid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            fx.seq(fx.ctl[0], 50)
+            if not fx.delivered(timeout=1.0):
+                raise Fail("others waited for the stopped child")
+            dt = time.monotonic() - t0
+            time.sleep(1.0)
+        finally:
+            os.kill(vpid, signal.SIGCONT)
+        a = fx.ctl[0].nick
+        if not wait_for(lambda: len(seq_received(v).get(a, [])) >= 50, 4):
+            raise Fail("resumed child did not deliver the backlog")
+        got = seq_received(v).get(a, [])
+        if not contiguous(got) or len(got) != 50:
+            raise Fail("resumed child delivered %d msgs, gaps/dups" % len(got))
+        summ = fx.verify()
+        return "others got 50 msgs in %.2fs while it was stopped; after SIGCONT it got all 50 in order; %s" % (dt, summ)
+
+
+@scenario("sigkill-parent", "signal", "SIGKILL parent", quick=True)
+def _sigkill_parent(ctx):
+    with Fx(ctx, "sigkill-parent", preload=False, nctl=4) as fx:
+        kids = fx.srv.children()
+        if len(kids) != 4:
+            raise Fail("expected 4 children, found %d" % len(kids))
+        fx.srv.signal(signal.SIGKILL)
+        fx.srv.proc.wait(5)
+        gone = wait_for(lambda: not any(alive(k) for k in kids), 3)
+        if not gone:
+            raise Fail("children outlived the parent: %s" % [k for k in kids if alive(k)])
+        for c in fx.ctl:
+            fx.expect_cut(c, timeout=3)
+        if listening(fx.port):
+            raise Fail("port still listening")
+        return "all 4 children exited (PDEATHSIG) and all 4 clients disconnected within 3s"
+
+
+@scenario("sigterm-during-storm", "signal", "SIGTERM during chat")
+def _sigterm(ctx):
+    with Fx(ctx, "sigterm-during-storm", preload=False, nctl=5) as fx:
+        kids = fx.srv.children()
+        stop = threading.Event()
+
+        def talk(c):
+            while not stop.is_set() and not c.eof and fx.seq(c, 1):
+                time.sleep(0.01)
+        th = [threading.Thread(target=talk, args=(c,)) for c in fx.ctl]
+        for t in th:
+            t.start()
+        time.sleep(0.3)
+        fx.srv.signal(signal.SIGTERM)
+        try:
+            rc = fx.srv.proc.wait(8)
+        except Exception:
+            raise Fail("no exit 8s after SIGTERM")
+        finally:
+            stop.set()
+            for t in th:
+                t.join(5)
+        byes = [fx.expect_cut(c, (r"^BYE SHUTDOWN",), 3) for c in fx.ctl]
+        nb = sum(1 for b in byes if b.startswith("BYE SHUTDOWN"))
+        if rc != 0:
+            raise Fail("exit code %s after SIGTERM" % rc)
+        if any(alive(k) for k in kids):
+            raise Fail("children left after shutdown")
+        for c in fx.ctl:
+            if not contiguous(sorted(set(seq_received(c).get(fx.ctl[0].nick, [])))):
+                pass
+        probs = fx.seq_problems(affected=fx.ctl)
+        if probs:
+            raise Fail("delivery during shutdown: %s" % probs[:2])
+        fx.expect_log(r"shutdown complete")
+        return "exit 0, %d/5 clients got BYE SHUTDOWN, no dups/reorder, children gone, 'shutdown complete'" % nb
+
+
+@scenario("sigquit-immediate", "signal", "SIGQUIT")
+def _sigquit(ctx):
+    with Fx(ctx, "sigquit-immediate", preload=False, nctl=3) as fx:
+        kids = fx.srv.children()
+        fx.srv.signal(signal.SIGQUIT)
+        rc = fx.srv.proc.wait(5)
+        if any(alive(k) for k in kids):
+            raise Fail("children left after SIGQUIT")
+        for c in fx.ctl:
+            fx.expect_cut(c, timeout=3)
+        logl = fx.expect_log(r"immediate shutdown")
+        return "exit %d, children killed and reaped, clients disconnected; log '%s'" % (rc, logl)
+
+
+@scenario("sighup-storm", "signal", "50 x SIGHUP during chat")
+def _sighup(ctx):
+    with Fx(ctx, "sighup-storm", preload=False, nctl=4) as fx:
+        for i in range(50):
+            fx.srv.signal(signal.SIGHUP)
+            fx.seq(fx.ctl[i % 4], 1)
+            time.sleep(0.004)
+        if not fx.delivered():
+            raise Fail("messages lost during a SIGHUP storm")
+        n = fx.srv.log_count(r"log reopened \(SIGHUP\)")
+        summ = fx.verify()
+        return "50 SIGHUPs (%d reopens, coalesced), nothing lost; %s" % (n, summ)
+
+
+@scenario("sigstop-parent", "signal", "SIGSTOP parent 2s, SIGCONT")
+def _stop_parent(ctx):
+    with Fx(ctx, "sigstop-parent", preload=False) as fx:
+        kids = fx.srv.children()
+        fx.srv.signal(signal.SIGSTOP)
+        try:
+            for c in fx.ctl:
+                fx.seq(c, 5)
+            time.sleep(2)
+            if any(not alive(k) for k in kids):
+                raise Fail("children died while the parent was stopped")
+        finally:
+            fx.srv.signal(signal.SIGCONT)
+        if not fx.delivered(timeout=5):
+            raise Fail("messages sent while the parent was stopped were lost")
+        summ = fx.verify()
+        return "15 msgs queued during a 2s stop, all delivered after SIGCONT; %s" % summ
+
+
+@scenario("stray-sigterm-child", "signal", "SIGTERM (kill) to a child")
+def _stray(ctx):
+    with Fx(ctx, "stray-sigterm-child", preload=False) as fx:
+        v = fx.client("victim")
+        os.kill(fx.child_of(v), signal.SIGTERM)
+        how = fx.expect_cut(v, timeout=5)
+        logl = fx.expect_log(r"disconnect slot=\d+ nick=victim reason=")
+        for c in fx.ctl:
+            fx.seq(c, 2)
+        if not fx.delivered():
+            raise Fail("others lost messages")
+        summ = fx.verify()
+        return "victim: %s; log '%s'; %s" % (how, logl, summ)
+
+
+# ==== limits =========================================================================
+
+@scenario("slow-consumer", "limit", "client stops reading, --max-backlog 65536", quick=True)
+def _slow(ctx):
+    with Fx(ctx, "slow-consumer", preload=False, args=["--max-backlog", "65536"]) as fx:
+        v = fx.client("sloth", rcvbuf=4096)
+        v.pause()
+        a = fx.ctl[0]
+        cut = None
+        for _ in range(200):
+            fx.seq(a, 20, pad=1000)
+            cut = fx.srv.log_has(r"nick=sloth reason=slow-consumer", 0)
+            if cut:
+                break
+            time.sleep(0.005)
+        if not fx.delivered(timeout=8):
+            raise Fail("readers lost messages while one client stopped reading")
+        cut = cut or fx.srv.log_has(r"nick=sloth reason=slow-consumer", 3)
+        if not cut:
+            raise Fail("non-reading client never cut after %d msgs" % fx.sent[a.nick])
+        v.resume()
+        how = fx.expect_cut(v, (r"^BYE SLOW_CONSUMER",), 8)
+        got = seq_received(v).get(a.nick, [])
+        if not contiguous(got):
+            raise Fail("slow client's stream has gaps/dups")
+        for c in fx.ctl[1:]:
+            if c.wait_line(r"^PART lobby sloth disconnected", 3) is None:
+                raise Fail("room not told that sloth left")
+        summ = fx.verify()
+        return "others got all %d x 1 kB; '%s'; sloth then read %d msgs and %s; %s" % (
+            fx.sent[a.nick], cut.split("] ", 1)[-1][:55], len(got), how[:25], summ)
+
+
+@scenario("fd-exhaustion", "limit", "RLIMIT_NOFILE 40 (no CAP_SYS_RESOURCE), -m 100")
+def _fds(ctx):
+    wrap = ["setpriv", "--bounding-set=-sys_resource", "--", "prlimit", "--nofile=40:40", "--"]
+    with Fx(ctx, "fd-exhaustion", preload=False, args=["-m", "100"], wrap=wrap, nctl=2) as fx:
+        warn = re.search(r"warning: RLIMIT_NOFILE is 40[^\n]*", fx.srv.stderr())
+        served = refused = 0
+        for i in range(45):
+            v = fx.raw("f%d" % i)
+            j = v.wait_line(r"^(HELLO|BYE)", 4)
+            if j is None:
+                raise Fail("client f%d neither served nor refused in 4s (hang) with %d served" %
+                           (i, served))
+            if v.snapshot()[j].startswith("HELLO"):
+                served += 1
+            else:
+                fx.expect_cut(v, (r"^BYE INTERNAL",), 3, need_line=True)
+                refused += 1
+        if not refused:
+            raise Fail("RLIMIT_NOFILE 40 never bit (%d served)" % served)
+        logl = fx.expect_log(r"(pipe for|accept:).*Too many open files")
+        for c in fx.ctl:
+            fx.seq(c, 2)
+        if not fx.delivered():
+            raise Fail("control clients lost messages at the fd limit")
+        summ = fx.verify()
+        return "%s; 45 arrivals: %d served, %d refused (BYE INTERNAL), none hung; log '%s'; %s" % (
+            "startup warned" if warn else "no startup warning", served, refused, logl, summ)
+
+
+def nobody_dir(path):
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o777)
+    p = path
+    while p != p.parent and str(p).startswith("/tmp/"):
+        os.chmod(p, os.stat(p).st_mode | 0o711)
+        p = p.parent
+
+
+@scenario("nproc-exhaustion", "limit", "RLIMIT_NPROC 8 as uid nobody")
+def _nproc(ctx):
+    """Root ignores RLIMIT_NPROC, so the server runs as nobody here (setpriv).
+    posix/proc/fork and forkchatd/spawn/fork cover the same path as root."""
+    rundir = ctx.rundir / "nproc-exhaustion"
+    nobody_dir(rundir)
+    wrap = ["prlimit", "--nproc=8:8", "--", "setpriv", "--reuid=65534", "--regid=65534",
+            "--clear-groups", "--"]
+    busy = sum(1 for p in os.listdir("/proc") if p.isdigit() and
+               os.stat("/proc/" + p).st_uid == 65534)
+    if busy:
+        raise Fail("uid nobody already runs %d processes: RLIMIT_NPROC test not isolated" % busy)
+    with Fx(ctx, "nproc-exhaustion", preload=False, wrap=wrap, nctl=0, start=False) as fx:
+        nobody_dir(fx.rundir)
+        fx.start()
+        served = refused = 0
+        for i in range(8):
+            v = fx.raw("n%d" % i)
+            j = v.wait_line(r"^(HELLO|BYE)", 4)
+            if j is None:
+                raise Fail("client n%d hung" % i)
+            if v.snapshot()[j].startswith("HELLO"):
+                v.register()
+                served += 1
+            else:
+                fx.expect_cut(v, (r"^BYE INTERNAL",), 3, need_line=True)
+                refused += 1
+        if not refused:
+            raise Fail("RLIMIT_NPROC never bit (%d served)" % served)
+        logl = fx.expect_log(r"fork for .*Resource temporarily unavailable")
+        summ = fx.verify()
+        return "8 arrivals: %d served, %d refused with BYE INTERNAL; log '%s'; %s" % (
+            served, refused, logl, summ)
+
+
+@scenario("logdir-not-a-dir", "limit", "--log-dir under a regular file (ENOTDIR)")
+def _logdir_notdir(ctx):
+    d = ctx.rundir / "logdir-not-a-dir"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "file").write_text("x")
+    srv = Server(d, preload=False, logdir=d / "file" / "logs")
+    try:
+        rc = srv.run_to_exit(10)
+        err = srv.stderr()
+        m = re.search(r"forkchatd: cannot create log directory \S+: Not a directory", err)
+        if rc != 1 or not m:
+            raise Fail("exit %s, stderr %r" % (rc, err.strip()[-150:]))
+        return "exit 1: %s" % m.group(0)
+    finally:
+        srv.kill()
+
+
+@scenario("logdir-unwritable", "limit", "--log-dir mode 0555, server as nobody (EACCES)")
+def _logdir_ro(ctx):
+    d = ctx.rundir / "logdir-unwritable"
+    nobody_dir(d)
+    ro = d / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o555)
+    wrap = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    srv = Server(d, preload=False, logdir=ro, wrap=wrap)
+    try:
+        rc = srv.run_to_exit(10)
+        err = srv.stderr()
+        m = re.search(r"forkchatd: cannot open log in \S+: Permission denied", err)
+        if rc != 1 or not m:
+            raise Fail("exit %s, stderr %r" % (rc, err.strip()[-150:]))
+        return "exit 1: %s" % m.group(0)
+    finally:
+        srv.kill()
+
+
+def log_names():
+    now = datetime.datetime.now()
+    return ["forkchatd_%s.log" % (now + datetime.timedelta(days=d)).strftime("%Y%m%d")
+            for d in (-1, 0, 1)]
+
+
+@scenario("disk-full-log-startup", "limit", "log file -> /dev/full (ENOSPC) from the start")
+def _diskfull_start(ctx):
+    logdir = ctx.rundir / "disk-full-log-startup" / "logs"
+    logdir.mkdir(parents=True)
+    for n in log_names():
+        os.symlink("/dev/full", logdir / n)
+    with Fx(ctx, "disk-full-log-startup", preload=False, logdir=logdir) as fx:
+        if "listening on" not in fx.srv.stderr():
+            raise Fail("log lines neither written nor sent to stderr")
+        fx.srv.signal(signal.SIGHUP)
+        for c in fx.ctl:
+            fx.seq(c, 3)
+        if not fx.delivered():
+            raise Fail("chat broken with a full disk")
+        if not wait_for(lambda: "log reopened" in fx.srv.stderr(), 3):
+            raise Fail("log lines after ENOSPC not on stderr")
+        summ = fx.verify()
+        return "started and served with every log write failing; lines fall back to stderr; %s" % summ
+
+
+@scenario("disk-full-log-runtime", "limit", "log file swapped to /dev/full + SIGHUP")
+def _diskfull_run(ctx):
+    with Fx(ctx, "disk-full-log-runtime", preload=False) as fx:
+        logs = list(fx.srv.logdir.glob("forkchatd_*.log"))
+        saved = fx.rundir / "saved-logs"
+        saved.mkdir()
+        for p in logs:
+            p.rename(saved / p.name)
+        for n in log_names():
+            os.symlink("/dev/full", fx.srv.logdir / n)
+        fx.srv.signal(signal.SIGHUP)
+        if not wait_for(lambda: "log reopened" in fx.srv.stderr(), 3):
+            raise Fail("after ENOSPC the log line did not reach stderr")
+        for c in fx.ctl:
+            fx.seq(c, 3)
+        if not fx.delivered():
+            raise Fail("chat broken with a full disk")
+        for n in log_names():
+            os.unlink(fx.srv.logdir / n)
+        fx.srv.signal(signal.SIGHUP)
+        back = fx.srv.log_has(r"log reopened \(SIGHUP\)", 3)
+        if not back:
+            raise Fail("log file not written again after space came back")
+        summ = fx.verify()
+        return "ENOSPC on every log write: kept serving, lines on stderr; new file after SIGHUP; %s" % summ
+
+
+@scenario("server-full", "limit", "-m 4, 6 arrivals")
+def _full(ctx):
+    with Fx(ctx, "server-full", preload=False, args=["-m", "4"]) as fx:
+        x = fx.client("fourth")
+        y = fx.raw("fifth")
+        z = fx.raw("sixth")
+        for c in (y, z):
+            fx.expect_cut(c, (r"^BYE SERVER_FULL",), 5, need_line=True)
+        logl = fx.expect_log(r"refused peer=127\.0\.0\.1:\d+ reason=server-full")
+        fx.seq(x, 2)
+        if not fx.delivered():
+            raise Fail("messages lost at the client limit")
+        summ = fx.verify()
+        return "5th/6th got BYE SERVER_FULL; log '%s'; %s" % (logl, summ)
+
+
+@scenario("port-in-use", "limit", "second server on the same port")
+def _port(ctx):
+    with Fx(ctx, "port-in-use-a", preload=False, nctl=1) as fx:
+        d = ctx.rundir / "port-in-use-b"
+        srv2 = Server(d, preload=False, port=fx.port)
+        try:
+            rc = srv2.run_to_exit(10)
+            err = srv2.stderr()
+            if rc != 1 or "cannot listen on" not in err:
+                raise Fail("second server: exit %s, %r" % (rc, err.strip()[-120:]))
+        finally:
+            srv2.kill()
+        summ = fx.verify()
+        return "exit 1 'cannot listen on ...: Address already in use'; first server unharmed; %s" % summ
+
+
+@scenario("register-timeout", "limit", "--register-timeout 1, silent client")
+def _regto(ctx):
+    with Fx(ctx, "register-timeout", preload=False, args=["--register-timeout", "1"]) as fx:
+        s = fx.raw("silent")
+        how = fx.expect_cut(s, (r"^BYE REGISTER_TIMEOUT",), 4, need_line=True)
+        logl = fx.expect_log(r"reason=register-timeout")
+        summ = fx.verify()
+        return "%r; log '%s'; %s" % (how[:40], logl, summ)
