@@ -22,7 +22,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_BIN = Path(os.environ.get("FAULT_FORKCHATD", ROOT / "build" / "fault" / "forkchatd"))
-FIU_RUN = "/usr/bin/fiu-run"
 SIGBLOCK = Path(__file__).resolve().parent / "sigblock.py"
 HOST = "127.0.0.1"
 
@@ -201,10 +200,12 @@ class Server:
         self.exit_code = None
 
     def argv(self, port):
-        fr = ["/usr/bin/python3", str(SIGBLOCK), FIU_RUN] + (["-x"] if self.preload else []) + ["-f", self.prefix]
+        """wrap + fiu-run's environment (sigblock.py, see there) + the server."""
+        fr = ["/usr/bin/python3", str(SIGBLOCK)] + (["-x"] if self.preload else []) + \
+            ["-f", self.prefix]
         for c in self.start_cmds:
             fr += ["-c", c]
-        return self.wrap + fr + [str(SERVER_BIN), "-f", "-p", str(port),
+        return self.wrap + fr + ["--", str(SERVER_BIN), "-f", "-p", str(port),
                                  "-l", str(self.logdir)] + self.args
 
     def launch(self, port=None):
@@ -370,6 +371,7 @@ class Client:
         self.lines = []
         self.eof = False
         self.reset = False
+        self.partial = b""
         self.cond = threading.Condition()
         self.sock = socket.socket()
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -403,8 +405,7 @@ class Client:
                 return
             if not data:
                 with self.cond:
-                    if buf:
-                        self.lines.append(buf.decode("utf-8", "replace"))
+                    self.partial = buf      # bytes after the last newline: a cut line
                     self.eof = True
                     self.cond.notify_all()
                 return
