@@ -2,6 +2,7 @@
 commands before registration and unknown commands (PROTOCOL.md "Session")."""
 
 import re
+import time
 
 from chatclient import ChatClient
 
@@ -66,6 +67,25 @@ def test_quit_with_text_tells_room_and_logs(server, user):
     assert re.fullmatch(r"BYE QUIT .*", got[0]), got
     alice.expect_next_exact("PART lobby bob quit")
     server.wait_log(r"disconnect slot=\d+ nick=bob reason=quit")
+
+
+def test_quit_closes_the_connection_promptly(server):
+    """After BYE QUIT the server must close the socket at once, every time."""
+    slow = []
+    for i in range(30):
+        c = ChatClient(server.port)
+        c.register("q%d" % i)
+        c.send("/quit")
+        c.expect_next(r"BYE QUIT( .*)?")
+        t0 = time.monotonic()
+        c.expect_closed(timeout=5)
+        dt = time.monotonic() - t0
+        if dt > 0.5:
+            slow.append((i, round(dt, 2)))
+        c.close()
+        if len(slow) >= 3:
+            break
+    assert not slow, "EOF came late after BYE QUIT (cycle, seconds): %r" % slow
 
 
 def test_close_without_quit_is_part_disconnected(server, user):
