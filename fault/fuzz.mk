@@ -1,0 +1,62 @@
+# fault/fuzz.mk - fuzzing (fault/fuzz/README.md), included from fault/fault.mk.
+#
+#   make fuzz-quick   libFuzzer targets + network fuzzer, bounded (~75 s)
+#   make fuzz         the same, longer (FUZZ_SECONDS per target, default 300)
+#
+# Both write fault/results/fuzz.json and exit non-zero on any crash or
+# violated invariant.  Crash inputs stay in a temporary directory (printed),
+# never in the repository.  FUZZ_ALLOW_KNOWN=1 tolerates the known, reported
+# core bugs replayed from fault/corpus/*/regress-*.
+
+DEB_DEPS += clang libclang-rt-14-dev python3
+
+FUZZ_CC            ?= clang
+FUZZ_BUILD         := $(BUILD)/fuzz
+FUZZ_SECONDS       ?= 300
+FUZZ_NET_SECONDS   ?= 120
+FUZZ_QUICK_SECONDS ?= 30
+FUZZ_QUICK_NET     ?= 30
+FUZZ_PY            := /usr/bin/python3
+FUZZ_SAN           := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS        := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE \
+                      -DFORKCHAT_VERSION='"$(VERSION)"' -Icore -Ifault/fuzz \
+                      -Wall -Wextra $(FUZZ_SAN)
+# Coverage feedback comes from core/ only: the harness's own loops over
+# every byte would only slow each run down.
+FUZZ_COV           := -fsanitize=fuzzer-no-link
+FUZZ_HDRS          := $(wildcard core/*.h) $(wildcard fault/fuzz/*.h) fault/fuzz/stub/fiu.h
+FUZZ_BINS          := $(FUZZ_BUILD)/fuzz_proto $(FUZZ_BUILD)/fuzz_chat
+
+.PHONY: fuzz fuzz-quick fuzz-build fuzz-corpus
+
+$(FUZZ_BUILD)/obj/%.o: core/%.c $(FUZZ_HDRS) | $(STAMP)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_COV) -c $< -o $@
+
+# chat.c with its failpoint compiled in, answered by fuzz_chat.c's fiu_fail().
+$(FUZZ_BUILD)/obj/chat.o: core/chat.c $(FUZZ_HDRS) | $(STAMP)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_COV) -DFIU_ENABLE -Ifault/fuzz/stub -c $< -o $@
+
+$(FUZZ_BUILD)/obj/fuzz_%.o: fault/fuzz/fuzz_%.c $(FUZZ_HDRS) | $(STAMP)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_proto: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_proto.o proto.o utf8.o) | $(STAMP)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@
+
+$(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o chat.o proto.o utf8.o log.o) | $(STAMP)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@
+
+fuzz-build: $(FUZZ_BINS) $(BUILD)/forkchatd | $(STAMP)
+
+fuzz-quick: fuzz-build | $(STAMP) ## bounded fuzzing: libFuzzer targets + network fuzzer (~75 s)
+	$(FUZZ_PY) fault/fuzz/run.py --seconds $(FUZZ_QUICK_SECONDS) --net-seconds $(FUZZ_QUICK_NET) \
+	  $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+
+fuzz: fuzz-build | $(STAMP) ## longer fuzzing (FUZZ_SECONDS per target, default 300)
+	$(FUZZ_PY) fault/fuzz/run.py --seconds $(FUZZ_SECONDS) --net-seconds $(FUZZ_NET_SECONDS) \
+	  $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
+
+fuzz-corpus: ## rewrite the seed corpus fault/corpus/ from fault/fuzz/gen_corpus.py
+	$(FUZZ_PY) fault/fuzz/gen_corpus.py
