@@ -66,7 +66,9 @@ run: $(BUILD)/forkchatd
 # seams lists them in WRAP_test_X (e.g. -Wl,--wrap=fork).
 UNIT_SRCS  := $(wildcard core/tests/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:core/tests/%.c=$(BUILD)/tests/%)
-WRAP_test_spawn := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=socketpair
+WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=write \
+                 -Wl,--wrap=open -Wl,--wrap=mkdir -Wl,--wrap=socket -Wl,--wrap=setsockopt \
+                 -Wl,--wrap=bind -Wl,--wrap=listen
 
 $(BUILD)/tests/%: core/tests/%.c $(LIB) $(wildcard core/*.h) | $(STAMP)
 	@mkdir -p $(@D)

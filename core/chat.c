@@ -20,6 +20,7 @@
 #include "chat.h"
 #include "failpoint.h"
 #include "log.h"
+#include "utf8.h"
 
 #define NAMESZ	(PROTO_NAME_MAX_BYTES + 1)
 
@@ -91,9 +92,20 @@ out_err(struct chat *c, int slot, enum proto_err code, const char *fmt, ...)
 	char text[512];
 	va_list ap;
 
+	uint32_t cp;
+	size_t n;
+	int len;
+
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	len = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	if (len >= (int)sizeof(text)) {	/* cut at a character boundary */
+		n = sizeof(text) - 2;		/* the last byte kept */
+		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+			n--;
+		if (utf8_decode(text + n, sizeof(text) - 1 - n, &cp) == 0)
+			text[n] = '\0';	/* its character was cut */
+	}
 	out(c, slot, "ERR %d %s %s\n", (int)code, proto_err_name(code), text);
 }
 

@@ -20,13 +20,18 @@ int
 daemon_start(void)
 {
 	char ok[2] = { 0, 0 };
-	int p[2], fd;
+	int p[2], fd, saved;
 	pid_t pid;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;
-	if ((pid = fork()) < 0)
+	if ((pid = fork()) < 0) {
+		saved = errno;
+		close(p[0]);
+		close(p[1]);
+		errno = saved;
 		return -1;
+	}
 	if (pid > 0) {			/* the launching process */
 		close(p[1]);
 		while (read(p[0], ok, sizeof(ok)) < 0 && errno == EINTR)
@@ -75,11 +80,11 @@ daemon_write_pidfile(const char *path)
 	if (fd < 0)
 		return -1;
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
-		saved = errno;
+	if ((saved = (int)write(fd, buf, (size_t)n)) != n) {
+		saved = saved < 0 ? errno : EIO;	/* short write: EIO */
 		close(fd);
 		unlink(path);
-		errno = saved ? saved : EIO;
+		errno = saved;
 		return -1;
 	}
 	return close(fd);

@@ -109,6 +109,7 @@ log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
+	size_t len, room;
 	int n, m, saved = errno;
 
 	if (log_fd < 0 && !log_tee)
@@ -121,19 +122,23 @@ log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	    "[%d] %s ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
 	    (int)getpid(), names[lvl]);
+	len = n > 0 ? (size_t)n : 0;
+	room = sizeof(line) - len - 1;		/* keep one byte for '\n' */
 	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 40, fmt, ap);
+	m = vsnprintf(line + len, room, fmt, ap);
 	va_end(ap);
-	if (m < 0)
-		m = 0;
-	n += (m < (int)sizeof(line) - n - 40) ? m : (int)sizeof(line) - n - 41;
-	if (lvl == LOG_ERROR)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, " (in %s)",
-		    func);
-	line[n++] = '\n';
-	if (log_fd >= 0 && write(log_fd, line, (size_t)n) < 0)
+	if (m > 0)
+		len += (size_t)m < room ? (size_t)m : room - 1;
+	if (lvl == LOG_ERROR) {
+		room = sizeof(line) - len - 1;
+		m = snprintf(line + len, room, " (in %s)", func);
+		if (m > 0)
+			len += (size_t)m < room ? (size_t)m : room - 1;
+	}
+	line[len++] = '\n';
+	if (log_fd >= 0 && write(log_fd, line, len) < 0)
 		log_tee = 1;			/* disk full: keep stderr */
 	if (log_tee)
-		(void)!write(STDERR_FILENO, line, (size_t)n);
+		(void)!write(STDERR_FILENO, line, len);
 	errno = saved;
 }

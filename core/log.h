@@ -1,7 +1,7 @@
 /*
  * log.h - the server's dated log file.
  *
- * Lines look like "2026-11-26 00:32:54.123 [1234] info: message".  The
+ * Lines look like "2026-11-26 00:32:54.123 [1234] info message".  The
  * file is logs/forkchatd_YYYYMMDD.log (under the configured directory),
  * opened O_APPEND, reopened when the date changes and on log_reopen()
  * (SIGHUP).  Call only from normal code, never from a signal handler:

@@ -128,9 +128,16 @@ opts_parse(struct server_opts *o, int argc, char **argv, char *err,
 			fprintf((FILE *)out, "forkchatd %s\n", FORKCHAT_VERSION);
 			return OPTS_EXIT_OK;
 		} else if (c == '?' || c == ':') {
-			snprintf(err, errsz, "%s option: %s",
-			    c == '?' ? "unknown" : "missing argument for",
-			    argv[optind - 1]);
+			/* a short option, maybe inside "-xf": name it alone */
+			if (optopt > 0 && optopt < 128 &&
+			    strncmp(argv[optind - 1], "--", 2) != 0)
+				snprintf(err, errsz, "%s option: -%c",
+				    c == '?' ? "unknown" : "missing argument for",
+				    optopt);
+			else
+				snprintf(err, errsz, "%s option: %s",
+				    c == '?' ? "unknown" : "missing argument for",
+				    argv[optind - 1]);
 			return OPTS_USAGE;
 		} else if (!apply(o, c, optarg)) {
 			snprintf(err, errsz, "invalid value for %s: '%s'",

@@ -38,6 +38,7 @@
 #define DOWN_PIPE_SIZE	(256 * 1024)	/* parent -> child pipe capacity */
 #define UP_PIPE_SIZE	(1024 * 1024)	/* shared child -> parent pipe */
 #define IN_CHUNK	(64 * 1024)
+#define IN_BUDGET	(1024 * 1024)	/* per turn, then look at signals */
 #define SHUTDOWN_MS	5000		/* graceful bound, then SIGKILL */
 
 enum cl_state { CL_FREE, CL_ACTIVE, CL_CLOSING, CL_ABORTED };
@@ -49,6 +50,7 @@ struct client {
 	int		 dirty;		/* on the dirty list */
 	int		 backlogged;	/* out holds what the pipe refused */
 	int		 failed;	/* output was lost (no memory): cut it */
+	int		 wake;		/* on the wake list: SIGUSR2 due */
 	struct buf	 out;
 	long long	 since_ms;
 	char		 peer[48];
@@ -62,9 +64,11 @@ struct reaped {
 struct server {
 	const struct server_opts *o;
 	int		 lfd, up_r, up_w;
+	size_t		 up_size;	/* capacity of the shared pipe */
 	struct client	*cl;
 	int		*freel, nfree;
 	int		*dirty, ndirty, dirtycap;
+	int		*woken, nwoken;	/* children to signal after the writes */
 	struct reaped	*dead;
 	int		 nbacklog;
 	int		 nchildren;
@@ -207,10 +211,10 @@ flush_client(struct server *s, int slot)
 			return;
 		}
 	}
-	/* A lost wake-up only delays: the child also wakes on its own tick. */
-	if (wrote && (FAIL("forkchatd/fanout/kill", ESRCH) ||
-	    kill(c->pid, SIGUSR2) < 0))
-		log_error("slot=%d: kill SIGUSR2: %s", slot, strerror(errno));
+	if (wrote && !c->wake) {
+		c->wake = 1;
+		s->woken[s->nwoken++] = slot;
+	}
 	if (buf_used(&c->out) > 0) {
 		set_backlogged(s, c, 1);
 		if (buf_used(&c->out) > s->o->max_backlog)
@@ -222,6 +226,31 @@ flush_client(struct server *s, int slot)
 			kill(c->pid, SIGUSR2);
 		}
 	}
+}
+
+/*
+ * Signal the children whose pipes got bytes, after all the writes (as the
+ * floor benchmark does), so a woken child does not preempt the parent in
+ * the middle of a fan-out.  A lost wake-up only delays: the child also
+ * wakes on its own tick.
+ */
+static void
+wake_children(struct server *s)
+{
+	struct client *c;
+	int i;
+
+	for (i = 0; i < s->nwoken; i++) {
+		c = &s->cl[s->woken[i]];
+		c->wake = 0;
+		if (c->state == CL_FREE)
+			continue;
+		if (FAIL("forkchatd/fanout/kill", ESRCH) ||
+		    kill(c->pid, SIGUSR2) < 0)
+			log_error("slot=%d: kill SIGUSR2: %s", s->woken[i],
+			    strerror(errno));
+	}
+	s->nwoken = 0;
 }
 
 /* One write and one SIGUSR2 per child that got output this turn. */
@@ -238,6 +267,7 @@ flush_dirty(struct server *s)
 		flush_client(s, slot);
 	}
 	s->ndirty = 0;
+	wake_children(s);
 }
 
 static void
@@ -248,6 +278,7 @@ flush_backlogs(struct server *s)
 	for (slot = 0; s->nbacklog > 0 && slot < s->o->max_clients; slot++)
 		if (s->cl[slot].backlogged)
 			flush_client(s, slot);
+	wake_children(s);
 }
 
 /* ---- input from children ------------------------------------------- */
@@ -290,16 +321,22 @@ parse_records(struct server *s)
 	}
 }
 
-static void
-drain_inbound(struct server *s)
+/*
+ * Read the shared pipe until it is empty, or for IN_BUDGET bytes: under a
+ * flood the loop must come back to the signals (SIGTERM, SIGCHLD...).
+ * Returns 1 if input is probably left.
+ */
+static int
+drain_inbound(struct server *s, size_t budget)
 {
+	size_t total = 0;
 	ssize_t n;
 	char *p;
 
-	for (;;) {
+	while (total < budget) {
 		if ((p = buf_reserve(&s->in, IN_CHUNK)) == NULL) {
 			log_error("out of memory reading children");
-			return;
+			return 1;
 		}
 		n = FAIL("forkchatd/inbound/read", EIO) ? -1 :
 		    read(s->up_r, p, IN_CHUNK);
@@ -312,15 +349,19 @@ drain_inbound(struct server *s)
 			 * as slow consumers) before anything is written.
 			 */
 			flush_dirty(s);
+			total += (size_t)n;
+			if (n < IN_CHUNK)
+				return 0;	/* drained; more brings SIGUSR1 */
 		} else if (n < 0 && errno == EINTR)
 			continue;
 		else {
 			if (n < 0 && errno != EAGAIN)	/* retried next turn */
 				log_error("read from children: %s",
 				    strerror(errno));
-			return;
+			return 0;
 		}
 	}
+	return 1;
 }
 
 /* ---- accept and fork ------------------------------------------------ */
@@ -503,7 +544,8 @@ reap(struct server *s)
 	}
 	if (n == 0)
 		return;
-	drain_inbound(s);
+	/* all a dead child wrote is within one pipe's capacity from the head */
+	drain_inbound(s, s->up_size + IN_CHUNK);
 	for (i = 0; i < n; i++)
 		if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
 			free_slot(s, slot, s->dead[i].status);
@@ -604,10 +646,12 @@ wait_events(const sigset_t *set, long long ms, int *stopsig)
 }
 
 static long long
-wait_budget(const struct server *s, long long now)
+wait_budget(const struct server *s, long long now, int more)
 {
 	long long ms = 1000 - (now - s->last_tick_ms);
 
+	if (more)
+		return 0;		/* input left over: just collect signals */
 	if (s->nbacklog > 0 && ms > 20)
 		ms = 20;		/* in case a SIGIO was merged away */
 	if (s->stopping && ms > 50)
@@ -620,18 +664,18 @@ serve(struct server *s, const sigset_t *set)
 {
 	unsigned ev;
 	long long now;
-	int sig = 0;
+	int sig = 0, more = 0;
 
 	for (;;) {
 		now = now_ms();
-		ev = wait_events(set, wait_budget(s, now), &sig);
+		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = now_ms();
+		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
 		if (now - s->last_tick_ms >= 1000) {	/* periodic safety net */
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
 			check_timeouts(s, now);
 		}
-		drain_inbound(s);
 		if (ev & EV_CHILD)
 			reap(s);
 		if (ev & EV_IO) {
@@ -705,14 +749,19 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	s->up_r = p[0];
 	s->up_w = p[1];
 	(void)fcntl(s->up_r, F_SETPIPE_SZ, UP_PIPE_SIZE);
+	i = fcntl(s->up_r, F_GETPIPE_SZ);
+	s->up_size = i > 0 ? (size_t)i : UP_PIPE_SIZE;
 	s->cl = calloc((size_t)o->max_clients, sizeof(*s->cl));
 	s->freel = calloc((size_t)o->max_clients, sizeof(int));
 	s->dirtycap = o->max_clients * 2;
 	s->dirty = calloc((size_t)s->dirtycap, sizeof(int));
+	s->woken = calloc((size_t)o->max_clients, sizeof(int));
 	s->dead = calloc((size_t)o->max_clients, sizeof(*s->dead));
 	s->chat = chat_new(&lim, &io);
-	if (!s->cl || !s->freel || !s->dirty || !s->dead || !s->chat ||
-	    net_set_flags(s->up_r, O_NONBLOCK) < 0 || net_async(lfd) < 0)
+	/* children share up_w's description: non-blocking for all of them */
+	if (!s->cl || !s->freel || !s->dirty || !s->woken || !s->dead || !s->chat ||
+	    net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
+	    net_set_flags(s->up_w, O_NONBLOCK) < 0 || net_async(lfd) < 0)
 		return -1;
 	for (i = o->max_clients - 1; i >= 0; i--) {
 		s->cl[i].fd = -1;
@@ -743,6 +792,7 @@ server_run(const struct server_opts *o, int lfd)
 	free(s.cl);
 	free(s.freel);
 	free(s.dirty);
+	free(s.woken);
 	free(s.dead);
 	close(s.up_r);
 	close(s.up_w);

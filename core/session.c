@@ -17,6 +17,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,35 +35,62 @@
 #define FLUSH_SECS	2		/* to deliver the last bytes at the end */
 #define SOCK_SNDBUF	(128 * 1024)	/* the kernel doubles it */
 #define TICK_SECS	2		/* wake anyway: a lost signal only delays */
+#define UPQ_CAP		(64 * 1024)	/* stop reading the client past this */
+#define UP_RETRY_NS	(2 * 1000 * 1000)	/* retry a full shared pipe */
 
 struct session {
 	const struct session_cfg *cfg;
 	struct proto_framer fr;
-	char		 batch[IPC_BATCH];
-	size_t		 batchlen;
-	int		 batched;	/* records written since the last SIGUSR1 */
+	struct buf	 upq;		/* records the shared pipe has not taken */
+	int		 batched;	/* batches written since the last SIGUSR1 */
 	struct buf	 pending;	/* parent output not yet on the socket */
 	int		 sock_eof;	/* client closed its side (or the socket died) */
 	int		 down_eof;	/* parent closed our pipe: finish and exit */
 	int		 dead;		/* socket unusable: exit now */
+	int		 midline;	/* the socket got part of a line */
 };
 
+/* Bytes of whole records at the head of upq that fit one atomic write. */
+static size_t
+up_batch(const struct session *s)
+{
+	const char *p = buf_head(&s->upq);
+	size_t used = buf_used(&s->upq), total = 0, rec;
+	struct ipc_hdr h;
+
+	while (total + IPC_HDR <= used) {
+		memcpy(&h, p + total, IPC_HDR);
+		rec = IPC_HDR + h.len;
+		if (total + rec > IPC_BATCH)
+			break;
+		total += rec;
+	}
+	return total;
+}
+
+/*
+ * Write queued records in batches of at most PIPE_BUF bytes: each write is
+ * atomic, so batches of different children never interleave.  The shared
+ * pipe is non-blocking: when the parent is behind, the rest waits here
+ * (and the client is not read) while this child keeps serving its output.
+ */
 static void
 up_flush(struct session *s)
 {
+	size_t len;
 	ssize_t n;
 
-	if (s->batchlen == 0)
-		return;
-	/* One blocking write of <= PIPE_BUF bytes is atomic and complete. */
-	do
+	while ((len = up_batch(s)) > 0) {
 		n = FAIL("forkchatd/session/write", EIO) ? -1 :
-		    write(s->cfg->up_fd, s->batch, s->batchlen);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)			/* EPIPE: the parent is gone */
-		_exit(1);
-	s->batched++;
-	s->batchlen = 0;
+		    write(s->cfg->up_fd, buf_head(&s->upq), len);
+		if (n == (ssize_t)len) {
+			buf_consume(&s->upq, len);
+			s->batched++;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		else			/* EPIPE: the parent is gone */
+			_exit(1);
+	}
 }
 
 static void
@@ -70,16 +99,13 @@ up_record(struct session *s, enum ipc_type type, int code, const char *p,
 {
 	struct ipc_hdr h;
 
-	if (s->batchlen + IPC_HDR + len > sizeof(s->batch))
-		up_flush(s);
 	h.slot = (uint32_t)s->cfg->slot;
 	h.type = (uint16_t)type;
 	h.code = (uint16_t)code;
 	h.len = (uint32_t)len;
-	memcpy(s->batch + s->batchlen, &h, IPC_HDR);
-	if (len)
-		memcpy(s->batch + s->batchlen + IPC_HDR, p, len);
-	s->batchlen += IPC_HDR + len;
+	if (buf_append(&s->upq, &h, IPC_HDR) < 0 ||
+	    buf_append(&s->upq, p, len) < 0)
+		_exit(1);		/* cannot keep the stream whole */
 }
 
 /* Tell the parent once per turn, however many records were sent. */
@@ -92,6 +118,20 @@ up_notify(struct session *s)
 		if (!FAIL("forkchatd/session/kill", ESRCH))
 			kill(s->cfg->parent, SIGUSR1);
 		s->batched = 0;
+	}
+}
+
+/* Before exiting: give the parent what is queued, for a bounded time. */
+static void
+up_drain(struct session *s)
+{
+	struct timespec ts = { 0, 2 * 1000 * 1000 };
+	int tries;
+
+	for (tries = 0; tries < 500 && buf_used(&s->upq) > 0; tries++) {
+		up_notify(s);
+		if (buf_used(&s->upq) > 0)
+			nanosleep(&ts, NULL);
 	}
 }
 
@@ -118,12 +158,16 @@ read_client(struct session *s)
 	size_t total = 0;
 	ssize_t n;
 
-	while (!s->sock_eof && total < READ_BUDGET) {
+	/* the parent is behind: let TCP hold the client back */
+	while (!s->sock_eof && total < READ_BUDGET &&
+	    buf_used(&s->upq) < UPQ_CAP) {
 		n = FAIL("forkchatd/session/read", ECONNRESET) ? -1 :
 		    read(s->cfg->sock, buf, sizeof(buf));
 		if (n > 0) {
 			proto_frame(&s->fr, buf, (size_t)n, on_line, s);
 			total += (size_t)n;
+			if ((size_t)n < sizeof(buf))
+				break;	/* drained: more raises a new SIGIO */
 		} else if (n < 0 && errno == EINTR)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
@@ -149,9 +193,11 @@ read_parent(struct session *s)
 		if ((p = buf_reserve(&s->pending, READ_CHUNK)) == NULL)
 			return;		/* retried on the next turn */
 		n = read(s->cfg->down_fd, p, READ_CHUNK);
-		if (n > 0)
+		if (n > 0) {
 			buf_commit(&s->pending, (size_t)n);
-		else if (n == 0)
+			if (n < READ_CHUNK)
+				return;	/* drained: more comes with SIGUSR2 */
+		} else if (n == 0)
 			s->down_eof = 1;
 		else if (errno != EINTR)
 			return;		/* EAGAIN */
@@ -167,9 +213,10 @@ write_client(struct session *s)
 		n = FAIL("forkchatd/session/send", EPIPE) ? -1 :
 		    send(s->cfg->sock, buf_head(&s->pending),
 		    buf_used(&s->pending), MSG_NOSIGNAL);
-		if (n > 0)
+		if (n > 0) {
+			s->midline = buf_head(&s->pending)[n - 1] != '\n';
 			buf_consume(&s->pending, (size_t)n);
-		else if (n < 0 && errno == EINTR)
+		} else if (n < 0 && errno == EINTR)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
 			return;		/* SIGIO tells us when it drains */
@@ -182,6 +229,26 @@ write_client(struct session *s)
 			}
 		}
 	}
+}
+
+/*
+ * If the socket got part of a line, send the rest of it, so that a last
+ * BYE never lands in the middle of a line.  Returns 1 if at a line start.
+ */
+static int
+finish_line(struct session *s)
+{
+	const char *nl;
+	size_t len;
+
+	if (!s->midline)
+		return 1;
+	nl = memchr(buf_head(&s->pending), '\n', buf_used(&s->pending));
+	if (nl == NULL)
+		return 0;
+	len = (size_t)(nl - buf_head(&s->pending)) + 1;
+	return send(s->cfg->sock, buf_head(&s->pending), len,
+	    MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len;
 }
 
 /* The parent asked us to stop (sigqueue SIGTERM): say why if we can. */
@@ -204,7 +271,7 @@ abort_session(struct session *s, const siginfo_t *si)
 		else
 			msg = shut, len = sizeof(shut) - 1;
 	}
-	if (msg && !s->dead)
+	if (msg && !s->dead && finish_line(s))
 		(void)!send(s->cfg->sock, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
@@ -223,7 +290,7 @@ close_client(struct session *s)
 static int
 session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 {
-	int fl, sndbuf = SOCK_SNDBUF;
+	int fl, sndbuf = SOCK_SNDBUF, one = 1;
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
@@ -245,6 +312,9 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	 */
 	(void)setsockopt(cfg->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf,
 	    sizeof(sndbuf));
+	/* Chat lines are small and latency matters: no Nagle delay. */
+	(void)setsockopt(cfg->sock, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one));
 	fl = fcntl(cfg->sock, F_GETFL);
 	if (fl < 0 || fcntl(cfg->sock, F_SETOWN, getpid()) < 0 ||
 	    fcntl(cfg->sock, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
@@ -274,6 +344,11 @@ session_run(const struct session_cfg *cfg)
 		if (more)
 			continue;
 		ts.tv_sec = TICK_SECS;
+		ts.tv_nsec = 0;
+		if (buf_used(&s.upq) > 0) {	/* shared pipe full: retry soon */
+			ts.tv_sec = 0;
+			ts.tv_nsec = UP_RETRY_NS;
+		}
 		if (s.down_eof) {	/* bounded wait for a slow reader */
 			if (deadline == 0)
 				deadline = time(NULL) + FLUSH_SECS;
@@ -287,8 +362,11 @@ session_run(const struct session_cfg *cfg)
 			break;
 		}
 	}
+	if (!s.down_eof)
+		up_drain(&s);		/* e.g. the EOF record of a dead socket */
 	if (!s.dead)
 		close_client(&s);
+	buf_free(&s.upq);
 	buf_free(&s.pending);
 	free(s.fr.line);
 	return 0;

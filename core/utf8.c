@@ -122,6 +122,8 @@ utf8_fold(uint32_t cp)
 		return cp;
 	if (cp <= 0xde && cp != 0xd7)			/* Latin-1 */
 		return cp + 32;
+	if (cp == 0x178)				/* Y with diaeresis */
+		return 0xff;
 	if (cp >= 0x100 && cp <= 0x17f) {		/* Latin Extended-A */
 		if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17e))
 			return (cp & 1) ? cp + 1 : cp;

@@ -1558,7 +1558,6 @@ test_chat_longest_msg_within_bound(void **state)
  * every server line to be valid UTF-8; actual: "ERR 430 NO_SUCH_ROOM no
  * room 한한...한\xed\x95" (511 text bytes, ends in a partial sequence).
  */
-#if 0	/* BUG: ERR text truncated mid UTF-8 sequence (out_err 512-byte buffer) */
 static void
 test_chat_err_lines_stay_valid_utf8(void **state)
 {
@@ -1574,7 +1573,6 @@ test_chat_err_lines_stay_valid_utf8(void **state)
 	assert_memory_equal(io_rec.line[0][0], "ERR 430 NO_SUCH_ROOM ", 21);
 	assert_true(utf8_valid(io_rec.line[0][0], strlen(io_rec.line[0][0])));
 }
-#endif
 
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 
@@ -1666,6 +1664,7 @@ main(void)
 		T(test_chat_full_example_session),
 		T(test_chat_many_users_hash_consistent),
 		T(test_chat_longest_msg_within_bound),
+		T(test_chat_err_lines_stay_valid_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

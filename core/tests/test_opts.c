@@ -364,14 +364,12 @@ test_opts_error_truncated_to_errsz(void **state)
  * "unknown option: forkchatd".  Likewise {"forkchatd", "-f", "-xf"}
  * reports "unknown option: -f".
  */
-#if 0	/* BUG: "-xf" reports "unknown option: forkchatd" */
 static void
 test_opts_unknown_option_in_cluster(void **state)
 {
 	assert_int_equal(RUN("-xf"), OPTS_USAGE);
 	assert_non_null(strstr(err, "-x"));
 }
-#endif
 
 /* ---- --help and --version -------------------------------------------- */
 
@@ -468,6 +466,7 @@ main(void)
 		T(test_opts_version),
 		T(test_opts_error_before_help_wins),
 		T(test_opts_help_to_fmemopen),
+		T(test_opts_unknown_option_in_cluster),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

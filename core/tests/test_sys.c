@@ -383,7 +383,6 @@ test_daemon_start_fork_fails_returns_minus_one(void **state)
  * make fork() fail with EAGAIN and call daemon_start(); expected both
  * ends of the pipe2() pipe closed; actual both still open.
  */
-#if 0	/* BUG: daemon_start leaks both pipe fds when fork fails */
 static void
 test_daemon_start_fork_fails_closes_pipe(void **state)
 {
@@ -392,7 +391,6 @@ test_daemon_start_fork_fails_closes_pipe(void **state)
 	assert_false(fd_is_open(fk.pipe_fds[0]));
 	assert_false(fd_is_open(fk.pipe_fds[1]));
 }
-#endif
 
 static void
 test_daemon_start_daemon_side_detaches(void **state)
@@ -614,7 +612,6 @@ test_daemon_pidfile_short_write_eio_removes_file(void **state)
  * daemon_write_pidfile(path).  Expected -1 with errno EIO; actual -1 with
  * errno ENOENT (a stale value, e.g. "No such file or directory").
  */
-#if 0	/* BUG: short write reports a stale errno instead of EIO */
 static void
 test_daemon_pidfile_short_write_ignores_stale_errno(void **state)
 {
@@ -623,7 +620,6 @@ test_daemon_pidfile_short_write_ignores_stale_errno(void **state)
 	assert_int_equal(daemon_write_pidfile(tpath("short2.pid")), -1);
 	assert_int_equal(errno, EIO);
 }
-#endif
 
 /* ---- net_listen ------------------------------------------------------ */
 
@@ -1026,7 +1022,6 @@ test_log_msg_long_message_truncated(void **state)
  * actual 2053 bytes ending "(in a_function_name_of_forty_characters"
  * "\0" + 4 stack bytes + "\n".
  */
-#if 0	/* BUG: stack buffer overflow in log_msg for long error lines */
 static void
 test_log_msg_long_error_with_long_function_name(void **state)
 {
@@ -1042,7 +1037,6 @@ test_log_msg_long_error_with_long_function_name(void **state)
 	assert_int_equal(strlen(buf), len);
 	assert_int_equal(buf[len - 1], '\n');
 }
-#endif
 
 /* Redirect stderr to a file around fn-like code. */
 struct cap {
@@ -1261,6 +1255,9 @@ main(void)
 		T(test_log_msg_before_open_writes_nothing),
 		T(test_log_write_failure_falls_back_to_stderr),
 		T(test_log_reopen_fails_keeps_old_fd),
+		T(test_daemon_start_fork_fails_closes_pipe),
+		T(test_daemon_pidfile_short_write_ignores_stale_errno),
+		T(test_log_msg_long_error_with_long_function_name),
 	};
 	int failed;
 

@@ -311,14 +311,12 @@ test_utf8_fold_latin_extended_a(void **state)
  * the "even = upper" run of Latin Extended-A.  So "Ÿ" and "ÿ" do not clash
  * as nicknames.  Expected utf8_fold(0x178) == 0xff; actual 0x179.
  */
-#if 0	/* BUG: utf8_fold(0x178) returns 0x179, expected 0xff */
 static void
 test_utf8_fold_y_diaeresis(void **state)
 {
 	assert_int_equal(utf8_fold(0x178), 0xff);
 	assert_int_equal(utf8_fold(0xff), 0xff);
 }
-#endif
 
 static void
 test_utf8_fold_greek(void **state)
@@ -401,6 +399,7 @@ main(void)
 		cmocka_unit_test(test_utf8_fold_cyrillic),
 		cmocka_unit_test(test_utf8_fold_other_scripts_unchanged),
 		cmocka_unit_test(test_utf8_fold_idempotent_and_same_length),
+		cmocka_unit_test(test_utf8_fold_y_diaeresis),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
