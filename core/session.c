@@ -193,11 +193,9 @@ read_parent(struct session *s)
 		if ((p = buf_reserve(&s->pending, READ_CHUNK)) == NULL)
 			return;		/* retried on the next turn */
 		n = read(s->cfg->down_fd, p, READ_CHUNK);
-		if (n > 0) {
-			buf_commit(&s->pending, (size_t)n);
-			if (n < READ_CHUNK)
-				return;	/* drained: more comes with SIGUSR2 */
-		} else if (n == 0)
+		if (n > 0)		/* read on even after a short read: the */
+			buf_commit(&s->pending, (size_t)n);	/* EOF brings no signal */
+		else if (n == 0)
 			s->down_eof = 1;
 		else if (errno != EINTR)
 			return;		/* EAGAIN */
