@@ -138,22 +138,28 @@ class Fx:
         return check_seq(self.ctl, self.sent, complete)
 
     # ---- expectations --------------------------------------------------------
-    def expect_cut(self, c, patterns=(r"^BYE ",), timeout=5.0, need_line=False):
+    def expect_cut(self, c, patterns=(r"^BYE ",), timeout=5.0, need_line=False,
+                   allow_partial=False):
         """c must be disconnected within timeout; returns its BYE line or 'EOF'.
 
-        need_line: the disconnect must carry a line matching one of patterns.
-        Otherwise a clean EOF without a line is accepted too.
+        need_line: the disconnect must carry a line matching one of patterns;
+        otherwise a clean EOF without a line is accepted too (the brief's
+        "clear error line or clean disconnect").  A truncated last line
+        (bytes after the last newline) fails unless allow_partial.
         """
         if not c.wait_eof(timeout):
             raise Fail("%s not disconnected within %.0fs (hang); last %r"
                        % (c.nick, timeout, c.snapshot()[-2:]))
+        if c.partial and not allow_partial:
+            raise Fail("%s got a truncated line before the disconnect (%d bytes, no newline: "
+                       "%r...)" % (c.nick, len(c.partial), c.partial[:30]))
         for line in c.snapshot():
             for p in patterns:
                 if re.search(p, line):
                     return line
         if need_line:
             raise Fail("%s disconnected without %s; got %r" % (c.nick, patterns, c.snapshot()[-3:]))
-        return "EOF" + (" (reset)" if c.reset else "")
+        return "EOF without BYE" + (" (reset)" if c.reset else "")
 
     def expect_log(self, pattern, timeout=3.0, what=None):
         line = self.srv.log_has(pattern, timeout)
