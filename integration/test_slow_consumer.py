@@ -101,3 +101,34 @@ def test_burst_below_max_backlog_cuts_nobody(server, user):
     for k in range(n):
         reader.expect_next_exact("MSG lobby sender %d %s" % (k, PAYLOAD))
     assert "slow-consumer" not in server.log()
+
+
+@pytest.mark.slow
+def test_unpaced_burst_with_small_backlog_reaches_a_reading_client_promptly(server_factory, connect):
+    """2 MB in 100-line bursts while the observer keeps reading: nothing may
+    stall, and a client that reads is no slow consumer (PROTOCOL.md:
+    SLOW_CONSUMER = "you stopped reading")."""
+    srv = server_factory(["--max-backlog", "65536"])
+    observer = connect(srv.port).register("observer")
+    sender = connect(srv.port).register("sender")
+    observer.expect_exact("JOIN lobby sender")
+    observer.keep_history = False
+    seqs = []
+
+    def take(wait):
+        pump_all([observer], wait)
+        for line in observer.lines:
+            if line.startswith("MSG lobby sender "):
+                seqs.append(int(line.split(" ")[3]))
+        observer.lines.clear()
+
+    n = 2000
+    for b in range(n // 100):
+        sender.send_lines(["%d %s" % (b * 100 + k, PAYLOAD) for k in range(100)])
+        take(0)
+    t0 = time.monotonic()
+    while len(seqs) < n and time.monotonic() - t0 < 10 and not observer.closed:
+        take(0.5)
+    assert "nick=observer reason=slow-consumer" not in srv.log(), "a reading client was cut"
+    assert seqs == list(range(n)), "observer got %d of %d within 10 s of the last send" % (
+        len(seqs), n)
