@@ -48,6 +48,7 @@ struct session {
 	int		 down_eof;	/* parent closed our pipe: finish and exit */
 	int		 dead;		/* socket unusable: exit now */
 	int		 midline;	/* the socket got part of a line */
+	int		 capped;	/* pipe not read: pending is full */
 };
 
 /* Bytes of whole records at the head of upq that fit one atomic write. */
@@ -189,7 +190,8 @@ read_parent(struct session *s)
 	ssize_t n;
 	char *p;
 
-	while (!s->down_eof && buf_used(&s->pending) < PENDING_CAP) {
+	s->capped = 0;
+	while (!s->down_eof && !(s->capped = buf_used(&s->pending) >= PENDING_CAP)) {
 		if ((p = buf_reserve(&s->pending, READ_CHUNK)) == NULL)
 			return;		/* retried on the next turn */
 		n = read(s->cfg->down_fd, p, READ_CHUNK);
@@ -328,14 +330,23 @@ session_run(const struct session_cfg *cfg)
 	siginfo_t si;
 	time_t deadline = 0;
 	sigset_t set;
-	int more, sig;
+	int more, sig = 0;
 
 	if (session_setup(&s, cfg, &set) < 0)
 		return 1;
 	for (;;) {
-		/* Work first: data may have arrived before O_ASYNC was set. */
-		more = read_client(&s);
-		read_parent(&s);
+		/*
+		 * Work first: data may have arrived before O_ASYNC was set.
+		 * Then read only what the signal names: SIGUSR2 the pipe,
+		 * SIGIO the socket (a timeout or a retry, both).
+		 */
+		more = 0;
+		if (sig != SIGUSR2)
+			more = read_client(&s);
+		else if (buf_used(&s.upq) > 0)
+			up_notify(&s);
+		if (sig != SIGIO || s.capped)
+			read_parent(&s);
 		write_client(&s);
 		if (s.dead || (s.down_eof && buf_used(&s.pending) == 0))
 			break;
