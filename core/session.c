@@ -49,6 +49,7 @@ struct session {
 	int		 dead;		/* socket unusable: exit now */
 	int		 midline;	/* the socket got part of a line */
 	int		 capped;	/* pipe not read: pending is full */
+	int		 sock_more;	/* socket not drained: read it again */
 };
 
 /* Bytes of whole records at the head of upq that fit one atomic write. */
@@ -151,14 +152,19 @@ on_line(enum proto_frame_ev ev, const char *line, size_t len, void *arg)
 	return 0;
 }
 
-/* Read the client until EAGAIN (or the budget); returns 1 if more is left. */
-static int
+/*
+ * Read the client until it is drained, or until the budget or a full queue
+ * to the parent stops us; in those cases no new SIGIO will say that bytes
+ * are waiting, so s->sock_more remembers it.
+ */
+static void
 read_client(struct session *s)
 {
 	char buf[READ_CHUNK];
 	size_t total = 0;
 	ssize_t n;
 
+	s->sock_more = 0;
 	/* the parent is behind: let TCP hold the client back */
 	while (!s->sock_eof && total < READ_BUDGET &&
 	    buf_used(&s->upq) < UPQ_CAP) {
@@ -168,11 +174,11 @@ read_client(struct session *s)
 			proto_frame(&s->fr, buf, (size_t)n, on_line, s);
 			total += (size_t)n;
 			if ((size_t)n < sizeof(buf))
-				break;	/* drained: more raises a new SIGIO */
+				goto done;	/* drained: more raises a SIGIO */
 		} else if (n < 0 && errno == EINTR)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
-			break;
+			goto done;
 		else {			/* EOF, or a reset connection */
 			s->sock_eof = 1;
 			if (n < 0)
@@ -180,8 +186,9 @@ read_client(struct session *s)
 			up_record(s, IPC_EOF, 0, NULL, 0);
 		}
 	}
+	s->sock_more = !s->sock_eof;	/* stopped by the budget or the queue */
+done:
 	up_notify(s);
-	return !s->sock_eof && total >= READ_BUDGET;
 }
 
 static void
@@ -330,7 +337,7 @@ session_run(const struct session_cfg *cfg)
 	siginfo_t si;
 	time_t deadline = 0;
 	sigset_t set;
-	int more, sig = 0;
+	int sig = 0;
 
 	if (session_setup(&s, cfg, &set) < 0)
 		return 1;
@@ -340,9 +347,8 @@ session_run(const struct session_cfg *cfg)
 		 * Then read only what the signal names: SIGUSR2 the pipe,
 		 * SIGIO the socket (a timeout or a retry, both).
 		 */
-		more = 0;
-		if (sig != SIGUSR2)
-			more = read_client(&s);
+		if (sig != SIGUSR2 || s.sock_more)
+			read_client(&s);
 		else if (buf_used(&s.upq) > 0)
 			up_notify(&s);
 		if (sig != SIGIO || s.capped)
@@ -350,8 +356,8 @@ session_run(const struct session_cfg *cfg)
 		write_client(&s);
 		if (s.dead || (s.down_eof && buf_used(&s.pending) == 0))
 			break;
-		if (more)
-			continue;
+		if (s.sock_more && buf_used(&s.upq) == 0)
+			continue;	/* more input and room for it: go on */
 		ts.tv_sec = TICK_SECS;
 		ts.tv_nsec = 0;
 		if (buf_used(&s.upq) > 0) {	/* shared pipe full: retry soon */
