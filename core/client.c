@@ -158,6 +158,26 @@ color_wanted(const char *when)
 	return isatty(STDOUT_FILENO) && (nc == NULL || nc[0] == '\0');
 }
 
+/* Usage errors exit 2 before anything connects. */
+static void
+check_args(const struct client *c, const char *when, int nargs)
+{
+	if (strcmp(when, "auto") != 0 && strcmp(when, "always") != 0 &&
+	    strcmp(when, "never") != 0) {
+		fprintf(stderr, "forkchat: --color must be auto, always or "
+		    "never\n");
+		exit(EXIT_USAGE);
+	}
+	if (c->nick_opt != NULL && strpbrk(c->nick_opt, "\r\n") != NULL) {
+		fprintf(stderr, "forkchat: a nickname cannot hold a newline\n");
+		exit(EXIT_USAGE);
+	}
+	if (nargs < 1 || nargs > 2) {
+		usage(stderr);
+		exit(EXIT_USAGE);
+	}
+}
+
 static void
 parse_args(int argc, char **argv, struct client *c, const char **host,
     const char **port)
@@ -191,20 +211,7 @@ parse_args(int argc, char **argv, struct client *c, const char **host,
 			exit(EXIT_USAGE);
 		}
 	}
-	if (strcmp(when, "auto") != 0 && strcmp(when, "always") != 0 &&
-	    strcmp(when, "never") != 0) {
-		fprintf(stderr, "forkchat: --color must be auto, always or "
-		    "never\n");
-		exit(EXIT_USAGE);
-	}
-	if (c->nick_opt != NULL && strpbrk(c->nick_opt, "\r\n") != NULL) {
-		fprintf(stderr, "forkchat: a nickname cannot hold a newline\n");
-		exit(EXIT_USAGE);
-	}
-	if (argc - optind < 1 || argc - optind > 2) {
-		usage(stderr);
-		exit(EXIT_USAGE);
-	}
+	check_args(c, when, argc - optind);
 	*host = argv[optind];
 	*port = argc - optind == 2 ? argv[optind + 1] : CLIENT_PORT;
 	c->color = color_wanted(when);
@@ -422,8 +429,14 @@ send_line(struct client *c, const char *s, size_t n)
 	if (c->write_dead)
 		return;
 	buf_add(&c->out, s, n);
-	buf_add(&c->out, "\n", 1);
-	sock_flush(c);
+	buf_add(&c->out, "\n", 1);	/* the main loop flushes, once a turn */
+}
+
+/* Bytes waiting for the server: past CLIENT_OUT_MAX, keys wait too. */
+static size_t
+backlog(const struct client *c)
+{
+	return c->out.len + c->queue.len;
 }
 
 /* Is s[0..n) the command /NAME (any case), alone or with arguments? */
@@ -465,21 +478,23 @@ prompt_nick(struct client *c)
 static void
 queue_pump(struct client *c)
 {
-	char *nl;
-	size_t n;
+	char *line, *nl;
+	size_t off = 0, n;
 
-	while (c->reg != REG_WAIT && c->queue.len > 0 && !c->done) {
-		nl = memchr(c->queue.p, '\n', c->queue.len);
-		n = (size_t)(nl - c->queue.p);
-		if (c->reg == REG_DONE || is_command(c->queue.p, n, "help") ||
-		    is_command(c->queue.p, n, "quit"))
-			send_user_line(c, c->queue.p, n);
+	while (c->reg != REG_WAIT && off < c->queue.len && !c->done) {
+		line = c->queue.p + off;
+		nl = memchr(line, '\n', c->queue.len - off);
+		n = (size_t)(nl - line);
+		if (c->reg == REG_DONE || is_command(line, n, "help") ||
+		    is_command(line, n, "quit"))
+			send_user_line(c, line, n);
 		else {
-			send_line(c, c->queue.p, n);
+			send_line(c, line, n);
 			c->reg = REG_WAIT;
 		}
-		buf_drop(&c->queue, n + 1);
+		off += n + 1;
 	}
+	buf_drop(&c->queue, off);	/* once: no quadratic memmove */
 }
 
 /* ---- reading the keyboard pipe ---------------------------------------- */
@@ -507,17 +522,19 @@ static void
 split_lines(struct client *c, struct buf *b, size_t cap,
     void (*fn)(struct client *, char *, size_t))
 {
-	char *nl;
-	size_t n;
+	char *line, *nl;
+	size_t off = 0, n;
 
-	while (b->len > 0 && !c->done) {
-		nl = memchr(b->p, '\n', b->len);
-		if (nl == NULL && b->len < cap)
+	while (off < b->len && !c->done) {
+		line = b->p + off;
+		nl = memchr(line, '\n', b->len - off);
+		if (nl == NULL && b->len - off < cap)
 			break;
-		n = nl != NULL ? (size_t)(nl - b->p) : b->len;
-		fn(c, b->p, n);
-		buf_drop(b, nl != NULL ? n + 1 : n);
+		n = nl != NULL ? (size_t)(nl - line) : b->len - off;
+		fn(c, line, n);
+		off += nl != NULL ? n + 1 : n;
 	}
+	buf_drop(b, off);
 }
 
 static void
@@ -528,7 +545,7 @@ drain_kbd(struct client *c)
 
 	c->kbd_held = 0;
 	while (!c->kbd_eof && !c->done) {
-		if (c->out.len >= CLIENT_OUT_MAX) {
+		if (backlog(c) >= CLIENT_OUT_MAX) {
 			c->kbd_held = 1;	/* until SIGIO says writable */
 			return;
 		}
@@ -753,11 +770,16 @@ main(int argc, char **argv)
 		if (c.sock_eof && !c.done)
 			finish_eof(&c);
 		/* The flush made room: read the held keys without waiting. */
-		if (!c.done && !(c.kbd_held && c.out.len < CLIENT_OUT_MAX))
+		if (!c.done && !(c.kbd_held && backlog(&c) < CLIENT_OUT_MAX))
 			wait_event(&c);
 	}
 	fflush(stdout);
 	kbd_stop(&c);
 	close(c.sock);
+	close(c.kbd_fd);
+	free(c.out.p);
+	free(c.net_in.p);
+	free(c.kbd_in.p);
+	free(c.queue.p);
 	return c.status;
 }
