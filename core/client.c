@@ -39,53 +39,56 @@
 #define FORKCHAT_VERSION "dev"
 #endif
 
-#define CLIENT_PORT		"5101"
-#define CLIENT_QUIT_WAIT_MS	2000	/* bound on waiting for the server */
-#define CLIENT_REAP_WAIT_MS	1000	/* bound on the child's SIGTERM */
-#define CLIENT_NET_LINE_MAX	8192	/* server lines are <= 4200 bytes */
-#define CLIENT_KBD_LINE_MAX	65536
-#define CLIENT_OUT_MAX		(1 << 20)	/* then stop reading keys */
+#define CLIENT_PORT         "5101"
+#define CLIENT_QUIT_WAIT_MS 2000 /* bound on waiting for the server */
+#define CLIENT_REAP_WAIT_MS 1000 /* bound on the child's SIGTERM */
+#define CLIENT_NET_LINE_MAX 8192 /* server lines are <= 4200 bytes */
+#define CLIENT_KBD_LINE_MAX 65536
+#define CLIENT_OUT_MAX      (1 << 20) /* then stop reading keys */
 
 enum {
-	EXIT_QUIT = 0, EXIT_LOST = 1, EXIT_USAGE = 2, EXIT_BYE = 3,
+	EXIT_QUIT = 0,
+	EXIT_LOST = 1,
+	EXIT_USAGE = 2,
+	EXIT_BYE = 3,
 	EXIT_SIGINT = 130
 };
 
 enum reg_state {
-	REG_NEED,		/* the next input line is a nickname */
-	REG_WAIT,		/* nickname sent, reply pending */
-	REG_DONE		/* registered: lines go straight out */
+	REG_NEED, /* the next input line is a nickname */
+	REG_WAIT, /* nickname sent, reply pending */
+	REG_DONE  /* registered: lines go straight out */
 };
 
 struct buf {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
+	char *p;
+	size_t len;
+	size_t cap;
 };
 
 struct client {
-	int		 sock;
-	int		 kbd_fd;	/* read end of the keyboard pipe */
-	pid_t		 kbd_pid;	/* 0 once reaped */
-	struct buf	 out;		/* bytes not yet written to sock */
-	struct buf	 net_in;	/* partial line from the server */
-	struct buf	 kbd_in;	/* partial line from the keyboard */
-	struct buf	 queue;		/* lines held until registered */
-	const char	*nick_opt;	/* -n NICK, NULL without it */
-	enum reg_state	 reg;
-	int		 color;
-	int		 tty_in;
-	int		 quitting;	/* leaving: the deadline runs */
-	int		 quit_sent;	/* "/quit" went into c->out */
-	struct timespec	 deadline;
-	int		 kbd_eof;
-	int		 kbd_held;	/* keys left unread: c->out was full */
-	int		 sock_eof;	/* read side done (EOF or error) */
-	int		 sock_err;	/* errno of a read error, or 0 */
-	int		 write_dead;	/* a write failed: drop output */
-	int		 bye;		/* a render_kind BYE_* or 0 */
-	int		 done;
-	int		 status;
+	int sock;
+	int kbd_fd;           /* read end of the keyboard pipe */
+	pid_t kbd_pid;        /* 0 once reaped */
+	struct buf out;       /* bytes not yet written to sock */
+	struct buf net_in;    /* partial line from the server */
+	struct buf kbd_in;    /* partial line from the keyboard */
+	struct buf queue;     /* lines held until registered */
+	const char *nick_opt; /* -n NICK, NULL without it */
+	enum reg_state reg;
+	int color;
+	int tty_in;
+	int quitting;  /* leaving: the deadline runs */
+	int quit_sent; /* "/quit" went into c->out */
+	struct timespec deadline;
+	int kbd_eof;
+	int kbd_held;         /* keys left unread: c->out was full */
+	int sock_eof;         /* read side done (EOF or error) */
+	int sock_err;         /* errno of a read error, or 0 */
+	int write_dead;       /* a write failed: drop output */
+	enum render_kind bye; /* RENDER_BYE_* or RENDER_OTHER */
+	int done;
+	int status;
 };
 
 static sigset_t client_sigs;
@@ -140,6 +143,8 @@ buf_add(struct buf *b, const char *s, size_t n)
 static void
 buf_drop(struct buf *b, size_t n)
 {
+	if (n == 0)
+		return;
 	memmove(b->p, b->p + n, b->len - n);
 	b->len -= n;
 }
@@ -164,7 +169,8 @@ check_args(const struct client *c, const char *when, int nargs)
 {
 	if (strcmp(when, "auto") != 0 && strcmp(when, "always") != 0 &&
 	    strcmp(when, "never") != 0) {
-		fprintf(stderr, "forkchat: --color must be auto, always or "
+		fprintf(stderr,
+		    "forkchat: --color must be auto, always or "
 		    "never\n");
 		exit(EXIT_USAGE);
 	}
@@ -182,13 +188,11 @@ static void
 parse_args(int argc, char **argv, struct client *c, const char **host,
     const char **port)
 {
-	static const struct option longopts[] = {
-		{ "nick", required_argument, NULL, 'n' },
+	static const struct option longopts[] = { { "nick", required_argument,
+		                                      NULL, 'n' },
 		{ "color", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
+		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 	const char *when = "auto";
 	int ch;
 
@@ -285,7 +289,7 @@ static void
 kbd_reset_signals(void)
 {
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGINT, SIGTERM,
-	    SIGHUP, SIGPIPE };
+		SIGHUP, SIGPIPE };
 	sigset_t none;
 	size_t i;
 
@@ -305,7 +309,7 @@ kbd_main(int wfd, pid_t parent)
 
 	kbd_reset_signals();
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
-		_exit(0);			/* the parent is gone already */
+		_exit(0); /* the parent is gone already */
 	for (;;) {
 		n = read(STDIN_FILENO, buf + have, sizeof(buf) - have);
 		if (n == -1 && errno == EINTR)
@@ -316,7 +320,7 @@ kbd_main(int wfd, pid_t parent)
 		for (cut = have; cut > 0 && buf[cut - 1] != '\n'; cut--)
 			;
 		if (cut == 0 && have == sizeof(buf))
-			cut = have;		/* a huge line: pass it on */
+			cut = have; /* a huge line: pass it on */
 		if (cut == 0)
 			continue;
 		if (write_all(wfd, buf, cut) == -1)
@@ -325,10 +329,10 @@ kbd_main(int wfd, pid_t parent)
 		memmove(buf, buf + cut, have - cut);
 		have -= cut;
 	}
-	if (have > 0 && (write_all(wfd, buf, have) == -1 ||
-	    write_all(wfd, "\n", 1) == -1))
+	if (have > 0 &&
+	    (write_all(wfd, buf, have) == -1 || write_all(wfd, "\n", 1) == -1))
 		_exit(1);
-	close(wfd);				/* EOF tells the parent */
+	close(wfd); /* EOF tells the parent */
 	kill(parent, SIGUSR1);
 	_exit(0);
 }
@@ -419,7 +423,7 @@ sock_flush(struct client *c)
 		}
 		buf_drop(&c->out, (size_t)n);
 		if (c->quitting)
-			start_deadline(c);	/* bound idleness, not work */
+			start_deadline(c); /* bound idleness, not work */
 	}
 }
 
@@ -429,7 +433,7 @@ send_line(struct client *c, const char *s, size_t n)
 	if (c->write_dead)
 		return;
 	buf_add(&c->out, s, n);
-	buf_add(&c->out, "\n", 1);	/* the main loop flushes, once a turn */
+	buf_add(&c->out, "\n", 1); /* the main loop flushes, once a turn */
 }
 
 /* Bytes waiting for the server: past CLIENT_OUT_MAX, keys wait too. */
@@ -494,7 +498,7 @@ queue_pump(struct client *c)
 		}
 		off += n + 1;
 	}
-	buf_drop(&c->queue, off);	/* once: no quadratic memmove */
+	buf_drop(&c->queue, off); /* once: no quadratic memmove */
 }
 
 /* ---- reading the keyboard pipe ---------------------------------------- */
@@ -546,7 +550,7 @@ drain_kbd(struct client *c)
 	c->kbd_held = 0;
 	while (!c->kbd_eof && !c->done) {
 		if (backlog(c) >= CLIENT_OUT_MAX) {
-			c->kbd_held = 1;	/* until SIGIO says writable */
+			c->kbd_held = 1; /* until SIGIO says writable */
 			return;
 		}
 		n = read(c->kbd_fd, tmp, sizeof(tmp));
@@ -555,7 +559,7 @@ drain_kbd(struct client *c)
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n <= 0) {
-			c->kbd_eof = 1;		/* end of input: leave */
+			c->kbd_eof = 1; /* end of input: leave */
 			if (c->kbd_in.len > 0)
 				buf_add(&c->kbd_in, "\n", 1);
 			buf_add(&c->kbd_in, "/quit\n", 6);
@@ -563,7 +567,7 @@ drain_kbd(struct client *c)
 			buf_add(&c->kbd_in, tmp, (size_t)n);
 		split_lines(c, &c->kbd_in, CLIENT_KBD_LINE_MAX, input_line);
 		if (c->kbd_eof && !c->quitting)
-			start_deadline(c);	/* bounded even if held */
+			start_deadline(c); /* bounded even if held */
 	}
 }
 
@@ -573,8 +577,10 @@ static void
 nick_refused(struct client *c)
 {
 	if (c->nick_opt != NULL && !c->tty_in) {
-		fprintf(stderr, "forkchat: nickname '%s' was refused; choose "
-		    "another with -n\n", c->nick_opt);
+		fprintf(stderr,
+		    "forkchat: nickname '%s' was refused; choose "
+		    "another with -n\n",
+		    c->nick_opt);
 		c->status = EXIT_USAGE;
 		c->done = 1;
 		return;
@@ -588,6 +594,7 @@ static void
 server_line(struct client *c, char *s, size_t n)
 {
 	static char out[RENDER_OUT_MAX];
+	enum render_kind kind;
 	size_t len;
 
 	len = render_line(s, n, c->color, out, sizeof(out) - 1);
@@ -595,7 +602,7 @@ server_line(struct client *c, char *s, size_t n)
 		out[len] = '\n';
 		fwrite(out, 1, len + 1, stdout);
 	}
-	switch (render_classify(s, n, NULL)) {
+	switch ((kind = render_classify(s, n, NULL))) {
 	case RENDER_HELLO:
 		if (c->nick_opt == NULL)
 			prompt_nick(c);
@@ -610,7 +617,7 @@ server_line(struct client *c, char *s, size_t n)
 		break;
 	case RENDER_BYE_QUIT:
 	case RENDER_BYE_OTHER:
-		c->bye = render_classify(s, n, NULL);
+		c->bye = kind;
 		break;
 	default:
 		break;
@@ -632,7 +639,7 @@ drain_sock(struct client *c)
 		if (n <= 0) {
 			c->sock_err = n == -1 ? errno : 0;
 			c->sock_eof = 1;
-			if (c->net_in.len > 0)	/* a last unterminated line */
+			if (c->net_in.len > 0) /* a last unterminated line */
 				buf_add(&c->net_in, "\n", 1);
 		} else
 			buf_add(&c->net_in, tmp, (size_t)n);
@@ -654,10 +661,13 @@ finish_eof(struct client *c)
 		c->status = EXIT_BYE;
 	else {
 		if (c->sock_err != 0)
-			fprintf(stderr, "forkchat: connection closed by server "
-			    "(%s)\n", strerror(c->sock_err));
+			fprintf(stderr,
+			    "forkchat: connection closed by server "
+			    "(%s)\n",
+			    strerror(c->sock_err));
 		else
-			fprintf(stderr, "forkchat: connection closed by "
+			fprintf(stderr,
+			    "forkchat: connection closed by "
 			    "server\n");
 		c->status = EXIT_LOST;
 	}
@@ -673,7 +683,7 @@ on_signal(struct client *c, int signo)
 	case SIGTERM:
 	case SIGHUP:
 		if (c->quit_sent && signo == SIGINT) {
-			c->status = EXIT_SIGINT;	/* second ^C: now */
+			c->status = EXIT_SIGINT; /* second ^C: now */
 			c->done = 1;
 		} else
 			send_user_line(c, "/quit", 5);
@@ -682,7 +692,7 @@ on_signal(struct client *c, int signo)
 		if (c->kbd_pid > 0 && waitpid(c->kbd_pid, &st, WNOHANG) > 0)
 			c->kbd_pid = 0;
 		break;
-	default:				/* SIGIO, SIGUSR1: drain */
+	default: /* SIGIO, SIGUSR1: drain */
 		break;
 	}
 }
@@ -705,7 +715,8 @@ wait_event(struct client *c)
 			left.tv_nsec += 1000000000L;
 		}
 		if (left.tv_sec < 0) {
-			fprintf(stderr, "forkchat: the server did not close "
+			fprintf(stderr,
+			    "forkchat: the server did not close "
 			    "the connection; leaving anyway\n");
 			c->status = EXIT_QUIT;
 			c->done = 1;
@@ -764,7 +775,7 @@ main(int argc, char **argv)
 		c.reg = REG_WAIT;
 	}
 	while (!c.done) {
-		drain_sock(&c);			/* also the initial drain */
+		drain_sock(&c); /* also the initial drain */
 		drain_kbd(&c);
 		sock_flush(&c);
 		if (c.sock_eof && !c.done)

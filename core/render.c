@@ -14,31 +14,31 @@
 #include "render.h"
 #include "utf8.h"
 
-#define SGR_RESET	"\033[0m"
-#define SGR_BOLD	"\033[1m"
-#define SGR_DIM		"\033[2m"
-#define SGR_RED		"\033[1;31m"
-#define SGR_GREEN	"\033[32m"
-#define SGR_YELLOW	"\033[33m"
-#define SGR_MAGENTA	"\033[35m"
-#define SGR_CYAN	"\033[36m"
-#define RENDER_RESERVE	(sizeof(SGR_RESET) - 1)
-#define RENDER_MAXF	3
+#define SGR_RESET      "\033[0m"
+#define SGR_BOLD       "\033[1m"
+#define SGR_DIM        "\033[2m"
+#define SGR_RED        "\033[1;31m"
+#define SGR_GREEN      "\033[32m"
+#define SGR_YELLOW     "\033[33m"
+#define SGR_MAGENTA    "\033[35m"
+#define SGR_CYAN       "\033[36m"
+#define RENDER_RESERVE (sizeof(SGR_RESET) - 1)
+#define RENDER_MAXF    3
 
 /* Output under construction: p[0..len) plus a NUL, never past cap. */
 struct rb {
-	char	*p;
-	size_t	 len;
-	size_t	 cap;
-	size_t	 reserve;	/* bytes kept free for the final reset */
-	int	 color;
-	int	 cut;		/* something did not fit: append no more */
+	char *p;
+	size_t len;
+	size_t cap;
+	size_t reserve; /* bytes kept free for the final reset */
+	int color;
+	int cut; /* something did not fit: append no more */
 };
 
 /* A piece of the input line. */
 struct span {
-	const char	*s;
-	size_t		 n;
+	const char *s;
+	size_t n;
 };
 
 /* Append all of s[0..n) or nothing, so UTF-8 and SGR codes stay whole. */
@@ -85,7 +85,7 @@ rb_clean(struct rb *b, const char *s, size_t n)
 	while (i < n) {
 		k = utf8_decode(s + i, n - i, &cp);
 		if (k == 0) {
-			rb_str(b, "\xef\xbf\xbd");	/* U+FFFD */
+			rb_str(b, "\xef\xbf\xbd"); /* U+FFFD */
 			i++;
 			continue;
 		}
@@ -125,13 +125,13 @@ span_is(struct span sp, const char *s)
  * rest as text.  Returns 0, or -1 if a field is missing.
  */
 static int
-split_line(const char *line, size_t len, int nf, struct span *f,
-    struct span *text)
+split_line(
+    const char *line, size_t len, int nf, struct span *f, struct span *text)
 {
 	size_t i = 0, start;
 	int k;
 
-	for (k = 0; k <= nf; k++) {		/* f[0] is the keyword */
+	for (k = 0; k <= nf; k++) { /* f[0] is the keyword */
 		start = i;
 		while (i < len && line[i] != ' ')
 			i++;
@@ -140,7 +140,7 @@ split_line(const char *line, size_t len, int nf, struct span *f,
 		f[k].s = line + start;
 		f[k].n = i - start;
 		if (i < len)
-			i++;			/* the single separator */
+			i++; /* the single separator */
 	}
 	text->s = line + i;
 	text->n = len - i;
@@ -303,7 +303,7 @@ static void
 r_end(struct rb *b, const struct span *f, struct span text)
 {
 	if (span_is(f[1], "HELP"))
-		return;				/* the help lines say it all */
+		return; /* the help lines say it all */
 	rb_sgr(b, SGR_DIM);
 	if (span_is(f[1], "LIST"))
 		rb_str(b, "* rooms: ");
@@ -360,17 +360,24 @@ r_bye(struct rb *b, const struct span *f, struct span text)
 
 /* Keyword, number of fields after it, renderer; the rest is free text. */
 static const struct keyword {
-	const char	*kw;
-	int		 nf;
-	void		(*fn)(struct rb *, const struct span *, struct span);
+	const char *kw;
+	int nf;
+	void (*fn)(struct rb *, const struct span *, struct span);
 } keywords[] = {
-	{ "HELLO", 1, r_hello },	{ "OK", 1, r_ok },
-	{ "MSG", 2, r_msg },		{ "WHISPER", 1, r_whisper },
-	{ "JOIN", 2, r_join },		{ "PART", 3, r_part },
-	{ "REMOVED", 2, r_removed },	{ "OWNER", 2, r_owner },
-	{ "ROOM", 3, r_room },		{ "USER", 2, r_user },
-	{ "END", 1, r_end },		{ "HELP", 0, r_help },
-	{ "ERR", 2, r_err },		{ "BYE", 1, r_bye },
+	{ "HELLO", 1, r_hello },
+	{ "OK", 1, r_ok },
+	{ "MSG", 2, r_msg },
+	{ "WHISPER", 1, r_whisper },
+	{ "JOIN", 2, r_join },
+	{ "PART", 3, r_part },
+	{ "REMOVED", 2, r_removed },
+	{ "OWNER", 2, r_owner },
+	{ "ROOM", 3, r_room },
+	{ "USER", 2, r_user },
+	{ "END", 1, r_end },
+	{ "HELP", 0, r_help },
+	{ "ERR", 2, r_err },
+	{ "BYE", 1, r_bye },
 };
 
 static const struct keyword *
@@ -405,8 +412,8 @@ render_line(const char *line, size_t len, int color, char *out, size_t outsz)
 	if (k != NULL && split_line(line, len, k->nf, f, &text) == 0)
 		k->fn(&b, f, text);
 	else
-		rb_clean(&b, line, len);	/* unknown or truncated */
-	if (color && b.cut) {		/* cut short, maybe inside a colour */
+		rb_clean(&b, line, len); /* unknown or truncated */
+	if (color && b.cut) {            /* cut short, maybe inside a colour */
 		b.reserve = 0;
 		b.cut = 0;
 		rb_str(&b, SGR_RESET);
@@ -429,10 +436,14 @@ render_classify(const char *line, size_t len, int *code)
 		return RENDER_HELLO;
 	if (span_is(f[0], "BYE"))
 		return (split_line(line, len, 1, f, &text) == 0 &&
-		    span_is(f[1], "QUIT")) ? RENDER_BYE_QUIT : RENDER_BYE_OTHER;
+		           span_is(f[1], "QUIT")) ?
+		    RENDER_BYE_QUIT :
+		    RENDER_BYE_OTHER;
 	if (span_is(f[0], "OK"))
 		return (split_line(line, len, 1, f, &text) == 0 &&
-		    span_is(f[1], "NICK")) ? RENDER_NICK_OK : RENDER_OTHER;
+		           span_is(f[1], "NICK")) ?
+		    RENDER_NICK_OK :
+		    RENDER_OTHER;
 	if (!span_is(f[0], "ERR"))
 		return RENDER_OTHER;
 	if (split_line(line, len, 1, f, &text) == 0 && f[1].n <= 4)

@@ -14,16 +14,16 @@
 #include <stddef.h>
 
 /* A rendered line never needs more than this for any server line. */
-#define RENDER_OUT_MAX	32768
+#define RENDER_OUT_MAX 32768
 
 /* What a server line means to the client's state machine. */
 enum render_kind {
 	RENDER_OTHER = 0,
-	RENDER_HELLO,		/* HELLO: connected, ask for a nickname */
-	RENDER_NICK_OK,		/* OK NICK: registration done */
-	RENDER_ERR,		/* ERR: the last line was refused */
-	RENDER_BYE_QUIT,	/* BYE QUIT: the server confirms our /quit */
-	RENDER_BYE_OTHER	/* any other BYE (SHUTDOWN, SERVER_FULL, ...) */
+	RENDER_HELLO,    /* HELLO: connected, ask for a nickname */
+	RENDER_NICK_OK,  /* OK NICK: registration done */
+	RENDER_ERR,      /* ERR: the last line was refused */
+	RENDER_BYE_QUIT, /* BYE QUIT: the server confirms our /quit */
+	RENDER_BYE_OTHER /* any other BYE (SHUTDOWN, SERVER_FULL, ...) */
 };
 
 /*
@@ -33,8 +33,8 @@ enum render_kind {
  * UTF-8 sequence, and cut short if out is too small.  Returns its length;
  * 0 means "print nothing" (e.g. END HELP, an empty line).
  */
-size_t	render_line(const char *line, size_t len, int color, char *out,
-	    size_t outsz);
+size_t
+render_line(const char *line, size_t len, int color, char *out, size_t outsz);
 
 /*
  * Classify line[0..len).  For RENDER_ERR, *code (if code != NULL) receives
@@ -47,6 +47,6 @@ enum render_kind render_classify(const char *line, size_t len, int *code);
  * control characters and bidi overrides become '?', each invalid byte
  * becomes U+FFFD.  NUL-terminates; returns the output length.
  */
-size_t	render_sanitize(const char *in, size_t len, char *out, size_t outsz);
+size_t render_sanitize(const char *in, size_t len, char *out, size_t outsz);
 
 #endif
