@@ -109,10 +109,15 @@ $(eval $(call ci_variant,asan))
 ASAN_REPORTS := $(CI_ROOT)/$(BUILD)/asan/reports
 # log_path: a daemonized server's stderr is /dev/null, and a child's report
 # must not depend on a test reading its stderr; every report is a file.
-ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:log_path=$(ASAN_REPORTS)/asan \
+# allocator_may_return_null: unit tests provoke malloc failure with absurd
+# sizes (test_buf); ASan must return NULL as glibc does, not abort.
+ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:allocator_may_return_null=1:log_path=$(ASAN_REPORTS)/asan \
             UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan \
             FORKCHATD=$(CI_ROOT)/$(BUILD)/asan/forkchatd \
-            FORKCHAT=$(CI_ROOT)/$(BUILD)/asan/forkchat
+            FORKCHAT=$(CI_ROOT)/$(BUILD)/asan/forkchat FORKCHAT_SANITIZED=1
+# Tests whose bounds (RSS growth, wall time) do not hold under ASan's
+# quarantine and slowdown; see ci/README.md.  Keep this list short.
+ASAN_DESELECT := integration/test_resources.py::test_500_cycles_leak_no_fds_memory_or_zombies
 
 asan-build: $(asan_BINS)
 
@@ -120,7 +125,7 @@ test-asan: asan-build ## unit + integration tests, ASan+UBSan build
 	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
 	@fail=0; \
 	for t in $(asan_TESTS); do echo "== $$t"; env $(ASAN_ENV) $$t || fail=1; done; \
-	env $(ASAN_ENV) $(PYTEST) -q integration $(PYTEST_ARGS) || fail=1; \
+	env $(ASAN_ENV) $(PYTEST) -q integration $(ASAN_DESELECT:%=--deselect %) $(PYTEST_ARGS) || fail=1; \
 	if [ -n "$$(ls -A $(ASAN_REPORTS))" ]; then \
 	  echo "sanitizer reports:"; \
 	  for r in $(ASAN_REPORTS)/*; do echo "---- $$r"; cat "$$r"; done; fail=1; \
