@@ -246,9 +246,9 @@ def _write(ctx):
                    r"write to child: Input/output error")
 
 
-@scenario("fanout-write-random", "failpoint", "forkchatd/fanout/write p=0.1")
+@scenario("fanout-write-random", "failpoint", "forkchatd/fanout/write p=0.04")
 def _write_random(ctx):
-    return burst_prob(ctx, "fanout-write-random", "forkchatd/fanout/write", 0.1)
+    return burst_prob(ctx, "fanout-write-random", "forkchatd/fanout/write", 0.04)
 
 
 @scenario("fanout-kill-esrch", "failpoint", "forkchatd/fanout/kill", quick=True)
@@ -486,9 +486,9 @@ def _p_write_epipe(ctx):
                    failinfo=EPIPE, need_line=False)
 
 
-@scenario("posix-write-random", "preload", "posix/io/rw/write failinfo=EIO p=0.1")
+@scenario("posix-write-random", "preload", "posix/io/rw/write failinfo=EIO p=0.04")
 def _p_write_rand(ctx):
-    return burst_prob(ctx, "posix-write-random", "posix/io/rw/write", 0.1, preload=True,
+    return burst_prob(ctx, "posix-write-random", "posix/io/rw/write", 0.04, preload=True,
                       failinfo=EIO)
 
 
@@ -639,16 +639,21 @@ def _p_waitpid(ctx):
 @scenario("posix-send-refusal", "preload", "posix/io/net/send failinfo=EPIPE (-m 4)")
 def _p_send(ctx):
     with Fx(ctx, "posix-send-refusal", args=["-m", "4"]) as fx:
+        fourth = fx.client("fourth")            # the server is full from here on
         fx.srv.enable("posix/io/net/send", failinfo=EPIPE)
         extra = [fx.raw("x%d" % i) for i in range(2)]
-        x = extra[0]
-        how = fx.expect_cut(extra[1], (r"^BYE SERVER_FULL",), 5)
+        hows = [fx.expect_cut(c, (r"^BYE SERVER_FULL",), 5) for c in extra]
         fx.srv.disable("posix/io/net/send")
-        fx.expect_log(r"refused peer=127\.0\.0\.1:\d+ reason=server-full")
-        del x
+        n = wait_for(lambda: fx.srv.log_count(r"refused peer=127\.0\.0\.1:\d+ reason=server-full"
+                                              ) >= 2, 3)
+        if not n:
+            raise Fail("refusals not logged as reason=server-full")
+        fx.seq(fourth, 2)
+        if not fx.delivered():
+            raise Fail("messages lost")
         summ = fx.verify()
-        return "4th client served, 5th refused: %s (BYE lost to send failure, clean close); %s" % (
-            how, summ)
+        return "server full, 2 more refused: %s (BYE lost to the send failure, clean close), " \
+               "logged; %s" % (hows[0], summ)
 
 
 @scenario("startup-bind", "preload", "posix/io/net/bind failinfo=EADDRINUSE (at start)")
@@ -714,8 +719,7 @@ def _sigkill_storm(ctx):
                 "seen as the same prefix by all, %d 'killed-by-signal-9'; %s" % (sent, n, summ))
 
 
-@scenario("sigstop-child-slow-consumer", "signal", "SIGSTOP child, --max-backlog 65536",
-          quick=True)
+@scenario("sigstop-child-slow-consumer", "signal", "SIGSTOP child, --max-backlog 65536")
 def _sigstop_cut(ctx):
     with Fx(ctx, "sigstop-child-slow-consumer", preload=False,
             args=["--max-backlog", "65536"]) as fx:
@@ -880,6 +884,32 @@ def _stop_parent(ctx):
             raise Fail("messages sent while the parent was stopped were lost")
         summ = fx.verify()
         return "15 msgs queued during a 2s stop, all delivered after SIGCONT; %s" % summ
+
+
+@scenario("sigstop-parent-flood", "signal", "SIGSTOP parent, 2 MB sent: shared pipe full")
+def _stop_parent_flood(ctx):
+    with Fx(ctx, "sigstop-parent-flood", preload=False, nctl=4) as fx:
+        fx.srv.signal(signal.SIGSTOP)
+        try:
+            def talk(c):
+                for _ in range(50):
+                    if fx.seq(c, 10, pad=1000) < 10:
+                        return
+            th = [threading.Thread(target=talk, args=(c,)) for c in fx.ctl]
+            for t in th:
+                t.start()
+            for t in th:
+                t.join(15)
+            time.sleep(0.5)
+        finally:
+            fx.srv.signal(signal.SIGCONT)
+        n = sum(fx.sent.values())
+        if not fx.delivered(timeout=20):
+            raise Fail("messages lost after the shared pipe filled while the parent was stopped")
+        if fx.cut_clients():
+            raise Fail("clients cut: %s" % [c.nick for c in fx.cut_clients()])
+        summ = fx.verify()
+        return "%d x 1 kB queued in children while the parent was stopped (> 1 MB shared pipe); all delivered in order after SIGCONT; %s" % (n, summ)
 
 
 @scenario("stray-sigterm-child", "signal", "SIGTERM (kill) to a child")

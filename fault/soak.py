@@ -11,7 +11,8 @@ the usual invariants are checked (fixture.Fx.verify) plus:
   - a receiver connected from start to end got every message of every sender
     that was never cut; everybody else saw gap-free, duplicate-free runs;
   - every arriving client was served or refused within 6 s, never hung;
-  - the number of live children equals the number of connected clients.
+  - the number of live children equals the number of connected clients;
+  - no cut client received a truncated last line (they all keep reading).
 """
 
 import errno
@@ -224,6 +225,10 @@ def check(fx, originals, everyone, stats, rooms_client):
                     r.nick, s, len(seq), seq[:5]))
             if r in originals and seq and seq[0] != 1:
                 raise Fail("%s<-%s starts at %d" % (r.nick, s, seq[0]))
+    cut_mid = [c.nick for c in everyone if c.eof and c.partial]
+    if cut_mid:
+        raise Fail("%d cut clients got a truncated last line (no newline) before EOF: %s" % (
+            len(cut_mid), cut_mid[:5]))
     kids = len(srv.children())
     if kids != len(live):
         time.sleep(2)
