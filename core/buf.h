@@ -21,6 +21,8 @@ struct buf {
 
 static inline size_t buf_used(const struct buf *b) { return b->len - b->off; }
 static inline char *buf_head(const struct buf *b) { return b->data + b->off; }
+/* Free bytes at the tail (after buf_reserve()). */
+static inline size_t buf_room(const struct buf *b) { return b->cap - b->len; }
 
 /* Append n bytes.  Returns 0, or -1 (errno ENOMEM) leaving b unchanged. */
 int	buf_append(struct buf *b, const void *p, size_t n);

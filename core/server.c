@@ -329,17 +329,18 @@ parse_records(struct server *s)
 static int
 drain_inbound(struct server *s, size_t budget)
 {
-	size_t total = 0;
+	size_t total = 0, room;
 	ssize_t n;
 	char *p;
 
 	while (total < budget) {
-		if ((p = buf_reserve(&s->in, IN_CHUNK)) == NULL) {
+		if ((p = buf_reserve(&s->in, IN_CHUNK / 4)) == NULL) {
 			log_error("out of memory reading children");
 			return 1;
 		}
+		room = buf_room(&s->in) < IN_CHUNK ? buf_room(&s->in) : IN_CHUNK;
 		n = FAIL("forkchatd/inbound/read", EIO) ? -1 :
-		    read(s->up_r, p, IN_CHUNK);
+		    read(s->up_r, p, room);
 		if (n > 0) {
 			buf_commit(&s->in, (size_t)n);
 			parse_records(s);
@@ -350,7 +351,7 @@ drain_inbound(struct server *s, size_t budget)
 			 */
 			flush_dirty(s);
 			total += (size_t)n;
-			if (n < IN_CHUNK)
+			if ((size_t)n < room)
 				return 0;	/* drained; more brings SIGUSR1 */
 		} else if (n < 0 && errno == EINTR)
 			continue;

@@ -30,6 +30,7 @@
 #include "session.h"
 
 #define READ_CHUNK	(64 * 1024)
+#define READ_MIN	(16 * 1024)	/* least room to read the pipe into */
 #define READ_BUDGET	(256 * 1024)	/* socket bytes per turn, then serve output */
 #define PENDING_CAP	(256 * 1024)	/* stop reading the pipe past this */
 #define FLUSH_SECS	2		/* to deliver the last bytes at the end */
@@ -199,9 +200,10 @@ read_parent(struct session *s)
 
 	s->capped = 0;
 	while (!s->down_eof && !(s->capped = buf_used(&s->pending) >= PENDING_CAP)) {
-		if ((p = buf_reserve(&s->pending, READ_CHUNK)) == NULL)
+		/* read into whatever room there is: no realloc per message */
+		if ((p = buf_reserve(&s->pending, READ_MIN)) == NULL)
 			return;		/* retried on the next turn */
-		n = read(s->cfg->down_fd, p, READ_CHUNK);
+		n = read(s->cfg->down_fd, p, buf_room(&s->pending));
 		if (n > 0)		/* read on even after a short read: the */
 			buf_commit(&s->pending, (size_t)n);	/* EOF brings no signal */
 		else if (n == 0)
