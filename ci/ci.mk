@@ -14,7 +14,7 @@
 # $(BUILD)/ is never touched except by stages that test it (valgrind, bench).
 
 CI_DEB_DEPS := gcc clang clang-tidy clang-format cppcheck valgrind gcovr \
-               libcmocka-dev python3 python3-pytest python3-pytest-timeout
+               libcmocka-dev libfiu-dev python3 python3-pytest python3-pytest-timeout
 DEB_DEPS    += $(CI_DEB_DEPS)
 
 CI_PY   := /usr/bin/python3
@@ -166,13 +166,15 @@ lint: ## cppcheck + clang-tidy + clang-format, zero findings
 
 # ---- 5. coverage ---------------------------------------------------------
 COV_MIN := 90
-cov_CFLAGS  := -O0 -g --coverage -Wall -Wextra -Werror
-cov_LDFLAGS := --coverage
+# Built with failpoints compiled in (inert until fiu-ctrl enables one), so
+# the same binary serves the integration suite and make fault-quick.
+cov_CFLAGS  := -O0 -g --coverage -DFIU_ENABLE -Wall -Wextra -Werror
+cov_LDFLAGS := --coverage -lfiu
 $(eval $(call ci_variant,cov))
 
 cov-build: $(cov_BINS)
 
-coverage: ## unit + integration (+ fault-quick) coverage of core/, >= COV_MIN% lines
+coverage: cov-build ## unit + integration (+ fault-quick) coverage of core/, >= COV_MIN% lines
 	COV_MIN=$(COV_MIN) BUILD=$(BUILD) PYTEST="$(PYTEST)" bash ci/coverage.sh
 
 # ---- 6. fault-quick ------------------------------------------------------
