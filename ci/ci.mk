@@ -140,7 +140,7 @@ valgrind: $(BUILD)/forkchatd | $(CI_STAMP) ## memcheck + fd tracking of the serv
 # LINT_FORMAT=0 skips the clang-format check (keep it 1 in CI).
 LINT_FORMAT ?= 1
 CPPCHECK_FLAGS := --enable=warning,style,performance,portability --error-exitcode=1 \
-                  --inline-suppr --std=c11 --library=posix --quiet \
+                  --inline-suppr --std=c11 --quiet \
                   --suppressions-list=.cppcheck-suppressions \
                   --template='{file}:{line}: {severity}/{id}: {message}' \
                   -D_GNU_SOURCE -Icore
