@@ -376,6 +376,8 @@ cmd_add(struct chat *c, int slot, const struct proto_cmd *cmd)
 		return;
 	}
 	if ((r = room_create(c, cmd->arg, cmd->arglen, slot)) == NULL) {
+		log_error("room-add room=%.*s by=%s: out of memory",
+		    (int)cmd->arglen, cmd->arg, c->users[slot].nick);
 		out_err(c, slot, PERR_INTERNAL, "out of memory");
 		return;
 	}

@@ -25,7 +25,7 @@
 enum ipc_type {
 	IPC_LINE = 1,	/* payload: one validated line */
 	IPC_REJECT,	/* code: enum proto_err of a refused line */
-	IPC_EOF,	/* the client closed its side */
+	IPC_EOF,	/* the client closed its side; code: errno if it failed */
 };
 
 struct ipc_hdr {

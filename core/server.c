@@ -171,12 +171,13 @@ abort_client(struct server *s, int slot, enum ipc_abort why)
 	log_warn("disconnect slot=%d nick=%s reason=%s backlog=%zu", slot,
 	    chat_nick(s->chat, slot), why == IPC_ABORT_SLOW_CONSUMER ?
 	    "slow-consumer" : "error", buf_used(&c->out));
-	close_down(s, c);
-	c->state = CL_ABORTED;
-	c->failed = 0;
+	/* the reason first: the child looks for it when it sees pipe EOF */
 	if (FAIL("forkchatd/abort/sigqueue", ESRCH) ||
 	    sigqueue(c->pid, SIGTERM, v) < 0)
 		log_error("slot=%d: sigqueue: %s", slot, strerror(errno));
+	close_down(s, c);
+	c->state = CL_ABORTED;
+	c->failed = 0;
 	chat_disconnect(s->chat, slot, "disconnected");
 }
 
@@ -298,9 +299,13 @@ handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
 	case IPC_REJECT:
 		chat_reject(s->chat, slot, (enum proto_err)h->code);
 		break;
-	case IPC_EOF:
-		log_info("disconnect slot=%d nick=%s reason=eof", slot,
-		    chat_nick(s->chat, slot));
+	case IPC_EOF:			/* code: errno of a failed read */
+		if (h->code)
+			log_info("disconnect slot=%d nick=%s reason=error (%s)",
+			    slot, chat_nick(s->chat, slot), strerror(h->code));
+		else
+			log_info("disconnect slot=%d nick=%s reason=eof", slot,
+			    chat_nick(s->chat, slot));
 		chat_disconnect(s->chat, slot, "disconnected");
 		srv_close(s, slot);
 		break;
@@ -592,8 +597,8 @@ begin_shutdown(struct server *s, int sig)
 	flush_dirty(s);
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_CLOSING && s->cl[slot].backlogged) {
-			close_down(s, &s->cl[slot]);	/* pipe full: say it */
 			(void)sigqueue(s->cl[slot].pid, SIGTERM, v);
+			close_down(s, &s->cl[slot]);	/* pipe full: say it */
 		}
 }
 
@@ -686,7 +691,8 @@ serve(struct server *s, const sigset_t *set)
 		if (ev & EV_HUP) {
 			if (log_reopen() < 0)
 				log_error("log reopen: %s", strerror(errno));
-			log_info("log reopened (SIGHUP)");
+			else
+				log_info("log reopened (SIGHUP)");
 		}
 		if ((ev & EV_STOP) && !s->stopping)
 			begin_shutdown(s, sig);

@@ -184,7 +184,7 @@ read_client(struct session *s)
 			s->sock_eof = 1;
 			if (n < 0)
 				s->dead = 1;
-			up_record(s, IPC_EOF, 0, NULL, 0);
+			up_record(s, IPC_EOF, n < 0 ? errno : 0, NULL, 0);
 		}
 	}
 	s->sock_more = !s->sock_eof;	/* stopped by the budget or the queue */
@@ -213,15 +213,31 @@ read_parent(struct session *s)
 	}
 }
 
+/*
+ * Bytes of pending up to its last newline.  A pipe write may end inside a
+ * line; only whole lines go to the socket, so that if the parent cuts us
+ * off (and drops the rest of that line) the client never sees half of it.
+ */
+static size_t
+complete(const struct session *s)
+{
+	const char *nl;
+
+	if (buf_used(&s->pending) == 0)
+		return 0;
+	nl = memrchr(buf_head(&s->pending), '\n', buf_used(&s->pending));
+	return nl ? (size_t)(nl - buf_head(&s->pending)) + 1 : 0;
+}
+
 static void
 write_client(struct session *s)
 {
+	size_t len;
 	ssize_t n;
 
-	while (!s->dead && buf_used(&s->pending) > 0) {
+	while (!s->dead && (len = complete(s)) > 0) {
 		n = FAIL("forkchatd/session/send", EPIPE) ? -1 :
-		    send(s->cfg->sock, buf_head(&s->pending),
-		    buf_used(&s->pending), MSG_NOSIGNAL);
+		    send(s->cfg->sock, buf_head(&s->pending), len, MSG_NOSIGNAL);
 		if (n > 0) {
 			s->midline = buf_head(&s->pending)[n - 1] != '\n';
 			buf_consume(&s->pending, (size_t)n);
@@ -233,7 +249,7 @@ write_client(struct session *s)
 			s->dead = 1;
 			if (!s->sock_eof) {
 				s->sock_eof = 1;
-				up_record(s, IPC_EOF, 0, NULL, 0);
+				up_record(s, IPC_EOF, errno, NULL, 0);
 				up_notify(s);
 			}
 		}
@@ -356,8 +372,15 @@ session_run(const struct session_cfg *cfg)
 		if (sig != SIGIO || s.capped)
 			read_parent(&s);
 		write_client(&s);
-		if (s.dead || (s.down_eof && buf_used(&s.pending) == 0))
+		if (s.dead)
 			break;
+		if (s.down_eof && complete(&s) == 0) {
+			/* the parent queues SIGTERM before it closes a cut pipe */
+			ts.tv_sec = ts.tv_nsec = 0;
+			if (sigtimedwait(&set, &si, &ts) == SIGTERM)
+				abort_session(&s, &si);
+			break;
+		}
 		if (s.sock_more && buf_used(&s.upq) == 0)
 			continue;	/* more input and room for it: go on */
 		ts.tv_sec = TICK_SECS;

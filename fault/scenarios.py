@@ -434,7 +434,7 @@ def child_point(ctx, name, point, drive, log_rx, bye=(r"^BYE ",)):
 def _s_read(ctx):
     return child_point(ctx, "session-read-econnreset", "forkchatd/session/read",
                        lambda fx, v: v.send("hello?"),
-                       r"disconnect slot=\d+ nick=victim reason=eof")
+                       r"disconnect slot=\d+ nick=victim reason=error \(Connection reset by peer\)")
 
 
 @scenario("session-write-eio", "failpoint", "forkchatd/session/write (child)")
@@ -448,7 +448,7 @@ def _s_write(ctx):
 def _s_send(ctx):
     return child_point(ctx, "session-send-epipe", "forkchatd/session/send",
                        lambda fx, v: fx.seq(fx.ctl[0], 1),
-                       r"disconnect slot=\d+ nick=victim reason=eof")
+                       r"disconnect slot=\d+ nick=victim reason=error \(Broken pipe\)")
 
 
 @scenario("session-kill-esrch", "failpoint", "forkchatd/session/kill (child)")
@@ -719,7 +719,7 @@ def _sigkill_storm(ctx):
                 "seen as the same prefix by all, %d 'killed-by-signal-9'; %s" % (sent, n, summ))
 
 
-@scenario("sigstop-child-slow-consumer", "signal", "SIGSTOP child, --max-backlog 65536")
+@scenario("sigstop-child-slow-consumer", "signal", "SIGSTOP child, --max-backlog 65536", quick=True)
 def _sigstop_cut(ctx):
     with Fx(ctx, "sigstop-child-slow-consumer", preload=False,
             args=["--max-backlog", "65536"]) as fx:
