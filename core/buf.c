@@ -13,8 +13,8 @@
 #include "buf.h"
 #include "failpoint.h"
 
-#define BUF_MIN		4096
-#define BUF_KEEP	(64 * 1024)	/* larger empty buffers are freed */
+#define BUF_MIN  4096
+#define BUF_KEEP (64 * 1024) /* larger empty buffers are freed */
 
 char *
 buf_reserve(struct buf *b, size_t n)

@@ -11,32 +11,48 @@
 #include <stddef.h>
 
 struct buf {
-	char	*data;
-	size_t	 off;	/* first unconsumed byte */
-	size_t	 len;	/* bytes in use, counted from data[0] */
-	size_t	 cap;
+	char *data;
+	size_t off; /* first unconsumed byte */
+	size_t len; /* bytes in use, counted from data[0] */
+	size_t cap;
 };
 
-#define BUF_INIT { NULL, 0, 0, 0 }
+/* An empty buffer: struct buf b = BUF_INIT; */
+#define BUF_INIT  \
+	{         \
+		0 \
+	}
 
-static inline size_t buf_used(const struct buf *b) { return b->len - b->off; }
-static inline char *buf_head(const struct buf *b) { return b->data + b->off; }
+static inline size_t
+buf_used(const struct buf *b)
+{
+	return b->len - b->off;
+}
+static inline char *
+buf_head(const struct buf *b)
+{
+	return b->data + b->off;
+}
 /* Free bytes at the tail (after buf_reserve()). */
-static inline size_t buf_room(const struct buf *b) { return b->cap - b->len; }
+static inline size_t
+buf_room(const struct buf *b)
+{
+	return b->cap - b->len;
+}
 
 /* Append n bytes.  Returns 0, or -1 (errno ENOMEM) leaving b unchanged. */
-int	buf_append(struct buf *b, const void *p, size_t n);
+int buf_append(struct buf *b, const void *p, size_t n);
 
 /* Make room for n more bytes at the tail; returns the tail or NULL. */
-char	*buf_reserve(struct buf *b, size_t n);
+char *buf_reserve(struct buf *b, size_t n);
 /* Commit n bytes written into the space buf_reserve() returned. */
-void	buf_commit(struct buf *b, size_t n);
+void buf_commit(struct buf *b, size_t n);
 
 /* Drop n bytes from the head (n <= buf_used). */
-void	buf_consume(struct buf *b, size_t n);
+void buf_consume(struct buf *b, size_t n);
 
 /* Empty the buffer; keep its memory unless it is large. */
-void	buf_reset(struct buf *b);
-void	buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+void buf_free(struct buf *b);
 
 #endif

@@ -22,35 +22,35 @@
 #include "log.h"
 #include "utf8.h"
 
-#define NAMESZ	(PROTO_NAME_MAX_BYTES + 1)
+#define NAMESZ (PROTO_NAME_MAX_BYTES + 1)
 
 struct room {
-	char	name[NAMESZ];
-	char	key[NAMESZ];
-	int	owner;			/* slot, -1 for the lobby */
-	int	head, tail, count;	/* member list in join order */
+	char name[NAMESZ];
+	char key[NAMESZ];
+	int owner;             /* slot, -1 for the lobby */
+	int head, tail, count; /* member list in join order */
 };
 
 struct user {
-	int	in_use, registered;
-	char	nick[NAMESZ];
-	char	key[NAMESZ];
+	int in_use, registered;
+	char nick[NAMESZ];
+	char key[NAMESZ];
 	struct room *room;
-	int	rprev, rnext;		/* room member list */
-	int	hnext;			/* nick hash chain */
+	int rprev, rnext; /* room member list */
+	int hnext;        /* nick hash chain */
 };
 
 struct chat {
 	struct chat_limits lim;
-	struct chat_io	io;
-	struct user	*users;
-	struct room	**rooms;	/* rooms[0] is the lobby */
-	int		 nrooms;
-	int		 nusers;
-	int		*hash;		/* nick key hash -> first slot */
-	size_t		 hashsz;
-	char		*line;		/* scratch for one outgoing line */
-	size_t		 linesz;
+	struct chat_io io;
+	struct user *users;
+	struct room **rooms; /* rooms[0] is the lobby */
+	int nrooms;
+	int nusers;
+	int *hash; /* nick key hash -> first slot */
+	size_t hashsz;
+	char *line; /* scratch for one outgoing line */
+	size_t linesz;
 };
 
 static const char *help_lines[] = {
@@ -79,7 +79,7 @@ out(struct chat *c, int slot, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return;
-	if ((size_t)n >= c->linesz) {		/* cannot happen: bounded inputs */
+	if ((size_t)n >= c->linesz) { /* cannot happen: bounded inputs */
 		n = (int)c->linesz - 1;
 		c->line[n - 1] = '\n';
 	}
@@ -99,12 +99,12 @@ out_err(struct chat *c, int slot, enum proto_err code, const char *fmt, ...)
 	va_start(ap, fmt);
 	len = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (len >= (int)sizeof(text)) {	/* cut at a character boundary */
-		n = sizeof(text) - 2;		/* the last byte kept */
+	if (len >= (int)sizeof(text)) { /* cut at a character boundary */
+		n = sizeof(text) - 2;   /* the last byte kept */
 		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
 			n--;
 		if (utf8_decode(text + n, sizeof(text) - 1 - n, &cp) == 0)
-			text[n] = '\0';	/* its character was cut */
+			text[n] = '\0'; /* its character was cut */
 	}
 	out(c, slot, "ERR %d %s %s\n", (int)code, proto_err_name(code), text);
 }
@@ -154,7 +154,8 @@ nick_find(struct chat *c, const char *name, size_t len)
 	if (len >= NAMESZ)
 		return -1;
 	proto_fold(name, len, key, sizeof(key));
-	for (s = c->hash[hash_key(key, c->hashsz)]; s >= 0; s = c->users[s].hnext)
+	for (s = c->hash[hash_key(key, c->hashsz)]; s >= 0;
+	     s = c->users[s].hnext)
 		if (strcmp(c->users[s].key, key) == 0)
 			return s;
 	return -1;
@@ -296,7 +297,8 @@ rooms_orphan(struct chat *c, int slot)
 		if (r->owner != slot)
 			continue;
 		if (r->count == 0) {
-			log_info("room-gone room=%s (owner left, empty)", r->name);
+			log_info(
+			    "room-gone room=%s (owner left, empty)", r->name);
 			room_delete(c, r);
 			i--;
 			continue;
@@ -304,8 +306,8 @@ rooms_orphan(struct chat *c, int slot)
 		r->owner = r->head;
 		log_info("room-owner room=%s owner=%s", r->name,
 		    c->users[r->head].nick);
-		room_notice(c, r, -1, "OWNER %s %s\n", r->name,
-		    c->users[r->head].nick);
+		room_notice(
+		    c, r, -1, "OWNER %s %s\n", r->name, c->users[r->head].nick);
 	}
 }
 
@@ -318,10 +320,11 @@ cmd_register(struct chat *c, int slot, const char *name, size_t len)
 	enum proto_err e;
 	int other;
 
-	e = proto_check_name(name, len, PROTO_NICK_MAX_CHARS, PERR_BAD_NICK,
-	    PERR_NICK_TOO_LONG);
+	e = proto_check_name(
+	    name, len, PROTO_NICK_MAX_CHARS, PERR_BAD_NICK, PERR_NICK_TOO_LONG);
 	if (e == PERR_BAD_NICK) {
-		out_err(c, slot, e, "a nickname has no spaces or control "
+		out_err(c, slot, e,
+		    "a nickname has no spaces or control "
 		    "characters and does not start with /");
 		return;
 	} else if (e != PERR_NONE) {
@@ -330,8 +333,10 @@ cmd_register(struct chat *c, int slot, const char *name, size_t len)
 		return;
 	}
 	if ((other = nick_find(c, name, len)) >= 0) {
-		out_err(c, slot, PERR_NICK_TAKEN, "nickname %.*s is in use, "
-		    "choose another", (int)len, name);
+		out_err(c, slot, PERR_NICK_TAKEN,
+		    "nickname %.*s is in use, "
+		    "choose another",
+		    (int)len, name);
 		return;
 	}
 	memcpy(u->nick, name, len);
@@ -350,9 +355,10 @@ static int
 check_room_name(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
 	if (proto_check_name(cmd->arg, cmd->arglen, PROTO_ROOM_MAX_CHARS,
-	    PERR_BAD_ROOM, PERR_BAD_ROOM) == PERR_NONE)
+	        PERR_BAD_ROOM, PERR_BAD_ROOM) == PERR_NONE)
 		return 0;
-	out_err(c, slot, PERR_BAD_ROOM, "a room name has 1 to %d characters, "
+	out_err(c, slot, PERR_BAD_ROOM,
+	    "a room name has 1 to %d characters, "
 	    "no spaces or control characters, and does not start with /",
 	    PROTO_ROOM_MAX_CHARS);
 	return -1;
@@ -371,8 +377,10 @@ cmd_add(struct chat *c, int slot, const struct proto_cmd *cmd)
 		return;
 	}
 	if (c->nrooms - 1 >= c->lim.max_rooms) {
-		out_err(c, slot, PERR_TOO_MANY_ROOMS, "the server has %d rooms "
-		    "already", c->lim.max_rooms);
+		out_err(c, slot, PERR_TOO_MANY_ROOMS,
+		    "the server has %d rooms "
+		    "already",
+		    c->lim.max_rooms);
 		return;
 	}
 	if ((r = room_create(c, cmd->arg, cmd->arglen, slot)) == NULL) {
@@ -392,8 +400,10 @@ cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 	struct room *r;
 
 	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL) {
-		out_err(c, slot, PERR_NO_SUCH_ROOM, "no room %.*s; /list shows "
-		    "rooms, /add creates one", (int)cmd->arglen, cmd->arg);
+		out_err(c, slot, PERR_NO_SUCH_ROOM,
+		    "no room %.*s; /list shows "
+		    "rooms, /add creates one",
+		    (int)cmd->arglen, cmd->arg);
 		return;
 	}
 	if (r == c->users[slot].room) {
@@ -431,8 +441,10 @@ cmd_rm(struct chat *c, int slot, const struct proto_cmd *cmd)
 		return;
 	}
 	if (r->owner != slot) {
-		out_err(c, slot, PERR_NOT_OWNER, "only its owner %s may remove "
-		    "%s", c->users[r->owner].nick, r->name);
+		out_err(c, slot, PERR_NOT_OWNER,
+		    "only its owner %s may remove "
+		    "%s",
+		    c->users[r->owner].nick, r->name);
 		return;
 	}
 	log_info("room-rm room=%s by=%s members=%d", r->name, by, r->count);
@@ -490,12 +502,13 @@ cmd_whisper(struct chat *c, int slot, const struct proto_cmd *cmd)
 		return;
 	}
 	if (to == slot) {
-		out_err(c, slot, PERR_WHISPER_SELF, "you cannot whisper to "
+		out_err(c, slot, PERR_WHISPER_SELF,
+		    "you cannot whisper to "
 		    "yourself");
 		return;
 	}
-	out(c, to, "WHISPER %s %.*s\n", c->users[slot].nick,
-	    (int)cmd->textlen, cmd->text);
+	out(c, to, "WHISPER %s %.*s\n", c->users[slot].nick, (int)cmd->textlen,
+	    cmd->text);
 	out(c, slot, "OK WHISPER %s\n", c->users[to].nick);
 }
 
@@ -520,7 +533,7 @@ cmd_text(struct chat *c, int slot, const char *text, size_t len)
 	/* Hot path: built with memcpy, sent to every other member. */
 	n = 4 + rl + 1 + nl + 1 + len + 1;
 	if (n > c->linesz)
-		return;				/* bounded by max_line */
+		return; /* bounded by max_line */
 	memcpy(p, "MSG ", 4), p += 4;
 	memcpy(p, r->name, rl), p += rl;
 	*p++ = ' ';
@@ -535,21 +548,41 @@ static void
 cmd_dispatch(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
 	switch (cmd->id) {
-	case CMD_TEXT:	 cmd_text(c, slot, cmd->text, cmd->textlen); break;
-	case CMD_ADD:	 cmd_add(c, slot, cmd); break;
-	case CMD_RM:	 cmd_rm(c, slot, cmd); break;
-	case CMD_JOIN:	 cmd_join(c, slot, cmd); break;
-	case CMD_LEAVE:	 cmd_leave(c, slot); break;
-	case CMD_LIST:	 cmd_list(c, slot); break;
-	case CMD_USERS:	 cmd_users(c, slot, cmd); break;
-	case CMD_WHISPER: cmd_whisper(c, slot, cmd); break;
-	case CMD_HELP:	 cmd_help(c, slot); break;
+	case CMD_TEXT:
+		cmd_text(c, slot, cmd->text, cmd->textlen);
+		break;
+	case CMD_ADD:
+		cmd_add(c, slot, cmd);
+		break;
+	case CMD_RM:
+		cmd_rm(c, slot, cmd);
+		break;
+	case CMD_JOIN:
+		cmd_join(c, slot, cmd);
+		break;
+	case CMD_LEAVE:
+		cmd_leave(c, slot);
+		break;
+	case CMD_LIST:
+		cmd_list(c, slot);
+		break;
+	case CMD_USERS:
+		cmd_users(c, slot, cmd);
+		break;
+	case CMD_WHISPER:
+		cmd_whisper(c, slot, cmd);
+		break;
+	case CMD_HELP:
+		cmd_help(c, slot);
+		break;
 	case CMD_QUIT:
 		chat_bye(c, slot, "QUIT", "goodbye");
 		break;
 	case CMD_UNKNOWN:
-		out_err(c, slot, PERR_UNKNOWN_COMMAND, "unknown command /%.*s; "
-		    "/help lists commands", (int)cmd->namelen, cmd->name);
+		out_err(c, slot, PERR_UNKNOWN_COMMAND,
+		    "unknown command /%.*s; "
+		    "/help lists commands",
+		    (int)cmd->namelen, cmd->name);
 		break;
 	}
 }
@@ -571,7 +604,8 @@ chat_line(struct chat *c, int slot, const char *line, size_t len)
 		else if (cmd.id == CMD_HELP || cmd.id == CMD_QUIT)
 			cmd_dispatch(c, slot, &cmd);
 		else
-			out_err(c, slot, PERR_NOT_REGISTERED, "send your "
+			out_err(c, slot, PERR_NOT_REGISTERED,
+			    "send your "
 			    "nickname first");
 		return;
 	}
@@ -590,11 +624,21 @@ chat_reject(struct chat *c, int slot, enum proto_err code)
 	if (slot < 0 || slot >= c->lim.max_clients || !c->users[slot].in_use)
 		return;
 	switch (code) {
-	case PERR_EMPTY_LINE:	why = "empty line ignored"; break;
-	case PERR_LINE_TOO_LONG: why = "line too long, discarded"; break;
-	case PERR_BAD_UTF8:	why = "line is not valid UTF-8, discarded"; break;
-	case PERR_CONTROL_CHAR:	why = "control characters are not allowed"; break;
-	default:		why = "line refused"; break;
+	case PERR_EMPTY_LINE:
+		why = "empty line ignored";
+		break;
+	case PERR_LINE_TOO_LONG:
+		why = "line too long, discarded";
+		break;
+	case PERR_BAD_UTF8:
+		why = "line is not valid UTF-8, discarded";
+		break;
+	case PERR_CONTROL_CHAR:
+		why = "control characters are not allowed";
+		break;
+	default:
+		why = "line refused";
+		break;
 	}
 	if (code == PERR_LINE_TOO_LONG)
 		out_err(c, slot, code, "%s (limit %zu bytes)", why,
@@ -612,8 +656,10 @@ chat_connect(struct chat *c, int slot)
 	u->in_use = 1;
 	u->rprev = u->rnext = u->hnext = -1;
 	u->nick[0] = '-';
-	out(c, slot, "HELLO forkchatd/%s welcome to forkchat; send your "
-	    "nickname\n", FORKCHAT_VERSION);
+	out(c, slot,
+	    "HELLO forkchatd/%s welcome to forkchat; send your "
+	    "nickname\n",
+	    FORKCHAT_VERSION);
 }
 
 void
@@ -655,8 +701,8 @@ chat_bye(struct chat *c, int slot, const char *name, const char *text)
 	out(c, slot, "BYE %s %s\n", name, text);
 	log_info("disconnect slot=%d nick=%s reason=%s", slot,
 	    chat_nick(c, slot), reason_of(name));
-	chat_disconnect(c, slot, strcmp(name, "QUIT") == 0 ? "quit" :
-	    "disconnected");
+	chat_disconnect(
+	    c, slot, strcmp(name, "QUIT") == 0 ? "quit" : "disconnected");
 	c->io.close(c->io.ctx, slot);
 }
 
@@ -682,7 +728,8 @@ const char *
 chat_room(const struct chat *c, int slot)
 {
 	return chat_is_registered(c, slot) && c->users[slot].room ?
-	    c->users[slot].room->name : NULL;
+	    c->users[slot].room->name :
+	    NULL;
 }
 
 int

@@ -17,48 +17,48 @@
 struct chat;
 
 struct chat_io {
-	void	*ctx;
+	void *ctx;
 	/* Queue one complete line (ending in '\n') for slot. */
-	void	(*send)(void *ctx, int slot, const char *line, size_t len);
+	void (*send)(void *ctx, int slot, const char *line, size_t len);
 	/* Close slot's connection once what was queued is delivered. */
-	void	(*close)(void *ctx, int slot);
+	void (*close)(void *ctx, int slot);
 };
 
 struct chat_limits {
-	int	max_clients;	/* slots are 0 .. max_clients-1 */
-	int	max_rooms;	/* rooms besides the lobby */
-	size_t	max_line;
+	int max_clients; /* slots are 0 .. max_clients-1 */
+	int max_rooms;   /* rooms besides the lobby */
+	size_t max_line;
 };
 
 struct chat *chat_new(const struct chat_limits *lim, const struct chat_io *io);
-void	chat_free(struct chat *c);
+void chat_free(struct chat *c);
 
 /* A new connection in slot: sends HELLO.  Slot must be free. */
-void	chat_connect(struct chat *c, int slot);
+void chat_connect(struct chat *c, int slot);
 
 /* A complete, validated (proto_check_line) line from slot's client. */
-void	chat_line(struct chat *c, int slot, const char *line, size_t len);
+void chat_line(struct chat *c, int slot, const char *line, size_t len);
 
 /* A line from slot that failed validation with code (answered with ERR). */
-void	chat_reject(struct chat *c, int slot, enum proto_err code);
+void chat_reject(struct chat *c, int slot, enum proto_err code);
 
 /*
  * Forget slot: leave its room (the room sees PART with reason "quit" or
  * "disconnected"), free its nickname, pass on or delete the rooms it owns.
  * Safe to call on a free slot.  Does not call io->close.
  */
-void	chat_disconnect(struct chat *c, int slot, const char *reason);
+void chat_disconnect(struct chat *c, int slot, const char *reason);
 
 /* Server-initiated goodbye: queue "BYE name text", forget slot, close it. */
-void	chat_bye(struct chat *c, int slot, const char *name, const char *text);
+void chat_bye(struct chat *c, int slot, const char *name, const char *text);
 
-int	chat_in_use(const struct chat *c, int slot);
-int	chat_is_registered(const struct chat *c, int slot);
+int chat_in_use(const struct chat *c, int slot);
+int chat_is_registered(const struct chat *c, int slot);
 /* Nickname of slot, or "-" when it has none yet. */
 const char *chat_nick(const struct chat *c, int slot);
 /* Room slot is in, or NULL. */
 const char *chat_room(const struct chat *c, int slot);
-int	chat_room_count(const struct chat *c);	/* including the lobby */
-int	chat_user_count(const struct chat *c);	/* registered users */
+int chat_room_count(const struct chat *c); /* including the lobby */
+int chat_user_count(const struct chat *c); /* registered users */
 
 #endif

@@ -32,7 +32,7 @@ daemon_start(void)
 		errno = saved;
 		return -1;
 	}
-	if (pid > 0) {			/* the launching process */
+	if (pid > 0) { /* the launching process */
 		close(p[1]);
 		while (read(p[0], ok, sizeof(ok)) < 0 && errno == EINTR)
 			;
@@ -44,7 +44,7 @@ daemon_start(void)
 	if ((pid = fork()) < 0)
 		_exit(1);
 	if (pid > 0)
-		_exit(0);		/* not a session leader: no tty ever again */
+		_exit(0); /* not a session leader: no tty ever again */
 	umask(022);
 	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(fd, STDIN_FILENO);
@@ -81,7 +81,7 @@ daemon_write_pidfile(const char *path)
 		return -1;
 	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
 	if ((saved = (int)write(fd, buf, (size_t)n)) != n) {
-		saved = saved < 0 ? errno : EIO;	/* short write: EIO */
+		saved = saved < 0 ? errno : EIO; /* short write: EIO */
 		close(fd);
 		unlink(path);
 		errno = saved;

@@ -10,10 +10,10 @@
  * process waits for it and exits 0, or 1 if the daemon died first.
  * Returns -1 (in the caller) if the first fork fails.
  */
-int	daemon_start(void);
-void	daemon_ready(int fd);
+int daemon_start(void);
+void daemon_ready(int fd);
 
 /* Write getpid() to path; -1 with errno on failure. */
-int	daemon_write_pidfile(const char *path);
+int daemon_write_pidfile(const char *path);
 
 #endif

@@ -15,11 +15,11 @@
 #ifdef FIU_ENABLE
 #include <errno.h>
 #include <fiu.h>
-#define FAIL(name, err)		(fiu_fail(name) ? (errno = (err), 1) : 0)
-#define FAILPOINT_INIT()	fiu_init(0)
+#define FAIL(name, err)  (fiu_fail(name) ? (errno = (err), 1) : 0)
+#define FAILPOINT_INIT() fiu_init(0)
 #else
-#define FAIL(name, err)		0
-#define FAILPOINT_INIT()	((void)0)
+#define FAIL(name, err)  0
+#define FAILPOINT_INIT() ((void)0)
 #endif
 
 #endif

@@ -41,10 +41,12 @@ raise_nofile(int max_clients)
 	if (rl.rlim_max < need)
 		rl.rlim_max = need;
 	rl.rlim_cur = need;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 &&
+	    getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
-		fprintf(stderr, "forkchatd: warning: RLIMIT_NOFILE is %llu, "
+		fprintf(stderr,
+		    "forkchatd: warning: RLIMIT_NOFILE is %llu, "
 		    "below the %llu that -m %d needs\n",
 		    (unsigned long long)rl.rlim_max, (unsigned long long)need,
 		    max_clients);

@@ -23,20 +23,20 @@
 #include <stdint.h>
 
 enum ipc_type {
-	IPC_LINE = 1,	/* payload: one validated line */
-	IPC_REJECT,	/* code: enum proto_err of a refused line */
-	IPC_EOF,	/* the client closed its side; code: errno if it failed */
+	IPC_LINE = 1, /* payload: one validated line */
+	IPC_REJECT,   /* code: enum proto_err of a refused line */
+	IPC_EOF,      /* the client closed its side; code: errno if it failed */
 };
 
 struct ipc_hdr {
-	uint32_t	slot;
-	uint16_t	type;
-	uint16_t	code;
-	uint32_t	len;	/* payload bytes that follow */
+	uint32_t slot;
+	uint16_t type;
+	uint16_t code;
+	uint32_t len; /* payload bytes that follow */
 };
 
-#define IPC_HDR		sizeof(struct ipc_hdr)
-#define IPC_BATCH	PIPE_BUF	/* largest atomic write */
+#define IPC_HDR   sizeof(struct ipc_hdr)
+#define IPC_BATCH PIPE_BUF /* largest atomic write */
 
 /* Reasons the parent gives in a SIGTERM's si_value. */
 enum ipc_abort {

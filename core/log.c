@@ -20,11 +20,11 @@
 #include "failpoint.h"
 #include "log.h"
 
-static int	 log_fd = -1;
-static int	 log_tee;
-static int	 log_day;		/* tm_yday + 1000 * tm_year of the file */
-static char	 log_dir[PATH_MAX];
-static char	 log_file[PATH_MAX];
+static int log_fd = -1;
+static int log_tee;
+static int log_day; /* tm_yday + 1000 * tm_year of the file */
+static char log_dir[PATH_MAX];
+static char log_file[PATH_MAX];
 
 static int
 day_of(const struct tm *tm)
@@ -44,7 +44,8 @@ open_for(const struct tm *tm)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = FAIL("forkchatd/log/open", ENOSPC) ? -1 :
+	fd = FAIL("forkchatd/log/open", ENOSPC) ?
+	    -1 :
 	    open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
@@ -117,13 +118,14 @@ log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
 	if (log_fd >= 0 && day_of(&tm) != log_day)
-		(void)open_for(&tm);		/* midnight: roll over */
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02d %02d:%02d:%02d.%03d "
-	    "[%d] %s ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000),
-	    (int)getpid(), names[lvl]);
+		(void)open_for(&tm); /* midnight: roll over */
+	n = snprintf(line, sizeof(line),
+	    "%04d-%02d-%02d %02d:%02d:%02d.%03d "
+	    "[%d] %s ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (int)(tv.tv_usec / 1000), (int)getpid(), names[lvl]);
 	len = n > 0 ? (size_t)n : 0;
-	room = sizeof(line) - len - 1;		/* keep one byte for '\n' */
+	room = sizeof(line) - len - 1; /* keep one byte for '\n' */
 	va_start(ap, fmt);
 	m = vsnprintf(line + len, room, fmt, ap);
 	va_end(ap);
@@ -137,7 +139,7 @@ log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	}
 	line[len++] = '\n';
 	if (log_fd >= 0 && write(log_fd, line, len) < 0)
-		log_tee = 1;			/* disk full: keep stderr */
+		log_tee = 1; /* disk full: keep stderr */
 	if (log_tee)
 		(void)!write(STDERR_FILENO, line, len);
 	errno = saved;

@@ -15,18 +15,18 @@
 enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /* Open today's file in dir; also copy lines to stderr if tee.  -1 + errno. */
-int	log_open(const char *dir, int tee);
+int log_open(const char *dir, int tee);
 /* Reopen the file (after rotation by hand or a date change). */
-int	log_reopen(void);
-void	log_close(void);
+int log_reopen(void);
+void log_close(void);
 /* Path of the file open now ("" if none). */
 const char *log_path(void);
 
-void	log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
-	    __attribute__((format(printf, 3, 4)));
+void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-#define log_info(...)	log_msg(LOG_INFO, __func__, __VA_ARGS__)
-#define log_warn(...)	log_msg(LOG_WARN, __func__, __VA_ARGS__)
-#define log_error(...)	log_msg(LOG_ERROR, __func__, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __func__, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __func__, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __func__, __VA_ARGS__)
 
 #endif

@@ -15,7 +15,7 @@
 
 #include "net.h"
 
-#define LISTEN_BACKLOG	4096
+#define LISTEN_BACKLOG 4096
 
 int
 net_listen(const char *addr, int port)

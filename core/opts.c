@@ -14,10 +14,16 @@
 #include "opts.h"
 #include "proto.h"
 
-enum { O_MAX_ROOMS = 256, O_MAX_LINE, O_MAX_BACKLOG, O_REG_TIMEOUT, O_PID_FILE };
+enum {
+	O_MAX_ROOMS = 256,
+	O_MAX_LINE,
+	O_MAX_BACKLOG,
+	O_REG_TIMEOUT,
+	O_PID_FILE
+};
 
-static const struct option longopts[] = {
-	{ "port", required_argument, NULL, 'p' },
+static const struct option longopts[] = { { "port", required_argument, NULL,
+	                                      'p' },
 	{ "bind", required_argument, NULL, 'b' },
 	{ "max-clients", required_argument, NULL, 'm' },
 	{ "max-rooms", required_argument, NULL, O_MAX_ROOMS },
@@ -28,25 +34,23 @@ static const struct option longopts[] = {
 	{ "pid-file", required_argument, NULL, O_PID_FILE },
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ NULL, 0, NULL, 0 }
-};
+	{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 
 static const char usage_text[] =
-"usage: forkchatd [options]\n"
-"  -p, --port N              TCP port (default 5101)\n"
-"  -b, --bind ADDR           IPv4 address to listen on (default 127.0.0.1)\n"
-"  -m, --max-clients N       simultaneous clients, 1..100000 (default 1000)\n"
-"      --max-rooms N         rooms besides the lobby (default 256)\n"
-"      --max-line N          longest line in bytes, 16..4000 (default 2000)\n"
-"      --max-backlog BYTES   output held for a slow client before it is cut\n"
-"                            (default 1048576)\n"
-"      --register-timeout S  seconds to send a nickname, 0 = no limit (default 30)\n"
-"  -l, --log-dir DIR         log directory (default ./logs)\n"
-"      --pid-file PATH       write the server pid to PATH\n"
-"  -f, --foreground          stay in the foreground; log to stderr as well\n"
-"  -h, --help                this text\n"
-"  -V, --version             print the version\n";
+    "usage: forkchatd [options]\n"
+    "  -p, --port N              TCP port (default 5101)\n"
+    "  -b, --bind ADDR           IPv4 address to listen on (default 127.0.0.1)\n"
+    "  -m, --max-clients N       simultaneous clients, 1..100000 (default 1000)\n"
+    "      --max-rooms N         rooms besides the lobby (default 256)\n"
+    "      --max-line N          longest line in bytes, 16..4000 (default 2000)\n"
+    "      --max-backlog BYTES   output held for a slow client before it is cut\n"
+    "                            (default 1048576)\n"
+    "      --register-timeout S  seconds to send a nickname, 0 = no limit (default 30)\n"
+    "  -l, --log-dir DIR         log directory (default ./logs)\n"
+    "      --pid-file PATH       write the server pid to PATH\n"
+    "  -f, --foreground          stay in the foreground; log to stderr as well\n"
+    "  -h, --help                this text\n"
+    "  -V, --version             print the version\n";
 
 static int
 num(const char *s, long long lo, long long hi, long long *v)
@@ -90,13 +94,18 @@ apply(struct server_opts *o, int c, const char *arg)
 	long long v = 0;
 
 	switch (c) {
-	case 'p': return num(arg, 1, 65535, &v) && ((o->port = (int)v), 1);
-	case 'b': return copy(o->bind, sizeof(o->bind), arg);
-	case 'm': return num(arg, 1, 100000, &v) && ((o->max_clients = (int)v), 1);
+	case 'p':
+		return num(arg, 1, 65535, &v) && ((o->port = (int)v), 1);
+	case 'b':
+		return copy(o->bind, sizeof(o->bind), arg);
+	case 'm':
+		return num(arg, 1, 100000, &v) &&
+		    ((o->max_clients = (int)v), 1);
 	case O_MAX_ROOMS:
 		return num(arg, 0, 100000, &v) && ((o->max_rooms = (int)v), 1);
 	case O_MAX_LINE:
-		return num(arg, PROTO_MIN_LINE_LIMIT, PROTO_MAX_LINE_LIMIT, &v) &&
+		return num(arg, PROTO_MIN_LINE_LIMIT, PROTO_MAX_LINE_LIMIT,
+		           &v) &&
 		    ((o->max_line = (size_t)v), 1);
 	case O_MAX_BACKLOG:
 		return num(arg, 4096, 1LL << 34, &v) &&
@@ -104,9 +113,13 @@ apply(struct server_opts *o, int c, const char *arg)
 	case O_REG_TIMEOUT:
 		return num(arg, 0, 86400, &v) &&
 		    ((o->register_timeout = (int)v), 1);
-	case 'l': return copy(o->log_dir, sizeof(o->log_dir), arg);
-	case O_PID_FILE: return copy(o->pid_file, sizeof(o->pid_file), arg);
-	case 'f': o->foreground = 1; return 1;
+	case 'l':
+		return copy(o->log_dir, sizeof(o->log_dir), arg);
+	case O_PID_FILE:
+		return copy(o->pid_file, sizeof(o->pid_file), arg);
+	case 'f':
+		o->foreground = 1;
+		return 1;
 	}
 	return 0;
 }
@@ -118,30 +131,35 @@ opts_parse(struct server_opts *o, int argc, char **argv, char *err,
 	int c, idx;
 
 	defaults(o);
-	optind = 0;			/* full reset: tests parse repeatedly */
+	optind = 0; /* full reset: tests parse repeatedly */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":p:b:m:l:fhV", longopts, &idx)) != -1) {
+	while ((c = getopt_long(argc, argv, ":p:b:m:l:fhV", longopts, &idx)) !=
+	    -1) {
 		if (c == 'h') {
 			fputs(usage_text, (FILE *)out);
 			return OPTS_EXIT_OK;
 		} else if (c == 'V') {
-			fprintf((FILE *)out, "forkchatd %s\n", FORKCHAT_VERSION);
+			fprintf(
+			    (FILE *)out, "forkchatd %s\n", FORKCHAT_VERSION);
 			return OPTS_EXIT_OK;
 		} else if (c == '?' || c == ':') {
 			/* a short option, maybe inside "-xf": name it alone */
 			if (optopt > 0 && optopt < 128 &&
 			    strncmp(argv[optind - 1], "--", 2) != 0)
 				snprintf(err, errsz, "%s option: -%c",
-				    c == '?' ? "unknown" : "missing argument for",
+				    c == '?' ? "unknown" :
+				               "missing argument for",
 				    optopt);
 			else
 				snprintf(err, errsz, "%s option: %s",
-				    c == '?' ? "unknown" : "missing argument for",
+				    c == '?' ? "unknown" :
+				               "missing argument for",
 				    argv[optind - 1]);
 			return OPTS_USAGE;
 		} else if (!apply(o, c, optarg)) {
 			snprintf(err, errsz, "invalid value for %s: '%s'",
-			    argv[optind - 1 - (optarg == argv[optind - 1] ? 1 : 0)],
+			    argv[optind - 1 -
+			        (optarg == argv[optind - 1] ? 1 : 0)],
 			    optarg ? optarg : "");
 			return OPTS_USAGE;
 		}

@@ -7,16 +7,16 @@
 #include <stddef.h>
 
 struct server_opts {
-	int	 port;
-	char	 bind[64];
-	int	 max_clients;
-	int	 max_rooms;
-	size_t	 max_line;
-	size_t	 max_backlog;
-	int	 register_timeout;	/* seconds, 0 = none */
-	char	 log_dir[4096];
-	char	 pid_file[4096];	/* "" = none */
-	int	 foreground;
+	int port;
+	char bind[64];
+	int max_clients;
+	int max_rooms;
+	size_t max_line;
+	size_t max_backlog;
+	int register_timeout; /* seconds, 0 = none */
+	char log_dir[4096];
+	char pid_file[4096]; /* "" = none */
+	int foreground;
 };
 
 enum opts_result { OPTS_RUN, OPTS_EXIT_OK, OPTS_USAGE };

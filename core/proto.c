@@ -12,8 +12,8 @@
 #include "utf8.h"
 
 static const struct {
-	enum proto_err	 code;
-	const char	*name;
+	enum proto_err code;
+	const char *name;
 } err_names[] = {
 	{ PERR_EMPTY_LINE, "EMPTY_LINE" },
 	{ PERR_LINE_TOO_LONG, "LINE_TOO_LONG" },
@@ -57,7 +57,7 @@ proto_check_line(const char *s, size_t len)
 	int blank = 1;
 
 	while (i < len) {
-		if (u[i] < 0x80) {		/* ASCII fast path */
+		if (u[i] < 0x80) { /* ASCII fast path */
 			if (utf8_is_control(u[i]))
 				return PERR_CONTROL_CHAR;
 			if (u[i] != ' ' && u[i] != '\t')
@@ -77,8 +77,8 @@ proto_check_line(const char *s, size_t len)
 }
 
 enum proto_err
-proto_check_name(const char *s, size_t len, size_t maxchars,
-    enum proto_err bad, enum proto_err toolong)
+proto_check_name(const char *s, size_t len, size_t maxchars, enum proto_err bad,
+    enum proto_err toolong)
 {
 	size_t i = 0, n, chars = 0;
 	uint32_t cp;
@@ -105,7 +105,9 @@ proto_fold(const char *s, size_t len, char *out, size_t outsz)
 
 	while (i < len && o + 1 < outsz) {
 		if ((n = utf8_decode(s + i, len - i, &cp)) == 0)
-			n = 1, cp = (unsigned char)s[i];	/* not reached for valid names */
+			n = 1,
+			cp = (unsigned char)
+			    s[i]; /* not reached for valid names */
 		m = utf8_encode(utf8_fold(cp), enc);
 		if (m == 0 || o + m + 1 > outsz)
 			break;
@@ -172,12 +174,18 @@ proto_frame(struct proto_framer *f, const char *data, size_t n,
 /* ---- commands -------------------------------------------------------- */
 
 static const struct {
-	const char		*name;
-	enum proto_cmd_id	 id;
+	const char *name;
+	enum proto_cmd_id id;
 } commands[] = {
-	{ "add", CMD_ADD }, { "rm", CMD_RM }, { "join", CMD_JOIN },
-	{ "leave", CMD_LEAVE }, { "list", CMD_LIST }, { "users", CMD_USERS },
-	{ "whisper", CMD_WHISPER }, { "w", CMD_WHISPER }, { "help", CMD_HELP },
+	{ "add", CMD_ADD },
+	{ "rm", CMD_RM },
+	{ "join", CMD_JOIN },
+	{ "leave", CMD_LEAVE },
+	{ "list", CMD_LIST },
+	{ "users", CMD_USERS },
+	{ "whisper", CMD_WHISPER },
+	{ "w", CMD_WHISPER },
+	{ "help", CMD_HELP },
 	{ "quit", CMD_QUIT },
 };
 
@@ -190,8 +198,8 @@ next_word(const char **s, size_t *len, const char **word)
 	while (i < *len && ((*s)[i] == ' ' || (*s)[i] == '\t'))
 		i++;
 	*word = *s + i;
-	for (wl = 0; i + wl < *len && (*s)[i + wl] != ' ' &&
-	    (*s)[i + wl] != '\t'; wl++)
+	for (wl = 0;
+	     i + wl < *len && (*s)[i + wl] != ' ' && (*s)[i + wl] != '\t'; wl++)
 		;
 	*s += i + wl;
 	*len -= i + wl;
@@ -249,18 +257,21 @@ proto_usage(const struct proto_cmd *c)
 	case CMD_JOIN:
 		if (c->arg == NULL || c->text != NULL)
 			return c->id == CMD_ADD ? "/add ROOM" :
-			    c->id == CMD_RM ? "/rm ROOM" : "/join ROOM";
+			    c->id == CMD_RM     ? "/rm ROOM" :
+			                          "/join ROOM";
 		return NULL;
 	case CMD_LEAVE:
 	case CMD_LIST:
 	case CMD_HELP:
 		if (c->arg != NULL)
 			return c->id == CMD_LEAVE ? "/leave" :
-			    c->id == CMD_LIST ? "/list" : "/help";
+			    c->id == CMD_LIST     ? "/list" :
+			                            "/help";
 		return NULL;
 	case CMD_USERS:
-		if (c->text != NULL || (c->arg != NULL &&
-		    (c->arglen != 3 || strncasecmp(c->arg, "all", 3) != 0)))
+		if (c->text != NULL ||
+		    (c->arg != NULL &&
+		        (c->arglen != 3 || strncasecmp(c->arg, "all", 3) != 0)))
 			return "/users [all]";
 		return NULL;
 	case CMD_WHISPER:

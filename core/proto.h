@@ -10,13 +10,13 @@
 
 #include <stddef.h>
 
-#define PROTO_MAX_LINE_LIMIT	4000	/* --max-line upper bound */
-#define PROTO_MIN_LINE_LIMIT	16
-#define PROTO_DEFAULT_MAX_LINE	2000
-#define PROTO_NICK_MAX_CHARS	16
-#define PROTO_ROOM_MAX_CHARS	32
-#define PROTO_NAME_MAX_BYTES	(4 * PROTO_ROOM_MAX_CHARS)
-#define PROTO_LOBBY		"lobby"
+#define PROTO_MAX_LINE_LIMIT   4000 /* --max-line upper bound */
+#define PROTO_MIN_LINE_LIMIT   16
+#define PROTO_DEFAULT_MAX_LINE 2000
+#define PROTO_NICK_MAX_CHARS   16
+#define PROTO_ROOM_MAX_CHARS   32
+#define PROTO_NAME_MAX_BYTES   (4 * PROTO_ROOM_MAX_CHARS)
+#define PROTO_LOBBY            "lobby"
 
 /* Stable error codes: the numbers and names are part of the protocol. */
 enum proto_err {
@@ -67,7 +67,7 @@ enum proto_err proto_check_name(const char *s, size_t len, size_t maxchars,
  * at least len + 1; folding never lengthens the encodings it touches).
  * Returns the key length.
  */
-size_t	proto_fold(const char *s, size_t len, char *out, size_t outsz);
+size_t proto_fold(const char *s, size_t len, char *out, size_t outsz);
 
 /* ---- framing --------------------------------------------------------- */
 
@@ -76,10 +76,10 @@ size_t	proto_fold(const char *s, size_t len, char *out, size_t outsz);
  * discarded up to its newline and reported once as too long.
  */
 struct proto_framer {
-	char	*line;		/* max + 1 bytes, owned by the caller */
-	size_t	 len;
-	size_t	 max;
-	int	 discarding;	/* inside an over-long line */
+	char *line; /* max + 1 bytes, owned by the caller */
+	size_t len;
+	size_t max;
+	int discarding; /* inside an over-long line */
 };
 
 enum proto_frame_ev { PFRAME_LINE, PFRAME_TOO_LONG };
@@ -89,32 +89,40 @@ enum proto_frame_ev { PFRAME_LINE, PFRAME_TOO_LONG };
  * CRLF removed).  Returns the number of lines reported.  cb returns 0 to
  * continue or -1 to stop early (the rest of data is dropped; used on errors).
  */
-typedef int (*proto_line_cb)(enum proto_frame_ev ev, const char *line,
-    size_t len, void *arg);
-int	proto_frame(struct proto_framer *f, const char *data, size_t n,
+typedef int (*proto_line_cb)(
+    enum proto_frame_ev ev, const char *line, size_t len, void *arg);
+int proto_frame(struct proto_framer *f, const char *data, size_t n,
     proto_line_cb cb, void *arg);
 
 /* ---- commands -------------------------------------------------------- */
 
 enum proto_cmd_id {
-	CMD_TEXT,	/* a message to the current room */
-	CMD_ADD, CMD_RM, CMD_JOIN, CMD_LEAVE, CMD_LIST, CMD_USERS,
-	CMD_WHISPER, CMD_HELP, CMD_QUIT,
+	CMD_TEXT, /* a message to the current room */
+	CMD_ADD,
+	CMD_RM,
+	CMD_JOIN,
+	CMD_LEAVE,
+	CMD_LIST,
+	CMD_USERS,
+	CMD_WHISPER,
+	CMD_HELP,
+	CMD_QUIT,
 	CMD_UNKNOWN
 };
 
 struct proto_cmd {
 	enum proto_cmd_id id;
-	const char	*arg;	/* first word (room, nick, "all"), may be NULL */
-	size_t		 arglen;
-	const char	*text;	/* rest of the line after arg; for CMD_TEXT the message */
-	size_t		 textlen;
-	const char	*name;	/* the command word as typed (for errors) */
-	size_t		 namelen;
+	const char *arg; /* first word (room, nick, "all"), may be NULL */
+	size_t arglen;
+	const char
+	    *text; /* rest of the line after arg; for CMD_TEXT the message */
+	size_t textlen;
+	const char *name; /* the command word as typed (for errors) */
+	size_t namelen;
 };
 
 /* Parse a validated, non-empty line.  Never fails: see CMD_UNKNOWN. */
-void	proto_parse(const char *s, size_t len, struct proto_cmd *cmd);
+void proto_parse(const char *s, size_t len, struct proto_cmd *cmd);
 
 /*
  * Usage string for a command ("/join ROOM"), or NULL if the arguments in

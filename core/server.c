@@ -35,48 +35,48 @@
 #include "server.h"
 #include "session.h"
 
-#define DOWN_PIPE_SIZE	(256 * 1024)	/* parent -> child pipe capacity */
-#define UP_PIPE_SIZE	(1024 * 1024)	/* shared child -> parent pipe */
-#define IN_CHUNK	(64 * 1024)
-#define IN_BUDGET	(1024 * 1024)	/* per turn, then look at signals */
-#define SHUTDOWN_MS	5000		/* graceful bound, then SIGKILL */
+#define DOWN_PIPE_SIZE (256 * 1024)  /* parent -> child pipe capacity */
+#define UP_PIPE_SIZE   (1024 * 1024) /* shared child -> parent pipe */
+#define IN_CHUNK       (64 * 1024)
+#define IN_BUDGET      (1024 * 1024) /* per turn, then look at signals */
+#define SHUTDOWN_MS    5000          /* graceful bound, then SIGKILL */
 
 enum cl_state { CL_FREE, CL_ACTIVE, CL_CLOSING, CL_ABORTED };
 
 struct client {
-	pid_t		 pid;
-	int		 fd;		/* write end of the child's pipe, or -1 */
-	enum cl_state	 state;
-	int		 dirty;		/* on the dirty list */
-	int		 backlogged;	/* out holds what the pipe refused */
-	int		 failed;	/* output was lost (no memory): cut it */
-	int		 wake;		/* on the wake list: SIGUSR2 due */
-	struct buf	 out;
-	long long	 since_ms;
-	char		 peer[48];
+	pid_t pid;
+	int fd; /* write end of the child's pipe, or -1 */
+	enum cl_state state;
+	int dirty;      /* on the dirty list */
+	int backlogged; /* out holds what the pipe refused */
+	int failed;     /* output was lost (no memory): cut it */
+	int wake;       /* on the wake list: SIGUSR2 due */
+	struct buf out;
+	long long since_ms;
+	char peer[48];
 };
 
 struct reaped {
-	pid_t	pid;
-	int	status;
+	pid_t pid;
+	int status;
 };
 
 struct server {
 	const struct server_opts *o;
-	int		 lfd, up_r, up_w;
-	size_t		 up_size;	/* capacity of the shared pipe */
-	struct client	*cl;
-	int		*freel, nfree;
-	int		*dirty, ndirty, dirtycap;
-	int		*woken, nwoken;	/* children to signal after the writes */
-	struct reaped	*dead;
-	int		 nbacklog;
-	int		 nchildren;
-	struct chat	*chat;
-	struct buf	 in;
-	int		 stopping;	/* graceful shutdown under way */
-	long long	 deadline_ms;
-	long long	 last_tick_ms;
+	int lfd, up_r, up_w;
+	size_t up_size; /* capacity of the shared pipe */
+	struct client *cl;
+	int *freel, nfree;
+	int *dirty, ndirty, dirtycap;
+	int *woken, nwoken; /* children to signal after the writes */
+	struct reaped *dead;
+	int nbacklog;
+	int nchildren;
+	struct chat *chat;
+	struct buf in;
+	int stopping; /* graceful shutdown under way */
+	long long deadline_ms;
+	long long last_tick_ms;
 };
 
 static long long
@@ -115,7 +115,7 @@ srv_send(void *ctx, int slot, const char *line, size_t len)
 		return;
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
 	    buf_append(&c->out, line, len) < 0)
-		c->failed = 1;		/* never drop a line silently */
+		c->failed = 1; /* never drop a line silently */
 	if (!c->dirty) {
 		if (s->ndirty == s->dirtycap && grow_dirty(s) < 0)
 			return;
@@ -131,7 +131,7 @@ srv_close(void *ctx, int slot)
 
 	if (s->cl[slot].state == CL_ACTIVE)
 		s->cl[slot].state = CL_CLOSING;
-	srv_send(ctx, slot, "", 0);	/* flush (and close) on this turn */
+	srv_send(ctx, slot, "", 0); /* flush (and close) on this turn */
 }
 
 static void
@@ -144,7 +144,7 @@ set_backlogged(struct server *s, struct client *c, int on)
 	/* SIGIO when the child reads, only while something waits for it */
 	if (c->fd >= 0)
 		(void)(on ? net_set_flags(c->fd, O_ASYNC) :
-		    net_clear_flags(c->fd, O_ASYNC));
+		            net_clear_flags(c->fd, O_ASYNC));
 }
 
 static void
@@ -169,8 +169,9 @@ abort_client(struct server *s, int slot, enum ipc_abort why)
 	union sigval v = { .sival_int = (int)why };
 
 	log_warn("disconnect slot=%d nick=%s reason=%s backlog=%zu", slot,
-	    chat_nick(s->chat, slot), why == IPC_ABORT_SLOW_CONSUMER ?
-	    "slow-consumer" : "error", buf_used(&c->out));
+	    chat_nick(s->chat, slot),
+	    why == IPC_ABORT_SLOW_CONSUMER ? "slow-consumer" : "error",
+	    buf_used(&c->out));
 	/* the reason first: the child looks for it when it sees pipe EOF */
 	if (FAIL("forkchatd/abort/sigqueue", ESRCH) ||
 	    sigqueue(c->pid, SIGTERM, v) < 0)
@@ -193,7 +194,8 @@ flush_client(struct server *s, int slot)
 		return;
 	}
 	while (c->fd >= 0 && buf_used(&c->out) > 0) {
-		n = FAIL("forkchatd/fanout/write", EIO) ? -1 :
+		n = FAIL("forkchatd/fanout/write", EIO) ?
+		    -1 :
 		    write(c->fd, buf_head(&c->out), buf_used(&c->out));
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
@@ -202,7 +204,8 @@ flush_client(struct server *s, int slot)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
 			break;
-		else if (errno == EPIPE) {	/* the child is gone: reap frees it */
+		else if (errno ==
+		    EPIPE) { /* the child is gone: reap frees it */
 			close_down(s, c);
 			return;
 		} else {
@@ -223,7 +226,7 @@ flush_client(struct server *s, int slot)
 	} else {
 		set_backlogged(s, c, 0);
 		if (c->state == CL_CLOSING && c->fd >= 0) {
-			close_down(s, c);	/* EOF tells the child to finish */
+			close_down(s, c); /* EOF tells the child to finish */
 			kill(c->pid, SIGUSR2);
 		}
 	}
@@ -260,7 +263,7 @@ flush_dirty(struct server *s)
 {
 	int i, slot;
 
-	for (i = 0; i < s->ndirty; i++) {	/* may grow while we loop */
+	for (i = 0; i < s->ndirty; i++) { /* may grow while we loop */
 		slot = s->dirty[i];
 		if (!s->cl[slot].dirty)
 			continue;
@@ -291,7 +294,7 @@ handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
 
 	if (h->slot >= (uint32_t)s->o->max_clients ||
 	    s->cl[slot].state != CL_ACTIVE)
-		return;			/* said after /quit or a cut: ignored */
+		return; /* said after /quit or a cut: ignored */
 	switch (h->type) {
 	case IPC_LINE:
 		chat_line(s->chat, slot, p, h->len);
@@ -299,7 +302,7 @@ handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
 	case IPC_REJECT:
 		chat_reject(s->chat, slot, (enum proto_err)h->code);
 		break;
-	case IPC_EOF:			/* code: errno of a failed read */
+	case IPC_EOF: /* code: errno of a failed read */
 		if (h->code)
 			log_info("disconnect slot=%d nick=%s reason=error (%s)",
 			    slot, chat_nick(s->chat, slot), strerror(h->code));
@@ -320,7 +323,7 @@ parse_records(struct server *s)
 	while (buf_used(&s->in) >= IPC_HDR) {
 		memcpy(&h, buf_head(&s->in), IPC_HDR);
 		if (buf_used(&s->in) < IPC_HDR + h.len)
-			return;		/* the rest is still in the pipe */
+			return; /* the rest is still in the pipe */
 		handle_record(s, &h, buf_head(&s->in) + IPC_HDR);
 		buf_consume(&s->in, IPC_HDR + h.len);
 	}
@@ -343,8 +346,10 @@ drain_inbound(struct server *s, size_t budget)
 			log_error("out of memory reading children");
 			return 1;
 		}
-		room = buf_room(&s->in) < IN_CHUNK ? buf_room(&s->in) : IN_CHUNK;
-		n = FAIL("forkchatd/inbound/read", EIO) ? -1 :
+		room =
+		    buf_room(&s->in) < IN_CHUNK ? buf_room(&s->in) : IN_CHUNK;
+		n = FAIL("forkchatd/inbound/read", EIO) ?
+		    -1 :
 		    read(s->up_r, p, room);
 		if (n > 0) {
 			buf_commit(&s->in, (size_t)n);
@@ -357,13 +362,13 @@ drain_inbound(struct server *s, size_t budget)
 			flush_dirty(s);
 			total += (size_t)n;
 			if ((size_t)n < room)
-				return 0;	/* drained; more brings SIGUSR1 */
+				return 0; /* drained; more brings SIGUSR1 */
 		} else if (n < 0 && errno == EINTR)
 			continue;
 		else {
-			if (n < 0 && errno != EAGAIN)	/* retried next turn */
-				log_error("read from children: %s",
-				    strerror(errno));
+			if (n < 0 && errno != EAGAIN) /* retried next turn */
+				log_error(
+				    "read from children: %s", strerror(errno));
 			return 0;
 		}
 	}
@@ -391,14 +396,14 @@ static void
 child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 {
 	struct session_cfg cfg = { sock, down, s->up_w, slot, s->o->max_line,
-	    parent };
+		parent };
 	int keep[3] = { sock, down, s->up_w }, i, j, t;
 	sigset_t set;
 
 	/* Die with the parent; it may have died before prctl took effect. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
-	signal(SIGINT, SIG_IGN);	/* ^C is for the parent to handle */
+	signal(SIGINT, SIG_IGN); /* ^C is for the parent to handle */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
@@ -408,7 +413,7 @@ child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	log_close();
-	for (i = 0; i < 3; i++)		/* sort the three fds to keep */
+	for (i = 0; i < 3; i++) /* sort the three fds to keep */
 		for (j = i + 1; j < 3; j++)
 			if (keep[j] < keep[i])
 				t = keep[i], keep[i] = keep[j], keep[j] = t;
@@ -433,7 +438,8 @@ spawn(struct server *s, int sock, const char *peer)
 
 	if (FAIL("forkchatd/spawn/pipe", EMFILE) || pipe2(p, O_CLOEXEC) < 0) {
 		log_error("pipe for %s: %s", peer, strerror(errno));
-		refuse(sock, "BYE INTERNAL server cannot start a session now\n");
+		refuse(
+		    sock, "BYE INTERNAL server cannot start a session now\n");
 		return;
 	}
 	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
@@ -441,7 +447,8 @@ spawn(struct server *s, int sock, const char *peer)
 		log_error("fork for %s: %s", peer, strerror(errno));
 		close(p[0]);
 		close(p[1]);
-		refuse(sock, "BYE INTERNAL server cannot start a session now\n");
+		refuse(
+		    sock, "BYE INTERNAL server cannot start a session now\n");
 		return;
 	}
 	if (pid == 0)
@@ -476,19 +483,22 @@ accept_all(struct server *s)
 
 	while (!s->stopping) {
 		sl = sizeof(ss);
-		fd = FAIL("forkchatd/accept/accept", EMFILE) ? -1 :
+		fd = FAIL("forkchatd/accept/accept", EMFILE) ?
+		    -1 :
 		    accept4(s->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN)	/* EMFILE...: retried on the tick */
+			if (errno !=
+			    EAGAIN) /* EMFILE...: retried on the tick */
 				log_error("accept: %s", strerror(errno));
 			return;
 		}
 		net_peer(&ss, peer, sizeof(peer));
 		if (s->nfree == 0) {
 			log_warn("refused peer=%s reason=server-full", peer);
-			refuse(fd, "BYE SERVER_FULL the server is full, try "
+			refuse(fd,
+			    "BYE SERVER_FULL the server is full, try "
 			    "again later\n");
 			continue;
 		}
@@ -514,14 +524,16 @@ free_slot(struct server *s, int slot, int status)
 {
 	struct client *c = &s->cl[slot];
 
-	if (c->state == CL_ACTIVE) {	/* nobody asked it to go */
+	if (c->state == CL_ACTIVE) { /* nobody asked it to go */
 		if (WIFSIGNALED(status))
 			log_warn("disconnect slot=%d nick=%s "
-			    "reason=killed-by-signal-%d", slot,
-			    chat_nick(s->chat, slot), WTERMSIG(status));
+			         "reason=killed-by-signal-%d",
+			    slot, chat_nick(s->chat, slot), WTERMSIG(status));
 		else
-			log_warn("disconnect slot=%d nick=%s reason=exit-status-%d",
-			    slot, chat_nick(s->chat, slot), WEXITSTATUS(status));
+			log_warn(
+			    "disconnect slot=%d nick=%s reason=exit-status-%d",
+			    slot, chat_nick(s->chat, slot),
+			    WEXITSTATUS(status));
 		chat_disconnect(s->chat, slot, "disconnected");
 	}
 	close_down(s, c);
@@ -543,7 +555,8 @@ reap(struct server *s)
 	int n = 0, i, st, slot;
 	pid_t pid;
 
-	while (n < s->o->max_clients && !FAIL("forkchatd/reap/waitpid", ECHILD) &&
+	while (n < s->o->max_clients &&
+	    !FAIL("forkchatd/reap/waitpid", ECHILD) &&
 	    (pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		s->dead[n].pid = pid;
 		s->dead[n++].status = st;
@@ -570,7 +583,8 @@ check_timeouts(struct server *s, long long now)
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_ACTIVE &&
 		    !chat_is_registered(s->chat, slot) &&
-		    now - s->cl[slot].since_ms >= s->o->register_timeout * 1000LL)
+		    now - s->cl[slot].since_ms >=
+		        s->o->register_timeout * 1000LL)
 			chat_bye(s->chat, slot, "REGISTER_TIMEOUT", text);
 }
 
@@ -583,8 +597,8 @@ begin_shutdown(struct server *s, int sig)
 	union sigval v = { .sival_int = IPC_ABORT_SHUTDOWN };
 	int slot;
 
-	log_info("shutdown begin (SIG%s), %d children", sigabbrev_np(sig) ?
-	    sigabbrev_np(sig) : "?", s->nchildren);
+	log_info("shutdown begin (SIG%s), %d children",
+	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren);
 	s->stopping = 1;
 	s->deadline_ms = now_ms() + SHUTDOWN_MS;
 	close(s->lfd);
@@ -598,7 +612,7 @@ begin_shutdown(struct server *s, int sig)
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_CLOSING && s->cl[slot].backlogged) {
 			(void)sigqueue(s->cl[slot].pid, SIGTERM, v);
-			close_down(s, &s->cl[slot]);	/* pipe full: say it */
+			close_down(s, &s->cl[slot]); /* pipe full: say it */
 		}
 }
 
@@ -616,7 +630,7 @@ kill_all(struct server *s)
 			while (waitpid(s->cl[slot].pid, &st, 0) < 0 &&
 			    errno == EINTR)
 				;
-			s->cl[slot].state = CL_ACTIVE;	/* log it as killed */
+			s->cl[slot].state = CL_ACTIVE; /* log it as killed */
 			free_slot(s, slot, st);
 		}
 }
@@ -624,8 +638,12 @@ kill_all(struct server *s)
 /* ---- the loop ------------------------------------------------------- */
 
 enum {
-	EV_INPUT = 1 << 0, EV_IO = 1 << 1, EV_CHILD = 1 << 2, EV_HUP = 1 << 3,
-	EV_STOP = 1 << 4, EV_QUIT = 1 << 5
+	EV_INPUT = 1 << 0,
+	EV_IO = 1 << 1,
+	EV_CHILD = 1 << 2,
+	EV_HUP = 1 << 3,
+	EV_STOP = 1 << 4,
+	EV_QUIT = 1 << 5
 };
 
 /* Wait up to ms for signals, then take every other one already pending. */
@@ -639,12 +657,26 @@ wait_events(const sigset_t *set, long long ms, int *stopsig)
 
 	while ((sig = sigtimedwait(set, &si, &ts)) > 0) {
 		switch (sig) {
-		case SIGUSR1: ev |= EV_INPUT; break;
-		case SIGIO:   ev |= EV_IO; break;
-		case SIGCHLD: ev |= EV_CHILD; break;
-		case SIGHUP:  ev |= EV_HUP; break;
-		case SIGQUIT: ev |= EV_QUIT; *stopsig = sig; break;
-		default:      ev |= EV_STOP; *stopsig = sig; break;
+		case SIGUSR1:
+			ev |= EV_INPUT;
+			break;
+		case SIGIO:
+			ev |= EV_IO;
+			break;
+		case SIGCHLD:
+			ev |= EV_CHILD;
+			break;
+		case SIGHUP:
+			ev |= EV_HUP;
+			break;
+		case SIGQUIT:
+			ev |= EV_QUIT;
+			*stopsig = sig;
+			break;
+		default:
+			ev |= EV_STOP;
+			*stopsig = sig;
+			break;
 		}
 		ts.tv_sec = ts.tv_nsec = 0;
 	}
@@ -657,9 +689,9 @@ wait_budget(const struct server *s, long long now, int more)
 	long long ms = 1000 - (now - s->last_tick_ms);
 
 	if (more)
-		return 0;		/* input left over: just collect signals */
+		return 0; /* input left over: just collect signals */
 	if (s->nbacklog > 0 && ms > 20)
-		ms = 20;		/* in case a SIGIO was merged away */
+		ms = 20; /* in case a SIGIO was merged away */
 	if (s->stopping && ms > 50)
 		ms = 50;
 	return ms < 0 ? 0 : ms;
@@ -677,7 +709,7 @@ serve(struct server *s, const sigset_t *set)
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = now_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
-		if (now - s->last_tick_ms >= 1000) {	/* periodic safety net */
+		if (now - s->last_tick_ms >= 1000) { /* periodic safety net */
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
 			check_timeouts(s, now);
@@ -697,14 +729,15 @@ serve(struct server *s, const sigset_t *set)
 		if ((ev & EV_STOP) && !s->stopping)
 			begin_shutdown(s, sig);
 		else if ((ev & EV_QUIT) || ((ev & EV_STOP) && s->stopping)) {
-			log_warn("immediate shutdown (SIG%s)", sigabbrev_np(sig) ?
-			    sigabbrev_np(sig) : "?");
+			log_warn("immediate shutdown (SIG%s)",
+			    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 			kill_all(s);
 		}
 		flush_dirty(s);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
 			log_warn("shutdown: %d children still running after %d "
-			    "ms, killing them", s->nchildren, SHUTDOWN_MS);
+			         "ms, killing them",
+			    s->nchildren, SHUTDOWN_MS);
 			kill_all(s);
 		}
 		if ((s->stopping || (ev & EV_QUIT)) && s->nchildren == 0)
@@ -715,14 +748,14 @@ serve(struct server *s, const sigset_t *set)
 static void
 on_signal(int sig)
 {
-	(void)sig;			/* never runs while blocked; just exists */
+	(void)sig; /* never runs while blocked; just exists */
 }
 
 static int
 setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 {
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGHUP, SIGTERM,
-	    SIGINT, SIGQUIT };
+		SIGINT, SIGQUIT };
 	struct chat_io io = { s, srv_send, srv_close };
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
 	struct sigaction sa;
@@ -766,13 +799,13 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	s->dead = calloc((size_t)o->max_clients, sizeof(*s->dead));
 	s->chat = chat_new(&lim, &io);
 	/* children share up_w's description: non-blocking for all of them */
-	if (!s->cl || !s->freel || !s->dirty || !s->woken || !s->dead || !s->chat ||
-	    net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
+	if (!s->cl || !s->freel || !s->dirty || !s->woken || !s->dead ||
+	    !s->chat || net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
 	    net_set_flags(s->up_w, O_NONBLOCK) < 0 || net_async(lfd) < 0)
 		return -1;
 	for (i = o->max_clients - 1; i >= 0; i--) {
 		s->cl[i].fd = -1;
-		s->freel[s->nfree++] = i;	/* slot 0 is handed out first */
+		s->freel[s->nfree++] = i; /* slot 0 is handed out first */
 	}
 	s->last_tick_ms = now_ms();
 	return 0;
@@ -789,7 +822,7 @@ server_run(const struct server_opts *o, int lfd)
 		log_error("startup: %s", strerror(errno));
 		return 1;
 	}
-	accept_all(&s);			/* connections queued before O_ASYNC */
+	accept_all(&s); /* connections queued before O_ASYNC */
 	serve(&s, &set);
 	log_info("shutdown complete");
 	for (i = 0; i < o->max_clients; i++)

@@ -10,6 +10,6 @@
  * Serve on the listening socket lfd until SIGTERM/SIGINT (graceful) or
  * SIGQUIT (immediate).  Returns the exit status for main.
  */
-int	server_run(const struct server_opts *o, int lfd);
+int server_run(const struct server_opts *o, int lfd);
 
 #endif

@@ -29,28 +29,28 @@
 #include "proto.h"
 #include "session.h"
 
-#define READ_CHUNK	(64 * 1024)
-#define READ_MIN	(16 * 1024)	/* least room to read the pipe into */
-#define READ_BUDGET	(256 * 1024)	/* socket bytes per turn, then serve output */
-#define PENDING_CAP	(256 * 1024)	/* stop reading the pipe past this */
-#define FLUSH_SECS	2		/* to deliver the last bytes at the end */
-#define SOCK_SNDBUF	(128 * 1024)	/* the kernel doubles it */
-#define TICK_SECS	2		/* wake anyway: a lost signal only delays */
-#define UPQ_CAP		(64 * 1024)	/* stop reading the client past this */
-#define UP_RETRY_NS	(2 * 1000 * 1000)	/* retry a full shared pipe */
+#define READ_CHUNK  (64 * 1024)
+#define READ_MIN    (16 * 1024)  /* least room to read the pipe into */
+#define READ_BUDGET (256 * 1024) /* socket bytes per turn, then serve output */
+#define PENDING_CAP (256 * 1024) /* stop reading the pipe past this */
+#define FLUSH_SECS  2            /* to deliver the last bytes at the end */
+#define SOCK_SNDBUF (128 * 1024) /* the kernel doubles it */
+#define TICK_SECS   2            /* wake anyway: a lost signal only delays */
+#define UPQ_CAP     (64 * 1024)  /* stop reading the client past this */
+#define UP_RETRY_NS (2 * 1000 * 1000) /* retry a full shared pipe */
 
 struct session {
 	const struct session_cfg *cfg;
 	struct proto_framer fr;
-	struct buf	 upq;		/* records the shared pipe has not taken */
-	int		 batched;	/* batches written since the last SIGUSR1 */
-	struct buf	 pending;	/* parent output not yet on the socket */
-	int		 sock_eof;	/* client closed its side (or the socket died) */
-	int		 down_eof;	/* parent closed our pipe: finish and exit */
-	int		 dead;		/* socket unusable: exit now */
-	int		 midline;	/* the socket got part of a line */
-	int		 capped;	/* pipe not read: pending is full */
-	int		 sock_more;	/* socket not drained: read it again */
+	struct buf upq;     /* records the shared pipe has not taken */
+	int batched;        /* batches written since the last SIGUSR1 */
+	struct buf pending; /* parent output not yet on the socket */
+	int sock_eof;       /* client closed its side (or the socket died) */
+	int down_eof;       /* parent closed our pipe: finish and exit */
+	int dead;           /* socket unusable: exit now */
+	int midline;        /* the socket got part of a line */
+	int capped;         /* pipe not read: pending is full */
+	int sock_more;      /* socket not drained: read it again */
 };
 
 /* Bytes of whole records at the head of upq that fit one atomic write. */
@@ -84,21 +84,22 @@ up_flush(struct session *s)
 	ssize_t n;
 
 	while ((len = up_batch(s)) > 0) {
-		n = FAIL("forkchatd/session/write", EIO) ? -1 :
+		n = FAIL("forkchatd/session/write", EIO) ?
+		    -1 :
 		    write(s->cfg->up_fd, buf_head(&s->upq), len);
 		if (n == (ssize_t)len) {
 			buf_consume(&s->upq, len);
 			s->batched++;
 		} else if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		else			/* EPIPE: the parent is gone */
+		else /* EPIPE: the parent is gone */
 			_exit(1);
 	}
 }
 
 static void
-up_record(struct session *s, enum ipc_type type, int code, const char *p,
-    size_t len)
+up_record(
+    struct session *s, enum ipc_type type, int code, const char *p, size_t len)
 {
 	struct ipc_hdr h;
 
@@ -108,7 +109,7 @@ up_record(struct session *s, enum ipc_type type, int code, const char *p,
 	h.len = (uint32_t)len;
 	if (buf_append(&s->upq, &h, IPC_HDR) < 0 ||
 	    buf_append(&s->upq, p, len) < 0)
-		_exit(1);		/* cannot keep the stream whole */
+		_exit(1); /* cannot keep the stream whole */
 }
 
 /* Tell the parent once per turn, however many records were sent. */
@@ -169,25 +170,26 @@ read_client(struct session *s)
 	/* the parent is behind: let TCP hold the client back */
 	while (!s->sock_eof && total < READ_BUDGET &&
 	    buf_used(&s->upq) < UPQ_CAP) {
-		n = FAIL("forkchatd/session/read", ECONNRESET) ? -1 :
+		n = FAIL("forkchatd/session/read", ECONNRESET) ?
+		    -1 :
 		    read(s->cfg->sock, buf, sizeof(buf));
 		if (n > 0) {
 			proto_frame(&s->fr, buf, (size_t)n, on_line, s);
 			total += (size_t)n;
 			if ((size_t)n < sizeof(buf))
-				goto done;	/* drained: more raises a SIGIO */
+				goto done; /* drained: more raises a SIGIO */
 		} else if (n < 0 && errno == EINTR)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
 			goto done;
-		else {			/* EOF, or a reset connection */
+		else { /* EOF, or a reset connection */
 			s->sock_eof = 1;
 			if (n < 0)
 				s->dead = 1;
 			up_record(s, IPC_EOF, n < 0 ? errno : 0, NULL, 0);
 		}
 	}
-	s->sock_more = !s->sock_eof;	/* stopped by the budget or the queue */
+	s->sock_more = !s->sock_eof; /* stopped by the budget or the queue */
 done:
 	up_notify(s);
 }
@@ -199,17 +201,19 @@ read_parent(struct session *s)
 	char *p;
 
 	s->capped = 0;
-	while (!s->down_eof && !(s->capped = buf_used(&s->pending) >= PENDING_CAP)) {
+	while (!s->down_eof &&
+	    !(s->capped = buf_used(&s->pending) >= PENDING_CAP)) {
 		/* read into whatever room there is: no realloc per message */
 		if ((p = buf_reserve(&s->pending, READ_MIN)) == NULL)
-			return;		/* retried on the next turn */
+			return; /* retried on the next turn */
 		n = read(s->cfg->down_fd, p, buf_room(&s->pending));
-		if (n > 0)		/* read on even after a short read: the */
-			buf_commit(&s->pending, (size_t)n);	/* EOF brings no signal */
+		if (n > 0) /* read on even after a short read: the */
+			buf_commit(
+			    &s->pending, (size_t)n); /* EOF brings no signal */
 		else if (n == 0)
 			s->down_eof = 1;
 		else if (errno != EINTR)
-			return;		/* EAGAIN */
+			return; /* EAGAIN */
 	}
 }
 
@@ -236,15 +240,17 @@ write_client(struct session *s)
 	ssize_t n;
 
 	while (!s->dead && (len = complete(s)) > 0) {
-		n = FAIL("forkchatd/session/send", EPIPE) ? -1 :
-		    send(s->cfg->sock, buf_head(&s->pending), len, MSG_NOSIGNAL);
+		n = FAIL("forkchatd/session/send", EPIPE) ?
+		    -1 :
+		    send(
+		        s->cfg->sock, buf_head(&s->pending), len, MSG_NOSIGNAL);
 		if (n > 0) {
 			s->midline = buf_head(&s->pending)[n - 1] != '\n';
 			buf_consume(&s->pending, (size_t)n);
 		} else if (n < 0 && errno == EINTR)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
-			return;		/* SIGIO tells us when it drains */
+			return; /* SIGIO tells us when it drains */
 		else {
 			s->dead = 1;
 			if (!s->sock_eof) {
@@ -273,7 +279,7 @@ finish_line(struct session *s)
 		return 0;
 	len = (size_t)(nl - buf_head(&s->pending)) + 1;
 	return send(s->cfg->sock, buf_head(&s->pending), len,
-	    MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len;
+	           MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len;
 }
 
 /* The parent asked us to stop (sigqueue SIGTERM): say why if we can. */
@@ -282,9 +288,9 @@ abort_session(struct session *s, const siginfo_t *si)
 {
 	static const char shut[] = "BYE SHUTDOWN server is shutting down\n";
 	static const char slow[] = "BYE SLOW_CONSUMER you stopped reading; "
-	    "too much output was waiting for you\n";
+	                           "too much output was waiting for you\n";
 	static const char error[] = "BYE INTERNAL server error, please "
-	    "reconnect\n";
+	                            "reconnect\n";
 	const char *msg = NULL;
 	size_t len = 0;
 
@@ -297,7 +303,8 @@ abort_session(struct session *s, const siginfo_t *si)
 			msg = shut, len = sizeof(shut) - 1;
 	}
 	if (msg && !s->dead && finish_line(s))
-		(void)!send(s->cfg->sock, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		(void)!send(
+		    s->cfg->sock, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 /* Orderly close: FIN first, so unread input does not turn it into a RST. */
@@ -335,11 +342,11 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	 * A fixed send buffer (no autotuning up to megabytes) keeps what a
 	 * non-reading client can swallow bounded, so --max-backlog decides.
 	 */
-	(void)setsockopt(cfg->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf,
-	    sizeof(sndbuf));
+	(void)setsockopt(
+	    cfg->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	/* Chat lines are small and latency matters: no Nagle delay. */
-	(void)setsockopt(cfg->sock, IPPROTO_TCP, TCP_NODELAY, &one,
-	    sizeof(one));
+	(void)setsockopt(
+	    cfg->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fl = fcntl(cfg->sock, F_GETFL);
 	if (fl < 0 || fcntl(cfg->sock, F_SETOWN, getpid()) < 0 ||
 	    fcntl(cfg->sock, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
@@ -382,14 +389,14 @@ session_run(const struct session_cfg *cfg)
 			break;
 		}
 		if (s.sock_more && buf_used(&s.upq) == 0)
-			continue;	/* more input and room for it: go on */
+			continue; /* more input and room for it: go on */
 		ts.tv_sec = TICK_SECS;
 		ts.tv_nsec = 0;
-		if (buf_used(&s.upq) > 0) {	/* shared pipe full: retry soon */
+		if (buf_used(&s.upq) > 0) { /* shared pipe full: retry soon */
 			ts.tv_sec = 0;
 			ts.tv_nsec = UP_RETRY_NS;
 		}
-		if (s.down_eof) {	/* bounded wait for a slow reader */
+		if (s.down_eof) { /* bounded wait for a slow reader */
 			if (deadline == 0)
 				deadline = time(NULL) + FLUSH_SECS;
 			ts.tv_sec = deadline - time(NULL);
@@ -403,7 +410,7 @@ session_run(const struct session_cfg *cfg)
 		}
 	}
 	if (!s.down_eof)
-		up_drain(&s);		/* e.g. the EOF record of a dead socket */
+		up_drain(&s); /* e.g. the EOF record of a dead socket */
 	if (!s.dead)
 		close_client(&s);
 	buf_free(&s.upq);

@@ -20,11 +20,17 @@ utf8_decode(const char *str, size_t len, uint32_t *cp)
 		*cp = c;
 		return 1;
 	} else if ((c & 0xe0) == 0xc0) {
-		n = 2; c &= 0x1f; min = 0x80;
+		n = 2;
+		c &= 0x1f;
+		min = 0x80;
 	} else if ((c & 0xf0) == 0xe0) {
-		n = 3; c &= 0x0f; min = 0x800;
+		n = 3;
+		c &= 0x0f;
+		min = 0x800;
 	} else if ((c & 0xf8) == 0xf0) {
-		n = 4; c &= 0x07; min = 0x10000;
+		n = 4;
+		c &= 0x07;
+		min = 0x10000;
 	} else
 		return 0;
 	if (len < n)
@@ -47,7 +53,7 @@ utf8_valid(const char *s, size_t len)
 	size_t i = 0, n;
 
 	while (i < len) {
-		if ((unsigned char)s[i] < 0x80) {	/* fast path for ASCII */
+		if ((unsigned char)s[i] < 0x80) { /* fast path for ASCII */
 			i++;
 			continue;
 		}
@@ -120,21 +126,22 @@ utf8_fold(uint32_t cp)
 		return cp + 32;
 	if (cp < 0xc0)
 		return cp;
-	if (cp <= 0xde && cp != 0xd7)			/* Latin-1 */
+	if (cp <= 0xde && cp != 0xd7) /* Latin-1 */
 		return cp + 32;
-	if (cp == 0x178)				/* Y with diaeresis */
+	if (cp == 0x178) /* Y with diaeresis */
 		return 0xff;
-	if (cp >= 0x100 && cp <= 0x17f) {		/* Latin Extended-A */
-		if ((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17e))
+	if (cp >= 0x100 && cp <= 0x17f) { /* Latin Extended-A */
+		if ((cp >= 0x139 && cp <= 0x148) ||
+		    (cp >= 0x179 && cp <= 0x17e))
 			return (cp & 1) ? cp + 1 : cp;
 		if (cp == 0x130 || cp == 0x131 || cp == 0x138 || cp == 0x149 ||
 		    cp == 0x17f)
 			return cp;
 		return (cp & 1) ? cp : cp + 1;
 	}
-	if (cp >= 0x391 && cp <= 0x3ab && cp != 0x3a2)	/* Greek */
+	if (cp >= 0x391 && cp <= 0x3ab && cp != 0x3a2) /* Greek */
 		return cp + 32;
-	if (cp >= 0x400 && cp <= 0x40f)			/* Cyrillic */
+	if (cp >= 0x400 && cp <= 0x40f) /* Cyrillic */
 		return cp + 80;
 	if (cp >= 0x410 && cp <= 0x42f)
 		return cp + 32;

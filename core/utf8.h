@@ -16,22 +16,22 @@
  * consumed (1..4) and stores the code point in *cp, or returns 0 when the
  * bytes at s are not a valid sequence (len == 0 also returns 0).
  */
-size_t	utf8_decode(const char *s, size_t len, uint32_t *cp);
+size_t utf8_decode(const char *s, size_t len, uint32_t *cp);
 
 /* 1 if s[0..len) is entirely valid UTF-8, else 0. */
-int	utf8_valid(const char *s, size_t len);
+int utf8_valid(const char *s, size_t len);
 
 /* Number of code points in valid UTF-8 s[0..len). */
-size_t	utf8_count(const char *s, size_t len);
+size_t utf8_count(const char *s, size_t len);
 
 /* Encode cp into out (at least 4 bytes); returns bytes written (0 if invalid). */
-size_t	utf8_encode(uint32_t cp, char *out);
+size_t utf8_encode(uint32_t cp, char *out);
 
 /* C0 controls except TAB, DEL, and C1 controls (U+0080..U+009F). */
-int	utf8_is_control(uint32_t cp);
+int utf8_is_control(uint32_t cp);
 
 /* ASCII and common Unicode space characters. */
-int	utf8_is_space(uint32_t cp);
+int utf8_is_space(uint32_t cp);
 
 /*
  * Simple case folding to lower case for ASCII, Latin-1, Latin Extended-A

@@ -18,8 +18,8 @@
 
 #include "buf.h"
 
-#define MIN_CAP		4096		/* BUF_MIN in buf.c */
-#define KEEP_CAP	(64 * 1024)	/* BUF_KEEP in buf.c */
+#define MIN_CAP  4096        /* BUF_MIN in buf.c */
+#define KEEP_CAP (64 * 1024) /* BUF_KEEP in buf.c */
 
 static void
 fill(struct buf *b, char c, size_t n)
@@ -40,7 +40,7 @@ test_buf_init_is_empty(void **state)
 	assert_null(b.data);
 	assert_int_equal(buf_used(&b), 0);
 	assert_int_equal(b.cap, 0);
-	buf_free(&b);			/* freeing an empty buffer is fine */
+	buf_free(&b); /* freeing an empty buffer is fine */
 	assert_null(b.data);
 }
 
@@ -77,7 +77,7 @@ test_buf_consume_partial(void **state)
 	buf_consume(&b, 2);
 	assert_int_equal(buf_used(&b), 4);
 	assert_memory_equal(buf_head(&b), "cdef", 4);
-	assert_int_equal(b.off, 2);		/* no memmove on consume */
+	assert_int_equal(b.off, 2); /* no memmove on consume */
 	buf_consume(&b, 3);
 	assert_int_equal(buf_used(&b), 1);
 	assert_memory_equal(buf_head(&b), "f", 1);
@@ -95,7 +95,7 @@ test_buf_consume_all_resets_offsets(void **state)
 	buf_consume(&b, 3);
 	assert_int_equal(b.off, 0);
 	assert_int_equal(b.len, 0);
-	assert_ptr_equal(b.data, data);		/* small: memory kept */
+	assert_ptr_equal(b.data, data); /* small: memory kept */
 	assert_int_equal(b.cap, MIN_CAP);
 	buf_free(&b);
 }
@@ -111,7 +111,7 @@ test_buf_reserve_commit(void **state)
 	assert_non_null(p);
 	assert_ptr_equal(p, b.data + 2);
 	memcpy(p, "cdefg", 5);
-	assert_int_equal(buf_used(&b), 2);	/* nothing until commit */
+	assert_int_equal(buf_used(&b), 2); /* nothing until commit */
 	buf_commit(&b, 5);
 	assert_int_equal(buf_used(&b), 7);
 	assert_memory_equal(buf_head(&b), "abcdefg", 7);
@@ -141,7 +141,7 @@ test_buf_growth_doubles(void **state)
 	assert_int_equal(b.cap, MIN_CAP);
 	fill(&b, 'b', 1);
 	assert_int_equal(b.cap, 2 * MIN_CAP);
-	fill(&b, 'c', 3 * MIN_CAP);		/* needs 4 KiB * 4 + 1 */
+	fill(&b, 'c', 3 * MIN_CAP); /* needs 4 KiB * 4 + 1 */
 	assert_int_equal(b.cap, 8 * MIN_CAP);
 	assert_int_equal(buf_used(&b), 4 * MIN_CAP + 1);
 	assert_int_equal(buf_head(&b)[0], 'a');
@@ -169,14 +169,14 @@ test_buf_compaction_memmoves_instead_of_growing(void **state)
 	char *data;
 
 	fill(&b, 'a', MIN_CAP - 4);
-	buf_append(&b, "WXYZ", 4);		/* buffer now full */
+	buf_append(&b, "WXYZ", 4); /* buffer now full */
 	data = b.data;
-	buf_consume(&b, MIN_CAP - 4);		/* "WXYZ" left at the end */
+	buf_consume(&b, MIN_CAP - 4); /* "WXYZ" left at the end */
 	assert_int_equal(b.off, MIN_CAP - 4);
 	assert_int_equal(buf_append(&b, "0123456789", 10), 0);
-	assert_ptr_equal(b.data, data);		/* same memory */
+	assert_ptr_equal(b.data, data); /* same memory */
 	assert_int_equal(b.cap, MIN_CAP);
-	assert_int_equal(b.off, 0);		/* live bytes moved to front */
+	assert_int_equal(b.off, 0); /* live bytes moved to front */
 	assert_int_equal(buf_used(&b), 14);
 	assert_memory_equal(buf_head(&b), "WXYZ0123456789", 14);
 	buf_free(&b);
@@ -190,12 +190,12 @@ test_buf_grow_with_offset_keeps_only_live_bytes(void **state)
 	fill(&b, 'a', 100);
 	buf_append(&b, "live", 4);
 	buf_consume(&b, 100);
-	fill(&b, 'q', 2 * MIN_CAP);		/* must grow */
+	fill(&b, 'q', 2 * MIN_CAP); /* must grow */
 	assert_int_equal(b.off, 0);
 	assert_int_equal(buf_used(&b), 4 + 2 * MIN_CAP);
 	assert_memory_equal(buf_head(&b), "live", 4);
 	assert_int_equal(buf_head(&b)[4], 'q');
-	assert_int_equal(b.cap, 4 * MIN_CAP);	/* sized for live bytes only */
+	assert_int_equal(b.cap, 4 * MIN_CAP); /* sized for live bytes only */
 	buf_free(&b);
 }
 
@@ -205,7 +205,7 @@ test_buf_reset_keeps_small_memory(void **state)
 	struct buf b = BUF_INIT;
 	char *data;
 
-	fill(&b, 'x', KEEP_CAP);		/* cap exactly 64 KiB */
+	fill(&b, 'x', KEEP_CAP); /* cap exactly 64 KiB */
 	data = b.data;
 	assert_int_equal(b.cap, KEEP_CAP);
 	buf_reset(&b);
@@ -240,9 +240,9 @@ test_buf_drained_large_buffer_released(void **state)
 
 	fill(&b, 'x', 100000);
 	buf_consume(&b, 50000);
-	assert_non_null(b.data);		/* still holding data */
+	assert_non_null(b.data); /* still holding data */
 	buf_consume(&b, 50000);
-	assert_null(b.data);			/* idle and large: freed */
+	assert_null(b.data); /* idle and large: freed */
 	assert_int_equal(b.cap, 0);
 }
 
@@ -331,9 +331,12 @@ main(void)
 		cmocka_unit_test(test_buf_reserve_commit),
 		cmocka_unit_test(test_buf_reserve_existing_room_no_realloc),
 		cmocka_unit_test(test_buf_growth_doubles),
-		cmocka_unit_test(test_buf_first_large_append_sizes_power_of_two),
-		cmocka_unit_test(test_buf_compaction_memmoves_instead_of_growing),
-		cmocka_unit_test(test_buf_grow_with_offset_keeps_only_live_bytes),
+		cmocka_unit_test(
+		    test_buf_first_large_append_sizes_power_of_two),
+		cmocka_unit_test(
+		    test_buf_compaction_memmoves_instead_of_growing),
+		cmocka_unit_test(
+		    test_buf_grow_with_offset_keeps_only_live_bytes),
 		cmocka_unit_test(test_buf_reset_keeps_small_memory),
 		cmocka_unit_test(test_buf_reset_releases_large_memory),
 		cmocka_unit_test(test_buf_drained_large_buffer_released),

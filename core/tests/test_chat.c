@@ -22,19 +22,19 @@
 #include "chat.h"
 #include "utf8.h"
 
-#define NSLOT		8
-#define MAXLINES	64
-#define LINESZ		4400
-#define MAX_ROOMS	4
-#define MAX_LINE	2000
+#define NSLOT     8
+#define MAXLINES  64
+#define LINESZ    4400
+#define MAX_ROOMS 4
+#define MAX_LINE  2000
 
 /* ---- fake io --------------------------------------------------------- */
 
 static struct {
-	char	line[NSLOT][MAXLINES][LINESZ];
-	int	n[NSLOT];
-	int	closed[NSLOT];
-	int	sends;
+	char line[NSLOT][MAXLINES][LINESZ];
+	int n[NSLOT];
+	int closed[NSLOT];
+	int sends;
 } io_rec;
 
 static void
@@ -43,8 +43,8 @@ fake_send(void *ctx, int slot, const char *line, size_t len)
 	assert_ptr_equal(ctx, &io_rec);
 	assert_true(slot >= 0 && slot < NSLOT);
 	assert_true(len >= 1 && len < LINESZ);
-	assert_int_equal(line[len - 1], '\n');		/* one whole line */
-	assert_null(memchr(line, '\n', len - 1));	/* and only one */
+	assert_int_equal(line[len - 1], '\n');    /* one whole line */
+	assert_null(memchr(line, '\n', len - 1)); /* and only one */
 	assert_true(io_rec.n[slot] < MAXLINES);
 	memcpy(io_rec.line[slot][io_rec.n[slot]], line, len - 1);
 	io_rec.line[slot][io_rec.n[slot]][len - 1] = '\0';
@@ -106,8 +106,8 @@ expect_lines(int slot, ...)
 	io_rec.n[slot] = 0;
 }
 
-#define EXPECT(slot, ...)	expect_lines((slot), __VA_ARGS__, (char *)NULL)
-#define QUIET(slot)		expect_lines((slot), (char *)NULL)
+#define EXPECT(slot, ...) expect_lines((slot), __VA_ARGS__, (char *)NULL)
+#define QUIET(slot)       expect_lines((slot), (char *)NULL)
 
 static void
 all_quiet(void)
@@ -161,8 +161,10 @@ reg(struct chat *c, int slot, const char *nick)
 	chat_connect(c, slot);
 	say(c, slot, nick);
 	snprintf(ok, sizeof(ok), "OK NICK %s", nick);
-	EXPECT(slot, "HELLO forkchatd/" FORKCHAT_VERSION " welcome to forkchat; "
-	    "send your nickname", ok, "OK JOIN lobby");
+	EXPECT(slot,
+	    "HELLO forkchatd/" FORKCHAT_VERSION " welcome to forkchat; "
+	    "send your nickname",
+	    ok, "OK JOIN lobby");
 	clear_all();
 }
 
@@ -181,7 +183,7 @@ four_users_rust(struct chat *c)
 	clear_all();
 }
 
-#define CHAT	struct chat *c = *state
+#define CHAT struct chat *c = *state
 
 /* ---- connect and registration ---------------------------------------- */
 
@@ -191,7 +193,8 @@ test_chat_connect_sends_hello(void **state)
 	CHAT;
 
 	chat_connect(c, 0);
-	EXPECT(0, "HELLO forkchatd/" FORKCHAT_VERSION " welcome to forkchat; "
+	EXPECT(0,
+	    "HELLO forkchatd/" FORKCHAT_VERSION " welcome to forkchat; "
 	    "send your nickname");
 	assert_true(chat_in_use(c, 0));
 	assert_false(chat_is_registered(c, 0));
@@ -225,7 +228,7 @@ test_chat_register_lobby_sees_join(void **state)
 
 	reg(c, 0, "alice");
 	chat_connect(c, 1);
-	chat_connect(c, 2);		/* not registered: sees nothing */
+	chat_connect(c, 2); /* not registered: sees nothing */
 	clear_all();
 	say(c, 1, "bob");
 	EXPECT(1, "OK NICK bob", "OK JOIN lobby");
@@ -242,9 +245,11 @@ test_chat_register_nick_taken_case_insensitive(void **state)
 	chat_connect(c, 1);
 	clear_all();
 	say(c, 1, "ALICE");
-	EXPECT(1, "ERR 422 NICK_TAKEN nickname ALICE is in use, choose another");
+	EXPECT(
+	    1, "ERR 422 NICK_TAKEN nickname ALICE is in use, choose another");
 	say(c, 1, "Alice");
-	EXPECT(1, "ERR 422 NICK_TAKEN nickname Alice is in use, choose another");
+	EXPECT(
+	    1, "ERR 422 NICK_TAKEN nickname Alice is in use, choose another");
 	assert_false(chat_is_registered(c, 1));
 	all_quiet();
 	/* the failed attempt left the connection open for another one */
@@ -259,11 +264,12 @@ test_chat_register_latin1_clash(void **state)
 {
 	CHAT;
 
-	reg(c, 0, "\xc3\x89lan");			/* Élan */
+	reg(c, 0, "\xc3\x89lan"); /* Élan */
 	chat_connect(c, 1);
 	clear_all();
-	say(c, 1, "\xc3\xa9lan");			/* élan */
-	EXPECT(1, "ERR 422 NICK_TAKEN nickname \xc3\xa9lan is in use, "
+	say(c, 1, "\xc3\xa9lan"); /* élan */
+	EXPECT(1,
+	    "ERR 422 NICK_TAKEN nickname \xc3\xa9lan is in use, "
 	    "choose another");
 	assert_false(chat_is_registered(c, 1));
 }
@@ -273,15 +279,17 @@ test_chat_register_greek_and_cyrillic_clash(void **state)
 {
 	CHAT;
 
-	reg(c, 0, "\xce\xa3\xce\xbf\xcf\x86\xce\xb9\xce\xb1");	/* Σοφια */
-	reg(c, 1, "\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd");		/* Иван */
+	reg(c, 0, "\xce\xa3\xce\xbf\xcf\x86\xce\xb9\xce\xb1"); /* Σοφια */
+	reg(c, 1, "\xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd");         /* Иван */
 	chat_connect(c, 2);
 	clear_all();
-	say(c, 2, "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1");	/* σοφια */
-	EXPECT(2, "ERR 422 NICK_TAKEN nickname \xcf\x83\xce\xbf\xcf\x86\xce"
+	say(c, 2, "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1"); /* σοφια */
+	EXPECT(2,
+	    "ERR 422 NICK_TAKEN nickname \xcf\x83\xce\xbf\xcf\x86\xce"
 	    "\xb9\xce\xb1 is in use, choose another");
-	say(c, 2, "\xd0\xb8\xd0\xb2\xd0\xb0\xd0\xbd");		/* иван */
-	EXPECT(2, "ERR 422 NICK_TAKEN nickname \xd0\xb8\xd0\xb2\xd0\xb0\xd0"
+	say(c, 2, "\xd0\xb8\xd0\xb2\xd0\xb0\xd0\xbd"); /* иван */
+	EXPECT(2,
+	    "ERR 422 NICK_TAKEN nickname \xd0\xb8\xd0\xb2\xd0\xb0\xd0"
 	    "\xbd is in use, choose another");
 	assert_false(chat_is_registered(c, 2));
 }
@@ -290,17 +298,19 @@ static void
 test_chat_register_korean_nick(void **state)
 {
 	CHAT;
-	const char *kim = "\xea\xb9\x80\xec\xb2\xa0\xec\x88\x98";	/* 김철수 */
+	const char *kim = "\xea\xb9\x80\xec\xb2\xa0\xec\x88\x98"; /* 김철수 */
 
 	reg(c, 0, kim);
 	assert_string_equal(chat_nick(c, 0), kim);
 	chat_connect(c, 1);
 	clear_all();
 	say(c, 1, kim);
-	EXPECT(1, "ERR 422 NICK_TAKEN nickname \xea\xb9\x80\xec\xb2\xa0\xec\x88"
+	EXPECT(1,
+	    "ERR 422 NICK_TAKEN nickname \xea\xb9\x80\xec\xb2\xa0\xec\x88"
 	    "\x98 is in use, choose another");
 	/* 16 Hangul syllables (48 bytes) are a valid nickname */
-	say(c, 1, "\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80"
+	say(c, 1,
+	    "\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80"
 	    "\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80"
 	    "\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80"
 	    "\xea\xb0\x80");
@@ -315,16 +325,17 @@ test_chat_register_too_long(void **state)
 
 	chat_connect(c, 0);
 	clear_all();
-	say(c, 0, "abcdefghijklmnopq");		/* 17 */
+	say(c, 0, "abcdefghijklmnopq"); /* 17 */
 	EXPECT(0, "ERR 421 NICK_TOO_LONG a nickname has at most 16 characters");
 	/* 17 Hangul syllables */
-	say(c, 0, "\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80"
+	say(c, 0,
+	    "\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80"
 	    "\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80"
 	    "\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80\xea\xb0\x80"
 	    "\xea\xb0\x80\xea\xb0\x80");
 	EXPECT(0, "ERR 421 NICK_TOO_LONG a nickname has at most 16 characters");
 	assert_false(chat_is_registered(c, 0));
-	say(c, 0, "abcdefghijklmnop");		/* 16 */
+	say(c, 0, "abcdefghijklmnop"); /* 16 */
 	EXPECT(0, "OK NICK abcdefghijklmnop", "OK JOIN lobby");
 }
 
@@ -332,7 +343,7 @@ static void
 test_chat_register_bad_chars(void **state)
 {
 	static const char *bad[] = { "al ice", "al\tice", "al\xc2\xa0ice",
-	    "al\xe3\x80\x80ice", " alice", "alice " };
+		"al\xe3\x80\x80ice", " alice", "alice " };
 	CHAT;
 	size_t i;
 
@@ -340,7 +351,8 @@ test_chat_register_bad_chars(void **state)
 	clear_all();
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		say(c, 0, bad[i]);
-		EXPECT(0, "ERR 420 BAD_NICK a nickname has no spaces or control "
+		EXPECT(0,
+		    "ERR 420 BAD_NICK a nickname has no spaces or control "
 		    "characters and does not start with /");
 	}
 	assert_false(chat_is_registered(c, 0));
@@ -351,7 +363,7 @@ static void
 test_chat_commands_before_registration(void **state)
 {
 	static const char *cmds[] = { "/join x", "/list", "/users all",
-	    "/add r", "/w bob hi", "/leave", "/bogus", "//alice", "/" };
+		"/add r", "/w bob hi", "/leave", "/bogus", "//alice", "/" };
 	CHAT;
 	size_t i;
 
@@ -375,7 +387,8 @@ test_chat_help_before_registration(void **state)
 	clear_all();
 	say(c, 0, "/HELP");
 	assert_int_equal(io_rec.n[0], 11);
-	assert_string_equal(io_rec.line[0][0], "HELP text                 send "
+	assert_string_equal(io_rec.line[0][0],
+	    "HELP text                 send "
 	    "text to everyone in your room (//text sends /text)");
 	assert_string_equal(io_rec.line[0][10], "END HELP");
 	assert_false(chat_is_registered(c, 0));
@@ -393,7 +406,7 @@ test_chat_quit_before_registration(void **state)
 	EXPECT(0, "BYE QUIT goodbye");
 	assert_int_equal(io_rec.closed[0], 1);
 	assert_false(chat_in_use(c, 0));
-	all_quiet();			/* bob hears no PART */
+	all_quiet(); /* bob hears no PART */
 	assert_int_equal(chat_user_count(c), 1);
 }
 
@@ -405,7 +418,7 @@ test_chat_nick_free_after_disconnect(void **state)
 	reg(c, 0, "alice");
 	chat_disconnect(c, 0, "disconnected");
 	assert_int_equal(chat_user_count(c), 0);
-	reg(c, 1, "ALICE");		/* reg() asserts OK NICK */
+	reg(c, 1, "ALICE"); /* reg() asserts OK NICK */
 	assert_string_equal(chat_nick(c, 1), "ALICE");
 }
 
@@ -451,7 +464,7 @@ test_chat_message_fanout_exactly_once_not_sender(void **state)
 	say(c, 0, "hi all");
 	EXPECT(1, "MSG lobby alice hi all");
 	EXPECT(2, "MSG lobby alice hi all");
-	QUIET(0);			/* no echo */
+	QUIET(0); /* no echo */
 	assert_int_equal(io_rec.sends, 2);
 }
 
@@ -466,8 +479,8 @@ test_chat_message_stays_in_room(void **state)
 	EXPECT(2, "MSG rust bob in rust");
 	QUIET(3);
 	say(c, 3, "in lobby");
-	all_quiet();			/* dave is alone in the lobby */
-	chat_connect(c, 4);		/* unregistered: never gets messages */
+	all_quiet();        /* dave is alone in the lobby */
+	chat_connect(c, 4); /* unregistered: never gets messages */
 	clear_all();
 	say(c, 1, "again");
 	QUIET(4);
@@ -607,19 +620,21 @@ static void
 test_chat_add_bad_room(void **state)
 {
 	static const char *bad[] = { "/add /x",
-	    "/add abcdefghijklmnopqrstuvwxyz0123456",	/* 33 chars */
-	    "/add a\xc2\xa0" "b" };
+		"/add abcdefghijklmnopqrstuvwxyz0123456", /* 33 chars */
+		"/add a\xc2\xa0"
+		"b" };
 	CHAT;
 	size_t i;
 
 	reg(c, 0, "alice");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		say(c, 0, bad[i]);
-		EXPECT(0, "ERR 432 BAD_ROOM a room name has 1 to 32 characters, "
+		EXPECT(0,
+		    "ERR 432 BAD_ROOM a room name has 1 to 32 characters, "
 		    "no spaces or control characters, and does not start with /");
 	}
 	assert_int_equal(chat_room_count(c), 1);
-	say(c, 0, "/add abcdefghijklmnopqrstuvwxyz012345");	/* 32 */
+	say(c, 0, "/add abcdefghijklmnopqrstuvwxyz012345"); /* 32 */
 	EXPECT(0, "OK ADD abcdefghijklmnopqrstuvwxyz012345",
 	    "OK JOIN abcdefghijklmnopqrstuvwxyz012345");
 }
@@ -744,7 +759,8 @@ test_chat_join_no_such_room(void **state)
 
 	reg(c, 0, "alice");
 	say(c, 0, "/join nope");
-	EXPECT(0, "ERR 430 NO_SUCH_ROOM no room nope; /list shows rooms, /add "
+	EXPECT(0,
+	    "ERR 430 NO_SUCH_ROOM no room nope; /list shows rooms, /add "
 	    "creates one");
 	assert_string_equal(chat_room(c, 0), "lobby");
 }
@@ -1011,7 +1027,7 @@ test_chat_users_all(void **state)
 	CHAT;
 
 	four_users_rust(c);
-	chat_connect(c, 5);		/* unregistered: not listed */
+	chat_connect(c, 5); /* unregistered: not listed */
 	clear_all();
 	say(c, 3, "/users all");
 	EXPECT(3, "USER alice rust", "USER bob rust", "USER carol rust",
@@ -1066,7 +1082,7 @@ test_chat_whisper_no_such_user(void **state)
 	CHAT;
 
 	reg(c, 0, "alice");
-	chat_connect(c, 1);		/* connected, no nickname yet */
+	chat_connect(c, 1); /* connected, no nickname yet */
 	clear_all();
 	say(c, 0, "/w zed hi");
 	EXPECT(0, "ERR 440 NO_SUCH_USER nobody is called zed");
@@ -1125,7 +1141,8 @@ test_chat_help_lines(void **state)
 	assert_int_equal(io_rec.n[0], 11);
 	for (i = 0; i < 10; i++)
 		assert_memory_equal(io_rec.line[0][i], "HELP ", 5);
-	assert_string_equal(io_rec.line[0][7], "HELP /whisper NICK TEXT   "
+	assert_string_equal(io_rec.line[0][7],
+	    "HELP /whisper NICK TEXT   "
 	    "private message (alias /w)");
 	assert_string_equal(io_rec.line[0][10], "END HELP");
 	io_rec.n[0] = 0;
@@ -1141,12 +1158,14 @@ test_chat_unknown_command(void **state)
 	reg(c, 0, "alice");
 	reg(c, 1, "bob");
 	say(c, 0, "/Dance now");
-	EXPECT(0, "ERR 404 UNKNOWN_COMMAND unknown command /Dance; /help lists "
+	EXPECT(0,
+	    "ERR 404 UNKNOWN_COMMAND unknown command /Dance; /help lists "
 	    "commands");
 	say(c, 0, "/");
-	EXPECT(0, "ERR 404 UNKNOWN_COMMAND unknown command /; /help lists "
+	EXPECT(0,
+	    "ERR 404 UNKNOWN_COMMAND unknown command /; /help lists "
 	    "commands");
-	all_quiet();			/* not sent as a message */
+	all_quiet(); /* not sent as a message */
 }
 
 static void
@@ -1163,7 +1182,7 @@ test_chat_quit_registered(void **state)
 	all_quiet();
 	assert_false(chat_in_use(c, 1));
 	assert_int_equal(chat_user_count(c), 3);
-	reg(c, 1, "bob");		/* nickname free again */
+	reg(c, 1, "bob"); /* nickname free again */
 }
 
 static void
@@ -1191,7 +1210,7 @@ test_chat_disconnect_parts_room(void **state)
 	EXPECT(0, "PART rust carol disconnected");
 	EXPECT(1, "PART rust carol disconnected");
 	all_quiet();
-	assert_int_equal(io_rec.closed[2], 0);	/* does not call close */
+	assert_int_equal(io_rec.closed[2], 0); /* does not call close */
 	assert_false(chat_in_use(c, 2));
 	assert_int_equal(chat_user_count(c), 3);
 	assert_int_equal(chat_room_count(c), 2);
@@ -1206,7 +1225,7 @@ test_chat_disconnect_idempotent(void **state)
 	chat_disconnect(c, 2, "disconnected");
 	clear_all();
 	chat_disconnect(c, 2, "disconnected");
-	chat_disconnect(c, 6, "disconnected");	/* never used */
+	chat_disconnect(c, 6, "disconnected"); /* never used */
 	chat_disconnect(c, -1, "disconnected");
 	chat_disconnect(c, NSLOT, "disconnected");
 	assert_int_equal(io_rec.sends, 0);
@@ -1318,10 +1337,11 @@ test_chat_owner_disconnect_empty_room_deleted(void **state)
 	say(c, 0, "/add rust");
 	clear_all();
 	chat_disconnect(c, 0, "disconnected");
-	all_quiet();			/* nobody was there to tell */
+	all_quiet(); /* nobody was there to tell */
 	assert_int_equal(chat_room_count(c), 1);
 	say(c, 1, "/join rust");
-	EXPECT(1, "ERR 430 NO_SUCH_ROOM no room rust; /list shows rooms, /add "
+	EXPECT(1,
+	    "ERR 430 NO_SUCH_ROOM no room rust; /list shows rooms, /add "
 	    "creates one");
 	say(c, 1, "/list");
 	EXPECT(1, "ROOM lobby 1 -", "END LIST 1");
@@ -1344,7 +1364,7 @@ test_chat_owner_disconnect_several_rooms(void **state)
 	chat_disconnect(c, 0, "disconnected");
 	EXPECT(1, "OWNER r3 bob");
 	all_quiet();
-	assert_int_equal(chat_room_count(c), 2);	/* lobby and r3 */
+	assert_int_equal(chat_room_count(c), 2); /* lobby and r3 */
 	say(c, 1, "/list");
 	EXPECT(1, "ROOM lobby 0 -", "ROOM r3 1 bob", "END LIST 2");
 }
@@ -1392,7 +1412,8 @@ test_chat_reject_reports_configured_limit(void **state)
 	chat_connect(c, 0);
 	clear_all();
 	chat_reject(c, 0, PERR_LINE_TOO_LONG);
-	EXPECT(0, "ERR 401 LINE_TOO_LONG line too long, discarded (limit 16 "
+	EXPECT(0,
+	    "ERR 401 LINE_TOO_LONG line too long, discarded (limit 16 "
 	    "bytes)");
 	chat_free(c);
 }
@@ -1406,7 +1427,7 @@ test_chat_reject_unregistered_and_free_slot(void **state)
 	clear_all();
 	chat_reject(c, 0, PERR_BAD_UTF8);
 	EXPECT(0, "ERR 402 BAD_UTF8 line is not valid UTF-8, discarded");
-	chat_reject(c, 1, PERR_BAD_UTF8);		/* free slot */
+	chat_reject(c, 1, PERR_BAD_UTF8); /* free slot */
 	chat_reject(c, -1, PERR_BAD_UTF8);
 	chat_reject(c, NSLOT, PERR_BAD_UTF8);
 	all_quiet();
@@ -1440,7 +1461,7 @@ test_chat_bye_unregistered_and_free_slot(void **state)
 	EXPECT(1, "BYE REGISTER_TIMEOUT no nickname in 30 seconds");
 	assert_int_equal(io_rec.closed[1], 1);
 	all_quiet();
-	chat_bye(c, 1, "SHUTDOWN", "again");	/* now free: nothing */
+	chat_bye(c, 1, "SHUTDOWN", "again"); /* now free: nothing */
 	chat_bye(c, 5, "SHUTDOWN", "never");
 	all_quiet();
 	assert_int_equal(io_rec.closed[1], 1);
@@ -1480,7 +1501,7 @@ static void
 test_chat_many_users_hash_consistent(void **state)
 {
 	static const char *nicks[NSLOT] = { "ann", "Ben", "cat", "DAN", "eve",
-	    "fay", "gus", "hal" };
+		"fay", "gus", "hal" };
 	char cmd[64], want[64];
 	CHAT;
 	int s, t;
@@ -1497,8 +1518,10 @@ test_chat_many_users_hash_consistent(void **state)
 		snprintf(cmd, sizeof(cmd), "/w %s hi", nicks[t]);
 		say(c, 7 == t ? 6 : 7, cmd);
 		if (t == 0 || t == 3 || t == 5) {
-			snprintf(want, sizeof(want), "ERR 440 NO_SUCH_USER "
-			    "nobody is called %s", nicks[t]);
+			snprintf(want, sizeof(want),
+			    "ERR 440 NO_SUCH_USER "
+			    "nobody is called %s",
+			    nicks[t]);
 			EXPECT(7, want);
 		} else {
 			snprintf(want, sizeof(want), "OK WHISPER %s", nicks[t]);
@@ -1521,16 +1544,17 @@ test_chat_longest_msg_within_bound(void **state)
 	int i;
 
 	for (i = 0; i < 32; i++)
-		strcat(room, "\xf0\x9f\x98\x80");	/* 32 4-byte characters */
+		strcat(room, "\xf0\x9f\x98\x80"); /* 32 4-byte characters */
 	for (i = 0; i < 16; i++)
 		strcat(nick, "\xf0\x9f\x98\xba");
 	reg(c, 0, nick);
 	reg(c, 1, "bob");
 	say(c, 0, room);
-	say(c, 1, room + 1);			/* "add ..." is a message */
+	say(c, 1, room + 1); /* "add ..." is a message */
 	room[1] = 'j', room[2] = 'o', room[3] = 'i', room[4] = 'n';
 	clear_all();
-	say(c, 1, "/join \xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+	say(c, 1,
+	    "/join \xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
 	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
 	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
 	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
@@ -1539,7 +1563,7 @@ test_chat_longest_msg_within_bound(void **state)
 	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
 	    "\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
 	    "\xf0\x9f\x98\x80");
-	assert_int_equal(io_rec.n[1], 1);	/* OK JOIN */
+	assert_int_equal(io_rec.n[1], 1); /* OK JOIN */
 	clear_all();
 	memset(line, 'x', MAX_LINE);
 	say(c, 0, line);
@@ -1574,7 +1598,7 @@ test_chat_err_lines_stay_valid_utf8(void **state)
 	assert_true(utf8_valid(io_rec.line[0][0], strlen(io_rec.line[0][0])));
 }
 
-#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
 main(void)

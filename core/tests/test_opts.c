@@ -20,7 +20,7 @@
 #include "opts.h"
 #include "proto.h"
 
-#define MAXARGS	24
+#define MAXARGS 24
 
 static struct server_opts o;
 static char err[256];
@@ -62,13 +62,13 @@ run(const char *first, ...)
 	return r;
 }
 
-#define RUN(...)	run(__VA_ARGS__, (char *)NULL)
+#define RUN(...) run(__VA_ARGS__, (char *)NULL)
 
 static void
 assert_usage(const char *want_err)
 {
 	assert_string_equal(err, want_err);
-	assert_int_equal(outlen, 0);		/* nothing printed */
+	assert_int_equal(outlen, 0); /* nothing printed */
 }
 
 static int
@@ -102,8 +102,9 @@ test_opts_defaults(void **state)
 static void
 test_opts_short_options(void **state)
 {
-	assert_int_equal(RUN("-p", "6000", "-b", "0.0.0.0", "-m", "50",
-	    "-l", "/tmp/logs", "-f"), OPTS_RUN);
+	assert_int_equal(RUN("-p", "6000", "-b", "0.0.0.0", "-m", "50", "-l",
+	                     "/tmp/logs", "-f"),
+	    OPTS_RUN);
 	assert_int_equal(o.port, 6000);
 	assert_string_equal(o.bind, "0.0.0.0");
 	assert_int_equal(o.max_clients, 50);
@@ -114,10 +115,11 @@ test_opts_short_options(void **state)
 static void
 test_opts_long_options(void **state)
 {
-	assert_int_equal(RUN("--port", "7000", "--bind", "10.0.0.1",
-	    "--max-clients", "2", "--max-rooms", "3", "--max-line", "100",
-	    "--max-backlog", "8192", "--register-timeout", "0",
-	    "--log-dir", "d", "--pid-file", "/run/f.pid", "--foreground"),
+	assert_int_equal(
+	    RUN("--port", "7000", "--bind", "10.0.0.1", "--max-clients", "2",
+	        "--max-rooms", "3", "--max-line", "100", "--max-backlog",
+	        "8192", "--register-timeout", "0", "--log-dir", "d",
+	        "--pid-file", "/run/f.pid", "--foreground"),
 	    OPTS_RUN);
 	assert_int_equal(o.port, 7000);
 	assert_string_equal(o.bind, "10.0.0.1");
@@ -134,8 +136,8 @@ test_opts_long_options(void **state)
 static void
 test_opts_equals_and_attached_forms(void **state)
 {
-	assert_int_equal(RUN("--port=6001", "-m7", "--max-line=4000",
-	    "-ldir"), OPTS_RUN);
+	assert_int_equal(
+	    RUN("--port=6001", "-m7", "--max-line=4000", "-ldir"), OPTS_RUN);
 	assert_int_equal(o.port, 6001);
 	assert_int_equal(o.max_clients, 7);
 	assert_int_equal(o.max_line, 4000);
@@ -153,17 +155,19 @@ test_opts_abbreviated_long_option(void **state)
 static void
 test_opts_range_limits_accepted(void **state)
 {
-	assert_int_equal(RUN("-p", "1", "-m", "1", "--max-rooms", "0",
-	    "--max-line", "16", "--max-backlog", "4096",
-	    "--register-timeout", "86400"), OPTS_RUN);
+	assert_int_equal(
+	    RUN("-p", "1", "-m", "1", "--max-rooms", "0", "--max-line", "16",
+	        "--max-backlog", "4096", "--register-timeout", "86400"),
+	    OPTS_RUN);
 	assert_int_equal(o.port, 1);
 	assert_int_equal(o.max_clients, 1);
 	assert_int_equal(o.max_rooms, 0);
 	assert_int_equal(o.max_line, 16);
 	assert_int_equal(o.max_backlog, 4096);
 	assert_int_equal(o.register_timeout, 86400);
-	assert_int_equal(RUN("-p", "65535", "-m", "100000", "--max-rooms",
-	    "100000", "--max-line", "4000", "--max-backlog", "17179869184"),
+	assert_int_equal(
+	    RUN("-p", "65535", "-m", "100000", "--max-rooms", "100000",
+	        "--max-line", "4000", "--max-backlog", "17179869184"),
 	    OPTS_RUN);
 	assert_int_equal(o.port, 65535);
 	assert_int_equal(o.max_clients, 100000);
@@ -195,7 +199,7 @@ test_opts_long_paths_fit(void **state)
 	char path[4096];
 
 	memset(path, 'a', sizeof(path) - 1);
-	path[sizeof(path) - 1] = '\0';			/* 4095 chars: fits */
+	path[sizeof(path) - 1] = '\0'; /* 4095 chars: fits */
 	assert_int_equal(RUN("--log-dir", path, "--pid-file", path), OPTS_RUN);
 	assert_string_equal(o.log_dir, path);
 	assert_string_equal(o.pid_file, path);
@@ -266,9 +270,9 @@ test_opts_bad_max_backlog(void **state)
 	assert_int_equal(RUN("--max-backlog", "1M"), OPTS_USAGE);
 	assert_usage("invalid value for --max-backlog: '1M'");
 	assert_int_equal(RUN("--max-backlog", "99999999999999999999999"),
-	    OPTS_USAGE);				/* ERANGE */
+	    OPTS_USAGE); /* ERANGE */
 	assert_usage("invalid value for --max-backlog: "
-	    "'99999999999999999999999'");
+	             "'99999999999999999999999'");
 }
 
 static void
@@ -287,9 +291,12 @@ test_opts_bad_strings(void **state)
 
 	assert_int_equal(RUN("-b", ""), OPTS_USAGE);
 	assert_usage("invalid value for -b: ''");
-	assert_int_equal(RUN("--bind", "1234567890123456789012345678901234567890"
-	    "123456789012345678901234"), OPTS_USAGE);	/* 64 chars */
-	assert_usage("invalid value for --bind: '1234567890123456789012345678901"
+	assert_int_equal(RUN("--bind",
+	                     "1234567890123456789012345678901234567890"
+	                     "123456789012345678901234"),
+	    OPTS_USAGE); /* 64 chars */
+	assert_usage(
+	    "invalid value for --bind: '1234567890123456789012345678901"
 	    "234567890123456789012345678901234'");
 	assert_int_equal(RUN("--log-dir", ""), OPTS_USAGE);
 	assert_usage("invalid value for --log-dir: ''");
@@ -350,10 +357,10 @@ test_opts_error_truncated_to_errsz(void **state)
 
 	assert_non_null(out);
 	memset(small, 'x', sizeof(small));
-	assert_int_equal(opts_parse(&o, 3, argv, small, sizeof(small), out),
-	    OPTS_USAGE);
+	assert_int_equal(
+	    opts_parse(&o, 3, argv, small, sizeof(small), out), OPTS_USAGE);
 	fclose(out);
-	assert_string_equal(small, "invalid val");	/* 11 chars + NUL */
+	assert_string_equal(small, "invalid val"); /* 11 chars + NUL */
 }
 
 /*
@@ -427,13 +434,13 @@ test_opts_help_to_fmemopen(void **state)
 	memset(buf, 0, sizeof(buf));
 	out = fmemopen(buf, sizeof(buf), "w");
 	assert_non_null(out);
-	assert_int_equal(opts_parse(&o, 2, argv, err, sizeof(err), out),
-	    OPTS_EXIT_OK);
+	assert_int_equal(
+	    opts_parse(&o, 2, argv, err, sizeof(err), out), OPTS_EXIT_OK);
 	fclose(out);
 	assert_string_equal(buf, "forkchatd " FORKCHAT_VERSION "\n");
 }
 
-#define T(f)	cmocka_unit_test_teardown(f, teardown)
+#define T(f) cmocka_unit_test_teardown(f, teardown)
 
 int
 main(void)

@@ -18,15 +18,15 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
-#define MAXEV	32
+#define MAXEV 32
 
 /* What the framer reported, in order. */
 struct rec {
-	int	 n;
+	int n;
 	enum proto_frame_ev ev[MAXEV];
-	char	 line[MAXEV][128];
-	size_t	 len[MAXEV];
-	int	 stop_after;		/* return -1 after this many, 0 = never */
+	char line[MAXEV][128];
+	size_t len[MAXEV];
+	int stop_after; /* return -1 after this many, 0 = never */
 };
 
 static int
@@ -51,7 +51,7 @@ rec_cb(enum proto_frame_ev ev, const char *line, size_t len, void *arg)
 
 struct fx {
 	struct proto_framer f;
-	char	 buf[64];
+	char buf[64];
 	struct rec r;
 };
 
@@ -132,17 +132,30 @@ usage_of(const char *s)
 static void
 test_proto_err_name_every_code(void **state)
 {
-	static const struct { enum proto_err c; const char *n; } t[] = {
-		{ 400, "EMPTY_LINE" }, { 401, "LINE_TOO_LONG" },
-		{ 402, "BAD_UTF8" }, { 403, "CONTROL_CHAR" },
-		{ 404, "UNKNOWN_COMMAND" }, { 405, "USAGE" },
-		{ 410, "NOT_REGISTERED" }, { 420, "BAD_NICK" },
-		{ 421, "NICK_TOO_LONG" }, { 422, "NICK_TAKEN" },
-		{ 430, "NO_SUCH_ROOM" }, { 431, "ROOM_EXISTS" },
-		{ 432, "BAD_ROOM" }, { 433, "TOO_MANY_ROOMS" },
-		{ 434, "NOT_OWNER" }, { 435, "IS_LOBBY" },
-		{ 436, "ALREADY_IN_ROOM" }, { 440, "NO_SUCH_USER" },
-		{ 441, "WHISPER_SELF" }, { 500, "INTERNAL" },
+	static const struct {
+		enum proto_err c;
+		const char *n;
+	} t[] = {
+		{ 400, "EMPTY_LINE" },
+		{ 401, "LINE_TOO_LONG" },
+		{ 402, "BAD_UTF8" },
+		{ 403, "CONTROL_CHAR" },
+		{ 404, "UNKNOWN_COMMAND" },
+		{ 405, "USAGE" },
+		{ 410, "NOT_REGISTERED" },
+		{ 420, "BAD_NICK" },
+		{ 421, "NICK_TOO_LONG" },
+		{ 422, "NICK_TAKEN" },
+		{ 430, "NO_SUCH_ROOM" },
+		{ 431, "ROOM_EXISTS" },
+		{ 432, "BAD_ROOM" },
+		{ 433, "TOO_MANY_ROOMS" },
+		{ 434, "NOT_OWNER" },
+		{ 435, "IS_LOBBY" },
+		{ 436, "ALREADY_IN_ROOM" },
+		{ 440, "NO_SUCH_USER" },
+		{ 441, "WHISPER_SELF" },
+		{ 500, "INTERNAL" },
 	};
 	size_t i;
 
@@ -197,7 +210,7 @@ test_proto_check_line_control_chars(void **state)
 	assert_int_equal(check_line("a\x1b[31m"), PERR_CONTROL_CHAR);
 	assert_int_equal(check_line("a\rb"), PERR_CONTROL_CHAR);
 	assert_int_equal(check_line("del\x7f"), PERR_CONTROL_CHAR);
-	assert_int_equal(check_line("c1\xc2\x85"), PERR_CONTROL_CHAR);	/* NEL */
+	assert_int_equal(check_line("c1\xc2\x85"), PERR_CONTROL_CHAR); /* NEL */
 	assert_int_equal(check_line("c1\xc2\x9f"), PERR_CONTROL_CHAR);
 }
 
@@ -216,8 +229,9 @@ test_proto_check_name_accepts_valid(void **state)
 	assert_int_equal(check_nick("alice"), PERR_NONE);
 	assert_int_equal(check_nick("a"), PERR_NONE);
 	assert_int_equal(check_nick("\xea\xb9\x80\xec\xb2\xa0\xec\x88\x98"),
-	    PERR_NONE);				/* 김철수 */
-	assert_int_equal(check_nick("a/b"), PERR_NONE);	/* / only banned first */
+	    PERR_NONE); /* 김철수 */
+	assert_int_equal(
+	    check_nick("a/b"), PERR_NONE); /* / only banned first */
 	assert_int_equal(check_nick("1234567890123456"), PERR_NONE);
 }
 
@@ -243,13 +257,14 @@ test_proto_check_name_rejects_bad(void **state)
 	assert_int_equal(check_nick("/alice"), PERR_BAD_NICK);
 	assert_int_equal(check_nick("al ice"), PERR_BAD_NICK);
 	assert_int_equal(check_nick("al\tice"), PERR_BAD_NICK);
-	assert_int_equal(check_nick("al\xc2\xa0ice"), PERR_BAD_NICK);	/* NBSP */
+	assert_int_equal(check_nick("al\xc2\xa0ice"), PERR_BAD_NICK); /* NBSP */
 	assert_int_equal(check_nick("al\xe3\x80\x80ice"), PERR_BAD_NICK);
 	assert_int_equal(check_nick("al\x01"), PERR_BAD_NICK);
 	assert_int_equal(check_nick("al\x7f"), PERR_BAD_NICK);
 	assert_int_equal(check_nick("al\xff"), PERR_BAD_NICK);
-	assert_int_equal(proto_check_name("a\0b", 3, 16, PERR_BAD_NICK,
-	    PERR_NICK_TOO_LONG), PERR_BAD_NICK);
+	assert_int_equal(
+	    proto_check_name("a\0b", 3, 16, PERR_BAD_NICK, PERR_NICK_TOO_LONG),
+	    PERR_BAD_NICK);
 }
 
 static void
@@ -260,11 +275,14 @@ test_proto_check_name_room_codes_passed_through(void **state)
 	memset(room, 'r', 33);
 	room[33] = '\0';
 	assert_int_equal(proto_check_name(room, 32, PROTO_ROOM_MAX_CHARS,
-	    PERR_BAD_ROOM, PERR_BAD_ROOM), PERR_NONE);
+	                     PERR_BAD_ROOM, PERR_BAD_ROOM),
+	    PERR_NONE);
 	assert_int_equal(proto_check_name(room, 33, PROTO_ROOM_MAX_CHARS,
-	    PERR_BAD_ROOM, PERR_BAD_ROOM), PERR_BAD_ROOM);
+	                     PERR_BAD_ROOM, PERR_BAD_ROOM),
+	    PERR_BAD_ROOM);
 	assert_int_equal(proto_check_name("a b", 3, PROTO_ROOM_MAX_CHARS,
-	    PERR_BAD_ROOM, PERR_BAD_ROOM), PERR_BAD_ROOM);
+	                     PERR_BAD_ROOM, PERR_BAD_ROOM),
+	    PERR_BAD_ROOM);
 }
 
 /* ---- fold ------------------------------------------------------------ */
@@ -286,8 +304,8 @@ test_proto_fold_greek_cyrillic_korean(void **state)
 {
 	char out[32];
 
-	proto_fold("\xce\xa3\xce\x91", 4, out, sizeof(out));	/* ΣΑ */
-	assert_string_equal(out, "\xcf\x83\xce\xb1");		/* σα */
+	proto_fold("\xce\xa3\xce\x91", 4, out, sizeof(out)); /* ΣΑ */
+	assert_string_equal(out, "\xcf\x83\xce\xb1");        /* σα */
 	proto_fold("\xd0\x98\xd0\xb2\xd0\xb0\xd0\x9d", 8, out, sizeof(out));
 	assert_string_equal(out, "\xd0\xb8\xd0\xb2\xd0\xb0\xd0\xbd"); /* иван */
 	proto_fold("\xed\x95\x9c", 3, out, sizeof(out));
@@ -351,8 +369,8 @@ test_proto_frame_only_one_cr_stripped(void **state)
 	fx_init(&x, 20);
 	feed(&x, "a\r\r\n\r\n");
 	assert_int_equal(x.r.n, 2);
-	assert_line(&x, 0, "a\r");	/* check_line rejects it later */
-	assert_line(&x, 1, "");		/* a bare CRLF is an empty line */
+	assert_line(&x, 0, "a\r"); /* check_line rejects it later */
+	assert_line(&x, 1, "");    /* a bare CRLF is an empty line */
 }
 
 static void
@@ -484,7 +502,7 @@ test_proto_frame_too_long_across_feeds_reported_once(void **state)
 	assert_int_equal(feed(&x, "tail\r\nafter\n"), 2);
 	assert_int_equal(x.r.n, 2);
 	assert_too_long(&x, 0);
-	assert_line(&x, 1, "after");	/* the tail was not glued onto it */
+	assert_line(&x, 1, "after"); /* the tail was not glued onto it */
 }
 
 static void
@@ -493,8 +511,8 @@ test_proto_frame_too_long_when_prefix_buffered(void **state)
 	struct fx x;
 
 	fx_init(&x, 8);
-	feed(&x, "12345");		/* fits so far */
-	feed(&x, "67890");		/* now over max: discard all of it */
+	feed(&x, "12345"); /* fits so far */
+	feed(&x, "67890"); /* now over max: discard all of it */
 	feed(&x, "\nz\n");
 	assert_int_equal(x.r.n, 2);
 	assert_too_long(&x, 0);
@@ -512,8 +530,8 @@ test_proto_frame_nul_bytes_kept_in_line(void **state)
 	assert_memory_equal(x.r.line[0], "a\0b", 3);
 	assert_line(&x, 1, "c");
 	/* and the line check rejects it */
-	assert_int_equal(proto_check_line(x.r.line[0], x.r.len[0]),
-	    PERR_CONTROL_CHAR);
+	assert_int_equal(
+	    proto_check_line(x.r.line[0], x.r.len[0]), PERR_CONTROL_CHAR);
 }
 
 static void
@@ -549,7 +567,7 @@ test_proto_parse_plain_text(void **state)
 
 	parse("hello  world ", &c);
 	assert_int_equal(c.id, CMD_TEXT);
-	assert_span(c.text, c.textlen, "hello  world ");	/* verbatim */
+	assert_span(c.text, c.textlen, "hello  world "); /* verbatim */
 	assert_null(c.arg);
 }
 
@@ -569,12 +587,20 @@ test_proto_parse_double_slash_is_text(void **state)
 static void
 test_proto_parse_every_command(void **state)
 {
-	static const struct { const char *s; enum proto_cmd_id id; } t[] = {
-		{ "/add r", CMD_ADD }, { "/rm r", CMD_RM },
-		{ "/join r", CMD_JOIN }, { "/leave", CMD_LEAVE },
-		{ "/list", CMD_LIST }, { "/users", CMD_USERS },
-		{ "/whisper a b", CMD_WHISPER }, { "/w a b", CMD_WHISPER },
-		{ "/help", CMD_HELP }, { "/quit", CMD_QUIT },
+	static const struct {
+		const char *s;
+		enum proto_cmd_id id;
+	} t[] = {
+		{ "/add r", CMD_ADD },
+		{ "/rm r", CMD_RM },
+		{ "/join r", CMD_JOIN },
+		{ "/leave", CMD_LEAVE },
+		{ "/list", CMD_LIST },
+		{ "/users", CMD_USERS },
+		{ "/whisper a b", CMD_WHISPER },
+		{ "/w a b", CMD_WHISPER },
+		{ "/help", CMD_HELP },
+		{ "/quit", CMD_QUIT },
 	};
 	struct proto_cmd c;
 	size_t i;
@@ -592,7 +618,7 @@ test_proto_parse_case_insensitive(void **state)
 
 	parse("/JOIN Room", &c);
 	assert_int_equal(c.id, CMD_JOIN);
-	assert_span(c.arg, c.arglen, "Room");	/* argument keeps its case */
+	assert_span(c.arg, c.arglen, "Room"); /* argument keeps its case */
 	parse("/Help", &c);
 	assert_int_equal(c.id, CMD_HELP);
 	parse("/W bob hi", &c);
@@ -607,7 +633,7 @@ test_proto_parse_unknown_and_prefixes(void **state)
 	parse("/dance now", &c);
 	assert_int_equal(c.id, CMD_UNKNOWN);
 	assert_span(c.name, c.namelen, "dance");
-	parse("/joi r", &c);			/* no prefix matching */
+	parse("/joi r", &c); /* no prefix matching */
 	assert_int_equal(c.id, CMD_UNKNOWN);
 	parse("/joinx r", &c);
 	assert_int_equal(c.id, CMD_UNKNOWN);
@@ -627,7 +653,7 @@ test_proto_parse_arg_and_text(void **state)
 	assert_int_equal(c.id, CMD_WHISPER);
 	assert_span(c.name, c.namelen, "whisper");
 	assert_span(c.arg, c.arglen, "bob");
-	assert_span(c.text, c.textlen, "hello there");	/* trimmed */
+	assert_span(c.text, c.textlen, "hello there"); /* trimmed */
 }
 
 static void
@@ -736,7 +762,8 @@ main(void)
 		cmocka_unit_test(test_proto_check_name_accepts_valid),
 		cmocka_unit_test(test_proto_check_name_length_in_code_points),
 		cmocka_unit_test(test_proto_check_name_rejects_bad),
-		cmocka_unit_test(test_proto_check_name_room_codes_passed_through),
+		cmocka_unit_test(
+		    test_proto_check_name_room_codes_passed_through),
 		cmocka_unit_test(test_proto_fold_ascii_and_latin1),
 		cmocka_unit_test(test_proto_fold_greek_cyrillic_korean),
 		cmocka_unit_test(test_proto_fold_only_part_of_input),
@@ -752,9 +779,12 @@ main(void)
 		cmocka_unit_test(test_proto_frame_byte_by_byte),
 		cmocka_unit_test(test_proto_frame_exact_max_accepted),
 		cmocka_unit_test(test_proto_frame_max_plus_one_too_long),
-		cmocka_unit_test(test_proto_frame_too_long_discarded_then_recovers),
-		cmocka_unit_test(test_proto_frame_too_long_across_feeds_reported_once),
-		cmocka_unit_test(test_proto_frame_too_long_when_prefix_buffered),
+		cmocka_unit_test(
+		    test_proto_frame_too_long_discarded_then_recovers),
+		cmocka_unit_test(
+		    test_proto_frame_too_long_across_feeds_reported_once),
+		cmocka_unit_test(
+		    test_proto_frame_too_long_when_prefix_buffered),
 		cmocka_unit_test(test_proto_frame_nul_bytes_kept_in_line),
 		cmocka_unit_test(test_proto_frame_callback_stop_drops_rest),
 		cmocka_unit_test(test_proto_frame_no_newline_no_line),

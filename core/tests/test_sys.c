@@ -58,36 +58,36 @@ real_sym(const char *name)
 	return p;
 }
 
-#define REAL(name)	((__typeof__(&name))real_sym(#name))
+#define REAL(name) ((__typeof__(&name))real_sym(#name))
 
 static struct fakes {
-	int	fork_errno;		/* fail fork with this */
-	int	fork_fake;		/* return fork_ret[] instead of forking */
-	pid_t	fork_ret[2];
-	int	fork_calls;
-	int	pipe2_errno;
-	int	pipe2_calls;
-	int	pipe_fds[2];		/* what the real pipe2 returned */
-	int	pipe_keep_read;		/* keep a dup of the read end */
-	int	pipe_kept;
-	int	pipe_ok_writer;		/* a real child writes "ok" to it */
-	int	setsid_errno;
-	int	setsid_calls;
-	int	write_errno;		/* fail writes to write_fd (-1 any) */
-	int	write_short;		/* write 1 byte and report 1 */
-	int	write_fd;
-	int	write_calls;
-	int	open_errno;		/* fail opens whose path has open_match */
+	int fork_errno; /* fail fork with this */
+	int fork_fake;  /* return fork_ret[] instead of forking */
+	pid_t fork_ret[2];
+	int fork_calls;
+	int pipe2_errno;
+	int pipe2_calls;
+	int pipe_fds[2];    /* what the real pipe2 returned */
+	int pipe_keep_read; /* keep a dup of the read end */
+	int pipe_kept;
+	int pipe_ok_writer; /* a real child writes "ok" to it */
+	int setsid_errno;
+	int setsid_calls;
+	int write_errno; /* fail writes to write_fd (-1 any) */
+	int write_short; /* write 1 byte and report 1 */
+	int write_fd;
+	int write_calls;
+	int open_errno; /* fail opens whose path has open_match */
 	const char *open_match;
-	int	mkdir_errno;
-	int	socket_errno;
-	int	socket_calls;
-	int	socket_fd;		/* what the real socket returned */
-	int	setsockopt_errno;
-	int	setsockopt_calls;
-	int	bind_errno;
-	int	bind_calls;
-	int	listen_errno;
+	int mkdir_errno;
+	int socket_errno;
+	int socket_calls;
+	int socket_fd; /* what the real socket returned */
+	int setsockopt_errno;
+	int setsockopt_calls;
+	int bind_errno;
+	int bind_calls;
+	int listen_errno;
 } fk;
 
 static void
@@ -144,7 +144,7 @@ __wrap_setsid(void)
 		errno = fk.setsid_errno;
 		return -1;
 	}
-	return 4242;			/* never detach the test process */
+	return 4242; /* never detach the test process */
 }
 
 ssize_t
@@ -173,8 +173,8 @@ __wrap_open(const char *path, int flags, ...)
 		mode = va_arg(ap, int);
 		va_end(ap);
 	}
-	if (fk.open_errno && (fk.open_match == NULL ||
-	    strstr(path, fk.open_match) != NULL)) {
+	if (fk.open_errno &&
+	    (fk.open_match == NULL || strstr(path, fk.open_match) != NULL)) {
 		errno = fk.open_errno;
 		return -1;
 	}
@@ -203,8 +203,7 @@ __wrap_socket(int domain, int type, int proto)
 }
 
 int
-__wrap_setsockopt(int fd, int level, int name, const void *val,
-    socklen_t len)
+__wrap_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	fk.setsockopt_calls++;
 	if (fk.setsockopt_errno) {
@@ -345,7 +344,7 @@ in_child(void (*fn)(void))
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		fn();
-		_exit(99);		/* fn must not return */
+		_exit(99); /* fn must not return */
 	}
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -369,7 +368,7 @@ test_daemon_start_fork_fails_returns_minus_one(void **state)
 	fk.fork_errno = EAGAIN;
 	errno = 0;
 	assert_int_equal(daemon_start(), -1);
-	assert_int_equal(errno, EAGAIN);	/* the caller can report why */
+	assert_int_equal(errno, EAGAIN); /* the caller can report why */
 	assert_int_equal(fk.fork_calls, 1);
 	assert_int_equal(fk.setsid_calls, 0);
 	/* see test_daemon_start_fork_fails_closes_pipe for the fds */
@@ -432,18 +431,18 @@ test_daemon_start_daemon_side_detaches(void **state)
 		assert_true(st2_after.st_rdev == stnull.st_rdev &&
 		    S_ISCHR(st2_after.st_mode));
 	}
-	assert_int_equal(fd, fk.pipe_fds[1]);	/* the ready fd */
+	assert_int_equal(fd, fk.pipe_fds[1]); /* the ready fd */
 	assert_int_equal(fk.fork_calls, 2);
 	assert_int_equal(fk.setsid_calls, 1);
 	assert_false(p0_open);
 	assert_int_equal(mode, 022);
 	assert_true(S_ISCHR(st0.st_mode) && st0.st_rdev == stnull.st_rdev);
 	assert_true(S_ISCHR(st1.st_mode) && st1.st_rdev == stnull.st_rdev);
-	assert_true(st2.st_dev == st2_before.st_dev &&
-	    st2.st_ino == st2_before.st_ino);
+	assert_true(
+	    st2.st_dev == st2_before.st_dev && st2.st_ino == st2_before.st_ino);
 	assert_int_equal(n, 2);
 	assert_memory_equal(buf, "ok", 2);
-	assert_int_equal(n2, 0);		/* and the fd was closed */
+	assert_int_equal(n2, 0); /* and the fd was closed */
 	assert_false(fd_open_after);
 }
 
@@ -461,7 +460,7 @@ static void
 child_setsid_fails(void)
 {
 	fk_reset();
-	fk.fork_fake = 1;			/* fork() "returns 0" */
+	fk.fork_fake = 1; /* fork() "returns 0" */
 	fk.setsid_errno = EPERM;
 	(void)daemon_start();
 }
@@ -494,7 +493,7 @@ child_middle_exits(void)
 	fk_reset();
 	fk.fork_fake = 1;
 	fk.fork_ret[0] = 0;
-	fk.fork_ret[1] = 31337;		/* we are the session leader */
+	fk.fork_ret[1] = 31337; /* we are the session leader */
 	(void)daemon_start();
 }
 
@@ -509,7 +508,7 @@ child_launcher_daemon_died(void)
 {
 	fk_reset();
 	fk.fork_fake = 1;
-	fk.fork_ret[0] = 31337;		/* we are the launching process */
+	fk.fork_ret[0] = 31337; /* we are the launching process */
 	(void)daemon_start();
 }
 
@@ -526,7 +525,7 @@ child_launcher_daemon_ready(void)
 	fk_reset();
 	fk.fork_fake = 1;
 	fk.fork_ret[0] = 31337;
-	fk.pipe_ok_writer = 1;		/* a real process writes "ok" */
+	fk.pipe_ok_writer = 1; /* a real process writes "ok" */
 	(void)daemon_start();
 }
 
@@ -592,7 +591,7 @@ test_daemon_pidfile_write_fails_removes_file(void **state)
 	assert_int_equal(fk.write_calls, 1);
 	assert_int_equal(access(tpath("full.pid"), F_OK), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(count_fds(), before);	/* fd closed */
+	assert_int_equal(count_fds(), before); /* fd closed */
 }
 
 static void
@@ -637,7 +636,8 @@ test_net_listen_success_flags(void **state)
 	len = sizeof(v);
 	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, &len), 0);
 	assert_int_equal(v, 1);
-	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len), 0);
+	assert_int_equal(
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len), 0);
 	assert_int_equal(v, 1);
 	len = sizeof(sin);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
@@ -651,7 +651,7 @@ static void
 test_net_listen_bad_address_einval(void **state)
 {
 	static const char *bad[] = { "256.0.0.1", "localhost", "", "::1",
-	    "1.2.3", "127.0.0.1 " };
+		"1.2.3", "127.0.0.1 " };
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -659,7 +659,7 @@ test_net_listen_bad_address_einval(void **state)
 		assert_int_equal(net_listen(bad[i], 5101), -1);
 		assert_int_equal(errno, EINVAL);
 	}
-	assert_int_equal(fk.socket_calls, 0);	/* no socket was made */
+	assert_int_equal(fk.socket_calls, 0); /* no socket was made */
 }
 
 static void
@@ -745,7 +745,7 @@ test_net_peer_formats_ipv4(void **state)
 	inet_pton(AF_INET, "10.1.2.3", &sin->sin_addr);
 	net_peer(&ss, out, sizeof(out));
 	assert_string_equal(out, "10.1.2.3:40000");
-	net_peer(&ss, out, 6);			/* truncated, terminated */
+	net_peer(&ss, out, 6); /* truncated, terminated */
 	assert_string_equal(out, "10.1.");
 }
 
@@ -804,7 +804,7 @@ test_net_async_sets_owner_and_flags(void **state)
 	fl = fcntl(sv[0], F_GETFL);
 	assert_true(fl & O_ASYNC);
 	assert_true(fl & O_NONBLOCK);
-	close(sv[0]);			/* before the peer: no SIGIO on hangup */
+	close(sv[0]); /* before the peer: no SIGIO on hangup */
 	close(sv[1]);
 }
 
@@ -834,7 +834,8 @@ assert_log_line(const char *buf, const char *lvl, const char *msg)
 	regex_t re;
 	int rc;
 
-	snprintf(pat, sizeof(pat), "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:"
+	snprintf(pat, sizeof(pat),
+	    "^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:"
 	    "[0-9]{2}:[0-9]{2}\\.[0-9]{3} \\[%d\\] %s:? %s\n$",
 	    (int)getpid(), lvl, msg);
 	assert_int_equal(regcomp(&re, pat, REG_EXTENDED | REG_NOSUB), 0);
@@ -855,8 +856,8 @@ test_log_open_creates_dir_and_dated_file(void **state)
 
 	assert_int_equal(log_open(tpath("newlogs"), 0), 0);
 	today(day, sizeof(day), "%Y%m%d");
-	snprintf(want, sizeof(want), "%s/forkchatd_%s.log", tpath("newlogs"),
-	    day);
+	snprintf(
+	    want, sizeof(want), "%s/forkchatd_%s.log", tpath("newlogs"), day);
 	assert_string_equal(log_path(), want);
 	assert_int_equal(stat(want, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
@@ -936,9 +937,10 @@ test_log_msg_levels_and_error_function(void **state)
 	slurp(log_path(), buf, sizeof(buf));
 	for (i = 0, p = buf; i < 3; i++, p = nl + 1) {
 		assert_non_null(nl = strchr(p, '\n'));
-		snprintf(line[i], sizeof(line[i]), "%.*s", (int)(nl - p + 1), p);
+		snprintf(
+		    line[i], sizeof(line[i]), "%.*s", (int)(nl - p + 1), p);
 	}
-	assert_int_equal(*p, '\0');		/* exactly three lines */
+	assert_int_equal(*p, '\0'); /* exactly three lines */
 	assert_log_line(line[0], "info", "one");
 	assert_log_line(line[1], "warn", "two");
 	/* errors name the function, like OpenSSH's error_f */
@@ -973,7 +975,7 @@ test_log_msg_preserves_errno(void **state)
 	errno = EXDEV;
 	log_info("x");
 	assert_int_equal(errno, EXDEV);
-	fk.write_errno = EIO;		/* even when every write fails */
+	fk.write_errno = EIO; /* even when every write fails */
 	errno = EXDEV;
 	log_info("y");
 	assert_int_equal(errno, EXDEV);
@@ -1005,9 +1007,9 @@ test_log_msg_long_message_truncated(void **state)
 	len = slurp(log_path(), buf, sizeof(buf));
 	assert_true(len <= 2048);
 	assert_int_equal(buf[len - 1], '\n');
-	assert_null(memchr(buf, '\n', len - 1));	/* one line */
+	assert_null(memchr(buf, '\n', len - 1)); /* one line */
 	assert_int_equal(buf[len - 2], 'x');
-	assert_int_equal(strlen(buf), len);		/* no NUL inside */
+	assert_int_equal(strlen(buf), len); /* no NUL inside */
 }
 
 /*
@@ -1030,8 +1032,8 @@ test_log_msg_long_error_with_long_function_name(void **state)
 
 	memset(big, 'x', sizeof(big) - 1);
 	assert_int_equal(log_open(tpath("longerr"), 0), 0);
-	log_msg(LOG_ERROR, "a_function_name_of_forty_characters_xxx", "%s",
-	    big);
+	log_msg(
+	    LOG_ERROR, "a_function_name_of_forty_characters_xxx", "%s", big);
 	len = slurp(log_path(), buf, sizeof(buf));
 	assert_true(len <= 2048);
 	assert_int_equal(strlen(buf), len);
@@ -1040,8 +1042,8 @@ test_log_msg_long_error_with_long_function_name(void **state)
 
 /* Redirect stderr to a file around fn-like code. */
 struct cap {
-	int	saved;
-	char	path[PATH_MAX];
+	int saved;
+	char path[PATH_MAX];
 };
 
 static void
@@ -1107,7 +1109,7 @@ test_log_write_failure_falls_back_to_stderr(void **state)
 	struct cap c;
 
 	assert_int_equal(log_open(tpath("diskfull"), 0), 0);
-	fk.write_fd = fd_of(log_path());	/* fail only the log file */
+	fk.write_fd = fd_of(log_path()); /* fail only the log file */
 	assert_true(fk.write_fd >= 0);
 	fk.write_errno = ENOSPC;
 	cap_begin(&c, "diskfull.err");
@@ -1186,7 +1188,7 @@ test_log_repeated_open_no_fd_leak(void **state)
 	assert_string_equal(log_path(), "");
 }
 
-#define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 /* 1 if the -Wl,--wrap seams are linked in (a fake socket() can fail). */
 static int
@@ -1263,11 +1265,13 @@ main(void)
 
 	failed = cmocka_run_group_tests(sys_plain, group_setup, group_teardown);
 	if (!have_seams()) {
-		fprintf(stderr, "test_sys: built without its linker seams; "
+		fprintf(stderr,
+		    "test_sys: built without its linker seams; "
 		    "skipped %zu tests (add WRAP_test_sys to the Makefile, "
-		    "see line 1)\n", sizeof(sys_seams) / sizeof(sys_seams[0]));
+		    "see line 1)\n",
+		    sizeof(sys_seams) / sizeof(sys_seams[0]));
 		return failed;
 	}
-	return failed + cmocka_run_group_tests(sys_seams, group_setup,
-	    group_teardown);
+	return failed +
+	    cmocka_run_group_tests(sys_seams, group_setup, group_teardown);
 }

@@ -25,7 +25,7 @@ expect_decode(const char *s, size_t len, size_t n, uint32_t want)
 	if (n)
 		assert_int_equal(cp, want);
 	else
-		assert_int_equal(cp, 0xdeadbeef);	/* untouched on error */
+		assert_int_equal(cp, 0xdeadbeef); /* untouched on error */
 }
 
 /* ---- decode ---------------------------------------------------------- */
@@ -35,7 +35,7 @@ test_utf8_decode_ascii(void **state)
 {
 	expect_decode("A", 1, 1, 'A');
 	expect_decode("\x7f", 1, 1, 0x7f);
-	expect_decode("\0", 1, 1, 0);		/* NUL is a valid code point */
+	expect_decode("\0", 1, 1, 0); /* NUL is a valid code point */
 }
 
 static void
@@ -47,10 +47,10 @@ test_utf8_decode_empty_returns_zero(void **state)
 static void
 test_utf8_decode_two_three_four_bytes(void **state)
 {
-	expect_decode("\xc3\xa9", 2, 2, 0xe9);			/* é */
-	expect_decode("\xed\x95\x9c", 3, 3, 0xd55c);		/* 한 */
-	expect_decode("\xf0\x9f\x98\x80", 4, 4, 0x1f600);	/* emoji */
-	expect_decode("\xf4\x8f\xbf\xbf", 4, 4, 0x10ffff);	/* max */
+	expect_decode("\xc3\xa9", 2, 2, 0xe9);             /* é */
+	expect_decode("\xed\x95\x9c", 3, 3, 0xd55c);       /* 한 */
+	expect_decode("\xf0\x9f\x98\x80", 4, 4, 0x1f600);  /* emoji */
+	expect_decode("\xf4\x8f\xbf\xbf", 4, 4, 0x10ffff); /* max */
 }
 
 static void
@@ -61,8 +61,8 @@ test_utf8_decode_boundaries(void **state)
 	expect_decode("\xe0\xa0\x80", 3, 3, 0x800);
 	expect_decode("\xef\xbf\xbf", 3, 3, 0xffff);
 	expect_decode("\xf0\x90\x80\x80", 4, 4, 0x10000);
-	expect_decode("\xed\x9f\xbf", 3, 3, 0xd7ff);		/* below surrogates */
-	expect_decode("\xee\x80\x80", 3, 3, 0xe000);		/* above surrogates */
+	expect_decode("\xed\x9f\xbf", 3, 3, 0xd7ff); /* below surrogates */
+	expect_decode("\xee\x80\x80", 3, 3, 0xe000); /* above surrogates */
 }
 
 static void
@@ -75,9 +75,9 @@ test_utf8_decode_consumes_only_first_char(void **state)
 static void
 test_utf8_decode_rejects_overlong(void **state)
 {
-	expect_decode("\xc0\x80", 2, 0, 0);		/* overlong NUL */
+	expect_decode("\xc0\x80", 2, 0, 0); /* overlong NUL */
 	expect_decode("\xc1\xbf", 2, 0, 0);
-	expect_decode("\xe0\x80\xaf", 3, 0, 0);		/* overlong '/' */
+	expect_decode("\xe0\x80\xaf", 3, 0, 0); /* overlong '/' */
 	expect_decode("\xe0\x9f\xbf", 3, 0, 0);
 	expect_decode("\xf0\x8f\xbf\xbf", 4, 0, 0);
 }
@@ -85,14 +85,14 @@ test_utf8_decode_rejects_overlong(void **state)
 static void
 test_utf8_decode_rejects_surrogates(void **state)
 {
-	expect_decode("\xed\xa0\x80", 3, 0, 0);		/* U+D800 */
-	expect_decode("\xed\xbf\xbf", 3, 0, 0);		/* U+DFFF */
+	expect_decode("\xed\xa0\x80", 3, 0, 0); /* U+D800 */
+	expect_decode("\xed\xbf\xbf", 3, 0, 0); /* U+DFFF */
 }
 
 static void
 test_utf8_decode_rejects_above_max(void **state)
 {
-	expect_decode("\xf4\x90\x80\x80", 4, 0, 0);	/* U+110000 */
+	expect_decode("\xf4\x90\x80\x80", 4, 0, 0); /* U+110000 */
 	expect_decode("\xf5\x80\x80\x80", 4, 0, 0);
 	expect_decode("\xf7\xbf\xbf\xbf", 4, 0, 0);
 }
@@ -100,9 +100,9 @@ test_utf8_decode_rejects_above_max(void **state)
 static void
 test_utf8_decode_rejects_bad_lead_bytes(void **state)
 {
-	expect_decode("\x80", 1, 0, 0);			/* lone continuation */
+	expect_decode("\x80", 1, 0, 0); /* lone continuation */
 	expect_decode("\xbf", 1, 0, 0);
-	expect_decode("\xf8\x88\x80\x80\x80", 5, 0, 0);	/* 5-byte form */
+	expect_decode("\xf8\x88\x80\x80\x80", 5, 0, 0); /* 5-byte form */
 	expect_decode("\xfc\x84\x80\x80\x80\x80", 6, 0, 0);
 	expect_decode("\xfe", 1, 0, 0);
 	expect_decode("\xff", 1, 0, 0);
@@ -130,11 +130,12 @@ test_utf8_decode_rejects_bad_continuation(void **state)
 static void
 test_utf8_valid_accepts_mixed_text(void **state)
 {
-	const char *s = "hi \xec\x95\x88\xeb\x85\x95 \xce\xb1\xce\xb2 \xf0\x9f\x98\x80";
+	const char *s =
+	    "hi \xec\x95\x88\xeb\x85\x95 \xce\xb1\xce\xb2 \xf0\x9f\x98\x80";
 
 	assert_int_equal(utf8_valid(s, strlen(s)), 1);
 	assert_int_equal(utf8_valid("", 0), 1);
-	assert_int_equal(utf8_valid("a\0b", 3), 1);	/* NUL is valid UTF-8 */
+	assert_int_equal(utf8_valid("a\0b", 3), 1); /* NUL is valid UTF-8 */
 }
 
 static void
@@ -142,7 +143,7 @@ test_utf8_valid_rejects_anywhere(void **state)
 {
 	assert_int_equal(utf8_valid("\xff", 1), 0);
 	assert_int_equal(utf8_valid("abc\xff", 4), 0);
-	assert_int_equal(utf8_valid("abc\xc3", 4), 0);		/* truncated end */
+	assert_int_equal(utf8_valid("abc\xc3", 4), 0); /* truncated end */
 	assert_int_equal(utf8_valid("\xed\xa0\x80xyz", 6), 0);
 	assert_int_equal(utf8_valid("ok\xc0\x80ok", 6), 0);
 }
@@ -161,7 +162,8 @@ test_utf8_count_code_points(void **state)
 {
 	assert_int_equal(utf8_count("", 0), 0);
 	assert_int_equal(utf8_count("abc", 3), 3);
-	assert_int_equal(utf8_count("\xea\xb9\x80\xec\xb2\xa0\xec\x88\x98", 9), 3);
+	assert_int_equal(
+	    utf8_count("\xea\xb9\x80\xec\xb2\xa0\xec\x88\x98", 9), 3);
 	assert_int_equal(utf8_count("a\xc3\xa9\xf0\x9f\x98\x80", 7), 3);
 }
 
@@ -206,8 +208,11 @@ test_utf8_encode_decode_roundtrip_all(void **state)
 			assert_int_equal(n, 0);
 			continue;
 		}
-		assert_int_equal(n, cp < 0x80 ? 1 : cp < 0x800 ? 2 :
-		    cp < 0x10000 ? 3 : 4);
+		assert_int_equal(n,
+		    cp < 0x80        ? 1 :
+		        cp < 0x800   ? 2 :
+		        cp < 0x10000 ? 3 :
+		                       4);
 		assert_int_equal(utf8_decode(out, n, &back), n);
 		assert_int_equal(back, cp);
 		assert_int_equal(utf8_valid(out, n), 1);
@@ -244,7 +249,8 @@ static void
 test_utf8_is_space_ascii_and_unicode(void **state)
 {
 	static const uint32_t sp[] = { ' ', '\t', 0xa0, 0x1680, 0x2000, 0x2005,
-	    0x200a, 0x200b, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff };
+		0x200a, 0x200b, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000,
+		0xfeff };
 	size_t i;
 
 	for (i = 0; i < sizeof(sp) / sizeof(sp[0]); i++)
@@ -258,7 +264,7 @@ test_utf8_is_space_false_for_letters(void **state)
 	assert_false(utf8_is_space('_'));
 	assert_false(utf8_is_space(0x1fff));
 	assert_false(utf8_is_space(0x200c));
-	assert_false(utf8_is_space(0xac00));	/* 가 */
+	assert_false(utf8_is_space(0xac00)); /* 가 */
 }
 
 /* ---- fold ------------------------------------------------------------ */
@@ -280,29 +286,29 @@ test_utf8_fold_ascii(void **state)
 static void
 test_utf8_fold_latin1(void **state)
 {
-	assert_int_equal(utf8_fold(0xc0), 0xe0);	/* À */
-	assert_int_equal(utf8_fold(0xc9), 0xe9);	/* É */
-	assert_int_equal(utf8_fold(0xde), 0xfe);	/* Þ */
-	assert_int_equal(utf8_fold(0xd7), 0xd7);	/* × is not a letter */
-	assert_int_equal(utf8_fold(0xdf), 0xdf);	/* ß */
+	assert_int_equal(utf8_fold(0xc0), 0xe0); /* À */
+	assert_int_equal(utf8_fold(0xc9), 0xe9); /* É */
+	assert_int_equal(utf8_fold(0xde), 0xfe); /* Þ */
+	assert_int_equal(utf8_fold(0xd7), 0xd7); /* × is not a letter */
+	assert_int_equal(utf8_fold(0xdf), 0xdf); /* ß */
 	assert_int_equal(utf8_fold(0xe9), 0xe9);
-	assert_int_equal(utf8_fold(0xf7), 0xf7);	/* ÷ */
+	assert_int_equal(utf8_fold(0xf7), 0xf7); /* ÷ */
 	assert_int_equal(utf8_fold(0xb5), 0xb5);
 }
 
 static void
 test_utf8_fold_latin_extended_a(void **state)
 {
-	assert_int_equal(utf8_fold(0x100), 0x101);	/* Ā */
+	assert_int_equal(utf8_fold(0x100), 0x101); /* Ā */
 	assert_int_equal(utf8_fold(0x101), 0x101);
-	assert_int_equal(utf8_fold(0x141), 0x142);	/* Ł (odd upper) */
+	assert_int_equal(utf8_fold(0x141), 0x142); /* Ł (odd upper) */
 	assert_int_equal(utf8_fold(0x142), 0x142);
-	assert_int_equal(utf8_fold(0x152), 0x153);	/* Œ */
-	assert_int_equal(utf8_fold(0x17d), 0x17e);	/* Ž */
+	assert_int_equal(utf8_fold(0x152), 0x153); /* Œ */
+	assert_int_equal(utf8_fold(0x17d), 0x17e); /* Ž */
 	assert_int_equal(utf8_fold(0x17e), 0x17e);
-	assert_int_equal(utf8_fold(0x130), 0x130);	/* İ left alone */
-	assert_int_equal(utf8_fold(0x131), 0x131);	/* ı */
-	assert_int_equal(utf8_fold(0x138), 0x138);	/* ĸ */
+	assert_int_equal(utf8_fold(0x130), 0x130); /* İ left alone */
+	assert_int_equal(utf8_fold(0x131), 0x131); /* ı */
+	assert_int_equal(utf8_fold(0x138), 0x138); /* ĸ */
 }
 
 /*
@@ -321,22 +327,22 @@ test_utf8_fold_y_diaeresis(void **state)
 static void
 test_utf8_fold_greek(void **state)
 {
-	assert_int_equal(utf8_fold(0x391), 0x3b1);	/* Α */
-	assert_int_equal(utf8_fold(0x3a3), 0x3c3);	/* Σ */
-	assert_int_equal(utf8_fold(0x3a9), 0x3c9);	/* Ω */
+	assert_int_equal(utf8_fold(0x391), 0x3b1); /* Α */
+	assert_int_equal(utf8_fold(0x3a3), 0x3c3); /* Σ */
+	assert_int_equal(utf8_fold(0x3a9), 0x3c9); /* Ω */
 	assert_int_equal(utf8_fold(0x3ab), 0x3cb);
-	assert_int_equal(utf8_fold(0x3a2), 0x3a2);	/* unassigned */
+	assert_int_equal(utf8_fold(0x3a2), 0x3a2); /* unassigned */
 	assert_int_equal(utf8_fold(0x3b1), 0x3b1);
 }
 
 static void
 test_utf8_fold_cyrillic(void **state)
 {
-	assert_int_equal(utf8_fold(0x400), 0x450);	/* Ѐ */
-	assert_int_equal(utf8_fold(0x401), 0x451);	/* Ё */
+	assert_int_equal(utf8_fold(0x400), 0x450); /* Ѐ */
+	assert_int_equal(utf8_fold(0x401), 0x451); /* Ё */
 	assert_int_equal(utf8_fold(0x40f), 0x45f);
-	assert_int_equal(utf8_fold(0x410), 0x430);	/* А */
-	assert_int_equal(utf8_fold(0x42f), 0x44f);	/* Я */
+	assert_int_equal(utf8_fold(0x410), 0x430); /* А */
+	assert_int_equal(utf8_fold(0x42f), 0x44f); /* Я */
 	assert_int_equal(utf8_fold(0x430), 0x430);
 	assert_int_equal(utf8_fold(0x451), 0x451);
 }
@@ -344,8 +350,8 @@ test_utf8_fold_cyrillic(void **state)
 static void
 test_utf8_fold_other_scripts_unchanged(void **state)
 {
-	assert_int_equal(utf8_fold(0xac00), 0xac00);	/* 가 */
-	assert_int_equal(utf8_fold(0x3042), 0x3042);	/* あ */
+	assert_int_equal(utf8_fold(0xac00), 0xac00); /* 가 */
+	assert_int_equal(utf8_fold(0x3042), 0x3042); /* あ */
 	assert_int_equal(utf8_fold(0x1f600), 0x1f600);
 	assert_int_equal(utf8_fold(0x10ffff), 0x10ffff);
 }
@@ -359,7 +365,7 @@ test_utf8_fold_idempotent_and_same_length(void **state)
 	/* folding twice changes nothing, and never changes the byte length */
 	for (cp = 0; cp < 0x800; cp++) {
 		if (cp == 0x178)
-			continue;		/* see the BUG note above */
+			continue; /* see the BUG note above */
 		f = utf8_fold(cp);
 		assert_int_equal(utf8_fold(f), f);
 		assert_int_equal(utf8_encode(cp, a), utf8_encode(f, b));
