@@ -34,6 +34,7 @@
 #include "net.h"
 #include "server.h"
 #include "session.h"
+#include "stats.h"
 
 #define DOWN_PIPE_SIZE (256 * 1024)  /* parent -> child pipe capacity */
 #define UP_PIPE_SIZE   (1024 * 1024) /* shared child -> parent pipe */
@@ -77,6 +78,10 @@ struct server {
 	int stopping; /* graceful shutdown under way */
 	long long deadline_ms;
 	long long last_tick_ms;
+	/* statistics (/stats and the periodic "stats" log line) */
+	long long start_ms, last_stats_ms;
+	unsigned long long messages_in, lines_out, deliveries, slow_cuts;
+	struct stats_hist fanout; /* microseconds per batch, read to flush */
 };
 
 static long long
@@ -86,6 +91,15 @@ now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- output to children -------------------------------------------- */
@@ -113,6 +127,8 @@ srv_send(void *ctx, int slot, const char *line, size_t len)
 
 	if (c->state != CL_ACTIVE && c->state != CL_CLOSING)
 		return;
+	if (len > 0)
+		s->lines_out++;
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
 	    buf_append(&c->out, line, len) < 0)
 		c->failed = 1; /* never drop a line silently */
@@ -122,6 +138,51 @@ srv_send(void *ctx, int slot, const char *line, size_t len)
 		c->dirty = 1;
 		s->dirty[s->ndirty++] = slot;
 	}
+}
+
+static void
+srv_message(void *ctx, int slot, int recipients)
+{
+	struct server *s = ctx;
+
+	(void)slot;
+	s->messages_in++;
+	s->deliveries += (unsigned long long)recipients;
+}
+
+static size_t
+srv_stats(void *ctx, struct stats_item *it, size_t max)
+{
+	struct server *s = ctx;
+	const struct stats_item all[STATS_NITEMS] = {
+		{ "uptime_s",
+		    (unsigned long long)(now_ms() - s->start_ms) / 1000 },
+		{ "clients", (unsigned long long)s->nchildren },
+		{ "users", (unsigned long long)chat_user_count(s->chat) },
+		{ "rooms", (unsigned long long)chat_room_count(s->chat) },
+		{ "messages_in", s->messages_in },
+		{ "lines_out", s->lines_out },
+		{ "deliveries", s->deliveries },
+		{ "slow_consumer_cuts", s->slow_cuts },
+		{ "fanout_p50_us", stats_hist_quantile(&s->fanout, 0.50) },
+		{ "fanout_p99_us", stats_hist_quantile(&s->fanout, 0.99) },
+		{ "fanout_max_us", s->fanout.max },
+	};
+	size_t n = max < STATS_NITEMS ? max : STATS_NITEMS;
+
+	memcpy(it, all, n * sizeof(*it));
+	return n;
+}
+
+static void
+log_stats(struct server *s)
+{
+	struct stats_item it[STATS_NITEMS];
+	char line[1024];
+	size_t n = srv_stats(s, it, STATS_NITEMS);
+
+	stats_format(line, sizeof(line), it, n);
+	log_info("stats %s", line);
 }
 
 static void
@@ -168,6 +229,8 @@ abort_client(struct server *s, int slot, enum ipc_abort why)
 	struct client *c = &s->cl[slot];
 	union sigval v = { .sival_int = (int)why };
 
+	if (why == IPC_ABORT_SLOW_CONSUMER)
+		s->slow_cuts++;
 	log_warn("disconnect slot=%d nick=%s reason=%s backlog=%zu", slot,
 	    chat_nick(s->chat, slot),
 	    why == IPC_ABORT_SLOW_CONSUMER ? "slow-consumer" : "error",
@@ -303,8 +366,11 @@ handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
 		chat_reject(s->chat, slot, (enum proto_err)h->code);
 		break;
 	case IPC_EOF: /* code: errno of a failed read */
-		if (h->code)
-			log_info("disconnect slot=%d nick=%s reason=error (%s)",
+		if (h->code == ECONNRESET || h->code == EPIPE) /* peer left */
+			log_info("disconnect slot=%d nick=%s reason=eof (%s)",
+			    slot, chat_nick(s->chat, slot), strerror(h->code));
+		else if (h->code)
+			log_warn("disconnect slot=%d nick=%s reason=error (%s)",
 			    slot, chat_nick(s->chat, slot), strerror(h->code));
 		else
 			log_info("disconnect slot=%d nick=%s reason=eof", slot,
@@ -338,6 +404,7 @@ static int
 drain_inbound(struct server *s, size_t budget)
 {
 	size_t total = 0, room;
+	long long t0;
 	ssize_t n;
 	char *p;
 
@@ -348,6 +415,7 @@ drain_inbound(struct server *s, size_t budget)
 		}
 		room =
 		    buf_room(&s->in) < IN_CHUNK ? buf_room(&s->in) : IN_CHUNK;
+		t0 = now_us(); /* fan-out latency: read to end of flush */
 		n = FAIL("forkchatd/inbound/read", EIO) ?
 		    -1 :
 		    read(s->up_r, p, room);
@@ -360,6 +428,7 @@ drain_inbound(struct server *s, size_t budget)
 			 * as slow consumers) before anything is written.
 			 */
 			flush_dirty(s);
+			stats_hist_add(&s->fanout, (uint64_t)(now_us() - t0));
 			total += (size_t)n;
 			if ((size_t)n < room)
 				return 0; /* drained; more brings SIGUSR1 */
@@ -714,6 +783,11 @@ serve(struct server *s, const sigset_t *set)
 			s->last_tick_ms = now;
 			check_timeouts(s, now);
 		}
+		if (s->o->stats_interval > 0 &&
+		    now - s->last_stats_ms >= s->o->stats_interval * 1000LL) {
+			s->last_stats_ms = now;
+			log_stats(s);
+		}
 		if (ev & EV_CHILD)
 			reap(s);
 		if (ev & EV_IO) {
@@ -757,6 +831,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGHUP, SIGTERM,
 		SIGINT, SIGQUIT };
 	struct chat_io io = { s, srv_send, srv_close };
+	struct chat_hooks hooks = { srv_message, srv_stats };
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
 	struct sigaction sa;
 	sigset_t block;
@@ -803,11 +878,13 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	    !s->chat || net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
 	    net_set_flags(s->up_w, O_NONBLOCK) < 0 || net_async(lfd) < 0)
 		return -1;
+	chat_set_hooks(s->chat, &hooks);
 	for (i = o->max_clients - 1; i >= 0; i--) {
 		s->cl[i].fd = -1;
 		s->freel[s->nfree++] = i; /* slot 0 is handed out first */
 	}
-	s->last_tick_ms = now_ms();
+	s->last_tick_ms = s->start_ms = s->last_stats_ms = now_ms();
+	stats_hist_reset(&s->fanout);
 	return 0;
 }
 
@@ -824,6 +901,7 @@ server_run(const struct server_opts *o, int lfd)
 	}
 	accept_all(&s); /* connections queued before O_ASYNC */
 	serve(&s, &set);
+	log_stats(&s);
 	log_info("shutdown complete");
 	for (i = 0; i < o->max_clients; i++)
 		buf_free(&s.cl[i].out);

@@ -434,7 +434,7 @@ def child_point(ctx, name, point, drive, log_rx, bye=(r"^BYE ",)):
 def _s_read(ctx):
     return child_point(ctx, "session-read-econnreset", "forkchatd/session/read",
                        lambda fx, v: v.send("hello?"),
-                       r"disconnect slot=\d+ nick=victim reason=error \(Connection reset by peer\)")
+                       r"disconnect slot=\d+ nick=victim reason=eof \(Connection reset by peer\)")
 
 
 @scenario("session-write-eio", "failpoint", "forkchatd/session/write (child)")
@@ -448,7 +448,7 @@ def _s_write(ctx):
 def _s_send(ctx):
     return child_point(ctx, "session-send-epipe", "forkchatd/session/send",
                        lambda fx, v: fx.seq(fx.ctl[0], 1),
-                       r"disconnect slot=\d+ nick=victim reason=error \(Broken pipe\)")
+                       r"disconnect slot=\d+ nick=victim reason=eof \(Broken pipe\)")
 
 
 @scenario("session-kill-esrch", "failpoint", "forkchatd/session/kill (child)")
