@@ -43,6 +43,7 @@ struct user {
 struct chat {
 	struct chat_limits lim;
 	struct chat_io io;
+	struct chat_hooks hooks;
 	struct user *users;
 	struct room **rooms; /* rooms[0] is the lobby */
 	int nrooms;
@@ -62,13 +63,14 @@ static const char *help_lines[] = {
 	"/list                list rooms with member counts and owners",
 	"/users [all]         users in your room, or everyone",
 	"/whisper NICK TEXT   private message (alias /w)",
+	"/stats               server statistics (STAT lines)",
 	"/help                this text",
 	"/quit [TEXT]         leave the server",
 };
 
 /* ---- output ---------------------------------------------------------- */
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 out(struct chat *c, int slot, const char *fmt, ...)
 {
 	va_list ap;
@@ -86,7 +88,7 @@ out(struct chat *c, int slot, const char *fmt, ...)
 	c->io.send(c->io.ctx, slot, c->line, (size_t)n);
 }
 
-static void
+static void __attribute__((format(printf, 4, 5)))
 out_err(struct chat *c, int slot, enum proto_err code, const char *fmt, ...)
 {
 	char text[512];
@@ -109,18 +111,24 @@ out_err(struct chat *c, int slot, enum proto_err code, const char *fmt, ...)
 	out(c, slot, "ERR %d %s %s\n", (int)code, proto_err_name(code), text);
 }
 
-/* Send the line in c->line (len bytes) to every member of r but except. */
-static void
+/*
+ * Send the line in c->line (len bytes) to every member of r but except;
+ * returns how many got it.
+ */
+static int
 room_send(struct chat *c, struct room *r, int except, size_t len)
 {
-	int s;
+	int s, n = 0;
 
 	for (s = r->head; s >= 0; s = c->users[s].rnext)
-		if (s != except)
+		if (s != except) {
 			c->io.send(c->io.ctx, s, c->line, len);
+			n++;
+		}
+	return n;
 }
 
-static void
+static void __attribute__((format(printf, 4, 5)))
 room_notice(struct chat *c, struct room *r, int except, const char *fmt, ...)
 {
 	va_list ap;
@@ -261,7 +269,8 @@ room_delete(struct chat *c, struct room *r)
 	for (i = 1; i < c->nrooms; i++)
 		if (c->rooms[i] == r) {
 			memmove(&c->rooms[i], &c->rooms[i + 1],
-			    (size_t)(c->nrooms - i - 1) * sizeof(*c->rooms));
+			    (size_t)(c->nrooms - i - 1) *
+			        sizeof(struct room *));
 			c->nrooms--;
 			break;
 		}
@@ -318,7 +327,6 @@ cmd_register(struct chat *c, int slot, const char *name, size_t len)
 {
 	struct user *u = &c->users[slot];
 	enum proto_err e;
-	int other;
 
 	e = proto_check_name(
 	    name, len, PROTO_NICK_MAX_CHARS, PERR_BAD_NICK, PERR_NICK_TOO_LONG);
@@ -332,7 +340,7 @@ cmd_register(struct chat *c, int slot, const char *name, size_t len)
 		    PROTO_NICK_MAX_CHARS);
 		return;
 	}
-	if ((other = nick_find(c, name, len)) >= 0) {
+	if (nick_find(c, name, len) >= 0) {
 		out_err(c, slot, PERR_NICK_TAKEN,
 		    "nickname %.*s is in use, "
 		    "choose another",
@@ -529,6 +537,7 @@ cmd_text(struct chat *c, int slot, const char *text, size_t len)
 	struct room *r = u->room;
 	size_t rl = strlen(r->name), nl = strlen(u->nick), n;
 	char *p = c->line;
+	int got;
 
 	/* Hot path: built with memcpy, sent to every other member. */
 	n = 4 + rl + 1 + nl + 1 + len + 1;
@@ -541,7 +550,22 @@ cmd_text(struct chat *c, int slot, const char *text, size_t len)
 	*p++ = ' ';
 	memcpy(p, text, len), p += len;
 	*p = '\n';
-	room_send(c, r, slot, n);
+	got = room_send(c, r, slot, n);
+	if (c->hooks.message != NULL)
+		c->hooks.message(c->io.ctx, slot, got);
+}
+
+static void
+cmd_stats(struct chat *c, int slot)
+{
+	struct stats_item it[STATS_NITEMS];
+	size_t i, n = 0;
+
+	if (c->hooks.stats != NULL)
+		n = c->hooks.stats(c->io.ctx, it, STATS_NITEMS);
+	for (i = 0; i < n && i < STATS_NITEMS; i++)
+		out(c, slot, "STAT %s %llu\n", it[i].name, it[i].value);
+	out(c, slot, "END STATS %zu\n", i);
 }
 
 static void
@@ -574,6 +598,9 @@ cmd_dispatch(struct chat *c, int slot, const struct proto_cmd *cmd)
 		break;
 	case CMD_HELP:
 		cmd_help(c, slot);
+		break;
+	case CMD_STATS:
+		cmd_stats(c, slot);
 		break;
 	case CMD_QUIT:
 		chat_bye(c, slot, "QUIT", "goodbye");
@@ -685,10 +712,10 @@ static const char *
 reason_of(const char *name)
 {
 	static char r[32];
-	size_t i;
+	size_t i, n = strnlen(name, sizeof(r) - 1);
 
-	for (i = 0; name[i] && i < sizeof(r) - 1; i++)
-		r[i] = name[i] == '_' ? '-' : (char)(name[i] | 0x20);
+	for (i = 0; i < n; i++)
+		r[i] = (char)(name[i] == '_' ? '-' : name[i] | 0x20);
 	r[i] = '\0';
 	return r;
 }
@@ -757,7 +784,7 @@ chat_new(const struct chat_limits *lim, const struct chat_io *io)
 	c->hashsz = (size_t)lim->max_clients * 2 + 1;
 	c->linesz = lim->max_line + 4 * NAMESZ + 64;
 	c->users = calloc((size_t)lim->max_clients, sizeof(*c->users));
-	c->rooms = calloc((size_t)lim->max_rooms + 1, sizeof(*c->rooms));
+	c->rooms = calloc((size_t)lim->max_rooms + 1, sizeof(struct room *));
 	c->hash = malloc(c->hashsz * sizeof(*c->hash));
 	c->line = malloc(c->linesz);
 	if (!c->users || !c->rooms || !c->hash || !c->line ||
@@ -771,6 +798,12 @@ chat_new(const struct chat_limits *lim, const struct chat_io *io)
 fail:
 	chat_free(c);
 	return NULL;
+}
+
+void
+chat_set_hooks(struct chat *c, const struct chat_hooks *h)
+{
+	c->hooks = *h;
 }
 
 void

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "proto.h"
+#include "stats.h"
 
 struct chat;
 
@@ -24,6 +25,17 @@ struct chat_io {
 	void (*close)(void *ctx, int slot);
 };
 
+/*
+ * Optional hooks for statistics, called with io->ctx (chat_set_hooks; a
+ * NULL member is never called).
+ */
+struct chat_hooks {
+	/* A room message from slot was queued for recipients other members. */
+	void (*message)(void *ctx, int slot, int recipients);
+	/* Fill at most max items for /stats; returns how many. */
+	size_t (*stats)(void *ctx, struct stats_item *it, size_t max);
+};
+
 struct chat_limits {
 	int max_clients; /* slots are 0 .. max_clients-1 */
 	int max_rooms;   /* rooms besides the lobby */
@@ -32,6 +44,8 @@ struct chat_limits {
 
 struct chat *chat_new(const struct chat_limits *lim, const struct chat_io *io);
 void chat_free(struct chat *c);
+/* Install statistics hooks (without them /stats answers END STATS 0). */
+void chat_set_hooks(struct chat *c, const struct chat_hooks *h);
 
 /* A new connection in slot: sends HELLO.  Slot must be free. */
 void chat_connect(struct chat *c, int slot);

@@ -3,10 +3,14 @@
  *
  * Everything that can fail at startup (a bad option, a busy port, an
  * unwritable log directory or pid file) fails here, on the terminal, with a
- * non-zero exit, before the server detaches.
+ * non-zero exit, before the server detaches.  With --user, a server started
+ * as root gives up root here too, once it holds everything root was needed
+ * for (the socket, the log and the pid file), and before it serves anyone.
  */
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,12 +87,107 @@ absolutize(char *path, size_t sz, int is_dir)
 	memcpy(path, abs, strlen(abs) + 1);
 }
 
+/*
+ * Anyone could plant a symlink where the next log file will be opened (by
+ * root, maybe) in a world-writable directory: refuse it, sticky or not.
+ * A missing directory is created by log_open() with mode 0755.  Returns 1
+ * if the directory exists.
+ */
+static int
+check_log_dir(const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		die("cannot use log directory", dir);
+	}
+	if (S_ISDIR(st.st_mode) && (st.st_mode & S_IWOTH)) {
+		fprintf(stderr,
+		    "forkchatd: log directory %s is world-writable "
+		    "(mode %04o): refusing to log there\n",
+		    dir, (unsigned)(st.st_mode & 07777));
+		exit(1);
+	}
+	return 1;
+}
+
+/* --user: look the user up early, so a typo fails before anything else. */
+static void
+find_user(const char *name, struct passwd *pw, char *buf, size_t bufsz)
+{
+	struct passwd *res = NULL;
+	int e;
+
+	if ((e = getpwnam_r(name, pw, buf, bufsz, &res)) != 0 || res == NULL) {
+		errno = e ? e : ENOENT;
+		fprintf(stderr, "forkchatd: --user %s: %s\n", name,
+		    e ? strerror(e) : "no such user");
+		exit(1);
+	}
+	if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+		fprintf(stderr,
+		    "forkchatd: --user %s: only root can switch users "
+		    "(running as uid %d)\n",
+		    name, (int)geteuid());
+		exit(1);
+	}
+}
+
+/* Can we (the real uid) create and remove files next to path? */
+static int
+dir_writable(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return access(".", W_OK | X_OK) == 0;
+	slash[slash == dir ? 1 : 0] = '\0';
+	return access(dir, W_OK | X_OK) == 0;
+}
+
+/* Give the files root opened to the user, so SIGHUP reopen works. */
+static void
+chown_to(const char *path, const struct passwd *pw)
+{
+	if (path[0] && chown(path, pw->pw_uid, pw->pw_gid) < 0)
+		die("cannot chown", path);
+}
+
+/*
+ * Become pw for good: supplementary groups, group, then user (in that
+ * order: without root, setgid would fail).  Verify that root cannot be
+ * regained.
+ */
+static void
+drop_root(const struct passwd *pw)
+{
+	if (geteuid() != 0)
+		return; /* already that user (find_user checked) */
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0)
+		die("initgroups for", pw->pw_name);
+	if (setgid(pw->pw_gid) < 0)
+		die("setgid for", pw->pw_name);
+	if (setuid(pw->pw_uid) < 0)
+		die("setuid to", pw->pw_name);
+	if (getuid() != pw->pw_uid || geteuid() != pw->pw_uid ||
+	    getgid() != pw->pw_gid || getegid() != pw->pw_gid ||
+	    (pw->pw_uid != 0 && setuid(0) == 0)) {
+		errno = EPERM;
+		die("could not drop privileges to", pw->pw_name);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
 	struct server_opts o;
-	char err[256], where[128];
-	int lfd, ready = -1, rc;
+	struct passwd pw;
+	char err[256], where[128], pwbuf[4096];
+	int lfd, ready = -1, rc, had_dir;
 
 	FAILPOINT_INIT();
 	switch (opts_parse(&o, argc, argv, err, sizeof(err), stdout)) {
@@ -100,14 +199,22 @@ main(int argc, char **argv)
 	case OPTS_RUN:
 		break;
 	}
+	if (o.user[0])
+		find_user(o.user, &pw, pwbuf, sizeof(pwbuf));
 	raise_nofile(o.max_clients);
 	snprintf(where, sizeof(where), "%s:%d", o.bind, o.port);
 	if ((lfd = net_listen(o.bind, o.port)) < 0)
 		die("cannot listen on", where);
 	absolutize(o.log_dir, sizeof(o.log_dir), 1);
 	absolutize(o.pid_file, sizeof(o.pid_file), 0);
+	had_dir = check_log_dir(o.log_dir);
 	if (log_open(o.log_dir, o.foreground) < 0)
 		die("cannot open log in", o.log_dir);
+	if (o.user[0]) {
+		if (!had_dir) /* ours: the user will create tomorrow's file */
+			chown_to(o.log_dir, &pw);
+		chown_to(log_path(), &pw);
+	}
 	if (!o.foreground) {
 		if ((ready = daemon_start()) < 0)
 			die("cannot daemonize", NULL);
@@ -116,8 +223,24 @@ main(int argc, char **argv)
 	}
 	if (o.pid_file[0] && daemon_write_pidfile(o.pid_file) < 0)
 		die("cannot write pid file", o.pid_file);
+	if (o.user[0]) {
+		chown_to(o.pid_file, &pw);
+		drop_root(&pw);
+	}
 	log_info("listening on %s (pid %d, max-clients %d, log %s)", where,
 	    (int)getpid(), o.max_clients, log_path());
+	if (o.user[0]) {
+		log_info("running as user %s (uid %d, gid %d)", pw.pw_name,
+		    (int)getuid(), (int)getgid());
+		if (access(o.log_dir, W_OK | X_OK) < 0)
+			log_warn("log directory %s is not writable by %s: the "
+			         "roll-over at midnight will fail",
+			    o.log_dir, pw.pw_name);
+		if (o.pid_file[0] && !dir_writable(o.pid_file))
+			log_warn("the directory of %s is not writable by %s: "
+			         "the pid file will stay after shutdown",
+			    o.pid_file, pw.pw_name);
+	}
 	daemon_ready(ready);
 	rc = server_run(&o, lfd);
 	if (o.pid_file[0])

@@ -19,7 +19,9 @@ enum {
 	O_MAX_LINE,
 	O_MAX_BACKLOG,
 	O_REG_TIMEOUT,
-	O_PID_FILE
+	O_PID_FILE,
+	O_STATS_INTERVAL,
+	O_USER
 };
 
 static const struct option longopts[] = { { "port", required_argument, NULL,
@@ -33,6 +35,8 @@ static const struct option longopts[] = { { "port", required_argument, NULL,
 	{ "log-dir", required_argument, NULL, 'l' },
 	{ "pid-file", required_argument, NULL, O_PID_FILE },
 	{ "foreground", no_argument, NULL, 'f' },
+	{ "user", required_argument, NULL, O_USER },
+	{ "stats-interval", required_argument, NULL, O_STATS_INTERVAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 
@@ -49,6 +53,10 @@ static const char usage_text[] =
     "  -l, --log-dir DIR         log directory (default ./logs)\n"
     "      --pid-file PATH       write the server pid to PATH\n"
     "  -f, --foreground          stay in the foreground; log to stderr as well\n"
+    "      --user NAME           started as root: run as NAME once the socket,\n"
+    "                            log and pid file are open\n"
+    "      --stats-interval S    seconds between 'stats' log lines, 0 = none\n"
+    "                            (default 60)\n"
     "  -h, --help                this text\n"
     "  -V, --version             print the version\n";
 
@@ -85,6 +93,7 @@ defaults(struct server_opts *o)
 	o->max_backlog = 1024 * 1024;
 	o->register_timeout = 30;
 	snprintf(o->log_dir, sizeof(o->log_dir), "logs");
+	o->stats_interval = 60;
 }
 
 /* Apply one option; 0 if its argument is bad. */
@@ -120,6 +129,11 @@ apply(struct server_opts *o, int c, const char *arg)
 	case 'f':
 		o->foreground = 1;
 		return 1;
+	case O_USER:
+		return copy(o->user, sizeof(o->user), arg);
+	case O_STATS_INTERVAL:
+		return num(arg, 0, 86400, &v) &&
+		    ((o->stats_interval = (int)v), 1);
 	}
 	return 0;
 }

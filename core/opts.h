@@ -17,6 +17,8 @@ struct server_opts {
 	char log_dir[4096];
 	char pid_file[4096]; /* "" = none */
 	int foreground;
+	int stats_interval; /* seconds between "stats" log lines, 0 = none */
+	char user[256];     /* drop to this user after startup, "" = stay */
 };
 
 enum opts_result { OPTS_RUN, OPTS_EXIT_OK, OPTS_USAGE };

@@ -186,6 +186,7 @@ static const struct {
 	{ "whisper", CMD_WHISPER },
 	{ "w", CMD_WHISPER },
 	{ "help", CMD_HELP },
+	{ "stats", CMD_STATS },
 	{ "quit", CMD_QUIT },
 };
 
@@ -263,9 +264,11 @@ proto_usage(const struct proto_cmd *c)
 	case CMD_LEAVE:
 	case CMD_LIST:
 	case CMD_HELP:
+	case CMD_STATS:
 		if (c->arg != NULL)
 			return c->id == CMD_LEAVE ? "/leave" :
 			    c->id == CMD_LIST     ? "/list" :
+			    c->id == CMD_STATS    ? "/stats" :
 			                            "/help";
 		return NULL;
 	case CMD_USERS:

@@ -106,6 +106,7 @@ enum proto_cmd_id {
 	CMD_USERS,
 	CMD_WHISPER,
 	CMD_HELP,
+	CMD_STATS,
 	CMD_QUIT,
 	CMD_UNKNOWN
 };

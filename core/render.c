@@ -300,6 +300,16 @@ r_user(struct rb *b, const struct span *f, struct span text)
 }
 
 static void
+r_stat(struct rb *b, const struct span *f, struct span text)
+{
+	(void)text;
+	rb_str(b, "  ");
+	rb_span_sgr(b, SGR_BOLD, f[1]);
+	rb_str(b, " ");
+	rb_span(b, f[2]);
+}
+
+static void
 r_end(struct rb *b, const struct span *f, struct span text)
 {
 	if (span_is(f[1], "HELP"))
@@ -309,6 +319,8 @@ r_end(struct rb *b, const struct span *f, struct span text)
 		rb_str(b, "* rooms: ");
 	else if (span_is(f[1], "USERS"))
 		rb_str(b, "* users: ");
+	else if (span_is(f[1], "STATS"))
+		rb_str(b, "* statistics: ");
 	else {
 		rb_str(b, "* end of ");
 		rb_span(b, f[1]);
@@ -374,6 +386,7 @@ static const struct keyword {
 	{ "OWNER", 2, r_owner },
 	{ "ROOM", 3, r_room },
 	{ "USER", 2, r_user },
+	{ "STAT", 2, r_stat },
 	{ "END", 1, r_end },
 	{ "HELP", 0, r_help },
 	{ "ERR", 2, r_err },

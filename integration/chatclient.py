@@ -253,7 +253,8 @@ class ChatClient:
         """
         self.send(command)
         entries = []
-        prefix = {"LIST": "ROOM ", "USERS": "USER ", "HELP": "HELP"}[what]
+        prefix = {"LIST": "ROOM ", "USERS": "USER ", "HELP": "HELP",
+                  "STATS": "STAT "}[what]
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
             line = self.readline(max(0.0, deadline - time.monotonic()))
@@ -285,6 +286,18 @@ class ChatClient:
         entries, count = self.listing("/users all" if all_ else "/users", "USERS")
         assert count == len(entries), (count, entries)
         return [tuple(e.split(" ")[1:3]) for e in entries]
+
+    def stats(self):
+        """/stats as an ordered dict {name: int}; asserts END STATS count."""
+        entries, count = self.listing("/stats", "STATS")
+        assert count == len(entries), (count, entries)
+        out = {}
+        for e in entries:
+            m = re.fullmatch(r"STAT ([a-z0-9_]+) (\d+)", e)
+            if m is None:
+                raise ProtocolError(self._diag("bad STAT line %r" % e))
+            out[m.group(1)] = int(m.group(2))
+        return out
 
     def sync(self, peer, text=None):
         """Barrier: self says text in its room; peer waits for it.

@@ -386,11 +386,11 @@ test_chat_help_before_registration(void **state)
 	chat_connect(c, 0);
 	clear_all();
 	say(c, 0, "/HELP");
-	assert_int_equal(io_rec.n[0], 11);
+	assert_int_equal(io_rec.n[0], 12);
 	assert_string_equal(io_rec.line[0][0],
 	    "HELP text                 send "
 	    "text to everyone in your room (//text sends /text)");
-	assert_string_equal(io_rec.line[0][10], "END HELP");
+	assert_string_equal(io_rec.line[0][11], "END HELP");
 	assert_false(chat_is_registered(c, 0));
 }
 
@@ -1138,13 +1138,15 @@ test_chat_help_lines(void **state)
 
 	reg(c, 0, "alice");
 	say(c, 0, "/help");
-	assert_int_equal(io_rec.n[0], 11);
-	for (i = 0; i < 10; i++)
+	assert_int_equal(io_rec.n[0], 12);
+	for (i = 0; i < 11; i++)
 		assert_memory_equal(io_rec.line[0][i], "HELP ", 5);
 	assert_string_equal(io_rec.line[0][7],
 	    "HELP /whisper NICK TEXT   "
 	    "private message (alias /w)");
-	assert_string_equal(io_rec.line[0][10], "END HELP");
+	assert_string_equal(io_rec.line[0][8],
+	    "HELP /stats               server statistics (STAT lines)");
+	assert_string_equal(io_rec.line[0][11], "END HELP");
 	io_rec.n[0] = 0;
 	say(c, 0, "/help me");
 	EXPECT(0, "ERR 405 USAGE usage: /help");
@@ -1598,6 +1600,108 @@ test_chat_err_lines_stay_valid_utf8(void **state)
 	assert_true(utf8_valid(io_rec.line[0][0], strlen(io_rec.line[0][0])));
 }
 
+/* ---- /stats and the statistics hooks --------------------------------- */
+
+static struct {
+	int messages, recipients, last_slot, stats_calls;
+} hook_rec;
+
+static void
+fake_message(void *ctx, int slot, int recipients)
+{
+	assert_ptr_equal(ctx, &io_rec);
+	hook_rec.messages++;
+	hook_rec.recipients += recipients;
+	hook_rec.last_slot = slot;
+}
+
+static size_t
+fake_stats(void *ctx, struct stats_item *it, size_t max)
+{
+	static const struct stats_item items[] = { { "uptime_s", 7 },
+		{ "clients", 3 },
+		{ "fanout_max_us", 18446744073709551615ULL } };
+	size_t n = sizeof(items) / sizeof(items[0]);
+
+	assert_ptr_equal(ctx, &io_rec);
+	assert_int_equal(max, STATS_NITEMS);
+	hook_rec.stats_calls++;
+	memcpy(it, items, sizeof(items));
+	return n;
+}
+
+static void
+hooks_on(struct chat *c)
+{
+	struct chat_hooks h = { fake_message, fake_stats };
+
+	memset(&hook_rec, 0, sizeof(hook_rec));
+	chat_set_hooks(c, &h);
+}
+
+static void
+test_chat_stats_without_hooks(void **state)
+{
+	CHAT;
+
+	reg(c, 0, "alice");
+	say(c, 0, "/stats");
+	EXPECT(0, "END STATS 0");
+	say(c, 0, "/STATS");
+	EXPECT(0, "END STATS 0");
+}
+
+static void
+test_chat_stats_lines_from_hook(void **state)
+{
+	CHAT;
+
+	hooks_on(c);
+	reg(c, 0, "alice");
+	reg(c, 1, "bob");
+	say(c, 0, "/stats");
+	EXPECT(0, "STAT uptime_s 7", "STAT clients 3",
+	    "STAT fanout_max_us 18446744073709551615", "END STATS 3");
+	all_quiet(); /* nobody else hears about it */
+	assert_int_equal(hook_rec.stats_calls, 1);
+	assert_int_equal(hook_rec.messages, 0);
+}
+
+static void
+test_chat_stats_needs_registration_and_no_args(void **state)
+{
+	CHAT;
+
+	hooks_on(c);
+	chat_connect(c, 0);
+	clear_all();
+	say(c, 0, "/stats");
+	EXPECT(0, "ERR 410 NOT_REGISTERED send your nickname first");
+	reg(c, 1, "bob");
+	say(c, 1, "/stats now");
+	EXPECT(1, "ERR 405 USAGE usage: /stats");
+	assert_int_equal(hook_rec.stats_calls, 0);
+}
+
+static void
+test_chat_message_hook_counts_recipients(void **state)
+{
+	CHAT;
+
+	hooks_on(c);
+	four_users_rust(c); /* alice, bob, carol in rust; dave in lobby */
+	say(c, 1, "hello rust");
+	assert_int_equal(hook_rec.messages, 1);
+	assert_int_equal(hook_rec.recipients, 2);
+	assert_int_equal(hook_rec.last_slot, 1);
+	say(c, 3, "alone in the lobby");
+	assert_int_equal(hook_rec.messages, 2);
+	assert_int_equal(hook_rec.recipients, 2);
+	say(c, 0, "/list"); /* commands are not messages */
+	say(c, 0, "/whisper bob psst");
+	assert_int_equal(hook_rec.messages, 2);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int
@@ -1689,6 +1793,10 @@ main(void)
 		T(test_chat_many_users_hash_consistent),
 		T(test_chat_longest_msg_within_bound),
 		T(test_chat_err_lines_stay_valid_utf8),
+		T(test_chat_stats_without_hooks),
+		T(test_chat_stats_lines_from_hook),
+		T(test_chat_stats_needs_registration_and_no_args),
+		T(test_chat_message_hook_counts_recipients),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,6 +95,8 @@ test_opts_defaults(void **state)
 	assert_string_equal(o.log_dir, "logs");
 	assert_string_equal(o.pid_file, "");
 	assert_int_equal(o.foreground, 0);
+	assert_string_equal(o.user, "");
+	assert_int_equal(o.stats_interval, 60);
 	assert_string_equal(err, "");
 	assert_int_equal(outlen, 0);
 }
@@ -203,6 +205,60 @@ test_opts_long_paths_fit(void **state)
 	assert_int_equal(RUN("--log-dir", path, "--pid-file", path), OPTS_RUN);
 	assert_string_equal(o.log_dir, path);
 	assert_string_equal(o.pid_file, path);
+}
+
+/* ---- --user and --stats-interval ------------------------------------- */
+
+static void
+test_opts_user(void **state)
+{
+	char name[300];
+
+	assert_int_equal(RUN("--user", "nobody"), OPTS_RUN);
+	assert_string_equal(o.user, "nobody");
+	assert_int_equal(RUN("--user=forkchat", "-f"), OPTS_RUN);
+	assert_string_equal(o.user, "forkchat");
+	assert_int_equal(o.foreground, 1);
+	/* parsing does not look the user up: main does, and exits 1 */
+	assert_int_equal(RUN("--user", "no-such-user-here"), OPTS_RUN);
+	assert_int_equal(run(NULL), OPTS_RUN);
+	assert_string_equal(o.user, "");
+	memset(name, 'u', 255);
+	name[255] = '\0'; /* 255 chars: fits */
+	assert_int_equal(RUN("--user", name), OPTS_RUN);
+	assert_string_equal(o.user, name);
+}
+
+static void
+test_opts_bad_user(void **state)
+{
+	char name[300];
+
+	assert_int_equal(RUN("--user", ""), OPTS_USAGE);
+	assert_usage("invalid value for --user: ''");
+	assert_int_equal(RUN("--user"), OPTS_USAGE);
+	assert_usage("missing argument for option: --user");
+	memset(name, 'u', 256);
+	name[256] = '\0';
+	assert_int_equal(RUN("--user", name), OPTS_USAGE);
+	assert_memory_equal(err, "invalid value for --user: 'uuu", 30);
+}
+
+static void
+test_opts_stats_interval(void **state)
+{
+	assert_int_equal(RUN("--stats-interval", "0"), OPTS_RUN);
+	assert_int_equal(o.stats_interval, 0);
+	assert_int_equal(RUN("--stats-interval", "1"), OPTS_RUN);
+	assert_int_equal(o.stats_interval, 1);
+	assert_int_equal(RUN("--stats-interval=86400"), OPTS_RUN);
+	assert_int_equal(o.stats_interval, 86400);
+	assert_int_equal(RUN("--stats-interval", "-1"), OPTS_USAGE);
+	assert_usage("invalid value for --stats-interval: '-1'");
+	assert_int_equal(RUN("--stats-interval", "86401"), OPTS_USAGE);
+	assert_usage("invalid value for --stats-interval: '86401'");
+	assert_int_equal(RUN("--stats-interval", "1m"), OPTS_USAGE);
+	assert_usage("invalid value for --stats-interval: '1m'");
 }
 
 /* ---- bad values ------------------------------------------------------ */
@@ -390,6 +446,8 @@ test_opts_help(void **state)
 	assert_non_null(strstr(outbuf, "--max-line N "));
 	assert_non_null(strstr(outbuf, "--register-timeout S"));
 	assert_non_null(strstr(outbuf, "  -V, --version "));
+	assert_non_null(strstr(outbuf, "      --user NAME "));
+	assert_non_null(strstr(outbuf, "      --stats-interval S "));
 	assert_int_equal(outbuf[outlen - 1], '\n');
 	assert_string_equal(err, "");
 }
@@ -468,6 +526,9 @@ main(void)
 		T(test_opts_missing_argument),
 		T(test_opts_unexpected_argument),
 		T(test_opts_error_truncated_to_errsz),
+		T(test_opts_user),
+		T(test_opts_bad_user),
+		T(test_opts_stats_interval),
 		T(test_opts_help),
 		T(test_opts_help_short_stops_parsing),
 		T(test_opts_version),

@@ -600,6 +600,8 @@ test_proto_parse_every_command(void **state)
 		{ "/whisper a b", CMD_WHISPER },
 		{ "/w a b", CMD_WHISPER },
 		{ "/help", CMD_HELP },
+		{ "/stats", CMD_STATS },
+		{ "/STATS", CMD_STATS },
 		{ "/quit", CMD_QUIT },
 	};
 	struct proto_cmd c;
@@ -697,6 +699,8 @@ test_proto_usage_room_commands(void **state)
 {
 	assert_null(usage_of("/add r"));
 	assert_string_equal(usage_of("/add"), "/add ROOM");
+	assert_null(usage_of("/stats"));
+	assert_string_equal(usage_of("/stats all"), "/stats");
 	assert_string_equal(usage_of("/add a b"), "/add ROOM");
 	assert_null(usage_of("/rm r"));
 	assert_string_equal(usage_of("/rm"), "/rm ROOM");

@@ -102,6 +102,8 @@ test_render_room_and_user_listings(void **state)
 	assert_string_equal(plain("END LIST 2"), "* rooms: 2");
 	assert_string_equal(plain("USER bob rust"), "  bob  in rust");
 	assert_string_equal(plain("END USERS 2"), "* users: 2");
+	assert_string_equal(plain("STAT uptime_s 61"), "  uptime_s 61");
+	assert_string_equal(plain("END STATS 11"), "* statistics: 11");
 }
 
 static void
