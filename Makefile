@@ -3,6 +3,8 @@
 #   make            build build/forkchatd and build/forkchat
 #   make run        build and start the server in the foreground on 127.0.0.1:5101
 #   make test       every test suite: unit (cmocka) + integration (pytest)
+#   make install    install under PREFIX (/usr/local) and DESTDIR; make uninstall
+#   make deb        build/forkchat_VERSION-1_ARCH.deb with dpkg-deb
 #   make help       list every target
 #
 # Missing Debian packages are installed automatically (only when missing).
@@ -20,9 +22,11 @@ PORT    ?= 5101
 # Debian packages the build, the tests and the tools need.  Fragments
 # (bench/bench.mk, fault/fault.mk, ci/ci.mk) append their own with +=.
 DEB_DEPS := gcc make pkg-config libcmocka-dev python3 python3-pytest \
-            python3-pexpect python3-pytest-timeout netcat-openbsd procps
+            python3-pexpect python3-pytest-timeout netcat-openbsd procps \
+            man-db groff-base dpkg-dev binutils systemd
 
-.PHONY: all run test unit integration check-symbols clean help deps
+.PHONY: all run test unit integration check-symbols clean help deps \
+        install uninstall deb
 all: $(BUILD)/forkchatd $(BUILD)/forkchat
 
 # ---- Debian dependencies (RECIPES.md section 6) --------------------------
@@ -79,7 +83,7 @@ unit: $(UNIT_TESTS)
 	[ $$fail -eq 0 ] || { echo "unit tests FAILED"; exit 1; }
 
 # ---- integration tests (pytest) ------------------------------------------
-integration: all
+integration: all $(BUILD)/forkchat-load
 	$(PYTEST) -q integration $(PYTEST_ARGS)
 
 # The design forbids threads and select/poll/epoll: prove it on the binaries.
@@ -90,6 +94,54 @@ check-symbols: all
 	echo "check-symbols: no pthread, select, poll or epoll symbols"
 
 test: check-symbols unit integration
+
+# ---- install, uninstall, Debian package ------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: programs, man pages, docs and
+# the systemd unit, whose ExecStart is rewritten to $(SBINDIR)/forkchatd.
+# $(PREFIX)/lib/systemd/system is on systemd's unit path for /usr/local and
+# /usr; the Debian package passes UNITDIR=/lib/systemd/system (bookworm).
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BINDIR  ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+DOCDIR  ?= $(PREFIX)/share/doc/forkchat
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
+DOCS    := README.md docs/PROTOCOL.md docs/SERVER-CLI.md docs/ARCHITECTURE.md
+MAN1    := docs/man/forkchat.1 docs/man/forkchat-load.1
+MAN8    := docs/man/forkchatd.8
+INSTALLED := $(SBINDIR)/forkchatd $(BINDIR)/forkchat $(BINDIR)/forkchat-load \
+             $(MAN1:docs/man/%=$(MANDIR)/man1/%) $(MAN8:docs/man/%=$(MANDIR)/man8/%) \
+             $(addprefix $(DOCDIR)/,$(notdir $(DOCS))) $(UNITDIR)/forkchatd.service
+
+install: all $(BUILD)/forkchat-load ## install under PREFIX (default /usr/local), DESTDIR
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 755 $(BUILD)/forkchatd $(DESTDIR)$(SBINDIR)/forkchatd
+	$(INSTALL) -m 755 $(BUILD)/forkchat $(BUILD)/forkchat-load $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	sed 's|^ExecStart=/usr/sbin/forkchatd|ExecStart=$(SBINDIR)/forkchatd|' \
+	  docs/forkchatd.service > $(BUILD)/forkchatd.service
+	$(INSTALL) -m 644 $(BUILD)/forkchatd.service $(DESTDIR)$(UNITDIR)/forkchatd.service
+	@[ -n "$(DESTDIR)" ] || ! [ -d /run/systemd/system ] || \
+	  echo "now: systemctl daemon-reload && systemctl enable --now forkchatd"
+
+uninstall: ## remove what make install installed (same PREFIX, DESTDIR)
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+DEB_VERSION := $(VERSION)-1
+DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB         := $(BUILD)/forkchat_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+deb: all $(BUILD)/forkchat-load ## Debian package into build/ (dpkg-deb)
+	rm -rf $(BUILD)/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/deb PREFIX=/usr \
+	  UNITDIR=/lib/systemd/system >/dev/null
+	VERSION=$(DEB_VERSION) ARCH=$(DEB_ARCH) sh pkg/mkdeb.sh $(BUILD)/deb $(DEB)
 
 clean:
 	rm -rf $(BUILD)

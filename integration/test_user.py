@@ -71,6 +71,8 @@ def user_server(world_dir):
 def test_user_parent_and_children_run_as_that_user(user_server):
     pw = nobody()
     srv = user_server(["--user", "nobody"])
+    # it listens before it drops root: wait for the line that says it did
+    srv.wait_log(r"info running as user nobody \(uid %d, gid %d\)" % (pw.pw_uid, pw.pw_gid))
     want = [pw.pw_uid] * 4, [pw.pw_gid] * 4
     assert ids(srv.pid) == want
     a = ChatClient(srv.port).register("alice")
@@ -83,7 +85,6 @@ def test_user_parent_and_children_run_as_that_user(user_server):
     finally:
         a.close()
         b.close()
-    srv.wait_log(r"info running as user nobody \(uid %d, gid %d\)" % (pw.pw_uid, pw.pw_gid))
     log = Path(srv.log_files()[0])
     assert log.stat().st_uid == pw.pw_uid
     assert srv.logdir.stat().st_uid == pw.pw_uid    # created by forkchatd: given away

@@ -1,0 +1,261 @@
+"""Operating forkchat like a real daemon: the man pages (render without
+warnings, document exactly the long options --help lists), the systemd unit
+(systemd-analyze verify), `make install`/`make uninstall` into a DESTDIR,
+and `make deb` (contents, control file, installed into a scratch root and
+run from there)."""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from serverproc import ROOT, SERVER
+
+BUILD = ROOT / "build"
+MAN = ROOT / "docs" / "man"
+UNIT = ROOT / "docs" / "forkchatd.service"
+PROGRAMS = [
+    ("forkchatd", BUILD / "forkchatd", MAN / "forkchatd.8"),
+    ("forkchat", BUILD / "forkchat", MAN / "forkchat.1"),
+    ("forkchat-load", BUILD / "forkchat-load", MAN / "forkchat-load.1"),
+]
+LONGOPT = re.compile(r"--[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+
+
+def sh(cmd, **kw):
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", 120)
+    return subprocess.run(cmd, **kw)
+
+
+def need(tool):
+    if shutil.which(tool) is None:
+        pytest.skip("%s is not installed (make deps installs it)" % tool)
+
+
+# ---- man pages ---------------------------------------------------------------
+def help_options(binary):
+    assert binary.exists(), "%s is missing: run `make all build/forkchat-load`" % binary
+    p = sh([str(binary), "--help"])
+    assert p.returncode == 0, p
+    return set(LONGOPT.findall(p.stdout))
+
+
+def man_options(page, section="OPTIONS"):
+    """Long options named in one section of the roff source."""
+    text = page.read_text().replace("\\-", "-").replace("\\%", "")
+    m = re.search(r"(?ms)^\.SH %s\n(.*?)(?=^\.SH )" % section, text)
+    assert m, "%s has no %s section" % (page.name, section)
+    body = "\n".join(l for l in m.group(1).splitlines() if not l.startswith('.\\"'))
+    return set(LONGOPT.findall(body))
+
+
+@pytest.mark.parametrize("name,binary,page", PROGRAMS, ids=[p[0] for p in PROGRAMS])
+def test_man_page_and_help_list_the_same_long_options(name, binary, page):
+    in_help, in_man = help_options(binary), man_options(page)
+    assert in_help, "no long options found in %s --help" % name
+    assert in_help - in_man == set(), "in --help but not in %s" % page.name
+    assert in_man - in_help == set(), "in %s but not in --help" % page.name
+    assert man_options(page, "SYNOPSIS") <= in_help
+
+
+@pytest.mark.parametrize("name,binary,page", PROGRAMS, ids=[p[0] for p in PROGRAMS])
+def test_man_page_renders_without_warnings(name, binary, page):
+    need("man")
+    p = sh(["man", "--warnings", "-l", str(page)], env=dict(os.environ, MANWIDTH="80"))
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == "", p.stderr
+    for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "SIGNALS",
+                    "FILES", "EXIT STATUS", "EXAMPLES", "SEE ALSO"):
+        assert re.search(r"(?m)^%s$" % section, p.stdout), "%s: no %s" % (page.name, section)
+
+
+def test_forkchatd_man_page_covers_signals_files_and_exit_statuses():
+    text = MAN.joinpath("forkchatd.8").read_text()
+    for word in ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "forkchatd_", "log-dir",
+                 "pid-file", "/stats", "world-writable"):
+        assert word.replace("-", "\\-") in text or word in text, word
+    exits = re.search(r"(?s)\.SH EXIT STATUS(.*?)\.SH", text).group(1)
+    assert all(".B %d" % n in exits for n in (0, 1, 2)), exits
+
+
+# ---- the systemd unit ----------------------------------------------------------
+def analyze_problem():
+    """Why systemd-analyze verify cannot run here, or None."""
+    exe = shutil.which("systemd-analyze")
+    if exe is None:
+        return "systemd-analyze is not installed (Debian package systemd)"
+    p = sh([exe, "--version"])
+    if p.returncode != 0:
+        return "systemd-analyze --version failed: %s" % (p.stderr or p.stdout).strip()
+    return None
+
+
+def unit_copy(tmp_path, text=None):
+    """The unit with ExecStart at build/forkchatd (verify needs the binary),
+    and a MANPATH holding our forkchatd.8 (verify checks Documentation=)."""
+    unit = tmp_path / "forkchatd.service"
+    text = text if text is not None else UNIT.read_text()
+    unit.write_text(text.replace("ExecStart=/usr/sbin/forkchatd", "ExecStart=%s" % SERVER))
+    (tmp_path / "man" / "man8").mkdir(parents=True)
+    shutil.copy(MAN / "forkchatd.8", tmp_path / "man" / "man8")
+    return unit, dict(os.environ, MANPATH=str(tmp_path / "man"), SYSTEMD_LOG_LEVEL="notice")
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path):
+    why = analyze_problem()
+    if why:
+        pytest.skip(why)
+    unit, env = unit_copy(tmp_path)
+    p = sh(["systemd-analyze", "verify", str(unit)], env=env, cwd=str(tmp_path))
+    assert p.returncode == 0 and p.stdout + p.stderr == "", p.stdout + p.stderr
+
+
+def test_unit_verify_is_not_vacuous(tmp_path):
+    """The same check rejects a unit whose binary is missing."""
+    why = analyze_problem()
+    if why:
+        pytest.skip(why)
+    unit, env = unit_copy(tmp_path)
+    unit.write_text(UNIT.read_text().replace(
+        "ExecStart=/usr/sbin/forkchatd", "ExecStart=%s" % (tmp_path / "no-such-forkchatd")))
+    p = sh(["systemd-analyze", "verify", str(unit)], env=env, cwd=str(tmp_path))
+    assert p.returncode != 0 or p.stdout + p.stderr != ""
+
+
+def test_unit_contents():
+    text = UNIT.read_text()
+    keys = dict(l.split("=", 1) for l in text.splitlines()
+                if "=" in l and not l.startswith("#"))
+    exec_start = keys["ExecStart"].split()
+    assert exec_start[0] == "/usr/sbin/forkchatd" and "-f" in exec_start
+    assert exec_start[exec_start.index("-l") + 1] == "/var/log/forkchat"
+    assert keys["LogsDirectory"] == "forkchat"
+    assert keys["Restart"] == "on-failure"
+    assert keys["DynamicUser"] == "yes" or "--user" in exec_start
+    for k, v in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                 ("PrivateTmp", "yes"), ("ProtectHome", "yes")):
+        assert keys.get(k) == v, k
+
+
+def test_unit_security_exposure_is_low(tmp_path):
+    """systemd-analyze security --offline: the sandbox is real (score < 3)."""
+    why = analyze_problem()
+    if why:
+        pytest.skip(why)
+    unit, env = unit_copy(tmp_path)
+    p = sh(["systemd-analyze", "security", "--offline=yes", "--no-pager", str(unit)],
+           env=env, cwd=str(tmp_path))
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", p.stdout + p.stderr)
+    if m is None:
+        pytest.skip("systemd-analyze security --offline unsupported: %r" % (p.stdout + p.stderr)[-200:])
+    assert float(m.group(1)) < 3.0, p.stdout[-2000:]
+
+
+# ---- make install / uninstall ------------------------------------------------------
+def make(*args):
+    p = sh(["make", "--no-print-directory", "-C", str(ROOT)] + list(args), timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    return p
+
+
+@pytest.mark.parametrize("prefix", ["/usr/local", "/opt/fc"])
+def test_make_install_and_uninstall_into_destdir(tmp_path, prefix):
+    dest = tmp_path / "root"
+    make("install", "DESTDIR=%s" % dest, "PREFIX=%s" % prefix)
+    p = Path(str(dest) + prefix)
+    want = ["sbin/forkchatd", "bin/forkchat", "bin/forkchat-load",
+            "share/man/man1/forkchat.1", "share/man/man1/forkchat-load.1",
+            "share/man/man8/forkchatd.8", "share/doc/forkchat/README.md",
+            "share/doc/forkchat/PROTOCOL.md", "share/doc/forkchat/SERVER-CLI.md",
+            "share/doc/forkchat/ARCHITECTURE.md", "lib/systemd/system/forkchatd.service"]
+    for rel in want:
+        assert (p / rel).is_file(), rel
+    for rel in want[:3]:
+        assert os.access(p / rel, os.X_OK), rel
+    unit = (p / "lib/systemd/system/forkchatd.service").read_text()
+    assert "ExecStart=%s/sbin/forkchatd -f " % prefix in unit
+    out = sh([str(p / "sbin/forkchatd"), "-V"])
+    assert out.returncode == 0 and out.stdout == "forkchatd 1.0\n"
+    make("uninstall", "DESTDIR=%s" % dest, "PREFIX=%s" % prefix)
+    left = [str(f.relative_to(dest)) for f in dest.rglob("*") if not f.is_dir()]
+    assert left == [], left
+
+
+# ---- make deb -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def deb():
+    need("dpkg-deb")
+    make("deb")
+    debs = sorted(BUILD.glob("forkchat_*.deb"))
+    assert debs, "make deb produced no build/forkchat_*.deb"
+    return debs[-1]
+
+
+def test_deb_contents(deb):
+    p = sh(["dpkg-deb", "-c", str(deb)])
+    assert p.returncode == 0, p.stderr
+    files = {}
+    for line in p.stdout.splitlines():
+        parts = line.split()
+        files[parts[5].lstrip(".")] = (parts[0], parts[1])
+    for path in ("/usr/sbin/forkchatd", "/usr/bin/forkchat", "/usr/bin/forkchat-load"):
+        assert files[path] == ("-rwxr-xr-x", "root/root"), path
+    for path in ("/usr/share/man/man8/forkchatd.8.gz", "/usr/share/man/man1/forkchat.1.gz",
+                 "/usr/share/man/man1/forkchat-load.1.gz",
+                 "/lib/systemd/system/forkchatd.service",
+                 "/usr/share/doc/forkchat/copyright",
+                 "/usr/share/doc/forkchat/changelog.Debian.gz"):
+        assert files[path][0] == "-rw-r--r--", path
+    assert any(f.startswith("/usr/share/doc/forkchat/PROTOCOL.md") for f in files)
+    assert not any(f.endswith((".1", ".8")) for f in files), "man pages not gzipped"
+
+
+def test_deb_control(deb):
+    p = sh(["dpkg-deb", "-I", str(deb)])
+    assert p.returncode == 0, p.stderr
+    fields = dict(re.findall(r"(?m)^ ([A-Z][A-Za-z-]+): (.*)$", p.stdout))
+    assert fields["Package"] == "forkchat"
+    assert fields["Version"] == "1.0-1"
+    arch = sh(["dpkg", "--print-architecture"]).stdout.strip()
+    assert fields["Architecture"] == arch
+    # the programs need libc.so.6 only: one versioned libc6 dependency
+    assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", fields["Depends"]), fields["Depends"]
+    assert int(fields["Installed-Size"]) > 0
+    for script in ("postinst", "prerm", "postrm", "md5sums"):
+        assert script in p.stdout, script
+
+
+def test_deb_installs_into_scratch_root_and_runs(deb, tmp_path):
+    need("dpkg")
+    root = tmp_path / "root"
+    for d in ("var/lib/dpkg/updates", "var/lib/dpkg/info", "var/lib/dpkg/triggers"):
+        (root / d).mkdir(parents=True)
+    (root / "var/lib/dpkg/status").write_text("")
+    p = sh(["dpkg", "--root=%s" % root, "--force-depends", "--force-not-root",
+            "--force-script-chrootless", "--log=/dev/null", "-i", str(deb)])
+    if p.returncode != 0:
+        # some dpkg builds refuse maintainer scripts outside a chroot: unpack
+        shutil.rmtree(root)
+        root.mkdir()
+        p = sh(["dpkg-deb", "-x", str(deb), str(root)])
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = sh([str(root / "usr/sbin/forkchatd"), "-V"])
+    assert out.returncode == 0 and out.stdout == "forkchatd 1.0\n", out
+    out = sh([str(root / "usr/bin/forkchat"), "-V"])
+    assert out.returncode == 0 and out.stdout.startswith("forkchat 1.0"), out
+    assert (root / "lib/systemd/system/forkchatd.service").is_file()
+    man = sh(["man", "--warnings", "-l", str(root / "usr/share/man/man8/forkchatd.8.gz")]) \
+        if shutil.which("man") else None
+    assert man is None or (man.returncode == 0 and man.stderr == ""), man
+
+
+def test_deb_lintian_if_available(deb):
+    need("lintian")
+    p = sh(["lintian", "--tag-display-limit", "0", str(deb)], timeout=300)
+    tags = [l for l in p.stdout.splitlines() if l.startswith(("E:", "W:"))]
+    assert tags == [], p.stdout
