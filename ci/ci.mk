@@ -173,7 +173,7 @@ lint: ## cppcheck + clang-tidy + clang-format, zero findings
 COV_MIN := 90
 # Built with failpoints compiled in (inert until fiu-ctrl enables one), so
 # the same binary serves the integration suite and make fault-quick.
-cov_CFLAGS  := -O0 -g --coverage -DFIU_ENABLE -Wall -Wextra -Werror
+cov_CFLAGS  := -O0 -g --coverage -DFIU_ENABLE -DFORKCHAT_COVERAGE -Wall -Wextra -Werror
 cov_LDFLAGS := --coverage -lfiu
 $(eval $(call ci_variant,cov))
 

@@ -5,9 +5,10 @@
 # summary; fails if line coverage of core/ (core/tests/ excluded) is below
 # COV_MIN percent.  Test failures are reported but gated by other stages.
 #
-# Forked children leave through _exit(), which skips the gcov atexit
-# flush: code that runs only in a child (session.c, the child half of
-# server.c) is counted only where the unit tests reach it.  See ci/README.md.
+# Forked children leave through child_exit() (core/failpoint.h), which in
+# this build (-DFORKCHAT_COVERAGE) calls __gcov_dump() before _exit(), so
+# code that runs only in a child (session.c, the client's keyboard child)
+# is counted too.  See ci/README.md.
 set -uo pipefail
 BUILD=${BUILD:-build}
 COV_MIN=${COV_MIN:-90}

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "failpoint.h"
 #include "render.h"
 
 #ifndef FORKCHAT_VERSION
@@ -309,7 +310,7 @@ kbd_main(int wfd, pid_t parent)
 
 	kbd_reset_signals();
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
-		_exit(0); /* the parent is gone already */
+		child_exit(0); /* the parent is gone already */
 	for (;;) {
 		n = read(STDIN_FILENO, buf + have, sizeof(buf) - have);
 		if (n == -1 && errno == EINTR)
@@ -324,17 +325,17 @@ kbd_main(int wfd, pid_t parent)
 		if (cut == 0)
 			continue;
 		if (write_all(wfd, buf, cut) == -1)
-			_exit(1);
+			child_exit(1);
 		kill(parent, SIGUSR1);
 		memmove(buf, buf + cut, have - cut);
 		have -= cut;
 	}
 	if (have > 0 &&
 	    (write_all(wfd, buf, have) == -1 || write_all(wfd, "\n", 1) == -1))
-		_exit(1);
+		child_exit(1);
 	close(wfd); /* EOF tells the parent */
 	kill(parent, SIGUSR1);
-	_exit(0);
+	child_exit(0);
 }
 
 static void

@@ -471,7 +471,7 @@ child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 
 	/* Die with the parent; it may have died before prctl took effect. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(1);
+		child_exit(1);
 	signal(SIGINT, SIG_IGN); /* ^C is for the parent to handle */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
@@ -487,7 +487,7 @@ child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 			if (keep[j] < keep[i])
 				t = keep[i], keep[i] = keep[j], keep[j] = t;
 	close_all_but(keep, 3);
-	_exit(session_run(&cfg));
+	child_exit(session_run(&cfg));
 }
 
 /* Say why and hang up; used before a session exists. */

@@ -93,7 +93,7 @@ up_flush(struct session *s)
 		} else if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		else /* EPIPE: the parent is gone */
-			_exit(1);
+			child_exit(1);
 	}
 }
 
@@ -109,7 +109,7 @@ up_record(
 	h.len = (uint32_t)len;
 	if (buf_append(&s->upq, &h, IPC_HDR) < 0 ||
 	    buf_append(&s->upq, p, len) < 0)
-		_exit(1); /* cannot keep the stream whole */
+		child_exit(1); /* cannot keep the stream whole */
 }
 
 /* Tell the parent once per turn, however many records were sent. */
@@ -148,7 +148,7 @@ on_line(enum proto_frame_ev ev, const char *line, size_t len, void *arg)
 	if (ev == PFRAME_TOO_LONG)
 		up_record(s, IPC_REJECT, PERR_LINE_TOO_LONG, NULL, 0);
 	else if ((e = proto_check_line(line, len)) != PERR_NONE)
-		up_record(s, IPC_REJECT, e, NULL, 0);
+		up_record(s, IPC_REJECT, (int)e, NULL, 0);
 	else
 		up_record(s, IPC_LINE, 0, line, len);
 	return 0;
@@ -364,8 +364,10 @@ session_run(const struct session_cfg *cfg)
 	sigset_t set;
 	int sig = 0;
 
-	if (session_setup(&s, cfg, &set) < 0)
+	if (session_setup(&s, cfg, &set) < 0) {
+		free(s.fr.line); /* NULL unless setup failed after malloc */
 		return 1;
+	}
 	for (;;) {
 		/*
 		 * Work first: data may have arrived before O_ASYNC was set.

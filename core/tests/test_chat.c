@@ -621,8 +621,7 @@ test_chat_add_bad_room(void **state)
 {
 	static const char *bad[] = { "/add /x",
 		"/add abcdefghijklmnopqrstuvwxyz0123456", /* 33 chars */
-		"/add a\xc2\xa0"
-		"b" };
+		"/add a\302\240b" }; /* U+00A0 NO-BREAK SPACE */
 	CHAT;
 	size_t i;
 

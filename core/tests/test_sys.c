@@ -812,13 +812,13 @@ test_net_async_sets_owner_and_flags(void **state)
 
 /* "YYYYMMDD" of today, local time. */
 static void
-today(char *out, size_t sz, const char *fmt)
+today(char *out, size_t sz, int compact)
 {
 	time_t now = time(NULL);
 	struct tm tm;
 
 	localtime_r(&now, &tm);
-	strftime(out, sz, fmt, &tm);
+	strftime(out, sz, compact ? "%Y%m%d" : "%Y-%m-%d", &tm);
 }
 
 /*
@@ -844,7 +844,7 @@ assert_log_line(const char *buf, const char *lvl, const char *msg)
 	if (rc != 0)
 		print_error("line: [%s]\npattern: [%s]\n", buf, pat);
 	assert_int_equal(rc, 0);
-	today(date, sizeof(date), "%Y-%m-%d");
+	today(date, sizeof(date), 0);
 	assert_memory_equal(buf, date, 10);
 }
 
@@ -855,7 +855,7 @@ test_log_open_creates_dir_and_dated_file(void **state)
 	struct stat st;
 
 	assert_int_equal(log_open(tpath("newlogs"), 0), 0);
-	today(day, sizeof(day), "%Y%m%d");
+	today(day, sizeof(day), 1);
 	snprintf(
 	    want, sizeof(want), "%s/forkchatd_%s.log", tpath("newlogs"), day);
 	assert_string_equal(log_path(), want);
