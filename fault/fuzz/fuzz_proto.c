@@ -171,7 +171,7 @@ static void
 check_parse(const char *s, size_t len)
 {
 	static const char *names[] = { "add", "rm", "join", "leave", "list",
-	    "users", "whisper", "w", "help", "quit" };
+	    "users", "whisper", "w", "help", "stats", "quit" };
 	struct proto_cmd c;
 	const char *u;
 	size_t i;
@@ -218,7 +218,7 @@ check_parse(const char *s, size_t len)
 	case CMD_WHISPER:
 		FZ_CHECK((u == NULL) == (c.arg != NULL && c.text != NULL));
 		break;
-	case CMD_LEAVE: case CMD_LIST: case CMD_HELP:
+	case CMD_LEAVE: case CMD_LIST: case CMD_HELP: case CMD_STATS:
 		FZ_CHECK((u == NULL) == (c.arg == NULL));
 		break;
 	default:
