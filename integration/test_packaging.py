@@ -259,3 +259,89 @@ def test_deb_lintian_if_available(deb):
     p = sh(["lintian", "--tag-display-limit", "0", str(deb)], timeout=300)
     tags = [l for l in p.stdout.splitlines() if l.startswith(("E:", "W:"))]
     assert tags == [], p.stdout
+
+
+# ---- the sandbox does not break the server ---------------------------------------------
+def syscall_groups():
+    out = sh(["systemd-analyze", "syscall-filter", "--no-pager"]).stdout
+    groups, cur = {}, None
+    for line in out.splitlines():
+        if line.startswith("@"):
+            cur = line.split()[0]
+            groups[cur] = []
+        elif cur and line.strip() and not line.strip().startswith("#"):
+            groups[cur].append(line.strip())
+
+    def expand(name, seen):
+        res = set()
+        for m in groups.get(name, []):
+            if m.startswith("@"):
+                if m not in seen:
+                    seen.add(m)
+                    res |= expand(m, seen)
+            else:
+                res.add(m)
+        return res
+    return lambda name: expand(name, set())
+
+
+def test_unit_syscall_filter_allows_every_syscall_the_server_makes(tmp_path):
+    """Run the unit's command line under strace through a whole session
+    (connect, register, room, message, /stats, SIGHUP, SIGTERM) and check each
+    system call against the unit's SystemCallFilter= (as systemd expands it)."""
+    why = analyze_problem()
+    if why:
+        pytest.skip(why)
+    need("strace")
+    filters = [l.split("=", 1)[1] for l in UNIT.read_text().splitlines()
+               if l.startswith("SystemCallFilter=")]
+    assert filters == ["@system-service", "~@privileged"], filters
+    expand = syscall_groups()
+    allowed = expand("@system-service") - expand("@privileged")
+    assert len(allowed) > 100, "systemd-analyze syscall-filter gave %d calls" % len(allowed)
+
+    from chatclient import ChatClient
+    from serverproc import free_port, is_listening, wait_until
+    import signal
+    port, trace, pidfile = free_port(), tmp_path / "trace", tmp_path / "pid"
+    p = subprocess.Popen(["strace", "-f", "-qq", "-o", str(trace), str(SERVER), "-f",
+                          "-b", "127.0.0.1", "-p", str(port), "-l", str(tmp_path / "logs"),
+                          "--pid-file", str(pidfile)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        try:
+            wait_until(lambda: is_listening(port) and pidfile.exists()
+                       and pidfile.read_text().strip(), 10.0, what="server under strace")
+        except AssertionError:
+            if p.poll() is not None:
+                pytest.skip("strace cannot trace here (ptrace not permitted?)")
+            raise
+        pid = int(pidfile.read_text())
+        a, b = ChatClient(port).register("a"), ChatClient(port).register("b")
+        a.send("/add r")
+        a.expect_exact("OK JOIN r")
+        b.send("/join r")
+        b.expect_exact("OK JOIN r")
+        a.send("hello")
+        b.expect_exact("MSG r a hello")
+        assert b.stats()["deliveries"] == 1
+        a.quit()
+        os.kill(pid, signal.SIGHUP)
+        wait_until(lambda: "log reopened" in "".join(
+            f.read_text() for f in (tmp_path / "logs").glob("*.log")), 5.0, what="SIGHUP")
+        os.kill(pid, signal.SIGTERM)
+        assert p.wait(15) == 0
+        b.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    used = set()
+    for line in trace.read_text().splitlines():
+        m = re.match(r"\d+\s+([a-z_0-9]+)\(", line)
+        if m:
+            used.add(m.group(1))
+    used.discard("execve")           # strace starting the program
+    assert {"clone", "pipe2", "rt_sigtimedwait", "accept4"} <= used, sorted(used)
+    assert sorted(used - allowed) == [], "blocked by SystemCallFilter: %r" % sorted(used - allowed)
