@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "failpoint.h"
 
 int
 daemon_start(void)
@@ -36,15 +37,15 @@ daemon_start(void)
 		close(p[1]);
 		while (read(p[0], ok, sizeof(ok)) < 0 && errno == EINTR)
 			;
-		_exit(ok[0] == 'o' ? 0 : 1);
+		child_exit(ok[0] == 'o' ? 0 : 1);
 	}
 	close(p[0]);
 	if (setsid() < 0)
-		_exit(1);
+		child_exit(1);
 	if ((pid = fork()) < 0)
-		_exit(1);
+		child_exit(1);
 	if (pid > 0)
-		_exit(0); /* not a session leader: no tty ever again */
+		child_exit(0); /* not a session leader: no tty ever again */
 	umask(022);
 	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(fd, STDIN_FILENO);

@@ -33,28 +33,38 @@ die(const char *what, const char *arg)
 	exit(1);
 }
 
-/* One fd per child, plus a few: raise the soft (and if root, hard) limit. */
-static void
+#define FD_SPARE 64 /* listen socket, pipes, log, stdio, headroom */
+
+/*
+ * One fd per child, plus a few: raise the soft (and, where allowed, the
+ * hard) limit.  If the limit cannot be raised far enough, serve fewer
+ * clients rather than fail accept() later: the rest get BYE SERVER_FULL.
+ * Returns the number of clients that fit.
+ */
+static int
 raise_nofile(int max_clients)
 {
-	rlim_t need = (rlim_t)max_clients + 64;
+	rlim_t need = (rlim_t)max_clients + FD_SPARE;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
-		return;
-	if (rl.rlim_max < need)
-		rl.rlim_max = need;
+		return max_clients;
 	rl.rlim_cur = need;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 &&
-	    getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
-		fprintf(stderr,
-		    "forkchatd: warning: RLIMIT_NOFILE is %llu, "
-		    "below the %llu that -m %d needs\n",
-		    (unsigned long long)rl.rlim_max, (unsigned long long)need,
-		    max_clients);
-	}
+	if (rl.rlim_max < need)
+		rl.rlim_max = need; /* needs CAP_SYS_RESOURCE */
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		return max_clients;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return max_clients;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur <= 2 * FD_SPARE)
+		return max_clients; /* too low to plan with: accept() copes */
+	fprintf(stderr,
+	    "forkchatd: warning: RLIMIT_NOFILE is %llu, below the %llu that "
+	    "-m %d needs: serving at most %llu clients\n",
+	    (unsigned long long)rl.rlim_cur, (unsigned long long)need,
+	    max_clients, (unsigned long long)(rl.rlim_cur - FD_SPARE));
+	return (int)(rl.rlim_cur - FD_SPARE);
 }
 
 /* The daemon runs in "/": make relative paths absolute first. */
@@ -190,6 +200,7 @@ main(int argc, char **argv)
 	int lfd, ready = -1, rc, had_dir;
 
 	FAILPOINT_INIT();
+	memset(&pw, 0, sizeof(pw)); /* filled by find_user() with --user */
 	switch (opts_parse(&o, argc, argv, err, sizeof(err), stdout)) {
 	case OPTS_EXIT_OK:
 		return 0;
@@ -201,7 +212,7 @@ main(int argc, char **argv)
 	}
 	if (o.user[0])
 		find_user(o.user, &pw, pwbuf, sizeof(pwbuf));
-	raise_nofile(o.max_clients);
+	o.max_clients = raise_nofile(o.max_clients);
 	snprintf(where, sizeof(where), "%s:%d", o.bind, o.port);
 	if ((lfd = net_listen(o.bind, o.port)) < 0)
 		die("cannot listen on", where);

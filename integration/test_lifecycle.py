@@ -168,3 +168,76 @@ def test_sigkill_of_parent_takes_every_child_down(server, user, connect):
         c.expect_closed(timeout=5)
     assert not is_listening(server.port)
     server.stopped = True
+
+
+def test_daemon_with_relative_log_dir_and_pid_file(server_factory, connect):
+    """The daemon chdirs to /: relative -l and --pid-file must be resolved
+    against the directory it was started from, before detaching."""
+    srv = server_factory(["-l", "logs", "--pid-file", "forkchatd.pid"],
+                         foreground=False)
+    assert srv.launcher_rc == 0
+    assert int(srv.pidfile.read_text().strip()) == srv.pid
+    assert os.readlink("/proc/%d/cwd" % srv.pid) == "/"
+    srv.wait_log(r"listening on 127\.0\.0\.1:%d" % srv.port)
+    assert [os.path.basename(p) for p in srv.log_files()][0] in today_log_names()
+    connect(srv.port).register("rel")
+    srv.wait_log(r"register slot=\d+ nick=rel")
+    srv.stop()
+    assert not srv.pidfile.exists(), "pid file not removed at shutdown"
+
+
+def _limited_server(tmp_path, soft, hard, max_clients):
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    port = free_port()
+    proc = subprocess.Popen([str(SERVER), "-f", "-p", str(port), "-l",
+                             str(tmp_path / "logs"), "-m", str(max_clients)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, preexec_fn=low_limit)
+    wait_until(lambda: is_listening(port) or proc.poll() is not None, 10,
+               what="listening")
+    return proc, port
+
+
+def _open_files_limit(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        line = next(l for l in f if l.startswith("Max open files"))
+    return tuple(int(v) for v in line.split()[3:5])
+
+
+def _stop(proc):
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    return proc.stderr.read().decode(errors="replace")
+
+
+def test_max_clients_raises_a_low_soft_open_files_limit(tmp_path):
+    """-m 1000 needs about 1064 descriptors: a soft limit of 256 under a
+    hard one of 4096 is raised, no privilege needed, with no warning."""
+    proc, _ = _limited_server(tmp_path, 256, 4096, 1000)
+    try:
+        soft, hard = _open_files_limit(proc.pid)
+        assert soft >= 1064 and hard == 4096, (soft, hard)
+    finally:
+        err = _stop(proc)
+    assert "warning" not in err, err
+
+
+def test_max_clients_shrinks_to_fit_a_low_hard_limit(tmp_path):
+    """A hard limit the server cannot raise (no CAP_SYS_RESOURCE here, or
+    a raise that is refused) makes it serve fewer clients, said on stderr
+    and in the log, instead of failing accept() later."""
+    proc, port = _limited_server(tmp_path, 200, 200, 1000)
+    try:
+        soft, hard = _open_files_limit(proc.pid)
+        if hard >= 1064:
+            pytest.skip("this root may raise the hard limit (CAP_SYS_RESOURCE)")
+        wait_until(lambda: list((tmp_path / "logs").glob("*.log")), 5, what="log")
+        log = next((tmp_path / "logs").glob("*.log")).read_text()
+        assert "max-clients %d" % (hard - 64) in log, log
+    finally:
+        err = _stop(proc)
+    assert "serving at most %d clients" % (hard - 64) in err, err
