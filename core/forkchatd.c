@@ -100,17 +100,16 @@ absolutize(char *path, size_t sz, int is_dir)
 /*
  * Anyone could plant a symlink where the next log file will be opened (by
  * root, maybe) in a world-writable directory: refuse it, sticky or not.
- * A missing directory is created by log_open() with mode 0755.  Returns 1
- * if the directory exists.
+ * A missing directory is created by log_open() with mode 0755.
  */
-static int
+static void
 check_log_dir(const char *dir)
 {
 	struct stat st;
 
 	if (stat(dir, &st) < 0) {
 		if (errno == ENOENT)
-			return 0;
+			return;
 		die("cannot use log directory", dir);
 	}
 	if (S_ISDIR(st.st_mode) && (st.st_mode & S_IWOTH)) {
@@ -120,7 +119,6 @@ check_log_dir(const char *dir)
 		    dir, (unsigned)(st.st_mode & 07777));
 		exit(1);
 	}
-	return 1;
 }
 
 /* --user: look the user up early, so a typo fails before anything else. */
@@ -216,9 +214,10 @@ main(int argc, char **argv)
 	snprintf(where, sizeof(where), "%s:%d", o.bind, o.port);
 	if ((lfd = net_listen(o.bind, o.port)) < 0)
 		die("cannot listen on", where);
+	had_dir = access(o.log_dir, F_OK) == 0; /* before we create it */
 	absolutize(o.log_dir, sizeof(o.log_dir), 1);
 	absolutize(o.pid_file, sizeof(o.pid_file), 0);
-	had_dir = check_log_dir(o.log_dir);
+	check_log_dir(o.log_dir);
 	if (log_open(o.log_dir, o.foreground) < 0)
 		die("cannot open log in", o.log_dir);
 	if (o.user[0]) {

@@ -166,3 +166,16 @@ def test_user_switch_needs_root(tmp_path):
     assert rc == 1
     assert err == ("forkchatd: --user root: only root can switch users "
                    "(running as uid %d)\n" % pw.pw_uid)
+
+
+@needs_root
+def test_user_relative_log_dir_created_for_that_user(user_server):
+    """A relative -l that does not exist yet is created by forkchatd and so
+    given to the user (tomorrow's file must be creatable after the drop)."""
+    pw = nobody()
+    srv = user_server(["--user", "nobody", "-l", "rel-logs"])   # the last -l wins
+    rel = srv.workdir / "rel-logs"
+    wait_until(lambda: any("running as user nobody" in f.read_text()
+                           for f in rel.glob("forkchatd_*.log")), 5.0, what="log in rel-logs")
+    assert rel.stat().st_uid == pw.pw_uid
+    assert not any("not writable" in f.read_text() for f in rel.glob("*.log"))
