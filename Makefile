@@ -141,7 +141,7 @@ deb: all $(BUILD)/forkchat-load ## Debian package into build/ (dpkg-deb)
 	rm -rf $(BUILD)/deb
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(BUILD)/deb PREFIX=/usr \
 	  UNITDIR=/lib/systemd/system >/dev/null
-	VERSION=$(DEB_VERSION) ARCH=$(DEB_ARCH) sh pkg/mkdeb.sh $(BUILD)/deb $(DEB)
+	VERSION=$(DEB_VERSION) ARCH=$(DEB_ARCH) sh docs/packaging/mkdeb.sh $(BUILD)/deb $(DEB)
 
 clean:
 	rm -rf $(BUILD)

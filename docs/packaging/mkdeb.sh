@@ -1,5 +1,5 @@
 #!/bin/sh
-# pkg/mkdeb.sh STAGE OUT.deb - turn a `make install DESTDIR=STAGE PREFIX=/usr
+# docs/packaging/mkdeb.sh STAGE OUT.deb - turn a `make install DESTDIR=STAGE PREFIX=/usr
 # UNITDIR=/lib/systemd/system` tree into a Debian binary package with
 # dpkg-deb (called by `make deb`; see README.md "Install and run as a service").
 #
