@@ -289,6 +289,9 @@ def test_unit_syscall_filter_allows_every_syscall_the_server_makes(tmp_path):
     """Run the unit's command line under strace through a whole session
     (connect, register, room, message, /stats, SIGHUP, SIGTERM) and check each
     system call against the unit's SystemCallFilter= (as systemd expands it)."""
+    if os.environ.get("FORKCHAT_SANITIZED") == "1":
+        pytest.skip("a sanitizer runtime makes system calls of its own; "
+                    "the filter is checked against the normal build")
     why = analyze_problem()
     if why:
         pytest.skip(why)
