@@ -501,14 +501,15 @@ refuse(int fd, const char *line)
 static void
 spawn(struct server *s, int sock, const char *peer)
 {
+	static const char busy[] = "BYE INTERNAL server cannot start a "
+	                           "session now\n";
 	int slot = s->freel[s->nfree - 1], p[2];
 	struct client *c = &s->cl[slot];
 	pid_t pid, parent = getpid();
 
 	if (FAIL("forkchatd/spawn/pipe", EMFILE) || pipe2(p, O_CLOEXEC) < 0) {
 		log_error("pipe for %s: %s", peer, strerror(errno));
-		refuse(
-		    sock, "BYE INTERNAL server cannot start a session now\n");
+		refuse(sock, busy);
 		return;
 	}
 	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
@@ -516,8 +517,7 @@ spawn(struct server *s, int sock, const char *peer)
 		log_error("fork for %s: %s", peer, strerror(errno));
 		close(p[0]);
 		close(p[1]);
-		refuse(
-		    sock, "BYE INTERNAL server cannot start a session now\n");
+		refuse(sock, busy);
 		return;
 	}
 	if (pid == 0)
