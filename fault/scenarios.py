@@ -1044,7 +1044,7 @@ def _logdir_notdir(ctx):
     try:
         rc = srv.run_to_exit(10)
         err = srv.stderr()
-        m = re.search(r"forkchatd: cannot (create log directory|open log in) \S+: Not a directory", err)
+        m = re.search(r"forkchatd: cannot (create log directory|open log in|use log directory) \S+: Not a directory", err)
         if rc != 1 or not m:
             raise Fail("exit %s, stderr %r" % (rc, err.strip()[-150:]))
         return "exit 1: %s" % m.group(0)
