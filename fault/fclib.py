@@ -9,13 +9,16 @@ children of a server we started (found through /proc/*/stat ppid); every
 server is killed by PID in a finally block (Server.__exit__).
 """
 
+import atexit
 import errno
 import os
 import re
 import select
 import signal
 import socket
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -173,6 +176,24 @@ def fiu_ctrl(prefix, pid, cmd, timeout=3.0):
 
 
 # ---- the server --------------------------------------------------------------------
+_PUBLIC = []
+
+
+def public_copy(path):
+    """A copy of path that an unprivileged uid can read and run: a CI clone
+    may sit under a 0700 directory.  Removed at exit."""
+    if not _PUBLIC:
+        d = tempfile.mkdtemp(prefix="forkchat-fault-public-", dir="/tmp")
+        os.chmod(d, 0o755)
+        atexit.register(shutil.rmtree, d, True)
+        _PUBLIC.append(Path(d))
+    dst = _PUBLIC[0] / Path(path).name
+    if not dst.exists() or dst.stat().st_mtime < Path(path).stat().st_mtime:
+        shutil.copy2(str(path), str(dst))
+        os.chmod(dst, 0o755)
+    return dst
+
+
 class Server:
     """build/fault/forkchatd under fiu-run, foreground, on a free port.
 
@@ -201,11 +222,14 @@ class Server:
 
     def argv(self, port):
         """wrap + fiu-run's environment (sigblock.py, see there) + the server."""
-        fr = ["/usr/bin/python3", str(SIGBLOCK)] + (["-x"] if self.preload else []) + \
+        sigblock, server = SIGBLOCK, SERVER_BIN
+        if "setpriv" in self.wrap:      # runs as nobody: the checkout may be 0700
+            sigblock, server = public_copy(SIGBLOCK), public_copy(SERVER_BIN)
+        fr = ["/usr/bin/python3", str(sigblock)] + (["-x"] if self.preload else []) + \
             ["-f", self.prefix]
         for c in self.start_cmds:
             fr += ["-c", c]
-        return self.wrap + fr + ["--", str(SERVER_BIN), "-f", "-p", str(port),
+        return self.wrap + fr + ["--", str(server), "-f", "-p", str(port),
                                  "-l", str(self.logdir)] + self.args
 
     def launch(self, port=None):
