@@ -14,7 +14,8 @@
 # $(BUILD)/ is never touched except by stages that test it (valgrind, bench).
 
 CI_DEB_DEPS := gcc clang clang-tidy clang-format cppcheck valgrind gcovr \
-               libcmocka-dev libfiu-dev python3 python3-pytest python3-pytest-timeout
+               libcmocka-dev libfiu-dev fiu-utils python3 python3-pytest python3-pytest-timeout \
+               redis-server gnuplot-nox hyperfine libclang-rt-14-dev
 DEB_DEPS    += $(CI_DEB_DEPS)
 
 CI_PY   := /usr/bin/python3

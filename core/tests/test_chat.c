@@ -646,8 +646,8 @@ test_chat_add_korean_room_32_chars(void **state)
 	int i;
 
 	for (i = 0; i < 32; i++) {
-		strcat(cmd, "\xed\x95\x9c");
-		strcat(want, "\xed\x95\x9c");
+		strncat(cmd, "\xed\x95\x9c", sizeof(cmd) - strlen(cmd) - 1);
+		strncat(want, "\xed\x95\x9c", sizeof(want) - strlen(want) - 1);
 	}
 	reg(c, 0, "alice");
 	say(c, 0, cmd);
@@ -1545,9 +1545,11 @@ test_chat_longest_msg_within_bound(void **state)
 	int i;
 
 	for (i = 0; i < 32; i++)
-		strcat(room, "\xf0\x9f\x98\x80"); /* 32 4-byte characters */
+		strncat(room, "\xf0\x9f\x98\x80",
+		    sizeof(room) - strlen(room) - 1); /* 32 4-byte characters */
 	for (i = 0; i < 16; i++)
-		strcat(nick, "\xf0\x9f\x98\xba");
+		strncat(
+		    nick, "\xf0\x9f\x98\xba", sizeof(nick) - strlen(nick) - 1);
 	reg(c, 0, nick);
 	reg(c, 1, "bob");
 	say(c, 0, room);
@@ -1591,7 +1593,7 @@ test_chat_err_lines_stay_valid_utf8(void **state)
 	int i;
 
 	for (i = 0; i < 300; i++)
-		strcat(cmd, "\xed\x95\x9c");
+		strncat(cmd, "\xed\x95\x9c", sizeof(cmd) - strlen(cmd) - 1);
 	reg(c, 0, "alice");
 	say(c, 0, cmd);
 	assert_int_equal(io_rec.n[0], 1);

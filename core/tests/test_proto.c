@@ -243,9 +243,9 @@ test_proto_check_name_length_in_code_points(void **state)
 	int i;
 
 	for (i = 0; i < 16; i++)
-		strcat(s, "\xed\x95\x9c");
+		strncat(s, "\xed\x95\x9c", sizeof(s) - strlen(s) - 1);
 	assert_int_equal(check_nick(s), PERR_NONE);
-	strcat(s, "\xed\x95\x9c");
+	strncat(s, "\xed\x95\x9c", sizeof(s) - strlen(s) - 1);
 	assert_int_equal(check_nick(s), PERR_NICK_TOO_LONG);
 	assert_int_equal(check_nick("12345678901234567"), PERR_NICK_TOO_LONG);
 }
