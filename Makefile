@@ -23,7 +23,7 @@ PORT    ?= 5101
 # (bench/bench.mk, fault/fault.mk, ci/ci.mk) append their own with +=.
 DEB_DEPS := gcc make pkg-config libcmocka-dev python3 python3-pytest \
             python3-pexpect python3-pytest-timeout netcat-openbsd procps \
-            man-db groff-base dpkg-dev binutils systemd
+            man-db groff-base dpkg-dev binutils systemd redis-server
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb

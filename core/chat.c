@@ -38,6 +38,23 @@ struct user {
 	struct room *room;
 	int rprev, rnext; /* room member list */
 	int hnext;        /* nick hash chain */
+	unsigned claim;   /* federation: nick claim in flight */
+	struct buf pend;  /* lines received while the claim is in flight */
+};
+
+/* Another hub's presence snapshot (federation). */
+struct remote {
+	char hub[NAMESZ * 2];
+	char *blob;
+	size_t len;
+	long long seen_ms;
+};
+
+/* One "R name count owner" or "U nick room" line of a snapshot. */
+struct rline {
+	char kind;
+	const char *f[3];
+	size_t fl[3];
 };
 
 struct chat {
@@ -52,7 +69,14 @@ struct chat {
 	size_t hashsz;
 	char *line; /* scratch for one outgoing line */
 	size_t linesz;
+	struct chat_fed fed; /* federation hooks, when has_fed */
+	int has_fed;
+	unsigned claim_seq;
+	struct remote *remotes;
+	int nremotes;
 };
+
+#define PEND_MAX (64 * 1024) /* lines held during a nick claim */
 
 static const char *help_lines[] = {
 	"text                 send text to everyone in your room (//text sends /text)",
@@ -137,8 +161,14 @@ room_notice(struct chat *c, struct room *r, int except, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(c->line, c->linesz, fmt, ap);
 	va_end(ap);
-	if (n > 0 && (size_t)n < c->linesz)
+	if (n > 0 && (size_t)n < c->linesz) {
 		room_send(c, r, except, (size_t)n);
+		if (c->has_fed) {
+			c->fed.room_line(
+			    c->fed.ctx, r->key, c->line, (size_t)n);
+			c->fed.changed(c->fed.ctx);
+		}
+	}
 }
 
 /* ---- lookup ---------------------------------------------------------- */
@@ -275,6 +305,8 @@ room_delete(struct chat *c, struct room *r)
 			break;
 		}
 	free(r);
+	if (c->has_fed)
+		c->fed.changed(c->fed.ctx);
 }
 
 static struct room *
@@ -320,7 +352,122 @@ rooms_orphan(struct chat *c, int slot)
 	}
 }
 
+/* ---- other hubs (federation) ------------------------------------------ */
+
+/* Split one snapshot line (without its newline) into kind and 3 fields. */
+static int
+rline_parse(const char *p, size_t len, struct rline *rl)
+{
+	const char *end = p + len, *sp;
+	int i;
+
+	if (len < 2 || p[1] != ' ')
+		return 0;
+	rl->kind = p[0];
+	p += 2;
+	for (i = 0; i < 3; i++) {
+		rl->f[i] = end;
+		rl->fl[i] = 0;
+	}
+	for (i = 0; i < 3; i++) {
+		sp = i < 2 ? memchr(p, ' ', (size_t)(end - p)) : NULL;
+		rl->f[i] = p;
+		rl->fl[i] = (size_t)((sp ? sp : end) - p);
+		if (sp == NULL)
+			return i >= 1;
+		p = sp + 1;
+	}
+	return 1;
+}
+
+/*
+ * Call fn for every line of every other hub's snapshot until it returns
+ * nonzero; returns that value, or 0.
+ */
+static int
+remote_each(const struct chat *c,
+    int (*fn)(const struct remote *h, const struct rline *rl, void *arg),
+    void *arg)
+{
+	const struct remote *h;
+	struct rline rl;
+	const char *p, *nl;
+	int i, rc;
+
+	for (i = 0; i < c->nremotes; i++) {
+		h = &c->remotes[i];
+		for (p = h->blob; p < h->blob + h->len; p = nl + 1) {
+			nl = memchr(p, '\n', (size_t)(h->blob + h->len - p));
+			if (nl == NULL)
+				break;
+			if (rline_parse(p, (size_t)(nl - p), &rl) &&
+			    (rc = fn(h, &rl, arg)) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+static int
+same_key(const char *name, size_t len, const char *key)
+{
+	char k[NAMESZ];
+
+	if (len >= NAMESZ)
+		return 0;
+	proto_fold(name, len, k, sizeof(k));
+	return strcmp(k, key) == 0;
+}
+
+static int
+is_room(const struct remote *h, const struct rline *rl, void *arg)
+{
+	(void)h;
+	return rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], arg);
+}
+
+static int
+remote_has_room(const struct chat *c, const char *name, size_t len)
+{
+	char key[NAMESZ];
+
+	if (!c->has_fed || len >= NAMESZ)
+		return 0;
+	proto_fold(name, len, key, sizeof(key));
+	return remote_each(c, is_room, key);
+}
+
+struct nick_q {
+	const char *key;
+	const struct remote *hub;
+	char nick[NAMESZ];
+};
+
+static int
+is_nick(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct nick_q *q = arg;
+
+	if (rl->kind != 'U' || !same_key(rl->f[0], rl->fl[0], q->key))
+		return 0;
+	q->hub = h;
+	snprintf(q->nick, sizeof(q->nick), "%.*s", (int)rl->fl[0], rl->f[0]);
+	return 1;
+}
+
 /* ---- commands -------------------------------------------------------- */
+
+static void
+register_done(struct chat *c, int slot)
+{
+	struct user *u = &c->users[slot];
+
+	u->registered = 1;
+	c->nusers++;
+	log_info("register slot=%d nick=%s", slot, u->nick);
+	out(c, slot, "OK NICK %s\n", u->nick);
+	room_move(c, slot, c->rooms[0]);
+}
 
 static void
 cmd_register(struct chat *c, int slot, const char *name, size_t len)
@@ -352,11 +499,12 @@ cmd_register(struct chat *c, int slot, const char *name, size_t len)
 	proto_fold(name, len, u->key, sizeof(u->key));
 	u->hnext = c->hash[hash_key(u->key, c->hashsz)];
 	c->hash[hash_key(u->key, c->hashsz)] = slot;
-	u->registered = 1;
-	c->nusers++;
-	log_info("register slot=%d nick=%s", slot, u->nick);
-	out(c, slot, "OK NICK %s\n", u->nick);
-	room_move(c, slot, c->rooms[0]);
+	if (c->has_fed) { /* held locally until every hub agrees */
+		u->claim = ++c->claim_seq ? c->claim_seq : ++c->claim_seq;
+		c->fed.claim(c->fed.ctx, u->claim, u->key);
+		return;
+	}
+	register_done(c, slot);
 }
 
 static int
@@ -384,6 +532,12 @@ cmd_add(struct chat *c, int slot, const struct proto_cmd *cmd)
 		    r->name, r->name);
 		return;
 	}
+	if (remote_has_room(c, cmd->arg, cmd->arglen)) {
+		out_err(c, slot, PERR_ROOM_EXISTS,
+		    "room %.*s exists on another hub; /join %.*s",
+		    (int)cmd->arglen, cmd->arg, (int)cmd->arglen, cmd->arg);
+		return;
+	}
 	if (c->nrooms - 1 >= c->lim.max_rooms) {
 		out_err(c, slot, PERR_TOO_MANY_ROOMS,
 		    "the server has %d rooms "
@@ -407,7 +561,11 @@ cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
 	struct room *r;
 
-	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL) {
+	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL &&
+	    remote_has_room(c, cmd->arg, cmd->arglen) &&
+	    c->nrooms - 1 < c->lim.max_rooms) /* this hub's instance */
+		r = room_create(c, cmd->arg, cmd->arglen, slot);
+	if (r == NULL) {
 		out_err(c, slot, PERR_NO_SUCH_ROOM,
 		    "no room %.*s; /list shows "
 		    "rooms, /add creates one",
@@ -465,11 +623,110 @@ cmd_rm(struct chat *c, int slot, const struct proto_cmd *cmd)
 	room_delete(c, r);
 }
 
+struct lrow {
+	char name[NAMESZ], key[NAMESZ], owner[NAMESZ];
+	long count;
+};
+
+struct ltab {
+	struct lrow *row;
+	int n, cap;
+};
+
+static int
+list_add(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct ltab *t = arg;
+	struct lrow *row;
+	char key[NAMESZ];
+	int i;
+
+	(void)h;
+	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ)
+		return 0;
+	proto_fold(rl->f[0], rl->fl[0], key, sizeof(key));
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->row[i].key, key) == 0)
+			break;
+	if (i == t->n) {
+		if (t->n == t->cap)
+			return 0; /* full: shown on the next /list */
+		row = &t->row[t->n++];
+		memset(row, 0, sizeof(*row));
+		snprintf(row->key, sizeof(row->key), "%s", key);
+		snprintf(row->name, sizeof(row->name), "%.*s", (int)rl->fl[0],
+		    rl->f[0]);
+		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
+		    rl->f[2]);
+	}
+	row = &t->row[i];
+	row->count += strtol(rl->f[1], NULL, 10);
+	if (strcmp(row->owner, "-") == 0 && i > 0)
+		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
+		    rl->f[2]);
+	return 0;
+}
+
+/* /list across hubs: local rooms, counts summed by name, then others'. */
+static void
+cmd_list_fed(struct chat *c, int slot)
+{
+	struct ltab t;
+	struct room *r;
+	int i;
+
+	t.cap = c->nrooms + c->lim.max_rooms * (c->nremotes + 1) + 1;
+	if ((t.row = calloc((size_t)t.cap, sizeof(*t.row))) == NULL) {
+		out_err(c, slot, PERR_INTERNAL, "out of memory");
+		return;
+	}
+	for (t.n = 0; t.n < c->nrooms; t.n++) {
+		r = c->rooms[t.n];
+		snprintf(t.row[t.n].name, NAMESZ, "%s", r->name);
+		snprintf(t.row[t.n].key, NAMESZ, "%s", r->key);
+		snprintf(t.row[t.n].owner, NAMESZ, "%s",
+		    r->owner >= 0 ? c->users[r->owner].nick : "-");
+		t.row[t.n].count = r->count;
+	}
+	remote_each(c, list_add, &t);
+	for (i = 0; i < t.n; i++)
+		out(c, slot, "ROOM %s %ld %s\n", t.row[i].name, t.row[i].count,
+		    t.row[i].owner);
+	out(c, slot, "END LIST %d\n", t.n);
+	free(t.row);
+}
+
+struct users_q {
+	struct chat *c;
+	int slot, n;
+	const char *room_key; /* NULL: all */
+};
+
+static int
+users_add(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct users_q *q = arg;
+
+	(void)h;
+	if (rl->kind != 'U' ||
+	    (q->room_key && !same_key(rl->f[1], rl->fl[1], q->room_key)))
+		return 0;
+	out(q->c, q->slot, "USER %.*s %.*s\n", (int)rl->fl[0], rl->f[0],
+	    (int)rl->fl[1], rl->f[1]);
+	q->n++;
+	return 0;
+}
+
 static void
 cmd_list(struct chat *c, int slot)
 {
 	struct room *r;
 	int i;
+
+	if (c->has_fed) {
+		cmd_list_fed(c, slot);
+		return;
+	}
 
 	for (i = 0; i < c->nrooms; i++) {
 		r = c->rooms[i];
@@ -483,6 +740,7 @@ static void
 cmd_users(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
 	struct room *r = c->users[slot].room;
+	struct users_q q;
 	int s, n = 0;
 
 	if (cmd->arg == NULL) {
@@ -496,6 +754,14 @@ cmd_users(struct chat *c, int slot, const struct proto_cmd *cmd)
 				n++;
 			}
 	}
+	if (c->has_fed) {
+		q.c = c;
+		q.slot = slot;
+		q.n = n;
+		q.room_key = cmd->arg == NULL ? r->key : NULL;
+		remote_each(c, users_add, &q);
+		n = q.n;
+	}
 	out(c, slot, "END USERS %d\n", n);
 }
 
@@ -503,7 +769,20 @@ static void
 cmd_whisper(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
 	int to = nick_find(c, cmd->arg, cmd->arglen);
+	struct nick_q q;
+	char key[NAMESZ];
 
+	if (to < 0 && c->has_fed && cmd->arglen < NAMESZ) {
+		proto_fold(cmd->arg, cmd->arglen, key, sizeof(key));
+		q.key = key;
+		if (remote_each(c, is_nick, &q)) {
+			c->fed.whisper(c->fed.ctx, q.hub->hub,
+			    c->users[slot].nick, q.nick, cmd->text,
+			    cmd->textlen);
+			out(c, slot, "OK WHISPER %s\n", q.nick);
+			return;
+		}
+	}
 	if (to < 0) {
 		out_err(c, slot, PERR_NO_SUCH_USER, "nobody is called %.*s",
 		    (int)cmd->arglen, cmd->arg);
@@ -551,6 +830,8 @@ cmd_text(struct chat *c, int slot, const char *text, size_t len)
 	memcpy(p, text, len), p += len;
 	*p = '\n';
 	got = room_send(c, r, slot, n);
+	if (c->has_fed)
+		c->fed.room_line(c->fed.ctx, r->key, c->line, n);
 	if (c->hooks.message != NULL)
 		c->hooks.message(c->io.ctx, slot, got);
 }
@@ -624,6 +905,14 @@ chat_line(struct chat *c, int slot, const char *line, size_t len)
 
 	if (slot < 0 || slot >= c->lim.max_clients || !c->users[slot].in_use)
 		return;
+	if (c->users[slot].claim) { /* answered once the claim is */
+		if (buf_used(&c->users[slot].pend) + len + 8 <= PEND_MAX) {
+			(void)buf_append(
+			    &c->users[slot].pend, &len, sizeof(len));
+			(void)buf_append(&c->users[slot].pend, line, len);
+		}
+		return;
+	}
 	proto_parse(line, len, &cmd);
 	if (!c->users[slot].registered) {
 		if (cmd.id == CMD_TEXT && line[0] != '/')
@@ -702,7 +991,11 @@ chat_disconnect(struct chat *c, int slot, const char *reason)
 		rooms_orphan(c, slot);
 		nick_unhash(c, slot);
 		c->nusers--;
-	}
+	} else if (u->claim)
+		nick_unhash(c, slot);
+	if (c->has_fed && (u->registered || u->claim))
+		c->fed.release(c->fed.ctx, u->key);
+	buf_free(&u->pend);
 	memset(u, 0, sizeof(*u));
 	u->rprev = u->rnext = u->hnext = -1;
 }
@@ -815,9 +1108,171 @@ chat_free(struct chat *c)
 		return;
 	for (i = 0; c->rooms && i < c->nrooms; i++)
 		free(c->rooms[i]);
+	for (i = 0; c->users && i < c->lim.max_clients; i++)
+		buf_free(&c->users[i].pend);
+	for (i = 0; i < c->nremotes; i++)
+		free(c->remotes[i].blob);
+	free(c->remotes);
 	free(c->rooms);
 	free(c->users);
 	free(c->hash);
 	free(c->line);
 	free(c);
+}
+
+/* ---- federation ------------------------------------------------------ */
+
+void
+chat_set_fed(struct chat *c, const struct chat_fed *f)
+{
+	c->fed = *f;
+	c->has_fed = 1;
+}
+
+void
+chat_fed_claimed(struct chat *c, unsigned token, int ok)
+{
+	struct user *u;
+	struct buf pend;
+	size_t len;
+	int slot;
+
+	for (slot = 0; slot < c->lim.max_clients; slot++)
+		if (c->users[slot].in_use && c->users[slot].claim == token)
+			break;
+	if (slot == c->lim.max_clients || token == 0)
+		return; /* gone meanwhile: chat_disconnect released it */
+	u = &c->users[slot];
+	u->claim = 0;
+	if (ok)
+		register_done(c, slot);
+	else {
+		nick_unhash(c, slot);
+		out_err(c, slot, PERR_NICK_TAKEN,
+		    "nickname %s is in use on another hub, choose another",
+		    u->nick);
+		c->fed.release(c->fed.ctx, u->key); /* ours if we hold it */
+		memset(u->nick, 0, sizeof(u->nick));
+		memset(u->key, 0, sizeof(u->key));
+		u->nick[0] = '-';
+	}
+	/* the lines that came meanwhile, in order */
+	pend = u->pend;
+	memset(&u->pend, 0, sizeof(u->pend));
+	while (buf_used(&pend) >= sizeof(len) && c->users[slot].in_use &&
+	    !c->users[slot].claim) {
+		memcpy(&len, buf_head(&pend), sizeof(len));
+		chat_line(c, slot, buf_head(&pend) + sizeof(len), len);
+		buf_consume(&pend, sizeof(len) + len);
+	}
+	if (buf_used(&pend) > 0 && c->users[slot].in_use &&
+	    c->users[slot].claim) /* a second claim: keep the rest */
+		(void)buf_append(
+		    &c->users[slot].pend, buf_head(&pend), buf_used(&pend));
+	buf_free(&pend);
+}
+
+void
+chat_fed_room_line(
+    struct chat *c, const char *key, size_t klen, const char *line, size_t len)
+{
+	char k[NAMESZ];
+	int i;
+
+	if (klen >= NAMESZ || len + 1 > c->linesz)
+		return;
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	for (i = 0; i < c->nrooms; i++)
+		if (strcmp(c->rooms[i]->key, k) == 0) {
+			memcpy(c->line, line, len);
+			c->line[len] = '\n';
+			room_send(c, c->rooms[i], -1, len + 1);
+			return;
+		}
+}
+
+void
+chat_fed_whisper(struct chat *c, const char *from, size_t flen, const char *to,
+    size_t tlen, const char *text, size_t len)
+{
+	int slot = nick_find(c, to, tlen);
+
+	if (slot >= 0 && c->users[slot].registered)
+		out(c, slot, "WHISPER %.*s %.*s\n", (int)flen, from, (int)len,
+		    text);
+}
+
+void
+chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
+    const char *blob, size_t len, long long now_ms)
+{
+	struct remote *h = NULL, *nr;
+	char *copy;
+	int i;
+
+	if (hlen >= sizeof(h->hub) || (copy = malloc(len + 1)) == NULL)
+		return;
+	memcpy(copy, blob, len);
+	for (i = 0; i < c->nremotes; i++)
+		if (strlen(c->remotes[i].hub) == hlen &&
+		    memcmp(c->remotes[i].hub, hub, hlen) == 0)
+			h = &c->remotes[i];
+	if (h == NULL) {
+		nr = realloc(c->remotes,
+		    (size_t)(c->nremotes + 1) * sizeof(*c->remotes));
+		if (nr == NULL) {
+			free(copy);
+			return;
+		}
+		c->remotes = nr;
+		h = &c->remotes[c->nremotes++];
+		memcpy(h->hub, hub, hlen);
+		h->hub[hlen] = '\0';
+		h->blob = NULL;
+	}
+	free(h->blob);
+	h->blob = copy;
+	h->len = len;
+	h->seen_ms = now_ms;
+}
+
+void
+chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms)
+{
+	int i;
+
+	for (i = 0; i < c->nremotes; i++)
+		if (now_ms - c->remotes[i].seen_ms > ttl_ms) {
+			log_warn("federation: hub %s silent for %lld ms, "
+			         "forgetting its users",
+			    c->remotes[i].hub, now_ms - c->remotes[i].seen_ms);
+			free(c->remotes[i].blob);
+			c->remotes[i] = c->remotes[--c->nremotes];
+			i--;
+		}
+}
+
+int
+chat_fed_snapshot(const struct chat *c, struct buf *b)
+{
+	char line[4 * NAMESZ + 64];
+	const struct room *r;
+	int i, n;
+
+	for (i = 0; i < c->nrooms; i++) {
+		r = c->rooms[i];
+		n = snprintf(line, sizeof(line), "R %s %d %s\n", r->name,
+		    r->count, r->owner >= 0 ? c->users[r->owner].nick : "-");
+		if (buf_append(b, line, (size_t)n) < 0)
+			return -1;
+	}
+	for (i = 0; i < c->lim.max_clients; i++)
+		if (c->users[i].registered) {
+			n = snprintf(line, sizeof(line), "U %s %s\n",
+			    c->users[i].nick, c->users[i].room->name);
+			if (buf_append(b, line, (size_t)n) < 0)
+				return -1;
+		}
+	return 0;
 }

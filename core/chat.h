@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "proto.h"
 #include "stats.h"
 
@@ -34,6 +35,26 @@ struct chat_hooks {
 	void (*message)(void *ctx, int slot, int recipients);
 	/* Fill at most max items for /stats; returns how many. */
 	size_t (*stats)(void *ctx, struct stats_item *it, size_t max);
+};
+
+/*
+ * Federation (docs/SCALING.md), installed with chat_set_fed; without it
+ * the chat is exactly a lone hub's.  Called with ctx.
+ */
+struct chat_fed {
+	void *ctx;
+	/* A room-wide line (MSG, JOIN, PART, OWNER) for room key's members
+	 * on the other hubs. */
+	void (*room_line)(
+	    void *ctx, const char *room_key, const char *line, size_t len);
+	/* Claim nick key across hubs; answer with chat_fed_claimed(). */
+	void (*claim)(void *ctx, unsigned token, const char *key);
+	void (*release)(void *ctx, const char *key);
+	/* A whisper for nick `to` on hub `hub`. */
+	void (*whisper)(void *ctx, const char *hub, const char *from,
+	    const char *to, const char *text, size_t len);
+	/* Rooms or users changed: the presence snapshot is stale. */
+	void (*changed)(void *ctx);
 };
 
 struct chat_limits {
@@ -65,6 +86,23 @@ void chat_disconnect(struct chat *c, int slot, const char *reason);
 
 /* Server-initiated goodbye: queue "BYE name text", forget slot, close it. */
 void chat_bye(struct chat *c, int slot, const char *name, const char *text);
+
+void chat_set_fed(struct chat *c, const struct chat_fed *f);
+/* The answer to claim(token): ok 1 registers the nick, 0 refuses it. */
+void chat_fed_claimed(struct chat *c, unsigned token, int ok);
+/* A room-wide line from another hub for local members of room key. */
+void chat_fed_room_line(
+    struct chat *c, const char *key, size_t klen, const char *line, size_t len);
+/* A whisper from another hub to local nick `to`. */
+void chat_fed_whisper(struct chat *c, const char *from, size_t flen,
+    const char *to, size_t tlen, const char *text, size_t len);
+/* Hub's presence ("R name count owner" and "U nick room" lines). */
+void chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
+    const char *blob, size_t len, long long now_ms);
+/* Forget hubs not heard from since now_ms - ttl_ms. */
+void chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms);
+/* This hub's presence snapshot into b; -1 when out of memory. */
+int chat_fed_snapshot(const struct chat *c, struct buf *b);
 
 int chat_in_use(const struct chat *c, int slot);
 int chat_is_registered(const struct chat *c, int slot);

@@ -28,6 +28,23 @@ enum ipc_type {
 	IPC_EOF,      /* the client closed its side; code: errno if it failed */
 };
 
+/*
+ * Records between the parent and the federation bridge (bridge.c), on the
+ * bridge's own pair of pipes (a record may exceed PIPE_BUF: nobody else
+ * writes those pipes).  Same header; slot is unused unless noted.
+ */
+enum ipc_fed_type {
+	/* parent -> bridge */
+	IPC_FED_PUB = 16, /* payload: event body; code 1: unreliable */
+	IPC_FED_CLAIM,    /* slot: token; payload: folded nick */
+	IPC_FED_RELEASE,  /* payload: folded nick */
+	/* bridge -> parent */
+	IPC_FED_EVENT,   /* payload: "ORIGIN BODY" of a remote event */
+	IPC_FED_CLAIMED, /* slot: token; code: 1 ok, 0 taken */
+	IPC_FED_LOG,     /* code: 0 info, 1 warn, 2 error; payload: text */
+	IPC_FED_UP,      /* code: 1 connected to Redis, 0 lost */
+};
+
 struct ipc_hdr {
 	uint32_t slot;
 	uint16_t type;

@@ -21,7 +21,10 @@ enum {
 	O_REG_TIMEOUT,
 	O_PID_FILE,
 	O_STATS_INTERVAL,
-	O_USER
+	O_USER,
+	O_REDIS,
+	O_HUB_ID,
+	O_NICK_TTL
 };
 
 static const struct option longopts[] = { { "port", required_argument, NULL,
@@ -37,6 +40,9 @@ static const struct option longopts[] = { { "port", required_argument, NULL,
 	{ "foreground", no_argument, NULL, 'f' },
 	{ "user", required_argument, NULL, O_USER },
 	{ "stats-interval", required_argument, NULL, O_STATS_INTERVAL },
+	{ "redis", required_argument, NULL, O_REDIS },
+	{ "hub-id", required_argument, NULL, O_HUB_ID },
+	{ "nick-ttl", required_argument, NULL, O_NICK_TTL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 
@@ -57,6 +63,11 @@ static const char usage_text[] =
     "                            log and pid file are open\n"
     "      --stats-interval S    seconds between 'stats' log lines, 0 = none\n"
     "                            (default 60)\n"
+    "      --redis HOST:PORT     federate with the hubs sharing this Redis\n"
+    "      --hub-id NAME         this hub's name in the federation\n"
+    "                            (default HOSTNAME-PORT)\n"
+    "      --nick-ttl S          seconds a dead hub's nicknames stay taken,\n"
+    "                            5..3600 (default 30)\n"
     "  -h, --help                this text\n"
     "  -V, --version             print the version\n";
 
@@ -94,6 +105,39 @@ defaults(struct server_opts *o)
 	o->register_timeout = 30;
 	snprintf(o->log_dir, sizeof(o->log_dir), "logs");
 	o->stats_interval = 60;
+	o->nick_ttl = 30;
+}
+
+/* HOST:PORT into o->redis_host and o->redis_port. */
+static int
+redis_addr(struct server_opts *o, const char *arg)
+{
+	const char *colon = strrchr(arg, ':');
+	long long v;
+
+	if (colon == NULL || colon == arg ||
+	    (size_t)(colon - arg) >= sizeof(o->redis_host) ||
+	    !num(colon + 1, 1, 65535, &v))
+		return 0;
+	memcpy(o->redis_host, arg, (size_t)(colon - arg));
+	o->redis_host[colon - arg] = '\0';
+	o->redis_port = (int)v;
+	return 1;
+}
+
+/* 1..64 characters of [A-Za-z0-9._:-]. */
+static int
+hub_id(struct server_opts *o, const char *arg)
+{
+	const char *p;
+
+	for (p = arg; *p; p++)
+		if (!strchr(
+		        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		        "0123456789._:-",
+		        *p))
+			return 0;
+	return copy(o->hub_id, sizeof(o->hub_id), arg);
 }
 
 /* Apply one option; 0 if its argument is bad. */
@@ -131,6 +175,12 @@ apply(struct server_opts *o, int c, const char *arg)
 		return 1;
 	case O_USER:
 		return copy(o->user, sizeof(o->user), arg);
+	case O_REDIS:
+		return redis_addr(o, arg);
+	case O_HUB_ID:
+		return hub_id(o, arg);
+	case O_NICK_TTL:
+		return num(arg, 5, 3600, &v) && ((o->nick_ttl = (int)v), 1);
 	case O_STATS_INTERVAL:
 		return num(arg, 0, 86400, &v) &&
 		    ((o->stats_interval = (int)v), 1);

@@ -17,8 +17,12 @@ struct server_opts {
 	char log_dir[4096];
 	char pid_file[4096]; /* "" = none */
 	int foreground;
-	int stats_interval; /* seconds between "stats" log lines, 0 = none */
-	char user[256];     /* drop to this user after startup, "" = stay */
+	int stats_interval;   /* seconds between "stats" log lines, 0 = none */
+	char user[256];       /* drop to this user after startup, "" = stay */
+	char redis_host[256]; /* --redis HOST:PORT: federation, "" = none */
+	int redis_port;
+	char hub_id[65]; /* --hub-id, "" = HOSTNAME-PORT */
+	int nick_ttl;    /* seconds a dead hub's nicks stay taken */
 };
 
 enum opts_result { OPTS_RUN, OPTS_EXIT_OK, OPTS_USAGE };

@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "chat.h"
 #include "failpoint.h"
+#include "fed.h"
 #include "ipc.h"
 #include "log.h"
 #include "net.h"
@@ -74,6 +75,7 @@ struct server {
 	int nbacklog;
 	int nchildren;
 	struct chat *chat;
+	struct fed *fed; /* federation (--redis), or NULL */
 	struct buf in;
 	int stopping; /* graceful shutdown under way */
 	long long deadline_ms;
@@ -635,7 +637,9 @@ reap(struct server *s)
 	/* all a dead child wrote is within one pipe's capacity from the head */
 	drain_inbound(s, s->up_size + IN_CHUNK);
 	for (i = 0; i < n; i++)
-		if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
+		if (fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
+			continue;
+		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
 			free_slot(s, slot, s->dead[i].status);
 }
 
@@ -763,6 +767,8 @@ wait_budget(const struct server *s, long long now, int more)
 		ms = 20; /* in case a SIGIO was merged away */
 	if (s->stopping && ms > 50)
 		ms = 50;
+	if (s->fed != NULL && ms > 200)
+		ms = 200; /* presence updates, the bridge's backlog */
 	return ms < 0 ? 0 : ms;
 }
 
@@ -778,6 +784,10 @@ serve(struct server *s, const sigset_t *set)
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = now_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
+		if (s->fed != NULL) {
+			fed_drain(s->fed);
+			fed_tick(s->fed, now);
+		}
 		if (now - s->last_tick_ms >= 1000) { /* periodic safety net */
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
@@ -808,6 +818,8 @@ serve(struct server *s, const sigset_t *set)
 			kill_all(s);
 		}
 		flush_dirty(s);
+		if (s->fed != NULL)
+			fed_flush(s->fed);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
 			log_warn("shutdown: %d children still running after %d "
 			         "ms, killing them",
@@ -832,6 +844,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 		SIGINT, SIGQUIT };
 	struct chat_io io = { s, srv_send, srv_close };
 	struct chat_hooks hooks = { srv_message, srv_stats };
+	struct chat_fed fh;
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
 	struct sigaction sa;
 	sigset_t block;
@@ -879,6 +892,13 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	    net_set_flags(s->up_w, O_NONBLOCK) < 0 || net_async(lfd) < 0)
 		return -1;
 	chat_set_hooks(s->chat, &hooks);
+	if (o->redis_host[0] != '\0') {
+		if ((s->fed = fed_start(o, s->chat)) == NULL)
+			return -1;
+		fed_hooks(&fh);
+		fh.ctx = s->fed;
+		chat_set_fed(s->chat, &fh);
+	}
 	for (i = o->max_clients - 1; i >= 0; i--) {
 		s->cl[i].fd = -1;
 		s->freel[s->nfree++] = i; /* slot 0 is handed out first */
@@ -901,6 +921,7 @@ server_run(const struct server_opts *o, int lfd)
 	}
 	accept_all(&s); /* connections queued before O_ASYNC */
 	serve(&s, &set);
+	fed_stop(s.fed);
 	log_stats(&s);
 	log_info("shutdown complete");
 	for (i = 0; i < o->max_clients; i++)

@@ -264,6 +264,29 @@ test_opts_stats_interval(void **state)
 /* ---- bad values ------------------------------------------------------ */
 
 static void
+test_opts_federation(void **state)
+{
+	assert_int_equal(run(NULL), OPTS_RUN);
+	assert_string_equal(o.redis_host, "");
+	assert_int_equal(o.nick_ttl, 30);
+	assert_int_equal(RUN("--redis", "127.0.0.1:6379", "--hub-id", "a-1.b:c",
+	                     "--nick-ttl", "5"),
+	    OPTS_RUN);
+	assert_string_equal(o.redis_host, "127.0.0.1");
+	assert_int_equal(o.redis_port, 6379);
+	assert_string_equal(o.hub_id, "a-1.b:c");
+	assert_int_equal(o.nick_ttl, 5);
+	assert_int_equal(RUN("--redis", "host"), OPTS_USAGE);
+	assert_usage("invalid value for --redis: 'host'");
+	assert_int_equal(RUN("--redis", ":6379"), OPTS_USAGE);
+	assert_int_equal(RUN("--redis", "h:0"), OPTS_USAGE);
+	assert_int_equal(RUN("--hub-id", "a b"), OPTS_USAGE);
+	assert_int_equal(RUN("--hub-id", ""), OPTS_USAGE);
+	assert_int_equal(RUN("--nick-ttl", "4"), OPTS_USAGE);
+	assert_int_equal(RUN("--nick-ttl", "3601"), OPTS_USAGE);
+}
+
+static void
 test_opts_bad_port(void **state)
 {
 	assert_int_equal(RUN("-p", "0"), OPTS_USAGE);
@@ -513,6 +536,7 @@ main(void)
 		T(test_opts_last_value_wins),
 		T(test_opts_reparse_resets_to_defaults),
 		T(test_opts_long_paths_fit),
+		T(test_opts_federation),
 		T(test_opts_bad_port),
 		T(test_opts_bad_value_attached_form_names_argument),
 		T(test_opts_bad_max_clients),

@@ -1,0 +1,742 @@
+/*
+ * bridge.c - the federation bridge child (docs/SCALING.md).
+ *
+ * Two Redis connections: "cmd" carries pipelined commands (XADD of this
+ * hub's events, the nick scripts) and "sub" one XREAD BLOCK at a time on
+ * the shared event stream.  Both sockets are non-blocking with O_ASYNC, so
+ * the kernel's SIGIO joins SIGUSR2 (the parent wrote to our pipe) in one
+ * sigtimedwait(); there is no select, poll, thread or event library.
+ *
+ * Delivery: every reliable event carries ORIGIN and a per-origin sequence
+ * number.  An event stays in the outbox until its XADD is acknowledged;
+ * after a reconnect the unacknowledged ones are sent again, in order, and
+ * receivers drop a sequence number they have already seen, so a lost
+ * reply never turns into a duplicate.  The reader resumes XREAD from the
+ * last stream id it handled.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "buf.h"
+#include "ipc.h"
+#include "net.h"
+#include "resp.h"
+
+#define MAX_NODES   4096
+#define XREAD_COUNT "256"
+#define XREAD_BLOCK "2000"
+#define BACKOFF_MIN 100
+#define BACKOFF_MAX 5000
+#define OUTBOX_MAX  (64u * 1024 * 1024)
+#define MAX_ORIGINS 256
+#define KEYSZ       128
+
+/* Claim a nick, or refresh one we hold: 1 if it is ours now. */
+static const char claim_lua[] =
+    "local v=redis.call('get',KEYS[1]) "
+    "if v==false or v==ARGV[1] then "
+    "redis.call('set',KEYS[1],ARGV[1],'EX',ARGV[2]) return 1 end return 0";
+static const char release_lua[] =
+    "if redis.call('get',KEYS[1])==ARGV[1] then "
+    "return redis.call('del',KEYS[1]) end return 0";
+
+enum tag_kind { TAG_XADD = 1, TAG_SYNC, TAG_CLAIM, TAG_REFRESH, TAG_OTHER };
+
+struct tag {
+	enum tag_kind kind;
+	uint32_t token;
+	char key[KEYSZ];
+};
+
+struct conn {
+	int fd;
+	struct buf out, in;
+	struct buf tags; /* struct tag FIFO, one per reply expected */
+};
+
+struct seen {
+	char origin[KEYSZ];
+	unsigned long long seq;
+	long long used_ms;
+};
+
+struct bridge {
+	const struct bridge_cfg *cfg;
+	struct conn cmd, sub;
+	int up;
+	int reading; /* an XREAD is outstanding on sub */
+	char lastid[64];
+	long long retry_ms, backoff, last_refresh_ms;
+	int outage_logged;
+	struct buf outbox; /* [seq 8][len 4][body] not yet acknowledged */
+	size_t nsent;      /* outbox entries written to cmd */
+	unsigned long long seq;
+	char (*owned)[KEYSZ];
+	size_t nowned, capowned;
+	struct seen seen[MAX_ORIGINS];
+	struct buf pin; /* records from the parent */
+	struct resp_node nodes[MAX_NODES];
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- to the parent -------------------------------------------------- */
+
+static void
+to_parent(struct bridge *b, uint16_t type, uint16_t code, uint32_t slot,
+    const char *p, size_t len)
+{
+	struct ipc_hdr h = { slot, type, code, (uint32_t)len };
+	struct buf w = BUF_INIT;
+	size_t off = 0;
+	ssize_t n;
+
+	if (buf_append(&w, &h, IPC_HDR) < 0 || buf_append(&w, p, len) < 0) {
+		buf_free(&w);
+		return;
+	}
+	while (off < buf_used(&w)) {
+		n = write(
+		    b->cfg->up_fd, buf_head(&w) + off, buf_used(&w) - off);
+		if (n > 0)
+			off += (size_t)n;
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else
+			break; /* the parent is gone: PDEATHSIG follows */
+	}
+	buf_free(&w);
+	kill(b->cfg->parent, SIGUSR1);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+blog(struct bridge *b, int level, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		to_parent(b, IPC_FED_LOG, (uint16_t)level, 0, text,
+		    strnlen(text, sizeof(text)));
+}
+
+/* ---- connections ---------------------------------------------------- */
+
+static int
+command(struct conn *c, enum tag_kind kind, uint32_t token, const char *key,
+    int argc, const char *const *argv, const size_t *argl)
+{
+	struct tag t;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = kind;
+	t.token = token;
+	if (key != NULL)
+		snprintf(t.key, sizeof(t.key), "%s", key);
+	if (resp_command(&c->out, argc, argv, argl) < 0 ||
+	    buf_append(&c->tags, &t, sizeof(t)) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+dial(struct bridge *b)
+{
+	struct addrinfo hints, *res = NULL;
+	struct timeval tv = { 1, 0 };
+	char port[16];
+	int fd, one = 1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%d", b->cfg->port);
+	if (getaddrinfo(b->cfg->host, port, &hints, &res) != 0 || res == NULL)
+		return -1;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* a bounded blocking connect: SO_SNDTIMEO applies to connect(2) */
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
+	    net_async(fd) < 0) {
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	buf_reset(&c->out);
+	buf_reset(&c->in);
+	buf_reset(&c->tags);
+}
+
+/* ---- outbox ----------------------------------------------------------- */
+
+static int
+send_event(struct bridge *b, unsigned long long seq, const char *body,
+    size_t len, enum tag_kind kind)
+{
+	char head[KEYSZ + 32];
+	struct buf e = BUF_INIT;
+	int n = snprintf(head, sizeof(head), "%s %llu ", b->cfg->origin, seq);
+	/* XADD KEY MAXLEN ~ N * e VALUE */
+	const char *av[8] = { "XADD", BRIDGE_STREAM, "MAXLEN", "~",
+		BRIDGE_MAXLEN, "*", "e", NULL };
+	size_t al[8];
+	int i, rc;
+
+	if (buf_append(&e, head, (size_t)n) < 0 ||
+	    buf_append(&e, body, len) < 0) {
+		buf_free(&e);
+		return -1;
+	}
+	for (i = 0; i < 7; i++)
+		al[i] = strlen(av[i]);
+	av[7] = buf_head(&e);
+	al[7] = buf_used(&e);
+	rc = command(&b->cmd, kind, 0, NULL, 8, av, al);
+	buf_free(&e);
+	return rc;
+}
+
+/* Write every outbox entry not yet sent on this connection. */
+static void
+outbox_send(struct bridge *b)
+{
+	size_t off = 0, i = 0;
+	unsigned long long seq;
+	uint32_t len;
+
+	while (off + 12 <= buf_used(&b->outbox)) {
+		memcpy(&seq, buf_head(&b->outbox) + off, 8);
+		memcpy(&len, buf_head(&b->outbox) + off + 8, 4);
+		if (i >= b->nsent) {
+			if (send_event(b, seq, buf_head(&b->outbox) + off + 12,
+			        len, TAG_XADD) < 0)
+				return;
+			b->nsent++;
+		}
+		off += 12 + len;
+		i++;
+	}
+}
+
+static void
+outbox_ack(struct bridge *b)
+{
+	uint32_t len;
+
+	if (buf_used(&b->outbox) < 12)
+		return;
+	memcpy(&len, buf_head(&b->outbox) + 8, 4);
+	buf_consume(&b->outbox, 12 + (size_t)len);
+	if (b->nsent > 0)
+		b->nsent--;
+}
+
+/* ---- nicks -------------------------------------------------------------- */
+
+static void
+nick_script(struct bridge *b, enum tag_kind kind, uint32_t token,
+    const char *key, const char *script)
+{
+	char rkey[KEYSZ + 16], ttl[16];
+	const char *av[6];
+	size_t al[6];
+	int i;
+
+	snprintf(rkey, sizeof(rkey), BRIDGE_NICK_KEY "%s", key);
+	snprintf(ttl, sizeof(ttl), "%d", b->cfg->nick_ttl);
+	av[0] = "EVAL";
+	av[1] = script;
+	av[2] = "1";
+	av[3] = rkey;
+	av[4] = b->cfg->origin;
+	av[5] = ttl;
+	for (i = 0; i < 6; i++)
+		al[i] = strlen(av[i]);
+	(void)command(&b->cmd, kind, token, key, 6, av, al);
+}
+
+static void
+owned_add(struct bridge *b, const char *key)
+{
+	char(*o)[KEYSZ];
+
+	if (b->nowned == b->capowned) {
+		o = realloc(b->owned, (b->capowned * 2 + 16) * KEYSZ);
+		if (o == NULL)
+			return;
+		b->owned = o;
+		b->capowned = b->capowned * 2 + 16;
+	}
+	snprintf(b->owned[b->nowned++], KEYSZ, "%s", key);
+}
+
+static void
+owned_del(struct bridge *b, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < b->nowned; i++)
+		if (strcmp(b->owned[i], key) == 0) {
+			memcpy(b->owned[i], b->owned[--b->nowned], KEYSZ);
+			return;
+		}
+}
+
+static void
+refresh_nicks(struct bridge *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nowned; i++)
+		nick_script(b, TAG_REFRESH, 0, b->owned[i], claim_lua);
+	b->last_refresh_ms = now_ms();
+}
+
+/* ---- the stream ------------------------------------------------------- */
+
+static void
+xread(struct bridge *b)
+{
+	const char *av[] = { "XREAD", "COUNT", XREAD_COUNT, "BLOCK",
+		XREAD_BLOCK, "STREAMS", BRIDGE_STREAM, b->lastid };
+	size_t al[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		al[i] = strlen(av[i]);
+	if (command(&b->sub, TAG_OTHER, 0, NULL, 8, av, al) == 0)
+		b->reading = 1;
+}
+
+/* 1 if (origin, seq) is new; remembers it. */
+static int
+seen_new(
+    struct bridge *b, const char *origin, size_t olen, unsigned long long seq)
+{
+	struct seen *s, *old = &b->seen[0];
+	int i;
+
+	if (olen >= KEYSZ)
+		return 0;
+	for (i = 0; i < MAX_ORIGINS; i++) {
+		s = &b->seen[i];
+		if (strlen(s->origin) == olen &&
+		    memcmp(s->origin, origin, olen) == 0) {
+			s->used_ms = now_ms();
+			if (seq != 0 && seq <= s->seq)
+				return 0;
+			if (seq != 0)
+				s->seq = seq;
+			return 1;
+		}
+		if (s->used_ms < old->used_ms)
+			old = s;
+	}
+	memcpy(old->origin, origin, olen);
+	old->origin[olen] = '\0';
+	old->seq = seq;
+	old->used_ms = now_ms();
+	return 1;
+}
+
+/* One stream entry's value "ORIGIN SEQ BODY". */
+static void
+handle_entry(struct bridge *b, const char *v, size_t len)
+{
+	const char *sp1 = memchr(v, ' ', len), *sp2, *body;
+	size_t olen = strlen(b->cfg->origin);
+	unsigned long long seq = 0;
+	const char *p;
+	char *msg;
+
+	if (sp1 == NULL)
+		return;
+	sp2 = memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - v));
+	if (sp2 == NULL)
+		return;
+	if ((size_t)(sp1 - v) == olen && memcmp(v, b->cfg->origin, olen) == 0)
+		return; /* our own */
+	for (p = sp1 + 1; p < sp2; p++)
+		seq = seq * 10 + (unsigned long long)(*p - '0');
+	if (!seen_new(b, v, (size_t)(sp1 - v), seq))
+		return;
+	body = sp2 + 1;
+	/* "ORIGIN BODY" */
+	if ((msg = malloc(len)) == NULL)
+		return;
+	memcpy(msg, v, (size_t)(sp1 - v) + 1);
+	memcpy(msg + (sp1 - v) + 1, body, len - (size_t)(body - v));
+	to_parent(b, IPC_FED_EVENT, 0, 0, msg,
+	    (size_t)(sp1 - v) + 1 + len - (size_t)(body - v));
+	free(msg);
+}
+
+static void
+handle_xread(struct bridge *b, size_t count)
+{
+	const struct resp_node *n = b->nodes;
+	size_t e, end, f;
+
+	b->reading = 0;
+	if (count < 4 || n[0].type != RESP_ARRAY)
+		return; /* nil: the block timed out */
+	/* [[key, [[id, [field, value, ...]], ...]]] */
+	if (n[1].type != RESP_ARRAY || n[2].type != RESP_BULK ||
+	    n[3].type != RESP_ARRAY)
+		return;
+	end = resp_skip(n, count, 3);
+	for (e = 4; e < end; e = resp_skip(n, count, e)) {
+		if (n[e].type != RESP_ARRAY || n[e].n != 2 ||
+		    n[e + 1].type != RESP_BULK || n[e + 2].type != RESP_ARRAY)
+			continue;
+		if (n[e + 1].len < sizeof(b->lastid)) {
+			memcpy(b->lastid, n[e + 1].s, n[e + 1].len);
+			b->lastid[n[e + 1].len] = '\0';
+		}
+		for (f = e + 3; f + 1 < resp_skip(n, count, e + 2); f += 2)
+			if (n[f].len == 1 && n[f].s[0] == 'e' &&
+			    n[f + 1].type == RESP_BULK)
+				handle_entry(b, n[f + 1].s, n[f + 1].len);
+	}
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+static void
+handle_reply(struct bridge *b, const struct tag *t, size_t count)
+{
+	const struct resp_node *n = b->nodes;
+	int ok;
+
+	if (n[0].type == RESP_ERROR)
+		blog(b, 2, "federation: redis error: %.*s", (int)n[0].len,
+		    n[0].s);
+	switch (t->kind) {
+	case TAG_SYNC: /* our first id: read everything after it */
+		if (b->lastid[0] == '\0' && n[0].type == RESP_BULK &&
+		    n[0].len < sizeof(b->lastid)) {
+			memcpy(b->lastid, n[0].s, n[0].len);
+			b->lastid[n[0].len] = '\0';
+		}
+		if (!b->reading && b->lastid[0] != '\0')
+			xread(b);
+		break;
+	case TAG_XADD:
+		outbox_ack(b);
+		break;
+	case TAG_CLAIM:
+		ok = n[0].type == RESP_INT && n[0].n == 1;
+		if (!ok && n[0].type != RESP_ERROR)
+			owned_del(b, t->key);
+		to_parent(b, IPC_FED_CLAIMED,
+		    (uint16_t)(ok || n[0].type == RESP_ERROR), t->token, "", 0);
+		break;
+	case TAG_REFRESH:
+		if (n[0].type == RESP_INT && n[0].n == 0)
+			blog(b, 1,
+			    "federation: nick %s is held by another hub "
+			    "(claimed during an outage)",
+			    t->key);
+		break;
+	case TAG_OTHER:
+		break;
+	}
+	(void)count;
+}
+
+/* 0, or -1 if the connection failed. */
+static int
+conn_read(struct bridge *b, struct conn *c, int is_sub)
+{
+	struct tag t;
+	size_t count;
+	ssize_t n;
+	long used;
+	char *p;
+
+	for (;;) {
+		if ((p = buf_reserve(&c->in, 64 * 1024)) == NULL)
+			return -1;
+		n = read(c->fd, p, buf_room(&c->in));
+		if (n > 0) {
+			buf_commit(&c->in, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		return -1; /* EOF or error */
+	}
+	while (buf_used(&c->in) > 0) {
+		used = resp_parse(buf_head(&c->in), buf_used(&c->in), b->nodes,
+		    MAX_NODES, &count);
+		if (used < 0)
+			return -1;
+		if (used == 0)
+			break;
+		if (is_sub) {
+			if (buf_used(&c->tags) >= sizeof(t))
+				buf_consume(&c->tags, sizeof(t));
+			handle_xread(b, count);
+		} else if (buf_used(&c->tags) >= sizeof(t)) {
+			memcpy(&t, buf_head(&c->tags), sizeof(t));
+			buf_consume(&c->tags, sizeof(t));
+			handle_reply(b, &t, count);
+		}
+		buf_consume(&c->in, (size_t)used);
+	}
+	if (is_sub && !b->reading && b->lastid[0] != '\0')
+		xread(b);
+	return 0;
+}
+
+static int
+conn_flush(struct conn *c)
+{
+	ssize_t n;
+
+	while (c->fd >= 0 && buf_used(&c->out) > 0) {
+		n = write(c->fd, buf_head(&c->out), buf_used(&c->out));
+		if (n > 0)
+			buf_consume(&c->out, (size_t)n);
+		else if (n < 0 && errno == EINTR)
+			continue;
+		else if (n < 0 && errno == EAGAIN)
+			return 0; /* SIGIO when there is room */
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- up and down -------------------------------------------------------- */
+
+static void
+go_down(struct bridge *b, const char *why)
+{
+	struct tag t;
+
+	/* claims in flight: accept them locally, the refresh re-checks */
+	while (buf_used(&b->cmd.tags) >= sizeof(t)) {
+		memcpy(&t, buf_head(&b->cmd.tags), sizeof(t));
+		buf_consume(&b->cmd.tags, sizeof(t));
+		if (t.kind == TAG_CLAIM)
+			to_parent(b, IPC_FED_CLAIMED, 1, t.token, "", 0);
+	}
+	conn_close(&b->cmd);
+	conn_close(&b->sub);
+	b->nsent = 0;
+	b->reading = 0;
+	if (b->up) {
+		b->up = 0;
+		b->backoff = BACKOFF_MIN;
+		to_parent(b, IPC_FED_UP, 0, 0, "", 0);
+	}
+	if (!b->outage_logged) {
+		blog(b, 2,
+		    "federation: redis %s:%d unavailable (%s); local service "
+		    "continues, reconnecting with backoff",
+		    b->cfg->host, b->cfg->port, why);
+		b->outage_logged = 1;
+	}
+	b->retry_ms = now_ms() + b->backoff;
+	b->backoff =
+	    b->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : b->backoff * 2;
+}
+
+static void
+sync_event(struct bridge *b)
+{
+	(void)send_event(b, 0, "S", 1, TAG_SYNC);
+}
+
+static void
+go_up(struct bridge *b)
+{
+	if ((b->cmd.fd = dial(b)) < 0) {
+		go_down(b, strerror(errno));
+		return;
+	}
+	if ((b->sub.fd = dial(b)) < 0) {
+		go_down(b, strerror(errno));
+		return;
+	}
+	b->up = 1;
+	b->outage_logged = 0;
+	b->backoff = BACKOFF_MIN;
+	blog(b, 0, "federation: connected to redis %s:%d as %s", b->cfg->host,
+	    b->cfg->port, b->cfg->origin);
+	sync_event(b); /* first: its id is where a new hub starts reading */
+	if (b->lastid[0] != '\0')
+		xread(b);
+	b->nsent = 0;
+	outbox_send(b);
+	refresh_nicks(b);
+	to_parent(b, IPC_FED_UP, 1, 0, "", 0);
+}
+
+/* ---- records from the parent -------------------------------------------- */
+
+static void
+handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
+{
+	char key[KEYSZ];
+	unsigned long long seq;
+	uint32_t len = h->len;
+
+	switch (h->type) {
+	case IPC_FED_PUB:
+		if (h->code == 1) { /* presence: only worth sending live */
+			if (b->up)
+				(void)send_event(b, 0, p, len, TAG_OTHER);
+			break;
+		}
+		if (buf_used(&b->outbox) > OUTBOX_MAX) {
+			blog(b, 2, "federation: outbox full, event dropped");
+			break;
+		}
+		seq = ++b->seq;
+		if (buf_append(&b->outbox, &seq, 8) < 0 ||
+		    buf_append(&b->outbox, &len, 4) < 0 ||
+		    buf_append(&b->outbox, p, len) < 0)
+			break;
+		if (b->up)
+			outbox_send(b);
+		break;
+	case IPC_FED_CLAIM:
+	case IPC_FED_RELEASE:
+		snprintf(key, sizeof(key), "%.*s", (int)len, p);
+		if (h->type == IPC_FED_RELEASE) {
+			owned_del(b, key);
+			if (b->up)
+				nick_script(b, TAG_OTHER, 0, key, release_lua);
+			break;
+		}
+		owned_add(b, key);
+		if (b->up)
+			nick_script(b, TAG_CLAIM, h->slot, key, claim_lua);
+		else
+			to_parent(b, IPC_FED_CLAIMED, 1, h->slot, "", 0);
+		break;
+	}
+}
+
+/* 0, or -1 when the parent closed the pipe. */
+static int
+read_parent(struct bridge *b)
+{
+	struct ipc_hdr h;
+	ssize_t n;
+	char *p;
+
+	for (;;) {
+		if ((p = buf_reserve(&b->pin, 64 * 1024)) == NULL)
+			return 0;
+		n = read(b->cfg->down_fd, p, buf_room(&b->pin));
+		if (n > 0) {
+			buf_commit(&b->pin, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return -1;
+		break;
+	}
+	while (buf_used(&b->pin) >= IPC_HDR) {
+		memcpy(&h, buf_head(&b->pin), IPC_HDR);
+		if (buf_used(&b->pin) < IPC_HDR + h.len)
+			break;
+		handle_parent(b, &h, buf_head(&b->pin) + IPC_HDR);
+		buf_consume(&b->pin, IPC_HDR + h.len);
+	}
+	return 0;
+}
+
+int
+bridge_run(const struct bridge_cfg *cfg)
+{
+	static struct bridge b;
+	struct timespec ts;
+	long long now, ms;
+	sigset_t set;
+	siginfo_t si;
+	int sig;
+
+	memset(&b, 0, sizeof(b));
+	b.cfg = cfg;
+	b.cmd.fd = b.sub.fd = -1;
+	b.backoff = BACKOFF_MIN;
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGTERM);
+	if (net_set_flags(cfg->down_fd, O_NONBLOCK) < 0)
+		return 1;
+	go_up(&b);
+	for (;;) {
+		now = now_ms();
+		if (!b.up && now >= b.retry_ms)
+			go_up(&b);
+		if (b.up &&
+		    now - b.last_refresh_ms >= cfg->nick_ttl * 1000LL / 3)
+			refresh_nicks(&b);
+		if (read_parent(&b) < 0)
+			return 0;
+		if (b.up &&
+		    (conn_read(&b, &b.cmd, 0) < 0 ||
+		        conn_read(&b, &b.sub, 1) < 0))
+			go_down(&b, "connection lost");
+		if (b.up && (conn_flush(&b.cmd) < 0 || conn_flush(&b.sub) < 0))
+			go_down(&b, "write failed");
+		ms = b.up ? 1000 : b.retry_ms - now_ms();
+		if (b.up && (buf_used(&b.cmd.out) || buf_used(&b.sub.out)))
+			ms = 50;
+		if (ms < 0)
+			ms = 0;
+		if (ms > 1000)
+			ms = 1000;
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (ms % 1000) * 1000000;
+		sig = sigtimedwait(&set, &si, &ts);
+		if (sig == SIGTERM)
+			return 0;
+	}
+}

@@ -1,0 +1,29 @@
+/*
+ * bridge.h - the federation bridge: a child of the server parent that owns
+ * the Redis connections (docs/SCALING.md).  It waits on signals like every
+ * other process: SIGIO for its sockets, SIGUSR2 for the parent's pipe.
+ */
+#ifndef FORKCHAT_BRIDGE_H
+#define FORKCHAT_BRIDGE_H
+
+#include <sys/types.h>
+
+struct bridge_cfg {
+	char host[256];
+	int port;
+	const char *origin; /* "HUB-ID/EPOCH": unique per hub run */
+	int nick_ttl;       /* seconds a nick claim lives unrefreshed */
+	int down_fd;        /* records from the parent (read, non-blocking) */
+	int up_fd;          /* records to the parent (write, blocking) */
+	pid_t parent;
+};
+
+/* Run until SIGTERM or the parent's pipe closes; returns an exit status. */
+int bridge_run(const struct bridge_cfg *cfg);
+
+/* Redis keys and scripts, shared with the tests' expectations. */
+#define BRIDGE_STREAM   "fc:ev"
+#define BRIDGE_NICK_KEY "fc:nick:"
+#define BRIDGE_MAXLEN   "100000"
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * fed.h - the server parent's side of federation (docs/SCALING.md): starts
+ * the bridge child, turns chat.c's federation hooks into records on the
+ * bridge's pipe, and remote events from the bridge into chat.c calls.
+ */
+#ifndef FORKCHAT_FED_H
+#define FORKCHAT_FED_H
+
+#include <sys/types.h>
+
+#include "chat.h"
+#include "opts.h"
+
+struct fed;
+
+/* Start the bridge (o->redis must be set); NULL with errno on failure. */
+struct fed *fed_start(const struct server_opts *o, struct chat *chat);
+
+/* The chat_fed hooks to install, with ctx = the fed. */
+void fed_hooks(struct chat_fed *hooks);
+
+/* Handle what the bridge sent; write what is queued for it. */
+void fed_drain(struct fed *f);
+void fed_flush(struct fed *f);
+
+/* Periodic work: presence heartbeat, forgetting silent hubs. */
+void fed_tick(struct fed *f, long long now_ms);
+
+/* 1 if pid was the bridge (it is restarted on the next tick). */
+int fed_reaped(struct fed *f, pid_t pid, int status);
+
+/* Stop the bridge and wait for it; frees f. */
+void fed_stop(struct fed *f);
+
+#endif

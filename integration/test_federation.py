@@ -1,0 +1,279 @@
+"""Federation: hubs joined through Redis (docs/SCALING.md).
+
+A redis-server started on a free 127.0.0.1 port (no persistence) and three
+forkchatd hubs on their own ports with --redis.  Clients are spread over the
+hubs; every test checks what a client sees on the wire: cross-hub room
+messages and notices, /list, /users all, /whisper, nick uniqueness across
+hubs, exactly-once in-order delivery for many clients, Redis restarted
+mid-chat (no loss, no duplicates), and one hub SIGKILLed.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from chatclient import connect_many, pump_all  # noqa: F401
+from serverproc import free_port, wait_until
+
+pytestmark = [pytest.mark.federation,
+              pytest.mark.skipif(shutil.which("redis-server") is None,
+                                 reason="redis-server is not installed")]
+
+NICK_TTL = 6
+
+
+class Redis:
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.port = None
+        self.proc = None
+
+    def start(self, port=None):
+        self.port = port or free_port()
+        self.log = open(os.path.join(self.workdir, "redis-%d.log" % self.port), "ab")
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+            cwd=self.workdir)
+        wait_until(self.ping, timeout=10, what="redis-server answering PING")
+        return self
+
+    def ping(self):
+        r = subprocess.run(["redis-cli", "-p", str(self.port), "PING"],
+                           capture_output=True, text=True)
+        return r.stdout.strip() == "PONG"
+
+    def cli(self, *args):
+        return subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
+                              capture_output=True, text=True).stdout.strip()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+        self.log.close()
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(str(tmp_path)).start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def hubs(redis, server_factory):
+    out = []
+    for i in range(3):
+        srv = server_factory(["--redis", "127.0.0.1:%d" % redis.port,
+                              "--hub-id", "hub%d" % i, "--nick-ttl", str(NICK_TTL)],
+                             name="hub%d" % i)
+        srv.wait_log(r"federation: connected to redis", timeout=10)
+        out.append(srv)
+    return out
+
+
+def wait_presence(client, nicks, timeout=10):
+    """Until /users all on client lists every nick."""
+    def ok():
+        return set(nicks) <= {n for n, _ in client.users(all_=True)}
+    wait_until(ok, timeout=timeout, interval=0.1, what="users %r visible" % (nicks,))
+
+
+def test_rooms_and_commands_across_hubs(hubs, user):
+    alice = user("alice", hubs[0].port)
+    bob = user("bob", hubs[1].port)
+    carol = user("carol", hubs[2].port)
+    wait_presence(alice, ["alice", "bob", "carol"])
+    wait_presence(carol, ["alice", "bob", "carol"])
+    # a lobby message reaches the lobby on every hub
+    alice.send("hello lobby")
+    bob.expect_exact("MSG lobby alice hello lobby")
+    carol.expect_exact("MSG lobby alice hello lobby")
+    # a room made on hub0 is listed and joinable on hub1 and hub2
+    alice.send("/add ops")
+    alice.expect_exact("OK JOIN ops")
+    wait_until(lambda: "ops" in bob.rooms(), timeout=10, interval=0.1, what="ops on hub1")
+    rooms = bob.rooms()
+    assert rooms["ops"] == (1, "alice"), rooms
+    bob.send("/add ops")
+    bob.expect_err(431)
+    bob.send("/join ops")
+    bob.expect_exact("OK JOIN ops")
+    alice.expect_exact("JOIN ops bob")
+    carol.send("/join ops")
+    carol.expect_exact("OK JOIN ops")
+    alice.expect_exact("JOIN ops carol")
+    bob.expect_exact("JOIN ops carol")
+    carol.send("in ops")
+    alice.expect_exact("MSG ops carol in ops")
+    bob.expect_exact("MSG ops carol in ops")
+    # /users and /users all see the other hubs' members
+    wait_until(lambda: sorted(alice.users()) == [("alice", "ops"), ("bob", "ops"),
+                                                ("carol", "ops")],
+               timeout=10, interval=0.1, what="/users in ops")
+    # whisper across hubs, both ways
+    alice.send("/whisper carol psst")
+    alice.expect_exact("OK WHISPER carol")
+    carol.expect_exact("WHISPER alice psst")
+    carol.send("/w bob hi bob")
+    carol.expect_exact("OK WHISPER bob")
+    bob.expect_exact("WHISPER carol hi bob")
+    alice.send("/whisper nobody x")
+    alice.expect_err(440)
+    # leaving is a PART everywhere
+    bob.send("/leave")
+    alice.expect_exact("PART ops bob left")
+    carol.expect_exact("PART ops bob left")
+
+
+def test_nick_unique_across_hubs(hubs, user, connect):
+    user("Dana", hubs[0].port)
+    c1 = connect(hubs[1].port)
+    c1.send("dana")
+    c1.expect_err(422)
+    # lines sent while a claim is in flight are answered in order
+    c2 = connect(hubs[2].port)
+    c2.send_lines(["DANA", "erin", "/users"])
+    c2.expect_err(422)
+    c2.expect_next_exact("OK NICK erin")
+    c2.expect_next_exact("OK JOIN lobby")
+    c2.expect(r"END USERS \d+")
+    # the nick is free again once Dana quits
+    dana2 = connect(hubs[1].port)
+    c1.send("/quit")
+    c1.expect_closed()
+    # (Dana still holds it)
+    dana2.send("dana")
+    dana2.expect_err(422)
+
+
+def test_nick_released_on_quit(hubs, user, connect):
+    f = user("frank", hubs[0].port)
+    f.quit()
+    c = connect(hubs[2].port)
+    c.register("frank")
+
+
+def chat_round(senders, receivers, per_sender, tag):
+    """Every sender sends per_sender numbered lines; every receiver must see
+    each other sender's lines exactly once and in order."""
+    for i in range(per_sender):
+        for s in senders:
+            s.send("%s %d" % (tag, i))
+    want = {s.nick: list(range(per_sender)) for s in senders}
+    rx = re.compile(r"MSG lobby (\S+) %s (\d+)" % re.escape(tag))
+    for r in receivers:
+        got = {s.nick: [] for s in senders if s is not r}
+        need = len(got) * per_sender
+        n = 0
+        deadline = time.monotonic() + 30
+        while n < need:
+            line = r.readline(max(0.1, deadline - time.monotonic()))
+            m = rx.fullmatch(line)
+            if m:
+                got[m.group(1)].append(int(m.group(2)))
+                n += 1
+        for nick, seq in got.items():
+            assert seq == want[nick], (r.nick, nick, seq, got)
+        r.assert_silent(0.2) if r is receivers[-1] else None
+
+
+def test_many_clients_exactly_once_in_order(hubs, user):
+    clients = [user("u%02d" % i, hubs[i % 3].port) for i in range(24)]
+    wait_presence(clients[0], [c.nick for c in clients], timeout=15)
+    for c in clients:
+        c.drain(0.05)
+    chat_round(clients, clients, 20, "m")
+
+
+def test_redis_restart_mid_chat(hubs, redis, user):
+    a = user("ann", hubs[0].port)
+    b = user("ben", hubs[1].port)
+    c = user("cid", hubs[2].port)
+    wait_presence(a, ["ann", "ben", "cid"])
+    a.send("before")
+    b.expect_exact("MSG lobby ann before")
+    c.expect_exact("MSG lobby ann before")
+    port = redis.port
+    redis.stop()
+    for h in hubs:
+        h.wait_log(r"federation: redis .* unavailable", timeout=10)
+    # local service goes on while Redis is down
+    a2 = user("ann2", hubs[0].port)
+    a2.drain(0.2)
+    for i in range(5):
+        a.send("during %d" % i)
+        b.send("bdur %d" % i)
+    for i in range(5):
+        a2.expect_exact("MSG lobby ann during %d" % i)
+    redis.start(port)
+    for h in hubs:
+        h.wait_log(r"(?s)unavailable.*federation: connected to redis", timeout=15)
+    for i in range(5):
+        a.send("after %d" % i)
+    want = {"ann": ["during %d" % i for i in range(5)] + ["after %d" % i for i in range(5)],
+            "ben": ["bdur %d" % i for i in range(5)]}
+    for cl in (b, c):
+        got = {"ann": [], "ben": []}
+        deadline = time.monotonic() + 20
+        while sum(len(v) for v in got.values()) < 15 - len(want.get(cl.nick, [])):
+            line = cl.readline(max(0.1, deadline - time.monotonic()))
+            m = re.fullmatch(r"MSG lobby (ann|ben) (.*)", line)
+            if m and m.group(1) != cl.nick:
+                got[m.group(1)].append(m.group(2))
+        for nick in got:
+            if nick != cl.nick:
+                assert got[nick] == want[nick], (cl.nick, nick, got)
+    c.assert_silent(0.5)
+
+
+def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
+    a = user("gus", hubs[0].port)
+    b = user("hal", hubs[1].port)
+    user("ivy", hubs[2].port)
+    wait_presence(a, ["gus", "hal", "ivy"])
+    hubs[2].send_signal(signal.SIGKILL)
+    a.send("still here")
+    b.expect_exact("MSG lobby gus still here")
+    # the dead hub's nick is free again within the TTL
+    t0 = time.monotonic()
+    c = connect(hubs[1].port)
+
+    def free():
+        c.send("ivy")
+        line = c.readline()
+        if line == "OK NICK ivy":
+            return True
+        assert line.startswith("ERR 422"), line
+        return False
+    wait_until(free, timeout=NICK_TTL + 10, interval=0.5, what="ivy freed")
+    assert time.monotonic() - t0 <= NICK_TTL + 10
+    wait_until(lambda: "ivy" in dict(a.users(all_=True)) and
+               dict(a.users(all_=True))["ivy"] == "lobby",
+               timeout=10, interval=0.2, what="ivy listed from hub1")
+
+
+def test_bridge_killed_is_restarted(hubs, user, connect):
+    a = user("jay", hubs[0].port)
+    b = user("kim", hubs[1].port)
+    wait_presence(b, ["jay", "kim"])
+    pid = int(hubs[0].wait_log(r"federation: bridge pid=(\d+)").group(1))
+    os.kill(pid, signal.SIGKILL)
+    hubs[0].wait_log(r"federation: bridge pid=%d ended \(signal 9\)" % pid)
+    hubs[0].wait_log(r"(?s)ended \(signal 9\).*federation: connected to redis", timeout=10)
+    # the new bridge claimed the hub's nicks again and carries its events
+    c = connect(hubs[2].port)
+    c.send("jay")
+    c.expect_err(422)
+    a.send("after restart")
+    b.expect_exact("MSG lobby jay after restart")
+    b.send("back")
+    a.expect_exact("MSG lobby kim back")
