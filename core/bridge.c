@@ -31,6 +31,7 @@
 
 #include "bridge.h"
 #include "buf.h"
+#include "failpoint.h"
 #include "ipc.h"
 #include "net.h"
 #include "resp.h"
@@ -82,12 +83,13 @@ struct bridge {
 	long long retry_ms, backoff, last_refresh_ms;
 	int outage_logged;
 	struct buf outbox; /* [seq 8][len 4][body] not yet acknowledged */
-	size_t nsent;      /* outbox entries written to cmd */
+	size_t nsent;      /* outbox bytes written to cmd */
 	unsigned long long seq;
 	char (*owned)[KEYSZ];
 	size_t nowned, capowned;
 	struct seen seen[MAX_ORIGINS];
-	struct buf pin; /* records from the parent */
+	struct buf pin;  /* records from the parent */
+	struct buf pout; /* records for the parent, written once a turn */
 	struct resp_node nodes[MAX_NODES];
 };
 
@@ -102,30 +104,42 @@ now_ms(void)
 
 /* ---- to the parent -------------------------------------------------- */
 
+/* Queue a record for the parent; flush_parent() writes the turn's batch. */
 static void
 to_parent(struct bridge *b, uint16_t type, uint16_t code, uint32_t slot,
     const char *p, size_t len)
 {
 	struct ipc_hdr h = { slot, type, code, (uint32_t)len };
-	struct buf w = BUF_INIT;
-	size_t off = 0;
+
+	if (buf_append(&b->pout, &h, IPC_HDR) < 0 ||
+	    buf_append(&b->pout, p, len) < 0)
+		buf_reset(&b->pout); /* out of memory: never half a record */
+}
+
+/*
+ * One blocking write and one SIGUSR1 per turn, however many events it
+ * holds.  The parent never waits for the bridge, so this cannot deadlock.
+ */
+static void
+flush_parent(struct bridge *b)
+{
 	ssize_t n;
 
-	if (buf_append(&w, &h, IPC_HDR) < 0 || buf_append(&w, p, len) < 0) {
-		buf_free(&w);
+	if (buf_used(&b->pout) == 0)
 		return;
-	}
-	while (off < buf_used(&w)) {
-		n = write(
-		    b->cfg->up_fd, buf_head(&w) + off, buf_used(&w) - off);
+	while (buf_used(&b->pout) > 0) {
+		n = FAIL("forkchatd/bridge/up", EIO) ?
+		    -1 :
+		    write(
+		        b->cfg->up_fd, buf_head(&b->pout), buf_used(&b->pout));
 		if (n > 0)
-			off += (size_t)n;
+			buf_consume(&b->pout, (size_t)n);
 		else if (n < 0 && errno == EINTR)
 			continue;
 		else
 			break; /* the parent is gone: PDEATHSIG follows */
 	}
-	buf_free(&w);
+	buf_reset(&b->pout);
 	kill(b->cfg->parent, SIGUSR1);
 }
 
@@ -177,7 +191,9 @@ dial(struct bridge *b)
 	snprintf(port, sizeof(port), "%d", b->cfg->port);
 	if (getaddrinfo(b->cfg->host, port, &hints, &res) != 0 || res == NULL)
 		return -1;
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = FAIL("forkchatd/bridge/connect", ECONNREFUSED) ?
+	    -1 :
+	    socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	/* a bounded blocking connect: SO_SNDTIMEO applies to connect(2) */
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
@@ -236,21 +252,16 @@ send_event(struct bridge *b, unsigned long long seq, const char *body,
 static void
 outbox_send(struct bridge *b)
 {
-	size_t off = 0, i = 0;
 	unsigned long long seq;
 	uint32_t len;
 
-	while (off + 12 <= buf_used(&b->outbox)) {
-		memcpy(&seq, buf_head(&b->outbox) + off, 8);
-		memcpy(&len, buf_head(&b->outbox) + off + 8, 4);
-		if (i >= b->nsent) {
-			if (send_event(b, seq, buf_head(&b->outbox) + off + 12,
-			        len, TAG_XADD) < 0)
-				return;
-			b->nsent++;
-		}
-		off += 12 + len;
-		i++;
+	while (b->nsent + 12 <= buf_used(&b->outbox)) {
+		memcpy(&seq, buf_head(&b->outbox) + b->nsent, 8);
+		memcpy(&len, buf_head(&b->outbox) + b->nsent + 8, 4);
+		if (send_event(b, seq, buf_head(&b->outbox) + b->nsent + 12,
+		        len, TAG_XADD) < 0)
+			return;
+		b->nsent += 12 + len;
 	}
 }
 
@@ -263,8 +274,7 @@ outbox_ack(struct bridge *b)
 		return;
 	memcpy(&len, buf_head(&b->outbox) + 8, 4);
 	buf_consume(&b->outbox, 12 + (size_t)len);
-	if (b->nsent > 0)
-		b->nsent--;
+	b->nsent = b->nsent > 12 + (size_t)len ? b->nsent - 12 - len : 0;
 }
 
 /* ---- nicks -------------------------------------------------------------- */
@@ -493,7 +503,9 @@ conn_read(struct bridge *b, struct conn *c, int is_sub)
 	for (;;) {
 		if ((p = buf_reserve(&c->in, 64 * 1024)) == NULL)
 			return -1;
-		n = read(c->fd, p, buf_room(&c->in));
+		n = FAIL("forkchatd/bridge/read", ECONNRESET) ?
+		    -1 :
+		    read(c->fd, p, buf_room(&c->in));
 		if (n > 0) {
 			buf_commit(&c->in, (size_t)n);
 			continue;
@@ -533,7 +545,9 @@ conn_flush(struct conn *c)
 	ssize_t n;
 
 	while (c->fd >= 0 && buf_used(&c->out) > 0) {
-		n = write(c->fd, buf_head(&c->out), buf_used(&c->out));
+		n = FAIL("forkchatd/bridge/write", EPIPE) ?
+		    -1 :
+		    write(c->fd, buf_head(&c->out), buf_used(&c->out));
 		if (n > 0)
 			buf_consume(&c->out, (size_t)n);
 		else if (n < 0 && errno == EINTR)
@@ -690,6 +704,29 @@ read_parent(struct bridge *b)
 	return 0;
 }
 
+/*
+ * SIGTERM: take the parent's last records and give Redis up to a second to
+ * acknowledge the outbox, so a hub that stops does not drop what its
+ * clients said last.  Nothing more goes to the parent, which is waiting.
+ */
+static void
+drain_on_exit(struct bridge *b)
+{
+	struct timespec ts = { 0, 20 * 1000000 };
+	long long end = now_ms() + 1000;
+	sigset_t set;
+	siginfo_t si;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	(void)read_parent(b);
+	while (b->up && buf_used(&b->outbox) > 0 && now_ms() < end) {
+		if (conn_flush(&b->cmd) < 0 || conn_read(b, &b->cmd, 0) < 0)
+			break;
+		(void)sigtimedwait(&set, &si, &ts);
+	}
+}
+
 int
 bridge_run(const struct bridge_cfg *cfg)
 {
@@ -718,14 +755,17 @@ bridge_run(const struct bridge_cfg *cfg)
 		if (b.up &&
 		    now - b.last_refresh_ms >= cfg->nick_ttl * 1000LL / 3)
 			refresh_nicks(&b);
-		if (read_parent(&b) < 0)
+		if (read_parent(&b) < 0) {
+			drain_on_exit(&b);
 			return 0;
+		}
 		if (b.up &&
 		    (conn_read(&b, &b.cmd, 0) < 0 ||
 		        conn_read(&b, &b.sub, 1) < 0))
 			go_down(&b, "connection lost");
 		if (b.up && (conn_flush(&b.cmd) < 0 || conn_flush(&b.sub) < 0))
 			go_down(&b, "write failed");
+		flush_parent(&b);
 		ms = b.up ? 1000 : b.retry_ms - now_ms();
 		if (b.up && (buf_used(&b.cmd.out) || buf_used(&b.sub.out)))
 			ms = 50;
@@ -736,7 +776,9 @@ bridge_run(const struct bridge_cfg *cfg)
 		ts.tv_sec = ms / 1000;
 		ts.tv_nsec = (ms % 1000) * 1000000;
 		sig = sigtimedwait(&set, &si, &ts);
-		if (sig == SIGTERM)
+		if (sig == SIGTERM) {
+			drain_on_exit(&b);
 			return 0;
+		}
 	}
 }

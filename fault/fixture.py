@@ -171,22 +171,26 @@ class Fx:
         return [c for c in self.ctl if c.eof]
 
     # ---- invariants ------------------------------------------------------------
-    def verify(self, affected=(), post=True, rss_slack=RSS_SLACK_KB):
-        """Check every invariant (module doc); returns a short summary or raises Fail."""
+    def verify(self, affected=(), post=True, rss_slack=RSS_SLACK_KB, keep=()):
+        """Check every invariant (module doc); returns a short summary or raises Fail.
+
+        keep: pids of children that outlive the clients (the federation bridge)."""
         srv = self.srv
+
+        def kids():
+            return [p for p in srv.children() if p not in keep]
         if not srv.alive():
             raise Fail("parent died (rc=%s): %s" % (srv.proc.poll(), srv.stderr().strip()[-150:]))
         probs = self.seq_problems(affected)
         if probs:
             raise Fail("delivery: " + "; ".join(probs[:3]))
         nconnected = sum(1 for c in self.clients if not c.eof)
-        kids_live = len(srv.children())
+        kids_live = len(kids())
         for c in self.clients:
             c.close()
-        if not wait_for(lambda: not srv.children() and not srv.zombies(), 6):
-            kids = srv.children()
+        if not wait_for(lambda: not kids() and not srv.zombies(), 6):
             raise Fail("children left after all clients closed: %d live, zombies %s"
-                       % (len(kids), srv.zombies()))
+                       % (len(kids()), srv.zombies()))
         if not wait_for(lambda: srv.fds() == self.base_fd, 3):
             raise Fail("parent fds %d, baseline %d (leak)" % (srv.fds(), self.base_fd))
         rss = srv.rss()

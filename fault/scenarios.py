@@ -457,6 +457,72 @@ def _s_kill(ctx):
                       target=lambda fx: fx.ctl[0], window=2.0)
 
 
+# ==== federation bridge (--redis; docs/SCALING.md) ==================================
+
+def bridge_point(ctx, name, point, errno_):
+    """The bridge's Redis I/O fails once: it logs the outage, reconnects,
+    and the hub's local clients never notice."""
+    import shutil
+    import socket
+    import subprocess
+    if shutil.which("redis-server") is None:
+        return "skipped: no redis-server"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                              "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ready():
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            return False
+    try:
+        if not wait_for(ready, 10):
+            raise Fail("redis-server did not start")
+        with Fx(ctx, name, preload=False,
+                args=("--redis", "127.0.0.1:%d" % port, "--hub-id", "f0")) as fx:
+            line = fx.srv.log_has(r"federation: bridge pid=\d+", 5)
+            if not line:
+                raise Fail("no bridge started")
+            bpid = int(re.search(r"pid=(\d+)", line).group(1))
+            fx.expect_log(r"federation: connected to redis", 5)
+            fx.srv.enable(point, pid=bpid, failinfo=errno_, onetime=True)
+            for c in fx.ctl:
+                fx.seq(c, 3)   # events for the bridge: its next I/O fails
+            logl = fx.expect_log(r"federation: redis .* unavailable", 5)
+            if not wait_for(lambda: len(re.findall(r"federation: connected to redis",
+                                                   fx.srv.log())) >= 2, 5):
+                raise Fail("bridge did not reconnect after %s" % point)
+            for c in fx.ctl:
+                fx.seq(c, 3)
+            if not fx.delivered():
+                raise Fail("local clients lost messages while the bridge failed")
+            bpids = [int(m) for m in re.findall(r"federation: bridge pid=(\d+)",
+                                                 fx.srv.log())]
+            if not alive(bpids[-1]):
+                raise Fail("bridge %d is not running" % bpids[-1])
+            summ = fx.verify(keep=bpids, post=False)
+            return "log '%s'; reconnected; %s" % (logl, summ)
+    finally:
+        redis.kill()
+        redis.wait(10)
+
+
+@scenario("bridge-read-econnreset", "failpoint", "forkchatd/bridge/read (bridge, onetime)")
+def _b_read(ctx):
+    return bridge_point(ctx, "bridge-read-econnreset", "forkchatd/bridge/read",
+                        errno.ECONNRESET)
+
+
+@scenario("bridge-write-epipe", "failpoint", "forkchatd/bridge/write (bridge, onetime)")
+def _b_write(ctx):
+    return bridge_point(ctx, "bridge-write-epipe", "forkchatd/bridge/write", EPIPE)
+
+
 # ==== libfiu POSIX preload (fiu-run -x) ===============================================
 
 @scenario("posix-fork-eagain", "preload", "posix/proc/fork failinfo=EAGAIN")

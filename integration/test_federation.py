@@ -256,8 +256,7 @@ def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
         return False
     wait_until(free, timeout=NICK_TTL + 10, interval=0.5, what="ivy freed")
     assert time.monotonic() - t0 <= NICK_TTL + 10
-    wait_until(lambda: "ivy" in dict(a.users(all_=True)) and
-               dict(a.users(all_=True))["ivy"] == "lobby",
+    wait_until(lambda: dict(a.users(all_=True)).get("ivy") == "lobby",
                timeout=10, interval=0.2, what="ivy listed from hub1")
 
 

@@ -1,0 +1,229 @@
+/*
+ * test_chatfed.c - unit tests for chat.c's federation side (chat_set_fed
+ * and chat_fed_*): the hooks a room-wide line and a registration call, the
+ * pending claim (lines held, then answered in order; refused; client gone
+ * before the answer), remote room lines and whispers, presence snapshots
+ * merged into /list and /users, remote-only rooms for /add and /join, and
+ * forgetting a silent hub.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "chat.h"
+
+#define NSLOT 4
+
+static struct {
+	char out[NSLOT][4096];
+	char pub[8192];
+	unsigned token;
+	char claimed[64], released[256];
+	int changed;
+} r;
+
+static void
+io_send(void *ctx, int slot, const char *line, size_t len)
+{
+	(void)ctx;
+	strncat(r.out[slot], line, len);
+}
+
+static void
+io_close(void *ctx, int slot)
+{
+	(void)ctx;
+	(void)slot;
+}
+
+static void
+f_room_line(void *ctx, const char *key, const char *line, size_t len)
+{
+	(void)ctx;
+	strcat(r.pub, key);
+	strcat(r.pub, "|");
+	strncat(r.pub, line, len);
+}
+
+static void
+f_claim(void *ctx, unsigned token, const char *key)
+{
+	(void)ctx;
+	r.token = token;
+	snprintf(r.claimed, sizeof(r.claimed), "%s", key);
+}
+
+static void
+f_release(void *ctx, const char *key)
+{
+	(void)ctx;
+	strcat(r.released, key);
+	strcat(r.released, ",");
+}
+
+static void
+f_whisper(void *ctx, const char *hub, const char *from, const char *to,
+    const char *text, size_t len)
+{
+	(void)ctx;
+	snprintf(r.pub, sizeof(r.pub), "W %s %s %s %.*s", hub, from, to,
+	    (int)len, text);
+}
+
+static void
+f_changed(void *ctx)
+{
+	(void)ctx;
+	r.changed++;
+}
+
+static struct chat *
+fed_chat(void)
+{
+	static const struct chat_io io = { NULL, io_send, io_close };
+	struct chat_limits lim = { NSLOT, 4, 2000 };
+	struct chat_fed f = { NULL, f_room_line, f_claim, f_release, f_whisper,
+		f_changed };
+	struct chat *c = chat_new(&lim, &io);
+
+	assert_non_null(c);
+	chat_set_fed(c, &f);
+	memset(&r, 0, sizeof(r));
+	return c;
+}
+
+static void
+say(struct chat *c, int slot, const char *s)
+{
+	chat_line(c, slot, s, strlen(s));
+}
+
+static void
+reg(struct chat *c, int slot, const char *nick)
+{
+	chat_connect(c, slot);
+	say(c, slot, nick);
+	assert_string_equal(r.claimed, nick);
+	chat_fed_claimed(c, r.token, 1);
+	assert_non_null(strstr(r.out[slot], "OK JOIN lobby\n"));
+	memset(r.out, 0, sizeof(r.out));
+	r.pub[0] = '\0';
+}
+
+static const char hub1[] = "R lobby 2 -\nR ops 1 zed\nU zed ops\nU yan lobby\n"
+                           "U xi lobby\n";
+
+static void
+test_chatfed_claim_holds_lines(void **state)
+{
+	struct chat *c = fed_chat();
+	unsigned t;
+
+	chat_connect(c, 0);
+	say(c, 0, "Ann");
+	assert_string_equal(r.claimed, "ann");
+	t = r.token;
+	say(c, 0, "/users"); /* held until the claim is answered */
+	assert_null(strstr(r.out[0], "USER"));
+	chat_fed_claimed(c, t + 100, 1); /* unknown token: ignored */
+	chat_fed_claimed(c, t, 1);
+	assert_non_null(strstr(r.out[0],
+	    "OK NICK Ann\nOK JOIN lobby\nUSER Ann lobby\nEND USERS 1\n"));
+	assert_non_null(strstr(r.pub, "lobby|JOIN lobby Ann"));
+	assert_true(r.changed > 0);
+	/* refused: the held line is a new registration attempt */
+	chat_connect(c, 1);
+	say(c, 1, "bob");
+	t = r.token;
+	say(c, 1, "carl");
+	chat_fed_claimed(c, t, 0);
+	assert_non_null(strstr(r.out[1], "ERR 422 NICK_TAKEN"));
+	assert_string_equal(r.claimed, "carl");
+	assert_non_null(strstr(r.released, "bob,"));
+	chat_fed_claimed(c, r.token, 1);
+	assert_non_null(strstr(r.out[1], "OK NICK carl\n"));
+	/* gone before the answer: released, the late answer is ignored */
+	chat_connect(c, 2);
+	say(c, 2, "dee");
+	t = r.token;
+	chat_disconnect(c, 2, "disconnected");
+	assert_non_null(strstr(r.released, "dee,"));
+	chat_fed_claimed(c, t, 1);
+	/* a registered user's quit releases the nick */
+	chat_disconnect(c, 0, "quit");
+	assert_non_null(strstr(r.released, "ann,"));
+	chat_free(c);
+}
+
+static void
+test_chatfed_remote_lines_and_presence(void **state)
+{
+	struct chat *c = fed_chat();
+	struct buf b = BUF_INIT;
+
+	reg(c, 0, "ann");
+	say(c, 0, "hi all");
+	assert_string_equal(r.pub, "lobby|MSG lobby ann hi all\n");
+	chat_fed_room_line(c, "lobby", 5, "MSG lobby zed yo", 16);
+	assert_string_equal(r.out[0], "MSG lobby zed yo\n");
+	chat_fed_room_line(c, "nowhere", 7, "MSG nowhere zed yo", 18);
+	chat_fed_whisper(c, "zed", 3, "ANN", 3, "psst", 4);
+	chat_fed_whisper(c, "zed", 3, "nobody", 6, "psst", 4);
+	assert_string_equal(r.out[0], "MSG lobby zed yo\nWHISPER zed psst\n");
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_presence(c, "hub1", 4, hub1, strlen(hub1), 1000);
+	chat_fed_presence(c, "hub1", 4, hub1, strlen(hub1), 2000); /* replace */
+	say(c, 0, "/list");
+	assert_string_equal(
+	    r.out[0], "ROOM lobby 3 -\nROOM ops 1 zed\nEND LIST 2\n");
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/users");
+	assert_string_equal(r.out[0],
+	    "USER ann lobby\nUSER yan lobby\nUSER xi lobby\nEND USERS 3\n");
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/users all");
+	assert_non_null(strstr(r.out[0], "USER zed ops\n"));
+	assert_non_null(strstr(r.out[0], "END USERS 4\n"));
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/whisper Zed hello there");
+	assert_string_equal(r.out[0], "OK WHISPER zed\n");
+	assert_string_equal(r.pub, "W hub1 ann zed hello there");
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/add OPS");
+	assert_non_null(strstr(r.out[0], "ERR 431 ROOM_EXISTS"));
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/join ops"); /* this hub's instance, owned by ann */
+	assert_string_equal(r.out[0], "OK JOIN ops\n");
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/list");
+	assert_string_equal(
+	    r.out[0], "ROOM lobby 2 -\nROOM ops 2 ann\nEND LIST 2\n");
+	assert_int_equal(chat_fed_snapshot(c, &b), 0);
+	buf_append(&b, "", 1);
+	assert_string_equal(
+	    buf_head(&b), "R lobby 0 -\nR ops 1 ann\nU ann ops\n");
+	buf_free(&b);
+	/* a silent hub is forgotten */
+	chat_fed_expire(c, 5000, 10000);
+	chat_fed_expire(c, 20000, 10000);
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/users all");
+	assert_string_equal(r.out[0], "USER ann ops\nEND USERS 1\n");
+	chat_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chatfed_claim_holds_lines),
+		cmocka_unit_test(test_chatfed_remote_lines_and_presence),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
