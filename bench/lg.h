@@ -79,6 +79,8 @@ struct lg_opts {
 	const char	*sysname;
 	const char	*scenario;
 	int		port;
+	int		ports[8];	/* --ports: client i uses ports[i % nports] */
+	int		nports;
 	int		n;		/* clients (receivers) */
 	int		senders;
 	int		rooms;

@@ -41,7 +41,7 @@ static int bar[4][2];
 static struct conn cn;		/* a client process has one reading conn */
 
 static int
-conn_open(void)
+conn_open(int idx)
 {
 	struct sockaddr_in a;
 	int fd, one = 1;
@@ -50,7 +50,8 @@ conn_open(void)
 		return -1;
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)lg.port);
+	a.sin_port = htons((uint16_t)(lg.nports > 0 ?
+	    lg.ports[idx % lg.nports] : lg.port));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	while (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -185,7 +186,7 @@ client_register(int idx)
 {
 	char nick[32], room[40];
 
-	if ((cn.fd = conn_open()) < 0) {
+	if ((cn.fd = conn_open(idx)) < 0) {
 		slot_fail(idx, "connect: %s", strerror(errno));
 		return -1;
 	}
@@ -275,7 +276,7 @@ writer_redis(int idx, int ready)
 	pid_t dr;
 	int fd, keep[2];
 
-	if ((fd = conn_open()) < 0) {
+	if ((fd = conn_open(idx)) < 0) {
 		slot_fail(idx, "connect (publisher): %s", strerror(errno));
 		_exit(1);
 	}

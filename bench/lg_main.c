@@ -304,8 +304,9 @@ usage(FILE *f)
 "Forks N client processes against forkchatd, Redis pub/sub or the raw\n"
 "pipe+signal floor, sends timestamped messages and reports latency,\n"
 "throughput, loss, duplicates and reordering.\n"
-"  -s, --system NAME      forkchat (default), redis or floor\n"
+"  -s, --system NAME      forkchat (default), forkchat-federated, redis or floor\n"
 "  -p, --port N           server port on 127.0.0.1 (default 5101)\n"
+"      --ports P1,P2,...  federated hubs: client i connects to P(i mod count)\n"
 "  -n, --clients N        client processes (receivers), 1..%d (default 10)\n"
 "  -S, --senders S        of which S also send (default 1)\n"
 "  -k, --rooms K          spread clients over K rooms (default 1 = lobby)\n"
@@ -334,6 +335,28 @@ usage(FILE *f)
 	    LG_MAX_CLIENTS, 48, LG_MAX_SIZE);
 }
 
+/* "P1,P2,..." into lg.ports (at most 8). */
+static int
+parse_ports(const char *arg)
+{
+	char *end;
+	long v;
+
+	lg.nports = 0;
+	for (;;) {
+		v = strtol(arg, &end, 10);
+		if (end == arg || v < 1 || v > 65535 ||
+		    lg.nports == (int)(sizeof(lg.ports) / sizeof(lg.ports[0])))
+			return -1;
+		lg.ports[lg.nports++] = (int)v;
+		if (*end == '\0')
+			return 0;
+		if (*end != ',')
+			return -1;
+		arg = end + 1;
+	}
+}
+
 static int
 parse_opts(int argc, char **argv)
 {
@@ -348,7 +371,7 @@ parse_opts(int argc, char **argv)
 		{ "pid-file", 1, NULL, 3 }, { "scenario", 1, NULL, 4 },
 		{ "json", 1, NULL, 'j' }, { "nick-prefix", 1, NULL, 5 },
 		{ "connect-only", 0, NULL, 6 }, { "hold", 1, NULL, 7 },
-		{ "stop", 0, NULL, 8 }, { "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
+		{ "stop", 0, NULL, 8 }, { "ports", 1, NULL, 9 }, { "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int c;
@@ -358,7 +381,8 @@ parse_opts(int argc, char **argv)
 		switch (c) {
 		case 's':
 			lg.sysname = optarg;
-			if (strcmp(optarg, "forkchat") == 0)
+			if (strcmp(optarg, "forkchat") == 0 ||
+			    strcmp(optarg, "forkchat-federated") == 0)
 				lg.sys = SYS_FORKCHAT;
 			else if (strcmp(optarg, "redis") == 0)
 				lg.sys = SYS_REDIS;
@@ -387,6 +411,10 @@ parse_opts(int argc, char **argv)
 		case 6: lg.connect_only = 1; break;
 		case 7: lg.hold = atof(optarg); break;
 		case 8: lg.stop = 1; break;
+		case 9:
+			if (parse_ports(optarg) < 0)
+				return -1;
+			break;
 		case 'q': lg.quiet = 1; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -1;
