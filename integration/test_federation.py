@@ -162,14 +162,14 @@ def test_nick_released_on_quit(hubs, user, connect):
     c.register("frank")
 
 
-def chat_round(senders, receivers, per_sender, tag):
+def chat_round(senders, receivers, per_sender, tag, room="lobby"):
     """Every sender sends per_sender numbered lines; every receiver must see
     each other sender's lines exactly once and in order."""
     for i in range(per_sender):
         for s in senders:
             s.send("%s %d" % (tag, i))
     want = {s.nick: list(range(per_sender)) for s in senders}
-    rx = re.compile(r"MSG lobby (\S+) %s (\d+)" % re.escape(tag))
+    rx = re.compile(r"MSG %s (\S+) %s (\d+)" % (room, re.escape(tag)))
     for r in receivers:
         got = {s.nick: [] for s in senders if s is not r}
         need = len(got) * per_sender
@@ -192,6 +192,30 @@ def test_many_clients_exactly_once_in_order(hubs, user):
     for c in clients:
         c.drain(0.05)
     chat_round(clients, clients, 20, "m")
+
+
+def test_many_clients_in_a_named_room(hubs, user):
+    clients = [user("v%02d" % i, hubs[i % 3].port) for i in range(15)]
+    owner = clients[0]
+    owner.send("/add big")
+    owner.expect_exact("OK JOIN big")
+    for c in clients[1:3]:
+        wait_until(lambda: "big" in c.rooms(), timeout=10, interval=0.1,
+                   what="room big visible on %s" % c.nick)
+    for c in clients[1:]:
+        c.send("/join big")
+        c.expect_exact("OK JOIN big")
+    # everyone has seen every JOIN before the traffic starts
+    for i, c in enumerate(clients):
+        # joins after c's own, in any order across hubs, each once
+        want = {"JOIN big %s" % o.nick for o in clients[i + 1:]}
+        got = set()
+        while not want <= got:
+            line = c.readline()
+            if line.startswith("JOIN big "):
+                assert line not in got, (c.nick, line)
+                got.add(line)
+    chat_round(clients, clients, 15, "n", room="big")
 
 
 def test_redis_restart_mid_chat(hubs, redis, user):
