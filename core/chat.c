@@ -354,6 +354,21 @@ rooms_orphan(struct chat *c, int slot)
 
 /* ---- other hubs (federation) ------------------------------------------ */
 
+/*
+ * Another hub's text goes to our clients: it must not carry a control
+ * character (a '\n' would forge a line), whatever is in Redis.
+ */
+static int
+plain(const char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
 /* Split one snapshot line (without its newline) into kind and 3 fields. */
 static int
 rline_parse(const char *p, size_t len, struct rline *rl)
@@ -361,7 +376,7 @@ rline_parse(const char *p, size_t len, struct rline *rl)
 	const char *end = p + len, *sp;
 	int i;
 
-	if (len < 2 || p[1] != ' ')
+	if (len < 2 || p[1] != ' ' || !plain(p, len))
 		return 0;
 	rl->kind = p[0];
 	p += 2;
@@ -1179,7 +1194,7 @@ chat_fed_room_line(
 	char k[NAMESZ];
 	int i;
 
-	if (klen >= NAMESZ || len + 1 > c->linesz)
+	if (klen >= NAMESZ || len + 1 > c->linesz || !plain(line, len))
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
@@ -1198,7 +1213,8 @@ chat_fed_whisper(struct chat *c, const char *from, size_t flen, const char *to,
 {
 	int slot = nick_find(c, to, tlen);
 
-	if (slot >= 0 && c->users[slot].registered)
+	if (slot >= 0 && c->users[slot].registered && plain(from, flen) &&
+	    plain(text, len))
 		out(c, slot, "WHISPER %.*s %.*s\n", (int)flen, from, (int)len,
 		    text);
 }

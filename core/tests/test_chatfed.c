@@ -116,7 +116,7 @@ reg(struct chat *c, int slot, const char *nick)
 }
 
 static const char hub1[] = "R lobby 2 -\nR ops 1 zed\nU zed ops\nU yan lobby\n"
-                           "U xi lobby\n";
+                           "U xi lobby\nU bad\x01 lobby\n";
 
 static void
 test_chatfed_claim_holds_lines(void **state)
@@ -172,6 +172,8 @@ test_chatfed_remote_lines_and_presence(void **state)
 	chat_fed_room_line(c, "lobby", 5, "MSG lobby zed yo", 16);
 	assert_string_equal(r.out[0], "MSG lobby zed yo\n");
 	chat_fed_room_line(c, "nowhere", 7, "MSG nowhere zed yo", 18);
+	chat_fed_room_line(c, "lobby", 5, "MSG lobby zed a\nBYE X", 21);
+	chat_fed_whisper(c, "zed", 3, "ann", 3, "a\rb", 3);
 	chat_fed_whisper(c, "zed", 3, "ANN", 3, "psst", 4);
 	chat_fed_whisper(c, "zed", 3, "nobody", 6, "psst", 4);
 	assert_string_equal(r.out[0], "MSG lobby zed yo\nWHISPER zed psst\n");
