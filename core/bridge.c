@@ -477,12 +477,16 @@ handle_reply(struct bridge *b, const struct tag *t, size_t count)
 		to_parent(b, IPC_FED_CLAIMED,
 		    (uint16_t)(ok || n[0].type == RESP_ERROR), t->token, "", 0);
 		break;
-	case TAG_REFRESH:
-		if (n[0].type == RESP_INT && n[0].n == 0)
+	case TAG_REFRESH: /* another hub took it during an outage */
+		if (n[0].type == RESP_INT && n[0].n == 0) {
 			blog(b, 1,
 			    "federation: nick %s is held by another hub "
-			    "(claimed during an outage)",
+			    "(claimed during an outage): its local user goes",
 			    t->key);
+			owned_del(b, t->key);
+			to_parent(
+			    b, IPC_FED_LOST, 0, 0, t->key, strlen(t->key));
+		}
 		break;
 	case TAG_OTHER:
 		break;
@@ -720,7 +724,9 @@ drain_on_exit(struct bridge *b)
 	sigemptyset(&set);
 	sigaddset(&set, SIGIO);
 	(void)read_parent(b);
-	while (b->up && buf_used(&b->outbox) > 0 && now_ms() < end) {
+	while (b->up &&
+	    (buf_used(&b->outbox) > 0 || buf_used(&b->cmd.out) > 0) &&
+	    now_ms() < end) {
 		if (conn_flush(&b->cmd) < 0 || conn_read(b, &b->cmd, 0) < 0)
 			break;
 		(void)sigtimedwait(&set, &si, &ts);

@@ -1208,6 +1208,29 @@ chat_fed_room_line(
 }
 
 void
+chat_fed_lost(struct chat *c, const char *key, size_t klen)
+{
+	char k[NAMESZ];
+	int slot;
+
+	if (klen >= NAMESZ)
+		return;
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	for (slot = 0; slot < c->lim.max_clients; slot++)
+		if (c->users[slot].registered &&
+		    strcmp(c->users[slot].key, k) == 0) {
+			log_warn("federation: nick %s was claimed on another "
+			         "hub during an outage",
+			    c->users[slot].nick);
+			chat_bye(c, slot, "NICK_TAKEN",
+			    "your nickname was taken on another hub while the "
+			    "hubs were cut off; reconnect with another one");
+			return;
+		}
+}
+
+void
 chat_fed_whisper(struct chat *c, const char *from, size_t flen, const char *to,
     size_t tlen, const char *text, size_t len)
 {

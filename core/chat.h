@@ -93,6 +93,11 @@ void chat_fed_claimed(struct chat *c, unsigned token, int ok);
 /* A room-wide line from another hub for local members of room key. */
 void chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len);
+/*
+ * Nick key was claimed by another hub while Redis was unreachable: its
+ * local holder is disconnected with BYE NICK_TAKEN.
+ */
+void chat_fed_lost(struct chat *c, const char *key, size_t klen);
 /* A whisper from another hub to local nick `to`. */
 void chat_fed_whisper(struct chat *c, const char *from, size_t flen,
     const char *to, size_t tlen, const char *text, size_t len);

@@ -336,6 +336,9 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 		else
 			log_error("%.*s", (int)h->len, p);
 		break;
+	case IPC_FED_LOST:
+		chat_fed_lost(f->chat, p, h->len);
+		break;
 	case IPC_FED_UP:
 		if (h->code)
 			f->dirty = 1, f->last_pub_ms = 0;
@@ -424,11 +427,15 @@ fed_reaped(struct fed *f, pid_t pid, int status)
 void
 fed_stop(struct fed *f)
 {
-	int st;
+	char head[96];
+	int st, n;
 
 	if (f == NULL)
 		return;
 	if (f->pid > 0) {
+		/* an empty snapshot: the other hubs forget our users now */
+		n = snprintf(head, sizeof(head), "P %s\n", f->hub);
+		record(f, IPC_FED_PUB, 1, 0, head, (size_t)n, "", 0);
 		fed_flush(f);
 		kill(f->pid, SIGTERM);
 		while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR)

@@ -43,6 +43,7 @@ enum ipc_fed_type {
 	IPC_FED_CLAIMED, /* slot: token; code: 1 ok, 0 taken */
 	IPC_FED_LOG,     /* code: 0 info, 1 warn, 2 error; payload: text */
 	IPC_FED_UP,      /* code: 1 connected to Redis, 0 lost */
+	IPC_FED_LOST,    /* payload: folded nick another hub holds now */
 };
 
 struct ipc_hdr {

@@ -259,6 +259,56 @@ def test_redis_restart_mid_chat(hubs, redis, user):
     c.assert_silent(0.5)
 
 
+def test_nick_claimed_twice_during_an_outage_is_resolved(hubs, redis, user, connect):
+    port = redis.port
+    redis.stop()
+    for h in hubs[:2]:
+        h.wait_log(r"federation: redis .* unavailable", timeout=10)
+    # both hubs decide alone while Redis is away
+    z0 = user("zoe", hubs[0].port)
+    z1 = user("Zoe", hubs[1].port)
+    redis.start(port)
+    for h in hubs[:2]:
+        wait_until(lambda: len(re.findall(r"federation: connected to redis", h.log())) >= 2,
+                   timeout=15, interval=0.1, what="reconnected")
+
+    gone = set()
+
+    def cut(c):
+        if c in gone:
+            return True
+        try:
+            line = c.try_readline(0.05)
+        except Exception:
+            gone.add(c)     # closed: its BYE came first
+            return True
+        if line is not None and line.startswith("BYE NICK_TAKEN"):
+            gone.add(c)
+        return c in gone
+    wait_until(lambda: cut(z0) | cut(z1), timeout=15, interval=0.1,
+               what="one zoe disconnected")
+    time.sleep(0.5)
+    cut(z0), cut(z1)
+    assert len(gone) == 1, gone
+    alive_one = z1 if z0 in gone else z0
+    alive_one.send("/users")
+    alive_one.expect(r"END USERS \d+")
+    c = connect(hubs[2].port)
+    c.send("ZOE")
+    c.expect_err(422)
+
+
+def test_hub_stopped_gracefully_is_forgotten_at_once(hubs, user):
+    a = user("lea", hubs[0].port)
+    user("max", hubs[2].port)
+    wait_presence(a, ["lea", "max"])
+    t0 = time.monotonic()
+    assert not hubs[2].stop()
+    wait_until(lambda: "max" not in dict(a.users(all_=True)), timeout=NICK_TTL,
+               interval=0.1, what="max forgotten")
+    assert time.monotonic() - t0 < NICK_TTL / 2
+
+
 def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
     a = user("gus", hubs[0].port)
     b = user("hal", hubs[1].port)

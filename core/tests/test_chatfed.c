@@ -154,6 +154,12 @@ test_chatfed_claim_holds_lines(void **state)
 	chat_disconnect(c, 2, "disconnected");
 	assert_non_null(strstr(r.released, "dee,"));
 	chat_fed_claimed(c, t, 1);
+	/* taken elsewhere during an outage: the local holder goes */
+	chat_fed_lost(c, "nobody", 6);
+	chat_fed_lost(c, "carl", 4);
+	assert_non_null(strstr(r.out[1], "BYE NICK_TAKEN "));
+	assert_non_null(strstr(r.released, "carl,"));
+	assert_false(chat_is_registered(c, 1));
 	/* a registered user's quit releases the nick */
 	chat_disconnect(c, 0, "quit");
 	assert_non_null(strstr(r.released, "ann,"));
