@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,26 @@ drop_root(const struct passwd *pw)
 	}
 }
 
+/*
+ * A SIGTERM or ^C that arrives while we bind, open the log or detach must
+ * not kill us half set up (leaving a pid file, say): hold them pending
+ * until the server loop takes them.  The daemon and the loop inherit the
+ * mask; server_run() blocks the rest of its set itself.
+ */
+static void
+defer_stop_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		die("sigprocmask", NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -208,6 +229,7 @@ main(int argc, char **argv)
 	case OPTS_RUN:
 		break;
 	}
+	defer_stop_signals();
 	if (o.user[0])
 		find_user(o.user, &pw, pwbuf, sizeof(pwbuf));
 	o.max_clients = raise_nofile(o.max_clients);
