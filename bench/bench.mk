@@ -1,6 +1,7 @@
 # bench/bench.mk - benchmark harness (included by the top Makefile).
 #
-#   make bench         full run: N = 10..1000, forkchat vs floor vs Redis (< 5 min)
+#   make bench         full run: N = 10..1000, forkchat vs floor vs Redis,
+#                      3 federated hubs vs one hub at N = 99 (< 5 min)
 #   make bench-quick   N = 10, 100; one-room and one-room-max (< 90 s, CI)
 #
 # Results: bench/results/latest.{json,md}, *.png, hyperfine-*.{json,md}.
@@ -18,7 +19,7 @@ $(BUILD)/forkchat-load: $(LOAD_SRCS) $(LOAD_HDRS) | $(STAMP)
 
 bench-build: $(BUILD)/forkchat-load $(BUILD)/forkchatd
 
-bench: bench-build ## full benchmark: forkchat vs floor vs Redis, N up to 1000
+bench: bench-build ## full benchmark: forkchat vs floor vs Redis, N up to 1000; federation
 	BUILD=$(BUILD) bench/run.sh full
 
 bench-quick: bench-build ## quick benchmark for CI (N = 10, 100)

@@ -4,7 +4,9 @@
 Reads the runs (one JSON object per line, written by forkchat-load -j),
 the hyperfine exports and the problem notes of bench/run.sh, and writes
   latest.json   {"machine", "started", "mode", "runs", "hyperfine", "problems"}
-  latest.md     tables: forkchat next to the floor and Redis, with ratios
+  latest.md     tables: forkchat next to the floor and Redis, with ratios;
+                "Federation": 3 federated hubs (system forkchat-federated)
+                vs one hub at the same N, with ratios
   latency-vs-n.png, throughput-vs-n.png, latency-cdf.png (gnuplot)
 Standard library only; gnuplot is optional (a missing plot is a note).
 """
@@ -16,6 +18,7 @@ import subprocess
 import tempfile
 
 SYSTEMS = ("forkchat", "floor", "redis")
+FEDERATED = "forkchat-federated"
 SCENARIOS = ("one-room", "one-room-max", "ten-rooms", "connect-storm")
 
 
@@ -115,9 +118,16 @@ def fmt_rate(x):
     return "%.0f /s" % x
 
 
+def reference_ns(runs, scenario):
+    """The N of a scenario that the floor or Redis ran (so not the extra
+    single-hub point that only the federation comparison uses)."""
+    return sorted({r["n"] for r in runs if r["scenario"] == scenario and
+                   r["system"] in ("floor", "redis")})
+
+
 def comparison_table(runs, scenario):
     """forkchat vs floor vs Redis per N, with forkchat's ratios."""
-    ns = sorted({r["n"] for r in runs if r["scenario"] == scenario})
+    ns = reference_ns(runs, scenario)
     if not ns:
         return []
     rows = ["| N | forkchat p50 | p99 | deliveries/s | floor p50 | p99 | "
@@ -136,6 +146,48 @@ def comparison_table(runs, scenario):
                 cells.append(fmt_ratio(ratio(fc and fc[key],
                                              ref and ref[key])))
         rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def federation(runs):
+    """forkchat-federated (clients spread over the hubs) vs forkchat (one
+    hub) at the same scenario and N: ratios federated / single hub."""
+    out = []
+    for fed in runs:
+        if fed["system"] != FEDERATED:
+            continue
+        one = find(runs, "forkchat", fed["scenario"], fed["n"])
+        if one is None:
+            continue
+        item = {"scenario": fed["scenario"], "n": fed["n"],
+                "rate": fed["rate"]}
+        for key in ("p50_us", "p99_us", "deliveries_per_s"):
+            item["single_hub_" + key] = one[key]
+            item["federated_" + key] = fed[key]
+            x = ratio(fed[key], one[key])
+            item[key + "_ratio"] = None if x is None else round(x, 3)
+        item["extra_hop_p50_us"] = round(fed["p50_us"] - one["p50_us"], 1)
+        out.append(item)
+    return out
+
+
+def federation_table(items):
+    rows = ["| scenario | N | single hub p50 | p99 | deliveries/s | "
+            "3 hubs p50 | p99 | deliveries/s | p50 3 hubs / 1 | "
+            "p99 3 hubs / 1 | del/s 3 hubs / 1 | extra hop (p50) |",
+            "|" + "---|" * 12]
+    for f in items:
+        hop = f["extra_hop_p50_us"]
+        rows.append("| " + " | ".join([
+            "%s, %s" % (f["scenario"], "max" if not f["rate"]
+                        else "%g msg/s" % f["rate"]), str(f["n"]),
+            fmt_us(f["single_hub_p50_us"]), fmt_us(f["single_hub_p99_us"]),
+            fmt_rate(f["single_hub_deliveries_per_s"]),
+            fmt_us(f["federated_p50_us"]), fmt_us(f["federated_p99_us"]),
+            fmt_rate(f["federated_deliveries_per_s"]),
+            fmt_ratio(f["p50_us_ratio"]), fmt_ratio(f["p99_us_ratio"]),
+            fmt_ratio(f["deliveries_per_s_ratio"]),
+            ("+" if hop >= 0 else "-") + fmt_us(abs(hop))]) + " |")
     return rows
 
 
@@ -198,7 +250,9 @@ def write_md(path, doc):
                          r["system"], r["n"],
                          fmt_rate(min(r["deliveries_per_s_all"])),
                          fmt_rate(max(r["deliveries_per_s_all"])))
-                         for r in runs if r["scenario"] == sc) + "."]
+                         for r in runs if r["scenario"] == sc and
+                         r["system"] in SYSTEMS and
+                         r["n"] in reference_ns(runs, sc)) + "."]
         title = titles[sc]
         if "%s" in title:
             rate = next((r["rate"] for r in runs if r["scenario"] == sc), 0)
@@ -214,6 +268,18 @@ def write_md(path, doc):
                 r["system"], r["n"], r["connect_ms"], r["lost"],
                 r["server_rss_kb"] / 1024.0))
         out.append("")
+    if doc.get("federation"):
+        out += ["## Federation: 3 hubs through Redis vs one hub", "",
+                "The same load with the N clients spread over three "
+                "forkchatd hubs federated through one redis-server (client "
+                "i on hub i mod 3, system forkchat-federated) and with all "
+                "of them on one hub (system forkchat). Most deliveries cross "
+                "hubs: sender's hub, XADD, the other hubs' bridges, their "
+                "fan-out. Ratios are 3 hubs / 1 hub; \"extra hop\" is the "
+                "p50 difference. Back to back (median of the repeated runs), "
+                "compare deliveries/s: latency there is queueing. See "
+                "docs/SCALING.md.", ""] + \
+            federation_table(doc["federation"]) + [""]
     if doc["hyperfine"]:
         out += ["## Whole commands (hyperfine)", ""] + \
             hyperfine_table(doc["hyperfine"]) + [""]
@@ -231,8 +297,10 @@ def plot(outdir, runs):
     dat = {}
     for sysname in SYSTEMS:
         for sc in ("one-room", "one-room-max"):
+            ns = reference_ns(runs, sc)
             rs = sorted((r for r in runs if r["system"] == sysname and
-                         r["scenario"] == sc), key=lambda r: r["n"])
+                         r["scenario"] == sc and r["n"] in ns),
+                        key=lambda r: r["n"])
             p = os.path.join(tmp, "%s-%s.dat" % (sysname, sc))
             with open(p, "w") as f:
                 for r in rs:
@@ -320,6 +388,9 @@ def main():
     doc = {"machine": machine(), "started": a.started, "mode": a.mode,
            "runs": runs, "hyperfine": load_hyperfine(a.out),
            "problems": problems}
+    fed = federation(runs)
+    if fed:
+        doc["federation"] = fed
     os.makedirs(a.out, exist_ok=True)
     doc["problems"] += plot(a.out, runs)
     with open(os.path.join(a.out, "latest.json"), "w") as f:

@@ -21,6 +21,9 @@ PROBLEMS=$TMP/problems.txt
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 SRV_PID=
 SRV_KIND=
+FED_PIDS=()	# forkchat-federated: redis-server + 3 hubs of the current run
+FED_PORTS=
+FED_HUB_PORTS=
 FAILED=0
 : >"$RUNS"
 : >"$PROBLEMS"
@@ -51,6 +54,9 @@ stop_pid() {
 cleanup() {
 	local p
 	[ -n "$SRV_PID" ] && stop_pid "$SRV_PID"
+	for p in "${FED_PIDS[@]}"; do
+		stop_pid "$p"
+	done
 	for p in "$TMP"/hf*.pid; do
 		[ -f "$p" ] && "$LOAD" --stop --pid-file "$p" -T 6 2>/dev/null
 	done
@@ -116,6 +122,79 @@ stop_server() {
 	SRV_PID=
 }
 
+# start_federation: a redis-server and 3 hubs (forkchatd --redis --hub-id)
+# on free ports, -> PORT (hub 0), FED_PORTS (P0,P1,P2), FED_PIDS; waits
+# until every hub's bridge has logged "federation: connected" (5 s).
+FED_HUBS=3
+start_federation() {
+	local rport hp=() i p t pid
+	FED_HUB_PORTS=
+	rport=$(free_port)
+	redis-server --port "$rport" --bind 127.0.0.1 --save '' \
+	    --appendonly no --daemonize no --maxclients 4000 \
+	    --tcp-backlog 4096 --loglevel warning \
+	    >>"$TMP/redis.log" 2>&1 &
+	pid=$!
+	FED_PIDS+=("$pid")
+	if ! wait_port "$rport" "$pid"; then
+		echo "redis (federation) did not start listening on port $rport" >>"$PROBLEMS"
+		stop_federation
+		return 1
+	fi
+	for i in $(seq 0 $((FED_HUBS - 1))); do
+		p=$(free_port)
+		mkdir -p "$TMP/fed/h$i"
+		"$SERVER" -f -p "$p" -b 127.0.0.1 -l "$TMP/fed/h$i" \
+		    --max-backlog 67108864 -m 1100 --register-timeout 0 \
+		    --redis "127.0.0.1:$rport" --hub-id "h$i" \
+		    2>>"$TMP/forkchatd.stderr" &
+		pid=$!
+		FED_PIDS+=("$pid")
+		if ! wait_port "$p" "$pid"; then
+			echo "federated hub h$i did not start listening on port $p" >>"$PROBLEMS"
+			stop_federation
+			return 1
+		fi
+		hp+=("$p")
+		FED_HUB_PORTS="$FED_HUB_PORTS $p"
+	done
+	for i in $(seq 0 $((FED_HUBS - 1))); do
+		t=0
+		until grep -q "federation: connected" "$TMP/fed/h$i"/*.log 2>/dev/null; do
+			t=$((t + 1))
+			if [ $t -gt 100 ]; then
+				echo "federated hub h$i: no 'federation: connected' in 5 s" >>"$PROBLEMS"
+				stop_federation
+				return 1
+			fi
+			sleep 0.05
+		done
+	done
+	PORT=${hp[0]}
+	FED_PORTS=$(IFS=,; echo "${hp[*]}")
+}
+
+# stop_federation: hubs first (a stopping hub publishes its empty presence),
+# then redis; every one by PID; a hub that does not exit 0 is a problem.
+stop_federation() {
+	local i pid p left=0
+	for ((i = ${#FED_PIDS[@]} - 1; i >= 0; i--)); do
+		pid=${FED_PIDS[$i]}
+		stop_pid "$pid"
+		if [ "$i" -gt 0 ] && [ "$STOP_ST" != 0 ]; then
+			echo "federated hub (run: $CUR) exited with status $STOP_ST after SIGTERM" >>"$PROBLEMS"
+		fi
+	done
+	FED_PIDS=()
+	for p in $FED_HUB_PORTS; do
+		left=$((left + $(ps -eo pid=,args= | grep -c "[f]orkchatd -f -p $p ")))
+	done
+	FED_HUB_PORTS=
+	if [ "$left" -gt 0 ]; then
+		echo "federated hubs (run: $CUR) left $left processes behind after exiting" >>"$PROBLEMS"
+	fi
+}
+
 # ---- one measurement ------------------------------------------------------
 
 # run SYSTEM SCENARIO N SENDERS ROOMS MESSAGES_PER_SENDER RATE [extra args]
@@ -123,12 +202,18 @@ run() {
 	local sys=$1 sc=$2 n=$3 s=$4 k=$5 m=$6 rate=$7 rc pidarg=
 	shift 7
 	CUR="$sys $sc n=$n"
-	if [ "$sys" != floor ]; then
+	if [ "$sys" = forkchat-federated ]; then
+		# client i on hub i mod 3; no -P: the memory of 3 hubs + redis
+		# is not one process tree
+		start_federation || { FAILED=1; return; }
+		pidarg="--ports $FED_PORTS"
+	elif [ "$sys" != floor ]; then
 		start_server "$sys" || { FAILED=1; return; }
 		pidarg="-P $SRV_PID"
 	fi
 	settle=0.2
 	[ "$n" -ge 500 ] && settle=0.8
+	[ "$sys" = forkchat-federated ] && settle=1	# presence crosses Redis
 	# shellcheck disable=SC2086
 	timeout -k 5 120 "$LOAD" -s "$sys" -p "${PORT:-1}" -n "$n" -S "$s" -k "$k" \
 	    -m "$m" -r "$rate" --scenario "$sc" -j "$RUNS" --settle $settle \
@@ -141,9 +226,21 @@ run() {
 		if [ "$sys" = forkchat ]; then
 			mkdir -p "$RES/failures"
 			cp "$TMP"/logs/*.log "$RES/failures/forkchatd-$sc-$n.log" 2>/dev/null
+		elif [ "$sys" = forkchat-federated ]; then
+			mkdir -p "$RES/failures"
+			for i in $(seq 0 $((FED_HUBS - 1))); do
+				cp "$TMP"/fed/h$i/*.log "$RES/failures/forkchatd-fed-h$i-$sc-$n.log" 2>/dev/null
+			done
 		fi
 	fi
-	[ "$sys" != floor ] && stop_server
+	if [ "$sys" = forkchat-federated ]; then
+		stop_federation
+		grep -h -E 'slow-consumer|error' "$TMP"/fed/h*/*.log 2>/dev/null | head -3 |
+		    sed "s/^/$CUR: hub log: /" >>"$PROBLEMS"
+		rm -rf "$TMP/fed"
+	elif [ "$sys" != floor ]; then
+		stop_server
+	fi
 	if [ "$sys" = forkchat ] && ls "$TMP"/logs/*.log >/dev/null 2>&1; then
 		grep -h -E 'slow-consumer|error' "$TMP"/logs/*.log | head -3 |
 		    sed "s/^/$CUR: server log: /" >>"$PROBLEMS"
@@ -188,6 +285,17 @@ if [ "$MODE" = full ]; then
 	done
 	for sys in forkchat redis; do
 		run "$sys" connect-storm 1000 1 1 5 0
+	done
+	# Federation (docs/SCALING.md): 3 hubs x 33 clients in one room vs one
+	# hub with all 99, the same one-room (paced) and one-room-max (back to
+	# back, 3 runs, median) loads; the report's "Federation" table divides
+	# the two (the cost of the extra hop).
+	FEDN=$((FED_HUBS * 33))
+	for sys in forkchat forkchat-federated; do
+		run "$sys" one-room $FEDN $SEND 1 $((RATE * PACED / SEND)) $RATE
+		for rep in $(seq "$REPEAT"); do
+			run "$sys" one-room-max $FEDN $SEND 1 "$(per_sender $FEDN $SEND $MAXD)" 0 -d 8
+		done
 	done
 fi
 
