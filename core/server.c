@@ -12,7 +12,8 @@
  * sigtimedwait() (they are blocked, so none is ever lost between a check
  * and the wait), then drain every source until EAGAIN, because standard
  * signals coalesce.  Output produced while handling a batch of records is
- * collected per child and written with one write(2) and one SIGUSR2 each.
+ * collected per child and written with one write(2) and one SIGUSR2 each
+ * by fanout.c, which owns the output side (queues, backlogs, cuts).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,7 @@
 #include "log.h"
 #include "net.h"
 #include "server.h"
+#include "server_int.h"
 #include "session.h"
 #include "stats.h"
 
@@ -42,49 +44,6 @@
 #define IN_CHUNK       (64 * 1024)
 #define IN_BUDGET      (1024 * 1024) /* per turn, then look at signals */
 #define SHUTDOWN_MS    5000          /* graceful bound, then SIGKILL */
-
-enum cl_state { CL_FREE, CL_ACTIVE, CL_CLOSING, CL_ABORTED };
-
-struct client {
-	pid_t pid;
-	int fd; /* write end of the child's pipe, or -1 */
-	enum cl_state state;
-	int dirty;      /* on the dirty list */
-	int backlogged; /* out holds what the pipe refused */
-	int failed;     /* output was lost (no memory): cut it */
-	int wake;       /* on the wake list: SIGUSR2 due */
-	struct buf out;
-	long long since_ms;
-	char peer[48];
-};
-
-struct reaped {
-	pid_t pid;
-	int status;
-};
-
-struct server {
-	const struct server_opts *o;
-	int lfd, up_r, up_w;
-	size_t up_size; /* capacity of the shared pipe */
-	struct client *cl;
-	int *freel, nfree;
-	int *dirty, ndirty, dirtycap;
-	int *woken, nwoken; /* children to signal after the writes */
-	struct reaped *dead;
-	int nbacklog;
-	int nchildren;
-	struct chat *chat;
-	struct fed *fed; /* federation (--redis), or NULL */
-	struct buf in;
-	int stopping; /* graceful shutdown under way */
-	long long deadline_ms;
-	long long last_tick_ms;
-	/* statistics (/stats and the periodic "stats" log line) */
-	long long start_ms, last_stats_ms;
-	unsigned long long messages_in, lines_out, deliveries, slow_cuts;
-	struct stats_hist fanout; /* microseconds per batch, read to flush */
-};
 
 static long long
 now_ms(void)
@@ -105,42 +64,6 @@ now_us(void)
 }
 
 /* ---- output to children -------------------------------------------- */
-
-/* A slot can rejoin the list while it is being flushed: let it grow. */
-static int
-grow_dirty(struct server *s)
-{
-	int *d = realloc(s->dirty, (size_t)s->dirtycap * 2 * sizeof(int));
-
-	if (d == NULL) {
-		log_error("out of memory for the dirty list");
-		return -1;
-	}
-	s->dirty = d;
-	s->dirtycap *= 2;
-	return 0;
-}
-
-static void
-srv_send(void *ctx, int slot, const char *line, size_t len)
-{
-	struct server *s = ctx;
-	struct client *c = &s->cl[slot];
-
-	if (c->state != CL_ACTIVE && c->state != CL_CLOSING)
-		return;
-	if (len > 0)
-		s->lines_out++;
-	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
-	    buf_append(&c->out, line, len) < 0)
-		c->failed = 1; /* never drop a line silently */
-	if (!c->dirty) {
-		if (s->ndirty == s->dirtycap && grow_dirty(s) < 0)
-			return;
-		c->dirty = 1;
-		s->dirty[s->ndirty++] = slot;
-	}
-}
 
 static void
 srv_message(void *ctx, int slot, int recipients)
@@ -187,169 +110,6 @@ log_stats(struct server *s)
 	log_info("stats %s", line);
 }
 
-static void
-srv_close(void *ctx, int slot)
-{
-	struct server *s = ctx;
-
-	if (s->cl[slot].state == CL_ACTIVE)
-		s->cl[slot].state = CL_CLOSING;
-	srv_send(ctx, slot, "", 0); /* flush (and close) on this turn */
-}
-
-static void
-set_backlogged(struct server *s, struct client *c, int on)
-{
-	if (c->backlogged == on)
-		return;
-	c->backlogged = on;
-	s->nbacklog += on ? 1 : -1;
-	/* SIGIO when the child reads, only while something waits for it */
-	if (c->fd >= 0)
-		(void)(on ? net_set_flags(c->fd, O_ASYNC) :
-		            net_clear_flags(c->fd, O_ASYNC));
-}
-
-static void
-close_down(struct server *s, struct client *c)
-{
-	set_backlogged(s, c, 0);
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	buf_reset(&c->out);
-}
-
-/*
- * Cut a client off at once, telling its child why through SIGTERM's
- * si_value (its pipe may be full, so a BYE line could not get through).
- * Closing the pipe also ends the child if the signal is lost.
- */
-static void
-abort_client(struct server *s, int slot, enum ipc_abort why)
-{
-	struct client *c = &s->cl[slot];
-	union sigval v = { .sival_int = (int)why };
-
-	if (why == IPC_ABORT_SLOW_CONSUMER)
-		s->slow_cuts++;
-	log_warn("disconnect slot=%d nick=%s reason=%s backlog=%zu", slot,
-	    chat_nick(s->chat, slot),
-	    why == IPC_ABORT_SLOW_CONSUMER ? "slow-consumer" : "error",
-	    buf_used(&c->out));
-	/* the reason first: the child looks for it when it sees pipe EOF */
-	if (FAIL("forkchatd/abort/sigqueue", ESRCH) ||
-	    sigqueue(c->pid, SIGTERM, v) < 0)
-		log_error("slot=%d: sigqueue: %s", slot, strerror(errno));
-	close_down(s, c);
-	c->state = CL_ABORTED;
-	c->failed = 0;
-	chat_disconnect(s->chat, slot, "disconnected");
-}
-
-static void
-flush_client(struct server *s, int slot)
-{
-	struct client *c = &s->cl[slot];
-	size_t wrote = 0;
-	ssize_t n;
-
-	if (c->failed && c->state != CL_ABORTED) {
-		abort_client(s, slot, IPC_ABORT_ERROR);
-		return;
-	}
-	while (c->fd >= 0 && buf_used(&c->out) > 0) {
-		n = FAIL("forkchatd/fanout/write", EIO) ?
-		    -1 :
-		    write(c->fd, buf_head(&c->out), buf_used(&c->out));
-		if (n > 0) {
-			buf_consume(&c->out, (size_t)n);
-			wrote += (size_t)n;
-		} else if (n < 0 && errno == EINTR)
-			continue;
-		else if (n < 0 && errno == EAGAIN)
-			break;
-		else if (errno ==
-		    EPIPE) { /* the child is gone: reap frees it */
-			close_down(s, c);
-			return;
-		} else {
-			log_error("slot=%d: write to child: %s", slot,
-			    strerror(errno));
-			abort_client(s, slot, IPC_ABORT_ERROR);
-			return;
-		}
-	}
-	if (wrote && !c->wake) {
-		c->wake = 1;
-		s->woken[s->nwoken++] = slot;
-	}
-	if (buf_used(&c->out) > 0) {
-		set_backlogged(s, c, 1);
-		if (buf_used(&c->out) > s->o->max_backlog)
-			abort_client(s, slot, IPC_ABORT_SLOW_CONSUMER);
-	} else {
-		set_backlogged(s, c, 0);
-		if (c->state == CL_CLOSING && c->fd >= 0) {
-			close_down(s, c); /* EOF tells the child to finish */
-			kill(c->pid, SIGUSR2);
-		}
-	}
-}
-
-/*
- * Signal the children whose pipes got bytes, after all the writes (as the
- * floor benchmark does), so a woken child does not preempt the parent in
- * the middle of a fan-out.  A lost wake-up only delays: the child also
- * wakes on its own tick.
- */
-static void
-wake_children(struct server *s)
-{
-	struct client *c;
-	int i;
-
-	for (i = 0; i < s->nwoken; i++) {
-		c = &s->cl[s->woken[i]];
-		c->wake = 0;
-		if (c->state == CL_FREE)
-			continue;
-		if (FAIL("forkchatd/fanout/kill", ESRCH) ||
-		    kill(c->pid, SIGUSR2) < 0)
-			log_error("slot=%d: kill SIGUSR2: %s", s->woken[i],
-			    strerror(errno));
-	}
-	s->nwoken = 0;
-}
-
-/* One write and one SIGUSR2 per child that got output this turn. */
-static void
-flush_dirty(struct server *s)
-{
-	int i, slot;
-
-	for (i = 0; i < s->ndirty; i++) { /* may grow while we loop */
-		slot = s->dirty[i];
-		if (!s->cl[slot].dirty)
-			continue;
-		s->cl[slot].dirty = 0;
-		flush_client(s, slot);
-	}
-	s->ndirty = 0;
-	wake_children(s);
-}
-
-static void
-flush_backlogs(struct server *s)
-{
-	int slot;
-
-	for (slot = 0; s->nbacklog > 0 && slot < s->o->max_clients; slot++)
-		if (s->cl[slot].backlogged)
-			flush_client(s, slot);
-	wake_children(s);
-}
-
 /* ---- input from children ------------------------------------------- */
 
 static void
@@ -378,7 +138,7 @@ handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
 			log_info("disconnect slot=%d nick=%s reason=eof", slot,
 			    chat_nick(s->chat, slot));
 		chat_disconnect(s->chat, slot, "disconnected");
-		srv_close(s, slot);
+		fanout_close(s, slot);
 		break;
 	}
 }
@@ -429,7 +189,7 @@ drain_inbound(struct server *s, size_t budget)
 			 * parent pile up output (and cut readers who keep up
 			 * as slow consumers) before anything is written.
 			 */
-			flush_dirty(s);
+			fanout_flush(s);
 			stats_hist_add(&s->fanout, (uint64_t)(now_us() - t0));
 			total += (size_t)n;
 			if ((size_t)n < room)
@@ -540,7 +300,7 @@ spawn(struct server *s, int sock, const char *peer)
 	    net_set_flags(c->fd, O_NONBLOCK) < 0) {
 		/* a blocking pipe could stall the parent: never keep one */
 		log_error("slot=%d: fcntl: %s", slot, strerror(errno));
-		abort_client(s, slot, IPC_ABORT_ERROR);
+		fanout_abort(s, slot, IPC_ABORT_ERROR);
 	}
 }
 
@@ -607,7 +367,7 @@ free_slot(struct server *s, int slot, int status)
 			    WEXITSTATUS(status));
 		chat_disconnect(s->chat, slot, "disconnected");
 	}
-	close_down(s, c);
+	fanout_close_down(s, c);
 	buf_free(&c->out);
 	c->state = CL_FREE;
 	c->dirty = 0;
@@ -678,14 +438,15 @@ begin_shutdown(struct server *s, int sig)
 	s->lfd = -1;
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_ACTIVE) {
-			srv_send(s, slot, bye, sizeof(bye) - 1);
+			fanout_send(s, slot, bye, sizeof(bye) - 1);
 			s->cl[slot].state = CL_CLOSING;
 		}
-	flush_dirty(s);
+	fanout_flush(s);
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_CLOSING && s->cl[slot].backlogged) {
 			(void)sigqueue(s->cl[slot].pid, SIGTERM, v);
-			close_down(s, &s->cl[slot]); /* pipe full: say it */
+			fanout_close_down(
+			    s, &s->cl[slot]); /* pipe full: say it */
 		}
 }
 
@@ -802,7 +563,7 @@ serve(struct server *s, const sigset_t *set)
 			reap(s);
 		if (ev & EV_IO) {
 			accept_all(s);
-			flush_backlogs(s);
+			fanout_flush_backlogs(s);
 		}
 		if (ev & EV_HUP) {
 			if (log_reopen() < 0)
@@ -817,7 +578,7 @@ serve(struct server *s, const sigset_t *set)
 			    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 			kill_all(s);
 		}
-		flush_dirty(s);
+		fanout_flush(s);
 		if (s->fed != NULL)
 			fed_flush(s->fed);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
@@ -842,7 +603,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 {
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGHUP, SIGTERM,
 		SIGINT, SIGQUIT };
-	struct chat_io io = { s, srv_send, srv_close };
+	struct chat_io io = { s, fanout_send, fanout_close };
 	struct chat_hooks hooks = { srv_message, srv_stats };
 	struct chat_fed fh;
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };

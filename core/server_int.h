@@ -1,0 +1,75 @@
+/*
+ * server_int.h - what the server parent's modules share: the client table
+ * and the server state.  Private to server.c and fanout.c.
+ */
+#ifndef FORKCHAT_SERVER_INT_H
+#define FORKCHAT_SERVER_INT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "chat.h"
+#include "fed.h"
+#include "ipc.h"
+#include "opts.h"
+#include "stats.h"
+
+enum cl_state { CL_FREE, CL_ACTIVE, CL_CLOSING, CL_ABORTED };
+
+struct client {
+	pid_t pid;
+	int fd; /* write end of the child's pipe, or -1 */
+	enum cl_state state;
+	int dirty;      /* on the dirty list */
+	int backlogged; /* out holds what the pipe refused */
+	int failed;     /* output was lost (no memory): cut it */
+	int wake;       /* on the wake list: SIGUSR2 due */
+	struct buf out;
+	long long since_ms;
+	char peer[48];
+};
+
+struct reaped {
+	pid_t pid;
+	int status;
+};
+
+struct server {
+	const struct server_opts *o;
+	int lfd, up_r, up_w;
+	size_t up_size; /* capacity of the shared pipe */
+	struct client *cl;
+	int *freel, nfree;
+	int *dirty, ndirty, dirtycap;
+	int *woken, nwoken; /* children to signal after the writes */
+	struct reaped *dead;
+	int nbacklog;
+	int nchildren;
+	struct chat *chat;
+	struct fed *fed; /* federation (--redis), or NULL */
+	struct buf in;
+	int stopping; /* graceful shutdown under way */
+	long long deadline_ms;
+	long long last_tick_ms;
+	/* statistics (/stats and the periodic "stats" log line) */
+	long long start_ms, last_stats_ms;
+	unsigned long long messages_in, lines_out, deliveries, slow_cuts;
+	struct stats_hist fanout; /* microseconds per batch, read to flush */
+};
+
+/* ---- fanout.c: the output side ------------------------------------- */
+
+/* chat_io callbacks: queue a line for slot; close slot once flushed. */
+void fanout_send(void *ctx, int slot, const char *line, size_t len);
+void fanout_close(void *ctx, int slot);
+/* Cut slot off now, telling its child why (si_value of SIGTERM). */
+void fanout_abort(struct server *s, int slot, enum ipc_abort why);
+/* Close slot's pipe and drop its backlog. */
+void fanout_close_down(struct server *s, struct client *c);
+/* One write and one SIGUSR2 per child that got output this turn. */
+void fanout_flush(struct server *s);
+/* Retry the children whose pipes were full. */
+void fanout_flush_backlogs(struct server *s);
+
+#endif
