@@ -45,8 +45,8 @@ static void
 f_room_line(void *ctx, const char *key, const char *line, size_t len)
 {
 	(void)ctx;
-	strcat(r.pub, key);
-	strcat(r.pub, "|");
+	strncat(r.pub, key, sizeof(r.pub) - strlen(r.pub) - 1);
+	strncat(r.pub, "|", sizeof(r.pub) - strlen(r.pub) - 1);
 	strncat(r.pub, line, len);
 }
 
@@ -62,8 +62,8 @@ static void
 f_release(void *ctx, const char *key)
 {
 	(void)ctx;
-	strcat(r.released, key);
-	strcat(r.released, ",");
+	strncat(r.released, key, sizeof(r.released) - strlen(r.released) - 1);
+	strncat(r.released, ",", sizeof(r.released) - strlen(r.released) - 1);
 }
 
 static void

@@ -43,11 +43,13 @@ run(const char *first, ...)
 	FILE *out;
 	int argc = 0;
 
-	argv[argc++] = strcpy(args[0], "forkchatd");
+	snprintf(args[0], sizeof(args[0]), "%s", "forkchatd");
+	argv[argc++] = args[0];
 	va_start(ap, first);
 	for (a = first; a != NULL; a = va_arg(ap, const char *)) {
 		assert_true(argc < MAXARGS);
-		argv[argc] = strcpy(args[argc], a);
+		snprintf(args[argc], sizeof(args[argc]), "%s", a);
+		argv[argc] = args[argc];
 		argc++;
 	}
 	va_end(ap);
