@@ -31,6 +31,7 @@
 
 #include "bridge.h"
 #include "buf.h"
+#include "clock.h"
 #include "failpoint.h"
 #include "ipc.h"
 #include "net.h"
@@ -92,15 +93,6 @@ struct bridge {
 	struct buf pout; /* records for the parent, written once a turn */
 	struct resp_node nodes[MAX_NODES];
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- to the parent -------------------------------------------------- */
 
@@ -335,7 +327,7 @@ refresh_nicks(struct bridge *b)
 
 	for (i = 0; i < b->nowned; i++)
 		nick_script(b, TAG_REFRESH, 0, b->owned[i], claim_lua);
-	b->last_refresh_ms = now_ms();
+	b->last_refresh_ms = clock_mono_ms();
 }
 
 /* ---- the stream ------------------------------------------------------- */
@@ -368,7 +360,7 @@ seen_new(
 		s = &b->seen[i];
 		if (strlen(s->origin) == olen &&
 		    memcmp(s->origin, origin, olen) == 0) {
-			s->used_ms = now_ms();
+			s->used_ms = clock_mono_ms();
 			if (seq != 0 && seq <= s->seq)
 				return 0;
 			if (seq != 0)
@@ -381,7 +373,7 @@ seen_new(
 	memcpy(old->origin, origin, olen);
 	old->origin[olen] = '\0';
 	old->seq = seq;
-	old->used_ms = now_ms();
+	old->used_ms = clock_mono_ms();
 	return 1;
 }
 
@@ -594,7 +586,7 @@ go_down(struct bridge *b, const char *why)
 		    b->cfg->host, b->cfg->port, why);
 		b->outage_logged = 1;
 	}
-	b->retry_ms = now_ms() + b->backoff;
+	b->retry_ms = clock_mono_ms() + b->backoff;
 	b->backoff =
 	    b->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : b->backoff * 2;
 }
@@ -717,7 +709,7 @@ static void
 drain_on_exit(struct bridge *b)
 {
 	struct timespec ts = { 0, 20 * 1000000 };
-	long long end = now_ms() + 1000;
+	long long end = clock_mono_ms() + 1000;
 	sigset_t set;
 	siginfo_t si;
 
@@ -726,7 +718,7 @@ drain_on_exit(struct bridge *b)
 	(void)read_parent(b);
 	while (b->up &&
 	    (buf_used(&b->outbox) > 0 || buf_used(&b->cmd.out) > 0) &&
-	    now_ms() < end) {
+	    clock_mono_ms() < end) {
 		if (conn_flush(&b->cmd) < 0 || conn_read(b, &b->cmd, 0) < 0)
 			break;
 		(void)sigtimedwait(&set, &si, &ts);
@@ -755,7 +747,7 @@ bridge_run(const struct bridge_cfg *cfg)
 		return 1;
 	go_up(&b);
 	for (;;) {
-		now = now_ms();
+		now = clock_mono_ms();
 		if (!b.up && now >= b.retry_ms)
 			go_up(&b);
 		if (b.up &&
@@ -772,7 +764,7 @@ bridge_run(const struct bridge_cfg *cfg)
 		if (b.up && (conn_flush(&b.cmd) < 0 || conn_flush(&b.sub) < 0))
 			go_down(&b, "write failed");
 		flush_parent(&b);
-		ms = b.up ? 1000 : b.retry_ms - now_ms();
+		ms = b.up ? 1000 : b.retry_ms - clock_mono_ms();
 		if (b.up && (buf_used(&b.cmd.out) || buf_used(&b.sub.out)))
 			ms = 50;
 		if (ms < 0)

@@ -24,6 +24,7 @@
 
 #include "bridge.h"
 #include "buf.h"
+#include "clock.h"
 #include "failpoint.h"
 #include "fed.h"
 #include "ipc.h"
@@ -46,15 +47,6 @@ struct fed {
 	int dirty, wake;
 	long long last_pub_ms, restart_ms;
 };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 record(struct fed *f, uint16_t type, uint16_t code, uint32_t slot,
@@ -309,7 +301,7 @@ handle_event(struct fed *f, const char *p, size_t len)
 	case 'P': /* P HUB\n SNAPSHOT */
 		if ((a = memchr(body, '\n', (size_t)(end - body))) != NULL)
 			chat_fed_presence(f->chat, p, hlen, a + 1,
-			    (size_t)(end - a - 1), now_ms());
+			    (size_t)(end - a - 1), clock_mono_ms());
 		break;
 	case 'S':
 		f->dirty = 1;
@@ -420,7 +412,7 @@ fed_reaped(struct fed *f, pid_t pid, int status)
 	close(f->from_fd);
 	f->to_fd = f->from_fd = -1;
 	f->pid = 0;
-	f->restart_ms = now_ms() + RESTART_MS;
+	f->restart_ms = clock_mono_ms() + RESTART_MS;
 	return 1;
 }
 

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "chat.h"
 #include "failpoint.h"
 #include "fed.h"
@@ -44,24 +45,6 @@
 #define IN_CHUNK       (64 * 1024)
 #define IN_BUDGET      (1024 * 1024) /* per turn, then look at signals */
 #define SHUTDOWN_MS    5000          /* graceful bound, then SIGKILL */
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- output to children -------------------------------------------- */
 
@@ -81,7 +64,8 @@ srv_stats(void *ctx, struct stats_item *it, size_t max)
 	struct server *s = ctx;
 	const struct stats_item all[STATS_NITEMS] = {
 		{ "uptime_s",
-		    (unsigned long long)(now_ms() - s->start_ms) / 1000 },
+		    (unsigned long long)(clock_mono_ms() - s->start_ms) /
+		        1000 },
 		{ "clients", (unsigned long long)s->nchildren },
 		{ "users", (unsigned long long)chat_user_count(s->chat) },
 		{ "rooms", (unsigned long long)chat_room_count(s->chat) },
@@ -177,7 +161,8 @@ drain_inbound(struct server *s, size_t budget)
 		}
 		room =
 		    buf_room(&s->in) < IN_CHUNK ? buf_room(&s->in) : IN_CHUNK;
-		t0 = now_us(); /* fan-out latency: read to end of flush */
+		t0 =
+		    clock_mono_us(); /* fan-out latency: read to end of flush */
 		n = FAIL("forkchatd/inbound/read", EIO) ?
 		    -1 :
 		    read(s->up_r, p, room);
@@ -190,7 +175,8 @@ drain_inbound(struct server *s, size_t budget)
 			 * as slow consumers) before anything is written.
 			 */
 			fanout_flush(s);
-			stats_hist_add(&s->fanout, (uint64_t)(now_us() - t0));
+			stats_hist_add(
+			    &s->fanout, (uint64_t)(clock_mono_us() - t0));
 			total += (size_t)n;
 			if ((size_t)n < room)
 				return 0; /* drained; more brings SIGUSR1 */
@@ -291,7 +277,7 @@ spawn(struct server *s, int sock, const char *peer)
 	c->pid = pid;
 	c->fd = p[1];
 	c->state = CL_ACTIVE;
-	c->since_ms = now_ms();
+	c->since_ms = clock_mono_ms();
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	log_info("connect slot=%d pid=%d peer=%s", slot, (int)pid, peer);
 	chat_connect(s->chat, slot);
@@ -433,7 +419,7 @@ begin_shutdown(struct server *s, int sig)
 	log_info("shutdown begin (SIG%s), %d children",
 	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren);
 	s->stopping = 1;
-	s->deadline_ms = now_ms() + SHUTDOWN_MS;
+	s->deadline_ms = clock_mono_ms() + SHUTDOWN_MS;
 	close(s->lfd);
 	s->lfd = -1;
 	for (slot = 0; slot < s->o->max_clients; slot++)
@@ -541,9 +527,9 @@ serve(struct server *s, const sigset_t *set)
 	int sig = 0, more = 0;
 
 	for (;;) {
-		now = now_ms();
+		now = clock_mono_ms();
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
-		now = now_ms();
+		now = clock_mono_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
 		if (s->fed != NULL) {
 			fed_drain(s->fed);
@@ -664,7 +650,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 		s->cl[i].fd = -1;
 		s->freel[s->nfree++] = i; /* slot 0 is handed out first */
 	}
-	s->last_tick_ms = s->start_ms = s->last_stats_ms = now_ms();
+	s->last_tick_ms = s->start_ms = s->last_stats_ms = clock_mono_ms();
 	stats_hist_reset(&s->fanout);
 	return 0;
 }
