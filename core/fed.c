@@ -17,13 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bridge.h"
 #include "buf.h"
+#include "child.h"
 #include "clock.h"
 #include "failpoint.h"
 #include "fed.h"
@@ -169,10 +169,9 @@ static int
 spawn(struct fed *f)
 {
 	static struct bridge_cfg cfg;
-	int down[2], up[2], keep_lo, keep_hi;
+	int down[2], up[2], keep[2];
 	pid_t parent = getpid(), pid;
 	struct timespec ts;
-	sigset_t set;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(f->origin, sizeof(f->origin), "%s/%lld.%d", f->hub,
@@ -193,26 +192,9 @@ spawn(struct fed *f)
 		return -1;
 	}
 	if (pid == 0) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-			child_exit(1);
-		signal(SIGINT, SIG_IGN);
-		signal(SIGHUP, SIG_IGN);
-		signal(SIGQUIT, SIG_IGN);
-		signal(SIGCHLD, SIG_DFL);
-		sigemptyset(&set);
-		sigaddset(&set, SIGIO);
-		sigaddset(&set, SIGUSR2);
-		sigaddset(&set, SIGTERM);
-		sigprocmask(SIG_SETMASK, &set, NULL);
-		log_close();
-		keep_lo = down[0] < up[1] ? down[0] : up[1];
-		keep_hi = down[0] < up[1] ? up[1] : down[0];
-		if (keep_lo > 3)
-			close_range(3, (unsigned)keep_lo - 1, 0);
-		if (keep_hi > keep_lo + 1)
-			close_range(
-			    (unsigned)keep_lo + 1, (unsigned)keep_hi - 1, 0);
-		close_range((unsigned)keep_hi + 1, ~0U, 0);
+		keep[0] = down[0];
+		keep[1] = up[1];
+		child_setup(parent, keep, 2);
 		snprintf(cfg.host, sizeof(cfg.host), "%s", f->o->redis_host);
 		cfg.port = f->o->redis_port;
 		cfg.origin = f->origin;

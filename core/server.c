@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,6 +29,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "chat.h"
+#include "child.h"
 #include "failpoint.h"
 #include "fed.h"
 #include "ipc.h"
@@ -194,47 +194,14 @@ drain_inbound(struct server *s, size_t budget)
 
 /* ---- accept and fork ------------------------------------------------ */
 
-/* In the child: keep only fds 0-2 and the ones listed (sorted ascending). */
-static void
-close_all_but(const int *keep, int n)
-{
-	unsigned int from = 3;
-	int i;
-
-	for (i = 0; i < n; i++) {
-		if ((unsigned int)keep[i] > from)
-			close_range(from, (unsigned int)keep[i] - 1, 0);
-		from = (unsigned int)keep[i] + 1;
-	}
-	close_range(from, ~0U, 0);
-}
-
 static void
 child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 {
 	struct session_cfg cfg = { sock, down, s->up_w, slot, s->o->max_line,
 		parent };
-	int keep[3] = { sock, down, s->up_w }, i, j, t;
-	sigset_t set;
+	int keep[3] = { sock, down, s->up_w };
 
-	/* Die with the parent; it may have died before prctl took effect. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		child_exit(1);
-	signal(SIGINT, SIG_IGN); /* ^C is for the parent to handle */
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGQUIT, SIG_IGN);
-	signal(SIGCHLD, SIG_DFL);
-	sigemptyset(&set);
-	sigaddset(&set, SIGIO);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGTERM);
-	sigprocmask(SIG_SETMASK, &set, NULL);
-	log_close();
-	for (i = 0; i < 3; i++) /* sort the three fds to keep */
-		for (j = i + 1; j < 3; j++)
-			if (keep[j] < keep[i])
-				t = keep[i], keep[i] = keep[j], keep[j] = t;
-	close_all_but(keep, 3);
+	child_setup(parent, keep, 3);
 	child_exit(session_run(&cfg));
 }
 
