@@ -23,10 +23,16 @@ def test_daemon_mode_writes_pid_file_and_dated_log(server_factory, connect):
     st = proc_stat(srv.pid)
     assert st is not None and st[0] != "Z"
     assert st[1] != os.getpid(), "daemon is still a child of the launcher's parent"
-    # detached from our session
+    # Detached: fork, setsid, fork. The daemon is in a session of its own
+    # that it does not lead (so it can never acquire a terminal) and has no
+    # controlling terminal. Fields after "(comm)": state ppid pgrp session
+    # tty_nr. (The runner itself may be in session 0, e.g. under CI.)
     with open("/proc/%d/stat" % srv.pid) as f:
-        sid = int(f.read().rsplit(")", 1)[1].split()[4])
-    assert sid != os.getsid(0)
+        fields = f.read().rsplit(")", 1)[1].split()
+    pgrp, sid, tty_nr = int(fields[2]), int(fields[3]), int(fields[4])
+    assert sid != os.getsid(0), "daemon still in the launcher's session"
+    assert sid == pgrp and sid != srv.pid, (sid, pgrp, srv.pid)
+    assert tty_nr == 0, "daemon has a controlling terminal"
     names = [os.path.basename(p) for p in srv.log_files()]
     assert len(names) == 1 and names[0] in today_log_names(), names
     assert re.fullmatch(r"forkchatd_\d{8}\.log", names[0])
