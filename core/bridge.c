@@ -8,11 +8,13 @@
  * sigtimedwait(); there is no select, poll, thread or event library.
  *
  * Delivery: every reliable event carries ORIGIN and a per-origin sequence
- * number.  An event stays in the outbox until its XADD is acknowledged;
- * after a reconnect the unacknowledged ones are sent again, in order, and
- * receivers drop a sequence number they have already seen, so a lost
- * reply never turns into a duplicate.  The reader resumes XREAD from the
- * last stream id it handled.
+ * number, both given by the parent.  An event stays in the outbox until its
+ * XADD is acknowledged; after a reconnect the unacknowledged ones are sent
+ * again, in order, and receivers drop a sequence number they have already
+ * seen (fed.c), so a lost reply never turns into a duplicate.  The reader
+ * resumes XREAD from the last stream id it handled.  The parent is told of
+ * both (IPC_FED_ACKED, IPC_FED_CURSOR), so a bridge that dies loses no
+ * state: the next one is handed the rest and reads on from the cursor.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +45,6 @@
 #define BACKOFF_MIN 100
 #define BACKOFF_MAX 5000
 #define OUTBOX_MAX  (64u * 1024 * 1024)
-#define MAX_ORIGINS 256
 #define KEYSZ       128
 
 /* Claim a nick, or refresh one we hold: 1 if it is ours now. */
@@ -69,26 +70,20 @@ struct conn {
 	struct buf tags; /* struct tag FIFO, one per reply expected */
 };
 
-struct seen {
-	char origin[KEYSZ];
-	unsigned long long seq;
-	long long used_ms;
-};
-
 struct bridge {
 	const struct bridge_cfg *cfg;
 	struct conn cmd, sub;
 	int up;
+	int broken;  /* a record for the parent was lost (out of memory) */
 	int reading; /* an XREAD is outstanding on sub */
 	char lastid[64];
 	long long retry_ms, backoff, last_refresh_ms;
 	int outage_logged;
 	struct buf outbox; /* [seq 8][len 4][body] not yet acknowledged */
 	size_t nsent;      /* outbox bytes written to cmd */
-	unsigned long long seq;
+	unsigned long long acked, acked_told; /* the parent's view */
 	char (*owned)[KEYSZ];
 	size_t nowned, capowned;
-	struct seen seen[MAX_ORIGINS];
 	struct buf pin;  /* records from the parent */
 	struct buf pout; /* records for the parent, written once a turn */
 	struct resp_node nodes[MAX_NODES];
@@ -102,23 +97,34 @@ to_parent(struct bridge *b, uint16_t type, uint16_t code, uint32_t slot,
     const char *p, size_t len)
 {
 	struct ipc_hdr h = { slot, type, code, (uint32_t)len };
+	char *d;
 
-	if (buf_append(&b->pout, &h, IPC_HDR) < 0 ||
-	    buf_append(&b->pout, p, len) < 0)
-		buf_reset(&b->pout); /* out of memory: never half a record */
+	if ((d = buf_reserve(&b->pout, IPC_HDR + len)) == NULL) {
+		b->broken = 1; /* a record lost: end after this turn */
+		return;
+	}
+	memcpy(d, &h, IPC_HDR);
+	memcpy(d + IPC_HDR, p, len);
+	buf_commit(&b->pout, IPC_HDR + len);
 }
 
 /*
  * One blocking write and one SIGUSR1 per turn, however many events it
  * holds.  The parent never waits for the bridge, so this cannot deadlock.
+ * -1 if the pipe failed: what was not written is lost, so the bridge must
+ * end, and the parent hands the next one everything from its cursor on.
  */
-static void
+static int
 flush_parent(struct bridge *b)
 {
 	ssize_t n;
 
+	if (b->acked != b->acked_told) {
+		to_parent(b, IPC_FED_ACKED, 0, 0, (const char *)&b->acked, 8);
+		b->acked_told = b->acked;
+	}
 	if (buf_used(&b->pout) == 0)
-		return;
+		return b->broken ? -1 : 0;
 	while (buf_used(&b->pout) > 0) {
 		n = FAIL("forkchatd/bridge/up", EIO) ?
 		    -1 :
@@ -129,10 +135,10 @@ flush_parent(struct bridge *b)
 		else if (n < 0 && errno == EINTR)
 			continue;
 		else
-			break; /* the parent is gone: PDEATHSIG follows */
+			return -1;
 	}
-	buf_reset(&b->pout);
 	kill(b->cfg->parent, SIGUSR1);
+	return b->broken ? -1 : 0;
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -264,6 +270,7 @@ outbox_ack(struct bridge *b)
 
 	if (buf_used(&b->outbox) < 12)
 		return;
+	memcpy(&b->acked, buf_head(&b->outbox), 8);
 	memcpy(&len, buf_head(&b->outbox) + 8, 4);
 	buf_consume(&b->outbox, 12 + (size_t)len);
 	b->nsent = b->nsent > 12 + (size_t)len ? b->nsent - 12 - len : 0;
@@ -346,67 +353,17 @@ xread(struct bridge *b)
 		b->reading = 1;
 }
 
-/* 1 if (origin, seq) is new; remembers it. */
-static int
-seen_new(
-    struct bridge *b, const char *origin, size_t olen, unsigned long long seq)
-{
-	struct seen *s, *old = &b->seen[0];
-	int i;
-
-	if (olen >= KEYSZ)
-		return 0;
-	for (i = 0; i < MAX_ORIGINS; i++) {
-		s = &b->seen[i];
-		if (strlen(s->origin) == olen &&
-		    memcmp(s->origin, origin, olen) == 0) {
-			s->used_ms = clock_mono_ms();
-			if (seq != 0 && seq <= s->seq)
-				return 0;
-			if (seq != 0)
-				s->seq = seq;
-			return 1;
-		}
-		if (s->used_ms < old->used_ms)
-			old = s;
-	}
-	memcpy(old->origin, origin, olen);
-	old->origin[olen] = '\0';
-	old->seq = seq;
-	old->used_ms = clock_mono_ms();
-	return 1;
-}
-
-/* One stream entry's value "ORIGIN SEQ BODY". */
+/* One stream entry's value "ORIGIN SEQ BODY": not ours?  To the parent,
+ * which drops what it has seen (fed.c). */
 static void
 handle_entry(struct bridge *b, const char *v, size_t len)
 {
-	const char *sp1 = memchr(v, ' ', len), *sp2, *body;
 	size_t olen = strlen(b->cfg->origin);
-	unsigned long long seq = 0;
-	const char *p;
-	char *msg;
 
-	if (sp1 == NULL)
-		return;
-	sp2 = memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - v));
-	if (sp2 == NULL)
-		return;
-	if ((size_t)(sp1 - v) == olen && memcmp(v, b->cfg->origin, olen) == 0)
+	if (len > olen && v[olen] == ' ' &&
+	    memcmp(v, b->cfg->origin, olen) == 0)
 		return; /* our own */
-	for (p = sp1 + 1; p < sp2; p++)
-		seq = seq * 10 + (unsigned long long)(*p - '0');
-	if (!seen_new(b, v, (size_t)(sp1 - v), seq))
-		return;
-	body = sp2 + 1;
-	/* "ORIGIN BODY" */
-	if ((msg = malloc(len)) == NULL)
-		return;
-	memcpy(msg, v, (size_t)(sp1 - v) + 1);
-	memcpy(msg + (sp1 - v) + 1, body, len - (size_t)(body - v));
-	to_parent(b, IPC_FED_EVENT, 0, 0, msg,
-	    (size_t)(sp1 - v) + 1 + len - (size_t)(body - v));
-	free(msg);
+	to_parent(b, IPC_FED_EVENT, 0, 0, v, len);
 }
 
 static void
@@ -414,6 +371,7 @@ handle_xread(struct bridge *b, size_t count)
 {
 	const struct resp_node *n = b->nodes;
 	size_t e, end, f;
+	int any = 0;
 
 	b->reading = 0;
 	if (count < 4 || n[0].type != RESP_ARRAY)
@@ -430,12 +388,16 @@ handle_xread(struct bridge *b, size_t count)
 		if (n[e + 1].len < sizeof(b->lastid)) {
 			memcpy(b->lastid, n[e + 1].s, n[e + 1].len);
 			b->lastid[n[e + 1].len] = '\0';
+			any = 1;
 		}
 		for (f = e + 3; f + 1 < resp_skip(n, count, e + 2); f += 2)
 			if (n[f].len == 1 && n[f].s[0] == 'e' &&
 			    n[f + 1].type == RESP_BULK)
 				handle_entry(b, n[f + 1].s, n[f + 1].len);
 	}
+	if (any) /* after the events: a cursor never runs ahead of them */
+		to_parent(
+		    b, IPC_FED_CURSOR, 0, 0, b->lastid, strlen(b->lastid));
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -455,6 +417,8 @@ handle_reply(struct bridge *b, const struct tag *t, size_t count)
 		    n[0].len < sizeof(b->lastid)) {
 			memcpy(b->lastid, n[0].s, n[0].len);
 			b->lastid[n[0].len] = '\0';
+			to_parent(b, IPC_FED_CURSOR, 0, 0, b->lastid,
+			    strlen(b->lastid));
 		}
 		if (!b->reading && b->lastid[0] != '\0')
 			xread(b);
@@ -628,8 +592,7 @@ static void
 handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 {
 	char key[KEYSZ];
-	unsigned long long seq;
-	uint32_t len = h->len;
+	uint32_t len = h->len, blen;
 
 	switch (h->type) {
 	case IPC_FED_PUB:
@@ -638,14 +601,14 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 				(void)send_event(b, 0, p, len, TAG_OTHER);
 			break;
 		}
+		/* [seq][len][body], numbered and kept by the parent too */
+		if (len < 12 || (memcpy(&blen, p + 8, 4), blen != len - 12))
+			break;
 		if (buf_used(&b->outbox) > OUTBOX_MAX) {
 			blog(b, 2, "federation: outbox full, event dropped");
 			break;
 		}
-		seq = ++b->seq;
-		if (buf_append(&b->outbox, &seq, 8) < 0 ||
-		    buf_append(&b->outbox, &len, 4) < 0 ||
-		    buf_append(&b->outbox, p, len) < 0)
+		if (buf_append(&b->outbox, p, len) < 0)
 			break;
 		if (b->up)
 			outbox_send(b);
@@ -660,7 +623,11 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 			break;
 		}
 		owned_add(b, key);
-		if (b->up)
+		if (h->slot ==
+		    0) { /* one of ours again: checked like a refresh */
+			if (b->up)
+				nick_script(b, TAG_REFRESH, 0, key, claim_lua);
+		} else if (b->up)
 			nick_script(b, TAG_CLAIM, h->slot, key, claim_lua);
 		else
 			to_parent(b, IPC_FED_CLAIMED, 1, h->slot, "", 0);
@@ -737,6 +704,7 @@ bridge_run(const struct bridge_cfg *cfg)
 
 	memset(&b, 0, sizeof(b));
 	b.cfg = cfg;
+	snprintf(b.lastid, sizeof(b.lastid), "%s", cfg->lastid);
 	b.cmd.fd = b.sub.fd = -1;
 	b.backoff = BACKOFF_MIN;
 	sigemptyset(&set);
@@ -763,7 +731,8 @@ bridge_run(const struct bridge_cfg *cfg)
 			go_down(&b, "connection lost");
 		if (b.up && (conn_flush(&b.cmd) < 0 || conn_flush(&b.sub) < 0))
 			go_down(&b, "write failed");
-		flush_parent(&b);
+		if (flush_parent(&b) < 0)
+			return 3; /* the parent logs it and starts another */
 		ms = b.up ? 1000 : b.retry_ms - clock_mono_ms();
 		if (b.up && (buf_used(&b.cmd.out) || buf_used(&b.sub.out)))
 			ms = 50;

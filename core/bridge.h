@@ -11,7 +11,8 @@
 struct bridge_cfg {
 	char host[256];
 	int port;
-	const char *origin; /* "HUB-ID/EPOCH": unique per hub run */
+	const char *origin; /* "HUB-ID/EPOCH.PID": unique per hub run */
+	char lastid[64];    /* resume reading after this id ("": from now) */
 	int nick_ttl;       /* seconds a nick claim lives unrefreshed */
 	int down_fd;        /* records from the parent (read, non-blocking) */
 	int up_fd;          /* records to the parent (write, blocking) */

@@ -5,7 +5,15 @@
  * exchanges ipc.h records with it over a pipe pair.  Like every pipe the
  * parent writes, the one to the bridge is non-blocking, and what it cannot
  * take waits in a buffer, so a stuck bridge or Redis never stalls a local
- * client.  Event bodies on the stream:
+ * client.
+ *
+ * What must survive a bridge that dies lives here, not in the bridge: the
+ * origin (one per run of the hub), the sequence numbers of our events, the
+ * events the bridge has not yet seen acknowledged by Redis, the nick claims
+ * it has not answered, the stream id up to which remote events were handed
+ * over, and the last sequence number seen from every other origin.  A new
+ * bridge is given all of it, so a bridge crash loses and duplicates nothing
+ * (docs/SCALING.md).  Event values on the stream are "ORIGIN SEQ BODY":
  *   M ROOMKEY LINE            a room-wide line (MSG, JOIN, PART, OWNER)
  *   W HUB FROM TO TEXT        a whisper for TO on HUB
  *   P HUB\n SNAPSHOT          presence: rooms and users (unreliable)
@@ -35,6 +43,20 @@
 #define PRESENCE_MIN_MS 200  /* at most one snapshot per this */
 #define RESTART_MS      1000 /* a dead bridge is restarted after */
 #define FED_BACKLOG_MAX (256u << 20)
+#define UNACKED_MAX     (64u << 20) /* our events Redis has not taken */
+#define MAX_ORIGINS     256         /* dedup state: LRU by last use */
+#define KEYSZ           128
+
+struct seen { /* the last sequence number handled from one origin */
+	char origin[KEYSZ];
+	unsigned long long seq;
+	long long used_ms;
+};
+
+struct claim { /* a nick claim the bridge has not answered */
+	unsigned token;
+	char key[PROTO_NAME_MAX_BYTES + 1];
+};
 
 struct fed {
 	const struct server_opts *o;
@@ -43,27 +65,88 @@ struct fed {
 	int to_fd, from_fd;
 	struct buf out, in;
 	char hub[72];
-	char origin[128];
-	int dirty, wake;
+	char origin[KEYSZ];
+	int dirty, wake, spawn_failed;
 	long long last_pub_ms, restart_ms;
+	unsigned long long seq; /* of our last reliable event */
+	struct buf unacked;     /* [seq 8][len 4][body]: not yet in Redis */
+	struct buf held;        /* records for a bridge not running yet */
+	struct claim *claims;   /* sent, or to send, and not answered */
+	size_t nclaims;         /* at most one per client slot */
+	char lastid[64];        /* the stream id read up to */
+	struct seen seen[MAX_ORIGINS];
 };
 
 static void
-record(struct fed *f, uint16_t type, uint16_t code, uint32_t slot,
-    const char *a, size_t al, const char *b, size_t bl)
+append(struct buf *b, uint16_t type, uint16_t code, uint32_t slot,
+    const void *a, size_t al, const void *c, size_t cl)
 {
-	struct ipc_hdr h = { slot, type, code, (uint32_t)(al + bl) };
+	struct ipc_hdr h = { slot, type, code, (uint32_t)(al + cl) };
 
+	if (buf_append(b, &h, IPC_HDR) < 0 || buf_append(b, a, al) < 0 ||
+	    buf_append(b, c, cl) < 0)
+		log_error("federation: out of memory, event dropped");
+}
+
+/* A record for the bridge; dropped while none runs (see publish()). */
+static void
+record(struct fed *f, uint16_t type, uint16_t code, uint32_t slot,
+    const void *a, size_t al, const void *b, size_t bl)
+{
 	if (f->pid == 0)
-		return; /* restarting: re-claims and presence follow */
+		return;
 	if (buf_used(&f->out) > FED_BACKLOG_MAX) {
 		log_error("federation: bridge backlog full, event dropped");
 		return;
 	}
-	if (buf_append(&f->out, &h, IPC_HDR) < 0 ||
-	    buf_append(&f->out, a, al) < 0 || buf_append(&f->out, b, bl) < 0)
-		log_error("federation: out of memory, event dropped");
+	append(&f->out, type, code, slot, a, al, b, bl);
 	f->wake = 1;
+}
+
+/*
+ * A reliable event: numbered, kept until the bridge reports that Redis has
+ * it, and handed to the bridge now if one runs (else to the next one).  The
+ * record's payload is the kept entry itself: [seq 8][len 4][body].
+ */
+static void
+publish(struct fed *f, const char *head, size_t hl, const char *body, size_t bl)
+{
+	uint32_t len = (uint32_t)(hl + bl);
+	char *e;
+
+	if (buf_used(&f->unacked) > UNACKED_MAX) {
+		log_error("federation: %zu bytes of events not acknowledged by "
+		          "redis, event dropped",
+		    buf_used(&f->unacked));
+		return;
+	}
+	if ((e = buf_reserve(&f->unacked, 12 + (size_t)len)) == NULL) {
+		log_error("federation: out of memory, event dropped");
+		return;
+	}
+	f->seq++;
+	memcpy(e, &f->seq, 8);
+	memcpy(e + 8, &len, 4);
+	memcpy(e + 12, head, hl);
+	memcpy(e + 12 + hl, body, bl);
+	buf_commit(&f->unacked, 12 + (size_t)len);
+	record(f, IPC_FED_PUB, 0, 0, e, 12 + (size_t)len, "", 0);
+}
+
+/* Redis has every event up to seq. */
+static void
+acked(struct fed *f, unsigned long long upto)
+{
+	unsigned long long seq;
+	uint32_t len;
+
+	while (buf_used(&f->unacked) >= 12) {
+		memcpy(&seq, buf_head(&f->unacked), 8);
+		memcpy(&len, buf_head(&f->unacked) + 8, 4);
+		if (seq > upto)
+			break;
+		buf_consume(&f->unacked, 12 + (size_t)len);
+	}
 }
 
 /* ---- chat_fed hooks --------------------------------------------------- */
@@ -77,19 +160,44 @@ h_room_line(void *ctx, const char *key, const char *line, size_t len)
 
 	if (len > 0 && line[len - 1] == '\n')
 		len--;
-	record(f, IPC_FED_PUB, 0, 0, head, (size_t)n, line, len);
+	publish(f, head, (size_t)n, line, len);
 }
 
+/* Token 0: re-claim a nick we hold (a conflict ends in IPC_FED_LOST). */
 static void
 h_claim(void *ctx, unsigned token, const char *key)
 {
-	record(ctx, IPC_FED_CLAIM, 0, token, key, strlen(key), "", 0);
+	struct fed *f = ctx;
+	struct claim *c;
+
+	if (token != 0 && f->nclaims < (size_t)f->o->max_clients) {
+		c = &f->claims[f->nclaims++];
+		c->token = token;
+		snprintf(c->key, sizeof(c->key), "%s", key);
+	}
+	record(f, IPC_FED_CLAIM, 0, token, key, strlen(key), "", 0);
+}
+
+static void
+forget_claim(struct fed *f, size_t i)
+{
+	f->claims[i] = f->claims[--f->nclaims];
 }
 
 static void
 h_release(void *ctx, const char *key)
 {
-	record(ctx, IPC_FED_RELEASE, 0, 0, key, strlen(key), "", 0);
+	struct fed *f = ctx;
+	size_t i;
+
+	for (i = 0; i < f->nclaims; i++) /* its claim is moot now */
+		if (strcmp(f->claims[i].key, key) == 0)
+			forget_claim(f, i--);
+	if (f->pid == 0)
+		append(
+		    &f->held, IPC_FED_RELEASE, 0, 0, key, strlen(key), "", 0);
+	else
+		record(f, IPC_FED_RELEASE, 0, 0, key, strlen(key), "", 0);
 }
 
 static void
@@ -99,7 +207,7 @@ h_whisper(void *ctx, const char *hub, const char *from, const char *to,
 	char head[512];
 	int n = snprintf(head, sizeof(head), "W %s %s %s ", hub, from, to);
 
-	record(ctx, IPC_FED_PUB, 0, 0, head, (size_t)n, text, len);
+	publish(ctx, head, (size_t)n, text, len);
 }
 
 static void
@@ -165,17 +273,60 @@ reclaim_all(struct fed *f)
 
 /* ---- the bridge process --------------------------------------------- */
 
+/*
+ * A new bridge gets what the last one took with it, in this order: the
+ * releases made while none ran, our nicks (re-claimed), the claims nobody
+ * answered, and every event Redis has not acknowledged.  It reads the
+ * stream from where the last one stopped (cfg.lastid).
+ */
+static void
+resume(struct fed *f)
+{
+	size_t i, off, n = 0;
+	uint32_t len;
+
+	if (buf_append(&f->out, buf_head(&f->held), buf_used(&f->held)) < 0)
+		log_error("federation: out of memory, releases dropped");
+	buf_reset(&f->held);
+	reclaim_all(f);
+	for (i = 0; i < f->nclaims; i++)
+		record(f, IPC_FED_CLAIM, 0, f->claims[i].token,
+		    f->claims[i].key, strlen(f->claims[i].key), "", 0);
+	for (off = 0; off + 12 <= buf_used(&f->unacked); off += 12 + len) {
+		memcpy(&len, buf_head(&f->unacked) + off + 8, 4);
+		record(f, IPC_FED_PUB, 0, 0, buf_head(&f->unacked) + off,
+		    12 + (size_t)len, "", 0);
+		n++;
+	}
+	if (f->lastid[0] || n || f->nclaims)
+		log_info(
+		    "federation: resuming: stream read from %s, %zu events "
+		    "and %zu nick claims handed over again",
+		    f->lastid[0] ? f->lastid : "the start", n, f->nclaims);
+	f->dirty = 1;
+	f->wake = 1;
+}
+
+/* No bridge can be started: decide the claims locally, like a bridge that
+ * cannot reach Redis (the re-claim of the next bridge checks them). */
+static void
+claims_local(struct fed *f)
+{
+	struct claim c;
+
+	while (f->nclaims > 0) {
+		c = f->claims[--f->nclaims];
+		chat_fed_claimed(f->chat, c.token, 1);
+	}
+}
+
 static int
 spawn(struct fed *f)
 {
 	static struct bridge_cfg cfg;
 	int down[2], up[2], keep[2];
 	pid_t parent = getpid(), pid;
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(f->origin, sizeof(f->origin), "%s/%lld.%d", f->hub,
-	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, (int)parent);
 	if (FAIL("forkchatd/fed/pipe", EMFILE) || pipe2(down, O_CLOEXEC) < 0)
 		return -1;
 	if (pipe2(up, O_CLOEXEC) < 0) {
@@ -198,6 +349,7 @@ spawn(struct fed *f)
 		snprintf(cfg.host, sizeof(cfg.host), "%s", f->o->redis_host);
 		cfg.port = f->o->redis_port;
 		cfg.origin = f->origin;
+		snprintf(cfg.lastid, sizeof(cfg.lastid), "%s", f->lastid);
 		cfg.nick_ttl = f->o->nick_ttl;
 		cfg.down_fd = down[0];
 		cfg.up_fd = up[1];
@@ -216,8 +368,7 @@ spawn(struct fed *f)
 		log_error("federation: fcntl: %s", strerror(errno));
 	log_info("federation: bridge pid=%d redis=%s:%d hub=%s origin=%s",
 	    (int)pid, f->o->redis_host, f->o->redis_port, f->hub, f->origin);
-	reclaim_all(f);
-	f->dirty = 1;
+	resume(f);
 	return 0;
 }
 
@@ -225,10 +376,16 @@ struct fed *
 fed_start(const struct server_opts *o, struct chat *chat)
 {
 	struct fed *f = calloc(1, sizeof(*f));
+	struct timespec ts;
 	char host[64];
 
 	if (f == NULL)
 		return NULL;
+	if ((f->claims = calloc((size_t)o->max_clients, sizeof(*f->claims))) ==
+	    NULL) {
+		free(f);
+		return NULL;
+	}
 	f->o = o;
 	f->chat = chat;
 	f->to_fd = f->from_fd = -1;
@@ -240,7 +397,12 @@ fed_start(const struct server_opts *o, struct chat *chat)
 		host[sizeof(host) - 1] = '\0';
 		snprintf(f->hub, sizeof(f->hub), "%s-%d", host, o->port);
 	}
+	/* one origin per run of the hub: a restarted bridge keeps it */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(f->origin, sizeof(f->origin), "%s/%lld.%d", f->hub,
+	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, (int)getpid());
 	if (spawn(f) < 0) {
+		free(f->claims);
 		free(f);
 		return NULL;
 	}
@@ -249,16 +411,63 @@ fed_start(const struct server_opts *o, struct chat *chat)
 
 /* ---- records from the bridge -------------------------------------------- */
 
+/*
+ * 1 if (origin, seq) was not handled yet, and remember it.  One origin's
+ * events come in stream order, so its last sequence number is all the
+ * state needed; seq 0 (presence) is never a duplicate.  A resent XADD
+ * whose first copy Redis had applied, and what a new bridge reads again
+ * from the last cursor, are dropped here.
+ */
+static int
+seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq)
+{
+	struct seen *s, *old = &f->seen[0];
+	long long now = clock_mono_ms();
+	int i;
+
+	if (olen >= KEYSZ)
+		return 0;
+	for (i = 0; i < MAX_ORIGINS; i++) {
+		s = &f->seen[i];
+		if (strlen(s->origin) == olen &&
+		    memcmp(s->origin, origin, olen) == 0) {
+			s->used_ms = now;
+			if (seq != 0 && seq <= s->seq)
+				return 0;
+			if (seq != 0)
+				s->seq = seq;
+			return 1;
+		}
+		if (s->used_ms < old->used_ms)
+			old = s;
+	}
+	memcpy(old->origin, origin, olen);
+	old->origin[olen] = '\0';
+	old->seq = seq;
+	old->used_ms = now;
+	return 1;
+}
+
 static void
 handle_event(struct fed *f, const char *p, size_t len)
 {
-	const char *end = p + len, *body, *slash, *a, *b2, *c2;
-	size_t hlen;
+	const char *end = p + len, *body, *slash, *sp, *a, *b2, *c2;
+	unsigned long long seq = 0;
+	size_t olen, hlen;
 
-	if ((body = memchr(p, ' ', len)) == NULL || ++body >= end)
+	/* ORIGIN SEQ BODY */
+	if ((sp = memchr(p, ' ', len)) == NULL ||
+	    (body = memchr(sp + 1, ' ', (size_t)(end - sp - 1))) == NULL ||
+	    ++body >= end)
 		return;
-	slash = memchr(p, '/', (size_t)(body - p));
-	hlen = (size_t)((slash ? slash : body - 1) - p);
+	olen = (size_t)(sp - p);
+	for (a = sp + 1; a < body - 1; a++)
+		seq = seq * 10 + (unsigned long long)(*a - '0');
+	if ((olen == strlen(f->origin) && memcmp(p, f->origin, olen) == 0) ||
+	    !seen_new(f, p, olen, seq))
+		return; /* our own, or one handled already */
+	slash = memchr(p, '/', olen);
+	hlen = slash ? (size_t)(slash - p) : olen;
 	switch (body[0]) {
 	case 'M': /* M KEY LINE */
 		if (body + 2 < end &&
@@ -295,12 +504,32 @@ handle_event(struct fed *f, const char *p, size_t len)
 static void
 handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 {
+	unsigned long long seq;
+	size_t i;
+
 	switch (h->type) {
 	case IPC_FED_EVENT:
 		handle_event(f, p, h->len);
 		break;
 	case IPC_FED_CLAIMED:
+		for (i = 0; i < f->nclaims; i++)
+			if (f->claims[i].token == h->slot) {
+				forget_claim(f, i);
+				break;
+			}
 		chat_fed_claimed(f->chat, h->slot, h->code);
+		break;
+	case IPC_FED_ACKED:
+		if (h->len == 8) {
+			memcpy(&seq, p, 8);
+			acked(f, seq);
+		}
+		break;
+	case IPC_FED_CURSOR:
+		if (h->len < sizeof(f->lastid)) {
+			memcpy(f->lastid, p, h->len);
+			f->lastid[h->len] = '\0';
+		}
 		break;
 	case IPC_FED_LOG:
 		if (h->code == 0)
@@ -370,10 +599,16 @@ fed_flush(struct fed *f)
 void
 fed_tick(struct fed *f, long long now)
 {
-	if (f->pid == 0 && now >= f->restart_ms && spawn(f) < 0) {
-		log_error("federation: bridge restart: %s", strerror(errno));
-		f->restart_ms = now + RESTART_MS;
+	if (f->pid == 0 && now >= f->restart_ms) {
+		f->spawn_failed = spawn(f) < 0;
+		if (f->spawn_failed) {
+			log_error(
+			    "federation: bridge restart: %s", strerror(errno));
+			f->restart_ms = now + RESTART_MS;
+		}
 	}
+	if (f->pid == 0 && f->spawn_failed)
+		claims_local(f);
 	if (f->pid > 0 &&
 	    ((f->dirty && now - f->last_pub_ms >= PRESENCE_MIN_MS) ||
 	        now - f->last_pub_ms >= f->o->nick_ttl * 1000LL / 3))
@@ -421,5 +656,8 @@ fed_stop(struct fed *f)
 		close(f->from_fd);
 	buf_free(&f->out);
 	buf_free(&f->in);
+	buf_free(&f->unacked);
+	buf_free(&f->held);
+	free(f->claims);
 	free(f);
 }

@@ -35,15 +35,18 @@ enum ipc_type {
  */
 enum ipc_fed_type {
 	/* parent -> bridge */
-	IPC_FED_PUB = 16, /* payload: event body; code 1: unreliable */
-	IPC_FED_CLAIM,    /* slot: token; payload: folded nick */
-	IPC_FED_RELEASE,  /* payload: folded nick */
+	IPC_FED_PUB =
+	    16,          /* code 0: [seq 8][len 4][body]; 1: body, unreliable */
+	IPC_FED_CLAIM,   /* slot: token, 0 = re-claim; payload: folded nick */
+	IPC_FED_RELEASE, /* payload: folded nick */
 	/* bridge -> parent */
-	IPC_FED_EVENT,   /* payload: "ORIGIN BODY" of a remote event */
+	IPC_FED_EVENT,   /* payload: "ORIGIN SEQ BODY" of a stream entry */
 	IPC_FED_CLAIMED, /* slot: token; code: 1 ok, 0 taken */
 	IPC_FED_LOG,     /* code: 0 info, 1 warn, 2 error; payload: text */
 	IPC_FED_UP,      /* code: 1 connected to Redis, 0 lost */
 	IPC_FED_LOST,    /* payload: folded nick another hub holds now */
+	IPC_FED_ACKED,   /* payload: seq 8: Redis has every event up to it */
+	IPC_FED_CURSOR,  /* payload: stream id of the last entry read */
 };
 
 struct ipc_hdr {

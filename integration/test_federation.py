@@ -162,10 +162,13 @@ def test_nick_released_on_quit(hubs, user, connect):
     c.register("frank")
 
 
-def chat_round(senders, receivers, per_sender, tag, room="lobby"):
-    """Every sender sends per_sender numbered lines; every receiver must see
-    each other sender's lines exactly once and in order."""
+def chat_round(senders, receivers, per_sender, tag, room="lobby", midway=None):
+    """Every sender sends per_sender numbered lines (midway() is called
+    halfway through); every receiver must see each other sender's lines
+    exactly once and in order."""
     for i in range(per_sender):
+        if midway is not None and i == per_sender // 2:
+            midway()
         for s in senders:
             s.send("%s %d" % (tag, i))
     want = {s.nick: list(range(per_sender)) for s in senders}
@@ -183,7 +186,13 @@ def chat_round(senders, receivers, per_sender, tag, room="lobby"):
                 n += 1
         for nick, seq in got.items():
             assert seq == want[nick], (r.nick, nick, seq, got)
-        r.assert_silent(0.2) if r is receivers[-1] else None
+    # no duplicate trails behind the last line
+    last = receivers[-1]
+    while True:
+        line = last.try_readline(0.2)
+        if line is None:
+            break
+        assert not rx.fullmatch(line), (last.nick, "duplicate", line)
 
 
 def test_many_clients_exactly_once_in_order(hubs, user):
@@ -350,3 +359,32 @@ def test_bridge_killed_is_restarted(hubs, user, connect):
     b.expect_exact("MSG lobby jay after restart")
     b.send("back")
     a.expect_exact("MSG lobby kim back")
+
+
+def test_bridge_killed_mid_chat_loses_nothing(hubs, user, connect):
+    """The bridge holds no state of its own (SCALING.md): the parent keeps
+    the unacknowledged events, unanswered claims and the read cursor and
+    hands them to the next bridge, so a SIGKILL in mid-chat loses and
+    duplicates nothing in either direction, and a registration made while
+    no bridge runs is answered and then unique across hubs."""
+    clients = [user("w%d" % i, hubs[i % 3].port) for i in range(6)]
+    wait_presence(clients[0], [c.nick for c in clients])
+    for c in clients:
+        c.drain(0.05)
+    pid = int(hubs[0].wait_log(r"federation: bridge pid=(\d+)").group(1))
+    late = {}
+
+    def kill_bridge():
+        os.kill(pid, signal.SIGKILL)
+        hubs[0].wait_log(r"federation: bridge pid=%d ended \(signal 9\)" % pid)
+        # registered while no bridge runs: answered once one is back
+        late["c"] = connect(hubs[0].port)
+        late["c"].send("latecomer")
+
+    chat_round(clients, clients, 40, "k", midway=kill_bridge)
+    line = late["c"].readline(15)
+    assert line == "OK NICK latecomer", line
+    hubs[0].wait_log(r"federation: resuming: stream read from \d+-\d+", timeout=10)
+    c = connect(hubs[1].port)
+    c.send("latecomer")
+    c.expect_err(422)
