@@ -24,10 +24,21 @@
 
 #define NAMESZ (PROTO_NAME_MAX_BYTES + 1)
 
+/*
+ * A room.  With federation a room may span hubs: each hub has its part of
+ * it (its local members), and one of them has the owner.  A part whose
+ * owner is on another hub has owner OWNER_REMOTE and the owner's nick in
+ * rowner ("" when the room has no owner any more); it is deleted when its
+ * last local member leaves (docs/SCALING.md).
+ */
+#define OWNER_LOBBY  (-1)
+#define OWNER_REMOTE (-2)
+
 struct room {
 	char name[NAMESZ];
 	char key[NAMESZ];
-	int owner;             /* slot, -1 for the lobby */
+	int owner;             /* slot, OWNER_LOBBY or OWNER_REMOTE */
+	char rowner[NAMESZ];   /* OWNER_REMOTE: the owner's nick, or "" */
 	int head, tail, count; /* member list in join order */
 };
 
@@ -262,35 +273,6 @@ member_link(struct chat *c, int slot, struct room *r)
 	r->count++;
 }
 
-/* Leave the current room, telling the others why. */
-static void
-room_leave(struct chat *c, int slot, const char *reason)
-{
-	struct user *u = &c->users[slot];
-	struct room *r = u->room;
-
-	if (r == NULL)
-		return;
-	member_unlink(c, slot);
-	room_notice(c, r, -1, "PART %s %s %s\n", r->name, u->nick, reason);
-}
-
-/* Enter r (after leaving any room): others see JOIN. */
-static void
-room_enter(struct chat *c, int slot, struct room *r)
-{
-	room_notice(c, r, -1, "JOIN %s %s\n", r->name, c->users[slot].nick);
-	member_link(c, slot, r);
-}
-
-static void
-room_move(struct chat *c, int slot, struct room *r)
-{
-	room_leave(c, slot, "left");
-	out(c, slot, "OK JOIN %s\n", r->name);
-	room_enter(c, slot, r);
-}
-
 static void
 room_delete(struct chat *c, struct room *r)
 {
@@ -307,6 +289,40 @@ room_delete(struct chat *c, struct room *r)
 	free(r);
 	if (c->has_fed)
 		c->fed.changed(c->fed.ctx);
+}
+
+/* Leave the current room, telling the others why. */
+static void
+room_leave(struct chat *c, int slot, const char *reason)
+{
+	struct user *u = &c->users[slot];
+	struct room *r = u->room;
+
+	if (r == NULL)
+		return;
+	member_unlink(c, slot);
+	room_notice(c, r, -1, "PART %s %s %s\n", r->name, u->nick, reason);
+	if (r->owner == OWNER_REMOTE && r->count == 0) {
+		log_info(
+		    "room-part-gone room=%s (last member here left)", r->name);
+		room_delete(c, r);
+	}
+}
+
+/* Enter r (after leaving any room): others see JOIN. */
+static void
+room_enter(struct chat *c, int slot, struct room *r)
+{
+	room_notice(c, r, -1, "JOIN %s %s\n", r->name, c->users[slot].nick);
+	member_link(c, slot, r);
+}
+
+static void
+room_move(struct chat *c, int slot, struct room *r)
+{
+	room_leave(c, slot, "left");
+	out(c, slot, "OK JOIN %s\n", r->name);
+	room_enter(c, slot, r);
 }
 
 static struct room *
@@ -340,6 +356,8 @@ rooms_orphan(struct chat *c, int slot)
 		if (r->count == 0) {
 			log_info(
 			    "room-gone room=%s (owner left, empty)", r->name);
+			if (c->has_fed) /* parts elsewhere have no owner now */
+				c->fed.room_orphaned(c->fed.ctx, r->key);
 			room_delete(c, r);
 			i--;
 			continue;
@@ -450,6 +468,36 @@ remote_has_room(const struct chat *c, const char *name, size_t len)
 		return 0;
 	proto_fold(name, len, key, sizeof(key));
 	return remote_each(c, is_room, key);
+}
+
+struct owner_q {
+	const char *key;
+	char *owner; /* NAMESZ; "" until a hub names one */
+};
+
+static int
+room_owner_of(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct owner_q *q = arg;
+
+	(void)h;
+	if (rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], q->key) &&
+	    rl->fl[2] < NAMESZ && !(rl->fl[2] == 1 && rl->f[2][0] == '-')) {
+		memcpy(q->owner, rl->f[2], rl->fl[2]);
+		q->owner[rl->fl[2]] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+/* The owner other hubs report for room key ("" if none does). */
+static void
+remote_room_owner(const struct chat *c, const char *key, char *owner)
+{
+	struct owner_q q = { key, owner };
+
+	owner[0] = '\0';
+	remote_each(c, room_owner_of, &q);
 }
 
 struct nick_q {
@@ -578,8 +626,13 @@ cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 
 	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL &&
 	    remote_has_room(c, cmd->arg, cmd->arglen) &&
-	    c->nrooms - 1 < c->lim.max_rooms) /* this hub's instance */
-		r = room_create(c, cmd->arg, cmd->arglen, slot);
+	    c->nrooms - 1 < c->lim.max_rooms &&
+	    (r = room_create(c, cmd->arg, cmd->arglen, OWNER_REMOTE)) !=
+	        NULL) { /* this hub's part of a room on other hubs */
+		remote_room_owner(c, r->key, r->rowner);
+		log_info("room-part room=%s owner=%s (on another hub)", r->name,
+		    r->rowner[0] ? r->rowner : "-");
+	}
 	if (r == NULL) {
 		out_err(c, slot, PERR_NO_SUCH_ROOM,
 		    "no room %.*s; /list shows "
@@ -605,20 +658,64 @@ cmd_leave(struct chat *c, int slot)
 	room_move(c, slot, c->rooms[0]);
 }
 
+/* Every member of r goes to the lobby, told who removed r; r is deleted. */
+static void
+room_evict(struct chat *c, struct room *r, const char *by)
+{
+	int s;
+
+	while ((s = r->head) >= 0) {
+		member_unlink(c, s);
+		out(c, s, "REMOVED %s %s\n", r->name, by);
+		room_enter(c, s, c->rooms[0]);
+	}
+	room_delete(c, r);
+}
+
+/* /rm of a room whose owner is on another hub, or that has none. */
+static void
+rm_not_owner(struct chat *c, int slot, const char *name, size_t len)
+{
+	struct room *r = room_find(c, name, len);
+	char key[NAMESZ], owner[NAMESZ];
+
+	if (r != NULL)
+		snprintf(owner, sizeof(owner), "%s", r->rowner);
+	else {
+		proto_fold(name, len, key, sizeof(key));
+		remote_room_owner(c, key, owner);
+	}
+	if (owner[0])
+		out_err(c, slot, PERR_NOT_OWNER,
+		    "only its owner %s (on another hub) may remove %.*s", owner,
+		    (int)len, name);
+	else
+		out_err(c, slot, PERR_NOT_OWNER,
+		    "%.*s has no owner; it goes away when its last member "
+		    "leaves",
+		    (int)len, name);
+}
+
 static void
 cmd_rm(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
 	struct room *r, *lobby = c->rooms[0];
 	const char *by = c->users[slot].nick;
-	int s;
 
 	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL) {
-		out_err(c, slot, PERR_NO_SUCH_ROOM, "no room %.*s",
-		    (int)cmd->arglen, cmd->arg);
+		if (remote_has_room(c, cmd->arg, cmd->arglen))
+			rm_not_owner(c, slot, cmd->arg, cmd->arglen);
+		else
+			out_err(c, slot, PERR_NO_SUCH_ROOM, "no room %.*s",
+			    (int)cmd->arglen, cmd->arg);
 		return;
 	}
 	if (r == lobby) {
 		out_err(c, slot, PERR_IS_LOBBY, "the lobby cannot be removed");
+		return;
+	}
+	if (r->owner == OWNER_REMOTE) {
+		rm_not_owner(c, slot, r->name, strlen(r->name));
 		return;
 	}
 	if (r->owner != slot) {
@@ -630,12 +727,9 @@ cmd_rm(struct chat *c, int slot, const struct proto_cmd *cmd)
 	}
 	log_info("room-rm room=%s by=%s members=%d", r->name, by, r->count);
 	out(c, slot, "OK RM %s\n", r->name);
-	while ((s = r->head) >= 0) {
-		member_unlink(c, s);
-		out(c, s, "REMOVED %s %s\n", r->name, by);
-		room_enter(c, s, lobby);
-	}
-	room_delete(c, r);
+	if (c->has_fed) /* first: the moves below publish lobby JOINs */
+		c->fed.room_removed(c->fed.ctx, r->key, by);
+	room_evict(c, r, by);
 }
 
 struct lrow {
@@ -1187,6 +1281,20 @@ chat_fed_claimed(struct chat *c, unsigned token, int ok)
 	buf_free(&pend);
 }
 
+/* "OWNER ROOM NICK" from another hub (for r's key): r's owner changed. */
+static void
+owner_line(struct room *r, const char *line, size_t len)
+{
+	const char *sp, *end = line + len;
+
+	if (len > 6 && memcmp(line, "OWNER ", 6) == 0 &&
+	    (sp = memchr(line + 6, ' ', len - 6)) != NULL && sp + 1 < end &&
+	    (size_t)(end - sp - 1) < NAMESZ) {
+		memcpy(r->rowner, sp + 1, (size_t)(end - sp - 1));
+		r->rowner[end - sp - 1] = '\0';
+	}
+}
+
 void
 chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len)
@@ -1203,8 +1311,43 @@ chat_fed_room_line(
 			memcpy(c->line, line, len);
 			c->line[len] = '\n';
 			room_send(c, c->rooms[i], -1, len + 1);
+			if (c->rooms[i]->owner == OWNER_REMOTE)
+				owner_line(c->rooms[i], line, len);
 			return;
 		}
+}
+
+void
+chat_fed_room_removed(
+    struct chat *c, const char *key, size_t klen, const char *by, size_t blen)
+{
+	char k[NAMESZ], who[NAMESZ];
+	struct room *r;
+
+	if (klen >= NAMESZ || blen >= NAMESZ || !plain(by, blen))
+		return;
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	memcpy(who, by, blen);
+	who[blen] = '\0';
+	if ((r = room_find(c, k, klen)) == NULL || r == c->rooms[0])
+		return;
+	log_info("room-rm room=%s by=%s members=%d (on another hub)", r->name,
+	    who, r->count);
+	room_evict(c, r, who);
+}
+
+void
+chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
+{
+	struct room *r;
+
+	if (klen < NAMESZ && (r = room_find(c, key, klen)) != NULL &&
+	    r->owner == OWNER_REMOTE) {
+		log_info("room-owner room=%s owner=- (left on another hub)",
+		    r->name);
+		r->rowner[0] = '\0';
+	}
 }
 
 void

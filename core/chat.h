@@ -55,6 +55,11 @@ struct chat_fed {
 	    const char *to, const char *text, size_t len);
 	/* Rooms or users changed: the presence snapshot is stale. */
 	void (*changed)(void *ctx);
+	/* Room key was removed here by its owner `by`: remove it everywhere. */
+	void (*room_removed)(void *ctx, const char *room_key, const char *by);
+	/* Room key lost its owner and has no member left here: it has no
+	 * owner anywhere now. */
+	void (*room_orphaned)(void *ctx, const char *room_key);
 };
 
 struct chat_limits {
@@ -98,6 +103,12 @@ void chat_fed_room_line(
  * local holder is disconnected with BYE NICK_TAKEN.
  */
 void chat_fed_lost(struct chat *c, const char *key, size_t klen);
+/* Another hub removed room key (its owner `by` did): our members go to the
+ * lobby with REMOVED, and this hub's part of the room is deleted. */
+void chat_fed_room_removed(
+    struct chat *c, const char *key, size_t klen, const char *by, size_t blen);
+/* Room key's owner left and nobody on its hub inherited it. */
+void chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen);
 /* A whisper from another hub to local nick `to`. */
 void chat_fed_whisper(struct chat *c, const char *from, size_t flen,
     const char *to, size_t tlen, const char *text, size_t len);

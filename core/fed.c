@@ -16,6 +16,8 @@
  * (docs/SCALING.md).  Event values on the stream are "ORIGIN SEQ BODY":
  *   M ROOMKEY LINE            a room-wide line (MSG, JOIN, PART, OWNER)
  *   W HUB FROM TO TEXT        a whisper for TO on HUB
+ *   D ROOMKEY BY              the owner BY removed the room: everywhere
+ *   O ROOMKEY                 the room's owner left; nobody inherited it
  *   P HUB\n SNAPSHOT          presence: rooms and users (unreliable)
  *   S                         a hub (re)joined: publish presence
  */
@@ -216,6 +218,21 @@ h_changed(void *ctx)
 	((struct fed *)ctx)->dirty = 1;
 }
 
+static void
+h_room_removed(void *ctx, const char *key, const char *by)
+{
+	char head[PROTO_NAME_MAX_BYTES + 8];
+	int n = snprintf(head, sizeof(head), "D %s ", key);
+
+	publish(ctx, head, (size_t)n, by, strlen(by));
+}
+
+static void
+h_room_orphaned(void *ctx, const char *key)
+{
+	publish(ctx, "O ", 2, key, strlen(key));
+}
+
 void
 fed_hooks(struct chat_fed *hooks)
 {
@@ -224,6 +241,8 @@ fed_hooks(struct chat_fed *hooks)
 	hooks->release = h_release;
 	hooks->whisper = h_whisper;
 	hooks->changed = h_changed;
+	hooks->room_removed = h_room_removed;
+	hooks->room_orphaned = h_room_orphaned;
 }
 
 /* ---- presence ----------------------------------------------------------- */
@@ -488,6 +507,18 @@ handle_event(struct fed *f, const char *p, size_t len)
 			chat_fed_whisper(f->chat, a + 1, (size_t)(b2 - a - 1),
 			    b2 + 1, (size_t)(c2 - b2 - 1), c2 + 1,
 			    (size_t)(end - c2 - 1));
+		break;
+	case 'D': /* D KEY BY */
+		if (body + 2 < end &&
+		    (a = memchr(body + 2, ' ', (size_t)(end - body - 2))))
+			chat_fed_room_removed(f->chat, body + 2,
+			    (size_t)(a - body - 2), a + 1,
+			    (size_t)(end - a - 1));
+		break;
+	case 'O': /* O KEY */
+		if (body + 2 < end)
+			chat_fed_room_orphaned(
+			    f->chat, body + 2, (size_t)(end - body - 2));
 		break;
 	case 'P': /* P HUB\n SNAPSHOT */
 		if ((a = memchr(body, '\n', (size_t)(end - body))) != NULL)

@@ -388,3 +388,70 @@ def test_bridge_killed_mid_chat_loses_nothing(hubs, user, connect):
     c = connect(hubs[1].port)
     c.send("latecomer")
     c.expect_err(422)
+
+
+def test_room_owner_and_rm_span_hubs(hubs, user):
+    """A room has one owner across hubs (PROTOCOL.md): /rm elsewhere is
+    refused with the owner's name, the owner's /rm empties the room on every
+    hub, ownership passes on with OWNER seen everywhere, and a room whose
+    owner left without an heir goes away with its last member."""
+    alice = user("alice", hubs[0].port)
+    bob = user("bob", hubs[1].port)
+    carol = user("carol", hubs[2].port)
+    alice.send("/add ops")
+    alice.expect_exact("OK JOIN ops")
+    for c in (bob, carol):
+        wait_until(lambda: "ops" in c.rooms(), timeout=10, interval=0.1,
+                   what="ops visible to %s" % c.nick)
+        c.send("/join ops")
+        c.expect_exact("OK JOIN ops")
+    bob.send("/rm ops")
+    err = bob.expect(r"ERR 434 NOT_OWNER .*")
+    assert "only its owner alice (on another hub)" in err, err
+    alice.send("/rm ops")
+    alice.expect_exact("OK RM ops")
+    for c in (bob, carol):
+        c.expect_exact("REMOVED ops alice")
+    bob.send("back in the lobby")
+    alice.expect_exact("MSG lobby bob back in the lobby")
+    carol.expect_exact("MSG lobby bob back in the lobby")
+    wait_until(lambda: "ops" not in carol.rooms(), timeout=10, interval=0.1,
+               what="ops gone from /list on hub2")
+    # ownership passes on within the owner's hub and is seen on the others
+    dave = user("dave", hubs[0].port)
+    frank = user("frank", hubs[0].port)
+    dave.send("/add den")
+    dave.expect_exact("OK JOIN den")
+    frank.send("/join den")
+    frank.expect_exact("OK JOIN den")
+    wait_until(lambda: "den" in bob.rooms(), timeout=10, interval=0.1, what="den on hub1")
+    bob.send("/join den")
+    bob.expect_exact("OK JOIN den")
+    frank.expect_exact("JOIN den bob")
+    dave.quit()
+    bob.expect_exact("OWNER den frank")
+    bob.send("/rm den")
+    assert "only its owner frank (on another hub)" in bob.expect(r"ERR 434 NOT_OWNER .*")
+    frank.send("/rm den")
+    frank.expect_exact("OK RM den")
+    bob.expect_exact("REMOVED den frank")
+    # an owner who leaves an empty part behind: no heir, the room dies out
+    gil = user("gil", hubs[0].port)
+    gil.send("/add attic")
+    gil.expect_exact("OK JOIN attic")
+    wait_until(lambda: "attic" in carol.rooms(), timeout=10, interval=0.1,
+               what="attic on hub2")
+    carol.send("/join attic")
+    carol.expect_exact("OK JOIN attic")
+    gil.expect_exact("JOIN attic carol")
+    gil.send("/leave")
+    gil.expect_exact("OK JOIN lobby")
+    gil.quit()
+    hubs[2].wait_log(r"room-owner room=attic owner=- \(left on another hub\)")
+    carol.send("/rm attic")
+    assert "attic has no owner" in carol.expect(r"ERR 434 NOT_OWNER .*")
+    carol.send("/leave")
+    carol.expect_exact("OK JOIN lobby")
+    hubs[2].wait_log(r"room-part-gone room=attic")
+    wait_until(lambda: "attic" not in bob.rooms(), timeout=10, interval=0.1,
+               what="attic gone everywhere")

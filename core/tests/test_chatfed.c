@@ -82,13 +82,33 @@ f_changed(void *ctx)
 	r.changed++;
 }
 
+static void
+f_room_removed(void *ctx, const char *key, const char *by)
+{
+	(void)ctx;
+	strncat(r.pub, "D ", sizeof(r.pub) - strlen(r.pub) - 1);
+	strncat(r.pub, key, sizeof(r.pub) - strlen(r.pub) - 1);
+	strncat(r.pub, " ", sizeof(r.pub) - strlen(r.pub) - 1);
+	strncat(r.pub, by, sizeof(r.pub) - strlen(r.pub) - 1);
+	strncat(r.pub, "\n", sizeof(r.pub) - strlen(r.pub) - 1);
+}
+
+static void
+f_room_orphaned(void *ctx, const char *key)
+{
+	(void)ctx;
+	strncat(r.pub, "O ", sizeof(r.pub) - strlen(r.pub) - 1);
+	strncat(r.pub, key, sizeof(r.pub) - strlen(r.pub) - 1);
+	strncat(r.pub, "\n", sizeof(r.pub) - strlen(r.pub) - 1);
+}
+
 static struct chat *
 fed_chat(void)
 {
 	static const struct chat_io io = { NULL, io_send, io_close };
 	struct chat_limits lim = { NSLOT, 4, 2000 };
 	struct chat_fed f = { NULL, f_room_line, f_claim, f_release, f_whisper,
-		f_changed };
+		f_changed, f_room_removed, f_room_orphaned };
 	struct chat *c = chat_new(&lim, &io);
 
 	assert_non_null(c);
@@ -205,16 +225,16 @@ test_chatfed_remote_lines_and_presence(void **state)
 	say(c, 0, "/add OPS");
 	assert_non_null(strstr(r.out[0], "ERR 431 ROOM_EXISTS"));
 	memset(r.out, 0, sizeof(r.out));
-	say(c, 0, "/join ops"); /* this hub's instance, owned by ann */
+	say(c, 0, "/join ops"); /* this hub's part; the owner stays zed */
 	assert_string_equal(r.out[0], "OK JOIN ops\n");
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/list");
 	assert_string_equal(
-	    r.out[0], "ROOM lobby 2 -\nROOM ops 2 ann\nEND LIST 2\n");
+	    r.out[0], "ROOM lobby 2 -\nROOM ops 2 zed\nEND LIST 2\n");
 	assert_int_equal(chat_fed_snapshot(c, &b), 0);
 	buf_append(&b, "", 1);
 	assert_string_equal(
-	    buf_head(&b), "R lobby 0 -\nR ops 1 ann\nU ann ops\n");
+	    buf_head(&b), "R lobby 0 -\nR ops 1 -\nU ann ops\n");
 	buf_free(&b);
 	/* a silent hub is forgotten */
 	chat_fed_expire(c, 5000, 10000);
@@ -225,12 +245,107 @@ test_chatfed_remote_lines_and_presence(void **state)
 	chat_free(c);
 }
 
+/* A part of a room owned on another hub: /rm is refused with the owner's
+ * name, an OWNER line from there moves it, and the part goes when its last
+ * local member leaves. */
+static void
+test_chatfed_room_part_owned_elsewhere(void **state)
+{
+	struct chat *c = fed_chat();
+
+	reg(c, 0, "ann");
+	reg(c, 1, "bob");
+	chat_fed_presence(c, "hub1", 4, hub1, strlen(hub1), 1000);
+	say(c, 0, "/rm ops"); /* no part here yet */
+	assert_string_equal(r.out[0],
+	    "ERR 434 NOT_OWNER only its owner zed "
+	    "(on another hub) may remove ops\n");
+	say(c, 0, "/rm nowhere");
+	assert_non_null(strstr(r.out[0], "ERR 430 NO_SUCH_ROOM"));
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/join OPS");
+	say(c, 1, "/join ops");
+	assert_int_equal(chat_room_count(c), 2);
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/rm ops");
+	assert_string_equal(r.out[0],
+	    "ERR 434 NOT_OWNER only its owner zed "
+	    "(on another hub) may remove OPS\n");
+	chat_fed_room_line(c, "ops", 3, "OWNER ops yan", 13);
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/rm ops");
+	assert_non_null(strstr(r.out[0], "only its owner yan "));
+	chat_fed_room_orphaned(c, "nope", 4);
+	chat_fed_room_orphaned(c, "ops", 3);
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/rm ops");
+	assert_string_equal(r.out[0],
+	    "ERR 434 NOT_OWNER OPS has no owner; it "
+	    "goes away when its last member leaves\n");
+	say(c, 0, "/leave");
+	assert_int_equal(chat_room_count(c), 2); /* bob is still in it */
+	chat_disconnect(c, 1, "quit");
+	assert_int_equal(chat_room_count(c), 1); /* the last one left */
+	assert_null(strstr(r.pub, "O ops"));     /* not ours to orphan */
+	chat_free(c);
+}
+
+/* The owner's /rm reaches the other hubs first; a remote one evicts our
+ * members to the lobby. */
+static void
+test_chatfed_room_removed_everywhere(void **state)
+{
+	struct chat *c = fed_chat();
+	const char *d, *j;
+
+	reg(c, 0, "ann");
+	reg(c, 1, "bob");
+	say(c, 0, "/add ops");
+	say(c, 1, "/join ops");
+	r.pub[0] = '\0';
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/rm ops");
+	assert_string_equal(r.out[1], "REMOVED ops ann\n");
+	assert_non_null(strstr(r.out[0], "REMOVED ops ann\nJOIN lobby bob\n"));
+	d = strstr(r.pub, "D ops ann\n");
+	j = strstr(r.pub, "lobby|JOIN lobby bob");
+	assert_non_null(d);
+	assert_non_null(j);
+	assert_true(d < j);
+	assert_int_equal(chat_room_count(c), 1);
+	/* removed on another hub */
+	chat_fed_presence(c, "hub1", 4, hub1, strlen(hub1), 1000);
+	say(c, 0, "/join ops");
+	say(c, 1, "/join ops");
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_room_removed(c, "lobby", 5, "zed", 3); /* never */
+	chat_fed_room_removed(c, "ops", 3, "z\ned", 4); /* not plain */
+	chat_fed_room_removed(c, "nope", 4, "zed", 3);
+	assert_int_equal(chat_room_count(c), 2);
+	chat_fed_room_removed(c, "ops", 3, "zed", 3);
+	assert_string_equal(r.out[0], "REMOVED ops zed\nJOIN lobby bob\n");
+	assert_string_equal(r.out[1], "REMOVED ops zed\n");
+	assert_int_equal(chat_room_count(c), 1);
+	assert_string_equal(chat_room(c, 0), "lobby");
+	assert_string_equal(chat_room(c, 1), "lobby");
+	/* an owner who leaves an empty room: it has no owner anywhere */
+	say(c, 0, "/add den");
+	say(c, 0, "/leave");
+	r.pub[0] = '\0';
+	chat_disconnect(c, 0, "quit");
+	assert_non_null(strstr(r.pub, "O den\n"));
+	assert_int_equal(chat_room_count(c), 1);
+	chat_free(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chatfed_claim_holds_lines),
 		cmocka_unit_test(test_chatfed_remote_lines_and_presence),
+		cmocka_unit_test(test_chatfed_room_part_owned_elsewhere),
+		cmocka_unit_test(test_chatfed_room_removed_everywhere),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
