@@ -948,12 +948,12 @@ cmd_text(struct chat *c, int slot, const char *text, size_t len)
 static void
 cmd_stats(struct chat *c, int slot)
 {
-	struct stats_item it[STATS_NITEMS];
+	struct stats_item it[STATS_MAX_ITEMS];
 	size_t i, n = 0;
 
 	if (c->hooks.stats != NULL)
-		n = c->hooks.stats(c->io.ctx, it, STATS_NITEMS);
-	for (i = 0; i < n && i < STATS_NITEMS; i++)
+		n = c->hooks.stats(c->io.ctx, it, STATS_MAX_ITEMS);
+	for (i = 0; i < n && i < STATS_MAX_ITEMS; i++)
 		out(c, slot, "STAT %s %llu\n", it[i].name, it[i].value);
 	out(c, slot, "END STATS %zu\n", i);
 }

@@ -77,6 +77,9 @@ struct fed {
 	size_t nclaims;         /* at most one per client slot */
 	char lastid[64];        /* the stream id read up to */
 	struct seen seen[MAX_ORIGINS];
+	/* for /stats */
+	unsigned long long nunacked, events_in, dups, restarts;
+	int redis_up;
 };
 
 static void
@@ -127,6 +130,7 @@ publish(struct fed *f, const char *head, size_t hl, const char *body, size_t bl)
 		return;
 	}
 	f->seq++;
+	f->nunacked++;
 	memcpy(e, &f->seq, 8);
 	memcpy(e + 8, &len, 4);
 	memcpy(e + 12, head, hl);
@@ -148,6 +152,7 @@ acked(struct fed *f, unsigned long long upto)
 		if (seq > upto)
 			break;
 		buf_consume(&f->unacked, 12 + (size_t)len);
+		f->nunacked--;
 	}
 }
 
@@ -482,9 +487,14 @@ handle_event(struct fed *f, const char *p, size_t len)
 	olen = (size_t)(sp - p);
 	for (a = sp + 1; a < body - 1; a++)
 		seq = seq * 10 + (unsigned long long)(*a - '0');
-	if ((olen == strlen(f->origin) && memcmp(p, f->origin, olen) == 0) ||
-	    !seen_new(f, p, olen, seq))
-		return; /* our own, or one handled already */
+	if (olen == strlen(f->origin) && memcmp(p, f->origin, olen) == 0)
+		return; /* our own */
+	if (!seen_new(f, p, olen, seq)) {
+		f->dups++; /* handled already */
+		return;
+	}
+	if (seq != 0)
+		f->events_in++;
 	slash = memchr(p, '/', olen);
 	hlen = slash ? (size_t)(slash - p) : olen;
 	switch (body[0]) {
@@ -574,6 +584,7 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 		chat_fed_lost(f->chat, p, h->len);
 		break;
 	case IPC_FED_UP:
+		f->redis_up = h->code != 0;
 		if (h->code)
 			f->dirty = 1, f->last_pub_ms = 0;
 		break;
@@ -660,8 +671,27 @@ fed_reaped(struct fed *f, pid_t pid, int status)
 	close(f->from_fd);
 	f->to_fd = f->from_fd = -1;
 	f->pid = 0;
+	f->redis_up = 0;
+	f->restarts++;
 	f->restart_ms = clock_mono_ms() + RESTART_MS;
 	return 1;
+}
+
+size_t
+fed_stats(const struct fed *f, struct stats_item *it, size_t max)
+{
+	const struct stats_item all[STATS_FED_NITEMS] = {
+		{ "fed_redis_up", (unsigned long long)f->redis_up },
+		{ "fed_events_out", f->seq },
+		{ "fed_events_in", f->events_in },
+		{ "fed_duplicates_dropped", f->dups },
+		{ "fed_unacked", f->nunacked },
+		{ "fed_bridge_restarts", f->restarts },
+	};
+	size_t n = max < STATS_FED_NITEMS ? max : STATS_FED_NITEMS;
+
+	memcpy(it, all, n * sizeof(*it));
+	return n;
 }
 
 void

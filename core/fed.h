@@ -10,6 +10,7 @@
 
 #include "chat.h"
 #include "opts.h"
+#include "stats.h"
 
 struct fed;
 
@@ -28,6 +29,9 @@ void fed_tick(struct fed *f, long long now_ms);
 
 /* 1 if pid was the bridge (it is restarted on the next tick). */
 int fed_reaped(struct fed *f, pid_t pid, int status);
+
+/* The federation items of /stats (STATS_FED_NITEMS at most max). */
+size_t fed_stats(const struct fed *f, struct stats_item *it, size_t max);
 
 /* Stop the bridge and wait for it; frees f. */
 void fed_stop(struct fed *f);

@@ -80,15 +80,17 @@ srv_stats(void *ctx, struct stats_item *it, size_t max)
 	size_t n = max < STATS_NITEMS ? max : STATS_NITEMS;
 
 	memcpy(it, all, n * sizeof(*it));
+	if (s->fed != NULL && n < max)
+		n += fed_stats(s->fed, it + n, max - n);
 	return n;
 }
 
 static void
 log_stats(struct server *s)
 {
-	struct stats_item it[STATS_NITEMS];
+	struct stats_item it[STATS_MAX_ITEMS];
 	char line[1024];
-	size_t n = srv_stats(s, it, STATS_NITEMS);
+	size_t n = srv_stats(s, it, STATS_MAX_ITEMS);
 
 	stats_format(line, sizeof(line), it, n);
 	log_info("stats %s", line);

@@ -49,8 +49,11 @@ struct stats_item {
 	unsigned long long value;
 };
 
-/* How many items the server reports (docs/PROTOCOL.md, /stats). */
-#define STATS_NITEMS 11
+/* How many items the server reports (docs/PROTOCOL.md, /stats); a
+ * federated hub (--redis) adds STATS_FED_NITEMS after them. */
+#define STATS_NITEMS     11
+#define STATS_FED_NITEMS 6
+#define STATS_MAX_ITEMS  (STATS_NITEMS + STATS_FED_NITEMS)
 
 /*
  * "name=value name=value ..." into buf (always NUL-terminated when bufsz

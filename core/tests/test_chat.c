@@ -1625,7 +1625,7 @@ fake_stats(void *ctx, struct stats_item *it, size_t max)
 	size_t n = sizeof(items) / sizeof(items[0]);
 
 	assert_ptr_equal(ctx, &io_rec);
-	assert_int_equal(max, STATS_NITEMS);
+	assert_int_equal(max, STATS_MAX_ITEMS);
 	hook_rec.stats_calls++;
 	memcpy(it, items, sizeof(items));
 	return n;
