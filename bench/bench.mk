@@ -2,7 +2,8 @@
 #
 #   make bench         full run: N = 10..1000, forkchat vs floor vs Redis,
 #                      3 federated hubs vs one hub at N = 99 (< 5 min)
-#   make bench-quick   N = 10, 100; one-room and one-room-max (< 90 s, CI)
+#   make bench-quick   N = 10, 100; one-room and one-room-max; 3 hubs x 10
+#                      vs one hub with 30 (< 90 s, CI)
 #
 # Results: bench/results/latest.{json,md}, *.png, hyperfine-*.{json,md}.
 

@@ -10,7 +10,10 @@ cancels out the machine), compute per file
     throughput ratio  = forkchat deliveries_per_s / floor deliveries_per_s
     latency ratios    = forkchat p50_us / floor p50_us  (and p99_us)
 
-and take the median over the files.  The gated metric depends on the
+and take the median over the files.  Points measured for both
+"forkchat-federated" (3 hubs through Redis) and "forkchat" (one hub, same
+load) are compared the same way, federated / one hub, under the key
+"fed:SCENARIO/N": the cost of the extra hop.  The gated metric depends on the
 scenario: a paced scenario (rate > 0) offers a fixed load, so its
 throughput ratio is ~1 by construction and the p50 latency ratio is gated
 (higher = worse); an unpaced one (rate 0, "-max") is gated on the
@@ -30,8 +33,11 @@ import time
 TOLERANCE = 0.30
 
 
+PAIRS = (("", "forkchat", "floor"), ("fed:", "forkchat-federated", "forkchat"))
+
+
 def load(paths):
-    per_key = {}        # (scenario, n) -> list of {system: run} per file
+    per_key = {}        # (prefix, scenario, n) -> list of {system: run} per file
     problems = []
     for path in paths:
         with open(path) as f:
@@ -43,9 +49,11 @@ def load(paths):
                     problems.append("%s: %s %s n=%s: %s=%s" % (
                         path, r["system"], r["scenario"], r["n"], field, r[field]))
             by.setdefault((r["scenario"], int(r["n"])), {})[r["system"]] = r
-        for key, systems in by.items():
-            if "forkchat" in systems and "floor" in systems:
-                per_key.setdefault(key, []).append(systems)
+        for (scenario, n), systems in by.items():
+            for prefix, sys_, ref in PAIRS:
+                if sys_ in systems and ref in systems:
+                    per_key.setdefault((prefix, scenario, n), []).append(
+                        {"sys": systems[sys_], "ref": systems[ref]})
     return per_key, problems
 
 
@@ -55,11 +63,11 @@ def ratio(a, b):
 
 def medians(per_key):
     out = {}
-    for (scenario, n), files in sorted(per_key.items()):
-        fc = [f["forkchat"] for f in files]
-        fl = [f["floor"] for f in files]
+    for (prefix, scenario, n), files in sorted(per_key.items()):
+        fc = [f["sys"] for f in files]
+        fl = [f["ref"] for f in files]
         paced = (fc[0].get("rate") or 0) > 0
-        out["%s/%d" % (scenario, n)] = {
+        out["%s%s/%d" % (prefix, scenario, n)] = {
             "gate": "p50_us" if paced else "deliveries_per_s",
             "deliveries_per_s": statistics.median(
                 ratio(a["deliveries_per_s"], b["deliveries_per_s"]) for a, b in zip(fc, fl)),
