@@ -10,6 +10,10 @@
  * Rooms keep their members in a doubly linked list threaded through the
  * user table (join order, O(1) join and leave); nicknames are found through
  * a chained hash of their case-folded keys.
+ *
+ * The federation half (other hubs' presence snapshots, /list and /users
+ * across hubs, chat_set_fed and the chat_fed_* entry points) is in
+ * chatfed.c; chat_int.h holds the state and helpers the two share.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -18,76 +22,10 @@
 #include <string.h>
 
 #include "chat.h"
+#include "chat_int.h"
 #include "failpoint.h"
 #include "log.h"
 #include "utf8.h"
-
-#define NAMESZ (PROTO_NAME_MAX_BYTES + 1)
-
-/*
- * A room.  With federation a room may span hubs: each hub has its part of
- * it (its local members), and one of them has the owner.  A part whose
- * owner is on another hub has owner OWNER_REMOTE and the owner's nick in
- * rowner ("" when the room has no owner any more); it is deleted when its
- * last local member leaves (docs/SCALING.md).
- */
-#define OWNER_LOBBY  (-1)
-#define OWNER_REMOTE (-2)
-
-struct room {
-	char name[NAMESZ];
-	char key[NAMESZ];
-	int owner;             /* slot, OWNER_LOBBY or OWNER_REMOTE */
-	char rowner[NAMESZ];   /* OWNER_REMOTE: the owner's nick, or "" */
-	int head, tail, count; /* member list in join order */
-};
-
-struct user {
-	int in_use, registered;
-	char nick[NAMESZ];
-	char key[NAMESZ];
-	struct room *room;
-	int rprev, rnext; /* room member list */
-	int hnext;        /* nick hash chain */
-	unsigned claim;   /* federation: nick claim in flight */
-	struct buf pend;  /* lines received while the claim is in flight */
-};
-
-/* Another hub's presence snapshot (federation). */
-struct remote {
-	char hub[NAMESZ * 2];
-	char *blob;
-	size_t len;
-	long long seen_ms;
-};
-
-/* One "R name count owner" or "U nick room" line of a snapshot. */
-struct rline {
-	char kind;
-	const char *f[3];
-	size_t fl[3];
-};
-
-struct chat {
-	struct chat_limits lim;
-	struct chat_io io;
-	struct chat_hooks hooks;
-	struct user *users;
-	struct room **rooms; /* rooms[0] is the lobby */
-	int nrooms;
-	int nusers;
-	int *hash; /* nick key hash -> first slot */
-	size_t hashsz;
-	char *line; /* scratch for one outgoing line */
-	size_t linesz;
-	struct chat_fed fed; /* federation hooks, when has_fed */
-	int has_fed;
-	unsigned claim_seq;
-	struct remote *remotes;
-	int nremotes;
-};
-
-#define PEND_MAX (64 * 1024) /* lines held during a nick claim */
 
 static const char *help_lines[] = {
 	"text                 send text to everyone in your room (//text sends /text)",
@@ -105,7 +43,7 @@ static const char *help_lines[] = {
 
 /* ---- output ---------------------------------------------------------- */
 
-static void __attribute__((format(printf, 3, 4)))
+void __attribute__((format(printf, 3, 4)))
 out(struct chat *c, int slot, const char *fmt, ...)
 {
 	va_list ap;
@@ -123,7 +61,7 @@ out(struct chat *c, int slot, const char *fmt, ...)
 	c->io.send(c->io.ctx, slot, c->line, (size_t)n);
 }
 
-static void __attribute__((format(printf, 4, 5)))
+void __attribute__((format(printf, 4, 5)))
 out_err(struct chat *c, int slot, enum proto_err code, const char *fmt, ...)
 {
 	char text[512];
@@ -150,7 +88,7 @@ out_err(struct chat *c, int slot, enum proto_err code, const char *fmt, ...)
  * Send the line in c->line (len bytes) to every member of r but except;
  * returns how many got it.
  */
-static int
+int
 room_send(struct chat *c, struct room *r, int except, size_t len)
 {
 	int s, n = 0;
@@ -194,7 +132,7 @@ hash_key(const char *key, size_t sz)
 	return h % sz;
 }
 
-static int
+int
 nick_find(struct chat *c, const char *name, size_t len)
 {
 	char key[NAMESZ];
@@ -210,7 +148,7 @@ nick_find(struct chat *c, const char *name, size_t len)
 	return -1;
 }
 
-static void
+void
 nick_unhash(struct chat *c, int slot)
 {
 	int *p = &c->hash[hash_key(c->users[slot].key, c->hashsz)];
@@ -221,7 +159,7 @@ nick_unhash(struct chat *c, int slot)
 		*p = c->users[slot].hnext;
 }
 
-static struct room *
+struct room *
 room_find(struct chat *c, const char *name, size_t len)
 {
 	char key[NAMESZ];
@@ -370,157 +308,9 @@ rooms_orphan(struct chat *c, int slot)
 	}
 }
 
-/* ---- other hubs (federation) ------------------------------------------ */
-
-/*
- * Another hub's text goes to our clients: it must not carry a control
- * character (a '\n' would forge a line), whatever is in Redis.
- */
-static int
-plain(const char *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			return 0;
-	return 1;
-}
-
-/* Split one snapshot line (without its newline) into kind and 3 fields. */
-static int
-rline_parse(const char *p, size_t len, struct rline *rl)
-{
-	const char *end = p + len, *sp;
-	int i;
-
-	if (len < 2 || p[1] != ' ' || !plain(p, len))
-		return 0;
-	rl->kind = p[0];
-	p += 2;
-	for (i = 0; i < 3; i++) {
-		rl->f[i] = end;
-		rl->fl[i] = 0;
-	}
-	for (i = 0; i < 3; i++) {
-		sp = i < 2 ? memchr(p, ' ', (size_t)(end - p)) : NULL;
-		rl->f[i] = p;
-		rl->fl[i] = (size_t)((sp ? sp : end) - p);
-		if (sp == NULL)
-			return i >= 1;
-		p = sp + 1;
-	}
-	return 1;
-}
-
-/*
- * Call fn for every line of every other hub's snapshot until it returns
- * nonzero; returns that value, or 0.
- */
-static int
-remote_each(const struct chat *c,
-    int (*fn)(const struct remote *h, const struct rline *rl, void *arg),
-    void *arg)
-{
-	const struct remote *h;
-	struct rline rl;
-	const char *p, *nl;
-	int i, rc;
-
-	for (i = 0; i < c->nremotes; i++) {
-		h = &c->remotes[i];
-		for (p = h->blob; p < h->blob + h->len; p = nl + 1) {
-			nl = memchr(p, '\n', (size_t)(h->blob + h->len - p));
-			if (nl == NULL)
-				break;
-			if (rline_parse(p, (size_t)(nl - p), &rl) &&
-			    (rc = fn(h, &rl, arg)) != 0)
-				return rc;
-		}
-	}
-	return 0;
-}
-
-static int
-same_key(const char *name, size_t len, const char *key)
-{
-	char k[NAMESZ];
-
-	if (len >= NAMESZ)
-		return 0;
-	proto_fold(name, len, k, sizeof(k));
-	return strcmp(k, key) == 0;
-}
-
-static int
-is_room(const struct remote *h, const struct rline *rl, void *arg)
-{
-	(void)h;
-	return rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], arg);
-}
-
-static int
-remote_has_room(const struct chat *c, const char *name, size_t len)
-{
-	char key[NAMESZ];
-
-	if (!c->has_fed || len >= NAMESZ)
-		return 0;
-	proto_fold(name, len, key, sizeof(key));
-	return remote_each(c, is_room, key);
-}
-
-struct owner_q {
-	const char *key;
-	char *owner; /* NAMESZ; "" until a hub names one */
-};
-
-static int
-room_owner_of(const struct remote *h, const struct rline *rl, void *arg)
-{
-	struct owner_q *q = arg;
-
-	(void)h;
-	if (rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], q->key) &&
-	    rl->fl[2] < NAMESZ && !(rl->fl[2] == 1 && rl->f[2][0] == '-')) {
-		memcpy(q->owner, rl->f[2], rl->fl[2]);
-		q->owner[rl->fl[2]] = '\0';
-		return 1;
-	}
-	return 0;
-}
-
-/* The owner other hubs report for room key ("" if none does). */
-static void
-remote_room_owner(const struct chat *c, const char *key, char *owner)
-{
-	struct owner_q q = { key, owner };
-
-	owner[0] = '\0';
-	remote_each(c, room_owner_of, &q);
-}
-
-struct nick_q {
-	const char *key;
-	const struct remote *hub;
-	char nick[NAMESZ];
-};
-
-static int
-is_nick(const struct remote *h, const struct rline *rl, void *arg)
-{
-	struct nick_q *q = arg;
-
-	if (rl->kind != 'U' || !same_key(rl->f[0], rl->fl[0], q->key))
-		return 0;
-	q->hub = h;
-	snprintf(q->nick, sizeof(q->nick), "%.*s", (int)rl->fl[0], rl->f[0]);
-	return 1;
-}
-
 /* ---- commands -------------------------------------------------------- */
 
-static void
+void
 register_done(struct chat *c, int slot)
 {
 	struct user *u = &c->users[slot];
@@ -659,7 +449,7 @@ cmd_leave(struct chat *c, int slot)
 }
 
 /* Every member of r goes to the lobby, told who removed r; r is deleted. */
-static void
+void
 room_evict(struct chat *c, struct room *r, const char *by)
 {
 	int s;
@@ -730,100 +520,6 @@ cmd_rm(struct chat *c, int slot, const struct proto_cmd *cmd)
 	if (c->has_fed) /* first: the moves below publish lobby JOINs */
 		c->fed.room_removed(c->fed.ctx, r->key, by);
 	room_evict(c, r, by);
-}
-
-struct lrow {
-	char name[NAMESZ], key[NAMESZ], owner[NAMESZ];
-	long count;
-};
-
-struct ltab {
-	struct lrow *row;
-	int n, cap;
-};
-
-static int
-list_add(const struct remote *h, const struct rline *rl, void *arg)
-{
-	struct ltab *t = arg;
-	struct lrow *row;
-	char key[NAMESZ];
-	int i;
-
-	(void)h;
-	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ)
-		return 0;
-	proto_fold(rl->f[0], rl->fl[0], key, sizeof(key));
-	for (i = 0; i < t->n; i++)
-		if (strcmp(t->row[i].key, key) == 0)
-			break;
-	if (i == t->n) {
-		if (t->n == t->cap)
-			return 0; /* full: shown on the next /list */
-		row = &t->row[t->n++];
-		memset(row, 0, sizeof(*row));
-		snprintf(row->key, sizeof(row->key), "%s", key);
-		snprintf(row->name, sizeof(row->name), "%.*s", (int)rl->fl[0],
-		    rl->f[0]);
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
-	}
-	row = &t->row[i];
-	row->count += strtol(rl->f[1], NULL, 10);
-	if (strcmp(row->owner, "-") == 0 && i > 0)
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
-	return 0;
-}
-
-/* /list across hubs: local rooms, counts summed by name, then others'. */
-static void
-cmd_list_fed(struct chat *c, int slot)
-{
-	struct ltab t;
-	struct room *r;
-	int i;
-
-	t.cap = c->nrooms + c->lim.max_rooms * (c->nremotes + 1) + 1;
-	if ((t.row = calloc((size_t)t.cap, sizeof(*t.row))) == NULL) {
-		out_err(c, slot, PERR_INTERNAL, "out of memory");
-		return;
-	}
-	for (t.n = 0; t.n < c->nrooms; t.n++) {
-		r = c->rooms[t.n];
-		snprintf(t.row[t.n].name, NAMESZ, "%s", r->name);
-		snprintf(t.row[t.n].key, NAMESZ, "%s", r->key);
-		snprintf(t.row[t.n].owner, NAMESZ, "%s",
-		    r->owner >= 0 ? c->users[r->owner].nick : "-");
-		t.row[t.n].count = r->count;
-	}
-	remote_each(c, list_add, &t);
-	for (i = 0; i < t.n; i++)
-		out(c, slot, "ROOM %s %ld %s\n", t.row[i].name, t.row[i].count,
-		    t.row[i].owner);
-	out(c, slot, "END LIST %d\n", t.n);
-	free(t.row);
-}
-
-struct users_q {
-	struct chat *c;
-	int slot, n;
-	const char *room_key; /* NULL: all */
-};
-
-static int
-users_add(const struct remote *h, const struct rline *rl, void *arg)
-{
-	struct users_q *q = arg;
-
-	(void)h;
-	if (rl->kind != 'U' ||
-	    (q->room_key && !same_key(rl->f[1], rl->fl[1], q->room_key)))
-		return 0;
-	out(q->c, q->slot, "USER %.*s %.*s\n", (int)rl->fl[0], rl->f[0],
-	    (int)rl->fl[1], rl->f[1]);
-	q->n++;
-	return 0;
 }
 
 static void
@@ -1227,234 +923,4 @@ chat_free(struct chat *c)
 	free(c->hash);
 	free(c->line);
 	free(c);
-}
-
-/* ---- federation ------------------------------------------------------ */
-
-void
-chat_set_fed(struct chat *c, const struct chat_fed *f)
-{
-	c->fed = *f;
-	c->has_fed = 1;
-}
-
-void
-chat_fed_claimed(struct chat *c, unsigned token, int ok)
-{
-	struct user *u;
-	struct buf pend;
-	size_t len;
-	int slot;
-
-	for (slot = 0; slot < c->lim.max_clients; slot++)
-		if (c->users[slot].in_use && c->users[slot].claim == token)
-			break;
-	if (slot == c->lim.max_clients || token == 0)
-		return; /* gone meanwhile: chat_disconnect released it */
-	u = &c->users[slot];
-	u->claim = 0;
-	if (ok)
-		register_done(c, slot);
-	else {
-		nick_unhash(c, slot);
-		out_err(c, slot, PERR_NICK_TAKEN,
-		    "nickname %s is in use on another hub, choose another",
-		    u->nick);
-		c->fed.release(c->fed.ctx, u->key); /* ours if we hold it */
-		memset(u->nick, 0, sizeof(u->nick));
-		memset(u->key, 0, sizeof(u->key));
-		u->nick[0] = '-';
-	}
-	/* the lines that came meanwhile, in order */
-	pend = u->pend;
-	memset(&u->pend, 0, sizeof(u->pend));
-	while (buf_used(&pend) >= sizeof(len) && c->users[slot].in_use &&
-	    !c->users[slot].claim) {
-		memcpy(&len, buf_head(&pend), sizeof(len));
-		chat_line(c, slot, buf_head(&pend) + sizeof(len), len);
-		buf_consume(&pend, sizeof(len) + len);
-	}
-	if (buf_used(&pend) > 0 && c->users[slot].in_use &&
-	    c->users[slot].claim) /* a second claim: keep the rest */
-		(void)buf_append(
-		    &c->users[slot].pend, buf_head(&pend), buf_used(&pend));
-	buf_free(&pend);
-}
-
-/* "OWNER ROOM NICK" from another hub (for r's key): r's owner changed. */
-static void
-owner_line(struct room *r, const char *line, size_t len)
-{
-	const char *sp, *end = line + len;
-
-	if (len > 6 && memcmp(line, "OWNER ", 6) == 0 &&
-	    (sp = memchr(line + 6, ' ', len - 6)) != NULL && sp + 1 < end &&
-	    (size_t)(end - sp - 1) < NAMESZ) {
-		memcpy(r->rowner, sp + 1, (size_t)(end - sp - 1));
-		r->rowner[end - sp - 1] = '\0';
-	}
-}
-
-void
-chat_fed_room_line(
-    struct chat *c, const char *key, size_t klen, const char *line, size_t len)
-{
-	char k[NAMESZ];
-	int i;
-
-	if (klen >= NAMESZ || len + 1 > c->linesz || !plain(line, len))
-		return;
-	memcpy(k, key, klen);
-	k[klen] = '\0';
-	for (i = 0; i < c->nrooms; i++)
-		if (strcmp(c->rooms[i]->key, k) == 0) {
-			memcpy(c->line, line, len);
-			c->line[len] = '\n';
-			room_send(c, c->rooms[i], -1, len + 1);
-			if (c->rooms[i]->owner == OWNER_REMOTE)
-				owner_line(c->rooms[i], line, len);
-			return;
-		}
-}
-
-void
-chat_fed_room_removed(
-    struct chat *c, const char *key, size_t klen, const char *by, size_t blen)
-{
-	char k[NAMESZ], who[NAMESZ];
-	struct room *r;
-
-	if (klen >= NAMESZ || blen >= NAMESZ || !plain(by, blen))
-		return;
-	memcpy(k, key, klen);
-	k[klen] = '\0';
-	memcpy(who, by, blen);
-	who[blen] = '\0';
-	if ((r = room_find(c, k, klen)) == NULL || r == c->rooms[0])
-		return;
-	log_info("room-rm room=%s by=%s members=%d (on another hub)", r->name,
-	    who, r->count);
-	room_evict(c, r, who);
-}
-
-void
-chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
-{
-	struct room *r;
-
-	if (klen < NAMESZ && (r = room_find(c, key, klen)) != NULL &&
-	    r->owner == OWNER_REMOTE) {
-		log_info("room-owner room=%s owner=- (left on another hub)",
-		    r->name);
-		r->rowner[0] = '\0';
-	}
-}
-
-void
-chat_fed_lost(struct chat *c, const char *key, size_t klen)
-{
-	char k[NAMESZ];
-	int slot;
-
-	if (klen >= NAMESZ)
-		return;
-	memcpy(k, key, klen);
-	k[klen] = '\0';
-	for (slot = 0; slot < c->lim.max_clients; slot++)
-		if (c->users[slot].registered &&
-		    strcmp(c->users[slot].key, k) == 0) {
-			log_warn("federation: nick %s was claimed on another "
-			         "hub during an outage",
-			    c->users[slot].nick);
-			chat_bye(c, slot, "NICK_TAKEN",
-			    "your nickname was taken on another hub while the "
-			    "hubs were cut off; reconnect with another one");
-			return;
-		}
-}
-
-void
-chat_fed_whisper(struct chat *c, const char *from, size_t flen, const char *to,
-    size_t tlen, const char *text, size_t len)
-{
-	int slot = nick_find(c, to, tlen);
-
-	if (slot >= 0 && c->users[slot].registered && plain(from, flen) &&
-	    plain(text, len))
-		out(c, slot, "WHISPER %.*s %.*s\n", (int)flen, from, (int)len,
-		    text);
-}
-
-void
-chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
-    const char *blob, size_t len, long long now_ms)
-{
-	struct remote *h = NULL, *nr;
-	char *copy;
-	int i;
-
-	if (hlen >= sizeof(h->hub) || (copy = malloc(len + 1)) == NULL)
-		return;
-	memcpy(copy, blob, len);
-	for (i = 0; i < c->nremotes; i++)
-		if (strlen(c->remotes[i].hub) == hlen &&
-		    memcmp(c->remotes[i].hub, hub, hlen) == 0)
-			h = &c->remotes[i];
-	if (h == NULL) {
-		nr = realloc(c->remotes,
-		    (size_t)(c->nremotes + 1) * sizeof(*c->remotes));
-		if (nr == NULL) {
-			free(copy);
-			return;
-		}
-		c->remotes = nr;
-		h = &c->remotes[c->nremotes++];
-		memcpy(h->hub, hub, hlen);
-		h->hub[hlen] = '\0';
-		h->blob = NULL;
-	}
-	free(h->blob);
-	h->blob = copy;
-	h->len = len;
-	h->seen_ms = now_ms;
-}
-
-void
-chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms)
-{
-	int i;
-
-	for (i = 0; i < c->nremotes; i++)
-		if (now_ms - c->remotes[i].seen_ms > ttl_ms) {
-			log_warn("federation: hub %s silent for %lld ms, "
-			         "forgetting its users",
-			    c->remotes[i].hub, now_ms - c->remotes[i].seen_ms);
-			free(c->remotes[i].blob);
-			c->remotes[i] = c->remotes[--c->nremotes];
-			i--;
-		}
-}
-
-int
-chat_fed_snapshot(const struct chat *c, struct buf *b)
-{
-	char line[4 * NAMESZ + 64];
-	const struct room *r;
-	int i, n;
-
-	for (i = 0; i < c->nrooms; i++) {
-		r = c->rooms[i];
-		n = snprintf(line, sizeof(line), "R %s %d %s\n", r->name,
-		    r->count, r->owner >= 0 ? c->users[r->owner].nick : "-");
-		if (buf_append(b, line, (size_t)n) < 0)
-			return -1;
-	}
-	for (i = 0; i < c->lim.max_clients; i++)
-		if (c->users[i].registered) {
-			n = snprintf(line, sizeof(line), "U %s %s\n",
-			    c->users[i].nick, c->users[i].room->name);
-			if (buf_append(b, line, (size_t)n) < 0)
-				return -1;
-		}
-	return 0;
 }

@@ -1,10 +1,10 @@
 /*
- * test_chatfed.c - unit tests for chat.c's federation side (chat_set_fed
- * and chat_fed_*): the hooks a room-wide line and a registration call, the
- * pending claim (lines held, then answered in order; refused; client gone
- * before the answer), remote room lines and whispers, presence snapshots
- * merged into /list and /users, remote-only rooms for /add and /join, and
- * forgetting a silent hub.
+ * test_chatfed.c - unit tests for the chat's federation half, chatfed.c
+ * (chat_set_fed and chat_fed_*): the hooks a room-wide line and a
+ * registration call, the pending claim (lines held, then answered in order;
+ * refused; client gone before the answer), remote room lines and whispers,
+ * presence snapshots merged into /list and /users, remote-only rooms for
+ * /add and /join, and forgetting a silent hub.
  */
 #include <stdarg.h>
 #include <stddef.h>
