@@ -80,8 +80,8 @@ srv_stats(void *ctx, struct stats_item *it, size_t max)
 	size_t n = max < STATS_NITEMS ? max : STATS_NITEMS;
 
 	memcpy(it, all, n * sizeof(*it));
-	if (s->fed != NULL && n < max)
-		n += fed_stats(s->fed, it + n, max - n);
+	if (s->fed != NULL && max > STATS_NITEMS)
+		n += fed_stats(s->fed, it + n, max - STATS_NITEMS);
 	return n;
 }
 
