@@ -1,7 +1,7 @@
 /*
  * fed.h - the server parent's side of federation (docs/SCALING.md): starts
- * the bridge child, turns chat.c's federation hooks into records on the
- * bridge's pipe, and remote events from the bridge into chat.c calls.
+ * the bridge child, turns the chat's federation hooks (chatfed.c) into records on the
+ * bridge's pipe, and remote events from the bridge into chatfed.c calls.
  */
 #ifndef FORKCHAT_FED_H
 #define FORKCHAT_FED_H
