@@ -1,7 +1,8 @@
 /*
  * fed.h - the server parent's side of federation (docs/SCALING.md): starts
- * the bridge child, turns the chat's federation hooks (chatfed.c) into records on the
- * bridge's pipe, and remote events from the bridge into chatfed.c calls.
+ * the bridge child, turns the chat's federation hooks (chatfed.c) into
+ * records on the bridge's pipe, and remote events from the bridge into
+ * chatfed.c calls.
  */
 #ifndef FORKCHAT_FED_H
 #define FORKCHAT_FED_H
