@@ -628,6 +628,17 @@ class Fed:
     def everyone(self):
         return [c for fx in self.hubs for c in fx.ctl]
 
+    def warm(self, k=3, what="the fault"):
+        """Clients a0, a1 on hub A and b0, b1 on hub B chat k rounds, all
+        delivered across hubs; returns (A, B, a, b)."""
+        a = self.clients(self.A, "a")
+        b = self.clients(self.B, "b")
+        self.round(a + b, k)
+        if not self.delivered(self.everyone(), list(self.sent), 10):
+            raise Fail("cross-hub chat incomplete before %s: %s" % (
+                what, seq_check_window(self.everyone(), self.sent, {})[0][:3]))
+        return self.A, self.B, a, b
+
     def connects(self, fx):
         return fx.srv.log_count(r"federation: connected to redis")
 
@@ -747,13 +758,7 @@ def _fed_kill(ctx):
     with Fed(ctx, "fed-bridge-sigkill") as fd:
         if fd.skip:
             return "skipped: no redis-server"
-        A, B = fd.A, fd.B
-        a = fd.clients(A, "a")
-        b = fd.clients(B, "b")
-        fd.round(a + b, 3)
-        if not fd.delivered(fd.everyone(), list(fd.sent), 10):
-            raise Fail("cross-hub chat incomplete before the kill: %s" %
-                       (seq_check_window(fd.everyone(), fd.sent)[0][:3],))
+        A, B, a, b = fd.warm(3, "the kill")
         pre = dict(fd.sent)
         old = fd.bridges(A)[-1]
         stop = threading.Event()
@@ -824,12 +829,7 @@ def _fed_up(ctx):
     with Fed(ctx, "fed-bridge-up-eio") as fd:
         if fd.skip:
             return "skipped: no redis-server"
-        A, B = fd.A, fd.B
-        a = fd.clients(A, "a")
-        b = fd.clients(B, "b")
-        fd.round(a + b, 3)
-        if not fd.delivered(fd.everyone(), list(fd.sent), 10):
-            raise Fail("cross-hub chat incomplete before the fault")
+        A, B, a, b = fd.warm(3, "the fault")
         old = fd.bridges(A)[-1]
         A.srv.enable("forkchatd/bridge/up", pid=old, failinfo=errno.EIO, onetime=True)
         fd.round(a + b, 5)      # B's events make A's bridge write to its parent
@@ -863,12 +863,7 @@ def fed_spawn_fail(ctx, name, point, log_rx):
     with Fed(ctx, name) as fd:
         if fd.skip:
             return "skipped: no redis-server"
-        A, B = fd.A, fd.B
-        a = fd.clients(A, "a")
-        b = fd.clients(B, "b")
-        fd.round(a + b, 2)
-        if not fd.delivered(fd.everyone(), list(fd.sent), 10):
-            raise Fail("cross-hub chat incomplete before the fault")
+        A, B, a, b = fd.warm(2, "the fault")
         A.srv.enable(point)
         old = fd.bridges(A)[-1]
         os.kill(old, signal.SIGKILL)
@@ -947,12 +942,7 @@ def _fed_redis(ctx):
     with Fed(ctx, "fed-redis-restart") as fd:
         if fd.skip:
             return "skipped: no redis-server"
-        A, B = fd.A, fd.B
-        a = fd.clients(A, "a")
-        b = fd.clients(B, "b")
-        fd.round(a + b, 3)
-        if not fd.delivered(fd.everyone(), list(fd.sent), 10):
-            raise Fail("cross-hub chat incomplete before the kill")
+        A, B, a, b = fd.warm(3, "the kill")
         time.sleep(0.3)          # quiet: nothing acknowledged-but-unread at the kill
         fd.redis.stop()
         la = A.expect_log(r"federation: redis .* unavailable", 5)

@@ -87,6 +87,19 @@ def wait_presence(client, nicks, timeout=10):
     wait_until(ok, timeout=timeout, interval=0.1, what="users %r visible" % (nicks,))
 
 
+def wait_nick_free(c, nick, timeout, interval):
+    """Send nick on client c (not registered yet) until it is accepted;
+    every refusal must be ERR 422."""
+    def free():
+        c.send(nick)
+        line = c.readline()
+        if line == "OK NICK %s" % nick:
+            return True
+        assert line.startswith("ERR 422"), line
+        return False
+    wait_until(free, timeout=timeout, interval=interval, what="%s free" % nick)
+
+
 def test_rooms_and_commands_across_hubs(hubs, user):
     alice = user("alice", hubs[0].port)
     bob = user("bob", hubs[1].port)
@@ -164,15 +177,7 @@ def test_nick_released_on_quit(hubs, user, connect):
     f.quit()
     c = connect(hubs[2].port)
     t0 = time.monotonic()
-
-    def free():
-        c.send("frank")
-        line = c.readline()
-        if line == "OK NICK frank":
-            return True
-        assert line.startswith("ERR 422"), line
-        return False
-    wait_until(free, timeout=2, interval=0.05, what="frank released")
+    wait_nick_free(c, "frank", timeout=2, interval=0.05)
     assert time.monotonic() - t0 < NICK_TTL / 2
 
 
@@ -343,15 +348,7 @@ def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
     # the dead hub's nick is free again within the TTL
     t0 = time.monotonic()
     c = connect(hubs[1].port)
-
-    def free():
-        c.send("ivy")
-        line = c.readline()
-        if line == "OK NICK ivy":
-            return True
-        assert line.startswith("ERR 422"), line
-        return False
-    wait_until(free, timeout=NICK_TTL + 10, interval=0.5, what="ivy freed")
+    wait_nick_free(c, "ivy", timeout=NICK_TTL + 10, interval=0.5)
     assert time.monotonic() - t0 <= NICK_TTL + 10
     wait_until(lambda: dict(a.users(all_=True)).get("ivy") == "lobby",
                timeout=10, interval=0.2, what="ivy listed from hub1")
