@@ -48,6 +48,7 @@
 #define UNACKED_MAX     (64u << 20) /* our events Redis has not taken */
 #define MAX_ORIGINS     256         /* dedup state: LRU by last use */
 #define KEYSZ           128
+#define RELEASED        256 /* releases a new bridge repeats */
 
 struct seen { /* the last sequence number handled from one origin */
 	char origin[KEYSZ];
@@ -57,6 +58,11 @@ struct seen { /* the last sequence number handled from one origin */
 
 struct claim { /* a nick claim the bridge has not answered */
 	unsigned token;
+	char key[PROTO_NAME_MAX_BYTES + 1];
+};
+
+struct release { /* a nick given up, repeated to a new bridge */
+	long long at_ms;
 	char key[PROTO_NAME_MAX_BYTES + 1];
 };
 
@@ -72,39 +78,39 @@ struct fed {
 	long long last_pub_ms, restart_ms;
 	unsigned long long seq; /* of our last reliable event */
 	struct buf unacked;     /* [seq 8][len 4][body]: not yet in Redis */
-	struct buf held;        /* records for a bridge not running yet */
-	struct claim *claims;   /* sent, or to send, and not answered */
-	size_t nclaims;         /* at most one per client slot */
-	char lastid[64];        /* the stream id read up to */
+	struct release released[RELEASED]; /* the last releases (a ring) */
+	size_t nreleased;                  /* ever; the ring holds the last */
+	struct claim *claims; /* sent, or to send, and not answered */
+	size_t nclaims;       /* at most one per client slot */
+	char lastid[64];      /* the stream id read up to */
 	struct seen seen[MAX_ORIGINS];
 	/* for /stats */
 	unsigned long long nunacked, events_in, dups, restarts;
 	int redis_up;
 };
 
-static void
-append(struct buf *b, uint16_t type, uint16_t code, uint32_t slot,
-    const void *a, size_t al, const void *c, size_t cl)
-{
-	struct ipc_hdr h = { slot, type, code, (uint32_t)(al + cl) };
-
-	if (buf_append(b, &h, IPC_HDR) < 0 || buf_append(b, a, al) < 0 ||
-	    buf_append(b, c, cl) < 0)
-		log_error("federation: out of memory, event dropped");
-}
-
 /* A record for the bridge; dropped while none runs (see publish()). */
 static void
 record(struct fed *f, uint16_t type, uint16_t code, uint32_t slot,
     const void *a, size_t al, const void *b, size_t bl)
 {
+	struct ipc_hdr h = { slot, type, code, (uint32_t)(al + bl) };
+	char *d;
+
 	if (f->pid == 0)
 		return;
 	if (buf_used(&f->out) > FED_BACKLOG_MAX) {
 		log_error("federation: bridge backlog full, event dropped");
 		return;
 	}
-	append(&f->out, type, code, slot, a, al, b, bl);
+	if ((d = buf_reserve(&f->out, IPC_HDR + al + bl)) == NULL) {
+		log_error("federation: out of memory, record dropped");
+		return;
+	}
+	memcpy(d, &h, IPC_HDR); /* whole records only */
+	memcpy(d + IPC_HDR, a, al);
+	memcpy(d + IPC_HDR + al, b, bl);
+	buf_commit(&f->out, IPC_HDR + al + bl);
 	f->wake = 1;
 }
 
@@ -197,14 +203,16 @@ h_release(void *ctx, const char *key)
 	struct fed *f = ctx;
 	size_t i;
 
+	struct release *r = &f->released[f->nreleased++ % RELEASED];
+
 	for (i = 0; i < f->nclaims; i++) /* its claim is moot now */
 		if (strcmp(f->claims[i].key, key) == 0)
 			forget_claim(f, i--);
-	if (f->pid == 0)
-		append(
-		    &f->held, IPC_FED_RELEASE, 0, 0, key, strlen(key), "", 0);
-	else
-		record(f, IPC_FED_RELEASE, 0, 0, key, strlen(key), "", 0);
+	/* kept: a bridge that dies before running it is replaced by one that
+	 * runs it again (compare-and-delete: harmless if done already) */
+	r->at_ms = clock_mono_ms();
+	snprintf(r->key, sizeof(r->key), "%s", key);
+	record(f, IPC_FED_RELEASE, 0, 0, key, strlen(key), "", 0);
 }
 
 static void
@@ -298,20 +306,28 @@ reclaim_all(struct fed *f)
 /* ---- the bridge process --------------------------------------------- */
 
 /*
- * A new bridge gets what the last one took with it, in this order: the
- * releases made while none ran, our nicks (re-claimed), the claims nobody
- * answered, and every event Redis has not acknowledged.  It reads the
- * stream from where the last one stopped (cfg.lastid).
+ * A new bridge gets what the last one may have taken with it, in this
+ * order: the releases of the last nick-ttl seconds (the last RELEASED of
+ * them; older keys have expired), our nicks (re-claimed, so a nick
+ * released and taken again here stays ours), the claims nobody answered,
+ * and every event Redis has not acknowledged.  It reads the stream from
+ * where the last one stopped (cfg.lastid).
  */
 static void
 resume(struct fed *f)
 {
+	long long now = clock_mono_ms();
+	const struct release *r;
 	size_t i, off, n = 0;
 	uint32_t len;
 
-	if (buf_append(&f->out, buf_head(&f->held), buf_used(&f->held)) < 0)
-		log_error("federation: out of memory, releases dropped");
-	buf_reset(&f->held);
+	for (i = f->nreleased > RELEASED ? f->nreleased - RELEASED : 0;
+	     i < f->nreleased; i++) {
+		r = &f->released[i % RELEASED];
+		if (now - r->at_ms <= f->o->nick_ttl * 1000LL)
+			record(f, IPC_FED_RELEASE, 0, 0, r->key, strlen(r->key),
+			    "", 0);
+	}
 	reclaim_all(f);
 	for (i = 0; i < f->nclaims; i++)
 		record(f, IPC_FED_CLAIM, 0, f->claims[i].token,
@@ -718,7 +734,6 @@ fed_stop(struct fed *f)
 	buf_free(&f->out);
 	buf_free(&f->in);
 	buf_free(&f->unacked);
-	buf_free(&f->held);
 	free(f->claims);
 	free(f);
 }

@@ -501,3 +501,23 @@ def test_stats_federation_counters(hubs, user):
     a.send("after")
     b.expect_exact("MSG lobby sia after")
     b.assert_silent(0.3)
+
+
+def test_release_lost_with_the_bridge_is_repeated(hubs, user, connect):
+    """A quit whose release was still in the pipe of a bridge that then dies
+    is repeated by the next bridge (compare-and-delete), so the nick is free
+    on the other hubs at once, not only after --nick-ttl."""
+    u = user("uma", hubs[0].port)
+    pid = int(hubs[0].wait_log(r"federation: bridge pid=(\d+)").group(1))
+    os.kill(pid, signal.SIGSTOP)        # it will never read the release
+    try:
+        t0 = time.monotonic()
+        u.quit()
+        hubs[0].wait_log(r"disconnect slot=\d+ nick=uma")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    hubs[0].wait_log(r"(?s)ended \(signal 9\).*federation: connected to redis", timeout=10)
+    c = connect(hubs[1].port)
+    wait_nick_free(c, "uma", timeout=3, interval=0.1)
+    # the key's TTL would have freed it no sooner than NICK_TTL - NICK_TTL/3
+    assert time.monotonic() - t0 < NICK_TTL * 2 / 3, time.monotonic() - t0
