@@ -637,8 +637,9 @@ server_run(const struct server_opts *o, int lfd)
 	}
 	accept_all(&s); /* connections queued before O_ASYNC */
 	serve(&s, &set);
+	log_stats(&s); /* first: it reads the fed's counters */
 	fed_stop(s.fed);
-	log_stats(&s);
+	s.fed = NULL;
 	log_info("shutdown complete");
 	for (i = 0; i < o->max_clients; i++)
 		buf_free(&s.cl[i].out);
