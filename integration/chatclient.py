@@ -358,3 +358,54 @@ def connect_many(port, n, prefix, timeout=10.0):
         c.register("%s%d" % (prefix, i))
         out.append(c)
     return out
+
+
+def exchange(clients, per, room="lobby", timeout=60.0):
+    """Every client sends per numbered lines "m I SEQ" into room (all
+    clients must be in it); check that every client receives every other
+    client's lines exactly once and in order.  Returns (errors, short,
+    elapsed): errors are out-of-place lines (wrong order, duplicate, own,
+    other room, BYE/ERR), short the (index, received) of clients that got
+    fewer than (len(clients) - 1) * per within timeout."""
+    n = len(clients)
+    for c in clients:
+        c.keep_history = False
+    index = {c.nick: i for i, c in enumerate(clients)}
+    pos = {id(c): i for i, c in enumerate(clients)}
+    expected = [[0] * n for _ in range(n)]  # receiver -> sender -> next seq
+    received = [0] * n
+    errors = []
+    want = (n - 1) * per
+
+    def consume(c):
+        i = pos[id(c)]
+        lines, c.lines = c.lines, []
+        exp = expected[i]
+        for line in lines:
+            if not line.startswith("MSG "):
+                if line.startswith(("BYE", "ERR")):
+                    errors.append((i, line))
+                continue
+            _, where, nick, text = line.split(" ", 3)
+            s = index[nick]
+            seq = int(text.split(" ")[2])
+            if s == i or where != room or seq != exp[s]:
+                errors.append((i, line, exp[s]))
+            exp[s] = seq + 1
+            received[i] += 1
+
+    start = time.monotonic()
+    for seq in range(per):
+        for i, c in enumerate(clients):
+            c.send("m %d %d" % (i, seq))
+        for c in pump_all(clients, 0):
+            consume(c)
+    deadline = start + timeout
+    while sum(received) < n * want and time.monotonic() < deadline and not errors:
+        for c in pump_all(clients, 1.0):
+            consume(c)
+    elapsed = time.monotonic() - start
+    short = [(i, r) for i, r in enumerate(received) if r != want]
+    if not short:
+        assert all(expected[i][s] == per for i in range(n) for s in range(n) if s != i)
+    return errors, short, elapsed

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from chatclient import ChatClient, connect_many, pump_all
+from chatclient import ChatClient, connect_many, exchange, pump_all
 
 
 def race_for_nick(port, nicks):
@@ -42,48 +42,12 @@ def test_twenty_clients_race_with_case_variants(server):
 def test_200_clients_each_send_20_messages_all_delivered_once_in_order(server):
     n, per = 200, 20
     clients = connect_many(server.port, n, "u")
-    for c in clients:
-        c.keep_history = False
-    nick_index = {"u%d" % i: i for i in range(n)}
-    # next expected sequence number from each sender, per receiver
-    expected = [[0] * n for _ in range(n)]
-    received = [0] * n
-    errors = []
-    want = (n - 1) * per
-
-    def consume(i, c):
-        lines, c.lines = c.lines, []
-        exp = expected[i]
-        for line in lines:
-            if not line.startswith("MSG "):
-                if line.startswith(("BYE", "ERR")):
-                    errors.append((i, line))
-                continue
-            _, room, nick, text = line.split(" ", 3)
-            s = nick_index[nick]
-            seq = int(text.split(" ")[2])
-            if s == i or room != "lobby" or seq != exp[s]:
-                errors.append((i, line, exp[s]))
-            exp[s] = seq + 1
-            received[i] += 1
-
-    start = time.monotonic()
-    for seq in range(per):
-        for i, c in enumerate(clients):
-            c.send("m %d %d" % (i, seq))
-        for c in pump_all(clients, 0):
-            consume(clients.index(c), c)
-    deadline = time.monotonic() + 60
-    while sum(received) < n * want and time.monotonic() < deadline and not errors:
-        for c in pump_all(clients, 1.0):
-            consume(clients.index(c), c)
-    elapsed = time.monotonic() - start
+    errors, short, elapsed = exchange(clients, per)
     for c in clients:
         c.close()
     assert not errors, errors[:10]
-    short = [(i, r) for i, r in enumerate(received) if r != want]
-    assert not short, "clients missing messages (index, got of %d): %r" % (want, short[:10])
-    assert all(exp[s] == per for i, exp in enumerate(expected) for s in range(n) if s != i)
+    assert not short, "clients missing messages (index, got of %d): %r" % (
+        (n - 1) * per, short[:10])
     assert elapsed < 60, elapsed
 
 

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from chatclient import connect_many, pump_all  # noqa: F401
+from chatclient import connect_many, exchange
 from serverproc import free_port, wait_until
 
 pytestmark = [pytest.mark.federation,
@@ -521,3 +521,38 @@ def test_release_lost_with_the_bridge_is_repeated(hubs, user, connect):
     wait_nick_free(c, "uma", timeout=3, interval=0.1)
     # the key's TTL would have freed it no sooner than NICK_TTL - NICK_TTL/3
     assert time.monotonic() - t0 < NICK_TTL * 2 / 3, time.monotonic() - t0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_300_clients_over_3_hubs_in_one_room_exactly_once_in_order(hubs):
+    """300 clients, 100 per hub, in one room made on hub0 and joined from
+    all three: each sends 5 numbered messages; every client receives every
+    other's 5 exactly once and in order (448 500 deliveries, two thirds of
+    them across hubs)."""
+    per_hub, per = 100, 5
+    groups = [connect_many(h.port, per_hub, "h%dc" % i) for i, h in enumerate(hubs)]
+    try:
+        clients = [c for g in groups for c in g]
+        owner = groups[0][0]
+        owner.send("/add big")
+        owner.expect_exact("OK JOIN big")
+        for g in groups[1:]:
+            wait_until(lambda: "big" in g[0].rooms(), timeout=10, interval=0.1,
+                       what="room big visible on %s's hub" % g[0].nick)
+        for c in clients[1:]:
+            c.send("/join big")
+        # every join answered; then wait until every hub counts all 300 in big
+        for c in clients[1:]:
+            c.expect("OK JOIN big", timeout=20)
+        for g in groups:
+            wait_until(lambda: g[0].rooms().get("big", (0,))[0] == 3 * per_hub,
+                       timeout=15, interval=0.2, what="300 members of big seen from %s" % g[0].nick)
+        errors, short, elapsed = exchange(clients, per, room="big", timeout=120)
+        assert not errors, errors[:10]
+        assert not short, "clients missing messages (index, got of %d): %r" % (
+            (len(clients) - 1) * per, short[:10])
+    finally:
+        for g in groups:
+            for c in g:
+                c.close()
