@@ -442,6 +442,33 @@ chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
 	h->seen_ms = now_ms;
 }
 
+/*
+ * Hub h is gone (killed: it said nothing for the TTL): the rooms it owned
+ * have no owner any more, like after an 'O' event from it.
+ */
+static void
+orphan_rooms_of(struct chat *c, const struct remote *h)
+{
+	const char *p, *nl;
+	struct rline rl;
+	struct room *r;
+
+	for (p = h->blob; p < h->blob + h->len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(h->blob + h->len - p))) ==
+		    NULL)
+			break;
+		if (!rline_parse(p, (size_t)(nl - p), &rl) || rl.kind != 'R' ||
+		    (r = room_find(c, rl.f[0], rl.fl[0])) == NULL ||
+		    r->owner != OWNER_REMOTE || r->rowner[0] == '\0' ||
+		    strlen(r->rowner) != rl.fl[2] ||
+		    memcmp(r->rowner, rl.f[2], rl.fl[2]) != 0)
+			continue;
+		log_info("room-owner room=%s owner=- (hub %s is gone)", r->name,
+		    h->hub);
+		r->rowner[0] = '\0';
+	}
+}
+
 void
 chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms)
 {
@@ -452,6 +479,7 @@ chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms)
 			log_warn("federation: hub %s silent for %lld ms, "
 			         "forgetting its users",
 			    c->remotes[i].hub, now_ms - c->remotes[i].seen_ms);
+			orphan_rooms_of(c, &c->remotes[i]);
 			free(c->remotes[i].blob);
 			c->remotes[i] = c->remotes[--c->nremotes];
 			i--;

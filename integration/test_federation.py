@@ -340,8 +340,14 @@ def test_hub_stopped_gracefully_is_forgotten_at_once(hubs, user):
 def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
     a = user("gus", hubs[0].port)
     b = user("hal", hubs[1].port)
-    user("ivy", hubs[2].port)
-    wait_presence(a, ["gus", "hal", "ivy"])
+    ivy = user("ivy", hubs[2].port)
+    gil = user("gil", hubs[0].port)
+    ivy.send("/add den")         # a room owned on the hub about to die
+    ivy.expect_exact("OK JOIN den")
+    wait_until(lambda: "den" in gil.rooms(), timeout=10, interval=0.1, what="den on hub0")
+    gil.send("/join den")
+    gil.expect_exact("OK JOIN den")
+    wait_presence(a, ["gus", "hal", "ivy", "gil"])
     hubs[2].send_signal(signal.SIGKILL)
     a.send("still here")
     b.expect_exact("MSG lobby gus still here")
@@ -352,6 +358,10 @@ def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
     assert time.monotonic() - t0 <= NICK_TTL + 10
     wait_until(lambda: dict(a.users(all_=True)).get("ivy") == "lobby",
                timeout=10, interval=0.2, what="ivy listed from hub1")
+    # the dead hub owned den: gil's part of it has no owner now
+    hubs[0].wait_log(r"room-owner room=den owner=- \(hub hub2 is gone\)")
+    gil.send("/rm den")
+    assert "den has no owner" in gil.expect(r"ERR 434 NOT_OWNER .*")
 
 
 def test_bridge_killed_is_restarted(hubs, user, connect):

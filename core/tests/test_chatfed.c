@@ -338,6 +338,34 @@ test_chatfed_room_removed_everywhere(void **state)
 	chat_free(c);
 }
 
+/* The owner's hub goes silent (killed): its rooms have no owner here. */
+static void
+test_chatfed_owner_hub_gone(void **state)
+{
+	struct chat *c = fed_chat();
+
+	reg(c, 0, "ann");
+	chat_fed_presence(c, "hub1", 4, hub1, strlen(hub1), 1000);
+	chat_fed_presence(c, "hub2", 4, "R ops 2 -\n", 10, 1000);
+	say(c, 0, "/join ops");
+	chat_fed_presence(c, "hub2", 4, "R ops 2 -\n", 10, 9000);
+	chat_fed_expire(c, 5000, 6000); /* nobody silent long enough */
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/rm ops");
+	assert_non_null(strstr(r.out[0], "only its owner zed "));
+	chat_fed_expire(c, 10000, 6000); /* hub1 (zed's) is gone */
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/rm ops");
+	assert_string_equal(r.out[0],
+	    "ERR 434 NOT_OWNER ops has no owner; it "
+	    "goes away when its last member leaves\n");
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/list"); /* hub2's part and ours remain */
+	assert_string_equal(
+	    r.out[0], "ROOM lobby 0 -\nROOM ops 3 -\nEND LIST 2\n");
+	chat_free(c);
+}
+
 int
 main(void)
 {
@@ -346,6 +374,7 @@ main(void)
 		cmocka_unit_test(test_chatfed_remote_lines_and_presence),
 		cmocka_unit_test(test_chatfed_room_part_owned_elsewhere),
 		cmocka_unit_test(test_chatfed_room_removed_everywhere),
+		cmocka_unit_test(test_chatfed_owner_hub_gone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
