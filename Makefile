@@ -23,7 +23,8 @@ PORT    ?= 5101
 # (bench/bench.mk, fault/fault.mk, ci/ci.mk) append their own with +=.
 DEB_DEPS := gcc make pkg-config libcmocka-dev python3 python3-pytest \
             python3-pexpect python3-pytest-timeout netcat-openbsd procps \
-            man-db groff-base dpkg-dev binutils systemd redis-server
+            man-db groff-base dpkg-dev binutils systemd redis-server \
+            libhiredis-dev
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb
@@ -67,12 +68,15 @@ run: $(BUILD)/forkchatd
 
 # ---- unit tests (cmocka) -------------------------------------------------
 # core/tests/test_X.c -> build/tests/test_X.  A test that needs linker
-# seams lists them in WRAP_test_X (e.g. -Wl,--wrap=fork).
+# seams or a library of its own lists them in WRAP_test_X (e.g.
+# -Wl,--wrap=fork; -lhiredis for the differential RESP test: only that
+# test links hiredis, the programs never do).
 UNIT_SRCS  := $(wildcard core/tests/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:core/tests/%.c=$(BUILD)/tests/%)
 WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=write \
                  -Wl,--wrap=open -Wl,--wrap=mkdir -Wl,--wrap=socket -Wl,--wrap=setsockopt \
                  -Wl,--wrap=bind -Wl,--wrap=listen
+WRAP_test_resp_hiredis := -lhiredis
 
 $(BUILD)/tests/%: core/tests/%.c $(LIB) $(wildcard core/*.h) | $(STAMP)
 	@mkdir -p $(@D)

@@ -1,6 +1,7 @@
 /*
  * resp.c - RESP2 encoder and decoder (see resp.h).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,25 +38,30 @@ line_len(const char *p, size_t len)
 	return cr[1] == '\n' ? cr - p : -2;
 }
 
-/* A decimal of the line [p, p+n); 0 if it is not one. */
+/*
+ * A decimal of the line [p, p+n) that fits a long long (LLONG_MIN too);
+ * 0 if it is not one.  Accumulated unsigned: no signed overflow.
+ */
 static int
 parse_ll(const char *p, long n, long long *v)
 {
+	unsigned long long u = 0, lim = (unsigned long long)LLONG_MAX;
 	long i = 0;
 	int neg = 0;
 
 	*v = 0;
 	if (n > 0 && p[0] == '-')
-		neg = 1, i = 1;
-	if (i >= n || n > 19)
+		neg = 1, i = 1, lim++;
+	if (i >= n || n - i > 19)
 		return 0;
 	for (; i < n; i++) {
 		if (p[i] < '0' || p[i] > '9')
 			return 0;
-		*v = *v * 10 + (p[i] - '0');
+		u = u * 10 + (unsigned long long)(p[i] - '0'); /* < 10^19 */
 	}
-	if (neg)
-		*v = -*v;
+	if (u > lim)
+		return 0;
+	*v = neg ? (long long)(0 - u) : (long long)u;
 	return 1;
 }
 

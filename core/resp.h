@@ -2,7 +2,8 @@
  * resp.h - the Redis wire protocol (RESP2): encode a command, decode a
  * reply.  Pure: no system calls, no allocation; the bridge (bridge.c) owns
  * the sockets.  Written here instead of linking hiredis so that a lone hub
- * has no Redis library at all (docs/SCALING.md).
+ * has no Redis library at all (docs/SCALING.md); checked against hiredis
+ * by core/tests/test_resp_hiredis.c.
  */
 #ifndef FORKCHAT_RESP_H
 #define FORKCHAT_RESP_H

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <string.h>
 
 #include "resp.h"
@@ -98,6 +99,17 @@ test_resp_malformed(void **state)
 	assert_int_equal(parse("*1\r\n?\r\n", n, 4, &c), -1);
 	assert_int_equal(parse("+OK\rx", n, 4, &c), -1);
 	assert_int_equal(parse(":12345678901234567890\r\n", n, 4, &c), -1);
+	/* the long long range exactly: found by test_resp_hiredis */
+	assert_int_equal(parse(":9223372036854775807\r\n", n, 4, &c), 22);
+	assert_true(n[0].n == LLONG_MAX);
+	assert_int_equal(parse(":-9223372036854775808\r\n", n, 4, &c), 23);
+	assert_true(n[0].n == LLONG_MIN);
+	assert_int_equal(parse(":-9223372036854775807\r\n", n, 4, &c), 23);
+	assert_true(n[0].n == -LLONG_MAX);
+	assert_int_equal(parse(":9223372036854775808\r\n", n, 4, &c), -1);
+	assert_int_equal(parse(":-9223372036854775809\r\n", n, 4, &c), -1);
+	assert_int_equal(parse(":9999999999999999999\r\n", n, 4, &c), -1);
+	assert_int_equal(parse("$9999999999999999999\r\n", n, 4, &c), -1);
 	assert_int_equal(parse("", n, 4, &c), 0);
 }
 
