@@ -201,10 +201,10 @@ static void
 h_release(void *ctx, const char *key)
 {
 	struct fed *f = ctx;
+	struct release *r = &f->released[f->nreleased % RELEASED];
 	size_t i;
 
-	struct release *r = &f->released[f->nreleased++ % RELEASED];
-
+	f->nreleased++;
 	for (i = 0; i < f->nclaims; i++) /* its claim is moot now */
 		if (strcmp(f->claims[i].key, key) == 0)
 			forget_claim(f, i--);
