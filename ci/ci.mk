@@ -15,7 +15,7 @@
 
 CI_DEB_DEPS := gcc clang clang-tidy clang-format cppcheck valgrind gcovr \
                libcmocka-dev libfiu-dev fiu-utils python3 python3-pytest python3-pytest-timeout \
-               redis-server gnuplot-nox hyperfine libclang-rt-14-dev
+               redis-server gnuplot-nox hyperfine libclang-rt-14-dev python3-pyflakes
 DEB_DEPS    += $(CI_DEB_DEPS)
 
 CI_PY   := /usr/bin/python3
@@ -31,7 +31,7 @@ $(CI_STAMP): ci/ci.mk
 	@touch $@
 
 .PHONY: ci strict strict-gcc strict-clang test-asan asan-build valgrind lint \
-        lint-cppcheck lint-tidy lint-format coverage cov-build ci-fault-quick \
+        lint-cppcheck lint-tidy lint-format lint-py coverage cov-build ci-fault-quick \
         bench-check bench-baseline
 
 ci: ## run every CI stage (ci/gate.sh), PASS/FAIL per stage
@@ -167,8 +167,14 @@ lint-format: | $(CI_STAMP)
 	@if [ "$(LINT_FORMAT)" = 1 ]; then bash ci/format-check.sh $(CI_SRCS) $(CI_HDRS) $(CI_TEST_SRCS); \
 	else echo "lint-format: SKIPPED (LINT_FORMAT=$(LINT_FORMAT))"; fi
 
-lint: ## cppcheck + clang-tidy + clang-format, zero findings
-	@$(MAKE) --no-print-directory -k lint-cppcheck lint-tidy lint-format
+# pyflakes on every Python file (tests, fault, bench, ci): unused imports
+# and variables, undefined names.
+CI_PY_SRCS := $(wildcard integration/*.py fault/*.py fault/fuzz/*.py bench/*.py ci/*.py)
+lint-py: | $(CI_STAMP)
+	$(CI_PY) -m pyflakes $(CI_PY_SRCS)
+
+lint: ## cppcheck + clang-tidy + clang-format + pyflakes, zero findings
+	@$(MAKE) --no-print-directory -k lint-cppcheck lint-tidy lint-format lint-py
 
 # ---- 5. coverage ---------------------------------------------------------
 COV_MIN := 90

@@ -20,8 +20,7 @@ import re
 import shutil
 import time
 
-from fclib import (Client, Fail, Server, check_seq, connect, seq_received,
-                   wait_for, alive)
+from fclib import Client, Fail, Server, check_seq, seq_received, wait_for
 
 RSS_SLACK_KB = 2048
 
@@ -245,7 +244,7 @@ def startup_fail(ctx, name, expect_rc, err_rx, **kw):
             raise Fail("exit %s, want %d; stderr %r" % (rc, expect_rc, err.strip()[-160:]))
         if not m:
             raise Fail("stderr lacks /%s/: %r" % (err_rx, err.strip()[-160:]))
-        from fclib import listening, children
+        from fclib import listening
         if listening(srv.port):
             raise Fail("port %d still listening after exit" % srv.port)
         return "exit %d, stderr: %s" % (rc, m.group(0).strip()[:100])

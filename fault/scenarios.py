@@ -16,8 +16,8 @@ import signal
 import threading
 import time
 
-from fclib import (Client, Fail, Server, alive, check_seq, children, listening,
-                   seq_received, wait_for)
+from fclib import (Fail, Server, alive, check_seq, listening, seq_received,
+                   wait_for)
 from fixture import Fx, startup_fail
 
 SCENARIOS = []

@@ -21,7 +21,7 @@ import random
 import threading
 import time
 
-from fclib import Client, Fail, seq_received
+from fclib import Fail, seq_received
 from fixture import Fx
 import runner
 
@@ -88,7 +88,6 @@ def soak(fx, rnd, duration, schedule):
     srv = fx.srv
     t0 = time.monotonic()
     stop = threading.Event()
-    lock = threading.Lock()
     originals = list(fx.ctl)
     everyone = list(fx.ctl)
     stats = {"served": 0, "refused": 0, "cut": 0, "enables": 0, "hups": 0, "room_ops": 0}

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from serverproc import SERVER, free_port, is_listening
+from serverproc import SERVER, free_port
 
 
 def run(args, tmp_path, timeout=10):

@@ -5,17 +5,15 @@ and process cleanup on /quit and when the server goes away."""
 
 import io
 import os
-import re
 import signal
 import socket
 import subprocess
 import threading
-import time
 
 import pexpect
 import pytest
 
-from serverproc import CLIENT, children_of, proc_stat, wait_gone, wait_until
+from serverproc import CLIENT, children_of, wait_gone, wait_until
 
 
 def client_env(color):

@@ -7,8 +7,6 @@ import time
 
 import pytest
 
-from chatclient import ChatClient
-
 
 @pytest.fixture
 def pair(user):

@@ -7,13 +7,11 @@ import re
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
-from chatclient import ChatClient
-from serverproc import (SERVER, children_of, free_port, is_gone, is_listening,
-                        proc_stat, today_log_names, wait_gone, wait_until)
+from serverproc import (SERVER, free_port, is_listening, proc_stat,
+                        today_log_names, wait_gone, wait_until)
 
 
 def test_daemon_mode_writes_pid_file_and_dated_log(server_factory, connect):
@@ -128,9 +126,8 @@ def test_sighup_reopens_log(server_factory, connect):
     os.rename(path, path + ".old")
     srv.send_signal(signal.SIGHUP)
     wait_until(lambda: os.path.exists(path), 5, what="new log file after SIGHUP")
-    c = connect(srv.port).register("afterhup")
-    with open(path) as f:
-        wait_until(lambda: "register slot" in open(path).read(), 5, what="new lines in new log")
+    connect(srv.port).register("afterhup")
+    wait_until(lambda: "register slot" in open(path).read(), 5, what="new lines in new log")
     new = open(path).read()
     old = open(path + ".old").read()
     assert "log reopened (SIGHUP)" in new

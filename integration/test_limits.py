@@ -4,7 +4,6 @@
 import re
 import time
 
-from chatclient import ChatClient
 
 
 def test_sixth_connection_gets_server_full_others_unaffected(server_factory, connect):
@@ -58,7 +57,7 @@ def test_register_timeout_disconnects_silent_client(server_factory, connect):
     # a registered client is not subject to the timeout
     registered.send("/users")
     registered.expect_next_exact("USER early lobby")
-    other = connect(srv.port).register("late")
+    connect(srv.port).register("late")
     registered.expect_exact("JOIN lobby late")
 
 

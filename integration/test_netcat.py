@@ -5,7 +5,6 @@ import shutil
 import subprocess
 
 import pexpect
-import pytest
 
 NC = shutil.which("nc") or "/usr/bin/nc"
 

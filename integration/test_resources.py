@@ -1,7 +1,6 @@
 """Resource hygiene: many connect/register/disconnect cycles leave the
 parent's fd count and memory where they were, and no zombie children."""
 
-import os
 import time
 
 import pytest

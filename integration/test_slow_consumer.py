@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from chatclient import ChatClient, pump_all
+from chatclient import pump_all
 
 PAYLOAD = "p" * 1000
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chatclient import ChatClient
-from serverproc import SERVER, Server, free_port, is_listening, wait_until
+from serverproc import SERVER, Server, free_port, wait_until
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="--user needs root to switch users")
 

@@ -22,7 +22,6 @@ exit status 0 = pass, 1 = fail.
 """
 
 import argparse
-import errno
 import json
 import os
 import random
