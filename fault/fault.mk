@@ -1,7 +1,7 @@
 # fault/fault.mk - fault-injection build and matrix (included by the top Makefile).
 #
 #   make fault          the whole matrix (>= 40 scenarios), table + fault/results/latest.{json,md}
-#   make fault-quick    the CI subset (fork, pipe, write, accept, kill, malloc,
+#   make fault-quick    the CI subset (fork, pipe, write, accept, kill, malloc, federation,
 #                       SIGKILL child, slow consumer, parent death), < 2 min
 #   make fault-soak     random failpoints under load: SEED=n DURATION=s
 #   make fault-build    only build/fault/forkchatd (-DFIU_ENABLE, -lfiu)

@@ -70,8 +70,12 @@ class Fx:
         self.base_rss = self.srv.rss()
 
     def close(self):
+        """Stop the server gracefully if it still runs (so a coverage build
+        writes its counters for the parent too), SIGKILL after 3 s, then
+        SIGKILL whatever is left of it."""
         for c in self.clients:
             c.close()
+        self.srv.stop(timeout=3.0)
         self.srv.kill()
 
     def __exit__(self, *exc):

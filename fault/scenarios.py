@@ -820,7 +820,7 @@ def _fed_kill(ctx):
 
 
 @scenario("fed-bridge-up-eio", "failpoint", "forkchatd/bridge/up (hub A's bridge, onetime)",
-          timeout=90)
+          quick=True, timeout=90)
 def _fed_up(ctx):
     """The bridge's write to its parent fails (EIO) mid-chat: records for the
     parent are lost, so the bridge ends (status 3) instead of going on with a
@@ -922,7 +922,8 @@ def fed_spawn_fail(ctx, name, point, log_rx):
                     logl[:60], nfail, fdn, treg, dt, rr, summ))
 
 
-@scenario("fed-fork-eagain", "failpoint", "forkchatd/fed/fork (bridge restart)", timeout=90)
+@scenario("fed-fork-eagain", "failpoint", "forkchatd/fed/fork (bridge restart)", quick=True,
+          timeout=90)
 def _fed_fork(ctx):
     return fed_spawn_fail(ctx, "fed-fork-eagain", "forkchatd/fed/fork",
                           r"federation: bridge restart: Resource temporarily unavailable")
