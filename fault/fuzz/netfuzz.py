@@ -41,23 +41,15 @@ MAX_FUZZ_CONNS = 48         # fuzz connections open at once
 MAX_PENDING = 1 << 20       # bytes queued per fuzz client before we drop
 MAX_LINE = 2000             # server default --max-line
 
+sys.path.insert(0, os.path.join(ROOT, "fault"))
+from fclib import proc_stat  # noqa: E402  (state, ppid, starttime, cpu ticks)
+
 
 class Fail(Exception):
     pass
 
 
 # ---- /proc ---------------------------------------------------------------
-def proc_stat(pid):
-    """(state, ppid, starttime) or None."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    rest = data[data.rindex(")") + 2:].split()
-    return rest[0], int(rest[1]), int(rest[19])
-
-
 def children_of(ppid):
     """{pid: (state, starttime)} of ppid's children, zombies included."""
     out = {}
