@@ -56,7 +56,14 @@ static const char release_lua[] =
     "if redis.call('get',KEYS[1])==ARGV[1] then "
     "return redis.call('del',KEYS[1]) end return 0";
 
-enum tag_kind { TAG_XADD = 1, TAG_SYNC, TAG_CLAIM, TAG_REFRESH, TAG_OTHER };
+enum tag_kind {
+	TAG_XADD = 1,
+	TAG_SYNC,
+	TAG_CLAIM,
+	TAG_REFRESH,
+	TAG_INFO,
+	TAG_OTHER
+};
 
 struct tag {
 	enum tag_kind kind;
@@ -79,8 +86,12 @@ struct bridge {
 	char lastid[64];
 	long long retry_ms, backoff, last_refresh_ms;
 	int outage_logged;
-	struct buf outbox; /* [seq 8][len 4][body] not yet acknowledged */
-	size_t nsent;      /* outbox bytes written to cmd */
+	/* [seq 8][len 4][body]: nacked bytes of acknowledged events kept
+	 * (BRIDGE_RETAIN), then those Redis has not acknowledged */
+	struct buf outbox;
+	size_t nacked, nsent; /* bytes from the head: acked, written */
+	int await_info;       /* connected; INFO not answered: send nothing */
+	char run_id[48];      /* the Redis our acknowledged events are in */
 	unsigned long long acked, acked_told; /* the parent's view */
 	char (*owned)[KEYSZ];
 	size_t nowned, capowned;
@@ -246,7 +257,11 @@ send_event(struct bridge *b, unsigned long long seq, const char *body,
 	return rc;
 }
 
-/* Write every outbox entry not yet sent on this connection. */
+/*
+ * Write every outbox entry not yet sent on this connection.  An entry
+ * Redis had acknowledged (sent again after a restart) is not acknowledged
+ * twice: its reply is ignored (TAG_OTHER).
+ */
 static void
 outbox_send(struct bridge *b)
 {
@@ -257,23 +272,75 @@ outbox_send(struct bridge *b)
 		memcpy(&seq, buf_head(&b->outbox) + b->nsent, 8);
 		memcpy(&len, buf_head(&b->outbox) + b->nsent + 8, 4);
 		if (send_event(b, seq, buf_head(&b->outbox) + b->nsent + 12,
-		        len, TAG_XADD) < 0)
+		        len, b->nsent < b->nacked ? TAG_OTHER : TAG_XADD) < 0)
 			return;
 		b->nsent += 12 + len;
 	}
 }
 
+/* The entry at nacked was acknowledged; keep BRIDGE_RETAIN bytes of them. */
 static void
 outbox_ack(struct bridge *b)
 {
 	uint32_t len;
 
-	if (buf_used(&b->outbox) < 12)
+	if (b->nacked + 12 > buf_used(&b->outbox))
 		return;
-	memcpy(&b->acked, buf_head(&b->outbox), 8);
-	memcpy(&len, buf_head(&b->outbox) + 8, 4);
-	buf_consume(&b->outbox, 12 + (size_t)len);
-	b->nsent = b->nsent > 12 + (size_t)len ? b->nsent - 12 - len : 0;
+	memcpy(&b->acked, buf_head(&b->outbox) + b->nacked, 8);
+	memcpy(&len, buf_head(&b->outbox) + b->nacked + 8, 4);
+	b->nacked += 12 + (size_t)len;
+	while (b->nacked > BRIDGE_RETAIN) {
+		memcpy(&len, buf_head(&b->outbox) + 8, 4);
+		buf_consume(&b->outbox, 12 + (size_t)len);
+		b->nacked -= 12 + (size_t)len;
+		b->nsent =
+		    b->nsent > 12 + (size_t)len ? b->nsent - 12 - len : 0;
+	}
+}
+
+/*
+ * INFO answered on a new connection.  Another run_id than the one our
+ * acknowledged events went to means Redis restarted and may have lost
+ * some before every hub read them: send the kept ones again (readers drop
+ * what they have seen).  Then the unacknowledged ones, as always.
+ */
+static void
+info_reply(struct bridge *b, const struct resp_node *n)
+{
+	const char *p = NULL, *e;
+	size_t i;
+
+	if (n[0].type == RESP_BULK && n[0].len > 7)
+		for (i = 0; i + 7 <= n[0].len; i++)
+			if (memcmp(n[0].s + i, "run_id:", 7) == 0 &&
+			    (i == 0 || n[0].s[i - 1] == '\n')) {
+				p = n[0].s + i + 7;
+				break;
+			}
+	b->nsent = b->nacked;
+	if (p != NULL) {
+		for (e = p; e < n[0].s + n[0].len && *e != '\r' && *e != '\n';
+		     e++)
+			;
+		if ((size_t)(e - p) < sizeof(b->run_id) &&
+		    (strlen(b->run_id) != (size_t)(e - p) ||
+		        memcmp(b->run_id, p, (size_t)(e - p)) != 0)) {
+			if (b->run_id[0] && b->nacked > 0) {
+				blog(b, 1,
+				    "federation: redis restarted (run_id "
+				    "%.8s... was %.8s...): sending again the "
+				    "%zu bytes of events it had acknowledged",
+				    p, b->run_id, b->nacked);
+				b->nsent = 0;
+			}
+			memcpy(b->run_id, p, (size_t)(e - p));
+			b->run_id[e - p] = '\0';
+			to_parent(b, IPC_FED_REDIS, 0, 0, b->run_id,
+			    strlen(b->run_id));
+		}
+	}
+	b->await_info = 0;
+	outbox_send(b);
 }
 
 /* ---- nicks -------------------------------------------------------------- */
@@ -426,6 +493,9 @@ handle_reply(struct bridge *b, const struct tag *t, size_t count)
 	case TAG_XADD:
 		outbox_ack(b);
 		break;
+	case TAG_INFO:
+		info_reply(b, n);
+		break;
 	case TAG_CLAIM:
 		ok = n[0].type == RESP_INT && n[0].n == 1;
 		if (!ok && n[0].type != RESP_ERROR)
@@ -536,7 +606,8 @@ go_down(struct bridge *b, const char *why)
 	}
 	conn_close(&b->cmd);
 	conn_close(&b->sub);
-	b->nsent = 0;
+	b->nsent = b->nacked;
+	b->await_info = 0;
 	b->reading = 0;
 	if (b->up) {
 		b->up = 0;
@@ -553,6 +624,16 @@ go_down(struct bridge *b, const char *why)
 	b->retry_ms = clock_mono_ms() + b->backoff;
 	b->backoff =
 	    b->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : b->backoff * 2;
+}
+
+static void
+ask_info(struct bridge *b)
+{
+	const char *av[] = { "INFO", "server" };
+	const size_t al[] = { 4, 6 };
+
+	b->await_info = 1;
+	(void)command(&b->cmd, TAG_INFO, 0, NULL, 2, av, al);
 }
 
 static void
@@ -577,11 +658,10 @@ go_up(struct bridge *b)
 	b->backoff = BACKOFF_MIN;
 	blog(b, 0, "federation: connected to redis %s:%d as %s", b->cfg->host,
 	    b->cfg->port, b->cfg->origin);
-	sync_event(b); /* first: its id is where a new hub starts reading */
+	ask_info(b);   /* first: which Redis is this (then the outbox goes) */
+	sync_event(b); /* its id is where a new hub starts reading */
 	if (b->lastid[0] != '\0')
 		xread(b);
-	b->nsent = 0;
-	outbox_send(b);
 	refresh_nicks(b);
 	to_parent(b, IPC_FED_UP, 1, 0, "", 0);
 }
@@ -593,6 +673,7 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 {
 	char key[KEYSZ];
 	uint32_t len = h->len, blen;
+	unsigned long long seq;
 
 	switch (h->type) {
 	case IPC_FED_PUB:
@@ -610,7 +691,9 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 		}
 		if (buf_append(&b->outbox, p, len) < 0)
 			break;
-		if (b->up)
+		if (memcpy(&seq, p, 8), seq <= b->acked) /* handed over */
+			b->nacked += len;
+		if (b->up && !b->await_info)
 			outbox_send(b);
 		break;
 	case IPC_FED_CLAIM:
@@ -684,7 +767,7 @@ drain_on_exit(struct bridge *b)
 	sigaddset(&set, SIGIO);
 	(void)read_parent(b);
 	while (b->up &&
-	    (buf_used(&b->outbox) > 0 || buf_used(&b->cmd.out) > 0) &&
+	    (buf_used(&b->outbox) > b->nacked || buf_used(&b->cmd.out) > 0) &&
 	    clock_mono_ms() < end) {
 		if (conn_flush(&b->cmd) < 0 || conn_read(b, &b->cmd, 0) < 0)
 			break;
@@ -705,6 +788,8 @@ bridge_run(const struct bridge_cfg *cfg)
 	memset(&b, 0, sizeof(b));
 	b.cfg = cfg;
 	snprintf(b.lastid, sizeof(b.lastid), "%s", cfg->lastid);
+	snprintf(b.run_id, sizeof(b.run_id), "%s", cfg->run_id);
+	b.acked = b.acked_told = cfg->acked;
 	b.cmd.fd = b.sub.fd = -1;
 	b.backoff = BACKOFF_MIN;
 	sigemptyset(&set);

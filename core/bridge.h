@@ -13,9 +13,11 @@ struct bridge_cfg {
 	int port;
 	const char *origin; /* "HUB-ID/EPOCH.PID": unique per hub run */
 	char lastid[64];    /* resume reading after this id ("": from now) */
-	int nick_ttl;       /* seconds a nick claim lives unrefreshed */
-	int down_fd;        /* records from the parent (read, non-blocking) */
-	int up_fd;          /* records to the parent (write, blocking) */
+	unsigned long long acked; /* Redis has our events up to this seq */
+	char run_id[48];          /* of the Redis that did ("": none yet) */
+	int nick_ttl;             /* seconds a nick claim lives unrefreshed */
+	int down_fd; /* records from the parent (read, non-blocking) */
+	int up_fd;   /* records to the parent (write, blocking) */
 	pid_t parent;
 };
 
@@ -26,5 +28,8 @@ int bridge_run(const struct bridge_cfg *cfg);
 #define BRIDGE_STREAM   "fc:ev"
 #define BRIDGE_NICK_KEY "fc:nick:"
 #define BRIDGE_MAXLEN   "100000"
+/* Acknowledged events kept to be sent again if Redis restarts and may
+ * have lost them before every hub read them (docs/SCALING.md). */
+#define BRIDGE_RETAIN (8u << 20)
 
 #endif

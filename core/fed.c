@@ -77,7 +77,13 @@ struct fed {
 	int dirty, wake, spawn_failed;
 	long long last_pub_ms, restart_ms;
 	unsigned long long seq; /* of our last reliable event */
-	struct buf unacked;     /* [seq 8][len 4][body]: not yet in Redis */
+	/* [seq 8][len 4][body]: first up to BRIDGE_RETAIN bytes (nacked) of
+	 * events Redis acknowledged (sent again if it restarts), then the
+	 * ones it has not acknowledged yet */
+	struct buf events;
+	size_t nacked;
+	unsigned long long acked; /* Redis has every event up to this seq */
+	char run_id[48];          /* of that Redis */
 	struct release released[RELEASED]; /* the last releases (a ring) */
 	size_t nreleased;                  /* ever; the ring holds the last */
 	struct claim *claims; /* sent, or to send, and not answered */
@@ -85,7 +91,7 @@ struct fed {
 	char lastid[64];      /* the stream id read up to */
 	struct seen seen[MAX_ORIGINS];
 	/* for /stats */
-	unsigned long long nunacked, events_in, dups, restarts;
+	unsigned long long events_in, dups, restarts;
 	int redis_up;
 };
 
@@ -125,40 +131,45 @@ publish(struct fed *f, const char *head, size_t hl, const char *body, size_t bl)
 	uint32_t len = (uint32_t)(hl + bl);
 	char *e;
 
-	if (buf_used(&f->unacked) > UNACKED_MAX) {
+	if (buf_used(&f->events) - f->nacked > UNACKED_MAX) {
 		log_error("federation: %zu bytes of events not acknowledged by "
 		          "redis, event dropped",
-		    buf_used(&f->unacked));
+		    buf_used(&f->events) - f->nacked);
 		return;
 	}
-	if ((e = buf_reserve(&f->unacked, 12 + (size_t)len)) == NULL) {
+	if ((e = buf_reserve(&f->events, 12 + (size_t)len)) == NULL) {
 		log_error("federation: out of memory, event dropped");
 		return;
 	}
 	f->seq++;
-	f->nunacked++;
 	memcpy(e, &f->seq, 8);
 	memcpy(e + 8, &len, 4);
 	memcpy(e + 12, head, hl);
 	memcpy(e + 12 + hl, body, bl);
-	buf_commit(&f->unacked, 12 + (size_t)len);
+	buf_commit(&f->events, 12 + (size_t)len);
 	record(f, IPC_FED_PUB, 0, 0, e, 12 + (size_t)len, "", 0);
 }
 
-/* Redis has every event up to seq. */
+/* Redis has every event up to seq; keep BRIDGE_RETAIN bytes of them. */
 static void
 acked(struct fed *f, unsigned long long upto)
 {
 	unsigned long long seq;
 	uint32_t len;
 
-	while (buf_used(&f->unacked) >= 12) {
-		memcpy(&seq, buf_head(&f->unacked), 8);
-		memcpy(&len, buf_head(&f->unacked) + 8, 4);
+	while (f->nacked + 12 <= buf_used(&f->events)) {
+		memcpy(&seq, buf_head(&f->events) + f->nacked, 8);
+		memcpy(&len, buf_head(&f->events) + f->nacked + 8, 4);
 		if (seq > upto)
 			break;
-		buf_consume(&f->unacked, 12 + (size_t)len);
-		f->nunacked--;
+		f->nacked += 12 + (size_t)len;
+	}
+	if (upto > f->acked)
+		f->acked = upto;
+	while (f->nacked > BRIDGE_RETAIN) {
+		memcpy(&len, buf_head(&f->events) + 8, 4);
+		buf_consume(&f->events, 12 + (size_t)len);
+		f->nacked -= 12 + (size_t)len;
 	}
 }
 
@@ -310,8 +321,10 @@ reclaim_all(struct fed *f)
  * order: the releases of the last nick-ttl seconds (the last RELEASED of
  * them; older keys have expired), our nicks (re-claimed, so a nick
  * released and taken again here stays ours), the claims nobody answered,
- * and every event Redis has not acknowledged.  It reads the stream from
- * where the last one stopped (cfg.lastid).
+ * and our events: those Redis acknowledged that we keep (cfg.acked says
+ * which; sent again only if Redis turns out to have restarted) and every
+ * one it has not.  It reads the stream from where the last one stopped
+ * (cfg.lastid).
  */
 static void
 resume(struct fed *f)
@@ -332,11 +345,11 @@ resume(struct fed *f)
 	for (i = 0; i < f->nclaims; i++)
 		record(f, IPC_FED_CLAIM, 0, f->claims[i].token,
 		    f->claims[i].key, strlen(f->claims[i].key), "", 0);
-	for (off = 0; off + 12 <= buf_used(&f->unacked); off += 12 + len) {
-		memcpy(&len, buf_head(&f->unacked) + off + 8, 4);
-		record(f, IPC_FED_PUB, 0, 0, buf_head(&f->unacked) + off,
+	for (off = 0; off + 12 <= buf_used(&f->events); off += 12 + len) {
+		memcpy(&len, buf_head(&f->events) + off + 8, 4);
+		record(f, IPC_FED_PUB, 0, 0, buf_head(&f->events) + off,
 		    12 + (size_t)len, "", 0);
-		n++;
+		n += off >= f->nacked;
 	}
 	if (f->lastid[0] || n || f->nclaims)
 		log_info(
@@ -390,6 +403,8 @@ spawn(struct fed *f)
 		cfg.port = f->o->redis_port;
 		cfg.origin = f->origin;
 		snprintf(cfg.lastid, sizeof(cfg.lastid), "%s", f->lastid);
+		snprintf(cfg.run_id, sizeof(cfg.run_id), "%s", f->run_id);
+		cfg.acked = f->acked;
 		cfg.nick_ttl = f->o->nick_ttl;
 		cfg.down_fd = down[0];
 		cfg.up_fd = up[1];
@@ -582,6 +597,12 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 			acked(f, seq);
 		}
 		break;
+	case IPC_FED_REDIS:
+		if (h->len < sizeof(f->run_id)) {
+			memcpy(f->run_id, p, h->len);
+			f->run_id[h->len] = '\0';
+		}
+		break;
 	case IPC_FED_CURSOR:
 		if (h->len < sizeof(f->lastid)) {
 			memcpy(f->lastid, p, h->len);
@@ -701,7 +722,7 @@ fed_stats(const struct fed *f, struct stats_item *it, size_t max)
 		{ "fed_events_out", f->seq },
 		{ "fed_events_in", f->events_in },
 		{ "fed_duplicates_dropped", f->dups },
-		{ "fed_unacked", f->nunacked },
+		{ "fed_unacked", f->seq - f->acked },
 		{ "fed_bridge_restarts", f->restarts },
 	};
 	size_t n = max < STATS_FED_NITEMS ? max : STATS_FED_NITEMS;
@@ -733,7 +754,7 @@ fed_stop(struct fed *f)
 		close(f->from_fd);
 	buf_free(&f->out);
 	buf_free(&f->in);
-	buf_free(&f->unacked);
+	buf_free(&f->events);
 	free(f->claims);
 	free(f);
 }

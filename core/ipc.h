@@ -47,6 +47,7 @@ enum ipc_fed_type {
 	IPC_FED_LOST,    /* payload: folded nick another hub holds now */
 	IPC_FED_ACKED,   /* payload: seq 8: Redis has every event up to it */
 	IPC_FED_CURSOR,  /* payload: stream id of the last entry read */
+	IPC_FED_REDIS,   /* payload: the run_id of the Redis connected to */
 };
 
 struct ipc_hdr {

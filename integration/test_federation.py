@@ -566,3 +566,31 @@ def test_300_clients_over_3_hubs_in_one_room_exactly_once_in_order(hubs):
         for g in groups:
             for c in g:
                 c.close()
+
+
+def test_redis_restart_loses_no_acknowledged_event(hubs, redis, user):
+    """Redis without persistence restarts after it acknowledged events that
+    a hub had not read yet: the sender's hub sees a new run_id and sends
+    the events it keeps again; the reader gets each exactly once."""
+    a = user("ada", hubs[0].port)
+    b = user("bea", hubs[1].port)
+    wait_presence(b, ["ada", "bea"])
+    pid = int(hubs[1].wait_log(r"federation: bridge pid=(\d+)").group(1))
+    os.kill(pid, signal.SIGSTOP)        # hub1 reads nothing for a while
+    try:
+        for i in range(5):
+            a.send("kept %d" % i)
+        # Redis has them (hub0's outbox is empty), hub1 has not read them
+        wait_until(lambda: a.stats()["fed_unacked"] == 0, timeout=5, interval=0.05,
+                   what="hub0's events acknowledged")
+        port = redis.port
+        redis.stop()                    # no persistence: the stream is gone
+        redis.start(port)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    hubs[0].wait_log(r"federation: redis restarted \(run_id .*\): sending again", timeout=15)
+    for i in range(5):
+        b.expect_exact("MSG lobby ada kept %d" % i, timeout=15)
+    a.send("after")
+    b.expect_exact("MSG lobby ada after")
+    b.assert_silent(0.3)                # nothing twice
