@@ -53,7 +53,7 @@ vg_run() {
 	for i in $(seq 600); do kill -0 "$VG" 2>/dev/null || break; sleep 0.1; done
 	kill -0 "$VG" 2>/dev/null && fail "server still running 60 s after SIGTERM"
 	wait "$VG"; rc=$?
-	trap - EXIT
+	trap stop_redis EXIT # the server is gone; a redis of ours may not be
 	wait "$HOLD" || { cat "$OUT/$NAME/hold.out"; fail "held client did not get BYE SHUTDOWN"; }
 
 	LOG=$OUT/$NAME/vg.$VG.log
