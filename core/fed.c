@@ -530,10 +530,12 @@ handle_event(struct fed *f, const char *p, size_t len)
 	hlen = slash ? (size_t)(slash - p) : olen;
 	switch (body[0]) {
 	case 'M': /* M KEY LINE */
+	case 'D': /* D KEY BY: the room was removed by its owner */
 		if (body + 2 < end &&
 		    (a = memchr(body + 2, ' ', (size_t)(end - body - 2))))
-			chat_fed_room_line(f->chat, body + 2,
-			    (size_t)(a - body - 2), a + 1,
+			(body[0] == 'M' ? chat_fed_room_line :
+			                  chat_fed_room_removed)(f->chat,
+			    body + 2, (size_t)(a - body - 2), a + 1,
 			    (size_t)(end - a - 1));
 		break;
 	case 'W': /* W HUB FROM TO TEXT */
@@ -548,13 +550,6 @@ handle_event(struct fed *f, const char *p, size_t len)
 			chat_fed_whisper(f->chat, a + 1, (size_t)(b2 - a - 1),
 			    b2 + 1, (size_t)(c2 - b2 - 1), c2 + 1,
 			    (size_t)(end - c2 - 1));
-		break;
-	case 'D': /* D KEY BY */
-		if (body + 2 < end &&
-		    (a = memchr(body + 2, ' ', (size_t)(end - body - 2))))
-			chat_fed_room_removed(f->chat, body + 2,
-			    (size_t)(a - body - 2), a + 1,
-			    (size_t)(end - a - 1));
 		break;
 	case 'O': /* O KEY */
 		if (body + 2 < end)
