@@ -103,21 +103,27 @@ class ChatClient:
             if self.keep_history:
                 self.history.append(line)
 
+    def _recv(self, size):
+        """One recv(): the bytes, b"" at EOF or a reset (the server closed),
+        None if nothing arrived within the socket's timeout."""
+        try:
+            return self.sock.recv(size)
+        except (socket.timeout, BlockingIOError, InterruptedError):
+            return None
+        except OSError as e:
+            if e.errno in (errno.ECONNRESET, errno.EPIPE):
+                return b""
+            raise
+
     def _fill(self, deadline):
         """Receive once (waiting until deadline).  Returns False on timeout."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False
         self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
+        data = self._recv(65536)
+        if data is None:
             return False
-        except OSError as e:
-            if e.errno in (errno.ECONNRESET, errno.EPIPE):
-                data = b""
-            else:
-                raise
         if not data:
             self.closed = True
             if self.buf:      # a last line without '\n'
@@ -135,15 +141,9 @@ class ChatClient:
         Returns False once the server has closed the connection."""
         self.sock.settimeout(0.0)
         while True:
-            try:
-                data = self.sock.recv(262144)
-            except (BlockingIOError, InterruptedError):
+            data = self._recv(262144)
+            if data is None:
                 return True
-            except OSError as e:
-                if e.errno in (errno.ECONNRESET, errno.EPIPE):
-                    data = b""
-                else:
-                    raise
             if not data:
                 self.closed = True
                 return False
