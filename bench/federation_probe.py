@@ -52,23 +52,17 @@ try:
     t0 = time.perf_counter()
     for i in range(0, N, 100):
         s.send_lines(["b %d" % j for j in range(i, i + 100)])
-    tl = tr = None
-    got_l = got_r = 0
-    while tl is None or tr is None:
-        # read both receivers alternately
-        if tl is None:
-            l = local.try_readline(0.01)
+    got = {local: 0, remote: 0}
+    done = {}
+    while len(done) < 2 and time.perf_counter() - t0 <= 60:
+        # read both receivers alternately; done[c] = seconds to its N-th message
+        for c in (local, remote):
+            l = None if c in done else c.try_readline(0.01)
             while l is not None:
-                if l.startswith("MSG lobby snd b "): got_l += 1
-                if got_l == N: tl = time.perf_counter() - t0; break
-                l = local.try_readline(0.0)
-        if tr is None:
-            l = remote.try_readline(0.01)
-            while l is not None:
-                if l.startswith("MSG lobby snd b "): got_r += 1
-                if got_r == N: tr = time.perf_counter() - t0; break
-                l = remote.try_readline(0.0)
-        if time.perf_counter() - t0 > 60: break
+                if l.startswith("MSG lobby snd b "): got[c] += 1
+                if got[c] == N: done[c] = time.perf_counter() - t0; break
+                l = c.try_readline(0.0)
+    tl, tr, got_r = done.get(local), done.get(remote), got[remote]
     print("latency_us p50/p99:", {k: (round(a), round(b)) for k, (a, b) in res.items()})
     print("burst %d msgs: same hub %.3fs (%.0f msg/s), cross hub %s (%s msg/s), got_r=%d" % (N, tl, N/tl, tr and "%.3fs" % tr, tr and round(N/tr), got_r))
 finally:
