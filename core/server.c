@@ -35,6 +35,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "net.h"
+#include "plural.h"
 #include "server.h"
 #include "server_int.h"
 #include "session.h"
@@ -366,8 +367,9 @@ check_timeouts(struct server *s, long long now)
 
 	if (s->o->register_timeout <= 0)
 		return;
-	snprintf(text, sizeof(text), "no nickname within %d seconds",
-	    s->o->register_timeout);
+	snprintf(text, sizeof(text), "no nickname within %d %s",
+	    s->o->register_timeout,
+	    PLURAL(s->o->register_timeout, "second", "seconds"));
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_ACTIVE &&
 		    !chat_is_registered(s->chat, slot) &&
@@ -385,8 +387,9 @@ begin_shutdown(struct server *s, int sig)
 	union sigval v = { .sival_int = IPC_ABORT_SHUTDOWN };
 	int slot;
 
-	log_info("shutdown begin (SIG%s), %d children",
-	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren);
+	log_info("shutdown begin (SIG%s), %d %s",
+	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren,
+	    PLURAL(s->nchildren, "child", "children"));
 	s->stopping = 1;
 	s->deadline_ms = clock_mono_ms() + SHUTDOWN_MS;
 	close(s->lfd);
@@ -537,9 +540,11 @@ serve(struct server *s, const sigset_t *set)
 		if (s->fed != NULL)
 			fed_flush(s->fed);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
-			log_warn("shutdown: %d children still running after %d "
+			log_warn("shutdown: %d %s still running after %d "
 			         "ms, killing them",
-			    s->nchildren, SHUTDOWN_MS);
+			    s->nchildren,
+			    PLURAL(s->nchildren, "child", "children"),
+			    SHUTDOWN_MS);
 			kill_all(s);
 		}
 		if ((s->stopping || (ev & EV_QUIT)) && s->nchildren == 0)
