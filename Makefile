@@ -77,6 +77,7 @@ WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=w
                  -Wl,--wrap=open -Wl,--wrap=mkdir -Wl,--wrap=socket -Wl,--wrap=setsockopt \
                  -Wl,--wrap=bind -Wl,--wrap=listen
 WRAP_test_resp_hiredis := -lhiredis
+WRAP_test_chatfed := -Wl,--wrap=malloc
 
 $(BUILD)/tests/%: core/tests/%.c $(LIB) $(wildcard core/*.h) | $(STAMP)
 	@mkdir -p $(@D)
