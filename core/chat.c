@@ -25,7 +25,10 @@
 #include "chat_int.h"
 #include "failpoint.h"
 #include "log.h"
+#include "plural.h"
 #include "utf8.h"
+
+#define QUIT_TEXT_MAX 200 /* bytes of a /quit reason that are passed on */
 
 static const char *help_lines[] = {
 	"text                 send text to everyone in your room (//text sends /text)",
@@ -395,9 +398,8 @@ cmd_add(struct chat *c, int slot, const struct proto_cmd *cmd)
 	}
 	if (c->nrooms - 1 >= c->lim.max_rooms) {
 		out_err(c, slot, PERR_TOO_MANY_ROOMS,
-		    "the server has %d rooms "
-		    "already",
-		    c->lim.max_rooms);
+		    "the server has %d %s already", c->lim.max_rooms,
+		    PLURAL(c->lim.max_rooms, "room", "rooms"));
 		return;
 	}
 	if ((r = room_create(c, cmd->arg, cmd->arglen, slot)) == NULL) {
@@ -450,16 +452,32 @@ cmd_leave(struct chat *c, int slot)
 	room_move(c, slot, c->rooms[0]);
 }
 
-/* Every member of r goes to the lobby, told who removed r; r is deleted. */
+/*
+ * Every member of r goes to the lobby, told who removed r; r is deleted.
+ * The notices do not depend on the members' order: each member first gets
+ * REMOVED, then every user who ends up in the lobby gets one JOIN for each
+ * moved member other than themselves (those already there and the moved
+ * ones alike), in r's member order.
+ */
 void
 room_evict(struct chat *c, struct room *r, const char *by)
 {
-	int s;
+	struct room *lobby = c->rooms[0];
+	int s, t;
 
+	for (s = r->head; s >= 0; s = c->users[s].rnext)
+		out(c, s, "REMOVED %s %s\n", r->name, by);
+	for (s = r->head; s >= 0; s = c->users[s].rnext) {
+		room_notice(c, lobby, -1, "JOIN %s %s\n", lobby->name,
+		    c->users[s].nick);
+		for (t = r->head; t >= 0; t = c->users[t].rnext)
+			if (t != s)
+				out(c, t, "JOIN %s %s\n", lobby->name,
+				    c->users[s].nick);
+	}
 	while ((s = r->head) >= 0) {
 		member_unlink(c, s);
-		out(c, s, "REMOVED %s %s\n", r->name, by);
-		room_enter(c, s, c->rooms[0]);
+		member_link(c, s, lobby);
 	}
 	room_delete(c, r);
 }
@@ -656,6 +674,63 @@ cmd_stats(struct chat *c, int slot)
 	out(c, slot, "END STATS %zu\n", i);
 }
 
+/*
+ * Copy the /quit reason into out (at most QUIT_TEXT_MAX bytes, cut at a
+ * character boundary): already valid UTF-8 without control characters
+ * (the child checked), but bidi controls, which could reorder the rest of
+ * a PART line or a log line, become '?' and '"' becomes '\''.
+ */
+static void
+quit_text(const char *s, size_t len, char *out, size_t outsz)
+{
+	const char *piece;
+	uint32_t cp;
+	size_t i = 0, k, plen, n = 0;
+
+	while (i < len && (k = utf8_decode(s + i, len - i, &cp)) != 0) {
+		piece = s + i;
+		plen = k;
+		if (cp == 0x200e || cp == 0x200f ||
+		    (cp >= 0x202a && cp <= 0x202e) ||
+		    (cp >= 0x2066 && cp <= 0x2069))
+			piece = "?", plen = 1;
+		else if (cp == '"')
+			piece = "'", plen = 1;
+		if (n + plen >= outsz)
+			break;
+		memcpy(out + n, piece, plen);
+		n += plen;
+		i += k;
+	}
+	out[n] = '\0';
+}
+
+/*
+ * /quit [TEXT]: the reason reaches the room's PART line ("PART room nick
+ * quit TEXT") and the log (quit="TEXT").
+ */
+static void
+cmd_quit(struct chat *c, int slot, const struct proto_cmd *cmd)
+{
+	char text[QUIT_TEXT_MAX + 8], reason[QUIT_TEXT_MAX + 16];
+	const char *end;
+
+	text[0] = '\0';
+	if (cmd->arg != NULL) {
+		end = cmd->text != NULL ? cmd->text + cmd->textlen :
+		                          cmd->arg + cmd->arglen;
+		quit_text(cmd->arg, (size_t)(end - cmd->arg), text,
+		    QUIT_TEXT_MAX + 1);
+	}
+	out(c, slot, "BYE QUIT goodbye\n");
+	log_info("disconnect slot=%d nick=%s reason=quit%s%s%s", slot,
+	    chat_nick(c, slot), text[0] ? " text=\"" : "", text,
+	    text[0] ? "\"" : "");
+	snprintf(reason, sizeof(reason), "quit%s%s", text[0] ? " " : "", text);
+	chat_disconnect(c, slot, reason);
+	c->io.close(c->io.ctx, slot);
+}
+
 static void
 cmd_dispatch(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
@@ -691,7 +766,7 @@ cmd_dispatch(struct chat *c, int slot, const struct proto_cmd *cmd)
 		cmd_stats(c, slot);
 		break;
 	case CMD_QUIT:
-		chat_bye(c, slot, "QUIT", "goodbye");
+		cmd_quit(c, slot, cmd);
 		break;
 	case CMD_UNKNOWN:
 		out_err(c, slot, PERR_UNKNOWN_COMMAND,

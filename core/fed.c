@@ -41,6 +41,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "net.h"
+#include "plural.h"
 #include "proto.h"
 
 #define PRESENCE_MIN_MS 200  /* at most one snapshot per this */
@@ -353,10 +354,11 @@ resume(struct fed *f)
 		n += off >= f->nacked;
 	}
 	if (f->lastid[0] || n || f->nclaims)
-		log_info(
-		    "federation: resuming: stream read from %s, %zu events "
-		    "and %zu nick claims handed over again",
-		    f->lastid[0] ? f->lastid : "the start", n, f->nclaims);
+		log_info("federation: resuming: stream read from %s, %zu %s "
+		         "and %zu %s handed over again",
+		    f->lastid[0] ? f->lastid : "the start", n,
+		    PLURAL(n, "event", "events"), f->nclaims,
+		    PLURAL(f->nclaims, "nick claim", "nick claims"));
 	f->dirty = 1;
 	f->wake = 1;
 }

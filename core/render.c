@@ -243,8 +243,17 @@ r_join(struct rb *b, const struct span *f, struct span text)
 static void
 r_part(struct rb *b, const struct span *f, struct span text)
 {
-	(void)text;
-	if (span_is(f[3], "quit"))
+	if (span_is(f[3], "quit") && text.n > 0) { /* /quit TEXT */
+		rb_sgr(b, SGR_DIM);
+		rb_str(b, "[");
+		rb_span(b, f[1]);
+		rb_str(b, "] * ");
+		rb_span(b, f[2]);
+		rb_str(b, " quit (");
+		rb_span(b, text);
+		rb_str(b, ")");
+		rb_sgr(b, SGR_RESET);
+	} else if (span_is(f[3], "quit"))
 		notice(b, f[1], f[2], " quit");
 	else if (span_is(f[3], "disconnected"))
 		notice(b, f[1], f[2], " disconnected");

@@ -35,6 +35,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "net.h"
+#include "plural.h"
 #include "server.h"
 #include "server_int.h"
 #include "session.h"
@@ -370,8 +371,9 @@ begin_shutdown(struct server *s, int sig)
 	union sigval v = { .sival_int = IPC_ABORT_SHUTDOWN };
 	int slot;
 
-	log_info("shutdown begin (SIG%s), %d children",
-	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren);
+	log_info("shutdown begin (SIG%s), %d %s",
+	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren,
+	    PLURAL(s->nchildren, "child", "children"));
 	s->stopping = 1;
 	s->deadline_ms = clock_mono_ms() + SHUTDOWN_MS;
 	close(s->lfd);
@@ -526,9 +528,11 @@ serve(struct server *s, const sigset_t *set)
 		if (s->fed != NULL)
 			fed_flush(s->fed);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
-			log_warn("shutdown: %d children still running after %d "
+			log_warn("shutdown: %d %s still running after %d "
 			         "ms, killing them",
-			    s->nchildren, SHUTDOWN_MS);
+			    s->nchildren,
+			    PLURAL(s->nchildren, "child", "children"),
+			    SHUTDOWN_MS);
 			kill_all(s);
 		}
 		if ((s->stopping || (ev & EV_QUIT)) && s->nchildren == 0)

@@ -853,10 +853,11 @@ test_chat_rm_moves_members_to_lobby(void **state)
 
 	four_users_rust(c);
 	say(c, 0, "/rm rust");
+	/* every moved member sees the others; the lobby sees all three */
 	EXPECT(0, "OK RM rust", "REMOVED rust alice", "JOIN lobby bob",
 	    "JOIN lobby carol");
-	EXPECT(1, "REMOVED rust alice", "JOIN lobby carol");
-	EXPECT(2, "REMOVED rust alice");
+	EXPECT(1, "REMOVED rust alice", "JOIN lobby alice", "JOIN lobby carol");
+	EXPECT(2, "REMOVED rust alice", "JOIN lobby alice", "JOIN lobby bob");
 	EXPECT(3, "JOIN lobby alice", "JOIN lobby bob", "JOIN lobby carol");
 	all_quiet();
 	assert_string_equal(chat_room(c, 0), "lobby");
@@ -880,7 +881,7 @@ test_chat_rm_by_owner_outside_room(void **state)
 	say(c, 0, "/rm rust");
 	EXPECT(0, "OK RM rust", "JOIN lobby bob", "JOIN lobby carol");
 	EXPECT(1, "REMOVED rust alice", "JOIN lobby carol");
-	EXPECT(2, "REMOVED rust alice");
+	EXPECT(2, "REMOVED rust alice", "JOIN lobby bob");
 	EXPECT(3, "JOIN lobby bob", "JOIN lobby carol");
 	all_quiet();
 }
@@ -1199,6 +1200,32 @@ test_chat_quit_with_text_still_quits(void **state)
 	assert_false(chat_in_use(c, 0));
 }
 
+/* The /quit reason reaches the room's PART line, bounded and sanitised. */
+static void
+test_chat_quit_reason_in_part_line(void **state)
+{
+	char line[600], want[600];
+
+	CHAT;
+
+	four_users_rust(c);
+	say(c, 1, "/quit  see you \"all\" \xe2\x80\xae\xea\xb0\x80 ");
+	EXPECT(1, "BYE QUIT goodbye");
+	EXPECT(0, "PART rust bob quit see you 'all' ?\xea\xb0\x80");
+	EXPECT(2, "PART rust bob quit see you 'all' ?\xea\xb0\x80");
+	all_quiet();
+	/* 199 bytes, then a 3-byte character: cut before it (200 max) */
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "/quit ", 6);
+	memcpy(line + 6 + 199, "\xea\xb0\x80tail", 8);
+	line[6 + 199 + 8] = '\0';
+	say(c, 2, line);
+	snprintf(want, sizeof(want), "PART rust carol quit %.199s", line + 6);
+	EXPECT(0, want);
+	EXPECT(2, "BYE QUIT goodbye");
+	all_quiet();
+}
+
 /* ---- disconnect and ownership ---------------------------------------- */
 
 static void
@@ -1266,6 +1293,7 @@ test_chat_owner_disconnect_passes_to_longest_member(void **state)
 	EXPECT(2, "ERR 434 NOT_OWNER only its owner bob may remove rust");
 	say(c, 1, "/rm rust");
 	EXPECT(1, "OK RM rust", "REMOVED rust bob", "JOIN lobby carol");
+	EXPECT(2, "REMOVED rust bob", "JOIN lobby bob");
 }
 
 static void
@@ -1774,6 +1802,7 @@ main(void)
 		T(test_chat_unknown_command),
 		T(test_chat_quit_registered),
 		T(test_chat_quit_with_text_still_quits),
+		T(test_chat_quit_reason_in_part_line),
 		T(test_chat_disconnect_parts_room),
 		T(test_chat_disconnect_idempotent),
 		T(test_chat_disconnect_unregistered_silent),

@@ -316,7 +316,7 @@ test_chatfed_room_removed_everywhere(void **state)
 	r.pub[0] = '\0';
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/rm ops");
-	assert_string_equal(r.out[1], "REMOVED ops ann\n");
+	assert_string_equal(r.out[1], "REMOVED ops ann\nJOIN lobby ann\n");
 	assert_non_null(strstr(r.out[0], "REMOVED ops ann\nJOIN lobby bob\n"));
 	d = strstr(r.pub, "D ops ann\n");
 	j = strstr(r.pub, "lobby|JOIN lobby bob");
@@ -335,7 +335,7 @@ test_chatfed_room_removed_everywhere(void **state)
 	assert_int_equal(chat_room_count(c), 2);
 	chat_fed_room_removed(c, "ops", 3, "zed", 3);
 	assert_string_equal(r.out[0], "REMOVED ops zed\nJOIN lobby bob\n");
-	assert_string_equal(r.out[1], "REMOVED ops zed\n");
+	assert_string_equal(r.out[1], "REMOVED ops zed\nJOIN lobby ann\n");
 	assert_int_equal(chat_room_count(c), 1);
 	assert_string_equal(chat_room(c, 0), "lobby");
 	assert_string_equal(chat_room(c, 1), "lobby");

@@ -73,6 +73,10 @@ test_render_join_part(void **state)
 	assert_string_equal(plain("JOIN rust bob"), "[rust] * bob joined");
 	assert_string_equal(plain("PART rust bob left"), "[rust] * bob left");
 	assert_string_equal(plain("PART rust bob quit"), "[rust] * bob quit");
+	assert_string_equal(plain("PART rust bob quit see \033[2Jyou"),
+	    "[rust] * bob quit (see ?[2Jyou)");
+	assert_string_equal(coloured("PART rust bob quit bye"),
+	    "\033[2m[rust] * bob quit (bye)\033[0m");
 	assert_string_equal(
 	    plain("PART rust bob disconnected"), "[rust] * bob disconnected");
 	assert_string_equal(
