@@ -91,15 +91,13 @@ remote_each(const struct chat *c,
 	return 0;
 }
 
+/* Is name (from another hub's snapshot) the name whose key is key? */
 static int
 same_key(const char *name, size_t len, const char *key)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 
-	if (len >= NAMESZ)
-		return 0;
-	proto_fold(name, len, k, sizeof(k));
-	return strcmp(k, key) == 0;
+	return name_key(name, len, k) && strcmp(k, key) == 0;
 }
 
 static int
@@ -112,11 +110,10 @@ is_room(const struct remote *h, const struct rline *rl, void *arg)
 int
 remote_has_room(const struct chat *c, const char *name, size_t len)
 {
-	char key[NAMESZ];
+	char key[NAME_KEYSZ];
 
-	if (!c->has_fed || len >= NAMESZ)
+	if (!c->has_fed || !name_key(name, len, key))
 		return 0;
-	proto_fold(name, len, key, sizeof(key));
 	return remote_each(c, is_room, key);
 }
 
@@ -165,7 +162,7 @@ is_nick(const struct remote *h, const struct rline *rl, void *arg)
 /* ---- /list and /users across hubs ------------------------------------- */
 
 struct lrow {
-	char name[NAMESZ], key[NAMESZ], owner[NAMESZ];
+	char name[NAMESZ], key[NAME_KEYSZ], owner[NAMESZ];
 	long count;
 };
 
@@ -179,13 +176,13 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 {
 	struct ltab *t = arg;
 	struct lrow *row;
-	char key[NAMESZ];
+	char key[NAME_KEYSZ];
 	int i;
 
 	(void)h;
-	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ)
+	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ ||
+	    !name_key(rl->f[0], rl->fl[0], key))
 		return 0;
-	proto_fold(rl->f[0], rl->fl[0], key, sizeof(key));
 	for (i = 0; i < t->n; i++)
 		if (strcmp(t->row[i].key, key) == 0)
 			break;
@@ -224,7 +221,7 @@ cmd_list_fed(struct chat *c, int slot)
 	for (t.n = 0; t.n < c->nrooms; t.n++) {
 		r = c->rooms[t.n];
 		snprintf(t.row[t.n].name, NAMESZ, "%s", r->name);
-		snprintf(t.row[t.n].key, NAMESZ, "%s", r->key);
+		snprintf(t.row[t.n].key, NAME_KEYSZ, "%s", r->key);
 		snprintf(t.row[t.n].owner, NAMESZ, "%s",
 		    r->owner >= 0 ? c->users[r->owner].nick : "-");
 		t.row[t.n].count = r->count;
@@ -322,10 +319,10 @@ void
 chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 	int i;
 
-	if (klen >= NAMESZ || len + 1 > c->linesz || !plain(line, len))
+	if (klen >= NAME_KEYSZ || len + 1 > c->linesz || !plain(line, len))
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
@@ -344,16 +341,16 @@ void
 chat_fed_room_removed(
     struct chat *c, const char *key, size_t klen, const char *by, size_t blen)
 {
-	char k[NAMESZ], who[NAMESZ];
+	char k[NAME_KEYSZ], who[NAMESZ];
 	struct room *r;
 
-	if (klen >= NAMESZ || blen >= NAMESZ || !plain(by, blen))
+	if (klen >= NAME_KEYSZ || blen >= NAMESZ || !plain(by, blen))
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
 	memcpy(who, by, blen);
 	who[blen] = '\0';
-	if ((r = room_find(c, k, klen)) == NULL || r == c->rooms[0])
+	if ((r = room_find_key(c, k)) == NULL || r == c->rooms[0])
 		return;
 	log_info("room-rm room=%s by=%s members=%d (on another hub)", r->name,
 	    who, r->count);
@@ -363,10 +360,14 @@ chat_fed_room_removed(
 void
 chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
 {
+	char k[NAME_KEYSZ];
 	struct room *r;
 
-	if (klen < NAMESZ && (r = room_find(c, key, klen)) != NULL &&
-	    r->owner == OWNER_REMOTE) {
+	if (klen >= NAME_KEYSZ)
+		return;
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	if ((r = room_find_key(c, k)) != NULL && r->owner == OWNER_REMOTE) {
 		log_info("room-owner room=%s owner=- (left on another hub)",
 		    r->name);
 		r->rowner[0] = '\0';
@@ -376,10 +377,10 @@ chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
 void
 chat_fed_lost(struct chat *c, const char *key, size_t klen)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 	int slot;
 
-	if (klen >= NAMESZ)
+	if (klen >= NAME_KEYSZ)
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
