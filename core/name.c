@@ -203,11 +203,9 @@ name_explain(enum name_fault f, uint32_t cp, char *buf, size_t sz)
 		[NAME_SPACE] = "contains the space",
 		[NAME_BIDI] = "contains the bidi control",
 		[NAME_INVISIBLE] = "contains the invisible character",
-		[NAME_UNASSIGNED] = "contains an unassigned or private-use "
-		                    "code point,",
+		[NAME_UNASSIGNED] = "contains the unassigned/private-use",
 		[NAME_MARK_FIRST] = "starts with the combining mark",
-		[NAME_FOLDS_BAD] = "contains a character whose compatibility "
-		                   "form has a space or control:",
+		[NAME_FOLDS_BAD] = "contains the spacing compatibility form",
 		[NAME_TOO_LONG] = "is too long",
 		[NAME_KEY_TOO_LONG] = "is too long once normalised",
 		[NAME_NOMEM] = "could not be checked (out of memory)",
