@@ -458,7 +458,7 @@ cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 	if (name_prepare(cmd->arg, cmd->arglen, PROTO_ROOM_MAX_CHARS, name,
 	        sizeof(name), key, &cp) == NAME_OK &&
 	    (r = room_find_key(c, key)) == NULL &&
-	    remote_has_room(c, name, strlen(name)) &&
+	    remote_room_name(c, key, name) && /* named as there */
 	    c->nrooms - 1 < c->lim.max_rooms &&
 	    (r = room_create(c, name, key, OWNER_REMOTE)) !=
 	        NULL) { /* this hub's part of a room on other hubs */

@@ -107,6 +107,33 @@ is_room(const struct remote *h, const struct rline *rl, void *arg)
 	return rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], arg);
 }
 
+struct rname_q {
+	const char *key;
+	char *name; /* NAMESZ */
+};
+
+static int
+room_name_of(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct rname_q *q = arg;
+
+	(void)h;
+	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ ||
+	    !same_key(rl->f[0], rl->fl[0], q->key))
+		return 0;
+	memcpy(q->name, rl->f[0], rl->fl[0]);
+	q->name[rl->fl[0]] = '\0';
+	return 1;
+}
+
+int
+remote_room_name(const struct chat *c, const char *key, char *name)
+{
+	struct rname_q q = { key, name };
+
+	return c->has_fed && remote_each(c, room_name_of, &q);
+}
+
 int
 remote_has_room(const struct chat *c, const char *name, size_t len)
 {
