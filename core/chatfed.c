@@ -91,6 +91,15 @@ remote_each(const struct chat *c,
 	return 0;
 }
 
+/* Does name (from another hub, through Redis) follow the name profile? */
+static int
+valid_name(const char *name, size_t len)
+{
+	char k[NAME_KEYSZ];
+
+	return name_key(name, len, k) != 0;
+}
+
 /* Is name (from another hub's snapshot) the name whose key is key? */
 static int
 same_key(const char *name, size_t len, const char *key)
@@ -156,7 +165,7 @@ room_owner_of(const struct remote *h, const struct rline *rl, void *arg)
 
 	(void)h;
 	if (rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], q->key) &&
-	    rl->fl[2] < NAMESZ && !(rl->fl[2] == 1 && rl->f[2][0] == '-')) {
+	    rl->fl[2] < NAMESZ && valid_name(rl->f[2], rl->fl[2])) {
 		memcpy(q->owner, rl->f[2], rl->fl[2]);
 		q->owner[rl->fl[2]] = '\0';
 		return 1;
@@ -203,13 +212,16 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 {
 	struct ltab *t = arg;
 	struct lrow *row;
-	char key[NAME_KEYSZ];
+	char key[NAME_KEYSZ], owner[NAMESZ] = "-";
 	int i;
 
 	(void)h;
 	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ ||
 	    !name_key(rl->f[0], rl->fl[0], key))
 		return 0;
+	if (valid_name(rl->f[2], rl->fl[2])) /* else "-": no owner we know */
+		snprintf(
+		    owner, sizeof(owner), "%.*s", (int)rl->fl[2], rl->f[2]);
 	for (i = 0; i < t->n; i++)
 		if (strcmp(t->row[i].key, key) == 0)
 			break;
@@ -221,14 +233,12 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 		snprintf(row->key, sizeof(row->key), "%s", key);
 		snprintf(row->name, sizeof(row->name), "%.*s", (int)rl->fl[0],
 		    rl->f[0]);
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	}
 	row = &t->row[i];
 	row->count += strtol(rl->f[1], NULL, 10);
 	if (strcmp(row->owner, "-") == 0 && i > 0)
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	return 0;
 }
 
@@ -267,9 +277,10 @@ users_add(const struct remote *h, const struct rline *rl, void *arg)
 	struct users_q *q = arg;
 
 	(void)h;
-	if (rl->kind != 'U' ||
+	if (rl->kind != 'U' || !valid_name(rl->f[0], rl->fl[0]) ||
+	    !valid_name(rl->f[1], rl->fl[1]) ||
 	    (q->room_key && !same_key(rl->f[1], rl->fl[1], q->room_key)))
-		return 0;
+		return 0; /* only names a hub could have accepted are shown */
 	out(q->c, q->slot, "USER %.*s %.*s\n", (int)rl->fl[0], rl->f[0],
 	    (int)rl->fl[1], rl->f[1]);
 	q->n++;
@@ -430,7 +441,7 @@ chat_fed_whisper(struct chat *c, const char *from, size_t flen, const char *to,
 {
 	int slot = nick_find(c, to, tlen);
 
-	if (slot >= 0 && c->users[slot].registered && plain(from, flen) &&
+	if (slot >= 0 && c->users[slot].registered && valid_name(from, flen) &&
 	    plain(text, len))
 		out(c, slot, "WHISPER %.*s %.*s\n", (int)flen, from, (int)len,
 		    text);
