@@ -523,9 +523,10 @@ malformed(struct fed *f, const char *why, const char *p, size_t len)
 	for (i = 0; i < n; i++)
 		ex[i] = p[i] >= ' ' && p[i] <= '~' ? p[i] : '?';
 	ex[n] = '\0';
-	log_warn("federation: malformed stream entry skipped (%s, %zu bytes, "
+	log_warn("federation: malformed stream entry skipped (%s, %zu %s, "
 	         "%llu so far): %s%s",
-	    why, len, f->malformed, ex, len > n ? "..." : "");
+	    why, len, PLURAL(len, "byte", "bytes"), f->malformed, ex,
+	    len > n ? "..." : "");
 }
 
 static void
