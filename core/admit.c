@@ -23,6 +23,8 @@
 #include "log.h"
 #include "server_int.h"
 
+#define TIMEOUT_SCAN_MS 10 /* register deadlines: cut at most this late */
+
 /* Say why and hang up, and log it (rate-limited). */
 static void
 refuse(struct server *s, int fd, const char *peer, enum addrlim_reason r,
@@ -181,6 +183,10 @@ admit_timeouts(struct server *s, long long now)
 		} else if (s->next_timeout_ms == 0 || due < s->next_timeout_ms)
 			s->next_timeout_ms = due;
 	}
+	/* each scan reads every slot: at most one per TIMEOUT_SCAN_MS */
+	if (s->next_timeout_ms != 0 &&
+	    s->next_timeout_ms < now + TIMEOUT_SCAN_MS)
+		s->next_timeout_ms = now + TIMEOUT_SCAN_MS;
 }
 
 void
