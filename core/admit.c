@@ -30,6 +30,7 @@ static void
 refuse(struct server *s, int fd, const char *peer, enum addrlim_reason r,
     const char *line)
 {
+	s->refused++;
 	if (addrlim_log_allow(&s->rlog, r, clock_mono_ms()))
 		log_warn(
 		    "refused peer=%s reason=%s", peer, addrlim_reason_name(r));
