@@ -77,6 +77,7 @@ srv_stats(void *ctx, struct stats_item *it, size_t max)
 		{ "fanout_p50_us", stats_hist_quantile(&s->fanout, 0.50) },
 		{ "fanout_p99_us", stats_hist_quantile(&s->fanout, 0.99) },
 		{ "fanout_max_us", s->fanout.max },
+		{ "refused_connections", s->refused },
 	};
 	size_t n = max < STATS_NITEMS ? max : STATS_NITEMS;
 
