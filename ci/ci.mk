@@ -7,8 +7,8 @@
 #   make lint           cppcheck, clang-tidy, clang-format --dry-run --Werror
 #   make coverage       unit + integration (+ fault-quick) coverage, core/ >= 90% lines
 #   make ci-fault-quick make fault-quick (fails loudly if fault/ has no such target)
-#   make bench-check    3 x make bench-quick, median forkchat/floor ratio vs baseline
-#   make bench-baseline refresh ci/bench-baseline.json from 3 x make bench-quick
+#   make bench-check    candidate vs the last landed commit, built side by side,
+#                       run interleaved here; gate on the paired ratios
 #
 # Everything is built under $(BUILD)/<variant>/; the normal build in
 # $(BUILD)/ is never touched except by stages that test it (valgrind, bench).
@@ -32,7 +32,7 @@ $(CI_STAMP): ci/ci.mk
 
 .PHONY: ci strict strict-gcc strict-clang test-asan asan-build valgrind lint \
         lint-cppcheck lint-tidy lint-format lint-py coverage cov-build ci-fault-quick \
-        bench-check bench-baseline
+        bench-check
 
 ci: ## run every CI stage (ci/gate.sh), PASS/FAIL per stage
 	bash ci/gate.sh
@@ -201,9 +201,8 @@ ci-fault-quick: ## make fault-quick; fails loudly if it does not exist
 	$(MAKE) --no-print-directory fault-quick
 
 # ---- 7. bench-check ------------------------------------------------------
-BENCH_REPEAT ?= 3
-bench-check: | $(CI_STAMP) ## 3 x bench-quick; median forkchat/floor ratio vs ci/bench-baseline.json
-	BUILD=$(BUILD) BENCH_REPEAT=$(BENCH_REPEAT) bash ci/bench.sh check
-
-bench-baseline: | $(CI_STAMP) ## refresh ci/bench-baseline.json (deliberately)
-	BUILD=$(BUILD) BENCH_REPEAT=$(BENCH_REPEAT) bash ci/bench.sh baseline
+# BENCH_BASE=REV picks the base (default: HEAD^1, or HEAD when core/ has
+# uncommitted changes); BENCH_ROUNDS interleaved rounds (6).  ci/README.md.
+BENCH_ROUNDS ?= 6
+bench-check: bench-build | $(CI_STAMP) ## candidate vs the last landed commit, interleaved A/B on this machine
+	BUILD=$(BUILD) BENCH_ROUNDS=$(BENCH_ROUNDS) bash ci/bench.sh
