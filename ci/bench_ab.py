@@ -225,6 +225,8 @@ def main():
     ap.add_argument("--load", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--first-round", type=int, default=0,
+                    help="number of the first round (more rounds after a noisy run)")
     ap.add_argument("--points", default=",".join(DEFAULT_POINTS))
     a = ap.parse_args()
     points = [p for p in a.points.split(",") if p]
@@ -239,7 +241,7 @@ def main():
     t0 = time.monotonic()
     try:
         with open(a.out, "a") as out:
-            for rnd in range(a.rounds):
+            for rnd in range(a.first_round, a.first_round + a.rounds):
                 order = ("base", "cand") if rnd % 2 == 0 else ("cand", "base")
                 for point in points:
                     for side in order:
