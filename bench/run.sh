@@ -308,7 +308,11 @@ BENCH_TMP=$TMP LOAD=$LOAD SERVER=$SERVER MODE=$MODE RES=$RES \
 # ---- report -------------------------------------------------------------------
 mkdir -p "$RES"
 $PY bench/report.py --runs "$RUNS" --problems "$PROBLEMS" --started "$STARTED" \
-    --mode "$MODE" --out "$RES" || FAILED=1
+    --mode "$MODE" --out "$RES" --server "$SERVER" || FAILED=1
+# the hyperfine exports are results files too: tie them to the code
+for f in "$RES"/hyperfine-*.json; do
+	[ -f "$f" ] && [ "$f" -nt "$RUNS" ] && $PY ci/provenance.py stamp "$f" "$SERVER"
+done
 cat "$RES/latest.md"
 if [ -s "$PROBLEMS" ]; then
 	echo; echo "Problems:"; sed 's/^/  /' "$PROBLEMS"

@@ -32,7 +32,7 @@ $(CI_STAMP): ci/ci.mk
 
 .PHONY: ci strict strict-gcc strict-clang test-asan asan-build valgrind lint \
         lint-cppcheck lint-tidy lint-format lint-py coverage cov-build ci-fault-quick \
-        bench-check
+        bench-check results-check
 
 ci: ## run every CI stage (ci/gate.sh), PASS/FAIL per stage
 	bash ci/gate.sh
@@ -202,6 +202,13 @@ ci-fault-quick: ## make fault-quick; fails loudly if it does not exist
 	  echo "FAIL: 'make fault-quick' does not exist (fault/fault.mk missing or no target)"; \
 	  exit 1; fi
 	$(MAKE) --no-print-directory fault-quick
+
+# ---- results tied to the code ------------------------------------------------
+# Warn (RESULTS_STRICT=1: fail) for every committed results file measured
+# on code other than this tree's, or without provenance (ci/provenance.py).
+RESULTS_FILES = $(wildcard bench/results/*.json fault/results/*.json)
+results-check: ## warn when a committed results file was measured on other code
+	$(CI_PY) ci/provenance.py check $(RESULTS_FILES)
 
 # ---- 7. bench-check ------------------------------------------------------
 # BENCH_BASE=REV picks the base (default: HEAD^1, or HEAD when core/ has

@@ -32,6 +32,8 @@ sys.path.insert(1, str(HERE.parent / "integration"))
 
 import fclib                     # noqa: E402
 import skipgate                  # noqa: E402
+sys.path.insert(2, str(HERE.parent / "ci"))
+import provenance                # noqa: E402
 import timescale                 # noqa: E402
 from fclib import Fail           # noqa: E402
 
@@ -121,9 +123,15 @@ def write_results(rows, stem, title, meta):
     RESULTS.mkdir(exist_ok=True)
     npass = sum(1 for r in rows if r["result"] == "pass")
     nskip = sum(1 for r in rows if r["result"] == "skip")
+    prov = provenance.collect(binary=fclib.SERVER_BIN)
     doc = {"scenarios": rows,
            "summary": {"total": len(rows), "pass": npass, "skip": nskip,
-                       "fail": len(rows) - npass - nskip, "meta": meta}}
+                       "fail": len(rows) - npass - nskip, "meta": meta},
+           "provenance": prov}
+    meta = "%s\n\nCode: commit %s%s, %s, Linux %s." % (
+        meta, (prov["commit"] or "unknown")[:12],
+        " with uncommitted changes (%s)" % ", ".join(prov["dirty_files"][:5])
+        if prov["dirty"] else "", prov["compiler"], prov["kernel"])
     (RESULTS / (stem + ".json")).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / (stem + ".md")).write_text(markdown(rows, title, meta))
 
@@ -144,7 +152,10 @@ def run_fuzz(cmd, budget):
     rows = []
     if fz.exists() and fz.stat().st_mtime >= t0 - 1:
         try:
-            for s in json.loads(fz.read_text()).get("scenarios", []):
+            fdoc = json.loads(fz.read_text())
+            for w in provenance.check(fdoc.get("provenance"), what="fuzz.json"):
+                print("WARNING: " + w)
+            for s in fdoc.get("scenarios", []):
                 rows.append({"name": str(s.get("name", "?")), "kind": "fuzz",
                              "point": str(s.get("point", "")),
                              "result": "pass" if s.get("result") == "pass" else "fail",
