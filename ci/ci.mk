@@ -92,13 +92,13 @@ $(BUILD)/$(1)/obj/%.o: core/%.c $(CI_HDRS) | $(CI_STAMP)
 $(BUILD)/$(1)/libforkchat.a: $(LIB_SRCS:core/%.c=$(BUILD)/$(1)/obj/%.o)
 	rm -f $$@ && ar rcs $$@ $$^
 $(BUILD)/$(1)/forkchatd: $(BUILD)/$(1)/obj/forkchatd.o $(BUILD)/$(1)/libforkchat.a
-	gcc $$($(1)_CFLAGS) $$^ -o $$@ $$($(1)_LDFLAGS)
+	gcc $$($(1)_CFLAGS) $$^ -o $$@ $$($(1)_LDFLAGS) $(NAME_LIBS)
 $(BUILD)/$(1)/forkchat: $(BUILD)/$(1)/obj/client.o $(BUILD)/$(1)/libforkchat.a
 	gcc $$($(1)_CFLAGS) $$^ -o $$@ $$($(1)_LDFLAGS)
 $(BUILD)/$(1)/tests/%: core/tests/%.c $(BUILD)/$(1)/libforkchat.a $(CI_HDRS) | $(CI_STAMP)
 	@mkdir -p $$(@D)
 	gcc $(CI_DEFS) $$($(1)_CFLAGS) -Wno-unused-parameter $$< $(BUILD)/$(1)/libforkchat.a \
-	    -o $$@ $$($(1)_LDFLAGS) -lcmocka $$(WRAP_$$*)
+	    -o $$@ $$($(1)_LDFLAGS) -lcmocka $$(WRAP_$$*) $(NAME_LIBS)
 endef
 
 # ---- 2. test-asan --------------------------------------------------------

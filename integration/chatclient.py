@@ -47,7 +47,7 @@ class ChatClient:
     """
 
     def __init__(self, port, host=HOST, timeout=DEFAULT_TIMEOUT, hello=True,
-                 rcvbuf=None, name=None):
+                 rcvbuf=None, name=None, source=None):
         self.port = port
         self.timeout = timeout
         self.name = name
@@ -63,6 +63,8 @@ class ChatClient:
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(scaled(timeout))
+        if source is not None:      # e.g. "127.0.0.2": another peer address
+            self.sock.bind((source, 0))
         self.sock.connect((host, port))
         if hello:
             self.hello = self.expect_next(r"HELLO forkchatd/\S+( .*)?")
