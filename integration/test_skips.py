@@ -110,10 +110,14 @@ def test_test_sys_without_its_linker_seams_fails(tmp_path):
     lib = ROOT / "build" / "libforkchat.a"
     assert lib.exists(), "run make first"
     exe = tmp_path / "test_sys_noseams"
+    # the libraries the server's objects need (the Makefile's NAME_LIBS)
+    import re
+    m = re.search(r"^NAME_LIBS\s*:=(.*)$", (ROOT / "Makefile").read_text(), re.M)
+    libs = m.group(1).split() if m else []
     cc = subprocess.run(["gcc", "-O0", "-std=gnu11", "-D_GNU_SOURCE",
                          "-DFORKCHAT_VERSION=\"t\"", "-I", str(ROOT / "core"),
                          str(ROOT / "core" / "tests" / "test_sys.c"), str(lib), "-o", str(exe),
-                         "-lcmocka"], capture_output=True, text=True, timeout=120)
+                         "-lcmocka"] + libs, capture_output=True, text=True, timeout=120)
     assert cc.returncode == 0, cc.stderr
     p = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120,
                        stdin=subprocess.DEVNULL)
