@@ -1,0 +1,276 @@
+"""The files a privileged forkchatd writes (docs/SECURITY-files.md, issue 12
+items 1 and 2): no file takeover through links planted by the service user
+in the log or pid directory, nested log directories made like mkdir -p and
+checked, log rotation (mv + SIGHUP) after dropping root, and a daemon that
+keeps none of its launcher's descriptors.
+
+The takeover tests need root (they switch to `nobody`); they skip, saying
+so, when not run as root."""
+
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from chatclient import ChatClient
+from serverproc import (SERVER, STARTED_PIDS, Server, free_port, wait_gone,
+                        wait_until)
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="needs root: the attack is by the --user account on root's files")
+
+
+def nobody():
+    try:
+        return pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' on this system")
+
+
+def as_nobody(argv):
+    """Run argv as nobody (the service user planting links); check it worked."""
+    pw = nobody()
+
+    def drop():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+
+    subprocess.run(argv, check=True, timeout=10, stdin=subprocess.DEVNULL,
+                   preexec_fn=drop)
+
+
+def today_log(logdir):
+    return Path(logdir) / time.strftime("forkchatd_%Y%m%d.log")
+
+
+@pytest.fixture
+def world_dir():
+    """A root-owned 0755 scratch directory (pytest's tmp_path is 0700)."""
+    d = Path(tempfile.mkdtemp(prefix="forkchat-files-", dir="/tmp"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+class Daemons:
+    """forkchatd daemons started by a test, stopped by pid at teardown."""
+
+    def __init__(self):
+        self.pids = []
+
+    def run(self, args, timeout=20, **kw):
+        """Start the launcher; return (rc, stderr).  The daemon's pid, if the
+        launcher succeeded, is read from --pid-file and recorded."""
+        cmd = [str(SERVER), "-p", str(free_port())] + [str(a) for a in args]
+        p = subprocess.run(cmd, capture_output=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, **kw)
+        if p.returncode == 0 and "--pid-file" in cmd:
+            pidfile = Path(cmd[cmd.index("--pid-file") + 1])
+            pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(),
+                                 5.0, what="pid file"))
+            STARTED_PIDS.add(pid)
+            self.pids.append(pid)
+        return p.returncode, p.stderr.decode(errors="replace")
+
+    def stop(self, pid):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        if wait_gone({pid: None}, 10.0):
+            os.kill(pid, signal.SIGKILL)
+            wait_gone({pid: None}, 5.0)
+
+    def stop_all(self):
+        for pid in self.pids:
+            self.stop(pid)
+
+
+@pytest.fixture
+def daemons():
+    d = Daemons()
+    yield d
+    d.stop_all()
+
+
+def snapshot(path):
+    st = os.lstat(str(path))
+    return (Path(path).read_bytes(), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, st.st_nlink)
+
+
+# ---- item 1: no takeover through the log and pid files ---------------------
+@needs_root
+def test_issue_symlink_attack_leaves_victims_untouched(world_dir, daemons):
+    """The issue's reproduction: the service user replaces the next log file
+    and the pid file with links to root's files between two starts."""
+    pw = nobody()
+    D = world_dir
+    (D / "run").mkdir()
+    os.chown(str(D / "run"), pw.pw_uid, pw.pw_gid)
+    args = ["-l", D / "logs", "--pid-file", D / "run" / "f.pid", "--user", "nobody"]
+    rc, err = daemons.run(args)
+    assert rc == 0, err
+    daemons.stop(daemons.pids[-1])
+    assert (D / "logs").stat().st_uid == pw.pw_uid   # the service user's dir
+
+    (D / "victim_log").write_text("secret\n")
+    (D / "victim_log").chmod(0o600)
+    (D / "victim_pid").write_text("data\n")
+    before = {v: snapshot(D / v) for v in ("victim_log", "victim_pid")}
+    log = today_log(D / "logs")
+    as_nobody(["ln", "-sf", str(D / "victim_log"), str(log)])
+    as_nobody(["ln", "-sf", str(D / "victim_pid"), str(D / "run" / "f.pid")])
+
+    rc, err = daemons.run(args)
+    assert rc == 1, err
+    assert err == "forkchatd: %s is a symbolic link: refusing to log there\n" % log, err
+    assert {v: snapshot(D / v) for v in before} == before
+
+    # the pid file's link alone (a fresh log): refused the same way
+    log.unlink()
+    rc, err = daemons.run(args)
+    assert rc == 1, err
+    assert err.endswith("forkchatd: %s is a symbolic link: refusing to write the pid file\n"
+                        % (D / "run" / "f.pid")), err
+    assert {v: snapshot(D / v) for v in before} == before
+    assert os.path.islink(str(D / "run" / "f.pid"))
+
+
+@needs_root
+def test_hard_link_to_root_file_refused(world_dir, daemons):
+    """Where protected_hardlinks is off the service user could hard-link a
+    root file in place of the pid file: a file with 2 links is refused."""
+    pw = nobody()
+    D = world_dir
+    (D / "run").mkdir()
+    os.chown(str(D / "run"), pw.pw_uid, pw.pw_gid)
+    (D / "victim").write_text("data\n")
+    os.link(str(D / "victim"), str(D / "run" / "f.pid"))   # as root: sysctl off
+    before = snapshot(D / "victim")
+    rc, err = daemons.run(["-l", D / "logs", "--pid-file", D / "run" / "f.pid",
+                           "--user", "nobody"])
+    assert rc == 1, err
+    assert "f.pid has 2 hard links: refusing to write the pid file" in err, err
+    assert snapshot(D / "victim") == before
+
+
+@needs_root
+def test_log_dir_link_made_by_service_user_refused(world_dir, daemons):
+    """The service user owns the directory holding the log dir and swaps the
+    log dir for a link to a root directory: root must not create files there."""
+    pw = nobody()
+    D = world_dir
+    (D / "svc").mkdir()
+    (D / "etc").mkdir()
+    os.chown(str(D / "svc"), pw.pw_uid, pw.pw_gid)
+    as_nobody(["ln", "-s", str(D / "etc"), str(D / "svc" / "logs")])
+    rc, err = daemons.run(["-f", "-l", D / "svc" / "logs", "--user", "nobody"], timeout=10)
+    assert rc == 1, err
+    assert "is a symbolic link owned by uid %d: refusing to log there" % pw.pw_uid in err, err
+    assert list((D / "etc").iterdir()) == []
+
+
+@needs_root
+def test_log_dir_of_another_user_refused(world_dir, daemons):
+    D = world_dir
+    (D / "logs").mkdir()
+    os.chown(str(D / "logs"), 54321, 54321)
+    rc, err = daemons.run(["-f", "-l", D / "logs"], timeout=10)
+    assert rc == 1, err
+    assert err == ("forkchatd: log directory %s is owned by uid 54321 (only root or the "
+                   "service user may own it): refusing to log there\n" % (D / "logs")), err
+    assert list((D / "logs").iterdir()) == []
+
+
+def test_world_writable_parent_refused(tmp_path, daemons):
+    """Anyone could replace what is below a world-writable, non-sticky dir."""
+    (tmp_path / "open").mkdir()
+    (tmp_path / "open").chmod(0o777)
+    rc, err = daemons.run(["-f", "-l", tmp_path / "open" / "logs"], timeout=10)
+    assert rc == 1, err
+    assert "directory %s is world-writable and not sticky (mode 0777)" % (
+        tmp_path / "open") in err, err
+    assert not (tmp_path / "open" / "logs").exists()
+
+
+def rotate_and_check(srv, logdir):
+    """mv the log away, SIGHUP: the new file gets the later lines."""
+    old = today_log(logdir)
+    wait_until(lambda: old.exists() and "listening on" in old.read_text(), 5.0,
+               what="listening on in %s" % old)
+    rotated = old.with_name(old.name + ".1")
+    old.rename(rotated)
+    srv.send_signal(signal.SIGHUP)
+    wait_until(lambda: old.exists() and "log reopened (SIGHUP)" in old.read_text(),
+               5.0, what="a new log file after SIGHUP (old one: %r)" % rotated.read_text()[-300:])
+    c = ChatClient(srv.port).register("afterhup")
+    try:
+        wait_until(lambda: "nick=afterhup" in old.read_text(), 5.0, what="later lines in the new file")
+    finally:
+        c.close()
+    assert "afterhup" not in rotated.read_text()
+    assert "log reopen:" not in rotated.read_text()
+    return old
+
+
+@pytest.fixture
+def user_server(world_dir):
+    servers = []
+
+    def start(args):
+        srv = Server(world_dir / ("s%d" % len(servers)), args=args)
+        srv.workdir.chmod(0o755)
+        servers.append(srv)
+        return srv.start()
+
+    yield start
+    for srv in servers:
+        assert not srv.stop()
+
+
+@needs_root
+def test_nested_log_dir_created_and_rotation_with_user(user_server, world_dir):
+    """-l D/none/a/b: every level made like mkdir -p, 0755; the levels above
+    the log dir stay root's, the log dir is the service user's, so the
+    documented mv + kill -HUP rotation works after dropping root."""
+    pw = nobody()
+    top = world_dir / "none"
+    srv = user_server(["--user", "nobody", "-l", str(top / "a" / "b")])
+    for d, uid in ((top, 0), (top / "a", 0), (top / "a" / "b", pw.pw_uid)):
+        st = d.stat()
+        assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o755, uid), d
+    new = rotate_and_check(srv, top / "a" / "b")
+    assert new.stat().st_uid == pw.pw_uid
+    assert "not writable" not in new.read_text()
+
+
+@needs_root
+def test_rotation_with_user_in_documented_layout(user_server, world_dir):
+    """The layout README and forkchatd(8) describe: a root-owned parent and a
+    log dir that belongs to the service user."""
+    pw = nobody()
+    logs = world_dir / "var-log-forkchat"
+    logs.mkdir()
+    os.chown(str(logs), pw.pw_uid, pw.pw_gid)
+    srv = user_server(["--user", "nobody", "-l", str(logs)])
+    rotate_and_check(srv, logs)
+
+
+@needs_root
+def test_layout_that_breaks_rotation_is_named_at_startup(world_dir, daemons):
+    """A root-owned log dir: the service user cannot create tomorrow's file
+    or the one after a rotation; the launcher says so on stderr."""
+    logs = world_dir / "logs"
+    logs.mkdir()
+    rc, err = daemons.run(["-l", logs, "--pid-file", world_dir / "f.pid", "--user", "nobody"])
+    assert rc == 0, err
+    assert ("forkchatd: warning: log directory %s is not writable by nobody: the "
+            "roll-over at midnight and the reopen after mv + SIGHUP will fail" % logs) in err, err
