@@ -229,7 +229,7 @@ main(int argc, char **argv)
 	struct server_opts o;
 	struct passwd pw;
 	char err[256], where[128], pwbuf[4096];
-	int lfd, ready = -1, rc;
+	int lfd, ready = -1, rc, keep[3];
 
 	FAILPOINT_INIT();
 	memset(&pw, 0, sizeof(pw)); /* filled by find_user() with --user */
@@ -259,6 +259,10 @@ main(int argc, char **argv)
 			die("cannot daemonize", NULL);
 		if (chdir("/") < 0)
 			die("chdir", "/");
+		keep[0] = lfd;
+		keep[1] = log_fileno();
+		keep[2] = ready;
+		daemon_close_fds(keep, 3); /* the launcher's fds */
 	}
 	if (o.pid_file[0] && daemon_write_pidfile(o.pid_file) < 0) {
 		fprintf(stderr,

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from chatclient import ChatClient
-from serverproc import (SERVER, STARTED_PIDS, Server, free_port, wait_gone,
-                        wait_until)
+from serverproc import (SERVER, STARTED_PIDS, Server, free_port, is_gone,
+                        is_listening, wait_gone, wait_until)
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root: the attack is by the --user account on root's files")
@@ -274,3 +274,47 @@ def test_layout_that_breaks_rotation_is_named_at_startup(world_dir, daemons):
     assert rc == 0, err
     assert ("forkchatd: warning: log directory %s is not writable by nobody: the "
             "roll-over at midnight and the reopen after mv + SIGHUP will fail" % logs) in err, err
+
+
+# ---- item 2: the daemon keeps none of the launcher's descriptors -----------
+def fd_targets(pid):
+    out = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            out[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            pass
+    return out
+
+
+def test_daemon_does_not_hold_the_launchers_fds(tmp_path, daemons):
+    """The issue's `{ forkchatd ... 3>&1; } | cat` returns, and the daemon
+    holds only /dev/null (0-2), the listening socket, the log and its own
+    pipe, none of the fds it was started with."""
+    port = free_port()
+    marker = tmp_path / "launcher-only"
+    marker.write_text("x")
+    pidfile = tmp_path / "f.pid"
+    cmd = "exec 7<%s; { %s -p %d -l %s --pid-file %s 3>&1; } | cat" % (
+        marker, SERVER, port, tmp_path / "logs", pidfile)
+    p = subprocess.Popen(["bash", "-c", cmd], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = p.communicate(timeout=20)
+        pid = int(pidfile.read_text())
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if pidfile.exists():
+            daemons.pids.append(int(pidfile.read_text()))
+            STARTED_PIDS.add(int(pidfile.read_text()))
+    assert p.returncode == 0, err
+    wait_until(lambda: is_listening(port), 5.0, what="daemon listening")
+    fds = fd_targets(pid)
+    assert [fds[i] for i in (0, 1, 2)] == ["/dev/null"] * 3, fds
+    rest = sorted(t.split(":")[0] if ":" in t else t for f, t in fds.items() if f > 2)
+    assert rest == sorted(["socket", "pipe", "pipe", str(today_log(tmp_path / "logs"))]), fds
+    assert str(marker) not in fds.values()
+    daemons.stop(pid)
+    assert is_gone(pid)

@@ -565,6 +565,41 @@ test_daemon_start_launcher_exits_0_when_ready(void **state)
 	assert_int_equal(in_child(child_launcher_daemon_ready), 0);
 }
 
+/* ---- daemon_close_fds ------------------------------------------------ */
+
+static int close_keep[3];
+
+/* Exit 0 iff exactly 0-2 and close_keep[] are open (in a child). */
+static void
+child_close_fds(void)
+{
+	int fd, bad = 0;
+
+	daemon_close_fds(close_keep, 3);
+	for (fd = 3; fd < 1024; fd++)
+		if (fd_is_open(fd) !=
+		    (fd == close_keep[0] || fd == close_keep[1] ||
+		        fd == close_keep[2]))
+			bad++;
+	_exit(bad);
+}
+
+/* The launcher's fds go, the ones named (in any order) stay. */
+static void
+test_daemon_close_fds_keeps_only_those_named(void **state)
+{
+	int fds[12], i;
+
+	for (i = 0; i < 12; i++)
+		assert_true((fds[i] = open("/dev/null", O_RDONLY)) >= 0);
+	close_keep[0] = fds[7];
+	close_keep[1] = fds[2];
+	close_keep[2] = fds[11];
+	assert_int_equal(in_child(child_close_fds), 0);
+	for (i = 0; i < 12; i++)
+		close(fds[i]);
+}
+
 /* ---- daemon_write_pidfile -------------------------------------------- */
 
 static void
@@ -1321,6 +1356,7 @@ main(void)
 	/* real kernel only: these need no fakes */
 	const struct CMUnitTest sys_plain[] = {
 		T(test_daemon_ready_negative_fd_is_noop),
+		T(test_daemon_close_fds_keeps_only_those_named),
 		T(test_daemon_pidfile_written),
 		T(test_daemon_pidfile_truncates_old_content),
 		T(test_net_listen_success_flags),
