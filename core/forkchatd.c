@@ -179,6 +179,13 @@ warn_layout(const struct server_opts *o, const struct passwd *pw)
 		    o->pid_file, pw->pw_name);
 }
 
+/* safefile.c refused a path (a link, an unsafe owner or mode)? */
+static int
+refused(int e)
+{
+	return e == EPERM || e == ELOOP || e == EINVAL;
+}
+
 /*
  * Open the log (safefile.c: no link followed, every level checked) and
  * write a first line: a log that cannot be written (full disk) fails here,
@@ -190,8 +197,12 @@ open_log(struct server_opts *o)
 	int e;
 
 	if (log_open(o->log_dir, o->foreground) < 0) {
-		fprintf(stderr, "forkchatd: %s: refusing to log there\n",
-		    log_open_error());
+		if (refused(errno))
+			fprintf(stderr,
+			    "forkchatd: %s: refusing to log there\n",
+			    log_open_error());
+		else
+			die("cannot open log in", o->log_dir);
 		exit(1);
 	}
 	snprintf(o->log_dir, sizeof(o->log_dir), "%s", log_dir_path());
@@ -265,6 +276,8 @@ main(int argc, char **argv)
 		daemon_close_fds(keep, 3); /* the launcher's fds */
 	}
 	if (o.pid_file[0] && daemon_write_pidfile(o.pid_file) < 0) {
+		if (!refused(errno))
+			die("cannot write pid file", o.pid_file);
 		fprintf(stderr,
 		    "forkchatd: %s: refusing to write the pid file\n",
 		    daemon_pidfile_error());

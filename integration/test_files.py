@@ -7,7 +7,9 @@ keeps none of its launcher's descriptors.
 The takeover tests need root (they switch to `nobody`); they skip, saying
 so, when not run as root."""
 
+import errno
 import os
+import re
 import pwd
 import shutil
 import signal
@@ -318,3 +320,112 @@ def test_daemon_does_not_hold_the_launchers_fds(tmp_path, daemons):
     assert str(marker) not in fds.values()
     daemons.stop(pid)
     assert is_gone(pid)
+
+
+# ---- item 7: the log under a full disk, and at shutdown --------------------
+LINE_RX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \[\d+\] (info|warn|error) \S")
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 256 KiB tmpfs mounted under tmp_path, unmounted at teardown."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs (a filesystem that really fills up)")
+    mnt = tmp_path / "fs"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(mnt)],
+                   check=True, timeout=10)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], timeout=10)
+
+
+def fill(path):
+    """Write path until the filesystem is full, to the last byte."""
+    with open(str(path), "wb", buffering=0) as f:
+        for size in (65536, 4096, 1):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC, e
+
+
+def test_startup_on_a_full_filesystem_exits_1(small_fs, tmp_path, daemons):
+    fill(small_fs / "filler")
+    rc, err = daemons.run(["-l", small_fs / "logs", "--pid-file", tmp_path / "f.pid"])
+    assert rc == 1, err
+    # (the line that could not be written is also copied to stderr)
+    assert err.endswith("forkchatd: cannot write the log %s: No space left on device\n" % (
+        today_log(small_fs / "logs"))), err
+    assert not (tmp_path / "f.pid").exists()
+
+
+def test_full_disk_loses_whole_lines_and_says_how_many(small_fs, server_factory):
+    """Lines that do not fit are lost whole (a line cut at the end of the
+    last page is cut back off), counted, and once there is room again one
+    line says how many; no line is glued onto another."""
+    logs = small_fs / "logs"
+    srv = server_factory(["-l", str(logs)])
+    log = today_log(logs)
+    wait_until(lambda: log.exists() and "listening on" in log.read_text(), 5.0,
+               what="listening on")
+    fill(small_fs / "filler")
+    clients = []
+    try:
+        for i in range(40):     # connect + register lines, ~100 bytes each
+            clients.append(ChatClient(srv.port).register("full%02d" % i))
+        lost_from = len(log.read_bytes())
+        (small_fs / "filler").unlink()
+        clients.append(ChatClient(srv.port).register("roomagain"))
+        wait_until(lambda: "nick=roomagain" in log.read_text(), 5.0, what="a line after the space came back")
+    finally:
+        for c in clients:
+            c.close()
+    text = log.read_text()
+    assert text.endswith("\n")
+    lines = text.splitlines()
+    bad = [line for line in lines if not LINE_RX.match(line)]
+    assert not bad, bad                                  # no fragment, no glued line
+    notes = [line for line in lines if " warn log: " in line]
+    assert len(notes) == 1, notes
+    m = re.search(r" warn log: (\d+) lines? lost \((No space left on device|Input/output error)\)$",
+                  notes[0])
+    assert m, notes[0]
+    lost = int(m.group(1))
+    written = sum(1 for line in lines if re.search(r"nick=full\d\d", line))
+    assert lost > 0 and lost + written >= 40, (lost, written)
+    # the note comes right after the space came back, before the new lines
+    assert len(text.encode()) > lost_from
+    assert text.index(notes[0]) >= lost_from - 1
+    assert text.index(notes[0]) < text.index("nick=roomagain")
+
+
+def test_graceful_shutdown_logs_each_client_and_adds_up(server_factory):
+    """SIGTERM with registered and unregistered clients: one disconnect line
+    with reason=shutdown each, nothing after BYE SHUTDOWN, and the last stats
+    line adds up (no users without clients)."""
+    srv = server_factory()
+    named = [ChatClient(srv.port).register("shut%d" % i) for i in range(4)]
+    anon = [ChatClient(srv.port) for _ in range(2)]
+    named[0].send("/add den")
+    named[0].expect_exact("OK JOIN den")
+    named[1].send("/join den")
+    named[1].expect_exact("OK JOIN den")
+    named[0].expect(r"^JOIN den shut1")
+    srv.wait_log(r"(?s)(connect slot.*){6}")
+    try:
+        srv.send_signal(signal.SIGTERM)
+        for c in named + anon:
+            c.expect_exact("BYE SHUTDOWN server is shutting down")
+            c.expect_closed()
+    finally:
+        for c in named + anon:
+            c.close()
+    assert not srv.stop()
+    assert srv.returncode == 0
+    log = srv.log()
+    downs = re.findall(r"disconnect slot=\d+ nick=(\S+) reason=(\S+)", log)
+    assert sorted(downs) == sorted([("shut%d" % i, "shutdown") for i in range(4)] +
+                                   [("-", "shutdown")] * 2), downs
+    stats = re.findall(r"stats uptime_s=\d+ clients=(\d+) users=(\d+) rooms=(\d+)", log)
+    assert stats[-1] == ("0", "0", "1"), stats
