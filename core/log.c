@@ -87,15 +87,14 @@ log_open(const char *dir, int tee)
 {
 	struct tm tm;
 	time_t now = time(NULL);
-	char abs[PATH_MAX];
+	char cwd[PATH_MAX], abs[PATH_MAX];
+	int n;
 
 	log_err[0] = '\0';
-	if (dir[0] != '/' && getcwd(abs, sizeof(abs)) != NULL &&
-	    strlen(abs) + 1 + strlen(dir) < sizeof(abs)) {
-		strcat(abs, "/");
-		strcat(abs, dir);
-		dir = abs;
-	}
+	if (dir[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
+	    (n = snprintf(abs, sizeof(abs), "%s/%s", cwd, dir)) > 0 &&
+	    (size_t)n < sizeof(abs))
+		dir = abs; /* relative to where we started */
 	if (strlen(dir) >= sizeof(log_dir)) {
 		snprintf(log_err, sizeof(log_err), "%.64s...: %s", dir,
 		    strerror(ENAMETOOLONG));

@@ -240,7 +240,7 @@ int
 safefile_dir(const char *path, int create, const char *what, char *canon,
     size_t canonsz, char *err, size_t errsz)
 {
-	char full[PATH_MAX], name[PATH_MAX], comp[NAME_MAX + 1];
+	char full[PATH_MAX] = "", name[PATH_MAX], comp[NAME_MAX + 1];
 	const char *p;
 	size_t n, at = 0;
 	int fd, nfd, saved;
@@ -286,11 +286,38 @@ fail:
 	return -1;
 }
 
+/* Is the file we opened the one we meant?  Then make it the service's. */
+static int
+check_file(int fd, const char *path, char *err, size_t errsz)
+{
+	struct stat st;
+	int fl;
+
+	if (fstat(fd, &st) < 0)
+		return say(err, errsz, errno, "%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return say(err, errsz, EPERM, "%s is not a regular file", path);
+	if (st.st_nlink != 1)
+		return say(err, errsz, EPERM, "%s has %lu hard links", path,
+		    (unsigned long)st.st_nlink);
+	if (st.st_uid != geteuid() && (svc_uid == NONE || st.st_uid != svc_uid))
+		return say(err, errsz, EPERM,
+		    "%s is owned by uid %u (not by us or the service user)",
+		    path, (unsigned)st.st_uid);
+	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return say(err, errsz, errno, "%s: %s", path, strerror(errno));
+	if (svc_uid != NONE && geteuid() == 0 && st.st_uid != svc_uid &&
+	    fchown(fd, svc_uid, svc_gid) < 0)
+		return say(err, errsz, errno, "cannot give %s to uid %u: %s",
+		    path, (unsigned)svc_uid, strerror(errno));
+	return 0;
+}
+
 int
 safefile_open(int dirfd, const char *name, const char *path, int flags,
     char *err, size_t errsz)
 {
-	struct stat st;
 	int fd, saved;
 
 	fd = openat(dirfd, name,
@@ -300,23 +327,7 @@ safefile_open(int dirfd, const char *name, const char *path, int flags,
 		return say(err, errsz, ELOOP, "%s is a symbolic link", path);
 	if (fd < 0)
 		return say(err, errsz, errno, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0)
-		say(err, errsz, errno, "%s: %s", path, strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		say(err, errsz, EPERM, "%s is not a regular file", path);
-	else if (st.st_nlink != 1)
-		say(err, errsz, EPERM, "%s has %lu hard links", path,
-		    (unsigned long)st.st_nlink);
-	else if (st.st_uid != geteuid() &&
-	    (svc_uid == NONE || st.st_uid != svc_uid))
-		say(err, errsz, EPERM,
-		    "%s is owned by uid %u (not by us or the service user)",
-		    path, (unsigned)st.st_uid);
-	else if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0 ||
-	    (svc_uid != NONE && geteuid() == 0 && st.st_uid != svc_uid &&
-	        fchown(fd, svc_uid, svc_gid) < 0))
-		say(err, errsz, errno, "%s: %s", path, strerror(errno));
-	else
+	if (check_file(fd, path, err, errsz) == 0)
 		return fd;
 	saved = errno;
 	close(fd);
