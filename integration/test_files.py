@@ -246,6 +246,9 @@ def test_nested_log_dir_created_and_rotation_with_user(user_server, world_dir):
     pw = nobody()
     top = world_dir / "none"
     srv = user_server(["--user", "nobody", "-l", str(top / "a" / "b")])
+    log = today_log(top / "a" / "b")     # it listens before it opens the log
+    wait_until(lambda: log.exists() and "running as user" in log.read_text(), 5.0,
+               what="the log in the nested dir")
     for d, uid in ((top, 0), (top / "a", 0), (top / "a" / "b", pw.pw_uid)):
         st = d.stat()
         assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o755, uid), d
