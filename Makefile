@@ -24,7 +24,7 @@ PORT    ?= 5101
 DEB_DEPS := gcc make pkg-config libcmocka-dev python3 python3-pytest \
             python3-pexpect python3-pytest-timeout netcat-openbsd procps \
             man-db groff-base dpkg-dev binutils systemd redis-server \
-            libhiredis-dev
+            libhiredis-dev tmux
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb
@@ -78,6 +78,7 @@ WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=w
                  -Wl,--wrap=socket -Wl,--wrap=setsockopt \
                  -Wl,--wrap=bind -Wl,--wrap=listen
 WRAP_test_resp_hiredis := -lhiredis
+WRAP_test_chatfed := -Wl,--wrap=malloc
 
 $(BUILD)/tests/%: core/tests/%.c $(LIB) $(wildcard core/*.h) | $(STAMP)
 	@mkdir -p $(@D)

@@ -35,6 +35,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "failpoint.h"
+#include "fedev.h"
 #include "ipc.h"
 #include "net.h"
 #include "resp.h"
@@ -429,8 +430,11 @@ handle_entry(struct bridge *b, const char *v, size_t len)
 
 	if (len > olen && v[olen] == ' ' &&
 	    memcmp(v, b->cfg->origin, olen) == 0)
-		return; /* our own */
-	to_parent(b, IPC_FED_EVENT, 0, 0, v, len);
+		return;      /* our own */
+	if (len > FEDEV_MAX) /* not worth a copy: counted by the parent */
+		to_parent(b, IPC_FED_EVENT, 2, 0, v, 64);
+	else
+		to_parent(b, IPC_FED_EVENT, 0, 0, v, len);
 }
 
 static void
@@ -438,7 +442,7 @@ handle_xread(struct bridge *b, size_t count)
 {
 	const struct resp_node *n = b->nodes;
 	size_t e, end, f;
-	int any = 0;
+	int any = 0, got;
 
 	b->reading = 0;
 	if (count < 4 || n[0].type != RESP_ARRAY)
@@ -457,10 +461,14 @@ handle_xread(struct bridge *b, size_t count)
 			b->lastid[n[e + 1].len] = '\0';
 			any = 1;
 		}
-		for (f = e + 3; f + 1 < resp_skip(n, count, e + 2); f += 2)
-			if (n[f].len == 1 && n[f].s[0] == 'e' &&
-			    n[f + 1].type == RESP_BULK)
+		for (got = 0, f = e + 3; f + 1 < resp_skip(n, count, e + 2);
+		     f += 2)
+			if (n[f].type == RESP_BULK && n[f].len == 1 &&
+			    n[f].s[0] == 'e' && n[f + 1].type == RESP_BULK &&
+			    !got++)
 				handle_entry(b, n[f + 1].s, n[f + 1].len);
+		if (!got) /* counted and logged by the parent */
+			to_parent(b, IPC_FED_EVENT, 1, 0, "", 0);
 	}
 	if (any) /* after the events: a cursor never runs ahead of them */
 		to_parent(

@@ -318,6 +318,8 @@ register_done(struct chat *c, int slot)
 	u->registered = 1;
 	c->nusers++;
 	log_info("register slot=%d nick=%s", slot, u->nick);
+	if (c->hooks.registered != NULL)
+		c->hooks.registered(c->io.ctx, slot);
 	out(c, slot, "OK NICK %s\n", u->nick);
 	room_move(c, slot, c->rooms[0]);
 }
@@ -702,6 +704,30 @@ cmd_dispatch(struct chat *c, int slot, const struct proto_cmd *cmd)
 
 /* ---- public ---------------------------------------------------------- */
 
+/*
+ * Hold a line until slot's nick claim is answered: [len][bytes], stored
+ * whole or not at all (a header without its bytes would make the replay
+ * read past the end).  A line that does not fit is refused at once.
+ */
+static void
+pend_line(struct chat *c, int slot, const char *line, size_t len)
+{
+	struct buf *b = &c->users[slot].pend;
+	char *d = NULL;
+
+	if (buf_used(b) + sizeof(len) + len <= PEND_MAX)
+		d = buf_reserve(b, sizeof(len) + len);
+	if (d == NULL) {
+		out_err(c, slot, PERR_INTERNAL,
+		    "line dropped: too much sent before the nickname was "
+		    "confirmed");
+		return;
+	}
+	memcpy(d, &len, sizeof(len));
+	memcpy(d + sizeof(len), line, len);
+	buf_commit(b, sizeof(len) + len);
+}
+
 void
 chat_line(struct chat *c, int slot, const char *line, size_t len)
 {
@@ -711,11 +737,7 @@ chat_line(struct chat *c, int slot, const char *line, size_t len)
 	if (slot < 0 || slot >= c->lim.max_clients || !c->users[slot].in_use)
 		return;
 	if (c->users[slot].claim) { /* answered once the claim is */
-		if (buf_used(&c->users[slot].pend) + len + 8 <= PEND_MAX) {
-			(void)buf_append(
-			    &c->users[slot].pend, &len, sizeof(len));
-			(void)buf_append(&c->users[slot].pend, line, len);
-		}
+		pend_line(c, slot, line, len);
 		return;
 	}
 	proto_parse(line, len, &cmd);

@@ -23,18 +23,13 @@
 /* ---- other hubs (federation) ------------------------------------------ */
 
 /*
- * Another hub's text goes to our clients: it must not carry a control
- * character (a '\n' would forge a line), whatever is in Redis.
+ * Another hub's text goes to our clients: it must be valid UTF-8 without
+ * a control character (a '\n' would forge a line), whatever is in Redis.
  */
 static int
 plain(const char *p, size_t len)
 {
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			return 0;
-	return 1;
+	return len == 0 || proto_check_line(p, len) == PERR_NONE;
 }
 
 /* Split one snapshot line (without its newline) into kind and 3 fields. */

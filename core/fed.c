@@ -37,6 +37,7 @@
 #include "clock.h"
 #include "failpoint.h"
 #include "fed.h"
+#include "fedev.h"
 #include "ipc.h"
 #include "log.h"
 #include "net.h"
@@ -91,7 +92,7 @@ struct fed {
 	char lastid[64];      /* the stream id read up to */
 	struct seen seen[MAX_ORIGINS];
 	/* for /stats */
-	unsigned long long events_in, dups, restarts;
+	unsigned long long events_in, dups, restarts, malformed;
 	int redis_up;
 };
 
@@ -503,63 +504,68 @@ seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq)
 	return 1;
 }
 
+/*
+ * A stream entry fedev_parse() refused: counted, logged (the first ones,
+ * then every 1000th, so a flood cannot fill the disk) with a printable
+ * excerpt, and skipped.  Nothing of it is remembered: the entries after
+ * it are handled as if it had never been there.
+ */
+static void
+malformed(struct fed *f, const char *why, const char *p, size_t len)
+{
+	char ex[64];
+	size_t i, n = len < sizeof(ex) - 1 ? len : sizeof(ex) - 1;
+
+	f->malformed++;
+	if (f->malformed > 20 && f->malformed % 1000 != 0)
+		return;
+	for (i = 0; i < n; i++)
+		ex[i] = p[i] >= ' ' && p[i] <= '~' ? p[i] : '?';
+	ex[n] = '\0';
+	log_warn("federation: malformed stream entry skipped (%s, %zu bytes, "
+	         "%llu so far): %s%s",
+	    why, len, f->malformed, ex, len > n ? "..." : "");
+}
+
 static void
 handle_event(struct fed *f, const char *p, size_t len)
 {
-	const char *end = p + len, *body, *slash, *sp, *a, *b2, *c2;
-	unsigned long long seq = 0;
-	size_t olen, hlen;
+	struct fedev ev;
+	const char *why = fedev_parse(p, len, &ev);
 
-	/* ORIGIN SEQ BODY */
-	if ((sp = memchr(p, ' ', len)) == NULL ||
-	    (body = memchr(sp + 1, ' ', (size_t)(end - sp - 1))) == NULL ||
-	    ++body >= end)
+	if (why != NULL) {
+		malformed(f, why, p, len);
 		return;
-	olen = (size_t)(sp - p);
-	for (a = sp + 1; a < body - 1; a++)
-		seq = seq * 10 + (unsigned long long)(*a - '0');
-	if (olen == strlen(f->origin) && memcmp(p, f->origin, olen) == 0)
+	}
+	if (ev.olen == strlen(f->origin) && memcmp(p, f->origin, ev.olen) == 0)
 		return; /* our own */
-	if (!seen_new(f, p, olen, seq)) {
+	if (!seen_new(f, ev.origin, ev.olen, ev.seq)) {
 		f->dups++; /* handled already */
 		return;
 	}
-	if (seq != 0)
+	if (ev.seq != 0)
 		f->events_in++;
-	slash = memchr(p, '/', olen);
-	hlen = slash ? (size_t)(slash - p) : olen;
-	switch (body[0]) {
+	switch (ev.kind) {
 	case 'M': /* M KEY LINE */
+		chat_fed_room_line(
+		    f->chat, ev.f[0], ev.fl[0], ev.f[1], ev.fl[1]);
+		break;
 	case 'D': /* D KEY BY: the room was removed by its owner */
-		if (body + 2 < end &&
-		    (a = memchr(body + 2, ' ', (size_t)(end - body - 2))))
-			(body[0] == 'M' ? chat_fed_room_line :
-			                  chat_fed_room_removed)(f->chat,
-			    body + 2, (size_t)(a - body - 2), a + 1,
-			    (size_t)(end - a - 1));
+		chat_fed_room_removed(
+		    f->chat, ev.f[0], ev.fl[0], ev.f[1], ev.fl[1]);
 		break;
 	case 'W': /* W HUB FROM TO TEXT */
-		if (body + 2 >= end ||
-		    (a = memchr(body + 2, ' ', (size_t)(end - body - 2))) ==
-		        NULL ||
-		    (b2 = memchr(a + 1, ' ', (size_t)(end - a - 1))) == NULL ||
-		    (c2 = memchr(b2 + 1, ' ', (size_t)(end - b2 - 1))) == NULL)
-			break;
-		if ((size_t)(a - body - 2) == strlen(f->hub) &&
-		    memcmp(body + 2, f->hub, strlen(f->hub)) == 0)
-			chat_fed_whisper(f->chat, a + 1, (size_t)(b2 - a - 1),
-			    b2 + 1, (size_t)(c2 - b2 - 1), c2 + 1,
-			    (size_t)(end - c2 - 1));
+		if (ev.fl[0] == strlen(f->hub) &&
+		    memcmp(ev.f[0], f->hub, ev.fl[0]) == 0)
+			chat_fed_whisper(f->chat, ev.f[1], ev.fl[1], ev.f[2],
+			    ev.fl[2], ev.f[3], ev.fl[3]);
 		break;
 	case 'O': /* O KEY */
-		if (body + 2 < end)
-			chat_fed_room_orphaned(
-			    f->chat, body + 2, (size_t)(end - body - 2));
+		chat_fed_room_orphaned(f->chat, ev.f[0], ev.fl[0]);
 		break;
 	case 'P': /* P HUB\n SNAPSHOT */
-		if ((a = memchr(body, '\n', (size_t)(end - body))) != NULL)
-			chat_fed_presence(f->chat, p, hlen, a + 1,
-			    (size_t)(end - a - 1), clock_mono_ms());
+		chat_fed_presence(f->chat, ev.hub, ev.hlen, ev.f[0], ev.fl[0],
+		    clock_mono_ms());
 		break;
 	case 'S':
 		f->dirty = 1;
@@ -576,7 +582,12 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 
 	switch (h->type) {
 	case IPC_FED_EVENT:
-		handle_event(f, p, h->len);
+		if (h->code != 0) /* the bridge found no usable value */
+			malformed(f,
+			    h->code == 1 ? "no event field" : "value too long",
+			    p, h->len);
+		else
+			handle_event(f, p, h->len);
 		break;
 	case IPC_FED_CLAIMED:
 		for (i = 0; i < f->nclaims; i++)
@@ -719,6 +730,7 @@ fed_stats(const struct fed *f, struct stats_item *it, size_t max)
 		{ "fed_duplicates_dropped", f->dups },
 		{ "fed_unacked", f->seq - f->acked },
 		{ "fed_bridge_restarts", f->restarts },
+		{ "fed_malformed", f->malformed },
 	};
 	size_t n = max < STATS_FED_NITEMS ? max : STATS_FED_NITEMS;
 

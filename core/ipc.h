@@ -40,7 +40,9 @@ enum ipc_fed_type {
 	IPC_FED_CLAIM,   /* slot: token, 0 = re-claim; payload: folded nick */
 	IPC_FED_RELEASE, /* payload: folded nick */
 	/* bridge -> parent */
-	IPC_FED_EVENT,   /* payload: "ORIGIN SEQ BODY" of a stream entry */
+	IPC_FED_EVENT,   /* payload: "ORIGIN SEQ BODY" of a stream entry;
+			  * code 1: the entry had no "e" field, 2: its
+			  * value was too long (payload: its start) */
 	IPC_FED_CLAIMED, /* slot: token; code: 1 ok, 0 taken */
 	IPC_FED_LOG,     /* code: 0 info, 1 warn, 2 error; payload: text */
 	IPC_FED_UP,      /* code: 1 connected to Redis, 0 lost */

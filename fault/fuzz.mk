@@ -25,7 +25,7 @@ FUZZ_CFLAGS        := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE \
 # every byte would only slow each run down.
 FUZZ_COV           := -fsanitize=fuzzer-no-link
 FUZZ_HDRS          := $(wildcard core/*.h) $(wildcard fault/fuzz/*.h) fault/fuzz/stub/fiu.h
-FUZZ_BINS          := $(FUZZ_BUILD)/fuzz_proto $(FUZZ_BUILD)/fuzz_chat
+FUZZ_BINS          := $(FUZZ_BUILD)/fuzz_proto $(FUZZ_BUILD)/fuzz_chat $(FUZZ_BUILD)/fuzz_fedev
 
 .PHONY: fuzz fuzz-quick fuzz-build fuzz-corpus
 
@@ -46,6 +46,9 @@ $(FUZZ_BUILD)/fuzz_proto: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_proto.o proto.o ut
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@
 
 $(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o chat.o chatfed.o buf.o proto.o utf8.o log.o) | $(STAMP)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@
+
+$(FUZZ_BUILD)/fuzz_fedev: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_fedev.o fedev.o chat.o chatfed.o buf.o proto.o utf8.o log.o) | $(STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@
 
 fuzz-build: $(FUZZ_BINS) $(BUILD)/forkchatd | $(STAMP)

@@ -4,7 +4,8 @@
  * registration call, the pending claim (lines held, then answered in order;
  * refused; client gone before the answer), remote room lines and whispers,
  * presence snapshots merged into /list and /users, remote-only rooms for
- * /add and /join, and forgetting a silent hub.
+ * /add and /join, and forgetting a silent hub; a held line that cannot be
+ * stored is refused whole (issue 12).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +14,19 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chat.h"
+
+/* malloc(n) fails for n >= fail_from (0: never); linked with --wrap. */
+static size_t fail_from;
+void *__real_malloc(size_t n);
+void *
+__wrap_malloc(size_t n)
+{
+	return fail_from && n >= fail_from ? NULL : __real_malloc(n);
+}
 
 #define NSLOT 4
 
@@ -366,6 +377,38 @@ test_chatfed_owner_hub_gone(void **state)
 	chat_free(c);
 }
 
+/*
+ * A line held during a claim is stored whole or not at all: the buffer
+ * cannot grow for the second one (as when memory runs out), which is
+ * refused; the lines before and after it are answered in order, and the
+ * replay reads nothing past what was stored (it used to keep a length
+ * without its bytes and replay from there).
+ */
+static void
+test_chatfed_held_line_stored_whole(void **state)
+{
+	struct chat *c = fed_chat();
+	char big[4091];
+	unsigned t;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	chat_connect(c, 0);
+	say(c, 0, "amy");
+	t = r.token;
+	say(c, 0, "/users"); /* 14 bytes held in a 4096-byte buffer */
+	fail_from = 8192;    /* it cannot grow */
+	say(c, 0, big);
+	fail_from = 0;
+	say(c, 0, "/list");
+	chat_fed_claimed(c, t, 1);
+	assert_non_null(strstr(r.out[0],
+	    "OK NICK amy\nOK JOIN lobby\nUSER amy lobby\nEND USERS 1\n"
+	    "ROOM lobby 1 -\nEND LIST 1\n"));
+	assert_non_null(strstr(r.out[0], "ERR 500 INTERNAL line dropped"));
+	chat_free(c);
+}
+
 int
 main(void)
 {
@@ -375,6 +418,7 @@ main(void)
 		cmocka_unit_test(test_chatfed_room_part_owned_elsewhere),
 		cmocka_unit_test(test_chatfed_room_removed_everywhere),
 		cmocka_unit_test(test_chatfed_owner_hub_gone),
+		cmocka_unit_test(test_chatfed_held_line_stored_whole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,6 +32,7 @@ TARGETS = {
     # name: (binary, max_len, dictionary)
     "fuzz_proto": ("fuzz_proto", 12288, "proto.dict"),
     "fuzz_chat": ("fuzz_chat", 4096, None),
+    "fuzz_fedev": ("fuzz_fedev", 65536, None),
 }
 
 # Known bugs in core/, reported and not fixed here (see fault/fuzz/README.md).
