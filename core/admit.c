@@ -21,6 +21,7 @@
 #include "chat.h"
 #include "clock.h"
 #include "log.h"
+#include "plural.h"
 #include "server_int.h"
 
 #define TIMEOUT_SCAN_MS 10 /* register deadlines: cut at most this late */
@@ -171,8 +172,9 @@ admit_timeouts(struct server *s, long long now)
 	s->next_timeout_ms = 0;
 	if (wait <= 0)
 		return;
-	snprintf(text, sizeof(text), "no nickname within %d seconds",
-	    s->o->register_timeout);
+	snprintf(text, sizeof(text), "no nickname within %d %s",
+	    s->o->register_timeout,
+	    PLURAL(s->o->register_timeout, "second", "seconds"));
 	for (slot = 0; slot < s->o->max_clients; slot++) {
 		if (s->cl[slot].state != CL_ACTIVE ||
 		    chat_is_registered(s->chat, slot))
