@@ -80,7 +80,8 @@ run: $(BUILD)/forkchatd
 UNIT_SRCS  := $(wildcard core/tests/test_*.c)
 UNIT_TESTS := $(UNIT_SRCS:core/tests/%.c=$(BUILD)/tests/%)
 WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=write \
-                 -Wl,--wrap=open -Wl,--wrap=mkdir -Wl,--wrap=socket -Wl,--wrap=setsockopt \
+                 -Wl,--wrap=open -Wl,--wrap=openat -Wl,--wrap=mkdir -Wl,--wrap=mkdirat \
+                 -Wl,--wrap=socket -Wl,--wrap=setsockopt \
                  -Wl,--wrap=bind -Wl,--wrap=listen
 WRAP_test_resp_hiredis := -lhiredis
 WRAP_test_chatfed := -Wl,--wrap=malloc

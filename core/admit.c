@@ -24,11 +24,14 @@
 #include "plural.h"
 #include "server_int.h"
 
+#define TIMEOUT_SCAN_MS 10 /* register deadlines: cut at most this late */
+
 /* Say why and hang up, and log it (rate-limited). */
 static void
 refuse(struct server *s, int fd, const char *peer, enum addrlim_reason r,
     const char *line)
 {
+	s->refused++;
 	if (addrlim_log_allow(&s->rlog, r, clock_mono_ms()))
 		log_warn(
 		    "refused peer=%s reason=%s", peer, addrlim_reason_name(r));
@@ -183,6 +186,10 @@ admit_timeouts(struct server *s, long long now)
 		} else if (s->next_timeout_ms == 0 || due < s->next_timeout_ms)
 			s->next_timeout_ms = due;
 	}
+	/* each scan reads every slot: at most one per TIMEOUT_SCAN_MS */
+	if (s->next_timeout_ms != 0 &&
+	    s->next_timeout_ms < now + TIMEOUT_SCAN_MS)
+		s->next_timeout_ms = now + TIMEOUT_SCAN_MS;
 }
 
 void

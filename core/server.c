@@ -77,6 +77,7 @@ srv_stats(void *ctx, struct stats_item *it, size_t max)
 		{ "fanout_p50_us", stats_hist_quantile(&s->fanout, 0.50) },
 		{ "fanout_p99_us", stats_hist_quantile(&s->fanout, 0.99) },
 		{ "fanout_max_us", s->fanout.max },
+		{ "refused_connections", s->refused },
 	};
 	size_t n = max < STATS_NITEMS ? max : STATS_NITEMS;
 
@@ -380,9 +381,18 @@ begin_shutdown(struct server *s, int sig)
 	s->lfd = -1;
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_ACTIVE) {
+			log_info("disconnect slot=%d nick=%s reason=shutdown",
+			    slot, chat_nick(s->chat, slot));
 			fanout_send(s, slot, bye, sizeof(bye) - 1);
 			s->cl[slot].state = CL_CLOSING;
 		}
+	/*
+	 * Forget them all now (nicks released, rooms passed on, on other
+	 * hubs too) so the figures at the end add up; what that says to the
+	 * local members, who are all leaving, is dropped by fanout_send.
+	 */
+	for (slot = 0; slot < s->o->max_clients; slot++)
+		chat_disconnect(s->chat, slot, "disconnected");
 	fanout_flush(s);
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_CLOSING && s->cl[slot].backlogged) {
@@ -406,7 +416,11 @@ kill_all(struct server *s)
 			while (waitpid(s->cl[slot].pid, &st, 0) < 0 &&
 			    errno == EINTR)
 				;
-			s->cl[slot].state = CL_ACTIVE; /* log it as killed */
+			if (s->stopping) /* its disconnect line is logged */
+				log_warn("shutdown: slot=%d pid=%d killed",
+				    slot, (int)s->cl[slot].pid);
+			else
+				s->cl[slot].state = CL_ACTIVE; /* log it */
 			free_slot(s, slot, st);
 		}
 }
