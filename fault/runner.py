@@ -58,8 +58,50 @@ def one_line(s, n=400):
     return re.sub(r"\s+", " ", str(s)).strip()[:n]
 
 
+INCODE_RX = re.compile(r"forkchatd/[a-z_]+/[a-z_0-9]+")
+
+
+def fired_counts(path):
+    """{point: injected failures} from a FORKCHAT_FAILPOINT_LOG file (one
+    "NAME PID" line per failure, written by core/failpoint.h)."""
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                name = line.split(" ", 1)[0]
+                if name:
+                    out[name] = out.get(name, 0) + 1
+    except OSError:
+        pass
+    return out
+
+
+def judge_fired(row, point, counts):
+    """The scenario's in-code point (the first forkchatd/... name in its
+    point column) must have fired at least once for a pass: a failpoint
+    that never fired proves nothing.  Sets row["fired"]: the count, or "-"
+    for preload (posix/*) and signal/limit rows, which are not counted."""
+    m = INCODE_RX.search(point or "")
+    if m is None:
+        row["fired"] = "-"
+        return
+    n = counts.get(m.group(0), 0)
+    row["fired"] = n
+    if row["result"] == "pass" and n == 0:
+        row["result"] = "fail"
+        row["evidence"] = one_line("failpoint %s never fired: the scenario proved nothing | %s"
+                                   % (m.group(0), row["evidence"]))
+
+
 def run_scenario(sc, ctx):
     t0 = time.monotonic()
+    # core/failpoint.h records every injected failure here (fired column)
+    fired_log = None
+    if ctx is not None:
+        fired_log = ctx.rundir / ("fired-%s.log" % re.sub(r"[^A-Za-z0-9_.-]", "_", sc["name"]))
+        fired_log.write_text("")
+        os.chmod(fired_log, 0o666)      # a server run as another uid appends too
+        os.environ["FORKCHAT_FAILPOINT_LOG"] = str(fired_log)
     signal.signal(signal.SIGALRM, on_alarm)
     limit = int(fclib.scaled(sc["timeout"]))
     signal.alarm(limit)
@@ -79,8 +121,14 @@ def run_scenario(sc, ctx):
     finally:
         signal.alarm(0)
         reap_started()
-    return {"name": sc["name"], "kind": sc["kind"], "point": sc["point"], "result": res,
-            "evidence": one_line(ev)}, time.monotonic() - t0
+        os.environ.pop("FORKCHAT_FAILPOINT_LOG", None)
+    row = {"name": sc["name"], "kind": sc["kind"], "point": sc["point"], "result": res,
+           "evidence": one_line(ev)}
+    if res != "skip":
+        judge_fired(row, sc["point"], fired_counts(fired_log) if fired_log else {})
+    else:
+        row["fired"] = "-"
+    return row, time.monotonic() - t0
 
 
 def reap_started():
@@ -99,23 +147,26 @@ def reap_started():
 
 def table(rows, width=None):
     w = width or shutil.get_terminal_size((200, 20)).columns
-    out = ["%-30s %-9s %-44s %-6s %s" % ("scenario", "kind", "failpoint", "result", "evidence"),
+    out = ["%-30s %-9s %-44s %-6s %5s %s" % ("scenario", "kind", "failpoint", "result", "fired",
+                                             "evidence"),
            "-" * min(w, 200)]
     for r in rows:
-        line = "%-30s %-9s %-44s %-6s %s" % (r["name"][:30], r["kind"], r["point"][:44],
-                                             r["result"].upper(), r["evidence"])
+        line = "%-30s %-9s %-44s %-6s %5s %s" % (r["name"][:30], r["kind"], r["point"][:44],
+                                                 r["result"].upper(), r.get("fired", "-"),
+                                                 r["evidence"])
         out.append(line[:max(w, 120)] if width is None else line)
     return "\n".join(out)
 
 
 def markdown(rows, title, meta):
     md = ["# %s" % title, "", meta, "",
-          "| scenario | kind | failpoint | result | evidence |", "|---|---|---|---|---|"]
+          "| scenario | kind | failpoint | result | fired | evidence |",
+          "|---|---|---|---|---|---|"]
     for r in rows:
-        md.append("| %s | %s | `%s` | %s | %s |" % (
+        md.append("| %s | %s | `%s` | %s | %s | %s |" % (
             r["name"], r["kind"], r["point"],
             {"fail": "**FAIL**", "skip": "**SKIP**"}.get(r["result"], r["result"]),
-            r["evidence"].replace("|", "\\|")))
+            r.get("fired", "-"), r["evidence"].replace("|", "\\|")))
     return "\n".join(md) + "\n"
 
 
@@ -233,8 +284,9 @@ def run_matrix(a, ctx, base):
     for sc in scs:
         row, secs = run_scenario(sc, ctx)
         rows.append(row)
-        print("  %-30s %-4s %5.1fs  %s" % (row["name"], row["result"].upper(), secs,
-                                          row["evidence"][:150]), flush=True)
+        print("  %-30s %-4s %5.1fs fired %-4s %s" % (row["name"], row["result"].upper(), secs,
+                                                    row.get("fired", "-"),
+                                                    row["evidence"][:140]), flush=True)
     if a.fuzz_cmd:
         rows += run_fuzz(a.fuzz_cmd, a.fuzz_budget)
     total = time.monotonic() - t0

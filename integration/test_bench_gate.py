@@ -161,3 +161,22 @@ def test_noisy_mode_asks_for_more_rounds(tmp_path):
     for i, rec in enumerate(x for x in r if x["side"] == "cand"):
         rec["deliveries_per_s"] /= [0.6, 1.5, 0.7, 1.4, 0.65, 1.45][i]
     assert noisy(r) == 0
+
+
+def test_cpu_per_delivery_is_judged_too():
+    """Wall-clock throughput scattered by other load can hide a CPU
+    regression; the servers' CPU per delivery (from wait4) is judged as a
+    second check of every unpaced point ("POINT cpu")."""
+    r = recs(1.0)
+    scatter = [0.6, 1.5, 0.7, 1.4, 0.65, 1.45]
+    for i, (b, c) in enumerate(zip(r[0::2], r[1::2])):
+        c["deliveries_per_s"] /= 1.4 * scatter[i]       # wall: noise hides it
+        b["cpu_us_per_delivery"] = 0.5 * NOISE[i]
+        c["cpu_us_per_delivery"] = 0.5 * NOISE[i] * 2.0   # 2x the CPU
+    rc, res = verdict(r)
+    assert res["one-room-max/10"]["verdict"] == "ok", bc.report(res, [])
+    assert res["one-room-max/10 cpu"]["verdict"] == "FAIL", bc.report(res, [])
+    assert rc == 1
+    for c in r[1::2]:
+        c["cpu_us_per_delivery"] /= 2.0                   # same CPU: passes
+    assert verdict(r)[0] == 0
