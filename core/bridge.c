@@ -37,6 +37,7 @@
 #include "failpoint.h"
 #include "fedev.h"
 #include "ipc.h"
+#include "name.h"
 #include "net.h"
 #include "resp.h"
 
@@ -46,7 +47,7 @@
 #define BACKOFF_MIN 100
 #define BACKOFF_MAX 5000
 #define OUTBOX_MAX  (64u * 1024 * 1024)
-#define KEYSZ       128
+#define KEYSZ       NAME_KEYSZ /* a nick key (name.h) and its NUL */
 
 /* Claim a nick, or refresh one we hold: 1 if it is ours now. */
 static const char claim_lua[] =

@@ -86,15 +86,22 @@ remote_each(const struct chat *c,
 	return 0;
 }
 
+/* Does name (from another hub, through Redis) follow the name profile? */
+static int
+valid_name(const char *name, size_t len)
+{
+	char k[NAME_KEYSZ];
+
+	return name_key(name, len, k) != 0;
+}
+
+/* Is name (from another hub's snapshot) the name whose key is key? */
 static int
 same_key(const char *name, size_t len, const char *key)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 
-	if (len >= NAMESZ)
-		return 0;
-	proto_fold(name, len, k, sizeof(k));
-	return strcmp(k, key) == 0;
+	return name_key(name, len, k) && strcmp(k, key) == 0;
 }
 
 static int
@@ -104,14 +111,40 @@ is_room(const struct remote *h, const struct rline *rl, void *arg)
 	return rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], arg);
 }
 
+struct rname_q {
+	const char *key;
+	char *name; /* NAMESZ */
+};
+
+static int
+room_name_of(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct rname_q *q = arg;
+
+	(void)h;
+	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ ||
+	    !same_key(rl->f[0], rl->fl[0], q->key))
+		return 0;
+	memcpy(q->name, rl->f[0], rl->fl[0]);
+	q->name[rl->fl[0]] = '\0';
+	return 1;
+}
+
+int
+remote_room_name(const struct chat *c, const char *key, char *name)
+{
+	struct rname_q q = { key, name };
+
+	return c->has_fed && remote_each(c, room_name_of, &q);
+}
+
 int
 remote_has_room(const struct chat *c, const char *name, size_t len)
 {
-	char key[NAMESZ];
+	char key[NAME_KEYSZ];
 
-	if (!c->has_fed || len >= NAMESZ)
+	if (!c->has_fed || !name_key(name, len, key))
 		return 0;
-	proto_fold(name, len, key, sizeof(key));
 	return remote_each(c, is_room, key);
 }
 
@@ -127,7 +160,7 @@ room_owner_of(const struct remote *h, const struct rline *rl, void *arg)
 
 	(void)h;
 	if (rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], q->key) &&
-	    rl->fl[2] < NAMESZ && !(rl->fl[2] == 1 && rl->f[2][0] == '-')) {
+	    rl->fl[2] < NAMESZ && valid_name(rl->f[2], rl->fl[2])) {
 		memcpy(q->owner, rl->f[2], rl->fl[2]);
 		q->owner[rl->fl[2]] = '\0';
 		return 1;
@@ -160,7 +193,7 @@ is_nick(const struct remote *h, const struct rline *rl, void *arg)
 /* ---- /list and /users across hubs ------------------------------------- */
 
 struct lrow {
-	char name[NAMESZ], key[NAMESZ], owner[NAMESZ];
+	char name[NAMESZ], key[NAME_KEYSZ], owner[NAMESZ];
 	long count;
 };
 
@@ -174,13 +207,16 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 {
 	struct ltab *t = arg;
 	struct lrow *row;
-	char key[NAMESZ];
+	char key[NAME_KEYSZ], owner[NAMESZ] = "-";
 	int i;
 
 	(void)h;
-	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ)
+	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ ||
+	    !name_key(rl->f[0], rl->fl[0], key))
 		return 0;
-	proto_fold(rl->f[0], rl->fl[0], key, sizeof(key));
+	if (valid_name(rl->f[2], rl->fl[2])) /* else "-": no owner we know */
+		snprintf(
+		    owner, sizeof(owner), "%.*s", (int)rl->fl[2], rl->f[2]);
 	for (i = 0; i < t->n; i++)
 		if (strcmp(t->row[i].key, key) == 0)
 			break;
@@ -192,14 +228,12 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 		snprintf(row->key, sizeof(row->key), "%s", key);
 		snprintf(row->name, sizeof(row->name), "%.*s", (int)rl->fl[0],
 		    rl->f[0]);
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	}
 	row = &t->row[i];
 	row->count += strtol(rl->f[1], NULL, 10);
 	if (strcmp(row->owner, "-") == 0 && i > 0)
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	return 0;
 }
 
@@ -219,7 +253,7 @@ cmd_list_fed(struct chat *c, int slot)
 	for (t.n = 0; t.n < c->nrooms; t.n++) {
 		r = c->rooms[t.n];
 		snprintf(t.row[t.n].name, NAMESZ, "%s", r->name);
-		snprintf(t.row[t.n].key, NAMESZ, "%s", r->key);
+		snprintf(t.row[t.n].key, NAME_KEYSZ, "%s", r->key);
 		snprintf(t.row[t.n].owner, NAMESZ, "%s",
 		    r->owner >= 0 ? c->users[r->owner].nick : "-");
 		t.row[t.n].count = r->count;
@@ -238,9 +272,10 @@ users_add(const struct remote *h, const struct rline *rl, void *arg)
 	struct users_q *q = arg;
 
 	(void)h;
-	if (rl->kind != 'U' ||
+	if (rl->kind != 'U' || !valid_name(rl->f[0], rl->fl[0]) ||
+	    !valid_name(rl->f[1], rl->fl[1]) ||
 	    (q->room_key && !same_key(rl->f[1], rl->fl[1], q->room_key)))
-		return 0;
+		return 0; /* only names a hub could have accepted are shown */
 	out(q->c, q->slot, "USER %.*s %.*s\n", (int)rl->fl[0], rl->f[0],
 	    (int)rl->fl[1], rl->f[1]);
 	q->n++;
@@ -317,10 +352,10 @@ void
 chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 	int i;
 
-	if (klen >= NAMESZ || len + 1 > c->linesz || !plain(line, len))
+	if (klen >= NAME_KEYSZ || len + 1 > c->linesz || !plain(line, len))
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
@@ -339,16 +374,16 @@ void
 chat_fed_room_removed(
     struct chat *c, const char *key, size_t klen, const char *by, size_t blen)
 {
-	char k[NAMESZ], who[NAMESZ];
+	char k[NAME_KEYSZ], who[NAMESZ];
 	struct room *r;
 
-	if (klen >= NAMESZ || blen >= NAMESZ || !plain(by, blen))
+	if (klen >= NAME_KEYSZ || blen >= NAMESZ || !plain(by, blen))
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
 	memcpy(who, by, blen);
 	who[blen] = '\0';
-	if ((r = room_find(c, k, klen)) == NULL || r == c->rooms[0])
+	if ((r = room_find_key(c, k)) == NULL || r == c->rooms[0])
 		return;
 	log_info("room-rm room=%s by=%s members=%d (on another hub)", r->name,
 	    who, r->count);
@@ -358,10 +393,14 @@ chat_fed_room_removed(
 void
 chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
 {
+	char k[NAME_KEYSZ];
 	struct room *r;
 
-	if (klen < NAMESZ && (r = room_find(c, key, klen)) != NULL &&
-	    r->owner == OWNER_REMOTE) {
+	if (klen >= NAME_KEYSZ)
+		return;
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	if ((r = room_find_key(c, k)) != NULL && r->owner == OWNER_REMOTE) {
 		log_info("room-owner room=%s owner=- (left on another hub)",
 		    r->name);
 		r->rowner[0] = '\0';
@@ -371,10 +410,10 @@ chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
 void
 chat_fed_lost(struct chat *c, const char *key, size_t klen)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 	int slot;
 
-	if (klen >= NAMESZ)
+	if (klen >= NAME_KEYSZ)
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
@@ -397,7 +436,7 @@ chat_fed_whisper(struct chat *c, const char *from, size_t flen, const char *to,
 {
 	int slot = nick_find(c, to, tlen);
 
-	if (slot >= 0 && c->users[slot].registered && plain(from, flen) &&
+	if (slot >= 0 && c->users[slot].registered && valid_name(from, flen) &&
 	    plain(text, len))
 		out(c, slot, "WHISPER %.*s %.*s\n", (int)flen, from, (int)len,
 		    text);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "net.h"
 #include "opts.h"
+#include "plural.h"
 #include "safefile.h"
 #include "server.h"
 
@@ -63,9 +64,10 @@ raise_nofile(int max_clients)
 		return max_clients; /* too low to plan with: accept() copes */
 	fprintf(stderr,
 	    "forkchatd: warning: RLIMIT_NOFILE is %llu, below the %llu that "
-	    "-m %d needs: serving at most %llu clients\n",
+	    "-m %d needs: serving at most %llu %s\n",
 	    (unsigned long long)rl.rlim_cur, (unsigned long long)need,
-	    max_clients, (unsigned long long)(rl.rlim_cur - FD_SPARE));
+	    max_clients, (unsigned long long)(rl.rlim_cur - FD_SPARE),
+	    PLURAL(rl.rlim_cur - FD_SPARE, "client", "clients"));
 	return (int)(rl.rlim_cur - FD_SPARE);
 }
 

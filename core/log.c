@@ -18,11 +18,13 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unictype.h>
 #include <unistd.h>
 
 #include "failpoint.h"
 #include "log.h"
 #include "safefile.h"
+#include "utf8.h"
 
 static int log_fd = -1;
 static int log_tee;
@@ -146,6 +148,48 @@ log_path(void)
 	return log_file;
 }
 
+/* Does cp stay out of the log?  Controls, format (bidi controls among
+ * them), unassigned, private use, line/paragraph separators, and the
+ * default-ignorable invisibles such as U+3164. */
+static int
+log_unsafe(uint32_t cp)
+{
+	if (cp >= 0x20 && cp < 0x7f)
+		return 0;
+	return cp < 0x20 || uc_is_general_category(cp, UC_CATEGORY_C) ||
+	    uc_is_general_category(cp, UC_CATEGORY_Zl) ||
+	    uc_is_general_category(cp, UC_CATEGORY_Zp) ||
+	    uc_is_property_default_ignorable_code_point(cp);
+}
+
+size_t
+log_escape(const char *s, size_t len, char *out, size_t outsz)
+{
+	char esc[16];
+	size_t i = 0, o = 0, n, m;
+	uint32_t cp;
+
+	while (i < len) {
+		if ((n = utf8_decode(s + i, len - i, &cp)) == 0) {
+			m = (size_t)snprintf(
+			    esc, sizeof(esc), "\\x%02X", (unsigned char)s[i]);
+			n = 1;
+		} else if (log_unsafe(cp))
+			m = (size_t)snprintf(
+			    esc, sizeof(esc), "\\u{%04X}", (unsigned)cp);
+		else
+			m = 0;
+		if (o + (m ? m : n) >= outsz)
+			break; /* whole characters and escapes only */
+		memcpy(out + o, m ? esc : s + i, m ? m : n);
+		o += m ? m : n;
+		i += n;
+	}
+	if (outsz > 0)
+		out[o] = '\0';
+	return o;
+}
+
 const char *
 log_dir_path(void)
 {
@@ -230,7 +274,7 @@ void
 log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 {
 	static const char *names[] = { "info", "warn", "error" };
-	char line[2048];
+	char line[2048], msg[2048];
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
@@ -253,10 +297,12 @@ log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
 	len = stamp + (n > 0 ? (size_t)n : 0);
 	room = sizeof(line) - len - 1; /* keep one byte for '\n' */
 	va_start(ap, fmt);
-	m = vsnprintf(line + len, room, fmt, ap);
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (m > 0)
-		len += (size_t)m < room ? (size_t)m : room - 1;
+	if (m > 0) /* what users and other hubs sent reaches the log escaped */
+		len += log_escape(msg,
+		    (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1,
+		    line + len, room);
 	if (lvl == LOG_ERROR) {
 		room = sizeof(line) - len - 1;
 		m = snprintf(line + len, room, " (in %s)", func);

@@ -12,6 +12,8 @@
 #ifndef FORKCHAT_LOG_H
 #define FORKCHAT_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /*
@@ -34,6 +36,15 @@ int log_fileno(void);
  * by "warn log: N lines lost (REASON)".
  */
 int log_write_error(void);
+
+/*
+ * Copy s[0..len) to out (NUL-terminated, at most outsz - 1 bytes, whole
+ * characters only), writing control, format (bidi), unassigned,
+ * line-separator and default-ignorable characters as \u{202E} and bytes
+ * that are not UTF-8 as \xFF.  Returns the bytes written.  log_msg passes
+ * every message through it: the log never holds them raw.
+ */
+size_t log_escape(const char *s, size_t len, char *out, size_t outsz);
 
 void log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

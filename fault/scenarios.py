@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 
-from fclib import (Fail, Server, alive, check_seq, listening, seq_received,
+from fclib import (Fail, Server, Skip, alive, check_seq, listening, seq_received,
                    wait_for)
 from fixture import Fx, startup_fail
 
@@ -465,7 +465,7 @@ def bridge_point(ctx, name, point, errno_):
     import socket
     import subprocess
     if shutil.which("redis-server") is None:
-        return "skipped: no redis-server"
+        raise Skip("no redis-server (Debian package redis-server)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -708,7 +708,7 @@ def _fed_connect(ctx):
     with Fed(ctx, "fed-bridge-connect-refused",
              start_cmds_a=["enable name=forkchatd/bridge/connect"]) as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B = fd.A, fd.B
         fd.B.expect_log(r"federation: connected to redis", 10)
         logl = A.expect_log(r"federation: redis .* unavailable \(Connection refused\)", 5)
@@ -756,7 +756,7 @@ def _fed_kill(ctx):
     loses, duplicates or reorders anything, local or cross-hub."""
     with Fed(ctx, "fed-bridge-sigkill") as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(3, "the kill")
         pre = dict(fd.sent)
         old = fd.bridges(A)[-1]
@@ -827,7 +827,7 @@ def _fed_up(ctx):
     the read cursor, so every cross-hub message still arrives once, in order."""
     with Fed(ctx, "fed-bridge-up-eio") as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(3, "the fault")
         old = fd.bridges(A)[-1]
         A.srv.enable("forkchatd/bridge/up", pid=old, failinfo=errno.EIO, onetime=True)
@@ -861,7 +861,7 @@ def fed_spawn_fail(ctx, name, point, log_rx):
     order: nothing is admitted lost."""
     with Fed(ctx, name) as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(2, "the fault")
         A.srv.enable(point)
         old = fd.bridges(A)[-1]
@@ -943,7 +943,7 @@ def _fed_redis(ctx):
     its sender (new run_id), and everything arrives once, in order."""
     with Fed(ctx, "fed-redis-restart") as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(3, "the kill")
         fd.round(a + b, 2)       # no pause: some of it acknowledged but unread at the kill
         fd.redis.stop()

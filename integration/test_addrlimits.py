@@ -57,6 +57,7 @@ def test_per_address_total_limit(server_factory, connect):
                  extra.local_port)
     # other addresses are not affected
     connect(srv.port, source="127.0.0.3").register("other")
+    assert users[1].stats()["refused_connections"] == 1
     # a connection that ends gives its place back (once its child is reaped)
     users[0].quit()
 
