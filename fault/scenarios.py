@@ -1540,7 +1540,7 @@ def _fds(ctx):
 
 def nobody_dir(path):
     path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o777)
+    os.chmod(path, 0o1777)      # sticky: forkchatd refuses a log path below o+w without it
     p = path
     while p != p.parent and str(p).startswith("/tmp/"):
         os.chmod(p, os.stat(p).st_mode | 0o711)
@@ -1622,7 +1622,6 @@ def _logdir_notdir(ctx):
 def _logdir_ro(ctx):
     d = ctx.rundir / "logdir-unwritable"
     nobody_dir(d)
-    os.chmod(d, 0o1777)     # sticky: world-writable without it is refused
     ro = d / "ro"
     ro.mkdir()
     os.chmod(ro, 0o555)
