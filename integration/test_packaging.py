@@ -223,8 +223,12 @@ def test_deb_control(deb):
     assert fields["Version"] == "1.0-1"
     arch = sh(["dpkg", "--print-architecture"]).stdout.strip()
     assert fields["Architecture"] == arch
-    # the programs need libc.so.6 only: one versioned libc6 dependency
-    assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", fields["Depends"]), fields["Depends"]
+    # libc6, and for forkchatd's name profile libunistring and ICU: nothing else
+    deps = sorted(d.strip() for d in fields["Depends"].split(","))
+    assert len(deps) == 3, fields["Depends"]
+    assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", deps[0]), fields["Depends"]
+    assert re.fullmatch(r"libicu\d+( \(>= [^)]+\))?", deps[1]), fields["Depends"]
+    assert re.fullmatch(r"libunistring\d+( \(>= [^)]+\))?", deps[2]), fields["Depends"]
     assert int(fields["Installed-Size"]) > 0
     for script in ("postinst", "prerm", "postrm", "md5sums"):
         assert script in p.stdout, script
