@@ -86,13 +86,11 @@ remote_each(const struct chat *c,
 	return 0;
 }
 
-/* Does name (from another hub, through Redis) follow the name profile? */
+/* May name (from another hub, through Redis) be shown as a name? */
 static int
 valid_name(const char *name, size_t len)
 {
-	char k[NAME_KEYSZ];
-
-	return name_key(name, len, k) != 0;
+	return name_shown_ok(name, len);
 }
 
 /* Is name (from another hub's snapshot) the name whose key is key? */
