@@ -185,6 +185,8 @@ lint: ## cppcheck + clang-tidy + clang-format + pyflakes, zero findings
 
 # ---- 5. coverage ---------------------------------------------------------
 COV_MIN := 90
+# branch coverage of core/ (gcovr): 79.3 % measured on 2026-12-05, floored (ci/README.md)
+COV_BRANCH_MIN := 79
 # Built with failpoints compiled in (inert until fiu-ctrl enables one), so
 # the same binary serves the integration suite and make fault-quick.
 cov_CFLAGS  := -O0 -g --coverage -DFIU_ENABLE -DFORKCHAT_COVERAGE -Wall -Wextra -Werror
@@ -193,8 +195,8 @@ $(eval $(call ci_variant,cov))
 
 cov-build: $(cov_BINS)
 
-coverage: cov-build ## unit + integration (+ fault-quick) coverage of core/, >= COV_MIN% lines
-	COV_MIN=$(COV_MIN) BUILD=$(BUILD) PYTEST="$(PYTEST)" bash ci/coverage.sh
+coverage: cov-build ## unit + integration (+ fault-quick) coverage of core/, >= COV_MIN% lines, >= COV_BRANCH_MIN% branches
+	COV_MIN=$(COV_MIN) COV_BRANCH_MIN=$(COV_BRANCH_MIN) BUILD=$(BUILD) PYTEST="$(PYTEST)" bash ci/coverage.sh
 
 # ---- 6. fault-quick ------------------------------------------------------
 ci-fault-quick: ## make fault-quick; fails loudly if it does not exist
