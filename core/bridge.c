@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -75,18 +76,22 @@ struct tag {
 struct conn {
 	int fd;
 	struct buf out, in;
-	struct buf tags; /* struct tag FIFO, one per reply expected */
+	struct buf tags;       /* struct tag FIFO, one per reply expected */
+	long long progress_ms; /* last reply, or first request after none */
 };
 
 struct bridge {
 	const struct bridge_cfg *cfg;
 	struct conn cmd, sub;
-	int up;
+	int up;      /* connected (sockets open) */
+	int live;    /* and Redis answered: the parent was told it is up */
 	int broken;  /* a record for the parent was lost (out of memory) */
 	int reading; /* an XREAD is outstanding on sub */
 	char lastid[64];
 	long long retry_ms, backoff, last_refresh_ms;
 	int outage_logged;
+	long long down_since_ms; /* when the outage being logged began */
+	long long silent_since;  /* a hang: when Redis last answered */
 	/* [seq 8][len 4][body]: nacked bytes of acknowledged events kept
 	 * (BRIDGE_RETAIN), then those Redis has not acknowledged */
 	struct buf outbox;
@@ -181,6 +186,8 @@ command(struct conn *c, enum tag_kind kind, uint32_t token, const char *key,
 	t.token = token;
 	if (key != NULL)
 		snprintf(t.key, sizeof(t.key), "%s", key);
+	if (buf_used(&c->tags) == 0) /* a reply is due from now */
+		c->progress_ms = clock_mono_ms();
 	if (resp_command(&c->out, argc, argv, argl) < 0 ||
 	    buf_append(&c->tags, &t, sizeof(t)) < 0)
 		return -1;
@@ -299,6 +306,24 @@ outbox_ack(struct bridge *b)
 	}
 }
 
+/* Redis answered on a new connection: it is up (logged, parent told). */
+static void
+now_live(struct bridge *b)
+{
+	if (b->live)
+		return;
+	if (b->outage_logged)
+		blog(b, 1, "federation: redis %s:%d back after %lld ms out",
+		    b->cfg->host, b->cfg->port,
+		    clock_mono_ms() - b->down_since_ms);
+	b->live = 1;
+	b->outage_logged = 0;
+	b->backoff = BACKOFF_MIN;
+	blog(b, 0, "federation: connected to redis %s:%d as %s", b->cfg->host,
+	    b->cfg->port, b->cfg->origin);
+	to_parent(b, IPC_FED_UP, 1, 0, "", 0);
+}
+
 /*
  * INFO answered on a new connection.  Another run_id than the one our
  * acknowledged events went to means Redis restarted and may have lost
@@ -341,6 +366,7 @@ info_reply(struct bridge *b, const struct resp_node *n)
 		}
 	}
 	b->await_info = 0;
+	now_live(b);
 	outbox_send(b);
 }
 
@@ -561,6 +587,7 @@ conn_read(struct bridge *b, struct conn *c, int is_sub)
 			return -1;
 		if (used == 0)
 			break;
+		c->progress_ms = clock_mono_ms();
 		if (is_sub) {
 			if (buf_used(&c->tags) >= sizeof(t))
 				buf_consume(&c->tags, sizeof(t));
@@ -617,8 +644,9 @@ go_down(struct bridge *b, const char *why)
 	b->nsent = b->nacked;
 	b->await_info = 0;
 	b->reading = 0;
-	if (b->up) {
-		b->up = 0;
+	b->up = 0;
+	if (b->live) {
+		b->live = 0;
 		b->backoff = BACKOFF_MIN;
 		to_parent(b, IPC_FED_UP, 0, 0, "", 0);
 	}
@@ -628,10 +656,17 @@ go_down(struct bridge *b, const char *why)
 		    "continues, reconnecting with backoff",
 		    b->cfg->host, b->cfg->port, why);
 		b->outage_logged = 1;
+		b->down_since_ms =
+		    b->silent_since ? b->silent_since : clock_mono_ms();
 	}
+	b->silent_since = 0;
 	b->retry_ms = clock_mono_ms() + b->backoff;
-	b->backoff =
-	    b->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : b->backoff * 2;
+	/* at most the timeout: after a hang, Redis is back that soon */
+	b->backoff *= 2;
+	if (b->backoff > BACKOFF_MAX || b->backoff > b->cfg->timeout_ms)
+		b->backoff = BACKOFF_MAX < b->cfg->timeout_ms ?
+		    BACKOFF_MAX :
+		    b->cfg->timeout_ms;
 }
 
 static void
@@ -661,17 +696,63 @@ go_up(struct bridge *b)
 		go_down(b, strerror(errno));
 		return;
 	}
+	/* connected, but up only once Redis answers (a stopped Redis
+	 * still completes connections: its kernel does) */
 	b->up = 1;
-	b->outage_logged = 0;
-	b->backoff = BACKOFF_MIN;
-	blog(b, 0, "federation: connected to redis %s:%d as %s", b->cfg->host,
-	    b->cfg->port, b->cfg->origin);
 	ask_info(b);   /* first: which Redis is this (then the outbox goes) */
 	sync_event(b); /* its id is where a new hub starts reading */
 	if (b->lastid[0] != '\0')
 		xread(b);
 	refresh_nicks(b);
-	to_parent(b, IPC_FED_UP, 1, 0, "", 0);
+}
+
+/*
+ * A reply due on c for longer than the timeout (plus extra, the time Redis
+ * may legitimately take, as for XREAD BLOCK): Redis hangs.  Returns the
+ * ms left until that point (<= 0: it is reached; LLONG_MAX: none due).
+ */
+static long long
+reply_left(const struct bridge *b, const struct conn *c, long long extra,
+    long long now)
+{
+	if (c->fd < 0 || buf_used(&c->tags) == 0)
+		return LLONG_MAX;
+	return c->progress_ms + b->cfg->timeout_ms + extra - now;
+}
+
+/*
+ * --redis-timeout: a Redis that stops answering (SIGSTOP, a hung host, a
+ * partition that drops packets) is down once a reply is overdue, like a
+ * closed connection.  An idle command connection is probed with PING, so
+ * an outage is noticed within two timeouts even with nothing to send.
+ * Returns the ms until the next check is due.
+ */
+static long long
+watch_replies(struct bridge *b, long long now)
+{
+	static const char *const ping[] = { "PING" };
+	static const size_t pingl[] = { 4 };
+	long long cl, sl;
+	char why[64];
+
+	if (!b->up)
+		return LLONG_MAX;
+	cl = reply_left(b, &b->cmd, 0, now);
+	sl = reply_left(b, &b->sub, atoi(XREAD_BLOCK), now);
+	if (cl <= 0 || sl <= 0) {
+		snprintf(why, sizeof(why), "no reply for %lld ms",
+		    cl <= 0 ? b->cfg->timeout_ms - cl :
+		              b->cfg->timeout_ms - sl);
+		b->silent_since =
+		    cl <= 0 ? b->cmd.progress_ms : b->sub.progress_ms;
+		go_down(b, why);
+		return LLONG_MAX;
+	}
+	if (cl == LLONG_MAX && now - b->cmd.progress_ms >= b->cfg->timeout_ms) {
+		(void)command(&b->cmd, TAG_OTHER, 0, NULL, 1, ping, pingl);
+		cl = b->cfg->timeout_ms;
+	}
+	return cl < sl ? cl : sl;
 }
 
 /* ---- records from the parent -------------------------------------------- */
@@ -788,7 +869,7 @@ bridge_run(const struct bridge_cfg *cfg)
 {
 	static struct bridge b;
 	struct timespec ts;
-	long long now, ms;
+	long long now, ms, wait;
 	sigset_t set;
 	siginfo_t si;
 	int sig;
@@ -822,11 +903,14 @@ bridge_run(const struct bridge_cfg *cfg)
 		    (conn_read(&b, &b.cmd, 0) < 0 ||
 		        conn_read(&b, &b.sub, 1) < 0))
 			go_down(&b, "connection lost");
+		wait = watch_replies(&b, clock_mono_ms());
 		if (b.up && (conn_flush(&b.cmd) < 0 || conn_flush(&b.sub) < 0))
 			go_down(&b, "write failed");
 		if (flush_parent(&b) < 0)
 			return 3; /* the parent logs it and starts another */
 		ms = b.up ? 1000 : b.retry_ms - clock_mono_ms();
+		if (wait < ms)
+			ms = wait;
 		if (b.up && (buf_used(&b.cmd.out) || buf_used(&b.sub.out)))
 			ms = 50;
 		if (ms < 0)

@@ -16,6 +16,7 @@ struct bridge_cfg {
 	unsigned long long acked; /* Redis has our events up to this seq */
 	char run_id[48];          /* of the Redis that did ("": none yet) */
 	int nick_ttl;             /* seconds a nick claim lives unrefreshed */
+	long long timeout_ms;     /* a reply overdue this long: Redis is down */
 	int down_fd; /* records from the parent (read, non-blocking) */
 	int up_fd;   /* records to the parent (write, blocking) */
 	pid_t parent;

@@ -94,7 +94,31 @@ struct fed {
 	/* for /stats */
 	unsigned long long events_in, dups, restarts, malformed;
 	int redis_up;
+	/* the presence clock: stands still while Redis is down, so other
+	 * hubs are forgotten only when they, not Redis, went silent */
+	long long down_since_ms, down_total_ms;
 };
+
+/* Redis up or down (the bridge said so, or it died). */
+static void
+set_up(struct fed *f, int up)
+{
+	long long now = clock_mono_ms();
+
+	if (up && !f->redis_up)
+		f->down_total_ms += now - f->down_since_ms;
+	if (!up && f->redis_up)
+		f->down_since_ms = now;
+	f->redis_up = up;
+}
+
+/* Monotonic ms without the time Redis was down. */
+static long long
+presence_clock(const struct fed *f, long long now)
+{
+	return now - f->down_total_ms -
+	    (f->redis_up ? 0 : now - f->down_since_ms);
+}
 
 /* A record for the bridge; dropped while none runs (see publish()). */
 static void
@@ -407,6 +431,7 @@ spawn(struct fed *f)
 		snprintf(cfg.run_id, sizeof(cfg.run_id), "%s", f->run_id);
 		cfg.acked = f->acked;
 		cfg.nick_ttl = f->o->nick_ttl;
+		cfg.timeout_ms = f->o->redis_timeout_ms;
 		cfg.down_fd = down[0];
 		cfg.up_fd = up[1];
 		cfg.parent = parent;
@@ -445,6 +470,7 @@ fed_start(const struct server_opts *o, struct chat *chat)
 	f->o = o;
 	f->chat = chat;
 	f->to_fd = f->from_fd = -1;
+	f->down_since_ms = clock_mono_ms(); /* down until the bridge says */
 	if (o->hub_id[0])
 		snprintf(f->hub, sizeof(f->hub), "%s", o->hub_id);
 	else {
@@ -514,17 +540,17 @@ static void
 malformed(struct fed *f, const char *why, const char *p, size_t len)
 {
 	char ex[64];
-	size_t i, n = len < sizeof(ex) - 1 ? len : sizeof(ex) - 1;
+	size_t i;
 
 	f->malformed++;
 	if (f->malformed > 20 && f->malformed % 1000 != 0)
 		return;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < len && i + 1 < sizeof(ex); i++)
 		ex[i] = p[i] >= ' ' && p[i] <= '~' ? p[i] : '?';
-	ex[n] = '\0';
+	ex[i] = '\0';
 	log_warn("federation: malformed stream entry skipped (%s, %zu bytes, "
 	         "%llu so far): %s%s",
-	    why, len, f->malformed, ex, len > n ? "..." : "");
+	    why, len, f->malformed, ex, len > i ? "..." : "");
 }
 
 static void
@@ -565,7 +591,7 @@ handle_event(struct fed *f, const char *p, size_t len)
 		break;
 	case 'P': /* P HUB\n SNAPSHOT */
 		chat_fed_presence(f->chat, ev.hub, ev.hlen, ev.f[0], ev.fl[0],
-		    clock_mono_ms());
+		    presence_clock(f, clock_mono_ms()));
 		break;
 	case 'S':
 		f->dirty = 1;
@@ -627,7 +653,7 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 		chat_fed_lost(f->chat, p, h->len);
 		break;
 	case IPC_FED_UP:
-		f->redis_up = h->code != 0;
+		set_up(f, h->code != 0);
 		if (h->code)
 			f->dirty = 1, f->last_pub_ms = 0;
 		break;
@@ -698,7 +724,8 @@ fed_tick(struct fed *f, long long now)
 	    ((f->dirty && now - f->last_pub_ms >= PRESENCE_MIN_MS) ||
 	        now - f->last_pub_ms >= f->o->nick_ttl * 1000LL / 3))
 		publish_presence(f, now);
-	chat_fed_expire(f->chat, now, f->o->nick_ttl * 1000LL);
+	chat_fed_expire(
+	    f->chat, presence_clock(f, now), f->o->nick_ttl * 1000LL);
 }
 
 int
@@ -714,7 +741,7 @@ fed_reaped(struct fed *f, pid_t pid, int status)
 	close(f->from_fd);
 	f->to_fd = f->from_fd = -1;
 	f->pid = 0;
-	f->redis_up = 0;
+	set_up(f, 0);
 	f->restarts++;
 	f->restart_ms = clock_mono_ms() + RESTART_MS;
 	return 1;

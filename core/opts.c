@@ -24,7 +24,8 @@ enum {
 	O_USER,
 	O_REDIS,
 	O_HUB_ID,
-	O_NICK_TTL
+	O_NICK_TTL,
+	O_REDIS_TIMEOUT
 };
 
 static const struct option longopts[] = { { "port", required_argument, NULL,
@@ -43,6 +44,7 @@ static const struct option longopts[] = { { "port", required_argument, NULL,
 	{ "redis", required_argument, NULL, O_REDIS },
 	{ "hub-id", required_argument, NULL, O_HUB_ID },
 	{ "nick-ttl", required_argument, NULL, O_NICK_TTL },
+	{ "redis-timeout", required_argument, NULL, O_REDIS_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 
@@ -68,6 +70,8 @@ static const char usage_text[] =
     "                            (default HOSTNAME-PORT)\n"
     "      --nick-ttl S          seconds a dead hub's nicknames stay taken,\n"
     "                            5..3600 (default 30)\n"
+    "      --redis-timeout MS    Redis silent this long with a reply due is\n"
+    "                            down, 100..600000 (default 5000)\n"
     "  -h, --help                this text\n"
     "  -V, --version             print the version\n";
 
@@ -106,6 +110,7 @@ defaults(struct server_opts *o)
 	snprintf(o->log_dir, sizeof(o->log_dir), "logs");
 	o->stats_interval = 60;
 	o->nick_ttl = 30;
+	o->redis_timeout_ms = 5000;
 }
 
 /* HOST:PORT into o->redis_host and o->redis_port. */
@@ -181,6 +186,9 @@ apply(struct server_opts *o, int c, const char *arg)
 		return hub_id(o, arg);
 	case O_NICK_TTL:
 		return num(arg, 5, 3600, &v) && ((o->nick_ttl = (int)v), 1);
+	case O_REDIS_TIMEOUT:
+		return num(arg, 100, 600000, &v) &&
+		    ((o->redis_timeout_ms = (int)v), 1);
 	case O_STATS_INTERVAL:
 		return num(arg, 0, 86400, &v) &&
 		    ((o->stats_interval = (int)v), 1);

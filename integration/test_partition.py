@@ -1,0 +1,141 @@
+"""Federation under partitions (issue 14): a Redis that hangs instead of
+dying (SIGSTOP), hubs that die, rooms spelled one way everywhere.
+
+A real redis-server on a free port and three hubs with small timeouts
+(--redis-timeout 1000 ms, --nick-ttl 6 s) so that a stop of 10 s and one
+of twice the TTL stay short.  Every test checks what clients see on the
+wire and what the hubs log.
+"""
+
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from serverproc import wait_until
+from test_federation import Redis, wait_presence  # noqa: F401 (fixtures are ours)
+
+pytestmark = [pytest.mark.federation]
+
+NICK_TTL = 6
+TIMEOUT_MS = 1000
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(str(tmp_path)).start()
+    yield r
+    if r.proc is not None and r.proc.poll() is None:
+        os.kill(r.proc.pid, signal.SIGCONT)
+    r.stop()
+
+
+@pytest.fixture
+def hubs(redis, server_factory):
+    out = []
+    for i in range(3):
+        srv = server_factory(["--redis", "127.0.0.1:%d" % redis.port,
+                              "--hub-id", "hub%d" % i, "--nick-ttl", str(NICK_TTL),
+                              "--redis-timeout", str(TIMEOUT_MS)],
+                             name="hub%d" % i)
+        srv.wait_log(r"federation: connected to redis", timeout=10)
+        out.append(srv)
+    return out
+
+
+class Stopped:
+    """SIGSTOP redis for a while; SIGCONT on leaving, whatever happens."""
+
+    def __init__(self, redis):
+        self.pid = redis.proc.pid
+
+    def __enter__(self):
+        os.kill(self.pid, signal.SIGSTOP)
+        self.t0 = time.monotonic()
+        return self
+
+    def elapsed(self):
+        return time.monotonic() - self.t0
+
+    def sleep_until(self, seconds):
+        left = seconds - self.elapsed()
+        if left > 0:
+            time.sleep(left)
+
+    def __exit__(self, *exc):
+        os.kill(self.pid, signal.SIGCONT)
+
+
+def registration_time(connect, port, nick):
+    c = connect(port)
+    t0 = time.monotonic()
+    c.send(nick)
+    line = c.readline(30)
+    return c, line, time.monotonic() - t0
+
+
+def hung_redis(hubs, redis, user, connect, stop_s):
+    """Chat, whispers and registrations on every hub across a Redis
+    SIGSTOP of stop_s seconds; returns the clients and measurements."""
+    a = user("ann", hubs[0].port)
+    b = user("ben", hubs[1].port)
+    c = user("cid", hubs[2].port)
+    wait_presence(a, ["ann", "ben", "cid"])
+    wait_presence(c, ["ann", "ben", "cid"])
+    a.send("before")
+    b.expect_exact("MSG lobby ann before")
+    c.expect_exact("MSG lobby ann before")
+    m = {}
+    with Stopped(redis) as st:
+        a.send("/whisper ben in flight")       # reaches Redis never, or late
+        a.expect_exact("OK WHISPER ben")
+        a.send("during 0")
+        # every hub notices within the timeout (plus a probe and slack)
+        for h in hubs:
+            h.wait_log(r"federation: redis .* unavailable \(no reply for \d+ ms\)",
+                       timeout=TIMEOUT_MS / 1000 * 2 + 5)
+        m["detected_s"] = st.elapsed()
+        # a registration on every hub is answered within the timeout
+        m["reg"] = [registration_time(connect, h.port, "new%d" % i)
+                    for i, h in enumerate(hubs)]
+        for i in range(1, 5):
+            a.send("during %d" % i)
+        c.send("/whisper ann from cid")
+        c.expect_exact("OK WHISPER ann")
+        st.sleep_until(stop_s - 1)
+        # nobody forgot anybody: the hubs are alive, Redis is not
+        m["users_late"] = {n for n, _ in a.users(all_=True)}
+        st.sleep_until(stop_s)
+    t1 = time.monotonic()
+    for h in hubs:
+        h.wait_log(r"federation: redis .* back after \d+ ms out", timeout=15)
+    m["out_ms"] = [int(h.wait_log(r"back after (\d+) ms out").group(1)) for h in hubs]
+    # everything said meanwhile arrives once, in order, after SIGCONT
+    b.expect_exact("WHISPER ann in flight", timeout=15)
+    for i in range(5):
+        b.expect_exact("MSG lobby ann during %d" % i, timeout=15)
+        c.expect_exact("MSG lobby ann during %d" % i, timeout=15)
+    a.expect_exact("WHISPER cid from cid", timeout=15)
+    m["catch_up_s"] = time.monotonic() - t1
+    a.send("/whisper ben after")
+    a.expect_exact("OK WHISPER ben")
+    b.expect_exact("WHISPER ann after")
+    for cl in (a, b, c):
+        for line in cl.drain(0.5):
+            assert "during" not in line and "in flight" not in line, (cl.nick, line)
+    return a, b, c, m
+
+
+def test_redis_sigstop_10s(hubs, redis, user, connect):
+    a, b, c, m = hung_redis(hubs, redis, user, connect, 10)
+    assert m["detected_s"] < TIMEOUT_MS / 1000 * 2 + 5, m
+    for cl, line, took in m["reg"]:
+        assert line.startswith("OK NICK new"), line
+        assert took < TIMEOUT_MS / 1000 + 3, m["reg"]
+    assert {"ann", "ben", "cid"} <= m["users_late"], m
+    for out in m["out_ms"]:
+        assert 10000 - 3 * TIMEOUT_MS - 2000 < out < 10000 + 3000, m["out_ms"]
+    print("measured: %r" % {k: v for k, v in m.items() if k != "reg"},
+          [round(t, 3) for _, _, t in m["reg"]])
