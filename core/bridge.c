@@ -49,14 +49,44 @@
 #define OUTBOX_MAX  (64u * 1024 * 1024)
 #define KEYSZ       128
 
-/* Claim a nick, or refresh one we hold: 1 if it is ours now. */
+/*
+ * Nick keys: KEYS[1] = fc:nick:KEY holds "STAMP ORIGIN", STAMP being when
+ * the nick was taken on that hub (ms since the epoch); KEYS[2] =
+ * fc:clash:KEY marks a clash its holder has not been told of.  ARGV: our
+ * origin, the TTL, our STAMP (0: unknown), now.
+ *
+ * Claim a nick for a new user: its STAMP if it is ours now, 0 if another
+ * hub holds it.
+ */
 static const char claim_lua[] =
     "local v=redis.call('get',KEYS[1]) "
-    "if v==false or v==ARGV[1] then "
-    "redis.call('set',KEYS[1],ARGV[1],'EX',ARGV[2]) return 1 end return 0";
+    "if v then local t,o=string.match(v,'^(%d+) (.+)$') "
+    "if o~=ARGV[1] then return 0 end end "
+    "redis.call('set',KEYS[1],ARGV[3]..' '..ARGV[1],'EX',ARGV[2]) "
+    "return tonumber(ARGV[3])";
+/*
+ * Refresh a nick a user of ours holds.  Two hubs that could not reach
+ * Redis may both have given it away; when they meet here, the user who
+ * took it first keeps it (the lower STAMP; equal ones: the lower origin),
+ * whichever hub comes first.  Returns the holder's STAMP if it is ours,
+ * minus it if it is ours and another hub's user lost it to us (told
+ * once), 0 if it is another hub's now (we lost: our user goes).
+ */
+static const char refresh_lua[] =
+    "local v=redis.call('get',KEYS[1]) local s=tonumber(ARGV[3]) "
+    "if v then local t,o=string.match(v,'^(%d+) (.+)$') "
+    "if o==ARGV[1] then redis.call('expire',KEYS[1],ARGV[2]) "
+    "if redis.call('del',KEYS[2])==1 then return -tonumber(t) end "
+    "return tonumber(t) end "
+    "if t and (s==0 or tonumber(t)<s or (tonumber(t)==s and o<ARGV[1])) "
+    "then redis.call('set',KEYS[2],'1','EX',ARGV[2]) return 0 end end "
+    "if s==0 then s=tonumber(ARGV[4]) end "
+    "redis.call('set',KEYS[1],s..' '..ARGV[1],'EX',ARGV[2]) return s";
 static const char release_lua[] =
-    "if redis.call('get',KEYS[1])==ARGV[1] then "
-    "return redis.call('del',KEYS[1]) end return 0";
+    "local v=redis.call('get',KEYS[1]) "
+    "if v and string.match(v,'^%d+ (.+)$')==ARGV[1] then "
+    "redis.call('del',KEYS[2]) return redis.call('del',KEYS[1]) end "
+    "return 0";
 
 enum tag_kind {
 	TAG_XADD = 1,
@@ -71,6 +101,11 @@ struct tag {
 	enum tag_kind kind;
 	uint32_t token;
 	char key[KEYSZ];
+};
+
+struct owned {
+	char key[KEYSZ];
+	long long stamp; /* when it was taken here (wall_ms), 0: unknown */
 };
 
 struct conn {
@@ -99,7 +134,7 @@ struct bridge {
 	int await_info;       /* connected; INFO not answered: send nothing */
 	char run_id[48];      /* the Redis our acknowledged events are in */
 	unsigned long long acked, acked_told; /* the parent's view */
-	char (*owned)[KEYSZ];
+	struct owned *owned;                  /* our users' nicks */
 	size_t nowned, capowned;
 	struct buf pin;  /* records from the parent */
 	struct buf pout; /* records for the parent, written once a turn */
@@ -372,53 +407,82 @@ info_reply(struct bridge *b, const struct resp_node *n)
 
 /* ---- nicks -------------------------------------------------------------- */
 
-static void
-nick_script(struct bridge *b, enum tag_kind kind, uint32_t token,
-    const char *key, const char *script)
+/* Milliseconds since the epoch: nick stamps are compared across hubs. */
+static long long
+wall_ms(void)
 {
-	char rkey[KEYSZ + 16], ttl[16];
-	const char *av[6];
-	size_t al[6];
-	int i;
+	struct timespec ts;
 
-	snprintf(rkey, sizeof(rkey), BRIDGE_NICK_KEY "%s", key);
-	snprintf(ttl, sizeof(ttl), "%d", b->cfg->nick_ttl);
-	av[0] = "EVAL";
-	av[1] = script;
-	av[2] = "1";
-	av[3] = rkey;
-	av[4] = b->cfg->origin;
-	av[5] = ttl;
-	for (i = 0; i < 6; i++)
-		al[i] = strlen(av[i]);
-	(void)command(&b->cmd, kind, token, key, 6, av, al);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
-owned_add(struct bridge *b, const char *key)
+nick_script(struct bridge *b, enum tag_kind kind, uint32_t token,
+    const char *key, long long stamp, const char *script)
 {
-	char(*o)[KEYSZ];
+	char rkey[KEYSZ + 16], ckey[KEYSZ + 16], ttl[16], st[24], now[24];
+	const char *av[10];
+	size_t al[10];
+	int i;
 
-	if (b->nowned == b->capowned) {
-		o = realloc(b->owned, (b->capowned * 2 + 16) * KEYSZ);
+	snprintf(rkey, sizeof(rkey), BRIDGE_NICK_KEY "%s", key);
+	snprintf(ckey, sizeof(ckey), BRIDGE_CLASH_KEY "%s", key);
+	snprintf(ttl, sizeof(ttl), "%d", b->cfg->nick_ttl);
+	snprintf(st, sizeof(st), "%lld", stamp);
+	snprintf(now, sizeof(now), "%lld", wall_ms());
+	av[0] = "EVAL";
+	av[1] = script;
+	av[2] = "2";
+	av[3] = rkey;
+	av[4] = ckey;
+	av[5] = b->cfg->origin;
+	av[6] = ttl;
+	av[7] = st;
+	av[8] = now;
+	for (i = 0; i < 9; i++)
+		al[i] = strlen(av[i]);
+	(void)command(&b->cmd, kind, token, key, 9, av, al);
+}
+
+static struct owned *
+owned_find(struct bridge *b, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < b->nowned; i++)
+		if (strcmp(b->owned[i].key, key) == 0)
+			return &b->owned[i];
+	return NULL;
+}
+
+/* A nick of ours, taken at stamp (0: unknown, Redis knows). */
+static void
+owned_add(struct bridge *b, const char *key, long long stamp)
+{
+	struct owned *o = owned_find(b, key);
+
+	if (o == NULL && b->nowned == b->capowned) {
+		o = realloc(b->owned, (b->capowned * 2 + 16) * sizeof(*o));
 		if (o == NULL)
 			return;
 		b->owned = o;
 		b->capowned = b->capowned * 2 + 16;
+		o = NULL;
 	}
-	snprintf(b->owned[b->nowned++], KEYSZ, "%s", key);
+	if (o == NULL)
+		o = &b->owned[b->nowned++];
+	snprintf(o->key, sizeof(o->key), "%s", key);
+	o->stamp = stamp;
 }
 
 static void
 owned_del(struct bridge *b, const char *key)
 {
-	size_t i;
+	struct owned *o = owned_find(b, key);
 
-	for (i = 0; i < b->nowned; i++)
-		if (strcmp(b->owned[i], key) == 0) {
-			memcpy(b->owned[i], b->owned[--b->nowned], KEYSZ);
-			return;
-		}
+	if (o != NULL)
+		*o = b->owned[--b->nowned];
 }
 
 static void
@@ -427,7 +491,8 @@ refresh_nicks(struct bridge *b)
 	size_t i;
 
 	for (i = 0; i < b->nowned; i++)
-		nick_script(b, TAG_REFRESH, 0, b->owned[i], claim_lua);
+		nick_script(b, TAG_REFRESH, 0, b->owned[i].key,
+		    b->owned[i].stamp, refresh_lua);
 	b->last_refresh_ms = clock_mono_ms();
 }
 
@@ -501,6 +566,38 @@ handle_xread(struct bridge *b, size_t count)
 		    b, IPC_FED_CURSOR, 0, 0, b->lastid, strlen(b->lastid));
 }
 
+/*
+ * A refresh answered (refresh_lua): stamp > 0, the nick is ours; < 0, it
+ * is ours and a user of another hub who took it during an outage lost it
+ * (the parent tells ours); 0, it went to another hub's earlier user (the
+ * parent disconnects ours).
+ */
+static void
+refreshed(struct bridge *b, const char *key, long long stamp)
+{
+	struct owned *o = owned_find(b, key);
+
+	if (o == NULL) /* released meanwhile */
+		return;
+	if (stamp == 0) {
+		blog(b, 1,
+		    "federation: nick %s was taken earlier on another hub while "
+		    "the hubs were cut off: its local user goes",
+		    key);
+		owned_del(b, key);
+		to_parent(b, IPC_FED_LOST, 0, 0, key, strlen(key));
+		return;
+	}
+	o->stamp = stamp < 0 ? -stamp : stamp;
+	if (stamp < 0) {
+		blog(b, 1,
+		    "federation: nick %s was also taken on another hub while "
+		    "the hubs were cut off: taken here first, kept here",
+		    key);
+		to_parent(b, IPC_FED_LOST, 1, 0, key, strlen(key));
+	}
+}
+
 /* ---- replies ------------------------------------------------------------ */
 
 static void
@@ -531,22 +628,15 @@ handle_reply(struct bridge *b, const struct tag *t, size_t count)
 		info_reply(b, n);
 		break;
 	case TAG_CLAIM:
-		ok = n[0].type == RESP_INT && n[0].n == 1;
+		ok = n[0].type == RESP_INT && n[0].n > 0;
 		if (!ok && n[0].type != RESP_ERROR)
 			owned_del(b, t->key);
 		to_parent(b, IPC_FED_CLAIMED,
 		    (uint16_t)(ok || n[0].type == RESP_ERROR), t->token, "", 0);
 		break;
-	case TAG_REFRESH: /* another hub took it during an outage */
-		if (n[0].type == RESP_INT && n[0].n == 0) {
-			blog(b, 1,
-			    "federation: nick %s is held by another hub "
-			    "(claimed during an outage): its local user goes",
-			    t->key);
-			owned_del(b, t->key);
-			to_parent(
-			    b, IPC_FED_LOST, 0, 0, t->key, strlen(t->key));
-		}
+	case TAG_REFRESH:
+		if (n[0].type == RESP_INT)
+			refreshed(b, t->key, n[0].n);
 		break;
 	case TAG_OTHER:
 		break;
@@ -761,6 +851,7 @@ static void
 handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 {
 	char key[KEYSZ];
+	const struct owned *o;
 	uint32_t len = h->len, blen;
 	unsigned long long seq;
 
@@ -791,16 +882,20 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 		if (h->type == IPC_FED_RELEASE) {
 			owned_del(b, key);
 			if (b->up)
-				nick_script(b, TAG_OTHER, 0, key, release_lua);
+				nick_script(
+				    b, TAG_OTHER, 0, key, 0, release_lua);
 			break;
 		}
-		owned_add(b, key);
-		if (h->slot ==
-		    0) { /* one of ours again: checked like a refresh */
-			if (b->up)
-				nick_script(b, TAG_REFRESH, 0, key, claim_lua);
-		} else if (b->up)
-			nick_script(b, TAG_CLAIM, h->slot, key, claim_lua);
+		/* taken now if new; a re-claim's stamp is in Redis */
+		owned_add(b, key, h->slot ? wall_ms() : 0);
+		o = owned_find(b, key);
+		if (h->slot == 0) { /* one of ours again: a refresh */
+			if (b->up && o != NULL)
+				nick_script(b, TAG_REFRESH, 0, key, o->stamp,
+				    refresh_lua);
+		} else if (b->up && o != NULL)
+			nick_script(
+			    b, TAG_CLAIM, h->slot, key, o->stamp, claim_lua);
 		else
 			to_parent(b, IPC_FED_CLAIMED, 1, h->slot, "", 0);
 		break;

@@ -26,9 +26,10 @@ struct bridge_cfg {
 int bridge_run(const struct bridge_cfg *cfg);
 
 /* Redis keys and scripts, shared with the tests' expectations. */
-#define BRIDGE_STREAM   "fc:ev"
-#define BRIDGE_NICK_KEY "fc:nick:"
-#define BRIDGE_MAXLEN   "100000"
+#define BRIDGE_STREAM    "fc:ev"
+#define BRIDGE_NICK_KEY  "fc:nick:"
+#define BRIDGE_CLASH_KEY "fc:clash:"
+#define BRIDGE_MAXLEN    "100000"
 /* Acknowledged events kept to be sent again if Redis restarts and may
  * have lost them before every hub read them (docs/SCALING.md). */
 #define BRIDGE_RETAIN (8u << 20)

@@ -99,10 +99,16 @@ void chat_fed_claimed(struct chat *c, unsigned token, int ok);
 void chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len);
 /*
- * Nick key was claimed by another hub while Redis was unreachable: its
- * local holder is disconnected with BYE NICK_TAKEN.
+ * Nick key was given to a user of another hub while the hubs were cut off,
+ * and that user took it first: its local holder is disconnected with
+ * BYE NICK_TAKEN.
  */
 void chat_fed_lost(struct chat *c, const char *key, size_t klen);
+/*
+ * Nick key was also given to a user of another hub while the hubs were cut
+ * off, and ours took it first: ours keeps it and is told with NOTICE.
+ */
+void chat_fed_kept(struct chat *c, const char *key, size_t klen);
 /* Another hub removed room key (its owner `by` did): our members go to the
  * lobby with REMOVED, and this hub's part of the room is deleted. */
 void chat_fed_room_removed(

@@ -368,27 +368,58 @@ chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
 	}
 }
 
-void
-chat_fed_lost(struct chat *c, const char *key, size_t klen)
+/* The registered local user whose nick key is key, or -1. */
+static int
+holder_of(struct chat *c, const char *key, size_t klen)
 {
 	char k[NAMESZ];
 	int slot;
 
 	if (klen >= NAMESZ)
-		return;
+		return -1;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
 	for (slot = 0; slot < c->lim.max_clients; slot++)
 		if (c->users[slot].registered &&
-		    strcmp(c->users[slot].key, k) == 0) {
-			log_warn("federation: nick %s was claimed on another "
-			         "hub during an outage",
-			    c->users[slot].nick);
-			chat_bye(c, slot, "NICK_TAKEN",
-			    "your nickname was taken on another hub while the "
-			    "hubs were cut off; reconnect with another one");
-			return;
-		}
+		    strcmp(c->users[slot].key, k) == 0)
+			return slot;
+	return -1;
+}
+
+/*
+ * The partition rule (docs/SCALING.md): a nick given to users on two hubs
+ * while they could not reach Redis stays with the one who took it first;
+ * both users are told.
+ */
+void
+chat_fed_lost(struct chat *c, const char *key, size_t klen)
+{
+	int slot = holder_of(c, key, klen);
+
+	if (slot < 0)
+		return;
+	log_warn("federation: nick %s was taken earlier on another hub while "
+	         "the hubs were cut off",
+	    c->users[slot].nick);
+	chat_bye(c, slot, "NICK_TAKEN",
+	    "a user of another hub took your nickname earlier, while the hubs "
+	    "were cut off; reconnect with another one");
+}
+
+void
+chat_fed_kept(struct chat *c, const char *key, size_t klen)
+{
+	int slot = holder_of(c, key, klen);
+
+	if (slot < 0)
+		return;
+	log_info("federation: nick %s kept: a user of another hub took it "
+	         "later while the hubs were cut off",
+	    c->users[slot].nick);
+	out(c, slot,
+	    "NOTICE NICK_KEPT a user of another hub also took %s while the "
+	    "hubs were cut off; you took it first and keep it\n",
+	    c->users[slot].nick);
 }
 
 void

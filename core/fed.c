@@ -650,7 +650,7 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 			log_error("%.*s", (int)h->len, p);
 		break;
 	case IPC_FED_LOST:
-		chat_fed_lost(f->chat, p, h->len);
+		(h->code ? chat_fed_kept : chat_fed_lost)(f->chat, p, h->len);
 		break;
 	case IPC_FED_UP:
 		set_up(f, h->code != 0);

@@ -317,10 +317,11 @@ def test_nick_claimed_twice_during_an_outage_is_resolved(hubs, redis, user, conn
                what="one zoe disconnected")
     time.sleep(0.5)
     cut(z0), cut(z1)
-    assert len(gone) == 1, gone
-    alive_one = z1 if z0 in gone else z0
-    alive_one.send("/users")
-    alive_one.expect(r"END USERS \d+")
+    # the rule (SCALING.md): the one who took it first keeps it, and is told
+    assert gone == {z1}, gone
+    z0.expect(r"NOTICE NICK_KEPT .*zoe.*", timeout=NICK_TTL * 2)
+    z0.send("/users")
+    z0.expect(r"END USERS \d+")
     c = connect(hubs[2].port)
     c.send("ZOE")
     c.expect_err(422)

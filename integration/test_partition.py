@@ -139,3 +139,53 @@ def test_redis_sigstop_10s(hubs, redis, user, connect):
         assert 10000 - 3 * TIMEOUT_MS - 2000 < out < 10000 + 3000, m["out_ms"]
     print("measured: %r" % {k: v for k, v in m.items() if k != "reg"},
           [round(t, 3) for _, _, t in m["reg"]])
+
+
+def test_redis_sigstop_twice_the_ttl(hubs, redis, user, connect):
+    """A stop of 2 x --nick-ttl: nobody is forgotten (the hubs were alive),
+    registrations on every hub are answered within the timeout, and a nick
+    given on two hubs meanwhile stays with the user who took it first,
+    whatever hub reaches Redis first: the other gets BYE NICK_TAKEN, the
+    first NOTICE NICK_KEPT, and a third hub refuses it."""
+    stop_s = 2 * NICK_TTL
+    a = user("amy", hubs[0].port)
+    b = user("bo", hubs[1].port)
+    c = user("cy", hubs[2].port)
+    wait_presence(a, ["amy", "bo", "cy"])
+    wait_presence(b, ["amy", "bo", "cy"])
+    with Stopped(redis) as st:
+        a.send("/whisper bo psst")
+        a.expect_exact("OK WHISPER bo")
+        for h in hubs:
+            h.wait_log(r"federation: redis .* unavailable", timeout=TIMEOUT_MS / 1000 * 2 + 5)
+        took = []
+        first, t1, d1 = registration_time(connect, hubs[1].port, "Kai")
+        time.sleep(0.05)
+        second, t0, d0 = registration_time(connect, hubs[0].port, "kai")
+        took += [d1, d0]
+        assert t1 == "OK NICK Kai" and t0 == "OK NICK kai", (t1, t0)
+        for i, h in enumerate(hubs):
+            cl, line, d = registration_time(connect, h.port, "late%d" % i)
+            assert line == "OK NICK late%d" % i, line
+            took.append(d)
+        assert max(took) < TIMEOUT_MS / 1000 + 3, took
+        st.sleep_until(stop_s - 1)
+        users = {n for n, _ in a.users(all_=True)}
+        assert {"amy", "bo", "cy"} <= users, users
+        st.sleep_until(stop_s)
+    b.expect_exact("WHISPER amy psst", timeout=15)
+    # Kai on hub1 came first: kai on hub0 goes, Kai is told
+    gone = second.expect(r"BYE NICK_TAKEN .*", timeout=NICK_TTL * 2)
+    assert "earlier" in gone, gone
+    first.expect(r"NOTICE NICK_KEPT .*Kai.*", timeout=NICK_TTL * 2)
+    first.send("/users")
+    first.expect(r"END USERS \d+")
+    d = connect(hubs[2].port)
+    d.send("KAI")
+    d.expect_err(422)
+    # whispers work again both ways, and presence is whole
+    c.send("/whisper amy back")
+    c.expect_exact("OK WHISPER amy")
+    a.expect_exact("WHISPER cy back")
+    wait_presence(c, ["amy", "bo", "cy", "Kai", "late0", "late1", "late2"])
+    print("registration times during the stop: %r" % [round(t, 3) for t in took])
