@@ -495,16 +495,48 @@ orphan_rooms_of(struct chat *c, const struct remote *h)
 	}
 }
 
+/*
+ * Hub h is gone: its users left every room they were in, as in a netsplit.
+ * The local members of those rooms see PART ROOM NICK hub-lost (the room
+ * spelled as here).  Returns how many users parted.
+ */
+static int
+part_users_of(struct chat *c, const struct remote *h)
+{
+	const char *p, *nl;
+	struct rline rl;
+	struct room *r;
+	int n, parted = 0;
+
+	for (p = h->blob; p < h->blob + h->len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(h->blob + h->len - p))) ==
+		    NULL)
+			break;
+		if (!rline_parse(p, (size_t)(nl - p), &rl) || rl.kind != 'U' ||
+		    rl.fl[0] >= NAMESZ ||
+		    (r = room_find(c, rl.f[1], rl.fl[1])) == NULL)
+			continue;
+		parted++;
+		n = snprintf(c->line, c->linesz, "PART %s %.*s hub-lost\n",
+		    r->name, (int)rl.fl[0], rl.f[0]);
+		if (n > 0 && (size_t)n < c->linesz)
+			room_send(c, r, -1, (size_t)n);
+	}
+	return parted;
+}
+
 void
 chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms)
 {
-	int i;
+	int i, n;
 
 	for (i = 0; i < c->nremotes; i++)
 		if (now_ms - c->remotes[i].seen_ms > ttl_ms) {
+			n = part_users_of(c, &c->remotes[i]);
 			log_warn("federation: hub %s silent for %lld ms, "
-			         "forgetting its users",
-			    c->remotes[i].hub, now_ms - c->remotes[i].seen_ms);
+			         "forgetting its users (%d parted: hub-lost)",
+			    c->remotes[i].hub, now_ms - c->remotes[i].seen_ms,
+			    n);
 			orphan_rooms_of(c, &c->remotes[i]);
 			free(c->remotes[i].blob);
 			c->remotes[i] = c->remotes[--c->nremotes];

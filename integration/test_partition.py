@@ -189,3 +189,36 @@ def test_redis_sigstop_twice_the_ttl(hubs, redis, user, connect):
     a.expect_exact("WHISPER cy back")
     wait_presence(c, ["amy", "bo", "cy", "Kai", "late0", "late1", "late2"])
     print("registration times during the stop: %r" % [round(t, 3) for t in took])
+
+
+def test_dead_hub_users_part_with_hub_lost(hubs, user):
+    """A hub SIGKILLed is forgotten after --nick-ttl of silence; the
+    members of its users' rooms on the other hubs see PART ROOM NICK
+    hub-lost, like a netsplit, once per user and room."""
+    gil = user("gil", hubs[0].port)
+    hal = user("hal", hubs[1].port)
+    ivy = user("ivy", hubs[2].port)
+    ian = user("ian", hubs[2].port)
+    gil.send("/add Den")
+    gil.expect_exact("OK JOIN Den")
+    wait_until(lambda: "Den" in ivy.rooms(), timeout=10, interval=0.1, what="Den on hub2")
+    ivy.send("/join Den")
+    ivy.expect_exact("OK JOIN Den")
+    gil.expect_exact("JOIN Den ivy")
+    wait_presence(hal, ["gil", "hal", "ivy", "ian"])
+    wait_presence(gil, ["gil", "hal", "ivy", "ian"])
+    gil.drain(0.2)
+    hal.drain(0.2)
+    t0 = time.monotonic()
+    hubs[2].send_signal(signal.SIGKILL)
+    gil.expect_exact("PART Den ivy hub-lost", timeout=NICK_TTL + 10)
+    took = time.monotonic() - t0
+    hal.expect_exact("PART lobby ian hub-lost", timeout=5)
+    for cl in (gil, hal):
+        rest = cl.drain(0.5)
+        assert not [ln for ln in rest if ln.startswith("PART")], (cl.nick, rest)
+    # last presence was at most a third of the TTL before the kill
+    assert NICK_TTL * 2 / 3 - 1 < took < NICK_TTL + 10, took
+    hubs[0].wait_log(r"federation: hub hub2 silent for \d+ ms, forgetting its users "
+                     r"\(2 parted: hub-lost\)")
+    print("PART hub-lost %.2f s after SIGKILL (--nick-ttl %d)" % (took, NICK_TTL))

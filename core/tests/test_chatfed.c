@@ -247,9 +247,13 @@ test_chatfed_remote_lines_and_presence(void **state)
 	assert_string_equal(
 	    buf_head(&b), "R lobby 0 -\nR ops 1 -\nU ann ops\n");
 	buf_free(&b);
-	/* a silent hub is forgotten */
+	/* a silent hub is forgotten: its users part with reason hub-lost
+	 * where we have members (ops; nobody of ours is in the lobby) */
+	memset(r.out, 0, sizeof(r.out));
 	chat_fed_expire(c, 5000, 10000);
+	assert_string_equal(r.out[0], "");
 	chat_fed_expire(c, 20000, 10000);
+	assert_string_equal(r.out[0], "PART ops zed hub-lost\n");
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/users all");
 	assert_string_equal(r.out[0], "USER ann ops\nEND USERS 1\n");
