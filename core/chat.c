@@ -413,11 +413,13 @@ static void
 cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
 	struct room *r;
+	char name[NAMESZ]; /* as spelled where it was created */
 
 	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL &&
 	    remote_has_room(c, cmd->arg, cmd->arglen) &&
 	    c->nrooms - 1 < c->lim.max_rooms &&
-	    (r = room_create(c, cmd->arg, cmd->arglen, OWNER_REMOTE)) !=
+	    (remote_room_name(c, cmd->arg, cmd->arglen, name), 1) &&
+	    (r = room_create(c, name, strlen(name), OWNER_REMOTE)) !=
 	        NULL) { /* this hub's part of a room on other hubs */
 		remote_room_owner(c, r->key, r->rowner);
 		log_info("room-part room=%s owner=%s (on another hub)", r->name,

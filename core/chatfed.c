@@ -115,6 +115,49 @@ remote_has_room(const struct chat *c, const char *name, size_t len)
 	return remote_each(c, is_room, key);
 }
 
+struct name_q {
+	const char *key;
+	char *name; /* NAMESZ */
+	int owned;  /* name is the owner hub's */
+};
+
+static int
+room_name_of(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct name_q *q = arg;
+	int owned = !(rl->fl[2] == 1 && rl->f[2][0] == '-');
+
+	(void)h;
+	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ ||
+	    proto_check_name(rl->f[0], rl->fl[0], PROTO_ROOM_MAX_CHARS,
+	        PERR_BAD_ROOM, PERR_BAD_ROOM) != PERR_NONE ||
+	    !same_key(rl->f[0], rl->fl[0], q->key) || (q->name[0] && !owned))
+		return 0;
+	memcpy(q->name, rl->f[0], rl->fl[0]);
+	q->name[rl->fl[0]] = '\0';
+	return owned; /* the owner's hub has the spelling it was made with */
+}
+
+/*
+ * How the other hubs spell room name (any spelling that folds alike) into
+ * out (NAMESZ): as its owner's hub does, where it was created, else as any
+ * hub does; name itself if none has it.
+ */
+void
+remote_room_name(const struct chat *c, const char *name, size_t len, char *out)
+{
+	char key[NAMESZ];
+	struct name_q q = { key, out, 0 };
+
+	out[0] = '\0';
+	if (len < NAMESZ) {
+		proto_fold(name, len, key, sizeof(key));
+		remote_each(c, room_name_of, &q);
+	}
+	if (out[0] == '\0')
+		snprintf(out, NAMESZ, "%.*s", (int)len, name);
+}
+
 struct owner_q {
 	const char *key;
 	char *owner; /* NAMESZ; "" until a hub names one */
@@ -313,11 +356,37 @@ owner_line(struct room *r, const char *line, size_t len)
 	}
 }
 
+/*
+ * "KW ROOM REST" from another hub into c->line with ROOM spelled as r is
+ * here (one room, one spelling on every hub); its length with the '\n',
+ * or 0 if it does not fit or has no room field.
+ */
+static size_t
+respell(struct chat *c, const struct room *r, const char *line, size_t len)
+{
+	const char *sp1 = memchr(line, ' ', len), *sp2;
+	size_t kl, nl = strlen(r->name), rest;
+
+	if (sp1 == NULL)
+		return 0;
+	kl = (size_t)(sp1 - line) + 1;
+	sp2 = memchr(sp1 + 1, ' ', len - kl);
+	rest = sp2 ? (size_t)(line + len - sp2) : 0;
+	if (kl + nl + rest + 1 > c->linesz)
+		return 0;
+	memcpy(c->line, line, kl);
+	memcpy(c->line + kl, r->name, nl);
+	memcpy(c->line + kl + nl, sp2 ? sp2 : "", rest);
+	c->line[kl + nl + rest] = '\n';
+	return kl + nl + rest + 1;
+}
+
 void
 chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len)
 {
 	char k[NAMESZ];
+	size_t n;
 	int i;
 
 	if (klen >= NAMESZ || len + 1 > c->linesz || !plain(line, len))
@@ -326,9 +395,8 @@ chat_fed_room_line(
 	k[klen] = '\0';
 	for (i = 0; i < c->nrooms; i++)
 		if (strcmp(c->rooms[i]->key, k) == 0) {
-			memcpy(c->line, line, len);
-			c->line[len] = '\n';
-			room_send(c, c->rooms[i], -1, len + 1);
+			if ((n = respell(c, c->rooms[i], line, len)) > 0)
+				room_send(c, c->rooms[i], -1, n);
 			if (c->rooms[i]->owner == OWNER_REMOTE)
 				owner_line(c->rooms[i], line, len);
 			return;

@@ -222,3 +222,42 @@ def test_dead_hub_users_part_with_hub_lost(hubs, user):
     hubs[0].wait_log(r"federation: hub hub2 silent for \d+ ms, forgetting its users "
                      r"\(2 parted: hub-lost\)")
     print("PART hub-lost %.2f s after SIGKILL (--nick-ttl %d)" % (took, NICK_TTL))
+
+
+def test_room_spelled_as_created_on_every_hub(hubs, user):
+    """Issue 14 item 2: a room has one spelling everywhere, the one it was
+    created with: /join in any case answers OK JOIN with it on every hub,
+    and JOIN, MSG, PART, /list and REMOVED use it."""
+    a = user("ari", hubs[0].port)
+    b = user("bea", hubs[1].port)
+    c = user("cal", hubs[2].port)
+    a.send("/add MiXed")
+    a.expect_exact("OK JOIN MiXed")
+    for cl in (b, c):
+        wait_until(lambda: "MiXed" in cl.rooms(), timeout=10, interval=0.1,
+                   what="MiXed on %s's hub" % cl.nick)
+    b.send("/join MIXED")
+    b.expect_exact("OK JOIN MiXed")
+    a.expect_exact("JOIN MiXed bea")
+    c.send("/join mixed")
+    c.expect_exact("OK JOIN MiXed")
+    a.expect_exact("JOIN MiXed cal")
+    b.expect_exact("JOIN MiXed cal")
+    b.send("from bea")
+    a.expect_exact("MSG MiXed bea from bea")
+    c.expect_exact("MSG MiXed bea from bea")
+    c.send("from cal")
+    a.expect_exact("MSG MiXed cal from cal")
+    b.expect_exact("MSG MiXed cal from cal")
+    for cl in (a, b, c):
+        wait_until(lambda: cl.rooms().get("MiXed", (0,))[0] == 3, timeout=10,
+                   interval=0.1, what="MiXed with 3 members on %s's hub" % cl.nick)
+        names = [n for n in cl.rooms() if n.lower() == "mixed"]
+        assert names == ["MiXed"], (cl.nick, names)
+    c.send("/leave")
+    c.expect_exact("OK JOIN lobby")
+    a.expect_exact("PART MiXed cal left")
+    b.expect_exact("PART MiXed cal left")
+    a.send("/rm mixed")
+    a.expect_exact("OK RM MiXed")
+    b.expect_exact("REMOVED MiXed ari")

@@ -278,14 +278,19 @@ test_chatfed_room_part_owned_elsewhere(void **state)
 	say(c, 0, "/rm nowhere");
 	assert_non_null(strstr(r.out[0], "ERR 430 NO_SUCH_ROOM"));
 	memset(r.out, 0, sizeof(r.out));
-	say(c, 0, "/join OPS");
+	say(c, 0, "/join OPS"); /* spelled as where it was made (issue 14) */
+	assert_string_equal(r.out[0], "OK JOIN ops\n");
 	say(c, 1, "/join ops");
 	assert_int_equal(chat_room_count(c), 2);
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/rm ops");
 	assert_string_equal(r.out[0],
 	    "ERR 434 NOT_OWNER only its owner zed "
-	    "(on another hub) may remove OPS\n");
+	    "(on another hub) may remove ops\n");
+	/* a line from a hub that spells it otherwise: ours spell it as here */
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_room_line(c, "ops", 3, "MSG Ops zed hi there", 20);
+	assert_string_equal(r.out[0], "MSG ops zed hi there\n");
 	chat_fed_room_line(c, "ops", 3, "OWNER ops yan", 13);
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/rm ops");
@@ -295,7 +300,7 @@ test_chatfed_room_part_owned_elsewhere(void **state)
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/rm ops");
 	assert_string_equal(r.out[0],
-	    "ERR 434 NOT_OWNER OPS has no owner; it "
+	    "ERR 434 NOT_OWNER ops has no owner; it "
 	    "goes away when its last member leaves\n");
 	say(c, 0, "/leave");
 	assert_int_equal(chat_room_count(c), 2); /* bob is still in it */
