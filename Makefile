@@ -24,7 +24,7 @@ PORT    ?= 5101
 DEB_DEPS := gcc make pkg-config libcmocka-dev python3 python3-pytest \
             python3-pexpect python3-pytest-timeout netcat-openbsd procps \
             man-db groff-base dpkg-dev binutils systemd redis-server \
-            libhiredis-dev
+            libhiredis-dev tmux
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb

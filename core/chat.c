@@ -318,6 +318,8 @@ register_done(struct chat *c, int slot)
 	u->registered = 1;
 	c->nusers++;
 	log_info("register slot=%d nick=%s", slot, u->nick);
+	if (c->hooks.registered != NULL)
+		c->hooks.registered(c->io.ctx, slot);
 	out(c, slot, "OK NICK %s\n", u->nick);
 	room_move(c, slot, c->rooms[0]);
 }

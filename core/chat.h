@@ -35,6 +35,8 @@ struct chat_hooks {
 	void (*message)(void *ctx, int slot, int recipients);
 	/* Fill at most max items for /stats; returns how many. */
 	size_t (*stats)(void *ctx, struct stats_item *it, size_t max);
+	/* slot's nickname was accepted (per-address limits count it). */
+	void (*registered)(void *ctx, int slot);
 };
 
 /*

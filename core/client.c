@@ -16,6 +16,7 @@
  * error, or the -n nickname was refused and stdin is not a terminal;
  * 3 the server said BYE for another reason (SHUTDOWN, SERVER_FULL, ...).
  */
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -79,8 +80,9 @@ struct client {
 	enum reg_state reg;
 	int color;
 	int tty_in;
-	int quitting;  /* leaving: the deadline runs */
-	int quit_sent; /* "/quit" went into c->out */
+	unsigned width; /* terminal columns; 0: stdout is no terminal */
+	int quitting;   /* leaving: the deadline runs */
+	int quit_sent;  /* "/quit" went into c->out */
 	struct timespec deadline;
 	int kbd_eof;
 	int kbd_held;         /* keys left unread: c->out was full */
@@ -290,7 +292,7 @@ static void
 kbd_reset_signals(void)
 {
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGINT, SIGTERM,
-		SIGHUP, SIGPIPE };
+		SIGHUP, SIGPIPE, SIGWINCH };
 	sigset_t none;
 	size_t i;
 
@@ -591,6 +593,39 @@ nick_refused(struct client *c)
 	queue_pump(c);
 }
 
+/*
+ * The terminal's width, or 0 when stdout is no terminal (then lines are
+ * printed whole, as before).  Asked again on every SIGWINCH.
+ */
+static void
+update_width(struct client *c)
+{
+	struct winsize ws;
+
+	c->width = 0;
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+		c->width = ws.ws_col;
+}
+
+/*
+ * Print one rendered line.  On a terminal it is wrapped here, each
+ * continuation row marked with RENDER_CONT, so the terminal never wraps a
+ * line by itself: a message padded to the width cannot start a row that
+ * looks like another user's line.
+ */
+static void
+print_rendered(const struct client *c, const char *s, size_t len)
+{
+	static char wrapped[RENDER_WRAP_OUT];
+
+	if (c->width > 0) {
+		len = render_wrap(s, len, c->width, wrapped, sizeof(wrapped));
+		s = wrapped;
+	}
+	fwrite(s, 1, len, stdout);
+	fputc('\n', stdout);
+}
+
 static void
 server_line(struct client *c, char *s, size_t n)
 {
@@ -598,11 +633,9 @@ server_line(struct client *c, char *s, size_t n)
 	enum render_kind kind;
 	size_t len;
 
-	len = render_line(s, n, c->color, out, sizeof(out) - 1);
-	if (len > 0) {
-		out[len] = '\n';
-		fwrite(out, 1, len + 1, stdout);
-	}
+	len = render_line(s, n, c->color, out, sizeof(out));
+	if (len > 0)
+		print_rendered(c, out, len);
 	switch ((kind = render_classify(s, n, NULL))) {
 	case RENDER_HELLO:
 		if (c->nick_opt == NULL)
@@ -689,6 +722,9 @@ on_signal(struct client *c, int signo)
 		} else
 			send_user_line(c, "/quit", 5);
 		break;
+	case SIGWINCH:
+		update_width(c);
+		break;
 	case SIGCHLD:
 		if (c->kbd_pid > 0 && waitpid(c->kbd_pid, &st, WNOHANG) > 0)
 			c->kbd_pid = 0;
@@ -739,6 +775,7 @@ setup_signals(void)
 	sigaddset(&client_sigs, SIGINT);
 	sigaddset(&client_sigs, SIGTERM);
 	sigaddset(&client_sigs, SIGHUP);
+	sigaddset(&client_sigs, SIGWINCH);
 	if (sigprocmask(SIG_BLOCK, &client_sigs, NULL) == -1)
 		die("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
@@ -766,9 +803,11 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	c.tty_in = isatty(STDIN_FILENO);
+	render_locale(); /* display widths of UTF-8 text */
 	if ((c.sock = net_connect(host, port)) == -1)
 		return EXIT_LOST;
 	setup_signals();
+	update_width(&c);
 	kbd_spawn(&c);
 	sock_async(c.sock);
 	if (c.nick_opt != NULL) {

@@ -25,7 +25,11 @@ enum {
 	O_REDIS,
 	O_HUB_ID,
 	O_NICK_TTL,
-	O_REDIS_TIMEOUT
+	O_REDIS_TIMEOUT,
+	O_MAX_PER_ADDR,
+	O_MAX_UNREG_PER_ADDR,
+	O_RESERVE,
+	O_EXEMPT
 };
 
 static const struct option longopts[] = { { "port", required_argument, NULL,
@@ -45,6 +49,10 @@ static const struct option longopts[] = { { "port", required_argument, NULL,
 	{ "hub-id", required_argument, NULL, O_HUB_ID },
 	{ "nick-ttl", required_argument, NULL, O_NICK_TTL },
 	{ "redis-timeout", required_argument, NULL, O_REDIS_TIMEOUT },
+	{ "max-per-addr", required_argument, NULL, O_MAX_PER_ADDR },
+	{ "max-unreg-per-addr", required_argument, NULL, O_MAX_UNREG_PER_ADDR },
+	{ "reserve", required_argument, NULL, O_RESERVE },
+	{ "exempt", required_argument, NULL, O_EXEMPT },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 } };
 
@@ -58,6 +66,15 @@ static const char usage_text[] =
     "      --max-backlog BYTES   output held for a slow client before it is cut\n"
     "                            (default 1048576)\n"
     "      --register-timeout S  seconds to send a nickname, 0 = no limit (default 30)\n"
+    "      --max-per-addr N      connections from one address (IPv6: one /64),\n"
+    "                            0 = no limit (default 10)\n"
+    "      --max-unreg-per-addr N  of those, without a nickname yet, 0 = no\n"
+    "                            limit (default 3)\n"
+    "      --reserve N           slots that connections without a nickname never\n"
+    "                            take (default: a tenth of --max-clients)\n"
+    "      --exempt NET|none     ADDR[/PREFIX] outside these three limits;\n"
+    "                            repeatable; 'none' clears the list (default\n"
+    "                            127.0.0.0/8 and ::1)\n"
     "  -l, --log-dir DIR         log directory (default ./logs)\n"
     "      --pid-file PATH       write the server pid to PATH\n"
     "  -f, --foreground          stay in the foreground; log to stderr as well\n"
@@ -111,6 +128,23 @@ defaults(struct server_opts *o)
 	o->stats_interval = 60;
 	o->nick_ttl = 30;
 	o->redis_timeout_ms = 5000;
+	o->max_per_addr = 10;
+	o->max_unreg_per_addr = 3;
+	o->reserve = -1;
+	(void)addrlim_net_parse("127.0.0.0/8", &o->exempt[o->nexempt++]);
+	(void)addrlim_net_parse("::1", &o->exempt[o->nexempt++]);
+}
+
+/* --exempt NET adds NET; --exempt none empties the list (defaults too). */
+static int
+exempt(struct server_opts *o, const char *arg)
+{
+	if (strcmp(arg, "none") == 0) {
+		o->nexempt = 0;
+		return 1;
+	}
+	return o->nexempt < OPTS_MAX_EXEMPT &&
+	    addrlim_net_parse(arg, &o->exempt[o->nexempt]) == 0 && ++o->nexempt;
 }
 
 /* HOST:PORT into o->redis_host and o->redis_port. */
@@ -189,6 +223,16 @@ apply(struct server_opts *o, int c, const char *arg)
 	case O_REDIS_TIMEOUT:
 		return num(arg, 100, 600000, &v) &&
 		    ((o->redis_timeout_ms = (int)v), 1);
+	case O_MAX_PER_ADDR:
+		return num(arg, 0, 100000, &v) &&
+		    ((o->max_per_addr = (int)v), 1);
+	case O_MAX_UNREG_PER_ADDR:
+		return num(arg, 0, 100000, &v) &&
+		    ((o->max_unreg_per_addr = (int)v), 1);
+	case O_RESERVE:
+		return num(arg, 0, 99999, &v) && ((o->reserve = (int)v), 1);
+	case O_EXEMPT:
+		return exempt(o, arg);
 	case O_STATS_INTERVAL:
 		return num(arg, 0, 86400, &v) &&
 		    ((o->stats_interval = (int)v), 1);
@@ -238,6 +282,13 @@ opts_parse(struct server_opts *o, int argc, char **argv, char *err,
 	}
 	if (optind < argc) {
 		snprintf(err, errsz, "unexpected argument: %s", argv[optind]);
+		return OPTS_USAGE;
+	}
+	if (o->reserve >= o->max_clients) {
+		snprintf(err, errsz,
+		    "--reserve %d leaves no slot for new connections: it "
+		    "must be below --max-clients %d",
+		    o->reserve, o->max_clients);
 		return OPTS_USAGE;
 	}
 	return OPTS_RUN;

@@ -8,8 +8,11 @@
  * from the network to the output unchecked: every field goes through
  * rb_clean(), which is what stops terminal escape injection by other users.
  */
+#include <langinfo.h>
+#include <locale.h>
 #include <stdint.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "render.h"
 #include "utf8.h"
@@ -497,5 +500,101 @@ render_sanitize(const char *in, size_t len, char *out, size_t outsz)
 		return 0;
 	out[0] = '\0';
 	rb_clean(&b, in, len);
+	return b.len;
+}
+
+/* ---- display width and wrapping --------------------------------------- */
+
+int
+render_locale(void)
+{
+	const char *cs;
+
+	/*
+	 * The wire is UTF-8 whatever the user's locale says, so widths must
+	 * be UTF-8 widths: keep the user's LC_CTYPE if it is UTF-8 (its
+	 * tables are the ones the terminal most likely shares), otherwise
+	 * use C.UTF-8, which glibc always has.
+	 */
+	if (setlocale(LC_CTYPE, "") != NULL) {
+		cs = nl_langinfo(CODESET);
+		if (cs != NULL && strcmp(cs, "UTF-8") == 0)
+			return 0;
+	}
+	return setlocale(LC_CTYPE, "C.UTF-8") != NULL ? 0 : -1;
+}
+
+unsigned
+render_cp_width(uint32_t cp)
+{
+	int w;
+
+	if (cp == 0xfe0f)
+		return 1;
+	w = wcwidth((wchar_t)cp);
+	return w < 0 ? 2u : (unsigned)w;
+}
+
+/* Length of the SGR sequence at s[0..len) (s[0] is ESC). */
+static size_t
+sgr_len(const char *s, size_t len)
+{
+	size_t k;
+
+	for (k = 1; k < len && s[k] != 'm'; k++)
+		;
+	return k < len ? k + 1 : len;
+}
+
+unsigned
+render_width(const char *s, size_t len)
+{
+	unsigned cols = 0;
+	uint32_t cp;
+	size_t i = 0, k;
+
+	while (i < len) {
+		if (s[i] == '\033') {
+			i += sgr_len(s + i, len - i);
+			continue;
+		}
+		k = utf8_decode(s + i, len - i, &cp);
+		cols += k == 0 ? 1u : render_cp_width(cp);
+		i += k == 0 ? 1 : k;
+	}
+	return cols;
+}
+
+size_t
+render_wrap(const char *in, size_t len, unsigned width, char *out, size_t outsz)
+{
+	struct rb b = { out, 0, outsz, 0, 0, 0 };
+	unsigned col = 0, w;
+	uint32_t cp;
+	size_t i = 0, k;
+
+	if (outsz == 0)
+		return 0;
+	out[0] = '\0';
+	if (width != 0 && width < RENDER_WRAP_MIN)
+		width = RENDER_WRAP_MIN;
+	while (i < len && !b.cut) {
+		if (in[i] == '\033') { /* our own colour code: no width */
+			k = sgr_len(in + i, len - i);
+			rb_put(&b, in + i, k);
+			i += k;
+			continue;
+		}
+		k = utf8_decode(in + i, len - i, &cp);
+		w = k == 0 ? 1u : render_cp_width(cp);
+		k = k == 0 ? 1 : k;
+		if (width != 0 && col + w > width) {
+			rb_str(&b, "\n" RENDER_CONT);
+			col = RENDER_CONT_COLS;
+		}
+		rb_put(&b, in + i, k);
+		col += w;
+		i += k;
+	}
 	return b.len;
 }

@@ -96,6 +96,12 @@ log_stats(struct server *s)
 	log_info("stats %s", line);
 }
 
+static void
+srv_registered(void *ctx, int slot)
+{
+	admit_registered(ctx, slot);
+}
+
 /* ---- input from children ------------------------------------------- */
 
 static void
@@ -207,7 +213,7 @@ child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 	child_exit(session_run(&cfg));
 }
 
-/* Say why and hang up; used before a session exists. */
+/* Say why and hang up; used when a session could not start. */
 static void
 refuse(int fd, const char *line)
 {
@@ -216,7 +222,7 @@ refuse(int fd, const char *line)
 }
 
 static void
-spawn(struct server *s, int sock, const char *peer)
+spawn(struct server *s, int sock, const char *peer, const struct admit *a)
 {
 	static const char busy[] = "BYE INTERNAL server cannot start a "
 	                           "session now\n";
@@ -249,6 +255,7 @@ spawn(struct server *s, int sock, const char *peer)
 	c->since_ms = clock_mono_ms();
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	log_info("connect slot=%d pid=%d peer=%s", slot, (int)pid, peer);
+	admit_connected(s, slot, a);
 	chat_connect(s->chat, slot);
 	if (FAIL("forkchatd/spawn/fcntl", EBADF) ||
 	    fcntl(c->fd, F_SETOWN, parent) < 0 ||
@@ -263,6 +270,7 @@ static void
 accept_all(struct server *s)
 {
 	struct sockaddr_storage ss;
+	struct admit a;
 	socklen_t sl;
 	char peer[48];
 	int fd;
@@ -281,14 +289,8 @@ accept_all(struct server *s)
 			return;
 		}
 		net_peer(&ss, peer, sizeof(peer));
-		if (s->nfree == 0) {
-			log_warn("refused peer=%s reason=server-full", peer);
-			refuse(fd,
-			    "BYE SERVER_FULL the server is full, try "
-			    "again later\n");
-			continue;
-		}
-		spawn(s, fd, peer);
+		if (admit_check(s, fd, &ss, peer, &a) == 0)
+			spawn(s, fd, peer, &a);
 	}
 }
 
@@ -322,6 +324,7 @@ free_slot(struct server *s, int slot, int status)
 			    WEXITSTATUS(status));
 		chat_disconnect(s->chat, slot, "disconnected");
 	}
+	admit_released(s, slot);
 	fanout_close_down(s, c);
 	buf_free(&c->out);
 	c->state = CL_FREE;
@@ -356,24 +359,6 @@ reap(struct server *s)
 			continue;
 		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
 			free_slot(s, slot, s->dead[i].status);
-}
-
-static void
-check_timeouts(struct server *s, long long now)
-{
-	char text[80];
-	int slot;
-
-	if (s->o->register_timeout <= 0)
-		return;
-	snprintf(text, sizeof(text), "no nickname within %d seconds",
-	    s->o->register_timeout);
-	for (slot = 0; slot < s->o->max_clients; slot++)
-		if (s->cl[slot].state == CL_ACTIVE &&
-		    !chat_is_registered(s->chat, slot) &&
-		    now - s->cl[slot].since_ms >=
-		        s->o->register_timeout * 1000LL)
-			chat_bye(s->chat, slot, "REGISTER_TIMEOUT", text);
 }
 
 /* ---- shutdown ------------------------------------------------------- */
@@ -485,6 +470,8 @@ wait_budget(const struct server *s, long long now, int more)
 		ms = 50;
 	if (s->fed != NULL && ms > 200)
 		ms = 200; /* presence updates, the bridge's backlog */
+	if (s->next_timeout_ms != 0 && ms > s->next_timeout_ms - now)
+		ms = s->next_timeout_ms - now; /* a register deadline */
 	return ms < 0 ? 0 : ms;
 }
 
@@ -507,8 +494,10 @@ serve(struct server *s, const sigset_t *set)
 		if (now - s->last_tick_ms >= 1000) { /* periodic safety net */
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
-			check_timeouts(s, now);
+			admit_tick(s, now);
 		}
+		if (s->next_timeout_ms != 0 && now >= s->next_timeout_ms)
+			admit_timeouts(s, now);
 		if (s->o->stats_interval > 0 &&
 		    now - s->last_stats_ms >= s->o->stats_interval * 1000LL) {
 			s->last_stats_ms = now;
@@ -559,7 +548,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGHUP, SIGTERM,
 		SIGINT, SIGQUIT };
 	struct chat_io io = { s, fanout_send, fanout_close };
-	struct chat_hooks hooks = { srv_message, srv_stats };
+	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered };
 	struct chat_fed fh;
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
 	struct sigaction sa;
@@ -604,7 +593,8 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	s->chat = chat_new(&lim, &io);
 	/* children share up_w's description: non-blocking for all of them */
 	if (!s->cl || !s->freel || !s->dirty || !s->woken || !s->dead ||
-	    !s->chat || net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
+	    !s->chat || admit_setup(s) < 0 ||
+	    net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
 	    net_set_flags(s->up_w, O_NONBLOCK) < 0 || net_async(lfd) < 0)
 		return -1;
 	chat_set_hooks(s->chat, &hooks);
@@ -645,6 +635,7 @@ server_run(const struct server_opts *o, int lfd)
 		buf_free(&s.cl[i].out);
 	buf_free(&s.in);
 	chat_free(s.chat);
+	admit_free(&s);
 	free(s.cl);
 	free(s.freel);
 	free(s.dirty);

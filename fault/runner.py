@@ -28,8 +28,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent / "integration"))
 
 import fclib                     # noqa: E402
+import timescale                 # noqa: E402
 from fclib import Fail           # noqa: E402
 
 RESULTS = HERE / "results"
@@ -56,12 +58,13 @@ def one_line(s, n=400):
 def run_scenario(sc, ctx):
     t0 = time.monotonic()
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(sc["timeout"])
+    limit = int(fclib.scaled(sc["timeout"]))
+    signal.alarm(limit)
     try:
         ev = sc["fn"](ctx)
         res = "pass"
     except Timeout:
-        ev, res = "scenario timed out after %ds (hang)" % sc["timeout"], "fail"
+        ev, res = "scenario timed out after %ds (hang)" % limit, "fail"
     except Fail as e:
         ev, res = str(e), "fail"
     except Exception as e:              # a harness bug must show, not hide
@@ -169,6 +172,7 @@ def main():
     a = ap.parse_args()
     if a.server:
         fclib.SERVER_BIN = Path(a.server).resolve()
+    fclib.SCALE = timescale.detect(str(fclib.SERVER_BIN))
     for tool in ("/usr/bin/fiu-run", "/usr/lib/fiu/fiu_run_preload.so"):
         if not os.path.exists(tool):
             sys.exit("fault: %s missing (apt-get install fiu-utils libfiu-dev)" % tool)
@@ -203,8 +207,9 @@ def run_matrix(a, ctx, base):
             print("%-30s %-9s %s" % (s["name"], s["kind"], s["point"]))
         return 0
     t0 = time.monotonic()
-    print("fault matrix: %d scenarios (suite %s, seed %d, server %s, run dir %s)" % (
-        len(scs), a.suite, a.seed, fclib.SERVER_BIN, base), flush=True)
+    print("fault matrix: %d scenarios (suite %s, seed %d, server %s, time scale x%g, "
+          "run dir %s)" % (len(scs), a.suite, a.seed, fclib.SERVER_BIN, fclib.SCALE, base),
+          flush=True)
     rows = []
     for sc in scs:
         row, secs = run_scenario(sc, ctx)

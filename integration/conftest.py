@@ -20,6 +20,29 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from chatclient import ChatClient  # noqa: E402
 from serverproc import SERVER, STARTED_PIDS, Server, proc_stat  # noqa: E402
+from timescale import SCALE  # noqa: E402
+
+
+def pytest_report_header(config):
+    return "forkchatd: %s; time scale x%g (timescale.py)" % (SERVER, SCALE)
+
+
+def pytest_collection_modifyitems(config, items):
+    """pytest-timeout's per-test limit (ini `timeout`, or a timeout mark)
+    grows with the time scale too: a slow build must not hit it."""
+    if SCALE == 1.0:
+        return
+    try:
+        default = float(config.getini("timeout") or 0)
+    except ValueError:
+        default = 0.0
+    for item in items:
+        m = item.get_closest_marker("timeout")
+        base = default
+        if m is not None:
+            base = float(m.args[0] if m.args else m.kwargs.get("timeout", default))
+        if base > 0:
+            item.add_marker(pytest.mark.timeout(base * SCALE), append=False)
 
 
 @pytest.fixture

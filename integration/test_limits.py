@@ -61,10 +61,51 @@ def test_register_timeout_disconnects_silent_client(server_factory, connect):
     registered.expect_exact("JOIN lobby late")
 
 
+def test_register_timeout_cuts_at_s_not_on_the_next_tick(server_factory, connect):
+    """--register-timeout S cuts at S after the connection, not on the
+    server's next one-second tick after S (it used to: a 1 s timeout cut at
+    2.0 s).  Five clients connect 0.2 s apart, so on a once-a-second check
+    their waits would spread over most of a second; cut at their own
+    deadlines they all wait S.  The bounds are generous and the spread is
+    relative: neither races the speed of a sanitizer build."""
+    s = 2
+    srv = server_factory(["--register-timeout", str(s)])
+    waits = []
+    starts = []
+    clients = []
+    for _ in range(5):
+        starts.append(time.monotonic())
+        clients.append(connect(srv.port))
+        time.sleep(0.2)
+    for t0, c in zip(starts, clients):
+        bye = c.readline(timeout=s + 5)
+        waits.append(time.monotonic() - t0)
+        assert re.fullmatch(r"BYE REGISTER_TIMEOUT no nickname within %d seconds" % s,
+                            bye), bye
+    assert min(waits) >= s, waits                 # never early
+    assert max(waits) < s + 0.9, waits            # not at the next tick
+    # readline() above returns at once for the later clients (already cut),
+    # so a late wait would be measured late: the spread stays an upper bound
+    assert max(waits) - min(waits) < 0.5, waits
+
+
 def test_failed_attempts_do_not_extend_register_timeout(server_factory, connect):
-    srv = server_factory(["--register-timeout", "1"])
+    """Bad nicknames do not restart the clock.  T is 4 s and the second bad
+    attempt comes 2 s in: cut at T after the connection, the BYE follows
+    that attempt's ERR by about 2 s; had the attempt restarted the clock,
+    by about 4 s.  The threshold (3 s) is a second from either, and the
+    first attempt has 2 s to be answered, far more than any build needs."""
+    t = 4
+    srv = server_factory(["--register-timeout", str(t)])
+    t0 = time.monotonic()
     c = connect(srv.port)
     c.send("bad nick")
     c.expect_err(420)
-    got = c.expect_closed(timeout=5)
+    time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
+    c.send("bad nick")
+    c.expect_err(420)
+    t_err = time.monotonic()
+    got = c.expect_closed(timeout=t + 5)
+    gap = time.monotonic() - t_err
     assert got and got[-1].startswith("BYE REGISTER_TIMEOUT"), got
+    assert gap < 3.0, gap

@@ -5,6 +5,7 @@ import re
 import time
 
 from chatclient import ChatClient
+from serverproc import scaled
 
 
 def test_hello_is_first_line_with_version(connect):
@@ -80,7 +81,7 @@ def test_quit_closes_the_connection_promptly(server):
         t0 = time.monotonic()
         c.expect_closed(timeout=5)
         dt = time.monotonic() - t0
-        if dt > 0.5:
+        if dt > scaled(0.5):
             slow.append((i, round(dt, 2)))
         c.close()
         if len(slow) >= 3:
