@@ -123,6 +123,13 @@ void chat_fed_whisper(struct chat *c, const char *from, size_t flen,
 /* Hub's presence ("R name count owner" and "U nick room" lines). */
 void chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
     const char *blob, size_t len, long long now_ms);
+/*
+ * n events of hub were never read here (the stream was trimmed past them):
+ * the local members of the rooms its users are in get NOTICE
+ * MESSAGES_LOST.
+ */
+void chat_fed_gap(
+    struct chat *c, const char *hub, size_t hlen, unsigned long long n);
 /* Forget hubs not heard from since now_ms - ttl_ms. */
 void chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms);
 /* This hub's presence snapshot into b; -1 when out of memory. */

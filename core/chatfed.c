@@ -594,6 +594,43 @@ part_users_of(struct chat *c, const struct remote *h)
 }
 
 void
+chat_fed_gap(struct chat *c, const char *hub, size_t hlen, unsigned long long n)
+{
+	const struct remote *h = NULL;
+	const char *p, *nl;
+	struct rline rl;
+	struct room *r;
+	char *told;
+	int i, s;
+
+	for (i = 0; i < c->nremotes; i++)
+		if (strlen(c->remotes[i].hub) == hlen &&
+		    memcmp(c->remotes[i].hub, hub, hlen) == 0)
+			h = &c->remotes[i];
+	if (h == NULL || (told = calloc((size_t)c->nrooms, 1)) == NULL)
+		return;
+	for (p = h->blob; p < h->blob + h->len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(h->blob + h->len - p))) ==
+		    NULL)
+			break;
+		if (!rline_parse(p, (size_t)(nl - p), &rl) || rl.kind != 'U' ||
+		    (r = room_find(c, rl.f[1], rl.fl[1])) == NULL)
+			continue;
+		for (i = 0; i < c->nrooms && c->rooms[i] != r; i++)
+			;
+		if (i == c->nrooms || told[i]++)
+			continue;
+		for (s = r->head; s >= 0; s = c->users[s].rnext)
+			out(c, s,
+			    "NOTICE MESSAGES_LOST %llu events from hub %s were "
+			    "lost before this hub read them; some lines of %s "
+			    "may be missing\n",
+			    n, h->hub, r->name);
+	}
+	free(told);
+}
+
+void
 chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms)
 {
 	int i, n;

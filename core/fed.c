@@ -92,7 +92,7 @@ struct fed {
 	char lastid[64];      /* the stream id read up to */
 	struct seen seen[MAX_ORIGINS];
 	/* for /stats */
-	unsigned long long events_in, dups, restarts, malformed;
+	unsigned long long events_in, dups, restarts, malformed, lost;
 	int redis_up;
 	/* the presence clock: stands still while Redis is down, so other
 	 * hubs are forgotten only when they, not Redis, went silent */
@@ -496,12 +496,15 @@ fed_start(const struct server_opts *o, struct chat *chat)
 /*
  * 1 if (origin, seq) was not handled yet, and remember it.  One origin's
  * events come in stream order, so its last sequence number is all the
- * state needed; seq 0 (presence) is never a duplicate.  A resent XADD
+ * state needed; seq 0 (presence) is never a duplicate.  Every hub reads
+ * every event, so a jump forward means events this hub never read: the
+ * stream was trimmed past them (retention), and *gap says how many.  A resent XADD
  * whose first copy Redis had applied, and what a new bridge reads again
  * from the last cursor, are dropped here.
  */
 static int
-seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq)
+seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq,
+    unsigned long long *gap)
 {
 	struct seen *s, *old = &f->seen[0];
 	long long now = clock_mono_ms();
@@ -516,6 +519,8 @@ seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq)
 			s->used_ms = now;
 			if (seq != 0 && seq <= s->seq)
 				return 0;
+			if (seq != 0 && s->seq != 0 && seq > s->seq + 1)
+				*gap = seq - s->seq - 1; /* never read: lost */
 			if (seq != 0)
 				s->seq = seq;
 			return 1;
@@ -558,6 +563,7 @@ handle_event(struct fed *f, const char *p, size_t len)
 {
 	struct fedev ev;
 	const char *why = fedev_parse(p, len, &ev);
+	unsigned long long gap = 0;
 
 	if (why != NULL) {
 		malformed(f, why, p, len);
@@ -565,9 +571,18 @@ handle_event(struct fed *f, const char *p, size_t len)
 	}
 	if (ev.olen == strlen(f->origin) && memcmp(p, f->origin, ev.olen) == 0)
 		return; /* our own */
-	if (!seen_new(f, ev.origin, ev.olen, ev.seq)) {
+	if (!seen_new(f, ev.origin, ev.olen, ev.seq, &gap)) {
 		f->dups++; /* handled already */
 		return;
+	}
+	if (gap > 0) {
+		f->lost += gap;
+		log_warn(
+		    "federation: %llu events of hub %.*s lost (seq %llu to "
+		    "%llu of %.*s, past the stream's retention)",
+		    gap, (int)ev.hlen, ev.hub, ev.seq - gap, ev.seq - 1,
+		    (int)ev.olen, ev.origin);
+		chat_fed_gap(f->chat, ev.hub, ev.hlen, gap);
 	}
 	if (ev.seq != 0)
 		f->events_in++;
@@ -758,6 +773,7 @@ fed_stats(const struct fed *f, struct stats_item *it, size_t max)
 		{ "fed_unacked", f->seq - f->acked },
 		{ "fed_bridge_restarts", f->restarts },
 		{ "fed_malformed", f->malformed },
+		{ "fed_events_lost", f->lost },
 	};
 	size_t n = max < STATS_FED_NITEMS ? max : STATS_FED_NITEMS;
 

@@ -491,7 +491,8 @@ def test_stats_federation_counters(hubs, user):
     s0a, s0b = a.stats(), b.stats()
     assert list(s0a)[11:] == ["fed_redis_up", "fed_events_out", "fed_events_in",
                               "fed_duplicates_dropped", "fed_unacked",
-                              "fed_bridge_restarts", "fed_malformed"], list(s0a)
+                              "fed_bridge_restarts", "fed_malformed",
+                              "fed_events_lost"], list(s0a)
     assert s0a["fed_redis_up"] == 1 and s0a["fed_bridge_restarts"] == 0
     for i in range(5):
         a.send("count %d" % i)

@@ -261,3 +261,43 @@ def test_room_spelled_as_created_on_every_hub(hubs, user):
     a.send("/rm mixed")
     a.expect_exact("OK RM MiXed")
     b.expect_exact("REMOVED MiXed ari")
+
+
+def test_gap_past_retention_is_told(hubs, redis, user):
+    """Issue 14 item 3: events a hub never read because the stream was
+    trimmed past them (its bridge stopped, the stream cut to nothing) are
+    a jump in the sender's sequence numbers: logged, counted in
+    fed_events_lost, and the members of the sender's users' rooms get
+    NOTICE MESSAGES_LOST before the next line, which arrives once."""
+    a = user("ada", hubs[0].port)
+    b = user("bob", hubs[1].port)
+    wait_presence(b, ["ada", "bob"])
+    a.send("seen")
+    b.expect_exact("MSG lobby ada seen")
+    s0 = b.stats()
+    pid = int(hubs[1].wait_log(r"federation: bridge pid=(\d+)").group(1))
+    os.kill(pid, signal.SIGSTOP)        # hub1 reads nothing for a while
+    try:
+        for i in range(5):
+            a.send("lost %d" % i)
+        wait_until(lambda: a.stats()["fed_unacked"] == 0, timeout=5, interval=0.05,
+                   what="hub0's events acknowledged")
+        assert redis.cli("XTRIM", "fc:ev", "MAXLEN", "0") != ""
+        a.send("after")
+        wait_until(lambda: a.stats()["fed_unacked"] == 0, timeout=5, interval=0.05,
+                   what="'after' acknowledged")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # the XREAD in flight at the SIGSTOP may still bring the first ones
+    notice = b.expect(r"NOTICE MESSAGES_LOST (\d+) events from hub hub0 .*", timeout=10)
+    n = int(notice.split()[2])
+    read = [ln for ln in b.skipped if ln.startswith("MSG lobby ada lost")]
+    assert read == ["MSG lobby ada lost %d" % i for i in range(5 - n)], (read, notice)
+    assert 1 <= n <= 5, notice
+    b.expect_next_exact("MSG lobby ada after")
+    b.assert_silent(0.3)
+    hubs[1].wait_log(r"federation: %d events of hub hub0 lost \(seq \d+ to \d+ of hub0/" % n)
+    s1 = b.stats()
+    assert s1["fed_events_lost"] - s0["fed_events_lost"] == n, (s0, s1)
+    # the sender's own hub lost nothing and says nothing
+    assert a.stats()["fed_events_lost"] == 0
