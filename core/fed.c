@@ -49,7 +49,9 @@
 #define UNACKED_MAX     (64u << 20) /* our events Redis has not taken */
 #define MAX_ORIGINS     256         /* dedup state: LRU by last use */
 #define KEYSZ           128
-#define RELEASED        256 /* releases a new bridge repeats */
+#define RELEASED        256         /* releases a new bridge repeats */
+#define STOP_MS         3000        /* a bridge told to stop is killed after */
+#define FED_IN_MAX      (16u << 20) /* records read ahead of handling */
 
 struct seen { /* the last sequence number handled from one origin */
 	char origin[KEYSZ];
@@ -675,14 +677,23 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 	}
 }
 
-void
-fed_drain(struct fed *f)
+/*
+ * Read what the bridge sent (up to FED_IN_MAX unhandled), then handle
+ * records in order until budget bytes of them are done.  A catch-up burst
+ * (a bridge resuming after a pause or an outage) is so handed to the rooms
+ * in slices, between which the children drain their pipes, instead of in
+ * one turn that would push readers who keep up past --max-backlog.
+ * Returns 1 if records are left for the next turn.
+ */
+int
+fed_drain(struct fed *f, size_t budget)
 {
 	struct ipc_hdr h;
+	size_t done = 0;
 	ssize_t n;
 	char *p;
 
-	while (f->from_fd >= 0) {
+	while (f->from_fd >= 0 && buf_used(&f->in) < FED_IN_MAX) {
 		if ((p = buf_reserve(&f->in, 64 * 1024)) == NULL)
 			break;
 		n = read(f->from_fd, p, buf_room(&f->in));
@@ -693,13 +704,18 @@ fed_drain(struct fed *f)
 		else
 			break;
 	}
-	while (buf_used(&f->in) >= IPC_HDR) {
+	while (buf_used(&f->in) >= IPC_HDR && done < budget) {
 		memcpy(&h, buf_head(&f->in), IPC_HDR);
 		if (buf_used(&f->in) < IPC_HDR + h.len)
 			break;
 		handle_record(f, &h, buf_head(&f->in) + IPC_HDR);
 		buf_consume(&f->in, IPC_HDR + h.len);
+		done += IPC_HDR + h.len;
 	}
+	if (buf_used(&f->in) < IPC_HDR)
+		return 0;
+	memcpy(&h, buf_head(&f->in), IPC_HDR); /* a whole one left? */
+	return buf_used(&f->in) >= IPC_HDR + h.len;
 }
 
 void
@@ -751,7 +767,7 @@ fed_reaped(struct fed *f, pid_t pid, int status)
 	log_error("federation: bridge pid=%d ended (%s %d), restarting",
 	    (int)pid, WIFSIGNALED(status) ? "signal" : "status",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-	fed_drain(f);
+	(void)fed_drain(f, SIZE_MAX);
 	close(f->to_fd);
 	close(f->from_fd);
 	f->to_fd = f->from_fd = -1;
@@ -781,11 +797,44 @@ fed_stats(const struct fed *f, struct stats_item *it, size_t max)
 	return n;
 }
 
+/*
+ * Wait for the bridge told to stop.  It may be blocked writing records to
+ * us (a catch-up in progress): read and drop them meanwhile, or both would
+ * wait for ever.  Bounded: killed after STOP_MS.
+ */
+static void
+reap_bridge(struct fed *f)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+	long long end = clock_mono_ms() + STOP_MS;
+	char sink[64 * 1024];
+	pid_t r;
+	int st;
+
+	for (;;) {
+		r = waitpid(f->pid, &st, WNOHANG);
+		if (r == f->pid || (r < 0 && errno != EINTR))
+			return;
+		while (
+		    f->from_fd >= 0 && read(f->from_fd, sink, sizeof(sink)) > 0)
+			;
+		if (end != 0 && clock_mono_ms() >= end) {
+			log_warn(
+			    "federation: bridge pid=%d still running %d ms "
+			    "after SIGTERM, killed",
+			    (int)f->pid, STOP_MS);
+			kill(f->pid, SIGKILL);
+			end = 0;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
 void
 fed_stop(struct fed *f)
 {
 	char head[96];
-	int st, n;
+	int n;
 
 	if (f == NULL)
 		return;
@@ -795,8 +844,7 @@ fed_stop(struct fed *f)
 		record(f, IPC_FED_PUB, 1, 0, head, (size_t)n, "", 0);
 		fed_flush(f);
 		kill(f->pid, SIGTERM);
-		while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR)
-			;
+		reap_bridge(f);
 	}
 	if (f->to_fd >= 0)
 		close(f->to_fd);

@@ -301,3 +301,31 @@ def test_gap_past_retention_is_told(hubs, redis, user):
     assert s1["fed_events_lost"] - s0["fed_events_lost"] == n, (s0, s1)
     # the sender's own hub lost nothing and says nothing
     assert a.stats()["fed_events_lost"] == 0
+
+
+def test_catch_up_burst_does_not_cut_a_reader_that_keeps_up(hubs, user):
+    """Issue 14 item 3: 2 MiB of another hub's events held back (the
+    reader hub's bridge stopped) arrive at once when it resumes; a client
+    that reads all the time is not cut as a slow consumer (default 1 MiB
+    backlog): the parent hands the burst to the room in slices."""
+    a = user("ada", hubs[0].port)
+    b = user("bob", hubs[1].port)
+    wait_presence(b, ["ada", "bob"])
+    pid = int(hubs[1].wait_log(r"federation: bridge pid=(\d+)").group(1))
+    n, pad = 4400, "x" * 1900
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for i in range(n):
+            a.send("burst %d %s" % (i, pad))
+        wait_until(lambda: a.stats()["fed_unacked"] == 0, timeout=30, interval=0.1,
+                   what="hub0's burst acknowledged")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    got = 0
+    while got < n:
+        line = b.readline(30)
+        assert not line.startswith("BYE"), (got, line)
+        if line.startswith("MSG lobby ada burst "):
+            assert line == "MSG lobby ada burst %d %s" % (got, pad), (got, line[:40])
+            got += 1
+    assert "slow-consumer" not in hubs[1].log()
