@@ -126,7 +126,7 @@ void chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
 /*
  * n events of hub were never read here (the stream was trimmed past them):
  * the local members of the rooms its users are in get NOTICE
- * MESSAGES_LOST.
+ * MESSAGES_LOST (every local user if no user of hub is known here).
  */
 void chat_fed_gap(
     struct chat *c, const char *hub, size_t hlen, unsigned long long n);

@@ -593,6 +593,17 @@ part_users_of(struct chat *c, const struct remote *h)
 	return parted;
 }
 
+/* NOTICE MESSAGES_LOST to slot (n events of hub, from the room it is in). */
+static void
+gap_notice(struct chat *c, int slot, const char *hub, size_t hlen,
+    unsigned long long n)
+{
+	out(c, slot,
+	    "NOTICE MESSAGES_LOST %llu events from hub %.*s were lost before "
+	    "this hub read them; some lines of %s may be missing\n",
+	    n, (int)hlen, hub, c->users[slot].room->name);
+}
+
 void
 chat_fed_gap(struct chat *c, const char *hub, size_t hlen, unsigned long long n)
 {
@@ -601,15 +612,15 @@ chat_fed_gap(struct chat *c, const char *hub, size_t hlen, unsigned long long n)
 	struct rline rl;
 	struct room *r;
 	char *told;
-	int i, s;
+	int i, s, rooms = 0;
 
 	for (i = 0; i < c->nremotes; i++)
 		if (strlen(c->remotes[i].hub) == hlen &&
 		    memcmp(c->remotes[i].hub, hub, hlen) == 0)
 			h = &c->remotes[i];
-	if (h == NULL || (told = calloc((size_t)c->nrooms, 1)) == NULL)
+	if ((told = calloc((size_t)c->nrooms, 1)) == NULL)
 		return;
-	for (p = h->blob; p < h->blob + h->len; p = nl + 1) {
+	for (p = h ? h->blob : NULL; h && p < h->blob + h->len; p = nl + 1) {
 		if ((nl = memchr(p, '\n', (size_t)(h->blob + h->len - p))) ==
 		    NULL)
 			break;
@@ -620,14 +631,15 @@ chat_fed_gap(struct chat *c, const char *hub, size_t hlen, unsigned long long n)
 			;
 		if (i == c->nrooms || told[i]++)
 			continue;
+		rooms++;
 		for (s = r->head; s >= 0; s = c->users[s].rnext)
-			out(c, s,
-			    "NOTICE MESSAGES_LOST %llu events from hub %s were "
-			    "lost before this hub read them; some lines of %s "
-			    "may be missing\n",
-			    n, h->hub, r->name);
+			gap_notice(c, s, hub, hlen, n);
 	}
 	free(told);
+	if (rooms == 0) /* its users unknown here: any room may miss lines */
+		for (s = 0; s < c->lim.max_clients; s++)
+			if (c->users[s].registered)
+				gap_notice(c, s, hub, hlen, n);
 }
 
 void

@@ -1095,6 +1095,56 @@ def _fed_hub_kill(ctx):
                 "(--nick-ttl 6); '%s'; A's chat goes on; A: %s" % (dt, logl[:80], summ[:80]))
 
 
+@scenario("fed-gap-past-retention", "signal",
+          "SIGSTOP hub B's bridge, XTRIM fc:ev MAXLEN 0, SIGCONT", timeout=90)
+def _fed_gap(ctx):
+    """Events hub B never read because the stream was trimmed past them
+    (its bridge stopped, the stream cut to nothing): B detects the jump in
+    hub A's sequence numbers, logs it, counts it (fed_events_lost) and tells
+    its clients NOTICE MESSAGES_LOST before the next line; what follows
+    arrives once, in order."""
+    import subprocess
+    with Fed(ctx, "fed-gap-past-retention") as fd:
+        if fd.skip:
+            return "skipped: no redis-server"
+        A, B, a, b = fd.warm(2, "the gap")
+        bridge = fd.bridges(B)[-1]
+        pre = dict(fd.sent)
+        n0 = [len(c.snapshot()) for c in b]
+        os.kill(bridge, signal.SIGSTOP)
+        try:
+            fd.round(a, 5)
+            if not fd.delivered(a, [c.nick for c in a], 5):
+                raise Fail("hub A's local chat stalled")
+            time.sleep(0.5)             # acknowledged by Redis
+            r = subprocess.run(["redis-cli", "-p", str(fd.redis.port), "XTRIM", "fc:ev",
+                                "MAXLEN", "0"], capture_output=True, text=True, timeout=10)
+            if r.returncode != 0:
+                raise Fail("XTRIM failed: %s" % r.stderr.strip())
+            mid = dict(fd.sent)
+            fd.round(a, 2)
+        finally:
+            os.kill(bridge, signal.SIGCONT)
+        for c, n in zip(b, n0):
+            if not c.wait_line(r"^NOTICE MESSAGES_LOST \d+ events from hub hubA ", 10, start=n):
+                raise Fail("%s got no NOTICE MESSAGES_LOST: %r" % (c.nick, c.snapshot()[n:][:6]))
+        logl = B.expect_log(r"federation: \d+ events of hub hubA lost", 5)
+        def last_ok():
+            return all((seq_received(r).get(s.nick) or [0])[-1] >= fd.sent[s.nick]
+                       for r in b for s in a)
+        if not wait_for(last_ok, 10):
+            raise Fail("A's messages after the gap did not reach B")
+        lossy = {(r.nick, s.nick): (pre[s.nick], mid[s.nick]) for r in b for s in a}
+        probs, lost = seq_check_window(b, fd.sent, lossy)
+        if probs:
+            raise Fail("delivery around the gap: " + "; ".join(probs[:3]))
+        rr = fd.cross_round("r")
+        summ = fd.verify()
+        return ("'%s'; both of B's clients told (NOTICE MESSAGES_LOST); %d receptions "
+                "lost, all in the trimmed window, the rest once, in order; "
+                "%s; %s" % (logl[:70], lost, rr, summ))
+
+
 # ==== libfiu POSIX preload (fiu-run -x) ===============================================
 
 @scenario("posix-fork-eagain", "preload", "posix/proc/fork failinfo=EAGAIN")
