@@ -41,13 +41,14 @@
 #include "net.h"
 #include "resp.h"
 
-#define MAX_NODES   4096
-#define XREAD_COUNT "256"
-#define XREAD_BLOCK "2000"
-#define BACKOFF_MIN 100
-#define BACKOFF_MAX 5000
-#define OUTBOX_MAX  (64u * 1024 * 1024)
-#define KEYSZ       128
+#define MAX_NODES      4096
+#define XREAD_COUNT    "256"
+#define XREAD_BLOCK    "2000" /* ms, as XREAD_BLOCK_MS */
+#define XREAD_BLOCK_MS 2000
+#define BACKOFF_MIN    100
+#define BACKOFF_MAX    5000
+#define OUTBOX_MAX     (64u * 1024 * 1024)
+#define KEYSZ          128
 
 /*
  * Nick keys: KEYS[1] = fc:nick:KEY holds "STAMP ORIGIN", STAMP being when
@@ -828,7 +829,7 @@ watch_replies(struct bridge *b, long long now)
 	if (!b->up)
 		return LLONG_MAX;
 	cl = reply_left(b, &b->cmd, 0, now);
-	sl = reply_left(b, &b->sub, atoi(XREAD_BLOCK), now);
+	sl = reply_left(b, &b->sub, XREAD_BLOCK_MS, now);
 	if (cl <= 0 || sl <= 0) {
 		snprintf(why, sizeof(why), "no reply for %lld ms",
 		    cl <= 0 ? b->cfg->timeout_ms - cl :

@@ -417,10 +417,11 @@ cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 	struct room *r;
 	char name[NAMESZ]; /* as spelled where it was created */
 
+	name[0] = '\0';
 	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL &&
 	    remote_has_room(c, cmd->arg, cmd->arglen) &&
 	    c->nrooms - 1 < c->lim.max_rooms &&
-	    (remote_room_name(c, cmd->arg, cmd->arglen, name), 1) &&
+	    remote_room_name(c, cmd->arg, cmd->arglen, name)[0] != '\0' &&
 	    (r = room_create(c, name, strlen(name), OWNER_REMOTE)) !=
 	        NULL) { /* this hub's part of a room on other hubs */
 		remote_room_owner(c, r->key, r->rowner);

@@ -127,8 +127,8 @@ int users_add(const struct remote *h, const struct rline *rl, void *arg);
 /* Does another hub have a room called name? */
 int remote_has_room(const struct chat *c, const char *name, size_t len);
 /* How other hubs spell room name into out (NAMESZ): the owner's hub's
- * spelling, else any; name itself if no hub has it. */
-void
+ * spelling, else any; name itself if no hub has it.  Returns out. */
+const char *
 remote_room_name(const struct chat *c, const char *name, size_t len, char *out);
 /* The owner other hubs report for room key into owner (NAMESZ; "" if none). */
 void remote_room_owner(const struct chat *c, const char *key, char *owner);

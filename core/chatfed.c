@@ -118,7 +118,6 @@ remote_has_room(const struct chat *c, const char *name, size_t len)
 struct name_q {
 	const char *key;
 	char *name; /* NAMESZ */
-	int owned;  /* name is the owner hub's */
 };
 
 static int
@@ -143,11 +142,11 @@ room_name_of(const struct remote *h, const struct rline *rl, void *arg)
  * out (NAMESZ): as its owner's hub does, where it was created, else as any
  * hub does; name itself if none has it.
  */
-void
+const char *
 remote_room_name(const struct chat *c, const char *name, size_t len, char *out)
 {
 	char key[NAMESZ];
-	struct name_q q = { key, out, 0 };
+	struct name_q q = { key, out };
 
 	out[0] = '\0';
 	if (len < NAMESZ) {
@@ -156,6 +155,7 @@ remote_room_name(const struct chat *c, const char *name, size_t len, char *out)
 	}
 	if (out[0] == '\0')
 		snprintf(out, NAMESZ, "%.*s", (int)len, name);
+	return out;
 }
 
 struct owner_q {
@@ -645,20 +645,26 @@ chat_fed_gap(struct chat *c, const char *hub, size_t hlen, unsigned long long n)
 void
 chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms)
 {
-	int i, n;
+	struct remote *h;
+	int i, j = 0, n;
 
-	for (i = 0; i < c->nremotes; i++)
-		if (now_ms - c->remotes[i].seen_ms > ttl_ms) {
-			n = part_users_of(c, &c->remotes[i]);
-			log_warn("federation: hub %s silent for %lld ms, "
-			         "forgetting its users (%d parted: hub-lost)",
-			    c->remotes[i].hub, now_ms - c->remotes[i].seen_ms,
-			    n);
-			orphan_rooms_of(c, &c->remotes[i]);
-			free(c->remotes[i].blob);
-			c->remotes[i] = c->remotes[--c->nremotes];
-			i--;
+	for (i = 0; i < c->nremotes; i++) { /* keep the others, in order */
+		h = &c->remotes[i];
+		if (now_ms - h->seen_ms <= ttl_ms) {
+			if (j != i)
+				c->remotes[j] = *h;
+			j++;
+			continue;
 		}
+		n = part_users_of(c, h);
+		log_warn(
+		    "federation: hub %s silent for %lld ms, forgetting its "
+		    "users (%d parted: hub-lost)",
+		    h->hub, now_ms - h->seen_ms, n);
+		orphan_rooms_of(c, h);
+		free(h->blob);
+	}
+	c->nremotes = j;
 }
 
 int

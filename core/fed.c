@@ -553,7 +553,7 @@ malformed(struct fed *f, const char *why, const char *p, size_t len)
 	if (f->malformed > 20 && f->malformed % 1000 != 0)
 		return;
 	for (i = 0; i < len && i + 1 < sizeof(ex); i++)
-		ex[i] = p[i] >= ' ' && p[i] <= '~' ? p[i] : '?';
+		ex[i] = (char)(p[i] >= ' ' && p[i] <= '~' ? p[i] : '?');
 	ex[i] = '\0';
 	log_warn("federation: malformed stream entry skipped (%s, %zu bytes, "
 	         "%llu so far): %s%s",

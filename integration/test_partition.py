@@ -8,7 +8,6 @@ wire and what the hubs log.
 """
 
 import os
-import re
 import signal
 import time
 
@@ -198,7 +197,7 @@ def test_dead_hub_users_part_with_hub_lost(hubs, user):
     gil = user("gil", hubs[0].port)
     hal = user("hal", hubs[1].port)
     ivy = user("ivy", hubs[2].port)
-    ian = user("ian", hubs[2].port)
+    user("ian", hubs[2].port)
     gil.send("/add Den")
     gil.expect_exact("OK JOIN Den")
     wait_until(lambda: "Den" in ivy.rooms(), timeout=10, interval=0.1, what="Den on hub2")
