@@ -21,13 +21,17 @@
 #include "chat.h"
 #include "clock.h"
 #include "log.h"
+#include "plural.h"
 #include "server_int.h"
+
+#define TIMEOUT_SCAN_MS 10 /* register deadlines: cut at most this late */
 
 /* Say why and hang up, and log it (rate-limited). */
 static void
 refuse(struct server *s, int fd, const char *peer, enum addrlim_reason r,
     const char *line)
 {
+	s->refused++;
 	if (addrlim_log_allow(&s->rlog, r, clock_mono_ms()))
 		log_warn(
 		    "refused peer=%s reason=%s", peer, addrlim_reason_name(r));
@@ -83,9 +87,9 @@ admit_check(struct server *s, int fd, const struct sockaddr_storage *ss,
 		if (s->o->max_per_addr > 0 && total >= s->o->max_per_addr) {
 			snprintf(line, sizeof(line),
 			    "BYE TOO_MANY_CONNECTIONS your address has %d "
-			    "connections open, the most allowed; close one "
+			    "%s open, the most allowed; close one "
 			    "and try again\n",
-			    total);
+			    total, PLURAL(total, "connection", "connections"));
 			refuse(s, fd, peer, ADDRLIM_PER_ADDR, line);
 			return -1;
 		}
@@ -93,9 +97,9 @@ admit_check(struct server *s, int fd, const struct sockaddr_storage *ss,
 		    unreg >= s->o->max_unreg_per_addr) {
 			snprintf(line, sizeof(line),
 			    "BYE TOO_MANY_UNREGISTERED your address has %d "
-			    "connections without a nickname, the most "
+			    "%s without a nickname, the most "
 			    "allowed; send a nickname on one first\n",
-			    unreg);
+			    unreg, PLURAL(unreg, "connection", "connections"));
 			refuse(s, fd, peer, ADDRLIM_UNREG_PER_ADDR, line);
 			return -1;
 		}
@@ -168,8 +172,9 @@ admit_timeouts(struct server *s, long long now)
 	s->next_timeout_ms = 0;
 	if (wait <= 0)
 		return;
-	snprintf(text, sizeof(text), "no nickname within %d seconds",
-	    s->o->register_timeout);
+	snprintf(text, sizeof(text), "no nickname within %d %s",
+	    s->o->register_timeout,
+	    PLURAL(s->o->register_timeout, "second", "seconds"));
 	for (slot = 0; slot < s->o->max_clients; slot++) {
 		if (s->cl[slot].state != CL_ACTIVE ||
 		    chat_is_registered(s->chat, slot))
@@ -181,6 +186,10 @@ admit_timeouts(struct server *s, long long now)
 		} else if (s->next_timeout_ms == 0 || due < s->next_timeout_ms)
 			s->next_timeout_ms = due;
 	}
+	/* each scan reads every slot: at most one per TIMEOUT_SCAN_MS */
+	if (s->next_timeout_ms != 0 &&
+	    s->next_timeout_ms < now + TIMEOUT_SCAN_MS)
+		s->next_timeout_ms = now + TIMEOUT_SCAN_MS;
 }
 
 void

@@ -38,6 +38,7 @@
 #include "failpoint.h"
 #include "fedev.h"
 #include "ipc.h"
+#include "name.h"
 #include "net.h"
 #include "resp.h"
 
@@ -48,7 +49,7 @@
 #define BACKOFF_MIN    100
 #define BACKOFF_MAX    5000
 #define OUTBOX_MAX     (64u * 1024 * 1024)
-#define KEYSZ          128
+#define KEYSZ          NAME_KEYSZ /* a nick key (name.h) and its NUL */
 
 /*
  * Nick keys: KEYS[1] = fc:nick:KEY holds "STAMP ORIGIN", STAMP being when

@@ -86,15 +86,20 @@ remote_each(const struct chat *c,
 	return 0;
 }
 
+/* May name (from another hub, through Redis) be shown as a name? */
+static int
+valid_name(const char *name, size_t len)
+{
+	return name_shown_ok(name, len);
+}
+
+/* Is name (from another hub's snapshot) the name whose key is key? */
 static int
 same_key(const char *name, size_t len, const char *key)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 
-	if (len >= NAMESZ)
-		return 0;
-	proto_fold(name, len, k, sizeof(k));
-	return strcmp(k, key) == 0;
+	return name_key(name, len, k) && strcmp(k, key) == 0;
 }
 
 static int
@@ -104,58 +109,49 @@ is_room(const struct remote *h, const struct rline *rl, void *arg)
 	return rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], arg);
 }
 
-int
-remote_has_room(const struct chat *c, const char *name, size_t len)
-{
-	char key[NAMESZ];
-
-	if (!c->has_fed || len >= NAMESZ)
-		return 0;
-	proto_fold(name, len, key, sizeof(key));
-	return remote_each(c, is_room, key);
-}
-
-struct name_q {
+struct rname_q {
 	const char *key;
-	char *name; /* NAMESZ */
+	char *name; /* NAMESZ; "" until a hub names it */
 };
 
 static int
 room_name_of(const struct remote *h, const struct rline *rl, void *arg)
 {
-	struct name_q *q = arg;
+	struct rname_q *q = arg;
 	int owned = !(rl->fl[2] == 1 && rl->f[2][0] == '-');
 
 	(void)h;
 	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ ||
-	    proto_check_name(rl->f[0], rl->fl[0], PROTO_ROOM_MAX_CHARS,
-	        PERR_BAD_ROOM, PERR_BAD_ROOM) != PERR_NONE ||
 	    !same_key(rl->f[0], rl->fl[0], q->key) || (q->name[0] && !owned))
 		return 0;
 	memcpy(q->name, rl->f[0], rl->fl[0]);
 	q->name[rl->fl[0]] = '\0';
-	return owned; /* the owner's hub has the spelling it was made with */
+	return owned; /* the owner's hub has the name it was created with */
 }
 
 /*
- * How the other hubs spell room name (any spelling that folds alike) into
- * out (NAMESZ): as its owner's hub does, where it was created, else as any
- * hub does; name itself if none has it.
+ * The name of the room whose key is key, as the other hubs give it: as its
+ * owner's hub does (where it was created, issue 14), else as any hub does.
  */
-const char *
-remote_room_name(const struct chat *c, const char *name, size_t len, char *out)
+int
+remote_room_name(const struct chat *c, const char *key, char *name)
 {
-	char key[NAMESZ];
-	struct name_q q = { key, out };
+	struct rname_q q = { key, name };
 
-	out[0] = '\0';
-	if (len < NAMESZ) {
-		proto_fold(name, len, key, sizeof(key));
+	name[0] = '\0';
+	if (c->has_fed)
 		remote_each(c, room_name_of, &q);
-	}
-	if (out[0] == '\0')
-		snprintf(out, NAMESZ, "%.*s", (int)len, name);
-	return out;
+	return name[0] != '\0';
+}
+
+int
+remote_has_room(const struct chat *c, const char *name, size_t len)
+{
+	char key[NAME_KEYSZ];
+
+	if (!c->has_fed || !name_key(name, len, key))
+		return 0;
+	return remote_each(c, is_room, key);
 }
 
 struct owner_q {
@@ -170,7 +166,7 @@ room_owner_of(const struct remote *h, const struct rline *rl, void *arg)
 
 	(void)h;
 	if (rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], q->key) &&
-	    rl->fl[2] < NAMESZ && !(rl->fl[2] == 1 && rl->f[2][0] == '-')) {
+	    rl->fl[2] < NAMESZ && valid_name(rl->f[2], rl->fl[2])) {
 		memcpy(q->owner, rl->f[2], rl->fl[2]);
 		q->owner[rl->fl[2]] = '\0';
 		return 1;
@@ -203,7 +199,7 @@ is_nick(const struct remote *h, const struct rline *rl, void *arg)
 /* ---- /list and /users across hubs ------------------------------------- */
 
 struct lrow {
-	char name[NAMESZ], key[NAMESZ], owner[NAMESZ];
+	char name[NAMESZ], key[NAME_KEYSZ], owner[NAMESZ];
 	long count;
 };
 
@@ -217,13 +213,16 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 {
 	struct ltab *t = arg;
 	struct lrow *row;
-	char key[NAMESZ];
+	char key[NAME_KEYSZ], owner[NAMESZ] = "-";
 	int i;
 
 	(void)h;
-	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ)
+	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ ||
+	    !name_key(rl->f[0], rl->fl[0], key))
 		return 0;
-	proto_fold(rl->f[0], rl->fl[0], key, sizeof(key));
+	if (valid_name(rl->f[2], rl->fl[2])) /* else "-": no owner we know */
+		snprintf(
+		    owner, sizeof(owner), "%.*s", (int)rl->fl[2], rl->f[2]);
 	for (i = 0; i < t->n; i++)
 		if (strcmp(t->row[i].key, key) == 0)
 			break;
@@ -235,14 +234,12 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 		snprintf(row->key, sizeof(row->key), "%s", key);
 		snprintf(row->name, sizeof(row->name), "%.*s", (int)rl->fl[0],
 		    rl->f[0]);
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	}
 	row = &t->row[i];
 	row->count += strtol(rl->f[1], NULL, 10);
 	if (strcmp(row->owner, "-") == 0 && i > 0)
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	return 0;
 }
 
@@ -262,7 +259,7 @@ cmd_list_fed(struct chat *c, int slot)
 	for (t.n = 0; t.n < c->nrooms; t.n++) {
 		r = c->rooms[t.n];
 		snprintf(t.row[t.n].name, NAMESZ, "%s", r->name);
-		snprintf(t.row[t.n].key, NAMESZ, "%s", r->key);
+		snprintf(t.row[t.n].key, NAME_KEYSZ, "%s", r->key);
 		snprintf(t.row[t.n].owner, NAMESZ, "%s",
 		    r->owner >= 0 ? c->users[r->owner].nick : "-");
 		t.row[t.n].count = r->count;
@@ -281,9 +278,10 @@ users_add(const struct remote *h, const struct rline *rl, void *arg)
 	struct users_q *q = arg;
 
 	(void)h;
-	if (rl->kind != 'U' ||
+	if (rl->kind != 'U' || !valid_name(rl->f[0], rl->fl[0]) ||
+	    !valid_name(rl->f[1], rl->fl[1]) ||
 	    (q->room_key && !same_key(rl->f[1], rl->fl[1], q->room_key)))
-		return 0;
+		return 0; /* only names a hub could have accepted are shown */
 	out(q->c, q->slot, "USER %.*s %.*s\n", (int)rl->fl[0], rl->f[0],
 	    (int)rl->fl[1], rl->f[1]);
 	q->n++;
@@ -385,11 +383,11 @@ void
 chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 	size_t n;
 	int i;
 
-	if (klen >= NAMESZ || len + 1 > c->linesz || !plain(line, len))
+	if (klen >= NAME_KEYSZ || len + 1 > c->linesz || !plain(line, len))
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
@@ -407,16 +405,16 @@ void
 chat_fed_room_removed(
     struct chat *c, const char *key, size_t klen, const char *by, size_t blen)
 {
-	char k[NAMESZ], who[NAMESZ];
+	char k[NAME_KEYSZ], who[NAMESZ];
 	struct room *r;
 
-	if (klen >= NAMESZ || blen >= NAMESZ || !plain(by, blen))
+	if (klen >= NAME_KEYSZ || blen >= NAMESZ || !plain(by, blen))
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
 	memcpy(who, by, blen);
 	who[blen] = '\0';
-	if ((r = room_find(c, k, klen)) == NULL || r == c->rooms[0])
+	if ((r = room_find_key(c, k)) == NULL || r == c->rooms[0])
 		return;
 	log_info("room-rm room=%s by=%s members=%d (on another hub)", r->name,
 	    who, r->count);
@@ -426,10 +424,14 @@ chat_fed_room_removed(
 void
 chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
 {
+	char k[NAME_KEYSZ];
 	struct room *r;
 
-	if (klen < NAMESZ && (r = room_find(c, key, klen)) != NULL &&
-	    r->owner == OWNER_REMOTE) {
+	if (klen >= NAME_KEYSZ)
+		return;
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	if ((r = room_find_key(c, k)) != NULL && r->owner == OWNER_REMOTE) {
 		log_info("room-owner room=%s owner=- (left on another hub)",
 		    r->name);
 		r->rowner[0] = '\0';
@@ -440,10 +442,10 @@ chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
 static int
 holder_of(struct chat *c, const char *key, size_t klen)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 	int slot;
 
-	if (klen >= NAMESZ)
+	if (klen >= NAME_KEYSZ)
 		return -1;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
@@ -496,7 +498,7 @@ chat_fed_whisper(struct chat *c, const char *from, size_t flen, const char *to,
 {
 	int slot = nick_find(c, to, tlen);
 
-	if (slot >= 0 && c->users[slot].registered && plain(from, flen) &&
+	if (slot >= 0 && c->users[slot].registered && valid_name(from, flen) &&
 	    plain(text, len))
 		out(c, slot, "WHISPER %.*s %.*s\n", (int)flen, from, (int)len,
 		    text);

@@ -6,8 +6,9 @@
  * compiler removes it and the binary has no libfiu dependency.  Built with
  * -DFIU_ENABLE (build/fault/, see fault/fault.mk) it asks libfiu whether
  * the named point is enabled; if so it sets errno and is 1, and the call
- * site behaves exactly as if the system call had failed.  The fault runner
- * switches points on in a running server with fiu-ctrl (fault/README.md).
+ * site behaves exactly as if the system call had failed, and the failure is
+ * recorded (failpoint_fired()).  The fault runner switches points on in a
+ * running server with fiu-ctrl (fault/README.md).
  * Names follow "forkchatd/<place>/<call>".
  */
 #ifndef FORKCHAT_FAILPOINT_H
@@ -15,8 +16,38 @@
 
 #ifdef FIU_ENABLE
 #include <errno.h>
+#include <fcntl.h>
 #include <fiu.h>
-#define FAIL(name, err)  (fiu_fail(name) ? (errno = (err), 1) : 0)
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/*
+ * Every injected failure is recorded, so that a scenario can prove its
+ * point fired (fault/runner.py's "fired" column): one O_APPEND write of
+ * "NAME PID\n" to $FORKCHAT_FAILPOINT_LOG, which the runner creates per
+ * scenario; children and the bridge inherit it.  Returns 1 with errno set
+ * to err, as the failed call would.
+ */
+static inline int
+failpoint_fired(const char *name, int err)
+{
+	const char *path = getenv("FORKCHAT_FAILPOINT_LOG");
+	char line[160];
+	int fd, n;
+
+	if (path != NULL &&
+	    (fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)) >= 0) {
+		n = snprintf(
+		    line, sizeof(line), "%s %ld\n", name, (long)getpid());
+		if (n > 0 && (size_t)n < sizeof(line))
+			(void)!write(fd, line, (size_t)n);
+		close(fd);
+	}
+	errno = err;
+	return 1;
+}
+#define FAIL(name, err)  (fiu_fail(name) ? failpoint_fired(name, err) : 0)
 #define FAILPOINT_INIT() fiu_init(0)
 #else
 #define FAIL(name, err)  0

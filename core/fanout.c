@@ -42,6 +42,8 @@ fanout_send(void *ctx, int slot, const char *line, size_t len)
 
 	if (c->state != CL_ACTIVE && c->state != CL_CLOSING)
 		return;
+	if (s->stopping && c->state == CL_CLOSING)
+		return; /* after BYE SHUTDOWN: nothing more */
 	if (len > 0)
 		s->lines_out++;
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||

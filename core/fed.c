@@ -40,7 +40,9 @@
 #include "fedev.h"
 #include "ipc.h"
 #include "log.h"
+#include "name.h"
 #include "net.h"
+#include "plural.h"
 #include "proto.h"
 
 #define PRESENCE_MIN_MS 200  /* at most one snapshot per this */
@@ -61,12 +63,12 @@ struct seen { /* the last sequence number handled from one origin */
 
 struct claim { /* a nick claim the bridge has not answered */
 	unsigned token;
-	char key[PROTO_NAME_MAX_BYTES + 1];
+	char key[NAME_KEYSZ];
 };
 
 struct release { /* a nick given up, repeated to a new bridge */
 	long long at_ms;
-	char key[PROTO_NAME_MAX_BYTES + 1];
+	char key[NAME_KEYSZ];
 };
 
 struct fed {
@@ -206,7 +208,7 @@ static void
 h_room_line(void *ctx, const char *key, const char *line, size_t len)
 {
 	struct fed *f = ctx;
-	char head[PROTO_NAME_MAX_BYTES + 8];
+	char head[NAME_KEYSZ + 8];
 	int n = snprintf(head, sizeof(head), "M %s ", key);
 
 	if (len > 0 && line[len - 1] == '\n')
@@ -272,7 +274,7 @@ h_changed(void *ctx)
 static void
 h_room_removed(void *ctx, const char *key, const char *by)
 {
-	char head[PROTO_NAME_MAX_BYTES + 8];
+	char head[NAME_KEYSZ + 8];
 	int n = snprintf(head, sizeof(head), "D %s ", key);
 
 	publish(ctx, head, (size_t)n, by, strlen(by));
@@ -319,7 +321,7 @@ static void
 reclaim_all(struct fed *f)
 {
 	struct buf b = BUF_INIT;
-	char key[PROTO_NAME_MAX_BYTES + 1];
+	char key[NAME_KEYSZ];
 	const char *p, *nl, *sp;
 
 	if (chat_fed_snapshot(f->chat, &b) == 0)
@@ -332,10 +334,8 @@ reclaim_all(struct fed *f)
 			if (p[0] != 'U' ||
 			    (sp = memchr(p + 2, ' ', (size_t)(nl - p - 2))) ==
 			        NULL ||
-			    (size_t)(sp - p - 2) >= sizeof(key))
+			    name_key(p + 2, (size_t)(sp - p - 2), key) == 0)
 				continue;
-			proto_fold(
-			    p + 2, (size_t)(sp - p - 2), key, sizeof(key));
 			h_claim(f, 0, key);
 		}
 	buf_free(&b);
@@ -379,10 +379,11 @@ resume(struct fed *f)
 		n += off >= f->nacked;
 	}
 	if (f->lastid[0] || n || f->nclaims)
-		log_info(
-		    "federation: resuming: stream read from %s, %zu events "
-		    "and %zu nick claims handed over again",
-		    f->lastid[0] ? f->lastid : "the start", n, f->nclaims);
+		log_info("federation: resuming: stream read from %s, %zu %s "
+		         "and %zu %s handed over again",
+		    f->lastid[0] ? f->lastid : "the start", n,
+		    PLURAL(n, "event", "events"), f->nclaims,
+		    PLURAL(f->nclaims, "nick claim", "nick claims"));
 	f->dirty = 1;
 	f->wake = 1;
 }
@@ -555,9 +556,10 @@ malformed(struct fed *f, const char *why, const char *p, size_t len)
 	for (i = 0; i < len && i + 1 < sizeof(ex); i++)
 		ex[i] = (char)(p[i] >= ' ' && p[i] <= '~' ? p[i] : '?');
 	ex[i] = '\0';
-	log_warn("federation: malformed stream entry skipped (%s, %zu bytes, "
+	log_warn("federation: malformed stream entry skipped (%s, %zu %s, "
 	         "%llu so far): %s%s",
-	    why, len, f->malformed, ex, len > i ? "..." : "");
+	    why, len, PLURAL(len, "byte", "bytes"), f->malformed, ex,
+	    len > i ? "..." : "");
 }
 
 static void

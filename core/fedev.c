@@ -9,12 +9,16 @@
  * later event of that origin look like a duplicate), names that are not
  * valid nicknames or room names, text that is not valid UTF-8 or holds a
  * control character, room lines that are not MSG, JOIN, PART or OWNER for
- * the room they claim, and anything longer than its bound.  It never makes
- * a system call and never allocates, so the fuzzer drives it alone.
+ * the room they claim, and anything longer than its bound.  Names are
+ * checked and keyed by the name profile (name.c), as local ones are.  It
+ * never makes a system call and allocates only inside the name profile's
+ * libraries, so the fuzzer drives it alone.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "fedev.h"
+#include "name.h"
 #include "proto.h"
 
 /* The next field of [*p, end) up to a space; NULL if there is none. */
@@ -91,27 +95,35 @@ seq_ok(const char *p, size_t len, unsigned long long *seq)
 	return 1;
 }
 
+/* A name that follows the profile, of at most maxchars characters. */
+static int
+name_ok(const char *p, size_t len, size_t maxchars)
+{
+	char nfc[PROTO_NAME_MAX_BYTES + 1], key[NAME_KEYSZ];
+	uint32_t cp;
+
+	return len <= PROTO_NAME_MAX_BYTES &&
+	    name_prepare(p, len, maxchars, nfc, sizeof(nfc), key, &cp) ==
+	    NAME_OK;
+}
+
 static int
 nick_ok(const char *p, size_t len)
 {
-	return len <= PROTO_NAME_MAX_BYTES &&
-	    proto_check_name(p, len, PROTO_NICK_MAX_CHARS, PERR_BAD_NICK,
-	        PERR_NICK_TOO_LONG) == PERR_NONE;
+	return name_ok(p, len, PROTO_NICK_MAX_CHARS);
 }
 
 static int
 room_ok(const char *p, size_t len)
 {
-	return len <= PROTO_NAME_MAX_BYTES &&
-	    proto_check_name(p, len, PROTO_ROOM_MAX_CHARS, PERR_BAD_ROOM,
-	        PERR_BAD_ROOM) == PERR_NONE;
+	return name_ok(p, len, PROTO_ROOM_MAX_CHARS);
 }
 
-/* A folded name as another hub keys a room: a name's bytes, bounded. */
+/* A name key (name.h) as another hub keys a room: bounded, no space. */
 static int
 key_ok(const char *p, size_t len)
 {
-	return len <= PROTO_NAME_MAX_BYTES &&
+	return len > 0 && len <= NAME_KEY_MAX &&
 	    proto_check_line(p, len) == PERR_NONE &&
 	    memchr(p, ' ', len) == NULL;
 }
@@ -122,14 +134,13 @@ text_ok(const char *p, size_t len)
 	return len <= FEDEV_TEXT_MAX && proto_check_line(p, len) == PERR_NONE;
 }
 
-/* Does room name (len bytes) fold to key? */
+/* Is key (klen bytes) the key of room name (len bytes)? */
 static int
 folds_to(const char *name, size_t len, const char *key, size_t klen)
 {
-	char k[4 * PROTO_NAME_MAX_BYTES + 1];
+	char k[NAME_KEYSZ];
 
-	return proto_fold(name, len, k, sizeof(k)) == klen &&
-	    memcmp(k, key, klen) == 0;
+	return name_key(name, len, k) == klen && memcmp(k, key, klen) == 0;
 }
 
 /* f1 = "KW ROOM NICK[ REST]" for room key f0. */
@@ -231,7 +242,8 @@ fedev_parse(const char *p, size_t len, struct fedev *ev)
 		return "event without a sequence number";
 	if (end - p < 2 || p[1] != ' ')
 		return "bad event kind";
-	if (end - p - 2 > FEDEV_TEXT_MAX + 2 * PROTO_NAME_MAX_BYTES + 128)
+	if (end - p - 2 >
+	    FEDEV_TEXT_MAX + NAME_KEY_MAX + PROTO_NAME_MAX_BYTES + 128)
 		return "event too long";
 	return body(ev, p + 2, end);
 }

@@ -4,8 +4,8 @@
  * trusted: every field is checked here, with bounds, before fed.c acts on
  * it, and a malformed entry is refused with a reason.
  *
- * Pure: no system calls, no allocation (unit-tested and fuzzed alone,
- * fault/fuzz/fuzz_fedev.c).
+ * Pure: no system calls, no allocation but the name profile's (name.c)
+ * (unit-tested and fuzzed alone, fault/fuzz/fuzz_fedev.c).
  */
 #ifndef FORKCHAT_FEDEV_H
 #define FORKCHAT_FEDEV_H
@@ -23,7 +23,7 @@
  * One event, "ORIGIN SEQ BODY", cut into fields that point into the
  * parsed bytes.  By kind:
  *   'M' f0 room key, f1 line ("MSG|JOIN|PART|OWNER ROOM NICK ...", ROOM
- *       folds to the key), f2 ROOM, f3 NICK
+ *       has that key, name.h), f2 ROOM, f3 NICK
  *   'W' f0 hub, f1 from, f2 to, f3 text
  *   'D' f0 room key, f1 by
  *   'O' f0 room key

@@ -4,9 +4,14 @@
  * Never exits and never prints errors itself: it returns a reason, so that
  * main decides what to do and unit tests can check every bad input.
  */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +64,8 @@ static const struct option longopts[] = { { "port", required_argument, NULL,
 static const char usage_text[] =
     "usage: forkchatd [options]\n"
     "  -p, --port N              TCP port (default 5101)\n"
-    "  -b, --bind ADDR           IPv4 address to listen on (default 127.0.0.1)\n"
+    "  -b, --bind ADDR           IPv4 address or host name to listen on\n"
+    "                            (default 127.0.0.1)\n"
     "  -m, --max-clients N       simultaneous clients, 1..100000 (default 1000)\n"
     "      --max-rooms N         rooms besides the lobby (default 256)\n"
     "      --max-line N          longest line in bytes, 16..4000 (default 2000)\n"
@@ -179,6 +185,40 @@ hub_id(struct server_opts *o, const char *arg)
 	return copy(o->hub_id, sizeof(o->hub_id), arg);
 }
 
+/*
+ * -b: a dotted-quad IPv4 address, or a host name resolved here, at startup
+ * and before daemonizing, to its first IPv4 address (stored in numeric
+ * form, so the log says what was bound).  Something made only of digits
+ * and dots is an address or nothing (no lookup for "999.1.1.1"); a name
+ * must look like one (letters, digits, '-', '.') before it is looked up.
+ */
+static int
+bind_addr(struct server_opts *o, const char *arg)
+{
+	struct addrinfo hints, *res;
+	struct in_addr a;
+	int ok;
+
+	if (inet_pton(AF_INET, arg, &a) == 1)
+		return copy(o->bind, sizeof(o->bind), arg);
+	if (arg[strspn(arg, "0123456789.")] == '\0' || arg[0] == '-' ||
+	    arg[0] == '.' ||
+	    arg[strspn(arg,
+	        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	        "0123456789.-")] != '\0' ||
+	    strlen(arg) > 253)
+		return 0;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(arg, NULL, &hints, &res) != 0)
+		return 0;
+	ok = inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr,
+	         o->bind, sizeof(o->bind)) != NULL;
+	freeaddrinfo(res);
+	return ok;
+}
+
 /* Apply one option; 0 if its argument is bad. */
 static int
 apply(struct server_opts *o, int c, const char *arg)
@@ -189,7 +229,7 @@ apply(struct server_opts *o, int c, const char *arg)
 	case 'p':
 		return num(arg, 1, 65535, &v) && ((o->port = (int)v), 1);
 	case 'b':
-		return copy(o->bind, sizeof(o->bind), arg);
+		return bind_addr(o, arg);
 	case 'm':
 		return num(arg, 1, 100000, &v) &&
 		    ((o->max_clients = (int)v), 1);
@@ -273,10 +313,13 @@ opts_parse(struct server_opts *o, int argc, char **argv, char *err,
 				    argv[optind - 1]);
 			return OPTS_USAGE;
 		} else if (!apply(o, c, optarg)) {
-			snprintf(err, errsz, "invalid value for %s: '%s'",
+			snprintf(err, errsz, "invalid value for %s: '%s'%s",
 			    argv[optind - 1 -
 			        (optarg == argv[optind - 1] ? 1 : 0)],
-			    optarg ? optarg : "");
+			    optarg ? optarg : "",
+			    c == 'b' ? " (an IPv4 address, or a host name "
+			               "that has one)" :
+			               "");
 			return OPTS_USAGE;
 		}
 	}

@@ -243,8 +243,17 @@ r_join(struct rb *b, const struct span *f, struct span text)
 static void
 r_part(struct rb *b, const struct span *f, struct span text)
 {
-	(void)text;
-	if (span_is(f[3], "quit"))
+	if (span_is(f[3], "quit") && text.n > 0) { /* /quit TEXT */
+		rb_sgr(b, SGR_DIM);
+		rb_str(b, "[");
+		rb_span(b, f[1]);
+		rb_str(b, "] * ");
+		rb_span(b, f[2]);
+		rb_str(b, " quit (");
+		rb_span(b, text);
+		rb_str(b, ")");
+		rb_sgr(b, SGR_RESET);
+	} else if (span_is(f[3], "quit"))
 		notice(b, f[1], f[2], " quit");
 	else if (span_is(f[3], "disconnected"))
 		notice(b, f[1], f[2], " disconnected");
@@ -500,6 +509,47 @@ render_sanitize(const char *in, size_t len, char *out, size_t outsz)
 		return 0;
 	out[0] = '\0';
 	rb_clean(&b, in, len);
+	return b.len;
+}
+
+size_t
+render_own(const char *room, const char *nick, const char *to, const char *text,
+    size_t len, int color, char *out, size_t outsz)
+{
+	struct rb b = { out, 0, outsz, color ? RENDER_RESERVE : 0, color, 0 };
+	struct span r = { room, strlen(room) }, n = { nick, strlen(nick) };
+
+	if (outsz == 0)
+		return 0;
+	out[0] = '\0';
+	rb_sgr(&b, SGR_GREEN);
+	rb_str(&b, "> ");
+	rb_sgr(&b, SGR_RESET);
+	if (to != NULL) {
+		rb_sgr(&b, SGR_MAGENTA);
+		rb_str(&b, "[whisper to ");
+		rb_clean(&b, to, strlen(to));
+		rb_str(&b, "] <");
+		rb_span(&b, n);
+		rb_str(&b, "> ");
+		rb_clean(&b, text, len);
+		rb_sgr(&b, SGR_RESET);
+	} else {
+		rb_sgr(&b, SGR_CYAN);
+		rb_str(&b, "[");
+		rb_span(&b, r);
+		rb_str(&b, "]");
+		rb_sgr(&b, SGR_RESET);
+		rb_str(&b, " <");
+		rb_span_sgr(&b, SGR_GREEN, n);
+		rb_str(&b, "> ");
+		rb_clean(&b, text, len);
+	}
+	if (color && b.cut) {
+		b.reserve = 0;
+		b.cut = 0;
+		rb_str(&b, SGR_RESET);
+	}
 	return b.len;
 }
 

@@ -51,6 +51,15 @@ enum render_kind render_classify(const char *line, size_t len, int *code);
 size_t render_sanitize(const char *in, size_t len, char *out, size_t outsz);
 
 /*
+ * Your own message as you sent it, in the format others see it, marked as
+ * yours with a leading "> " (which no server line renders to):
+ * "> [room] <nick> text", or with to != NULL a whisper:
+ * "> [whisper to TO] <nick> text".  Sanitised like everything else.
+ */
+size_t render_own(const char *room, const char *nick, const char *to,
+    const char *text, size_t len, int color, char *out, size_t outsz);
+
+/*
  * Display width.  Columns come from wcwidth(3), so the caller must have
  * selected a UTF-8 LC_CTYPE first (render_locale()).  A code point wcwidth
  * does not know counts as 2 columns and U+FE0F (which turns a narrow

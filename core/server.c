@@ -35,6 +35,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "net.h"
+#include "plural.h"
 #include "server.h"
 #include "server_int.h"
 #include "session.h"
@@ -76,6 +77,7 @@ srv_stats(void *ctx, struct stats_item *it, size_t max)
 		{ "fanout_p50_us", stats_hist_quantile(&s->fanout, 0.50) },
 		{ "fanout_p99_us", stats_hist_quantile(&s->fanout, 0.99) },
 		{ "fanout_max_us", s->fanout.max },
+		{ "refused_connections", s->refused },
 	};
 	size_t n = max < STATS_NITEMS ? max : STATS_NITEMS;
 
@@ -370,17 +372,27 @@ begin_shutdown(struct server *s, int sig)
 	union sigval v = { .sival_int = IPC_ABORT_SHUTDOWN };
 	int slot;
 
-	log_info("shutdown begin (SIG%s), %d children",
-	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren);
+	log_info("shutdown begin (SIG%s), %d %s",
+	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren,
+	    PLURAL(s->nchildren, "child", "children"));
 	s->stopping = 1;
 	s->deadline_ms = clock_mono_ms() + SHUTDOWN_MS;
 	close(s->lfd);
 	s->lfd = -1;
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_ACTIVE) {
+			log_info("disconnect slot=%d nick=%s reason=shutdown",
+			    slot, chat_nick(s->chat, slot));
 			fanout_send(s, slot, bye, sizeof(bye) - 1);
 			s->cl[slot].state = CL_CLOSING;
 		}
+	/*
+	 * Forget them all now (nicks released, rooms passed on, on other
+	 * hubs too) so the figures at the end add up; what that says to the
+	 * local members, who are all leaving, is dropped by fanout_send.
+	 */
+	for (slot = 0; slot < s->o->max_clients; slot++)
+		chat_disconnect(s->chat, slot, "disconnected");
 	fanout_flush(s);
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_CLOSING && s->cl[slot].backlogged) {
@@ -404,7 +416,11 @@ kill_all(struct server *s)
 			while (waitpid(s->cl[slot].pid, &st, 0) < 0 &&
 			    errno == EINTR)
 				;
-			s->cl[slot].state = CL_ACTIVE; /* log it as killed */
+			if (s->stopping) /* its disconnect line is logged */
+				log_warn("shutdown: slot=%d pid=%d killed",
+				    slot, (int)s->cl[slot].pid);
+			else
+				s->cl[slot].state = CL_ACTIVE; /* log it */
 			free_slot(s, slot, st);
 		}
 }
@@ -530,9 +546,11 @@ serve(struct server *s, const sigset_t *set)
 		if (s->fed != NULL)
 			fed_flush(s->fed);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
-			log_warn("shutdown: %d children still running after %d "
+			log_warn("shutdown: %d %s still running after %d "
 			         "ms, killing them",
-			    s->nchildren, SHUTDOWN_MS);
+			    s->nchildren,
+			    PLURAL(s->nchildren, "child", "children"),
+			    SHUTDOWN_MS);
 			kill_all(s);
 		}
 		if ((s->stopping || (ev & EV_QUIT)) && s->nchildren == 0)

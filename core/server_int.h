@@ -65,7 +65,8 @@ struct server {
 	/* statistics (/stats and the periodic "stats" log line) */
 	long long start_ms, last_stats_ms;
 	unsigned long long messages_in, lines_out, deliveries, slow_cuts;
-	struct stats_hist fanout; /* microseconds per batch, read to flush */
+	unsigned long long refused; /* answered BYE before HELLO (admit.c) */
+	struct stats_hist fanout;   /* microseconds per batch, read to flush */
 };
 
 /* ---- fanout.c: the output side ------------------------------------- */

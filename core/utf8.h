@@ -33,10 +33,4 @@ int utf8_is_control(uint32_t cp);
 /* ASCII and common Unicode space characters. */
 int utf8_is_space(uint32_t cp);
 
-/*
- * Simple case folding to lower case for ASCII, Latin-1, Latin Extended-A
- * pairs, Greek and Cyrillic.  Other code points are returned unchanged.
- */
-uint32_t utf8_fold(uint32_t cp);
-
 #endif

@@ -33,7 +33,7 @@ $(FAULT_BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(STAMP)
 	$(CC) $(CFLAGS) -DFIU_ENABLE -c $< -o $@
 
 $(FAULT_BIN): $(FAULT_OBJS) | $(STAMP)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu $(NAME_LIBS)
 
 fault: $(FAULT_BIN) | $(STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
 	$(FAULT_RUN) --suite full $(FAULT_FUZZ) $(FAULT_ARGS)

@@ -44,6 +44,11 @@ class Fail(AssertionError):
     """An invariant did not hold; the message is the one-line evidence."""
 
 
+class Skip(Exception):
+    """The scenario could not run (a tool is missing); the runner counts it
+    as skipped, which fails the run unless ci/skips.allow lists it."""
+
+
 # ---- /proc -------------------------------------------------------------------
 def proc_stat(pid):
     """(state, ppid, starttime, utime+stime ticks) or None."""

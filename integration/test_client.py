@@ -209,7 +209,7 @@ def test_client_exits_0_on_quit_and_leaves_no_child(pty, user):
     alice, bob = registered(pty, user)
     kids = wait_until(lambda: alice.kids(), 3, what="client's keyboard child")
     alice.line("/quit bye all")
-    bob.expect_next_exact("PART lobby alice quit")
+    bob.expect_next_exact("PART lobby alice quit bye all")
     status, sig = alice.wait_exit()
     assert (status, sig) == (0, None)
     assert not wait_gone(kids, 3), "keyboard child survived: %r" % kids

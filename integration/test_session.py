@@ -66,8 +66,8 @@ def test_quit_with_text_tells_room_and_logs(server, user):
     alice.expect_next_exact("JOIN lobby bob")
     got = bob.quit("see you")
     assert re.fullmatch(r"BYE QUIT .*", got[0]), got
-    alice.expect_next_exact("PART lobby bob quit")
-    server.wait_log(r"disconnect slot=\d+ nick=bob reason=quit")
+    alice.expect_next_exact("PART lobby bob quit see you")
+    server.wait_log(r"disconnect slot=\d+ nick=bob reason=quit text=\"see you\"")
 
 
 def test_quit_closes_the_connection_promptly(server):

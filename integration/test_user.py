@@ -142,7 +142,7 @@ def test_group_writable_log_dir_accepted(tmp_path, server_factory):
     logs.mkdir(parents=True)
     logs.chmod(0o775)
     srv = server_factory()
-    assert srv.log_files()
+    wait_until(srv.log_files, 5.0, what="a log file")   # it listens, then opens the log
 
 
 def test_unknown_user_refused(tmp_path):

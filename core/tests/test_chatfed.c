@@ -272,6 +272,49 @@ test_chatfed_remote_lines_and_presence(void **state)
 	chat_free(c);
 }
 
+/* What another hub (or whoever writes to Redis) calls a user, a room or an
+ * owner is shown only if it follows the name profile: no bidi control or
+ * invisible character reaches our clients as a name. */
+static void
+test_chatfed_remote_names_follow_the_profile(void **state)
+{
+	static const char evil[] = "R lobby 1 -\n"
+	                           "R r\xe2\x80\xae"
+	                           "oom 1 zed\n" /* U+202E in a room */
+	                           "R ops 1 m\xe2\x80\xae"
+	                           "al\n" /* ... in an owner */
+	                           "U bo\xe2\x81\xa0"
+	                           "b lobby\n" /* U+2060 in a nick */
+	                           "U zed r\xe2\x80\xae"
+	                           "oom\n"
+	                           "U \xe3\x85\xa4 lobby\n" /* U+3164 alone */
+	                           "U yan lobby\n";
+	struct chat *c = fed_chat();
+
+	reg(c, 0, "ann");
+	chat_fed_presence(c, "hub1", 4, evil, strlen(evil), 1000);
+	say(c, 0, "/users all");
+	assert_string_equal(
+	    r.out[0], "USER ann lobby\nUSER yan lobby\nEND USERS 2\n");
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/list");
+	assert_string_equal(
+	    r.out[0], "ROOM lobby 2 -\nROOM ops 1 -\nEND LIST 2\n");
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0,
+	    "/whisper bo\xe2\x81\xa0"
+	    "b hi");
+	assert_non_null(strstr(r.out[0], "ERR 440 NO_SUCH_USER"));
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_whisper(c,
+	    "m\xe2\x80\xae"
+	    "al",
+	    6, "ann", 3, "hi", 2);
+	chat_fed_whisper(c, "yan", 3, "ann", 3, "hi", 2);
+	assert_string_equal(r.out[0], "WHISPER yan hi\n");
+	chat_free(c);
+}
+
 /* A part of a room owned on another hub: /rm is refused with the owner's
  * name, an OWNER line from there moves it, and the part goes when its last
  * local member leaves. */
@@ -295,7 +338,7 @@ test_chatfed_room_part_owned_elsewhere(void **state)
 	say(c, 1, "/join ops");
 	assert_int_equal(chat_room_count(c), 2);
 	memset(r.out, 0, sizeof(r.out));
-	say(c, 0, "/rm ops");
+	say(c, 0, "/rm OPS");
 	assert_string_equal(r.out[0],
 	    "ERR 434 NOT_OWNER only its owner zed "
 	    "(on another hub) may remove ops\n");
@@ -337,7 +380,7 @@ test_chatfed_room_removed_everywhere(void **state)
 	r.pub[0] = '\0';
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/rm ops");
-	assert_string_equal(r.out[1], "REMOVED ops ann\n");
+	assert_string_equal(r.out[1], "REMOVED ops ann\nJOIN lobby ann\n");
 	assert_non_null(strstr(r.out[0], "REMOVED ops ann\nJOIN lobby bob\n"));
 	d = strstr(r.pub, "D ops ann\n");
 	j = strstr(r.pub, "lobby|JOIN lobby bob");
@@ -356,7 +399,7 @@ test_chatfed_room_removed_everywhere(void **state)
 	assert_int_equal(chat_room_count(c), 2);
 	chat_fed_room_removed(c, "ops", 3, "zed", 3);
 	assert_string_equal(r.out[0], "REMOVED ops zed\nJOIN lobby bob\n");
-	assert_string_equal(r.out[1], "REMOVED ops zed\n");
+	assert_string_equal(r.out[1], "REMOVED ops zed\nJOIN lobby ann\n");
 	assert_int_equal(chat_room_count(c), 1);
 	assert_string_equal(chat_room(c, 0), "lobby");
 	assert_string_equal(chat_room(c, 1), "lobby");
@@ -436,6 +479,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chatfed_claim_holds_lines),
 		cmocka_unit_test(test_chatfed_remote_lines_and_presence),
+		cmocka_unit_test(test_chatfed_remote_names_follow_the_profile),
 		cmocka_unit_test(test_chatfed_room_part_owned_elsewhere),
 		cmocka_unit_test(test_chatfed_room_removed_everywhere),
 		cmocka_unit_test(test_chatfed_owner_hub_gone),

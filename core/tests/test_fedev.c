@@ -42,7 +42,11 @@ test_fedev_valid_events(void **state)
 	assert_null(parse(O "8 M r7 JOIN R7 bob", &ev));
 	assert_null(parse(O "9 M r7 PART R7 bob left", &ev));
 	assert_null(parse(O "10 M r7 OWNER R7 bob", &ev));
-	assert_null(parse(O "11 M 하늘 MSG 하늘 민수 안녕", &ev));
+	/* the key of 하늘 (name.h): 하, then ᄂ ー ᄅ (a jamo skeleton) */
+	assert_null(parse(O "11 M 하\xe1\x84\x82\xe3\x83\xbc\xe1\x84\x85 "
+	                    "MSG 하늘 민수 안녕",
+	    &ev));
+	assert_non_null(parse(O "11 M 하늘 MSG 하늘 민수 안녕", &ev));
 	assert_null(parse(O "12 W hub2 ann bob psst psst", &ev));
 	assert_memory_equal(ev.f[3], "psst psst", ev.fl[3]);
 	assert_null(parse(O "13 D ops ann", &ev));

@@ -441,20 +441,40 @@ test_opts_bad_register_timeout(void **state)
 	assert_usage("invalid value for --register-timeout: '86401'");
 }
 
+/* -b takes an IPv4 address or a host name, resolved at once. */
+static void
+test_opts_bind_addresses_and_names(void **state)
+{
+	static const char *const bad[] = { "999.1.1.1", "1.2.3", "1.2.3.4.5",
+		"::1", "a b", "-x", ".x", "bad_name!", "1.2.3.256" };
+	size_t i;
+
+	assert_int_equal(RUN("-b", "0.0.0.0"), OPTS_RUN);
+	assert_string_equal(o.bind, "0.0.0.0");
+	assert_int_equal(RUN("-b", "localhost"), OPTS_RUN); /* /etc/hosts */
+	assert_string_equal(o.bind, "127.0.0.1");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(RUN("-b", bad[i]), OPTS_USAGE);
+		assert_memory_equal(err, "invalid value for -b: '", 23);
+	}
+}
+
 static void
 test_opts_bad_strings(void **state)
 {
 	char longs[4097];
 
 	assert_int_equal(RUN("-b", ""), OPTS_USAGE);
-	assert_usage("invalid value for -b: ''");
+	assert_usage("invalid value for -b: '' (an IPv4 address, or a host "
+	             "name that has one)");
 	assert_int_equal(RUN("--bind",
 	                     "1234567890123456789012345678901234567890"
 	                     "123456789012345678901234"),
 	    OPTS_USAGE); /* 64 chars */
 	assert_usage(
 	    "invalid value for --bind: '1234567890123456789012345678901"
-	    "234567890123456789012345678901234'");
+	    "234567890123456789012345678901234' (an IPv4 address, or a host "
+	    "name that has one)");
 	assert_int_equal(RUN("--log-dir", ""), OPTS_USAGE);
 	assert_usage("invalid value for --log-dir: ''");
 	assert_int_equal(RUN("--pid-file", ""), OPTS_USAGE);
@@ -625,6 +645,7 @@ main(void)
 		T(test_opts_bad_max_backlog),
 		T(test_opts_bad_register_timeout),
 		T(test_opts_bad_strings),
+		T(test_opts_bind_addresses_and_names),
 		T(test_opts_unknown_options),
 		T(test_opts_ambiguous_abbreviation),
 		T(test_opts_missing_argument),

@@ -73,6 +73,10 @@ test_render_join_part(void **state)
 	assert_string_equal(plain("JOIN rust bob"), "[rust] * bob joined");
 	assert_string_equal(plain("PART rust bob left"), "[rust] * bob left");
 	assert_string_equal(plain("PART rust bob quit"), "[rust] * bob quit");
+	assert_string_equal(plain("PART rust bob quit see \033[2Jyou"),
+	    "[rust] * bob quit (see ?[2Jyou)");
+	assert_string_equal(coloured("PART rust bob quit bye"),
+	    "\033[2m[rust] * bob quit (bye)\033[0m");
 	assert_string_equal(
 	    plain("PART rust bob disconnected"), "[rust] * bob disconnected");
 	assert_string_equal(
@@ -420,6 +424,20 @@ test_render_wrap(void **state)
 	assert_int_equal(render_wrap("ab", 2, 80, small, 0), 0);
 }
 
+static void
+test_render_own_lines(void **state)
+{
+	render_own("lobby", "하늘", NULL, "hi \033[2J", 7, 0, out, sizeof(out));
+	assert_string_equal(out, "> [lobby] <하늘> hi ?[2J");
+	render_own("rust", "bob", "alice", "psst", 4, 0, out, sizeof(out));
+	assert_string_equal(out, "> [whisper to alice] <bob> psst");
+	render_own("rust", "bob", NULL, "x", 1, 1, out, sizeof(out));
+	assert_string_equal(out,
+	    "\033[32m> \033[0m\033[36m[rust]\033[0m <\033[32mbob\033[0m> x");
+	/* own lines are never taken for a wrapped row or a server line */
+	assert_memory_equal(out + 5, "> ", 2);
+}
+
 int
 main(void)
 {
@@ -449,6 +467,7 @@ main(void)
 		cmocka_unit_test(test_render_sanitize),
 		cmocka_unit_test(test_render_width),
 		cmocka_unit_test(test_render_wrap),
+		cmocka_unit_test(test_render_own_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -167,7 +167,10 @@ def main():
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"scenarios": scenarios}, f, indent=1, ensure_ascii=False)
+        sys.path.insert(0, os.path.join(ROOT, "ci"))
+        import provenance       # git commit, dirty flag, compiler, kernel, machine
+        json.dump({"scenarios": scenarios, "provenance": provenance.collect()}, f, indent=1,
+                  ensure_ascii=False)
         f.write("\n")
     known_fail = [s["name"] for s in scenarios if s["name"] in known and s["result"] != "pass"]
     allow = os.environ.get("FUZZ_ALLOW_KNOWN") == "1"
