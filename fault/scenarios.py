@@ -642,6 +642,17 @@ class Fed:
     def connects(self, fx):
         return fx.srv.log_count(r"federation: connected to redis")
 
+    def lists(self, viewer, nicks, timeout=10.0):
+        """Until viewer's /users all names every nick (presence crossed)."""
+        def ok():
+            n = len(viewer.snapshot())
+            viewer.send("/users all")
+            if viewer.wait_line(r"^END USERS", 5, start=n) is None:
+                return False
+            got = viewer.snapshot()[n:]
+            return all(any(x.startswith("USER %s " % k) for x in got) for k in nicks)
+        return wait_for(ok, timeout, 0.3)
+
     def bridges(self, fx):
         return [int(m) for m in re.findall(r"federation: bridge pid=(\d+) redis=", fx.srv.log())]
 
@@ -996,6 +1007,8 @@ def _fed_redis_stop(ctx):
         if fd.skip:
             raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(3, "the stop")
+        if not fd.lists(b[0], [c.nick for c in a]) or not fd.lists(a[0], [c.nick for c in b]):
+            raise Fail("presence did not cross before the stop")
         pid = fd.redis.proc.pid
         os.kill(pid, signal.SIGSTOP)
         t0 = time.monotonic()
@@ -1058,15 +1071,7 @@ def _fed_hub_kill(ctx):
         if fd.skip:
             raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(2, "the kill")
-
-        def listed():               # B's presence has reached A
-            n = len(a[0].snapshot())
-            a[0].send("/users all")
-            if not a[0].wait_line(r"^END USERS", 5, start=n):
-                return False
-            got = a[0].snapshot()[n:]
-            return all(any(x.startswith("USER %s " % d.nick) for x in got) for d in b)
-        if not wait_for(listed, 10, 0.3):
+        if not fd.lists(a[0], [c.nick for c in b]):
             raise Fail("hub B's users never listed on hub A")
         n0 = [len(c.snapshot()) for c in a]
         t0 = time.monotonic()
