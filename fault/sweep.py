@@ -15,7 +15,7 @@ After every run (point, N), the invariants:
   - the server never dies by a signal; if it exits on its own, its log or
     stderr says why (an error line), and no child is left behind;
   - if it is up: no zombie child, its fd count back to the baseline once
-    every client is gone, a fresh pair of clients registers, chats and
+    every client is gone, its RSS within 2 MB of the baseline, a fresh pair of clients registers, chats and
     whispers, and SIGTERM ends it with status 0 and BYE SHUTDOWN to them;
   - clients that stayed lost nothing: every sequence-numbered lobby message
     of a sender that stayed, exactly once and in order (affected ones: no
@@ -48,11 +48,12 @@ sys.path.insert(1, str(HERE.parent / "integration"))
 
 import fclib                        # noqa: E402
 from fclib import (Client, Fail, check_seq, children, alive, fd_count,   # noqa: E402
-                   free_port, listening, wait_for, zombies)
+                   free_port, listening, rss_kb, wait_for, zombies)
 import timescale                    # noqa: E402
 
 ROOT = HERE.parent
 NCONSEC = 6
+RSS_SLACK_KB = 2048
 
 LONE_POINTS = [
     "forkchatd/setup/sigaction", "forkchatd/log/open", "forkchatd/chat/calloc",
@@ -100,6 +101,7 @@ class Run:
         self.problems = []
         self.marks = []
         self.base_fd = None         # the parent's fds before the session
+        self.base_rss = None        # and its RSS (kB)
         self.t0 = time.monotonic()
 
     # ---- server ------------------------------------------------------------
@@ -338,6 +340,11 @@ class Run:
             p.append("after every client left: children %s, zombies %s, fds %d (before %s)" %
                      (sorted(set(children(pid)) - bridge), zombies(pid), self.fds(),
                       self.base_fd))
+        # memory: the parent's RSS back near where it was (the slack of
+        # fault/fixture.py: allocator caching, the log's buffers)
+        if self.base_rss and self.base_rss > 0 and rss_kb(pid) > self.base_rss + RSS_SLACK_KB:
+            p.append("parent RSS %d kB after the session, %d kB before (slack %d)" % (
+                rss_kb(pid), self.base_rss, RSS_SLACK_KB))
         # fresh clients: the server still serves.  A second pair if the
         # point (it fails once) refused one of the first.
         for attempt in (1, 2):
@@ -421,6 +428,7 @@ def one(rundir, point, n, redis):
                 wait_for(lambda: "federation: connected to redis" in r.log() or not r.up(), 5)
             time.sleep(0.05)
             r.base_fd = r.fds()
+            r.base_rss = rss_kb(r.proc.pid)
             r.session()
         r.judge()
         reached = r.fired_count() > 0
