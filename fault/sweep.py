@@ -68,14 +68,11 @@ FED_POINTS = [
     "forkchatd/fed/pipe", "forkchatd/fed/fork", "forkchatd/bridge/connect",
     "forkchatd/bridge/up", "forkchatd/bridge/read", "forkchatd/bridge/write",
 ]
-# Points on the path between a client's socket and its session child: when
-# they fail, that connection itself is what broke, so EOF without a BYE
-# line is an honest answer.
-CLIENT_IO = {"forkchatd/session/read", "forkchatd/session/write",
-             "forkchatd/session/send", "forkchatd/fanout/write",
-             "forkchatd/fanout/append", "forkchatd/buf/malloc",
-             "forkchatd/abort/sigqueue", "forkchatd/session/kill",
-             "forkchatd/spawn/fcntl", "forkchatd/inbound/read"}
+# The points on a client's own socket (its session child's read and send):
+# when they fail, that connection itself is what broke, so EOF without a
+# BYE line is an honest answer.  Every other point must leave an affected
+# client told (BYE or ERR 5xx).
+CLIENT_IO = {"forkchatd/session/read", "forkchatd/session/send"}
 
 
 def all_points():
