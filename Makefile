@@ -126,7 +126,8 @@ MANDIR  ?= $(PREFIX)/share/man
 DOCDIR  ?= $(PREFIX)/share/doc/forkchat
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALL ?= install
-DOCS    := README.md docs/PROTOCOL.md docs/SERVER-CLI.md docs/ARCHITECTURE.md
+DOCS    := README.md docs/PROTOCOL.md docs/SERVER-CLI.md docs/ARCHITECTURE.md \
+           docs/SECURITY.md docs/SCALING.md
 MAN1    := docs/man/forkchat.1 docs/man/forkchat-load.1
 MAN8    := docs/man/forkchatd.8
 INSTALLED := $(SBINDIR)/forkchatd $(BINDIR)/forkchat $(BINDIR)/forkchat-load \

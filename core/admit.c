@@ -8,7 +8,7 @@
  * before fork: a refused peer costs one accept, one send and one close.
  * Exempt peers (--exempt, loopback by default) skip every per-address
  * limit and the pool, and are not counted: the benchmarks' 1000 clients
- * from 127.0.0.1 cost no table work.  docs/SECURITY-limits.md says why.
+ * from 127.0.0.1 cost no table work.  docs/SECURITY.md says why.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /*
  * name.h - the profile every nickname and room name follows
- * (docs/PROTOCOL.md "Names", docs/SECURITY-names.md): what is refused,
+ * (docs/PROTOCOL.md "Names", docs/SECURITY.md): what is refused,
  * the form that is stored and shown (NFC), and the key names are compared
  * by (UTS #39 skeleton of the NFKC case fold, in NFC).
  *

@@ -1,4 +1,4 @@
-"""Per-address connection limits (docs/SECURITY-limits.md): --max-per-addr
+"""Per-address connection limits (docs/SECURITY.md): --max-per-addr
 (BYE TOO_MANY_CONNECTIONS), --max-unreg-per-addr (BYE TOO_MANY_UNREGISTERED),
 --reserve (the oldest unregistered connection gets BYE REGISTER_EVICTED when
 the pool of unregistered connections is full) and --exempt (loopback by

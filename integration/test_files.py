@@ -1,4 +1,4 @@
-"""The files a privileged forkchatd writes (docs/SECURITY-files.md, issue 12
+"""The files a privileged forkchatd writes (docs/SECURITY.md, issue 12
 items 1 and 2): no file takeover through links planted by the service user
 in the log or pid directory, nested log directories made like mkdir -p and
 checked, log rotation (mv + SIGHUP) after dropping root, and a daemon that
