@@ -85,6 +85,12 @@ WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=w
                  -Wl,--wrap=bind -Wl,--wrap=listen
 WRAP_test_resp_hiredis := -lhiredis
 WRAP_test_chatfed := -Wl,--wrap=malloc
+WRAP_test_fanout := -Wl,--wrap=kill -Wl,--wrap=sigqueue -Wl,--wrap=chat_nick \
+                    -Wl,--wrap=chat_disconnect -Wl,--wrap=buf_append
+WRAP_test_fed := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=kill -Wl,--wrap=waitpid \
+                 -Wl,--wrap=chat_fed_room_line -Wl,--wrap=chat_fed_claimed \
+                 -Wl,--wrap=chat_fed_snapshot -Wl,--wrap=chat_fed_expire \
+                 -Wl,--wrap=chat_fed_presence
 
 $(BUILD)/tests/%: core/tests/%.c $(LIB) $(wildcard core/*.h) | $(STAMP)
 	@mkdir -p $(@D)
@@ -120,7 +126,8 @@ MANDIR  ?= $(PREFIX)/share/man
 DOCDIR  ?= $(PREFIX)/share/doc/forkchat
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 INSTALL ?= install
-DOCS    := README.md docs/PROTOCOL.md docs/SERVER-CLI.md docs/ARCHITECTURE.md
+DOCS    := README.md docs/PROTOCOL.md docs/SERVER-CLI.md docs/ARCHITECTURE.md \
+           docs/SECURITY.md docs/SCALING.md
 MAN1    := docs/man/forkchat.1 docs/man/forkchat-load.1
 MAN8    := docs/man/forkchatd.8
 INSTALLED := $(SBINDIR)/forkchatd $(BINDIR)/forkchat $(BINDIR)/forkchat-load \

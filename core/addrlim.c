@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "addrlim.h"
+#include "plural.h"
 
 struct entry {
 	struct addr16 key;
@@ -322,9 +323,10 @@ addrlim_log_summary(
 		n += l->suppressed[i];
 	if (n > 0) {
 		len = (size_t)snprintf(out, outsz,
-		    "refused %llu more connections in the last %lld s "
+		    "refused %llu more %s in the last %lld s "
 		    "(not logged one by one):",
-		    n, (now_ms - l->window_start + 500) / 1000);
+		    n, PLURAL(n, "connection", "connections"),
+		    (now_ms - l->window_start + 500) / 1000);
 		for (i = 0; i < ADDRLIM_NREASONS && len < outsz; i++)
 			len +=
 			    (size_t)snprintf(out + len, outsz - len, " %s=%llu",

@@ -1,6 +1,6 @@
 /*
  * addrlim.h - per-address connection accounting for the server parent
- * (docs/SECURITY-limits.md): which address group a peer belongs to, whether
+ * (docs/SECURITY.md): which address group a peer belongs to, whether
  * it is exempt, how many connections (and how many still without a
  * nickname) each group holds, and a rate limit for the refusal log lines.
  *

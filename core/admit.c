@@ -8,7 +8,7 @@
  * before fork: a refused peer costs one accept, one send and one close.
  * Exempt peers (--exempt, loopback by default) skip every per-address
  * limit and the pool, and are not counted: the benchmarks' 1000 clients
- * from 127.0.0.1 cost no table work.  docs/SECURITY-limits.md says why.
+ * from 127.0.0.1 cost no table work.  docs/SECURITY.md says why.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -87,9 +87,9 @@ admit_check(struct server *s, int fd, const struct sockaddr_storage *ss,
 		if (s->o->max_per_addr > 0 && total >= s->o->max_per_addr) {
 			snprintf(line, sizeof(line),
 			    "BYE TOO_MANY_CONNECTIONS your address has %d "
-			    "connections open, the most allowed; close one "
+			    "%s open, the most allowed; close one "
 			    "and try again\n",
-			    total);
+			    total, PLURAL(total, "connection", "connections"));
 			refuse(s, fd, peer, ADDRLIM_PER_ADDR, line);
 			return -1;
 		}
@@ -97,9 +97,9 @@ admit_check(struct server *s, int fd, const struct sockaddr_storage *ss,
 		    unreg >= s->o->max_unreg_per_addr) {
 			snprintf(line, sizeof(line),
 			    "BYE TOO_MANY_UNREGISTERED your address has %d "
-			    "connections without a nickname, the most "
+			    "%s without a nickname, the most "
 			    "allowed; send a nickname on one first\n",
-			    unreg);
+			    unreg, PLURAL(unreg, "connection", "connections"));
 			refuse(s, fd, peer, ADDRLIM_UNREG_PER_ADDR, line);
 			return -1;
 		}

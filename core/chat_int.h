@@ -129,8 +129,9 @@ int is_nick(const struct remote *h, const struct rline *rl, void *arg);
 int users_add(const struct remote *h, const struct rline *rl, void *arg);
 /* Does another hub have a room called name? */
 int remote_has_room(const struct chat *c, const char *name, size_t len);
-/* The name another hub gives the room whose key is key, into name (NAMESZ):
- * 1, or 0 if no hub has it. */
+/* The name of the room whose key is key as other hubs give it (the owner's
+ * hub's first, where it was created) into name (NAMESZ): 1, or 0 if no hub
+ * has it. */
 int remote_room_name(const struct chat *c, const char *key, char *name);
 /* The owner other hubs report for room key into owner (NAMESZ; "" if none). */
 void remote_room_owner(const struct chat *c, const char *key, char *owner);

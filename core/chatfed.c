@@ -86,13 +86,11 @@ remote_each(const struct chat *c,
 	return 0;
 }
 
-/* Does name (from another hub, through Redis) follow the name profile? */
+/* May name (from another hub, through Redis) be shown as a name? */
 static int
 valid_name(const char *name, size_t len)
 {
-	char k[NAME_KEYSZ];
-
-	return name_key(name, len, k) != 0;
+	return name_shown_ok(name, len);
 }
 
 /* Is name (from another hub's snapshot) the name whose key is key? */
@@ -113,29 +111,37 @@ is_room(const struct remote *h, const struct rline *rl, void *arg)
 
 struct rname_q {
 	const char *key;
-	char *name; /* NAMESZ */
+	char *name; /* NAMESZ; "" until a hub names it */
 };
 
 static int
 room_name_of(const struct remote *h, const struct rline *rl, void *arg)
 {
 	struct rname_q *q = arg;
+	int owned = !(rl->fl[2] == 1 && rl->f[2][0] == '-');
 
 	(void)h;
 	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ ||
-	    !same_key(rl->f[0], rl->fl[0], q->key))
+	    !same_key(rl->f[0], rl->fl[0], q->key) || (q->name[0] && !owned))
 		return 0;
 	memcpy(q->name, rl->f[0], rl->fl[0]);
 	q->name[rl->fl[0]] = '\0';
-	return 1;
+	return owned; /* the owner's hub has the name it was created with */
 }
 
+/*
+ * The name of the room whose key is key, as the other hubs give it: as its
+ * owner's hub does (where it was created, issue 14), else as any hub does.
+ */
 int
 remote_room_name(const struct chat *c, const char *key, char *name)
 {
 	struct rname_q q = { key, name };
 
-	return c->has_fed && remote_each(c, room_name_of, &q);
+	name[0] = '\0';
+	if (c->has_fed)
+		remote_each(c, room_name_of, &q);
+	return name[0] != '\0';
 }
 
 int
@@ -348,11 +354,37 @@ owner_line(struct room *r, const char *line, size_t len)
 	}
 }
 
+/*
+ * "KW ROOM REST" from another hub into c->line with ROOM spelled as r is
+ * here (one room, one spelling on every hub); its length with the '\n',
+ * or 0 if it does not fit or has no room field.
+ */
+static size_t
+respell(struct chat *c, const struct room *r, const char *line, size_t len)
+{
+	const char *sp1 = memchr(line, ' ', len), *sp2;
+	size_t kl, nl = strlen(r->name), rest;
+
+	if (sp1 == NULL)
+		return 0;
+	kl = (size_t)(sp1 - line) + 1;
+	sp2 = memchr(sp1 + 1, ' ', len - kl);
+	rest = sp2 ? (size_t)(line + len - sp2) : 0;
+	if (kl + nl + rest + 1 > c->linesz)
+		return 0;
+	memcpy(c->line, line, kl);
+	memcpy(c->line + kl, r->name, nl);
+	memcpy(c->line + kl + nl, sp2 ? sp2 : "", rest);
+	c->line[kl + nl + rest] = '\n';
+	return kl + nl + rest + 1;
+}
+
 void
 chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len)
 {
 	char k[NAME_KEYSZ];
+	size_t n;
 	int i;
 
 	if (klen >= NAME_KEYSZ || len + 1 > c->linesz || !plain(line, len))
@@ -361,9 +393,8 @@ chat_fed_room_line(
 	k[klen] = '\0';
 	for (i = 0; i < c->nrooms; i++)
 		if (strcmp(c->rooms[i]->key, k) == 0) {
-			memcpy(c->line, line, len);
-			c->line[len] = '\n';
-			room_send(c, c->rooms[i], -1, len + 1);
+			if ((n = respell(c, c->rooms[i], line, len)) > 0)
+				room_send(c, c->rooms[i], -1, n);
 			if (c->rooms[i]->owner == OWNER_REMOTE)
 				owner_line(c->rooms[i], line, len);
 			return;
@@ -407,27 +438,58 @@ chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
 	}
 }
 
-void
-chat_fed_lost(struct chat *c, const char *key, size_t klen)
+/* The registered local user whose nick key is key, or -1. */
+static int
+holder_of(struct chat *c, const char *key, size_t klen)
 {
 	char k[NAME_KEYSZ];
 	int slot;
 
 	if (klen >= NAME_KEYSZ)
-		return;
+		return -1;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
 	for (slot = 0; slot < c->lim.max_clients; slot++)
 		if (c->users[slot].registered &&
-		    strcmp(c->users[slot].key, k) == 0) {
-			log_warn("federation: nick %s was claimed on another "
-			         "hub during an outage",
-			    c->users[slot].nick);
-			chat_bye(c, slot, "NICK_TAKEN",
-			    "your nickname was taken on another hub while the "
-			    "hubs were cut off; reconnect with another one");
-			return;
-		}
+		    strcmp(c->users[slot].key, k) == 0)
+			return slot;
+	return -1;
+}
+
+/*
+ * The partition rule (docs/SCALING.md): a nick given to users on two hubs
+ * while they could not reach Redis stays with the one who took it first;
+ * both users are told.
+ */
+void
+chat_fed_lost(struct chat *c, const char *key, size_t klen)
+{
+	int slot = holder_of(c, key, klen);
+
+	if (slot < 0)
+		return;
+	log_warn("federation: nick %s was taken earlier on another hub while "
+	         "the hubs were cut off",
+	    c->users[slot].nick);
+	chat_bye(c, slot, "NICK_TAKEN",
+	    "a user of another hub took your nickname earlier, while the hubs "
+	    "were cut off; reconnect with another one");
+}
+
+void
+chat_fed_kept(struct chat *c, const char *key, size_t klen)
+{
+	int slot = holder_of(c, key, klen);
+
+	if (slot < 0)
+		return;
+	log_info("federation: nick %s kept: a user of another hub took it "
+	         "later while the hubs were cut off",
+	    c->users[slot].nick);
+	out(c, slot,
+	    "NOTICE NICK_KEPT a user of another hub also took %s while the "
+	    "hubs were cut off; you took it first and keep it\n",
+	    c->users[slot].nick);
 }
 
 void
@@ -503,21 +565,108 @@ orphan_rooms_of(struct chat *c, const struct remote *h)
 	}
 }
 
+/*
+ * Hub h is gone: its users left every room they were in, as in a netsplit.
+ * The local members of those rooms see PART ROOM NICK hub-lost (the room
+ * spelled as here).  Returns how many users parted.
+ */
+static int
+part_users_of(struct chat *c, const struct remote *h)
+{
+	const char *p, *nl;
+	struct rline rl;
+	struct room *r;
+	int n, parted = 0;
+
+	for (p = h->blob; p < h->blob + h->len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(h->blob + h->len - p))) ==
+		    NULL)
+			break;
+		if (!rline_parse(p, (size_t)(nl - p), &rl) || rl.kind != 'U' ||
+		    rl.fl[0] >= NAMESZ ||
+		    (r = room_find(c, rl.f[1], rl.fl[1])) == NULL)
+			continue;
+		parted++;
+		n = snprintf(c->line, c->linesz, "PART %s %.*s hub-lost\n",
+		    r->name, (int)rl.fl[0], rl.f[0]);
+		if (n > 0 && (size_t)n < c->linesz)
+			room_send(c, r, -1, (size_t)n);
+	}
+	return parted;
+}
+
+/* NOTICE MESSAGES_LOST to slot (n events of hub, from the room it is in). */
+static void
+gap_notice(struct chat *c, int slot, const char *hub, size_t hlen,
+    unsigned long long n)
+{
+	out(c, slot,
+	    "NOTICE MESSAGES_LOST %llu events from hub %.*s were lost before "
+	    "this hub read them; some lines of %s may be missing\n",
+	    n, (int)hlen, hub, c->users[slot].room->name);
+}
+
+void
+chat_fed_gap(struct chat *c, const char *hub, size_t hlen, unsigned long long n)
+{
+	const struct remote *h = NULL;
+	const char *p, *nl;
+	struct rline rl;
+	struct room *r;
+	char *told;
+	int i, s, rooms = 0;
+
+	for (i = 0; i < c->nremotes; i++)
+		if (strlen(c->remotes[i].hub) == hlen &&
+		    memcmp(c->remotes[i].hub, hub, hlen) == 0)
+			h = &c->remotes[i];
+	if ((told = calloc((size_t)c->nrooms, 1)) == NULL)
+		return;
+	for (p = h ? h->blob : NULL; h && p < h->blob + h->len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(h->blob + h->len - p))) ==
+		    NULL)
+			break;
+		if (!rline_parse(p, (size_t)(nl - p), &rl) || rl.kind != 'U' ||
+		    (r = room_find(c, rl.f[1], rl.fl[1])) == NULL)
+			continue;
+		for (i = 0; i < c->nrooms && c->rooms[i] != r; i++)
+			;
+		if (i == c->nrooms || told[i]++)
+			continue;
+		rooms++;
+		for (s = r->head; s >= 0; s = c->users[s].rnext)
+			gap_notice(c, s, hub, hlen, n);
+	}
+	free(told);
+	if (rooms == 0) /* its users unknown here: any room may miss lines */
+		for (s = 0; s < c->lim.max_clients; s++)
+			if (c->users[s].registered)
+				gap_notice(c, s, hub, hlen, n);
+}
+
 void
 chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms)
 {
-	int i;
+	struct remote *h;
+	int i, j = 0, n;
 
-	for (i = 0; i < c->nremotes; i++)
-		if (now_ms - c->remotes[i].seen_ms > ttl_ms) {
-			log_warn("federation: hub %s silent for %lld ms, "
-			         "forgetting its users",
-			    c->remotes[i].hub, now_ms - c->remotes[i].seen_ms);
-			orphan_rooms_of(c, &c->remotes[i]);
-			free(c->remotes[i].blob);
-			c->remotes[i] = c->remotes[--c->nremotes];
-			i--;
+	for (i = 0; i < c->nremotes; i++) { /* keep the others, in order */
+		h = &c->remotes[i];
+		if (now_ms - h->seen_ms <= ttl_ms) {
+			if (j != i)
+				c->remotes[j] = *h;
+			j++;
+			continue;
 		}
+		n = part_users_of(c, h);
+		log_warn(
+		    "federation: hub %s silent for %lld ms, forgetting its "
+		    "users (%d parted: hub-lost)",
+		    h->hub, now_ms - h->seen_ms, n);
+		orphan_rooms_of(c, h);
+		free(h->blob);
+	}
+	c->nremotes = j;
 }
 
 int

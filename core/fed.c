@@ -51,7 +51,9 @@
 #define UNACKED_MAX     (64u << 20) /* our events Redis has not taken */
 #define MAX_ORIGINS     256         /* dedup state: LRU by last use */
 #define KEYSZ           128
-#define RELEASED        256 /* releases a new bridge repeats */
+#define RELEASED        256         /* releases a new bridge repeats */
+#define STOP_MS         3000        /* a bridge told to stop is killed after */
+#define FED_IN_MAX      (16u << 20) /* records read ahead of handling */
 
 struct seen { /* the last sequence number handled from one origin */
 	char origin[KEYSZ];
@@ -94,9 +96,33 @@ struct fed {
 	char lastid[64];      /* the stream id read up to */
 	struct seen seen[MAX_ORIGINS];
 	/* for /stats */
-	unsigned long long events_in, dups, restarts, malformed;
+	unsigned long long events_in, dups, restarts, malformed, lost;
 	int redis_up;
+	/* the presence clock: stands still while Redis is down, so other
+	 * hubs are forgotten only when they, not Redis, went silent */
+	long long down_since_ms, down_total_ms;
 };
+
+/* Redis up or down (the bridge said so, or it died). */
+static void
+set_up(struct fed *f, int up)
+{
+	long long now = clock_mono_ms();
+
+	if (up && !f->redis_up)
+		f->down_total_ms += now - f->down_since_ms;
+	if (!up && f->redis_up)
+		f->down_since_ms = now;
+	f->redis_up = up;
+}
+
+/* Monotonic ms without the time Redis was down. */
+static long long
+presence_clock(const struct fed *f, long long now)
+{
+	return now - f->down_total_ms -
+	    (f->redis_up ? 0 : now - f->down_since_ms);
+}
 
 /* A record for the bridge; dropped while none runs (see publish()). */
 static void
@@ -408,6 +434,7 @@ spawn(struct fed *f)
 		snprintf(cfg.run_id, sizeof(cfg.run_id), "%s", f->run_id);
 		cfg.acked = f->acked;
 		cfg.nick_ttl = f->o->nick_ttl;
+		cfg.timeout_ms = f->o->redis_timeout_ms;
 		cfg.down_fd = down[0];
 		cfg.up_fd = up[1];
 		cfg.parent = parent;
@@ -446,6 +473,7 @@ fed_start(const struct server_opts *o, struct chat *chat)
 	f->o = o;
 	f->chat = chat;
 	f->to_fd = f->from_fd = -1;
+	f->down_since_ms = clock_mono_ms(); /* down until the bridge says */
 	if (o->hub_id[0])
 		snprintf(f->hub, sizeof(f->hub), "%s", o->hub_id);
 	else {
@@ -471,12 +499,15 @@ fed_start(const struct server_opts *o, struct chat *chat)
 /*
  * 1 if (origin, seq) was not handled yet, and remember it.  One origin's
  * events come in stream order, so its last sequence number is all the
- * state needed; seq 0 (presence) is never a duplicate.  A resent XADD
+ * state needed; seq 0 (presence) is never a duplicate.  Every hub reads
+ * every event, so a jump forward means events this hub never read: the
+ * stream was trimmed past them (retention), and *gap says how many.  A resent XADD
  * whose first copy Redis had applied, and what a new bridge reads again
  * from the last cursor, are dropped here.
  */
 static int
-seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq)
+seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq,
+    unsigned long long *gap)
 {
 	struct seen *s, *old = &f->seen[0];
 	long long now = clock_mono_ms();
@@ -491,6 +522,8 @@ seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq)
 			s->used_ms = now;
 			if (seq != 0 && seq <= s->seq)
 				return 0;
+			if (seq != 0 && s->seq != 0 && seq > s->seq + 1)
+				*gap = seq - s->seq - 1; /* never read: lost */
 			if (seq != 0)
 				s->seq = seq;
 			return 1;
@@ -515,17 +548,18 @@ static void
 malformed(struct fed *f, const char *why, const char *p, size_t len)
 {
 	char ex[64];
-	size_t i, n = len < sizeof(ex) - 1 ? len : sizeof(ex) - 1;
+	size_t i;
 
 	f->malformed++;
 	if (f->malformed > 20 && f->malformed % 1000 != 0)
 		return;
-	for (i = 0; i < n; i++)
-		ex[i] = p[i] >= ' ' && p[i] <= '~' ? p[i] : '?';
-	ex[n] = '\0';
-	log_warn("federation: malformed stream entry skipped (%s, %zu bytes, "
+	for (i = 0; i < len && i + 1 < sizeof(ex); i++)
+		ex[i] = (char)(p[i] >= ' ' && p[i] <= '~' ? p[i] : '?');
+	ex[i] = '\0';
+	log_warn("federation: malformed stream entry skipped (%s, %zu %s, "
 	         "%llu so far): %s%s",
-	    why, len, f->malformed, ex, len > n ? "..." : "");
+	    why, len, PLURAL(len, "byte", "bytes"), f->malformed, ex,
+	    len > i ? "..." : "");
 }
 
 static void
@@ -533,6 +567,7 @@ handle_event(struct fed *f, const char *p, size_t len)
 {
 	struct fedev ev;
 	const char *why = fedev_parse(p, len, &ev);
+	unsigned long long gap = 0;
 
 	if (why != NULL) {
 		malformed(f, why, p, len);
@@ -540,9 +575,18 @@ handle_event(struct fed *f, const char *p, size_t len)
 	}
 	if (ev.olen == strlen(f->origin) && memcmp(p, f->origin, ev.olen) == 0)
 		return; /* our own */
-	if (!seen_new(f, ev.origin, ev.olen, ev.seq)) {
+	if (!seen_new(f, ev.origin, ev.olen, ev.seq, &gap)) {
 		f->dups++; /* handled already */
 		return;
+	}
+	if (gap > 0) {
+		f->lost += gap;
+		log_warn(
+		    "federation: %llu events of hub %.*s lost (seq %llu to "
+		    "%llu of %.*s, past the stream's retention)",
+		    gap, (int)ev.hlen, ev.hub, ev.seq - gap, ev.seq - 1,
+		    (int)ev.olen, ev.origin);
+		chat_fed_gap(f->chat, ev.hub, ev.hlen, gap);
 	}
 	if (ev.seq != 0)
 		f->events_in++;
@@ -566,7 +610,7 @@ handle_event(struct fed *f, const char *p, size_t len)
 		break;
 	case 'P': /* P HUB\n SNAPSHOT */
 		chat_fed_presence(f->chat, ev.hub, ev.hlen, ev.f[0], ev.fl[0],
-		    clock_mono_ms());
+		    presence_clock(f, clock_mono_ms()));
 		break;
 	case 'S':
 		f->dirty = 1;
@@ -625,24 +669,33 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 			log_error("%.*s", (int)h->len, p);
 		break;
 	case IPC_FED_LOST:
-		chat_fed_lost(f->chat, p, h->len);
+		(h->code ? chat_fed_kept : chat_fed_lost)(f->chat, p, h->len);
 		break;
 	case IPC_FED_UP:
-		f->redis_up = h->code != 0;
+		set_up(f, h->code != 0);
 		if (h->code)
 			f->dirty = 1, f->last_pub_ms = 0;
 		break;
 	}
 }
 
-void
-fed_drain(struct fed *f)
+/*
+ * Read what the bridge sent (up to FED_IN_MAX unhandled), then handle
+ * records in order until budget bytes of them are done.  A catch-up burst
+ * (a bridge resuming after a pause or an outage) is so handed to the rooms
+ * in slices, between which the children drain their pipes, instead of in
+ * one turn that would push readers who keep up past --max-backlog.
+ * Returns 1 if records are left for the next turn.
+ */
+int
+fed_drain(struct fed *f, size_t budget)
 {
 	struct ipc_hdr h;
+	size_t done = 0;
 	ssize_t n;
 	char *p;
 
-	while (f->from_fd >= 0) {
+	while (f->from_fd >= 0 && buf_used(&f->in) < FED_IN_MAX) {
 		if ((p = buf_reserve(&f->in, 64 * 1024)) == NULL)
 			break;
 		n = read(f->from_fd, p, buf_room(&f->in));
@@ -653,13 +706,18 @@ fed_drain(struct fed *f)
 		else
 			break;
 	}
-	while (buf_used(&f->in) >= IPC_HDR) {
+	while (buf_used(&f->in) >= IPC_HDR && done < budget) {
 		memcpy(&h, buf_head(&f->in), IPC_HDR);
 		if (buf_used(&f->in) < IPC_HDR + h.len)
 			break;
 		handle_record(f, &h, buf_head(&f->in) + IPC_HDR);
 		buf_consume(&f->in, IPC_HDR + h.len);
+		done += IPC_HDR + h.len;
 	}
+	if (buf_used(&f->in) < IPC_HDR)
+		return 0;
+	memcpy(&h, buf_head(&f->in), IPC_HDR); /* a whole one left? */
+	return buf_used(&f->in) >= IPC_HDR + h.len;
 }
 
 void
@@ -699,7 +757,8 @@ fed_tick(struct fed *f, long long now)
 	    ((f->dirty && now - f->last_pub_ms >= PRESENCE_MIN_MS) ||
 	        now - f->last_pub_ms >= f->o->nick_ttl * 1000LL / 3))
 		publish_presence(f, now);
-	chat_fed_expire(f->chat, now, f->o->nick_ttl * 1000LL);
+	chat_fed_expire(
+	    f->chat, presence_clock(f, now), f->o->nick_ttl * 1000LL);
 }
 
 int
@@ -710,12 +769,12 @@ fed_reaped(struct fed *f, pid_t pid, int status)
 	log_error("federation: bridge pid=%d ended (%s %d), restarting",
 	    (int)pid, WIFSIGNALED(status) ? "signal" : "status",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-	fed_drain(f);
+	(void)fed_drain(f, SIZE_MAX);
 	close(f->to_fd);
 	close(f->from_fd);
 	f->to_fd = f->from_fd = -1;
 	f->pid = 0;
-	f->redis_up = 0;
+	set_up(f, 0);
 	f->restarts++;
 	f->restart_ms = clock_mono_ms() + RESTART_MS;
 	return 1;
@@ -732,6 +791,7 @@ fed_stats(const struct fed *f, struct stats_item *it, size_t max)
 		{ "fed_unacked", f->seq - f->acked },
 		{ "fed_bridge_restarts", f->restarts },
 		{ "fed_malformed", f->malformed },
+		{ "fed_events_lost", f->lost },
 	};
 	size_t n = max < STATS_FED_NITEMS ? max : STATS_FED_NITEMS;
 
@@ -739,11 +799,44 @@ fed_stats(const struct fed *f, struct stats_item *it, size_t max)
 	return n;
 }
 
+/*
+ * Wait for the bridge told to stop.  It may be blocked writing records to
+ * us (a catch-up in progress): read and drop them meanwhile, or both would
+ * wait for ever.  Bounded: killed after STOP_MS.
+ */
+static void
+reap_bridge(struct fed *f)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+	long long end = clock_mono_ms() + STOP_MS;
+	char sink[64 * 1024];
+	pid_t r;
+	int st;
+
+	for (;;) {
+		r = waitpid(f->pid, &st, WNOHANG);
+		if (r == f->pid || (r < 0 && errno != EINTR))
+			return;
+		while (
+		    f->from_fd >= 0 && read(f->from_fd, sink, sizeof(sink)) > 0)
+			;
+		if (end != 0 && clock_mono_ms() >= end) {
+			log_warn(
+			    "federation: bridge pid=%d still running %d ms "
+			    "after SIGTERM, killed",
+			    (int)f->pid, STOP_MS);
+			kill(f->pid, SIGKILL);
+			end = 0;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
 void
 fed_stop(struct fed *f)
 {
 	char head[96];
-	int st, n;
+	int n;
 
 	if (f == NULL)
 		return;
@@ -753,8 +846,7 @@ fed_stop(struct fed *f)
 		record(f, IPC_FED_PUB, 1, 0, head, (size_t)n, "", 0);
 		fed_flush(f);
 		kill(f->pid, SIGTERM);
-		while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR)
-			;
+		reap_bridge(f);
 	}
 	if (f->to_fd >= 0)
 		close(f->to_fd);

@@ -1,6 +1,6 @@
 /*
  * fedev.h - the parser of federation events as read from the Redis stream
- * (docs/SCALING.md, docs/SECURITY-redis.md).  Nothing read from Redis is
+ * (docs/SCALING.md, docs/SECURITY.md).  Nothing read from Redis is
  * trusted: every field is checked here, with bounds, before fed.c acts on
  * it, and a malformed entry is refused with a reason.
  *

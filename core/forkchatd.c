@@ -278,6 +278,8 @@ main(int argc, char **argv)
 		daemon_close_fds(keep, 3); /* the launcher's fds */
 	}
 	if (o.pid_file[0] && daemon_write_pidfile(o.pid_file) < 0) {
+		log_error(
+		    "pid file %s: %s", o.pid_file, daemon_pidfile_error());
 		if (!refused(errno))
 			die("cannot write pid file", o.pid_file);
 		fprintf(stderr,

@@ -176,6 +176,21 @@ name_prepare(const char *s, size_t len, size_t maxchars, char *nfc,
 	return f;
 }
 
+int
+name_shown_ok(const char *s, size_t len)
+{
+	const uint8_t *u = (const uint8_t *)s;
+	uint32_t cp;
+	ucs4_t first;
+
+	if (len == 0 || len > PROTO_NAME_MAX_BYTES || s[0] == '/' ||
+	    (len == 1 && s[0] == '-') || u8_check(u, len) != NULL ||
+	    scan(u, len, &cp) != NAME_OK)
+		return 0;
+	u8_mbtouc(&first, u, len);
+	return !uc_is_general_category(first, UC_CATEGORY_M);
+}
+
 size_t
 name_key(const char *s, size_t len, char key[NAME_KEYSZ])
 {

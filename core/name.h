@@ -1,6 +1,6 @@
 /*
  * name.h - the profile every nickname and room name follows
- * (docs/PROTOCOL.md "Names", docs/SECURITY-names.md): what is refused,
+ * (docs/PROTOCOL.md "Names", docs/SECURITY.md): what is refused,
  * the form that is stored and shown (NFC), and the key names are compared
  * by (UTS #39 skeleton of the NFKC case fold, in NFC).
  *
@@ -56,6 +56,14 @@ enum name_fault name_prepare(const char *s, size_t len, size_t maxchars,
  * sent by other hubs.
  */
 size_t name_key(const char *s, size_t len, char key[NAME_KEYSZ]);
+
+/*
+ * 1 if s[0..len) holds only characters a name may hold (no control, space,
+ * invisible, bidi, unassigned; not "-", no leading '/' or combining mark),
+ * in at most PROTO_NAME_MAX_BYTES bytes.  No key is computed: it is the
+ * cheap check for showing a name another hub sent.
+ */
+int name_shown_ok(const char *s, size_t len);
 
 /* Why a name was refused, for an ERR line ("contains U+202E, a bidi..."). */
 void name_explain(enum name_fault f, uint32_t cp, char *buf, size_t sz);

@@ -30,6 +30,7 @@ enum {
 	O_REDIS,
 	O_HUB_ID,
 	O_NICK_TTL,
+	O_REDIS_TIMEOUT,
 	O_MAX_PER_ADDR,
 	O_MAX_UNREG_PER_ADDR,
 	O_RESERVE,
@@ -52,6 +53,7 @@ static const struct option longopts[] = { { "port", required_argument, NULL,
 	{ "redis", required_argument, NULL, O_REDIS },
 	{ "hub-id", required_argument, NULL, O_HUB_ID },
 	{ "nick-ttl", required_argument, NULL, O_NICK_TTL },
+	{ "redis-timeout", required_argument, NULL, O_REDIS_TIMEOUT },
 	{ "max-per-addr", required_argument, NULL, O_MAX_PER_ADDR },
 	{ "max-unreg-per-addr", required_argument, NULL, O_MAX_UNREG_PER_ADDR },
 	{ "reserve", required_argument, NULL, O_RESERVE },
@@ -91,6 +93,8 @@ static const char usage_text[] =
     "                            (default HOSTNAME-PORT)\n"
     "      --nick-ttl S          seconds a dead hub's nicknames stay taken,\n"
     "                            5..3600 (default 30)\n"
+    "      --redis-timeout MS    Redis silent this long with a reply due is\n"
+    "                            down, 100..600000 (default 5000)\n"
     "  -h, --help                this text\n"
     "  -V, --version             print the version\n";
 
@@ -129,6 +133,7 @@ defaults(struct server_opts *o)
 	snprintf(o->log_dir, sizeof(o->log_dir), "logs");
 	o->stats_interval = 60;
 	o->nick_ttl = 30;
+	o->redis_timeout_ms = 5000;
 	o->max_per_addr = 10;
 	o->max_unreg_per_addr = 3;
 	o->reserve = -1;
@@ -255,6 +260,9 @@ apply(struct server_opts *o, int c, const char *arg)
 		return hub_id(o, arg);
 	case O_NICK_TTL:
 		return num(arg, 5, 3600, &v) && ((o->nick_ttl = (int)v), 1);
+	case O_REDIS_TIMEOUT:
+		return num(arg, 100, 600000, &v) &&
+		    ((o->redis_timeout_ms = (int)v), 1);
 	case O_MAX_PER_ADDR:
 		return num(arg, 0, 100000, &v) &&
 		    ((o->max_per_addr = (int)v), 1);

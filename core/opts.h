@@ -25,9 +25,10 @@ struct server_opts {
 	char user[256];       /* drop to this user after startup, "" = stay */
 	char redis_host[256]; /* --redis HOST:PORT: federation, "" = none */
 	int redis_port;
-	char hub_id[65]; /* --hub-id, "" = HOSTNAME-PORT */
-	int nick_ttl;    /* seconds a dead hub's nicks stay taken */
-	/* per-address limits (docs/SECURITY-limits.md), 0 = none */
+	char hub_id[65];      /* --hub-id, "" = HOSTNAME-PORT */
+	int nick_ttl;         /* seconds a dead hub's nicks stay taken */
+	int redis_timeout_ms; /* a reply due this long: Redis is down */
+	/* per-address limits (docs/SECURITY.md), 0 = none */
 	int max_per_addr;       /* connections from one address group */
 	int max_unreg_per_addr; /* of them without a nickname yet */
 	int reserve; /* slots never given to unregistered peers; -1 = -m/10 */

@@ -382,6 +382,21 @@ r_bye(struct rb *b, const struct span *f, struct span text)
 	rb_sgr(b, SGR_RESET);
 }
 
+static void
+r_notice(struct rb *b, const struct span *f, struct span text)
+{
+	rb_sgr(b, SGR_YELLOW);
+	rb_str(b, "* ");
+	if (text.n > 0) {
+		rb_span(b, text);
+		rb_str(b, " ");
+	}
+	rb_str(b, "(");
+	rb_span(b, f[1]);
+	rb_str(b, ")");
+	rb_sgr(b, SGR_RESET);
+}
+
 /* Keyword, number of fields after it, renderer; the rest is free text. */
 static const struct keyword {
 	const char *kw;
@@ -403,6 +418,7 @@ static const struct keyword {
 	{ "HELP", 0, r_help },
 	{ "ERR", 2, r_err },
 	{ "BYE", 1, r_bye },
+	{ "NOTICE", 1, r_notice },
 };
 
 static const struct keyword *

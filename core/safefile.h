@@ -1,7 +1,7 @@
 /*
  * safefile.h - open the files a privileged server writes (the log and the
  * pid file) without following links planted by someone else
- * (docs/SECURITY-files.md).
+ * (docs/SECURITY.md).
  */
 #ifndef FORKCHAT_SAFEFILE_H
 #define FORKCHAT_SAFEFILE_H

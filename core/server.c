@@ -503,8 +503,12 @@ serve(struct server *s, const sigset_t *set)
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = clock_mono_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
-		if (s->fed != NULL) {
-			fed_drain(s->fed);
+		if (s->fed != NULL) { /* a burst in slices, paced by backlogs */
+			if (fed_drain(s->fed,
+			        s->nbacklog > 0 ? FED_SLICE_BACKLOGGED :
+			                          FED_SLICE) &&
+			    s->nbacklog == 0)
+				more = 1;
 			fed_tick(s->fed, now);
 		}
 		if (now - s->last_tick_ms >= 1000) { /* periodic safety net */

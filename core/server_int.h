@@ -58,7 +58,7 @@ struct server {
 	long long deadline_ms;
 	long long last_tick_ms;
 	long long next_timeout_ms; /* earliest register deadline, 0 = none */
-	/* per-address limits (docs/SECURITY-limits.md) */
+	/* per-address limits (docs/SECURITY.md) */
 	struct addrlim *addrs;   /* connections per address group */
 	int npool, pool_cap;     /* unregistered non-exempt connections */
 	struct addrlim_log rlog; /* rate limit of "refused" log lines */

@@ -52,7 +52,7 @@ struct stats_item {
 /* How many items the server reports (docs/PROTOCOL.md, /stats); a
  * federated hub (--redis) adds STATS_FED_NITEMS after them. */
 #define STATS_NITEMS     12
-#define STATS_FED_NITEMS 7
+#define STATS_FED_NITEMS 8
 #define STATS_MAX_ITEMS  (STATS_NITEMS + STATS_FED_NITEMS)
 
 /*

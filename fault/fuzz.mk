@@ -45,10 +45,10 @@ $(FUZZ_BUILD)/obj/fuzz_%.o: fault/fuzz/fuzz_%.c $(FUZZ_HDRS) | $(STAMP)
 $(FUZZ_BUILD)/fuzz_proto: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_proto.o proto.o utf8.o name.o) | $(STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
-$(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o chat.o chatfed.o buf.o proto.o utf8.o log.o name.o) | $(STAMP)
+$(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o chat.o chatfed.o buf.o proto.o utf8.o log.o safefile.o name.o) | $(STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
-$(FUZZ_BUILD)/fuzz_fedev: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_fedev.o fedev.o chat.o chatfed.o buf.o proto.o utf8.o log.o name.o) | $(STAMP)
+$(FUZZ_BUILD)/fuzz_fedev: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_fedev.o fedev.o chat.o chatfed.o buf.o proto.o utf8.o log.o safefile.o name.o) | $(STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
 fuzz-build: $(FUZZ_BINS) $(BUILD)/forkchatd | $(STAMP)

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 
-from fclib import (Fail, Server, Skip, alive, check_seq, listening, seq_received,
+from fclib import (Fail, Server, Skip, alive, check_seq, kill_pid, listening, seq_received,
                    wait_for)
 from fixture import Fx, startup_fail
 
@@ -570,9 +570,10 @@ class Fed:
         with Fed(ctx, name, redis_up=True, start_cmds_a=()) as fd: ...
     """
 
-    def __init__(self, ctx, name, redis_up=True, start_cmds_a=(), wait_up=True):
+    def __init__(self, ctx, name, redis_up=True, start_cmds_a=(), wait_up=True,
+                 hub_args=()):
         import shutil
-        self.ctx, self.name = ctx, name
+        self.ctx, self.name, self.hub_args = ctx, name, tuple(hub_args)
         self.redis_up, self.start_cmds_a, self.wait_up = redis_up, start_cmds_a, wait_up
         self.skip = shutil.which("redis-server") is None
         self.redis = RedisProc()
@@ -589,7 +590,7 @@ class Fed:
                 fx = Fx(self.ctx, "%s/hub%s" % (self.name, hub), preload=False, nctl=0,
                         start_cmds=cmds,
                         args=("--redis", "127.0.0.1:%d" % self.redis.port,
-                              "--hub-id", "hub" + hub, "--nick-ttl", "6"))
+                              "--hub-id", "hub" + hub, "--nick-ttl", "6") + self.hub_args)
                 fx.__enter__()
                 fx.sent = self.sent            # one numbering for both hubs
                 self.hubs.append(fx)
@@ -640,6 +641,17 @@ class Fed:
 
     def connects(self, fx):
         return fx.srv.log_count(r"federation: connected to redis")
+
+    def lists(self, viewer, nicks, timeout=10.0):
+        """Until viewer's /users all names every nick (presence crossed)."""
+        def ok():
+            n = len(viewer.snapshot())
+            viewer.send("/users all")
+            if viewer.wait_line(r"^END USERS", 5, start=n) is None:
+                return False
+            got = viewer.snapshot()[n:]
+            return all(any(x.startswith("USER %s " % k) for x in got) for k in nicks)
+        return wait_for(ok, timeout, 0.3)
 
     def bridges(self, fx):
         return [int(m) for m in re.findall(r"federation: bridge pid=(\d+) redis=", fx.srv.log())]
@@ -980,6 +992,161 @@ def _fed_redis(ctx):
                 "and sent their acknowledged events again (new run_id); the last round before "
                 "the kill and 16 outage msgs delivered cross-hub once, in order; %s; %s" % (
                     la[:60], dt, rr, summ))
+
+
+@scenario("fed-redis-sigstop", "signal",
+          "SIGSTOP redis-server 12 s (2 x --nick-ttl), --redis-timeout 1000", timeout=120)
+def _fed_redis_stop(ctx):
+    """Redis hangs instead of dying (issue 14): both hubs notice within the
+    timeout once a reply is due, log it once, answer a registration within
+    the timeout, keep local chat and keep listing each other's users (alive
+    hubs are not forgotten because Redis is silent); after SIGCONT they log
+    how long Redis was out and everything said meanwhile arrives once, in
+    order."""
+    with Fed(ctx, "fed-redis-sigstop", hub_args=("--redis-timeout", "1000")) as fd:
+        if fd.skip:
+            raise Skip("no redis-server (Debian package redis-server)")
+        A, B, a, b = fd.warm(3, "the stop")
+        if not fd.lists(b[0], [c.nick for c in a]) or not fd.lists(a[0], [c.nick for c in b]):
+            raise Fail("presence did not cross before the stop")
+        pid = fd.redis.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        try:
+            fd.round(a + b, 2)              # replies fall due on both hubs
+            rx = r"federation: redis .* unavailable \(no reply for \d+ ms\)"
+            la = A.expect_log(rx, 8)
+            B.expect_log(rx, 8)
+            tdet = time.monotonic() - t0
+            t1 = time.monotonic()
+            late = A.client("st0")          # needs Redis: decided locally
+            treg = time.monotonic() - t1
+            if treg > 1.0 + 2.0:
+                raise Fail("registration during the hang took %.2fs (timeout 1s)" % treg)
+            fd.round(a + b, 3)
+            for cs in (a, b):
+                if not fd.delivered(cs, [c.nick for c in cs], 5):
+                    raise Fail("local delivery stalled while Redis hung")
+            while time.monotonic() - t0 < 11:
+                time.sleep(0.2)
+            n0 = len(b[0].snapshot())
+            b[0].send("/users all")
+            if not b[0].wait_line(r"^END USERS", 5, start=n0):
+                raise Fail("/users all not answered during the hang")
+            listed = [x for x in b[0].snapshot()[n0:] if x.startswith("USER ")]
+            if not any(x.startswith("USER a0 ") for x in listed):
+                raise Fail("hub B forgot hub A's users after 11s of Redis silence: %r" % listed)
+            while time.monotonic() - t0 < 12:
+                time.sleep(0.1)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        t2 = time.monotonic()
+        lb = A.expect_log(r"federation: redis .* back after \d+ ms out", 10)
+        B.expect_log(r"federation: redis .* back after \d+ ms out", 10)
+        if not fd.delivered(fd.everyone(), list(fd.sent), 15):
+            raise Fail("messages of the hang not delivered after SIGCONT: %s" % (
+                seq_check_window(fd.everyone(), fd.sent)[0][:3],))
+        tcatch = time.monotonic() - t2
+        time.sleep(0.3)
+        probs = check_seq(fd.everyone(), fd.sent, [c.nick for c in fd.everyone()])
+        if probs:
+            raise Fail("delivery: " + "; ".join(probs[:3]))
+        late.send("/quit")
+        if not late.wait_eof(5):
+            raise Fail("st0, registered during the hang, could not /quit")
+        rr = fd.cross_round("r")
+        summ = fd.verify()
+        return ("'%s' %.1fs after SIGSTOP; registration answered in %.2fs; local chat "
+                "complete; A's users still listed on B at 11s; '%s'; the 20 msgs of the "
+                "hang arrived cross-hub once, in order, %.1fs after SIGCONT; %s; %s" % (
+                    la[:62], tdet, treg, lb[:60], tcatch, rr, summ))
+
+
+@scenario("fed-hub-sigkill", "signal", "SIGKILL hub B's parent", timeout=90)
+def _fed_hub_kill(ctx):
+    """A hub is SIGKILLed: after --nick-ttl of silence the other hub forgets
+    it and its users leave with PART lobby NICK hub-lost (a netsplit);
+    the surviving hub's chat goes on without loss."""
+    with Fed(ctx, "fed-hub-sigkill") as fd:
+        if fd.skip:
+            raise Skip("no redis-server (Debian package redis-server)")
+        A, B, a, b = fd.warm(2, "the kill")
+        if not fd.lists(a[0], [c.nick for c in b]):
+            raise Fail("hub B's users never listed on hub A")
+        n0 = [len(c.snapshot()) for c in a]
+        t0 = time.monotonic()
+        kill_pid(B.srv.pid)
+        for c, n in zip(a, n0):
+            for d in b:
+                if not c.wait_line(r"^PART lobby %s hub-lost$" % d.nick, 15, start=n):
+                    raise Fail("%s got no 'PART lobby %s hub-lost' within 15s" % (c.nick, d.nick))
+        dt = time.monotonic() - t0
+        logl = A.expect_log(r"federation: hub hubB silent for \d+ ms, forgetting its users "
+                            r"\(2 parted: hub-lost\)", 3)
+        for c in a:
+            parts = [x for x in c.snapshot()[n0[a.index(c)]:] if x.startswith("PART ")]
+            if len(parts) != len(b):
+                raise Fail("%s got %d PART lines, want %d: %r" % (c.nick, len(parts), len(b), parts))
+        fd.round(a, 3)
+        if not fd.delivered(a, [c.nick for c in a], 5):
+            raise Fail("hub A's chat stalled after hub B died")
+        probs = check_seq(a, {c.nick: fd.sent[c.nick] for c in a}, [c.nick for c in a])
+        if probs:
+            raise Fail("delivery on A: " + "; ".join(probs[:3]))
+        A.ctl = []
+        summ = A.verify(keep=fd.bridges(A), post=False)
+        return ("both of A's clients got 'PART lobby b0/b1 hub-lost' %.1fs after the kill "
+                "(--nick-ttl 6); '%s'; A's chat goes on; A: %s" % (dt, logl[:80], summ[:80]))
+
+
+@scenario("fed-gap-past-retention", "signal",
+          "SIGSTOP hub B's bridge, XTRIM fc:ev MAXLEN 0, SIGCONT", timeout=90)
+def _fed_gap(ctx):
+    """Events hub B never read because the stream was trimmed past them
+    (its bridge stopped, the stream cut to nothing): B detects the jump in
+    hub A's sequence numbers, logs it, counts it (fed_events_lost) and tells
+    its clients NOTICE MESSAGES_LOST before the next line; what follows
+    arrives once, in order."""
+    import subprocess
+    with Fed(ctx, "fed-gap-past-retention") as fd:
+        if fd.skip:
+            raise Skip("no redis-server (Debian package redis-server)")
+        A, B, a, b = fd.warm(2, "the gap")
+        bridge = fd.bridges(B)[-1]
+        pre = dict(fd.sent)
+        n0 = [len(c.snapshot()) for c in b]
+        os.kill(bridge, signal.SIGSTOP)
+        try:
+            fd.round(a, 5)
+            if not fd.delivered(a, [c.nick for c in a], 5):
+                raise Fail("hub A's local chat stalled")
+            time.sleep(0.5)             # acknowledged by Redis
+            r = subprocess.run(["redis-cli", "-p", str(fd.redis.port), "XTRIM", "fc:ev",
+                                "MAXLEN", "0"], capture_output=True, text=True, timeout=10)
+            if r.returncode != 0:
+                raise Fail("XTRIM failed: %s" % r.stderr.strip())
+            mid = dict(fd.sent)
+            fd.round(a, 2)
+        finally:
+            os.kill(bridge, signal.SIGCONT)
+        for c, n in zip(b, n0):
+            if not c.wait_line(r"^NOTICE MESSAGES_LOST \d+ events from hub hubA ", 10, start=n):
+                raise Fail("%s got no NOTICE MESSAGES_LOST: %r" % (c.nick, c.snapshot()[n:][:6]))
+        logl = B.expect_log(r"federation: \d+ events of hub hubA lost", 5)
+        def last_ok():
+            return all((seq_received(r).get(s.nick) or [0])[-1] >= fd.sent[s.nick]
+                       for r in b for s in a)
+        if not wait_for(last_ok, 10):
+            raise Fail("A's messages after the gap did not reach B")
+        lossy = {(r.nick, s.nick): (pre[s.nick], mid[s.nick]) for r in b for s in a}
+        probs, lost = seq_check_window(b, fd.sent, lossy)
+        if probs:
+            raise Fail("delivery around the gap: " + "; ".join(probs[:3]))
+        rr = fd.cross_round("r")
+        summ = fd.verify()
+        return ("'%s'; both of B's clients told (NOTICE MESSAGES_LOST); %d receptions "
+                "lost, all in the trimmed window, the rest once, in order; "
+                "%s; %s" % (logl[:70], lost, rr, summ))
 
 
 # ==== libfiu POSIX preload (fiu-run -x) ===============================================
@@ -1540,7 +1707,7 @@ def _fds(ctx):
 
 def nobody_dir(path):
     path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o777)
+    os.chmod(path, 0o1777)      # sticky: forkchatd refuses a log path below o+w without it
     p = path
     while p != p.parent and str(p).startswith("/tmp/"):
         os.chmod(p, os.stat(p).st_mode | 0o711)
@@ -1622,7 +1789,6 @@ def _logdir_notdir(ctx):
 def _logdir_ro(ctx):
     d = ctx.rundir / "logdir-unwritable"
     nobody_dir(d)
-    os.chmod(d, 0o1777)     # sticky: world-writable without it is refused
     ro = d / "ro"
     ro.mkdir()
     os.chmod(ro, 0o555)

@@ -39,3 +39,20 @@ def test_lookalike_room_exists_on_another_hub(hubs, user):
     alice.expect_exact("JOIN \u03a3\u03bf\u03c6\u03af\u03b1 bob")
     bob.send("hi")
     alice.expect_exact("MSG \u03a3\u03bf\u03c6\u03af\u03b1 bob hi")
+
+
+def test_korean_room_across_hubs(hubs, user):
+    """A Korean room's key is a jamo skeleton, longer than its name: the
+    events carrying it pass the checks on the other hub."""
+    kim = user("김철수", hubs[0].port)
+    lee = user("이영희", hubs[1].port)
+    kim.send("/add 하늘")
+    kim.expect_exact("OK JOIN 하늘")
+    wait_until(lambda: "하늘" in lee.rooms(), timeout=10, interval=0.1, what="하늘 on hub1")
+    lee.send("/join 하늘")
+    lee.expect_exact("OK JOIN 하늘")
+    kim.expect_exact("JOIN 하늘 이영희")
+    lee.send("안녕하세요")
+    kim.expect_exact("MSG 하늘 이영희 안녕하세요")
+    kim.send("반가워요")
+    lee.expect_exact("MSG 하늘 김철수 반가워요")

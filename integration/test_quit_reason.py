@@ -49,3 +49,14 @@ def test_shutdown_log_counts_1_child(server_factory, user):
     assert not srv.stop()
     wait_until(lambda: re.search(r"shutdown begin \(SIG\w+\), 1 child$", srv.log(), re.M),
                5, what="'1 child' in the shutdown line: %r" % srv.log()[-400:])
+
+
+def test_per_address_limit_of_1_says_1_connection(server_factory, connect):
+    srv = server_factory(["--exempt", "none", "--max-per-addr", "1",
+                          "--max-unreg-per-addr", "1"])
+    connect(srv.port, source="127.0.0.2")           # unregistered, holds the slot
+    extra = connect(srv.port, hello=False, source="127.0.0.2")
+    got = extra.expect_closed()
+    assert len(got) == 1 and re.fullmatch(
+        r"BYE TOO_MANY_\w+ your address has 1 connection (open|without a nickname), .*",
+        got[0]), got

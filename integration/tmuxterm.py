@@ -1,15 +1,17 @@
 """A person's terminal for the tests: build/forkchat inside a detached tmux.
 
-Each Term runs its own tmux server on a private socket in the test's tmp
-dir (never the user's tmux), types with send-keys and reads the screen with
+Each Term runs its own tmux server on a private socket in a fresh /tmp
+directory (never the user's tmux), types with send-keys and reads the screen with
 capture-pane, as a person would see it.  close() kills that tmux server by
 the pid tmux reports, so nothing is left behind even when a test fails.
 """
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 from serverproc import CLIENT, STARTED_PIDS, is_gone, wait_until
@@ -19,7 +21,9 @@ TMUX = "tmux"
 
 class Term:
     def __init__(self, tmp_path, argv, width=80, height=24, env=None, name="t"):
-        self.sock = str(tmp_path / ("tmux-%s.sock" % name))
+        # a socket path must fit sun_path (108 bytes): tmp_path may not
+        self.sockdir = tempfile.mkdtemp(prefix="fct")
+        self.sock = os.path.join(self.sockdir, "s")
         self.width, self.height = width, height
         e = {"LANG": "C.UTF-8", "TERM": "xterm-256color", "NO_COLOR": "1"}
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):  # sanitizer builds
@@ -111,6 +115,7 @@ class Term:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        shutil.rmtree(self.sockdir, ignore_errors=True)
 
 
 def client_argv(port, *args):

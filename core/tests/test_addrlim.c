@@ -255,6 +255,26 @@ test_addrlim_log_burst_then_summary(void **state)
 	assert_string_equal(addrlim_reason_name(ADDRLIM_NREASONS), "?");
 }
 
+/* One refusal past the burst: "1 more connection", not "connections". */
+static void
+test_addrlim_log_summary_singular(void **state)
+{
+	struct addrlim_log l;
+	char line[256];
+	int i;
+
+	memset(&l, 0, sizeof(l));
+	for (i = 0; i <= ADDRLIM_LOG_BURST; i++)
+		addrlim_log_allow(&l, ADDRLIM_PER_ADDR, 1000 + i);
+	assert_int_equal(addrlim_log_summary(&l, 1000 + ADDRLIM_LOG_WINDOW_MS,
+	                     line, sizeof(line)),
+	    1);
+	assert_string_equal(line,
+	    "refused 1 more connection in the last 10 s (not logged one by "
+	    "one): server-full=0 too-many-connections=1 "
+	    "too-many-unregistered=0");
+}
+
 int
 main(void)
 {
@@ -265,6 +285,7 @@ main(void)
 		cmocka_unit_test(test_addrlim_matches_model),
 		cmocka_unit_test(test_addrlim_table_full),
 		cmocka_unit_test(test_addrlim_log_burst_then_summary),
+		cmocka_unit_test(test_addrlim_log_summary_singular),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -247,9 +247,25 @@ test_chatfed_remote_lines_and_presence(void **state)
 	assert_string_equal(
 	    buf_head(&b), "R lobby 0 -\nR ops 1 -\nU ann ops\n");
 	buf_free(&b);
-	/* a silent hub is forgotten */
+	/* events of hub1 lost: the members of its users' rooms here (ann in
+	 * ops; nobody of ours in the lobby) are told once per room */
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_gap(c, "hub9", 4, 3); /* its users unknown: everybody */
+	assert_string_equal(r.out[0],
+	    "NOTICE MESSAGES_LOST 3 events from hub hub9 were lost before "
+	    "this hub read them; some lines of ops may be missing\n");
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_gap(c, "hub1", 4, 3);
+	assert_string_equal(r.out[0],
+	    "NOTICE MESSAGES_LOST 3 events from hub hub1 were lost before "
+	    "this hub read them; some lines of ops may be missing\n");
+	/* a silent hub is forgotten: its users part with reason hub-lost
+	 * where we have members (ops; nobody of ours is in the lobby) */
+	memset(r.out, 0, sizeof(r.out));
 	chat_fed_expire(c, 5000, 10000);
+	assert_string_equal(r.out[0], "");
 	chat_fed_expire(c, 20000, 10000);
+	assert_string_equal(r.out[0], "PART ops zed hub-lost\n");
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/users all");
 	assert_string_equal(r.out[0], "USER ann ops\nEND USERS 1\n");
@@ -317,8 +333,8 @@ test_chatfed_room_part_owned_elsewhere(void **state)
 	say(c, 0, "/rm nowhere");
 	assert_non_null(strstr(r.out[0], "ERR 430 NO_SUCH_ROOM"));
 	memset(r.out, 0, sizeof(r.out));
-	say(c, 0, "/join OPS");
-	assert_string_equal(r.out[0], "OK JOIN ops\n"); /* named as there */
+	say(c, 0, "/join OPS"); /* spelled as where it was made (issue 14) */
+	assert_string_equal(r.out[0], "OK JOIN ops\n");
 	say(c, 1, "/join ops");
 	assert_int_equal(chat_room_count(c), 2);
 	memset(r.out, 0, sizeof(r.out));
@@ -326,6 +342,10 @@ test_chatfed_room_part_owned_elsewhere(void **state)
 	assert_string_equal(r.out[0],
 	    "ERR 434 NOT_OWNER only its owner zed "
 	    "(on another hub) may remove ops\n");
+	/* a line from a hub that spells it otherwise: ours spell it as here */
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_room_line(c, "ops", 3, "MSG Ops zed hi there", 20);
+	assert_string_equal(r.out[0], "MSG ops zed hi there\n");
 	chat_fed_room_line(c, "ops", 3, "OWNER ops yan", 13);
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/rm ops");

@@ -1,6 +1,6 @@
 /*
  * test_fedev.c - unit tests for fedev.c, the checks on every event read
- * from Redis (issue 12, docs/SECURITY-redis.md): the events hubs write
+ * from Redis (issue 12, docs/SECURITY.md): the events hubs write
  * are taken apart field by field; hostile ones (overflowing, signed or
  * non-decimal sequence numbers, wrong origins, bad names, control
  * characters, invalid UTF-8, forged keywords, wrong room, over-long) are

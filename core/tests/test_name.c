@@ -321,6 +321,25 @@ test_name_explain_names_the_code_point(void **state)
 	assert_string_equal(buf, "could not be checked (out of memory)");
 }
 
+/* The cheap check for names other hubs send: characters only, no key. */
+static void
+test_name_shown_ok(void **state)
+{
+	assert_true(name_shown_ok("alice", 5));
+	assert_true(name_shown_ok("김철수", strlen("김철수")));
+	assert_true(name_shown_ok("--", 2));
+	assert_false(name_shown_ok("", 0));
+	assert_false(name_shown_ok("-", 1));
+	assert_false(name_shown_ok("/x", 2));
+	assert_false(name_shown_ok("a b", 3));
+	assert_false(name_shown_ok("bob\xe2\x80\xae", 6));
+	assert_false(name_shown_ok("bob\xe2\x81\xa0", 6));
+	assert_false(name_shown_ok("\xe3\x85\xa4", 3));
+	assert_false(name_shown_ok("\xcc\x81x", 3));
+	assert_false(name_shown_ok("a\xff", 2));
+	assert_false(name_shown_ok("a\x01", 2));
+}
+
 /* The checker can be closed and opened again (name_cleanup at exit). */
 static void
 test_name_cleanup_then_reuse(void **state)
@@ -351,6 +370,7 @@ main(void)
 		cmocka_unit_test(test_name_different_names_differ),
 		cmocka_unit_test(test_name_key_of_invalid_is_empty),
 		cmocka_unit_test(test_name_explain_names_the_code_point),
+		cmocka_unit_test(test_name_shown_ok),
 		cmocka_unit_test(test_name_cleanup_then_reuse),
 	};
 

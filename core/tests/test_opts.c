@@ -286,6 +286,14 @@ test_opts_federation(void **state)
 	assert_int_equal(RUN("--hub-id", ""), OPTS_USAGE);
 	assert_int_equal(RUN("--nick-ttl", "4"), OPTS_USAGE);
 	assert_int_equal(RUN("--nick-ttl", "3601"), OPTS_USAGE);
+	assert_int_equal(run(NULL), OPTS_RUN);
+	assert_int_equal(o.redis_timeout_ms, 5000);
+	assert_int_equal(RUN("--redis-timeout", "100"), OPTS_RUN);
+	assert_int_equal(o.redis_timeout_ms, 100);
+	assert_int_equal(RUN("--redis-timeout", "600000"), OPTS_RUN);
+	assert_int_equal(o.redis_timeout_ms, 600000);
+	assert_int_equal(RUN("--redis-timeout", "99"), OPTS_USAGE);
+	assert_int_equal(RUN("--redis-timeout", "1s"), OPTS_USAGE);
 }
 
 static void

@@ -145,6 +145,8 @@ test_render_err_is_red_with_colour(void **state)
 static void
 test_render_bye_removed_owner_hello(void **state)
 {
+	assert_string_equal(
+	    plain("NOTICE NICK_KEPT you keep it"), "* you keep it (NICK_KEPT)");
 	assert_string_equal(plain("BYE SHUTDOWN server going down"),
 	    "* server closed the connection: server going down (SHUTDOWN)");
 	assert_string_equal(plain("REMOVED rust alice"),
