@@ -25,7 +25,7 @@ stage test-asan		make test-asan
 stage valgrind		make valgrind
 stage lint		make lint
 stage coverage		make coverage
-stage fault-quick	make ci-fault-quick
+stage fault		make ci-fault
 stage bench-check	make bench-check
 
 pass=0; fail=0
