@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Federation under partitions (issue 14): a Redis that hangs instead of
 dying (SIGSTOP), hubs that die, rooms spelled one way everywhere.
 
