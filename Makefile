@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # forkchat - multi-process chat server and client (fork, pipes, signals).
 #
 #   make            build build/forkchatd and build/forkchat

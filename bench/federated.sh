@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # federated.sh - forkchat-load against three federated hubs vs one hub
 # (docs/SCALING.md).  Starts a redis-server and the hubs on free 127.0.0.1
 # ports, runs the same scenarios against system "forkchat" (one hub) and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """bench/report.py - turn forkchat-load's JSON lines into the bench report.
 
 Reads the runs (one JSON object per line, written by forkchat-load -j),

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # bench/run.sh - run the forkchat benchmark and write bench/results/.
 #
 #   bench/run.sh quick|full        (make bench-quick / make bench)

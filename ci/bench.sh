@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # ci/bench.sh [--base-only] - make bench-check: the candidate against the
 # last landed commit, built side by side and run interleaved on this
 # machine now.  --base-only prints the base commit and why, and exits.

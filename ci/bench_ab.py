@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """ci/bench_ab.py - run the base and the candidate forkchatd interleaved.
 
     ci/bench_ab.py --base BASE_FORKCHATD --cand CAND_FORKCHATD --load FORKCHAT_LOAD

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """ci/bench_compare.py RUNS.jsonl - the verdict of bench-check (stdlib only).
 
 RUNS.jsonl holds one forkchat-load result per line, each tagged by

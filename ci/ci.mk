@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # ci/ci.mk - CI gate stages (included by the top Makefile; see ci/README.md).
 #
 #   make ci             every stage below, through ci/gate.sh (= .ci/run)

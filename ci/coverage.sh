@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # ci/coverage.sh - line/branch coverage of core/ from the unit tests, the
 # integration suite and (when it exists) make fault-quick, all run against
 # the --coverage build in $BUILD/cov/.  Prints gcovr's per-file table and

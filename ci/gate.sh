@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # ci/gate.sh - run every CI stage, print a PASS/FAIL line per stage, a
 # summary table and "N passed, N failed"; exit non-zero if any stage failed.
 set -uo pipefail

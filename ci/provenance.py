@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """ci/provenance.py - tie a results file to the code that produced it (stdlib).
 
     ci/provenance.py stamp FILE.json [BINARY]   add "provenance" to a JSON object

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # ci/run-unit.sh TEST... - run cmocka test binaries (make unit, make test-asan).
 # Fails if a binary exits non-zero, or if it reports skipped tests
 # ("[  SKIPPED ]", or a "skipped" note) that ci/skips.allow does not list

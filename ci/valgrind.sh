@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # ci/valgrind.sh - memcheck the server (parent process) through a scripted
 # session: ci/scenario.py (4+1 clients, chat, rooms, whisper, errors,
 # disconnect, quit), SIGHUP (log reopen), a client held open across

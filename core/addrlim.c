@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * addrlim.c - per-address connection counts and the refusal log limit.
  *

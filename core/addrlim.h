@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * addrlim.h - per-address connection accounting for the server parent
  * (docs/SECURITY.md): which address group a peer belongs to, whether

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * admit.c - the server parent's door: who may open a connection, and how
  * long a connection may stay without a nickname.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bridge.c - the federation bridge child (docs/SCALING.md).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bridge.h - the federation bridge: a child of the server parent that owns
  * the Redis connections (docs/SCALING.md).  It waits on signals like every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * chat.c - users, nicknames, rooms and the commands that change them.
  *

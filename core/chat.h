@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * chat.h - the chat state machine the server parent runs: who is
  * connected, their nicknames, the rooms and who owns them, and what every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * chat_int.h - what chat.c and chatfed.c share: the chat state (users,
  * rooms, other hubs' snapshots) and the internal helpers each calls in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * chatfed.c - the chat state machine's federation half (docs/SCALING.md):
  * what this hub knows of the other hubs and what they tell it.

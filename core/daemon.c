@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * daemon.c - detach like Redis's daemonize(), but report readiness.
  *

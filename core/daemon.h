@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * daemon.h - detach from the terminal, and the pid file.
  */

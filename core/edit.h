@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * edit.h - the client's input line editor (keys in, line and view out).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * failpoint.h - libfiu failure points, compiled in only for fault builds,
  * and child_exit(), which coverage builds hook.

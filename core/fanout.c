@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fanout.c - the server parent's output side: per-child output queues,
  * the batched fan-out (one write and one SIGUSR2 per child per turn), the

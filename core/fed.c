@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fed.c - the parent's side of federation (docs/SCALING.md).
  *

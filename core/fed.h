@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fed.h - the server parent's side of federation (docs/SCALING.md): starts
  * the bridge child, turns the chat's federation hooks (chatfed.c) into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fedev.c - parse and check the federation events read from Redis.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fedev.h - the parser of federation events as read from the Redis stream
  * (docs/SCALING.md, docs/SECURITY.md).  Nothing read from Redis is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * forkchatd.c - main: options, limits, listening socket, log, daemon.
  *

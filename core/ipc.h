@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ipc.h - records on the shared child-to-parent pipe, and the meaning of
  * each signal between server processes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * log.c - dated log file with daily roll-over and SIGHUP reopen.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * name.c - the name profile (name.h): one place decides what a nickname or
  * room name may contain and when two names are the same.

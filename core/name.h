@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * name.h - the profile every nickname and room name follows
  * (docs/PROTOCOL.md "Names", docs/SECURITY.md): what is refused,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * opts.c - forkchatd option parsing with getopt_long.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * opts.h - forkchatd command line (docs/SERVER-CLI.md).
  */

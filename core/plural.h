@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * plural.h - "1 second", "2 seconds": the noun that goes with a count in
  * every message people read (replies, BYE texts, log lines, warnings).

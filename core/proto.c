@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * proto.c - framing, validation and command parsing for the line protocol.
  *

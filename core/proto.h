@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * proto.h - the forkchat line protocol: framing, validation, command
  * parsing and the table of stable error codes (docs/PROTOCOL.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * render.c - turn one forkchatd protocol line into text for people.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * render.h - turn one forkchatd protocol line into text for people.
  *

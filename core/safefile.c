@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * safefile.c - open the log and the pid file safely, as root too.
  *

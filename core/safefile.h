@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * safefile.h - open the files a privileged server writes (the log and the
  * pid file) without following links planted by someone else

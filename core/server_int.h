@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * server_int.h - what the server parent's modules share: the client table
  * and the server state.  Private to server.c and fanout.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * stats.h - live server statistics: a log-linear latency histogram and
  * the "name value" items that /stats and the periodic log line report.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # fault/fault.mk - fault-injection build and matrix (included by the top Makefile).
 #
 #   make fault          the whole matrix (>= 40 scenarios), table + fault/results/latest.{json,md}

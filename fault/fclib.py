@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """fclib - helpers for the forkchat fault-injection matrix.
 
 Starts build/fault/forkchatd under fiu-run (per-run FIFO prefix dir), talks to

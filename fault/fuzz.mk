@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # fault/fuzz.mk - fuzzing (fault/fuzz/README.md), included from fault/fault.mk.
 #
 #   make fuzz-quick   libFuzzer targets + network fuzzer, bounded (~75 s)

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """runner - run the forkchat fault matrix and report it.
 
     /usr/bin/python3 fault/runner.py --suite full|quick [--only REGEX] [--keep]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """scenarios - the fault matrix: one function per scenario.
 
 Each scenario returns a one-line evidence string, or raises fclib.Fail with

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """fault/sweep.py - SQLite-style Nth-call sweeps of every in-code failpoint.
 
 For each failpoint FAIL("forkchatd/...") of core/ and a scripted session

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Raw-socket protocol client for the forkchat integration tests.
 
 Speaks docs/PROTOCOL.md over a plain TCP socket: line framing with a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Fixtures for the forkchat end-to-end tests.
 
 - server:          a fresh `build/forkchatd -f -p PORT -l <tmp>/logs` per test

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Start, inspect and stop a real build/forkchatd for one test.
 
 Process inspection goes through /proc only (no ps, no names): children are

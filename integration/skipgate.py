@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """A skip is never a pass (stdlib + pytest).
 
 The allow-list ci/skips.allow names every skip that may happen, one per

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Per-address connection limits (docs/SECURITY.md): --max-per-addr
 (BYE TOO_MANY_CONNECTIONS), --max-unreg-per-addr (BYE TOO_MANY_UNREGISTERED),
 --reserve (the oldest unregistered connection gets BYE REGISTER_EVICTED when

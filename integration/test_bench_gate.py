@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The performance gate's logic (ci/bench_compare.py, ci/bench.sh): the
 verdict comes from candidate/base pairs measured in the same run, with a
 tolerance from their spread; loss fails whatever the timings."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Command line (SERVER-CLI.md): usage errors exit 2 with a message, -h and
 -V exit 0."""
 

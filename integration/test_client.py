@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The real client build/forkchat: under a pty (pexpect) and with stdin from
 a pipe.  Checks the nickname prompt, chat both ways with a raw-socket peer,
 every command, colour on/off, control-character stripping, and exit status

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """build/forkchat on a real terminal (tmux), read back as a person sees it.
 
 Issue 12 item 5: a message padded to the terminal width must not show its

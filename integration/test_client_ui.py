@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Issue 15 item 1: typing while others talk, on a real terminal (tmux).
 
 build/forkchat runs in a detached tmux (80x24); keys go in with send-keys,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Concurrency: nick races, a 200-member room under load (every message
 exactly once, in per-sender order), and members joining and leaving while
 others chat.  All clients are real TCP connections driven from this process

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Fault evidence (fault/runner.py): a failpoint that never fired fails its
 scenario; the fired column counts what core/failpoint.h recorded."""
 

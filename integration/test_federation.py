@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Federation: hubs joined through Redis (docs/SCALING.md).
 
 A redis-server started on a free 127.0.0.1 port (no persistence) and three

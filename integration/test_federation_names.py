@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The name profile across federated hubs (issue 12, item 3): every hub
 computes the same key, so a lookalike of a nickname held on another hub is
 refused by the Redis claim, a lookalike room on another hub exists, and a

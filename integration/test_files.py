@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The files a privileged forkchatd writes (docs/SECURITY.md, issue 12
 items 1 and 2): no file takeover through links planted by the service user
 in the log or pid directory, nested log directories made like mkdir -p and

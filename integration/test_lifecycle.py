@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Server lifecycle (SERVER-CLI.md): daemon mode and pid file, dated log,
 port in use, SIGHUP log reopening, graceful SIGTERM/SIGINT, SIGQUIT, a
 killed child, a killed parent (no orphans)."""

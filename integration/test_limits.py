@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Connection limits: --max-clients (BYE SERVER_FULL) and
 --register-timeout (BYE REGISTER_TIMEOUT)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The name profile (PROTOCOL.md "Names", SECURITY.md "Names"), issue 12
 item 3: invisible, format and bidi characters refused in nicknames and room
 names; names that differ only in case or look alike (UTS #39 skeleton) are

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """A foreign client: netcat-openbsd can register and chat (DESIGN.md
 "a plain nc 127.0.0.1 5101 must be usable")."""
 

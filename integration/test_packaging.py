@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Operating forkchat like a real daemon: the man pages (render without
 warnings, document exactly the long options --help lists), the systemd unit
 (systemd-analyze verify), `make install`/`make uninstall` into a DESTDIR,

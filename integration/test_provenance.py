@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Results tied to the code (ci/provenance.py): every results writer records
 git commit, dirty flag, compiler, kernel and machine, and the check warns
 when the tree differs from the commit measured."""

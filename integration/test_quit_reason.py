@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Issue 15, protocol loose ends: /quit TEXT delivers its reason to the
 room's PART line and the log (bounded, sanitised), and messages with a count
 read correctly in the singular ("within 1 second")."""

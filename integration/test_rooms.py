@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Rooms (PROTOCOL.md "Commands", "Who may remove a room"): /add, /join,
 /leave, /rm, /list, /users [all], ownership and where members go."""
 

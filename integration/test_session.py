@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Session basics: greeting, registration, /help, /quit, disconnect notices,
 commands before registration and unknown commands (PROTOCOL.md "Session")."""
 

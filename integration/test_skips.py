@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """A skip is never a pass: the pytest plugin (integration/skipgate.py),
 the fault runner (fault/runner.py) and the unit runner (ci/run-unit.sh)
 fail on a skip that ci/skips.allow does not list with its reason."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Slow consumer (PROTOCOL.md "Disconnect reasons", DESIGN.md section 1): a
 client that stops reading is cut once its backlog passes --max-backlog, the
 reason is logged, and nobody else slows down or loses anything."""

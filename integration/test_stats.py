@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Live statistics (PROTOCOL.md "/stats", SERVER-CLI.md --stats-interval):
 the STAT/END STATS reply, counters that move exactly as the traffic says
 (messages_in, deliveries, lines_out, slow_consumer_cuts), the fan-out

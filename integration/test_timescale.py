@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """timescale.py: the factor every deadline of the harness is multiplied by
 (a slow build must not turn a wait into a verdict; ci/README.md)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """--user and the log directory check (SERVER-CLI.md): a server started as
 root runs as the named user once the socket, log and pid file are open
 (parent and every child, checked in /proc/PID/status), SIGHUP still reopens

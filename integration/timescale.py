@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """One time scale for every wall-clock bound of the harness (stdlib only).
 
 A test may wait for an event (a line, a log entry, a process exit) with a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """A person's terminal for the tests: build/forkchat inside a detached tmux.
 
 Each Term runs its own tmux server on a private socket in a fresh /tmp

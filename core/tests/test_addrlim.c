@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_addrlim.c - unit tests for core/addrlim.c: address groups (IPv4
  * alone, IPv4-mapped IPv6 as IPv4, IPv6 by /64), network parsing and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_bridge.c - unit tests for the federation bridge's own state,
  * bridge.c: the reconnect backoff (doubles from BACKOFF_MIN, capped at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_chat.c - unit tests for core/chat.c, the whole chat state machine,
  * driven through struct chat_io with a fake send/close that records the

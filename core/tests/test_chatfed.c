@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_chatfed.c - unit tests for the chat's federation half, chatfed.c
  * (chat_set_fed and chat_fed_*): the hooks a room-wide line and a

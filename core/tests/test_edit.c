@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_edit.c - unit tests for edit.c, the client's input line editor.
  *

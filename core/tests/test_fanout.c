@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_fanout.c - unit tests for the parent's output side, fanout.c: lines
  * queued per slot reach the child's pipe whole and in order with one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_fed.c - unit tests for the parent's side of federation, fed.c:
  * dedup of stream events per origin (a resent or re-read event is handled

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_fedev.c - unit tests for fedev.c, the checks on every event read
  * from Redis (issue 12, docs/SECURITY.md): the events hubs write

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_log_escape.c - what users and other hubs send never reaches the
  * log raw (issue 12): log_escape() on its own, and log_msg() writing a real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_name.c - unit tests for core/name.c, the name profile: what is
  * refused (and which code point is named), the stored NFC form, and which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_opts.c - unit tests for core/opts.c: defaults, every option in its
  * short and long spelling, range limits, bad values and unknown options

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_proto.c - unit tests for core/proto.c: error names, line checks,
  * the framer (CRLF, over-long lines

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_render.c - unit tests for render.c, the client's output formatter.
  *

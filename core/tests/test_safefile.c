@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_safefile.c - core/safefile.c against the real kernel: the links,
  * files and directories a local service user could plant where forkchatd

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* WRAP: -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=write -Wl,--wrap=open -Wl,--wrap=openat -Wl,--wrap=mkdir -Wl,--wrap=mkdirat -Wl,--wrap=socket -Wl,--wrap=setsockopt -Wl,--wrap=bind -Wl,--wrap=listen */
 /*
  * test_sys.c - error paths (and the main success paths) of the modules

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_utf8.c - unit tests for core/utf8.c: strict decoding (overlongs,
  * surrogates, out-of-range and truncated sequences), validation, counting,

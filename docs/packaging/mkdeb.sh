@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # docs/packaging/mkdeb.sh STAGE OUT.deb - turn a `make install DESTDIR=STAGE PREFIX=/usr
 # UNITDIR=/lib/systemd/system` tree into a Debian binary package with
 # dpkg-deb (called by `make deb`; see README.md "Install and run as a service").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_chat.c - libFuzzer target for the chat state machine (core/chat.c).
  *

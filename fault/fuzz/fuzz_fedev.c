@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_fedev.c - libFuzzer target for the federation event parser
  * (core/fedev.c) and what the parent does with the events it accepts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_proto.c - libFuzzer target for the framer, the line validator and
  * the command parser (core/proto.c, core/utf8.c).

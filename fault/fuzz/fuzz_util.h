@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_util.h - shared helpers of the libFuzzer targets: an invariant
  * check that aborts with a readable message, a cursor over the fuzz

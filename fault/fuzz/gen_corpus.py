@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """gen_corpus.py - (re)write the seed corpus in fault/corpus/ from this file.
 
 The seeds are committed; this script documents what each one means and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """netfuzz.py - network fuzzer for a real forkchatd (stdlib only).
 
 Starts `build/forkchatd -f -b 127.0.0.1 -p PORT -l TMPDIR`, then for a

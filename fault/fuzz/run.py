@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """run.py - run every fuzzer once, bounded, and write fault/results/fuzz.json.
 
   1. Regression seeds (fault/corpus/<target>/regress-*) are replayed with
