@@ -31,17 +31,8 @@ SCENARIOS = ("one-room", "one-room-max", "ten-rooms", "connect-storm")
 
 
 def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(),
-            "kernel": platform.release()}
+    """The CPU, cores (ci/provenance.py) and the kernel."""
+    return dict(provenance.machine(), kernel=platform.release())
 
 
 def load_runs(path):

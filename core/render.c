@@ -368,11 +368,13 @@ r_err(struct rb *b, const struct span *f, struct span text)
 	rb_sgr(b, SGR_RESET);
 }
 
+/* "* LEAD text (CODE)" in yellow: how BYE and NOTICE lines read. */
 static void
-r_bye(struct rb *b, const struct span *f, struct span text)
+r_starred(
+    struct rb *b, const char *lead, const struct span *f, struct span text)
 {
 	rb_sgr(b, SGR_YELLOW);
-	rb_str(b, "* server closed the connection: ");
+	rb_str(b, lead);
 	if (text.n > 0) {
 		rb_span(b, text);
 		rb_str(b, " ");
@@ -384,18 +386,15 @@ r_bye(struct rb *b, const struct span *f, struct span text)
 }
 
 static void
+r_bye(struct rb *b, const struct span *f, struct span text)
+{
+	r_starred(b, "* server closed the connection: ", f, text);
+}
+
+static void
 r_notice(struct rb *b, const struct span *f, struct span text)
 {
-	rb_sgr(b, SGR_YELLOW);
-	rb_str(b, "* ");
-	if (text.n > 0) {
-		rb_span(b, text);
-		rb_str(b, " ");
-	}
-	rb_str(b, "(");
-	rb_span(b, f[1]);
-	rb_str(b, ")");
-	rb_sgr(b, SGR_RESET);
+	r_starred(b, "* ", f, text);
 }
 
 /* Keyword, number of fields after it, renderer; the rest is free text. */
