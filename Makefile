@@ -64,8 +64,11 @@ $(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(STAMP)
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
+# -z now: every symbol is bound at startup, in the parent, so no session
+# child forked later resolves a libc, libunistring or ICU symbol lazily
+# (full RELRO as well).
 $(BUILD)/forkchatd: $(BUILD)/obj/forkchatd.o $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(NAME_LIBS)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -Wl,-z,relro,-z,now $(NAME_LIBS)
 
 $(BUILD)/forkchat: $(BUILD)/obj/client.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
