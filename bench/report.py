@@ -398,6 +398,7 @@ def main():
     doc = {"machine": machine(), "started": a.started, "mode": a.mode,
            "runs": runs, "hyperfine": load_hyperfine(a.out),
            "problems": problems, "provenance": provenance.collect(binary=a.server)}
+    doc["commit"] = doc["provenance"]["commit"]    # what the hook and humans grep for
     fed = federation(runs)
     if fed:
         doc["federation"] = fed

@@ -179,7 +179,7 @@ def write_results(rows, stem, title, meta):
     doc = {"scenarios": rows,
            "summary": {"total": len(rows), "pass": npass, "skip": nskip,
                        "fail": len(rows) - npass - nskip, "meta": meta},
-           "provenance": prov}
+           "provenance": prov, "commit": prov["commit"]}
     meta = "%s\n\nCode: commit %s%s, %s, Linux %s." % (
         meta, (prov["commit"] or "unknown")[:12],
         " with uncommitted changes (%s)" % ", ".join(prov["dirty_files"][:5])

@@ -128,11 +128,11 @@ test_name_key_too_long(void **state)
 	int i;
 
 	for (i = 0; i < 16; i++)
-		strcat(s, "\xe3\x8c\x80");
+		memcpy(s + 3 * i, "\xe3\x8c\x80", 4); /* and the NUL */
 	assert_int_equal(prep(s, PROTO_NICK_MAX_CHARS, nfc, key, &cp), NAME_OK);
 	assert_true(strlen(key) > strlen(s)); /* fits NAME_KEYSZ */
 	for (i = 16; i < 32; i++)
-		strcat(s, "\xe3\x8c\x80");
+		memcpy(s + 3 * i, "\xe3\x8c\x80", 4);
 	assert_int_equal(
 	    prep(s, PROTO_ROOM_MAX_CHARS, nfc, key, &cp), NAME_KEY_TOO_LONG);
 }
@@ -301,7 +301,7 @@ test_name_key_of_invalid_is_empty(void **state)
 {
 	char key[NAME_KEYSZ];
 
-	strcpy(key, "x");
+	snprintf(key, sizeof(key), "x");
 	assert_int_equal(name_key("a b", 3, key), 0);
 	assert_string_equal(key, "");
 	assert_int_equal(name_key("", 0, key), 0);

@@ -303,7 +303,8 @@ test_safefile_root_symlink_resolved(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	assert_non_null(realpath(tpath("real"), want));
-	strcat(want, "/new/logs");
+	assert_true(strlen(want) + sizeof("/new/logs") <= sizeof(want));
+	memcpy(want + strlen(want), "/new/logs", sizeof("/new/logs"));
 	assert_string_equal(canon, want);
 }
 
