@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # bench/bench.mk - benchmark harness (included by the top Makefile).
 #
 #   make bench         full run: N = 10..1000, forkchat vs floor vs Redis,

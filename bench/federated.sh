@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # federated.sh - forkchat-load against three federated hubs vs one hub
 # (docs/SCALING.md).  Starts a redis-server and the hubs on free 127.0.0.1
 # ports, runs the same scenarios against system "forkchat" (one hub) and
@@ -60,6 +61,8 @@ done
 PORTS=$(IFS=,; echo "${HP[*]}")
 
 mkdir -p "$(dirname "$OUT")"
+# which code these lines measure (git commit, dirty flag, compiler, kernel)
+$PY ci/provenance.py line "$SERVER" >>"$OUT"
 rc=0
 # scenario N SENDERS MESSAGES RATE
 for sc in "paced 30 3 200 300" "paced 99 3 200 300" "max 30 3 3000 0" "max 99 3 1000 0"; do

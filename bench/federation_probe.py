@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """federation_probe.py - cross-hub latency and burst vs same hub (docs/SCALING.md).
 
 Starts a redis-server on a free 127.0.0.1 port (no persistence) and two hubs

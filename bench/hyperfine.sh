@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # bench/hyperfine.sh - whole-command timings with hyperfine, called by run.sh.
 #
 #   startup      forkchatd (daemon mode) from exec until it accepts: the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * lg.h - shared definitions of the forkchat load generator (forkchat-load).
  *

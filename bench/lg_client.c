@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * lg_client.c - real TCP clients for forkchat and Redis pub/sub.
  *

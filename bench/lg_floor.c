@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * lg_floor.c - the floor: forkchatd's fan-out mechanism with nothing else.
  *

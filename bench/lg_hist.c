@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * lg_hist.c - HDR-style log-linear latency histogram.
  *

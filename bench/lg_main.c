@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * lg_main.c - forkchat-load: options, the parent's bookkeeping, the report.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * lg_report.c - merge the receivers' shared-memory slots into one result,
  * measure the server's memory from /proc, and print JSON + a summary.

@@ -1,9 +1,12 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """bench/report.py - turn forkchat-load's JSON lines into the bench report.
 
 Reads the runs (one JSON object per line, written by forkchat-load -j),
 the hyperfine exports and the problem notes of bench/run.sh, and writes
-  latest.json   {"machine", "started", "mode", "runs", "hyperfine", "problems"}
+  latest.json   {"machine", "started", "mode", "runs", "hyperfine", "problems",
+                 "provenance" (git commit, dirty flag, compiler, kernel, machine:
+                 ci/provenance.py)}
   latest.md     tables: forkchat next to the floor and Redis, with ratios;
                 "Federation": 3 federated hubs (system forkchat-federated)
                 vs one hub at the same N, with ratios
@@ -15,7 +18,12 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "ci"))
+import provenance  # noqa: E402
 
 SYSTEMS = ("forkchat", "floor", "redis")
 FEDERATED = "forkchat-federated"
@@ -23,17 +31,8 @@ SCENARIOS = ("one-room", "one-room-max", "ten-rooms", "connect-storm")
 
 
 def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(),
-            "kernel": platform.release()}
+    """The CPU, cores (ci/provenance.py) and the kernel."""
+    return dict(provenance.machine(), kernel=platform.release())
 
 
 def load_runs(path):
@@ -223,6 +222,16 @@ def hyperfine_table(hf):
     return rows
 
 
+def provenance_lines(prov):
+    """Which code was measured (ci/provenance.py), for latest.md."""
+    if not prov:
+        return []
+    return ["Code: commit %s%s, %s." % (
+        (prov.get("commit") or "unknown")[:12],
+        " with uncommitted changes (%s)" % ", ".join(prov.get("dirty_files", [])[:5])
+        if prov.get("dirty") else "", prov.get("compiler")), ""]
+
+
 def write_md(path, doc):
     runs = doc["runs"]
     m = doc["machine"]
@@ -231,7 +240,7 @@ def write_md(path, doc):
            "the complete line minus the sender's CLOCK_MONOTONIC just before "
            "write(); see bench/README.md." % (m["cpu"], m["cores"],
                                               m["kernel"], doc["started"]),
-           ""]
+           ""] + provenance_lines(doc.get("provenance"))
     titles = {
         "one-room": "One room, paced (%s msg/s over all senders)",
         "one-room-max": "One room, back to back (throughput)",
@@ -370,6 +379,7 @@ def main():
     ap.add_argument("--started", required=True)
     ap.add_argument("--mode", default="quick")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--server", help="the forkchatd measured (recorded in provenance)")
     a = ap.parse_args()
     runs = load_runs(a.runs)
     problems = []
@@ -387,7 +397,8 @@ def main():
     runs = pick_medians(runs)
     doc = {"machine": machine(), "started": a.started, "mode": a.mode,
            "runs": runs, "hyperfine": load_hyperfine(a.out),
-           "problems": problems}
+           "problems": problems, "provenance": provenance.collect(binary=a.server)}
+    doc["commit"] = doc["provenance"]["commit"]    # what the hook and humans grep for
     fed = federation(runs)
     if fed:
         doc["federation"] = fed

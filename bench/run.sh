@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
 # bench/run.sh - run the forkchat benchmark and write bench/results/.
 #
 #   bench/run.sh quick|full        (make bench-quick / make bench)
@@ -290,8 +291,8 @@ fi
 # Federation (docs/SCALING.md): 3 hubs x 33 clients (quick: x 10) in one
 # room vs one hub with all of them, the same one-room (paced) and
 # one-room-max (back to back; full: 3 runs, median) loads; the report's
-# "Federation" table divides the two (the cost of the extra hop), and CI's
-# bench-check gates that ratio (ci/bench_compare.py, "fed:" points).
+# "Federation" table divides the two (the cost of the extra hop).  (CI's
+# bench-check runs its own A/B of the federated point: ci/bench_ab.py.)
 if [ "$MODE" = full ]; then FEDN=$((FED_HUBS * 33)) FEDREP=$REPEAT
 else FEDN=$((FED_HUBS * 10)) FEDREP=1; fi
 for sys in forkchat forkchat-federated; do
@@ -308,7 +309,11 @@ BENCH_TMP=$TMP LOAD=$LOAD SERVER=$SERVER MODE=$MODE RES=$RES \
 # ---- report -------------------------------------------------------------------
 mkdir -p "$RES"
 $PY bench/report.py --runs "$RUNS" --problems "$PROBLEMS" --started "$STARTED" \
-    --mode "$MODE" --out "$RES" || FAILED=1
+    --mode "$MODE" --out "$RES" --server "$SERVER" || FAILED=1
+# the hyperfine exports are results files too: tie them to the code
+for f in "$RES"/hyperfine-*.json; do
+	[ -f "$f" ] && [ "$f" -nt "$RUNS" ] && $PY ci/provenance.py stamp "$f" "$SERVER"
+done
 cat "$RES/latest.md"
 if [ -s "$PROBLEMS" ]; then
 	echo; echo "Problems:"; sed 's/^/  /' "$PROBLEMS"

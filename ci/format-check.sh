@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # ci/format-check.sh FILE... - clang-format --dry-run --Werror with a summary.
 # Prints, per file that differs from .clang-format, how many of its lines
 # would change, then the total and the command that reformats; exit 1 if

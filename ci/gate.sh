@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # ci/gate.sh - run every CI stage, print a PASS/FAIL line per stage, a
 # summary table and "N passed, N failed"; exit non-zero if any stage failed.
 set -uo pipefail
@@ -25,7 +26,7 @@ stage test-asan		make test-asan
 stage valgrind		make valgrind
 stage lint		make lint
 stage coverage		make coverage
-stage fault-quick	make ci-fault-quick
+stage fault		make ci-fault
 stage bench-check	make bench-check
 
 pass=0; fail=0

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """ci/scenario.py PORT [--hold] - a short scripted chat session against a running
 forkchatd on 127.0.0.1:PORT (used by ci/valgrind.sh).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # ci/valgrind.sh - memcheck the server (parent process) through a scripted
 # session: ci/scenario.py (4+1 clients, chat, rooms, whisper, errors,
 # disconnect, quit), SIGHUP (log reopen), a client held open across
@@ -6,8 +7,12 @@
 # (--redis, a redis-server of our own on a free port, stopped by PID), so
 # fed.c's state (unacknowledged events, claims, cursor) is checked too.  Fails on any memcheck error, a definite or
 # indirect leak, or a file descriptor still open in the parent at exit
-# other than 0-2.  Forked children keep running under valgrind (fork is
-# not exec) but are silenced (--child-silent-after-fork); they leave
+# other than 0-2.  Forked children (every session child and the bridge)
+# keep running under valgrind (fork is not exec) and are memchecked too:
+# --child-silent-after-fork=no and --log-file=vg.%p.log give each its own
+# log, attributed through the server's "connect ... pid=N" and "bridge
+# pid=N" lines; every child's log must exist, be complete and show 0
+# errors (definite/indirect leaks count as errors).  Children leave
 # through _exit(), see ci/README.md.
 set -uo pipefail
 BUILD=${BUILD:-build}
@@ -19,15 +24,16 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 fail() { echo "valgrind: FAIL ($NAME): $*"; exit 1; }
 
-# vg_run NAME [server args...]: one memchecked server through the session.
+# vg_run NAME MIN_SESSIONS bridge|"" [server args...]: one memchecked server
+# through the session, then its children (check_children).
 vg_run() {
-	NAME=$1; shift
+	NAME=$1; MINS=$2; BR=$3; shift 3
 	local PORT; PORT=$(free_port)
 	mkdir -p "$OUT/$NAME/logs"
 
 	valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect --track-fds=yes \
-		--trace-children=no --child-silent-after-fork=yes --error-exitcode=99 \
+		--trace-children=yes --child-silent-after-fork=no --error-exitcode=99 \
 		--log-file="$OUT/$NAME/vg.%p.log" \
 		"$SERVER" -f -p "$PORT" -b 127.0.0.1 -l "$OUT/$NAME/logs" "$@" >"$OUT/$NAME/stdout" 2>"$OUT/$NAME/stderr" &
 	VG=$!
@@ -82,6 +88,40 @@ vg_run() {
 		exit 1
 	fi
 	echo "valgrind ($NAME): parent clean (no errors, no leaks, no stray fds)"
+	check_children "$MINS" "$BR"
+}
+
+# check_children MIN_SESSIONS [bridge]: every forked child's own log.  A
+# child's --error-exitcode only changes the status the parent reaps, so
+# the verdict is read from each log: it must end with an ERROR SUMMARY of
+# 0 errors.  Each child pid the server logged must have a log, and each
+# log must belong to a child the server logged (no unattributed process).
+check_children() {
+	local SLOG sessions bridge pid log kind n=0 nb=0 bad=0
+	SLOG=$(cat "$OUT/$NAME"/logs/*.log)
+	sessions=$(printf '%s\n' "$SLOG" | sed -n 's/.* connect slot=[0-9]* pid=\([0-9]*\) .*/\1/p')
+	bridge=$(printf '%s\n' "$SLOG" | sed -n 's/.* federation: bridge pid=\([0-9]*\) .*/\1/p')
+	for pid in $sessions $bridge; do
+		[ -f "$OUT/$NAME/vg.$pid.log" ] || { echo "valgrind: no log for child pid $pid"; bad=1; }
+	done
+	for log in "$OUT/$NAME"/vg.*.log; do
+		pid=${log##*/vg.}; pid=${pid%.log}
+		[ "$pid" = "$VG" ] && continue
+		if printf '%s\n' $bridge | grep -qx "$pid"; then kind=bridge; nb=$((nb + 1))
+		elif printf '%s\n' $sessions | grep -qx "$pid"; then kind=session; n=$((n + 1))
+		else echo "valgrind: $log: pid $pid is not a child the server logged"; bad=1; continue; fi
+		grep -q "Parent PID: $VG\$" "$log" || { echo "valgrind: $log ($kind): not a child of $VG"; bad=1; }
+		if ! grep -q 'ERROR SUMMARY: 0 errors' "$log"; then
+			echo "valgrind: $kind child $pid: memcheck errors, leaks or an incomplete log:"
+			sed 's/^==[0-9]*== /  /' "$log"; bad=1
+		fi
+	done
+	[ "$n" -ge "$1" ] || { echo "valgrind: only $n session child logs (expected >= $1)"; bad=1; }
+	if [ "${2:-}" = bridge ] && [ "$nb" -ne 1 ]; then
+		echo "valgrind: $nb bridge logs (expected 1)"; bad=1
+	fi
+	[ $bad -eq 0 ] || fail "children"
+	echo "valgrind ($NAME): $n session children${2:+ and the bridge} clean (0 errors, no definite/indirect leaks)"
 }
 
 REDIS=
@@ -90,7 +130,7 @@ stop_redis() {
 	kill -KILL "$REDIS" 2>/dev/null; wait "$REDIS" 2>/dev/null; REDIS=
 }
 
-vg_run lone
+vg_run lone 6 ''
 
 command -v redis-server >/dev/null || { echo "valgrind: FAIL: redis-server is not installed (make deps)"; exit 1; }
 RPORT=$(free_port)
@@ -103,7 +143,7 @@ for i in $(seq 100); do
 	sleep 0.1
 done
 [ "$i" -lt 100 ] || { echo "valgrind: FAIL: redis-server did not listen on $RPORT"; exit 1; }
-vg_run federated --redis "127.0.0.1:$RPORT" --hub-id vg
+vg_run federated 6 bridge --redis "127.0.0.1:$RPORT" --hub-id vg
 grep -q "federation: connected to redis" "$OUT"/federated/logs/*.log ||
 	{ echo "valgrind: FAIL (federated): the bridge never connected to redis"; exit 1; }
 stop_redis

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bridge.c - the federation bridge child (docs/SCALING.md).
  *
@@ -18,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,26 +37,59 @@
 #include "buf.h"
 #include "clock.h"
 #include "failpoint.h"
+#include "fedev.h"
 #include "ipc.h"
+#include "name.h"
 #include "net.h"
 #include "resp.h"
 
-#define MAX_NODES   4096
-#define XREAD_COUNT "256"
-#define XREAD_BLOCK "2000"
-#define BACKOFF_MIN 100
-#define BACKOFF_MAX 5000
-#define OUTBOX_MAX  (64u * 1024 * 1024)
-#define KEYSZ       128
+#define MAX_NODES      4096
+#define XREAD_COUNT    "256"
+#define XREAD_BLOCK    "2000" /* ms, as XREAD_BLOCK_MS */
+#define XREAD_BLOCK_MS 2000
+#define BACKOFF_MIN    100
+#define BACKOFF_MAX    5000
+#define OUTBOX_MAX     (64u * 1024 * 1024)
+#define KEYSZ          NAME_KEYSZ /* a nick key (name.h) and its NUL */
 
-/* Claim a nick, or refresh one we hold: 1 if it is ours now. */
+/*
+ * Nick keys: KEYS[1] = fc:nick:KEY holds "STAMP ORIGIN", STAMP being when
+ * the nick was taken on that hub (ms since the epoch); KEYS[2] =
+ * fc:clash:KEY marks a clash its holder has not been told of.  ARGV: our
+ * origin, the TTL, our STAMP (0: unknown), now.
+ *
+ * Claim a nick for a new user: its STAMP if it is ours now, 0 if another
+ * hub holds it.
+ */
 static const char claim_lua[] =
     "local v=redis.call('get',KEYS[1]) "
-    "if v==false or v==ARGV[1] then "
-    "redis.call('set',KEYS[1],ARGV[1],'EX',ARGV[2]) return 1 end return 0";
+    "if v then local t,o=string.match(v,'^(%d+) (.+)$') "
+    "if o~=ARGV[1] then return 0 end end "
+    "redis.call('set',KEYS[1],ARGV[3]..' '..ARGV[1],'EX',ARGV[2]) "
+    "return tonumber(ARGV[3])";
+/*
+ * Refresh a nick a user of ours holds.  Two hubs that could not reach
+ * Redis may both have given it away; when they meet here, the user who
+ * took it first keeps it (the lower STAMP; equal ones: the lower origin),
+ * whichever hub comes first.  Returns the holder's STAMP if it is ours,
+ * minus it if it is ours and another hub's user lost it to us (told
+ * once), 0 if it is another hub's now (we lost: our user goes).
+ */
+static const char refresh_lua[] =
+    "local v=redis.call('get',KEYS[1]) local s=tonumber(ARGV[3]) "
+    "if v then local t,o=string.match(v,'^(%d+) (.+)$') "
+    "if o==ARGV[1] then redis.call('expire',KEYS[1],ARGV[2]) "
+    "if redis.call('del',KEYS[2])==1 then return -tonumber(t) end "
+    "return tonumber(t) end "
+    "if t and (s==0 or tonumber(t)<s or (tonumber(t)==s and o<ARGV[1])) "
+    "then redis.call('set',KEYS[2],'1','EX',ARGV[2]) return 0 end end "
+    "if s==0 then s=tonumber(ARGV[4]) end "
+    "redis.call('set',KEYS[1],s..' '..ARGV[1],'EX',ARGV[2]) return s";
 static const char release_lua[] =
-    "if redis.call('get',KEYS[1])==ARGV[1] then "
-    "return redis.call('del',KEYS[1]) end return 0";
+    "local v=redis.call('get',KEYS[1]) "
+    "if v and string.match(v,'^%d+ (.+)$')==ARGV[1] then "
+    "redis.call('del',KEYS[2]) return redis.call('del',KEYS[1]) end "
+    "return 0";
 
 enum tag_kind {
 	TAG_XADD = 1,
@@ -71,21 +106,30 @@ struct tag {
 	char key[KEYSZ];
 };
 
+struct owned {
+	char key[KEYSZ];
+	long long stamp; /* when it was taken here (wall_ms), 0: unknown */
+};
+
 struct conn {
 	int fd;
 	struct buf out, in;
-	struct buf tags; /* struct tag FIFO, one per reply expected */
+	struct buf tags;       /* struct tag FIFO, one per reply expected */
+	long long progress_ms; /* last reply, or first request after none */
 };
 
 struct bridge {
 	const struct bridge_cfg *cfg;
 	struct conn cmd, sub;
-	int up;
+	int up;      /* connected (sockets open) */
+	int live;    /* and Redis answered: the parent was told it is up */
 	int broken;  /* a record for the parent was lost (out of memory) */
 	int reading; /* an XREAD is outstanding on sub */
 	char lastid[64];
 	long long retry_ms, backoff, last_refresh_ms;
 	int outage_logged;
+	long long down_since_ms; /* when the outage being logged began */
+	long long silent_since;  /* a hang: when Redis last answered */
 	/* [seq 8][len 4][body]: nacked bytes of acknowledged events kept
 	 * (BRIDGE_RETAIN), then those Redis has not acknowledged */
 	struct buf outbox;
@@ -93,7 +137,7 @@ struct bridge {
 	int await_info;       /* connected; INFO not answered: send nothing */
 	char run_id[48];      /* the Redis our acknowledged events are in */
 	unsigned long long acked, acked_told; /* the parent's view */
-	char (*owned)[KEYSZ];
+	struct owned *owned;                  /* our users' nicks */
 	size_t nowned, capowned;
 	struct buf pin;  /* records from the parent */
 	struct buf pout; /* records for the parent, written once a turn */
@@ -180,6 +224,8 @@ command(struct conn *c, enum tag_kind kind, uint32_t token, const char *key,
 	t.token = token;
 	if (key != NULL)
 		snprintf(t.key, sizeof(t.key), "%s", key);
+	if (buf_used(&c->tags) == 0) /* a reply is due from now */
+		c->progress_ms = clock_mono_ms();
 	if (resp_command(&c->out, argc, argv, argl) < 0 ||
 	    buf_append(&c->tags, &t, sizeof(t)) < 0)
 		return -1;
@@ -298,6 +344,24 @@ outbox_ack(struct bridge *b)
 	}
 }
 
+/* Redis answered on a new connection: it is up (logged, parent told). */
+static void
+now_live(struct bridge *b)
+{
+	if (b->live)
+		return;
+	if (b->outage_logged)
+		blog(b, 1, "federation: redis %s:%d back after %lld ms out",
+		    b->cfg->host, b->cfg->port,
+		    clock_mono_ms() - b->down_since_ms);
+	b->live = 1;
+	b->outage_logged = 0;
+	b->backoff = BACKOFF_MIN;
+	blog(b, 0, "federation: connected to redis %s:%d as %s", b->cfg->host,
+	    b->cfg->port, b->cfg->origin);
+	to_parent(b, IPC_FED_UP, 1, 0, "", 0);
+}
+
 /*
  * INFO answered on a new connection.  Another run_id than the one our
  * acknowledged events went to means Redis restarted and may have lost
@@ -340,58 +404,88 @@ info_reply(struct bridge *b, const struct resp_node *n)
 		}
 	}
 	b->await_info = 0;
+	now_live(b);
 	outbox_send(b);
 }
 
 /* ---- nicks -------------------------------------------------------------- */
 
-static void
-nick_script(struct bridge *b, enum tag_kind kind, uint32_t token,
-    const char *key, const char *script)
+/* Milliseconds since the epoch: nick stamps are compared across hubs. */
+static long long
+wall_ms(void)
 {
-	char rkey[KEYSZ + 16], ttl[16];
-	const char *av[6];
-	size_t al[6];
-	int i;
+	struct timespec ts;
 
-	snprintf(rkey, sizeof(rkey), BRIDGE_NICK_KEY "%s", key);
-	snprintf(ttl, sizeof(ttl), "%d", b->cfg->nick_ttl);
-	av[0] = "EVAL";
-	av[1] = script;
-	av[2] = "1";
-	av[3] = rkey;
-	av[4] = b->cfg->origin;
-	av[5] = ttl;
-	for (i = 0; i < 6; i++)
-		al[i] = strlen(av[i]);
-	(void)command(&b->cmd, kind, token, key, 6, av, al);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
-owned_add(struct bridge *b, const char *key)
+nick_script(struct bridge *b, enum tag_kind kind, uint32_t token,
+    const char *key, long long stamp, const char *script)
 {
-	char(*o)[KEYSZ];
+	char rkey[KEYSZ + 16], ckey[KEYSZ + 16], ttl[16], st[24], now[24];
+	const char *av[10];
+	size_t al[10];
+	int i;
 
-	if (b->nowned == b->capowned) {
-		o = realloc(b->owned, (b->capowned * 2 + 16) * KEYSZ);
+	snprintf(rkey, sizeof(rkey), BRIDGE_NICK_KEY "%s", key);
+	snprintf(ckey, sizeof(ckey), BRIDGE_CLASH_KEY "%s", key);
+	snprintf(ttl, sizeof(ttl), "%d", b->cfg->nick_ttl);
+	snprintf(st, sizeof(st), "%lld", stamp);
+	snprintf(now, sizeof(now), "%lld", wall_ms());
+	av[0] = "EVAL";
+	av[1] = script;
+	av[2] = "2";
+	av[3] = rkey;
+	av[4] = ckey;
+	av[5] = b->cfg->origin;
+	av[6] = ttl;
+	av[7] = st;
+	av[8] = now;
+	for (i = 0; i < 9; i++)
+		al[i] = strlen(av[i]);
+	(void)command(&b->cmd, kind, token, key, 9, av, al);
+}
+
+static struct owned *
+owned_find(struct bridge *b, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < b->nowned; i++)
+		if (strcmp(b->owned[i].key, key) == 0)
+			return &b->owned[i];
+	return NULL;
+}
+
+/* A nick of ours, taken at stamp (0: unknown, Redis knows). */
+static void
+owned_add(struct bridge *b, const char *key, long long stamp)
+{
+	struct owned *o = owned_find(b, key);
+
+	if (o == NULL && b->nowned == b->capowned) {
+		o = realloc(b->owned, (b->capowned * 2 + 16) * sizeof(*o));
 		if (o == NULL)
 			return;
 		b->owned = o;
 		b->capowned = b->capowned * 2 + 16;
+		o = NULL;
 	}
-	snprintf(b->owned[b->nowned++], KEYSZ, "%s", key);
+	if (o == NULL)
+		o = &b->owned[b->nowned++];
+	snprintf(o->key, sizeof(o->key), "%s", key);
+	o->stamp = stamp;
 }
 
 static void
 owned_del(struct bridge *b, const char *key)
 {
-	size_t i;
+	struct owned *o = owned_find(b, key);
 
-	for (i = 0; i < b->nowned; i++)
-		if (strcmp(b->owned[i], key) == 0) {
-			memcpy(b->owned[i], b->owned[--b->nowned], KEYSZ);
-			return;
-		}
+	if (o != NULL)
+		*o = b->owned[--b->nowned];
 }
 
 static void
@@ -400,7 +494,8 @@ refresh_nicks(struct bridge *b)
 	size_t i;
 
 	for (i = 0; i < b->nowned; i++)
-		nick_script(b, TAG_REFRESH, 0, b->owned[i], claim_lua);
+		nick_script(b, TAG_REFRESH, 0, b->owned[i].key,
+		    b->owned[i].stamp, refresh_lua);
 	b->last_refresh_ms = clock_mono_ms();
 }
 
@@ -429,8 +524,11 @@ handle_entry(struct bridge *b, const char *v, size_t len)
 
 	if (len > olen && v[olen] == ' ' &&
 	    memcmp(v, b->cfg->origin, olen) == 0)
-		return; /* our own */
-	to_parent(b, IPC_FED_EVENT, 0, 0, v, len);
+		return;      /* our own */
+	if (len > FEDEV_MAX) /* not worth a copy: counted by the parent */
+		to_parent(b, IPC_FED_EVENT, 2, 0, v, 64);
+	else
+		to_parent(b, IPC_FED_EVENT, 0, 0, v, len);
 }
 
 static void
@@ -438,7 +536,7 @@ handle_xread(struct bridge *b, size_t count)
 {
 	const struct resp_node *n = b->nodes;
 	size_t e, end, f;
-	int any = 0;
+	int any = 0, got;
 
 	b->reading = 0;
 	if (count < 4 || n[0].type != RESP_ARRAY)
@@ -457,14 +555,50 @@ handle_xread(struct bridge *b, size_t count)
 			b->lastid[n[e + 1].len] = '\0';
 			any = 1;
 		}
-		for (f = e + 3; f + 1 < resp_skip(n, count, e + 2); f += 2)
-			if (n[f].len == 1 && n[f].s[0] == 'e' &&
-			    n[f + 1].type == RESP_BULK)
+		for (got = 0, f = e + 3; f + 1 < resp_skip(n, count, e + 2);
+		     f += 2)
+			if (n[f].type == RESP_BULK && n[f].len == 1 &&
+			    n[f].s[0] == 'e' && n[f + 1].type == RESP_BULK &&
+			    !got++)
 				handle_entry(b, n[f + 1].s, n[f + 1].len);
+		if (!got) /* counted and logged by the parent */
+			to_parent(b, IPC_FED_EVENT, 1, 0, "", 0);
 	}
 	if (any) /* after the events: a cursor never runs ahead of them */
 		to_parent(
 		    b, IPC_FED_CURSOR, 0, 0, b->lastid, strlen(b->lastid));
+}
+
+/*
+ * A refresh answered (refresh_lua): stamp > 0, the nick is ours; < 0, it
+ * is ours and a user of another hub who took it during an outage lost it
+ * (the parent tells ours); 0, it went to another hub's earlier user (the
+ * parent disconnects ours).
+ */
+static void
+refreshed(struct bridge *b, const char *key, long long stamp)
+{
+	struct owned *o = owned_find(b, key);
+
+	if (o == NULL) /* released meanwhile */
+		return;
+	if (stamp == 0) {
+		blog(b, 1,
+		    "federation: nick %s was taken earlier on another hub while "
+		    "the hubs were cut off: its local user goes",
+		    key);
+		owned_del(b, key);
+		to_parent(b, IPC_FED_LOST, 0, 0, key, strlen(key));
+		return;
+	}
+	o->stamp = stamp < 0 ? -stamp : stamp;
+	if (stamp < 0) {
+		blog(b, 1,
+		    "federation: nick %s was also taken on another hub while "
+		    "the hubs were cut off: taken here first, kept here",
+		    key);
+		to_parent(b, IPC_FED_LOST, 1, 0, key, strlen(key));
+	}
 }
 
 /* ---- replies ------------------------------------------------------------ */
@@ -497,22 +631,15 @@ handle_reply(struct bridge *b, const struct tag *t, size_t count)
 		info_reply(b, n);
 		break;
 	case TAG_CLAIM:
-		ok = n[0].type == RESP_INT && n[0].n == 1;
+		ok = n[0].type == RESP_INT && n[0].n > 0;
 		if (!ok && n[0].type != RESP_ERROR)
 			owned_del(b, t->key);
 		to_parent(b, IPC_FED_CLAIMED,
 		    (uint16_t)(ok || n[0].type == RESP_ERROR), t->token, "", 0);
 		break;
-	case TAG_REFRESH: /* another hub took it during an outage */
-		if (n[0].type == RESP_INT && n[0].n == 0) {
-			blog(b, 1,
-			    "federation: nick %s is held by another hub "
-			    "(claimed during an outage): its local user goes",
-			    t->key);
-			owned_del(b, t->key);
-			to_parent(
-			    b, IPC_FED_LOST, 0, 0, t->key, strlen(t->key));
-		}
+	case TAG_REFRESH:
+		if (n[0].type == RESP_INT)
+			refreshed(b, t->key, n[0].n);
 		break;
 	case TAG_OTHER:
 		break;
@@ -553,6 +680,7 @@ conn_read(struct bridge *b, struct conn *c, int is_sub)
 			return -1;
 		if (used == 0)
 			break;
+		c->progress_ms = clock_mono_ms();
 		if (is_sub) {
 			if (buf_used(&c->tags) >= sizeof(t))
 				buf_consume(&c->tags, sizeof(t));
@@ -609,8 +737,9 @@ go_down(struct bridge *b, const char *why)
 	b->nsent = b->nacked;
 	b->await_info = 0;
 	b->reading = 0;
-	if (b->up) {
-		b->up = 0;
+	b->up = 0;
+	if (b->live) {
+		b->live = 0;
 		b->backoff = BACKOFF_MIN;
 		to_parent(b, IPC_FED_UP, 0, 0, "", 0);
 	}
@@ -620,10 +749,17 @@ go_down(struct bridge *b, const char *why)
 		    "continues, reconnecting with backoff",
 		    b->cfg->host, b->cfg->port, why);
 		b->outage_logged = 1;
+		b->down_since_ms =
+		    b->silent_since ? b->silent_since : clock_mono_ms();
 	}
+	b->silent_since = 0;
 	b->retry_ms = clock_mono_ms() + b->backoff;
-	b->backoff =
-	    b->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : b->backoff * 2;
+	/* at most the timeout: after a hang, Redis is back that soon */
+	b->backoff *= 2;
+	if (b->backoff > BACKOFF_MAX || b->backoff > b->cfg->timeout_ms)
+		b->backoff = BACKOFF_MAX < b->cfg->timeout_ms ?
+		    BACKOFF_MAX :
+		    b->cfg->timeout_ms;
 }
 
 static void
@@ -653,17 +789,63 @@ go_up(struct bridge *b)
 		go_down(b, strerror(errno));
 		return;
 	}
+	/* connected, but up only once Redis answers (a stopped Redis
+	 * still completes connections: its kernel does) */
 	b->up = 1;
-	b->outage_logged = 0;
-	b->backoff = BACKOFF_MIN;
-	blog(b, 0, "federation: connected to redis %s:%d as %s", b->cfg->host,
-	    b->cfg->port, b->cfg->origin);
 	ask_info(b);   /* first: which Redis is this (then the outbox goes) */
 	sync_event(b); /* its id is where a new hub starts reading */
 	if (b->lastid[0] != '\0')
 		xread(b);
 	refresh_nicks(b);
-	to_parent(b, IPC_FED_UP, 1, 0, "", 0);
+}
+
+/*
+ * A reply due on c for longer than the timeout (plus extra, the time Redis
+ * may legitimately take, as for XREAD BLOCK): Redis hangs.  Returns the
+ * ms left until that point (<= 0: it is reached; LLONG_MAX: none due).
+ */
+static long long
+reply_left(const struct bridge *b, const struct conn *c, long long extra,
+    long long now)
+{
+	if (c->fd < 0 || buf_used(&c->tags) == 0)
+		return LLONG_MAX;
+	return c->progress_ms + b->cfg->timeout_ms + extra - now;
+}
+
+/*
+ * --redis-timeout: a Redis that stops answering (SIGSTOP, a hung host, a
+ * partition that drops packets) is down once a reply is overdue, like a
+ * closed connection.  An idle command connection is probed with PING, so
+ * an outage is noticed within two timeouts even with nothing to send.
+ * Returns the ms until the next check is due.
+ */
+static long long
+watch_replies(struct bridge *b, long long now)
+{
+	static const char *const ping[] = { "PING" };
+	static const size_t pingl[] = { 4 };
+	long long cl, sl;
+	char why[64];
+
+	if (!b->up)
+		return LLONG_MAX;
+	cl = reply_left(b, &b->cmd, 0, now);
+	sl = reply_left(b, &b->sub, XREAD_BLOCK_MS, now);
+	if (cl <= 0 || sl <= 0) {
+		snprintf(why, sizeof(why), "no reply for %lld ms",
+		    cl <= 0 ? b->cfg->timeout_ms - cl :
+		              b->cfg->timeout_ms - sl);
+		b->silent_since =
+		    cl <= 0 ? b->cmd.progress_ms : b->sub.progress_ms;
+		go_down(b, why);
+		return LLONG_MAX;
+	}
+	if (cl == LLONG_MAX && now - b->cmd.progress_ms >= b->cfg->timeout_ms) {
+		(void)command(&b->cmd, TAG_OTHER, 0, NULL, 1, ping, pingl);
+		cl = b->cfg->timeout_ms;
+	}
+	return cl < sl ? cl : sl;
 }
 
 /* ---- records from the parent -------------------------------------------- */
@@ -672,6 +854,7 @@ static void
 handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 {
 	char key[KEYSZ];
+	const struct owned *o;
 	uint32_t len = h->len, blen;
 	unsigned long long seq;
 
@@ -702,16 +885,20 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 		if (h->type == IPC_FED_RELEASE) {
 			owned_del(b, key);
 			if (b->up)
-				nick_script(b, TAG_OTHER, 0, key, release_lua);
+				nick_script(
+				    b, TAG_OTHER, 0, key, 0, release_lua);
 			break;
 		}
-		owned_add(b, key);
-		if (h->slot ==
-		    0) { /* one of ours again: checked like a refresh */
-			if (b->up)
-				nick_script(b, TAG_REFRESH, 0, key, claim_lua);
-		} else if (b->up)
-			nick_script(b, TAG_CLAIM, h->slot, key, claim_lua);
+		/* taken now if new; a re-claim's stamp is in Redis */
+		owned_add(b, key, h->slot ? wall_ms() : 0);
+		o = owned_find(b, key);
+		if (h->slot == 0) { /* one of ours again: a refresh */
+			if (b->up && o != NULL)
+				nick_script(b, TAG_REFRESH, 0, key, o->stamp,
+				    refresh_lua);
+		} else if (b->up && o != NULL)
+			nick_script(
+			    b, TAG_CLAIM, h->slot, key, o->stamp, claim_lua);
 		else
 			to_parent(b, IPC_FED_CLAIMED, 1, h->slot, "", 0);
 		break;
@@ -780,7 +967,7 @@ bridge_run(const struct bridge_cfg *cfg)
 {
 	static struct bridge b;
 	struct timespec ts;
-	long long now, ms;
+	long long now, ms, wait;
 	sigset_t set;
 	siginfo_t si;
 	int sig;
@@ -814,11 +1001,14 @@ bridge_run(const struct bridge_cfg *cfg)
 		    (conn_read(&b, &b.cmd, 0) < 0 ||
 		        conn_read(&b, &b.sub, 1) < 0))
 			go_down(&b, "connection lost");
+		wait = watch_replies(&b, clock_mono_ms());
 		if (b.up && (conn_flush(&b.cmd) < 0 || conn_flush(&b.sub) < 0))
 			go_down(&b, "write failed");
 		if (flush_parent(&b) < 0)
 			return 3; /* the parent logs it and starts another */
 		ms = b.up ? 1000 : b.retry_ms - clock_mono_ms();
+		if (wait < ms)
+			ms = wait;
 		if (b.up && (buf_used(&b.cmd.out) || buf_used(&b.sub.out)))
 			ms = 50;
 		if (ms < 0)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bridge.h - the federation bridge: a child of the server parent that owns
  * the Redis connections (docs/SCALING.md).  It waits on signals like every
@@ -16,6 +17,7 @@ struct bridge_cfg {
 	unsigned long long acked; /* Redis has our events up to this seq */
 	char run_id[48];          /* of the Redis that did ("": none yet) */
 	int nick_ttl;             /* seconds a nick claim lives unrefreshed */
+	long long timeout_ms;     /* a reply overdue this long: Redis is down */
 	int down_fd; /* records from the parent (read, non-blocking) */
 	int up_fd;   /* records to the parent (write, blocking) */
 	pid_t parent;
@@ -25,9 +27,10 @@ struct bridge_cfg {
 int bridge_run(const struct bridge_cfg *cfg);
 
 /* Redis keys and scripts, shared with the tests' expectations. */
-#define BRIDGE_STREAM   "fc:ev"
-#define BRIDGE_NICK_KEY "fc:nick:"
-#define BRIDGE_MAXLEN   "100000"
+#define BRIDGE_STREAM    "fc:ev"
+#define BRIDGE_NICK_KEY  "fc:nick:"
+#define BRIDGE_CLASH_KEY "fc:clash:"
+#define BRIDGE_MAXLEN    "100000"
 /* Acknowledged events kept to be sent again if Redis restarts and may
  * have lost them before every hub read them (docs/SCALING.md). */
 #define BRIDGE_RETAIN (8u << 20)

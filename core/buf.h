@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * buf.h - a growable byte queue: append at the tail, consume from the head.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * chat.c - users, nicknames, rooms and the commands that change them.
  *
@@ -25,7 +26,10 @@
 #include "chat_int.h"
 #include "failpoint.h"
 #include "log.h"
+#include "plural.h"
 #include "utf8.h"
+
+#define QUIT_TEXT_MAX 200 /* bytes of a /quit reason that are passed on */
 
 static const char *help_lines[] = {
 	"text                 send text to everyone in your room (//text sends /text)",
@@ -132,20 +136,25 @@ hash_key(const char *key, size_t sz)
 	return h % sz;
 }
 
-int
-nick_find(struct chat *c, const char *name, size_t len)
+/* Slot of the user whose key is key, or -1. */
+static int
+nick_find_key(struct chat *c, const char *key)
 {
-	char key[NAMESZ];
 	int s;
 
-	if (len >= NAMESZ)
-		return -1;
-	proto_fold(name, len, key, sizeof(key));
 	for (s = c->hash[hash_key(key, c->hashsz)]; s >= 0;
 	     s = c->users[s].hnext)
 		if (strcmp(c->users[s].key, key) == 0)
 			return s;
 	return -1;
+}
+
+int
+nick_find(struct chat *c, const char *name, size_t len)
+{
+	char key[NAME_KEYSZ];
+
+	return name_key(name, len, key) ? nick_find_key(c, key) : -1;
 }
 
 void
@@ -160,18 +169,22 @@ nick_unhash(struct chat *c, int slot)
 }
 
 struct room *
-room_find(struct chat *c, const char *name, size_t len)
+room_find_key(struct chat *c, const char *key)
 {
-	char key[NAMESZ];
 	int i;
 
-	if (len >= NAMESZ)
-		return NULL;
-	proto_fold(name, len, key, sizeof(key));
 	for (i = 0; i < c->nrooms; i++)
 		if (strcmp(c->rooms[i]->key, key) == 0)
 			return c->rooms[i];
 	return NULL;
+}
+
+struct room *
+room_find(struct chat *c, const char *name, size_t len)
+{
+	char key[NAME_KEYSZ];
+
+	return name_key(name, len, key) ? room_find_key(c, key) : NULL;
 }
 
 /* ---- membership ------------------------------------------------------ */
@@ -263,17 +276,17 @@ room_move(struct chat *c, int slot, struct room *r)
 	room_enter(c, slot, r);
 }
 
+/* A room called name (NFC) whose key is key. */
 static struct room *
-room_create(struct chat *c, const char *name, size_t len, int owner)
+room_create(struct chat *c, const char *name, const char *key, int owner)
 {
 	struct room *r;
 
 	if (FAIL("forkchatd/chat/calloc", ENOMEM) ||
 	    (r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
-	memcpy(r->name, name, len);
-	r->name[len] = '\0';
-	proto_fold(name, len, r->key, sizeof(r->key));
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	snprintf(r->key, sizeof(r->key), "%s", key);
 	r->owner = owner;
 	r->head = r->tail = -1;
 	c->rooms[c->nrooms++] = r;
@@ -318,38 +331,60 @@ register_done(struct chat *c, int slot)
 	u->registered = 1;
 	c->nusers++;
 	log_info("register slot=%d nick=%s", slot, u->nick);
+	if (c->hooks.registered != NULL)
+		c->hooks.registered(c->io.ctx, slot);
 	out(c, slot, "OK NICK %s\n", u->nick);
 	room_move(c, slot, c->rooms[0]);
+}
+
+/* Refusal of a name: ERR code with why, or "too long" as toolong. */
+static void
+name_refused(struct chat *c, int slot, const char *what, enum name_fault f,
+    uint32_t cp, enum proto_err bad, enum proto_err toolong, size_t max)
+{
+	char why[160];
+
+	if (f == NAME_TOO_LONG) {
+		out_err(c, slot, toolong, "a %s has at most %zu characters",
+		    what, max);
+		return;
+	}
+	name_explain(f, cp, why, sizeof(why));
+	out_err(c, slot, f == NAME_KEY_TOO_LONG ? toolong : bad,
+	    "this %s %s (a %s has 1 to %zu characters: no spaces, control, "
+	    "invisible or bidi characters, not - and no leading /)",
+	    what, why, what, max);
 }
 
 static void
 cmd_register(struct chat *c, int slot, const char *name, size_t len)
 {
 	struct user *u = &c->users[slot];
-	enum proto_err e;
+	char nfc[NAMESZ], key[NAME_KEYSZ];
+	enum name_fault f;
+	uint32_t cp;
+	int s;
 
-	e = proto_check_name(
-	    name, len, PROTO_NICK_MAX_CHARS, PERR_BAD_NICK, PERR_NICK_TOO_LONG);
-	if (e == PERR_BAD_NICK) {
-		out_err(c, slot, e,
-		    "a nickname has no spaces or control "
-		    "characters and does not start with /");
-		return;
-	} else if (e != PERR_NONE) {
-		out_err(c, slot, e, "a nickname has at most %d characters",
-		    PROTO_NICK_MAX_CHARS);
+	f = name_prepare(
+	    name, len, PROTO_NICK_MAX_CHARS, nfc, sizeof(nfc), key, &cp);
+	if (f != NAME_OK) {
+		name_refused(c, slot, "nickname", f, cp, PERR_BAD_NICK,
+		    PERR_NICK_TOO_LONG, PROTO_NICK_MAX_CHARS);
 		return;
 	}
-	if (nick_find(c, name, len) >= 0) {
-		out_err(c, slot, PERR_NICK_TAKEN,
-		    "nickname %.*s is in use, "
-		    "choose another",
-		    (int)len, name);
+	if ((s = nick_find_key(c, key)) >= 0) {
+		if (strcmp(c->users[s].nick, nfc) == 0)
+			out_err(c, slot, PERR_NICK_TAKEN,
+			    "nickname %s is in use, choose another", nfc);
+		else
+			out_err(c, slot, PERR_NICK_TAKEN,
+			    "nickname %s is in use as %s (the same name once "
+			    "case and lookalikes are folded), choose another",
+			    nfc, c->users[s].nick);
 		return;
 	}
-	memcpy(u->nick, name, len);
-	u->nick[len] = '\0';
-	proto_fold(name, len, u->key, sizeof(u->key));
+	snprintf(u->nick, sizeof(u->nick), "%s", nfc);
+	snprintf(u->key, sizeof(u->key), "%s", key);
 	u->hnext = c->hash[hash_key(u->key, c->hashsz)];
 	c->hash[hash_key(u->key, c->hashsz)] = slot;
 	if (c->has_fed) { /* held locally until every hub agrees */
@@ -360,15 +395,19 @@ cmd_register(struct chat *c, int slot, const char *name, size_t len)
 	register_done(c, slot);
 }
 
+/* The room name in cmd's argument, checked: NFC into nfc, key into key. */
 static int
-check_room_name(struct chat *c, int slot, const struct proto_cmd *cmd)
+check_room_name(struct chat *c, int slot, const struct proto_cmd *cmd,
+    char nfc[NAMESZ], char key[NAME_KEYSZ])
 {
-	if (proto_check_name(cmd->arg, cmd->arglen, PROTO_ROOM_MAX_CHARS,
-	        PERR_BAD_ROOM, PERR_BAD_ROOM) == PERR_NONE)
+	enum name_fault f;
+	uint32_t cp;
+
+	f = name_prepare(
+	    cmd->arg, cmd->arglen, PROTO_ROOM_MAX_CHARS, nfc, NAMESZ, key, &cp);
+	if (f == NAME_OK)
 		return 0;
-	out_err(c, slot, PERR_BAD_ROOM,
-	    "a room name has 1 to %d characters, "
-	    "no spaces or control characters, and does not start with /",
+	name_refused(c, slot, "room name", f, cp, PERR_BAD_ROOM, PERR_BAD_ROOM,
 	    PROTO_ROOM_MAX_CHARS);
 	return -1;
 }
@@ -376,31 +415,36 @@ check_room_name(struct chat *c, int slot, const struct proto_cmd *cmd)
 static void
 cmd_add(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
+	char name[NAMESZ], key[NAME_KEYSZ];
 	struct room *r;
 
-	if (check_room_name(c, slot, cmd) < 0)
+	if (check_room_name(c, slot, cmd, name, key) < 0)
 		return;
-	if ((r = room_find(c, cmd->arg, cmd->arglen)) != NULL) {
-		out_err(c, slot, PERR_ROOM_EXISTS, "room %s exists; /join %s",
-		    r->name, r->name);
+	if ((r = room_find_key(c, key)) != NULL) {
+		if (strcmp(r->name, name) == 0)
+			out_err(c, slot, PERR_ROOM_EXISTS,
+			    "room %s exists; /join %s", r->name, r->name);
+		else
+			out_err(c, slot, PERR_ROOM_EXISTS,
+			    "room %s exists as %s (the same name once case "
+			    "and lookalikes are folded); /join %s",
+			    name, r->name, r->name);
 		return;
 	}
-	if (remote_has_room(c, cmd->arg, cmd->arglen)) {
+	if (remote_has_room(c, name, strlen(name))) {
 		out_err(c, slot, PERR_ROOM_EXISTS,
-		    "room %.*s exists on another hub; /join %.*s",
-		    (int)cmd->arglen, cmd->arg, (int)cmd->arglen, cmd->arg);
+		    "room %s exists on another hub; /join %s", name, name);
 		return;
 	}
 	if (c->nrooms - 1 >= c->lim.max_rooms) {
 		out_err(c, slot, PERR_TOO_MANY_ROOMS,
-		    "the server has %d rooms "
-		    "already",
-		    c->lim.max_rooms);
+		    "the server has %d %s already", c->lim.max_rooms,
+		    PLURAL(c->lim.max_rooms, "room", "rooms"));
 		return;
 	}
-	if ((r = room_create(c, cmd->arg, cmd->arglen, slot)) == NULL) {
-		log_error("room-add room=%.*s by=%s: out of memory",
-		    (int)cmd->arglen, cmd->arg, c->users[slot].nick);
+	if ((r = room_create(c, name, key, slot)) == NULL) {
+		log_error("room-add room=%s by=%s: out of memory", name,
+		    c->users[slot].nick);
 		out_err(c, slot, PERR_INTERNAL, "out of memory");
 		return;
 	}
@@ -412,12 +456,16 @@ cmd_add(struct chat *c, int slot, const struct proto_cmd *cmd)
 static void
 cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
-	struct room *r;
+	char name[NAMESZ], key[NAME_KEYSZ];
+	struct room *r = NULL;
+	uint32_t cp;
 
-	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL &&
-	    remote_has_room(c, cmd->arg, cmd->arglen) &&
+	if (name_prepare(cmd->arg, cmd->arglen, PROTO_ROOM_MAX_CHARS, name,
+	        sizeof(name), key, &cp) == NAME_OK &&
+	    (r = room_find_key(c, key)) == NULL &&
+	    remote_room_name(c, key, name) && /* named as there */
 	    c->nrooms - 1 < c->lim.max_rooms &&
-	    (r = room_create(c, cmd->arg, cmd->arglen, OWNER_REMOTE)) !=
+	    (r = room_create(c, name, key, OWNER_REMOTE)) !=
 	        NULL) { /* this hub's part of a room on other hubs */
 		remote_room_owner(c, r->key, r->rowner);
 		log_info("room-part room=%s owner=%s (on another hub)", r->name,
@@ -448,16 +496,32 @@ cmd_leave(struct chat *c, int slot)
 	room_move(c, slot, c->rooms[0]);
 }
 
-/* Every member of r goes to the lobby, told who removed r; r is deleted. */
+/*
+ * Every member of r goes to the lobby, told who removed r; r is deleted.
+ * The notices do not depend on the members' order: each member first gets
+ * REMOVED, then every user who ends up in the lobby gets one JOIN for each
+ * moved member other than themselves (those already there and the moved
+ * ones alike), in r's member order.
+ */
 void
 room_evict(struct chat *c, struct room *r, const char *by)
 {
-	int s;
+	struct room *lobby = c->rooms[0];
+	int s, t;
 
+	for (s = r->head; s >= 0; s = c->users[s].rnext)
+		out(c, s, "REMOVED %s %s\n", r->name, by);
+	for (s = r->head; s >= 0; s = c->users[s].rnext) {
+		room_notice(c, lobby, -1, "JOIN %s %s\n", lobby->name,
+		    c->users[s].nick);
+		for (t = r->head; t >= 0; t = c->users[t].rnext)
+			if (t != s)
+				out(c, t, "JOIN %s %s\n", lobby->name,
+				    c->users[s].nick);
+	}
 	while ((s = r->head) >= 0) {
 		member_unlink(c, s);
-		out(c, s, "REMOVED %s %s\n", r->name, by);
-		room_enter(c, s, c->rooms[0]);
+		member_link(c, s, lobby);
 	}
 	room_delete(c, r);
 }
@@ -467,12 +531,12 @@ static void
 rm_not_owner(struct chat *c, int slot, const char *name, size_t len)
 {
 	struct room *r = room_find(c, name, len);
-	char key[NAMESZ], owner[NAMESZ];
+	char key[NAME_KEYSZ], owner[NAMESZ];
 
 	if (r != NULL)
 		snprintf(owner, sizeof(owner), "%s", r->rowner);
 	else {
-		proto_fold(name, len, key, sizeof(key));
+		name_key(name, len, key);
 		remote_room_owner(c, key, owner);
 	}
 	if (owner[0])
@@ -575,10 +639,9 @@ cmd_whisper(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
 	int to = nick_find(c, cmd->arg, cmd->arglen);
 	struct nick_q q;
-	char key[NAMESZ];
+	char key[NAME_KEYSZ];
 
-	if (to < 0 && c->has_fed && cmd->arglen < NAMESZ) {
-		proto_fold(cmd->arg, cmd->arglen, key, sizeof(key));
+	if (to < 0 && c->has_fed && name_key(cmd->arg, cmd->arglen, key)) {
 		q.key = key;
 		if (remote_each(c, is_nick, &q)) {
 			c->fed.whisper(c->fed.ctx, q.hub->hub,
@@ -654,6 +717,63 @@ cmd_stats(struct chat *c, int slot)
 	out(c, slot, "END STATS %zu\n", i);
 }
 
+/*
+ * Copy the /quit reason into out (at most QUIT_TEXT_MAX bytes, cut at a
+ * character boundary): already valid UTF-8 without control characters
+ * (the child checked), but bidi controls, which could reorder the rest of
+ * a PART line or a log line, become '?' and '"' becomes '\''.
+ */
+static void
+quit_text(const char *s, size_t len, char *out, size_t outsz)
+{
+	const char *piece;
+	uint32_t cp;
+	size_t i = 0, k, plen, n = 0;
+
+	while (i < len && (k = utf8_decode(s + i, len - i, &cp)) != 0) {
+		piece = s + i;
+		plen = k;
+		if (cp == 0x200e || cp == 0x200f ||
+		    (cp >= 0x202a && cp <= 0x202e) ||
+		    (cp >= 0x2066 && cp <= 0x2069))
+			piece = "?", plen = 1;
+		else if (cp == '"')
+			piece = "'", plen = 1;
+		if (n + plen >= outsz)
+			break;
+		memcpy(out + n, piece, plen);
+		n += plen;
+		i += k;
+	}
+	out[n] = '\0';
+}
+
+/*
+ * /quit [TEXT]: the reason reaches the room's PART line ("PART room nick
+ * quit TEXT") and the log (quit="TEXT").
+ */
+static void
+cmd_quit(struct chat *c, int slot, const struct proto_cmd *cmd)
+{
+	char text[QUIT_TEXT_MAX + 8], reason[QUIT_TEXT_MAX + 16];
+	const char *end;
+
+	text[0] = '\0';
+	if (cmd->arg != NULL) {
+		end = cmd->text != NULL ? cmd->text + cmd->textlen :
+		                          cmd->arg + cmd->arglen;
+		quit_text(cmd->arg, (size_t)(end - cmd->arg), text,
+		    QUIT_TEXT_MAX + 1);
+	}
+	out(c, slot, "BYE QUIT goodbye\n");
+	log_info("disconnect slot=%d nick=%s reason=quit%s%s%s", slot,
+	    chat_nick(c, slot), text[0] ? " text=\"" : "", text,
+	    text[0] ? "\"" : "");
+	snprintf(reason, sizeof(reason), "quit%s%s", text[0] ? " " : "", text);
+	chat_disconnect(c, slot, reason);
+	c->io.close(c->io.ctx, slot);
+}
+
 static void
 cmd_dispatch(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
@@ -689,7 +809,7 @@ cmd_dispatch(struct chat *c, int slot, const struct proto_cmd *cmd)
 		cmd_stats(c, slot);
 		break;
 	case CMD_QUIT:
-		chat_bye(c, slot, "QUIT", "goodbye");
+		cmd_quit(c, slot, cmd);
 		break;
 	case CMD_UNKNOWN:
 		out_err(c, slot, PERR_UNKNOWN_COMMAND,
@@ -702,6 +822,30 @@ cmd_dispatch(struct chat *c, int slot, const struct proto_cmd *cmd)
 
 /* ---- public ---------------------------------------------------------- */
 
+/*
+ * Hold a line until slot's nick claim is answered: [len][bytes], stored
+ * whole or not at all (a header without its bytes would make the replay
+ * read past the end).  A line that does not fit is refused at once.
+ */
+static void
+pend_line(struct chat *c, int slot, const char *line, size_t len)
+{
+	struct buf *b = &c->users[slot].pend;
+	char *d = NULL;
+
+	if (buf_used(b) + sizeof(len) + len <= PEND_MAX)
+		d = buf_reserve(b, sizeof(len) + len);
+	if (d == NULL) {
+		out_err(c, slot, PERR_INTERNAL,
+		    "line dropped: too much sent before the nickname was "
+		    "confirmed");
+		return;
+	}
+	memcpy(d, &len, sizeof(len));
+	memcpy(d + sizeof(len), line, len);
+	buf_commit(b, sizeof(len) + len);
+}
+
 void
 chat_line(struct chat *c, int slot, const char *line, size_t len)
 {
@@ -711,11 +855,7 @@ chat_line(struct chat *c, int slot, const char *line, size_t len)
 	if (slot < 0 || slot >= c->lim.max_clients || !c->users[slot].in_use)
 		return;
 	if (c->users[slot].claim) { /* answered once the claim is */
-		if (buf_used(&c->users[slot].pend) + len + 8 <= PEND_MAX) {
-			(void)buf_append(
-			    &c->users[slot].pend, &len, sizeof(len));
-			(void)buf_append(&c->users[slot].pend, line, len);
-		}
+		pend_line(c, slot, line, len);
 		return;
 	}
 	proto_parse(line, len, &cmd);
@@ -872,11 +1012,13 @@ chat_user_count(const struct chat *c)
 struct chat *
 chat_new(const struct chat_limits *lim, const struct chat_io *io)
 {
+	char lobby_key[NAME_KEYSZ];
 	struct chat *c;
 	size_t i;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	name_key(PROTO_LOBBY, strlen(PROTO_LOBBY), lobby_key);
 	c->lim = *lim;
 	c->io = *io;
 	c->hashsz = (size_t)lim->max_clients * 2 + 1;
@@ -886,7 +1028,7 @@ chat_new(const struct chat_limits *lim, const struct chat_io *io)
 	c->hash = malloc(c->hashsz * sizeof(*c->hash));
 	c->line = malloc(c->linesz);
 	if (!c->users || !c->rooms || !c->hash || !c->line ||
-	    room_create(c, PROTO_LOBBY, strlen(PROTO_LOBBY), -1) == NULL)
+	    room_create(c, PROTO_LOBBY, lobby_key, -1) == NULL)
 		goto fail;
 	for (i = 0; i < c->hashsz; i++)
 		c->hash[i] = -1;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * chat.h - the chat state machine the server parent runs: who is
  * connected, their nicknames, the rooms and who owns them, and what every
@@ -35,6 +36,8 @@ struct chat_hooks {
 	void (*message)(void *ctx, int slot, int recipients);
 	/* Fill at most max items for /stats; returns how many. */
 	size_t (*stats)(void *ctx, struct stats_item *it, size_t max);
+	/* slot's nickname was accepted (per-address limits count it). */
+	void (*registered)(void *ctx, int slot);
 };
 
 /*
@@ -99,10 +102,16 @@ void chat_fed_claimed(struct chat *c, unsigned token, int ok);
 void chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len);
 /*
- * Nick key was claimed by another hub while Redis was unreachable: its
- * local holder is disconnected with BYE NICK_TAKEN.
+ * Nick key was given to a user of another hub while the hubs were cut off,
+ * and that user took it first: its local holder is disconnected with
+ * BYE NICK_TAKEN.
  */
 void chat_fed_lost(struct chat *c, const char *key, size_t klen);
+/*
+ * Nick key was also given to a user of another hub while the hubs were cut
+ * off, and ours took it first: ours keeps it and is told with NOTICE.
+ */
+void chat_fed_kept(struct chat *c, const char *key, size_t klen);
 /* Another hub removed room key (its owner `by` did): our members go to the
  * lobby with REMOVED, and this hub's part of the room is deleted. */
 void chat_fed_room_removed(
@@ -115,6 +124,13 @@ void chat_fed_whisper(struct chat *c, const char *from, size_t flen,
 /* Hub's presence ("R name count owner" and "U nick room" lines). */
 void chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
     const char *blob, size_t len, long long now_ms);
+/*
+ * n events of hub were never read here (the stream was trimmed past them):
+ * the local members of the rooms its users are in get NOTICE
+ * MESSAGES_LOST (every local user if no user of hub is known here).
+ */
+void chat_fed_gap(
+    struct chat *c, const char *hub, size_t hlen, unsigned long long n);
 /* Forget hubs not heard from since now_ms - ttl_ms. */
 void chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms);
 /* This hub's presence snapshot into b; -1 when out of memory. */

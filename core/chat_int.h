@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * chat_int.h - what chat.c and chatfed.c share: the chat state (users,
  * rooms, other hubs' snapshots) and the internal helpers each calls in the
@@ -10,6 +11,7 @@
 
 #include "buf.h"
 #include "chat.h"
+#include "name.h"
 #include "proto.h"
 
 #define NAMESZ (PROTO_NAME_MAX_BYTES + 1)
@@ -25,8 +27,8 @@
 #define OWNER_REMOTE (-2)
 
 struct room {
-	char name[NAMESZ];
-	char key[NAMESZ];
+	char name[NAMESZ]; /* NFC, as created */
+	char key[NAME_KEYSZ];
 	int owner;             /* slot, OWNER_LOBBY or OWNER_REMOTE */
 	char rowner[NAMESZ];   /* OWNER_REMOTE: the owner's nick, or "" */
 	int head, tail, count; /* member list in join order */
@@ -34,8 +36,8 @@ struct room {
 
 struct user {
 	int in_use, registered;
-	char nick[NAMESZ];
-	char key[NAMESZ];
+	char nick[NAMESZ]; /* NFC, as registered */
+	char key[NAME_KEYSZ];
 	struct room *room;
 	int rprev, rnext; /* room member list */
 	int hnext;        /* nick hash chain */
@@ -102,11 +104,13 @@ void out_err(struct chat *c, int slot, enum proto_err code, const char *fmt,
     ...) __attribute__((format(printf, 4, 5)));
 /* Send c->line (len bytes) to every member of r but except; how many. */
 int room_send(struct chat *c, struct room *r, int except, size_t len);
-/* Slot of the user called name (case-folded), or -1. */
+/* Slot of the user called name (by its key, name.h), or -1. */
 int nick_find(struct chat *c, const char *name, size_t len);
 void nick_unhash(struct chat *c, int slot);
-/* Local room called name (case-folded), or NULL. */
+/* Local room called name (by its key, name.h), or NULL. */
 struct room *room_find(struct chat *c, const char *name, size_t len);
+/* Local room whose key is key, or NULL. */
+struct room *room_find_key(struct chat *c, const char *key);
 /* Slot's nick is its own now: OK NICK, into the lobby. */
 void register_done(struct chat *c, int slot);
 /* Every member of r goes to the lobby, told who removed r; r is deleted. */
@@ -126,6 +130,10 @@ int is_nick(const struct remote *h, const struct rline *rl, void *arg);
 int users_add(const struct remote *h, const struct rline *rl, void *arg);
 /* Does another hub have a room called name? */
 int remote_has_room(const struct chat *c, const char *name, size_t len);
+/* The name of the room whose key is key as other hubs give it (the owner's
+ * hub's first, where it was created) into name (NAMESZ): 1, or 0 if no hub
+ * has it. */
+int remote_room_name(const struct chat *c, const char *key, char *name);
 /* The owner other hubs report for room key into owner (NAMESZ; "" if none). */
 void remote_room_owner(const struct chat *c, const char *key, char *owner);
 /* /list across hubs: local rooms, counts summed by name, then others'. */

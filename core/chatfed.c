@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * chatfed.c - the chat state machine's federation half (docs/SCALING.md):
  * what this hub knows of the other hubs and what they tell it.
@@ -23,18 +24,13 @@
 /* ---- other hubs (federation) ------------------------------------------ */
 
 /*
- * Another hub's text goes to our clients: it must not carry a control
- * character (a '\n' would forge a line), whatever is in Redis.
+ * Another hub's text goes to our clients: it must be valid UTF-8 without
+ * a control character (a '\n' would forge a line), whatever is in Redis.
  */
 static int
 plain(const char *p, size_t len)
 {
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
-			return 0;
-	return 1;
+	return len == 0 || proto_check_line(p, len) == PERR_NONE;
 }
 
 /* Split one snapshot line (without its newline) into kind and 3 fields. */
@@ -91,15 +87,20 @@ remote_each(const struct chat *c,
 	return 0;
 }
 
+/* May name (from another hub, through Redis) be shown as a name? */
+static int
+valid_name(const char *name, size_t len)
+{
+	return name_shown_ok(name, len);
+}
+
+/* Is name (from another hub's snapshot) the name whose key is key? */
 static int
 same_key(const char *name, size_t len, const char *key)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 
-	if (len >= NAMESZ)
-		return 0;
-	proto_fold(name, len, k, sizeof(k));
-	return strcmp(k, key) == 0;
+	return name_key(name, len, k) && strcmp(k, key) == 0;
 }
 
 static int
@@ -109,14 +110,48 @@ is_room(const struct remote *h, const struct rline *rl, void *arg)
 	return rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], arg);
 }
 
+struct rname_q {
+	const char *key;
+	char *name; /* NAMESZ; "" until a hub names it */
+};
+
+static int
+room_name_of(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct rname_q *q = arg;
+	int owned = !(rl->fl[2] == 1 && rl->f[2][0] == '-');
+
+	(void)h;
+	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ ||
+	    !same_key(rl->f[0], rl->fl[0], q->key) || (q->name[0] && !owned))
+		return 0;
+	memcpy(q->name, rl->f[0], rl->fl[0]);
+	q->name[rl->fl[0]] = '\0';
+	return owned; /* the owner's hub has the name it was created with */
+}
+
+/*
+ * The name of the room whose key is key, as the other hubs give it: as its
+ * owner's hub does (where it was created, issue 14), else as any hub does.
+ */
+int
+remote_room_name(const struct chat *c, const char *key, char *name)
+{
+	struct rname_q q = { key, name };
+
+	name[0] = '\0';
+	if (c->has_fed)
+		remote_each(c, room_name_of, &q);
+	return name[0] != '\0';
+}
+
 int
 remote_has_room(const struct chat *c, const char *name, size_t len)
 {
-	char key[NAMESZ];
+	char key[NAME_KEYSZ];
 
-	if (!c->has_fed || len >= NAMESZ)
+	if (!c->has_fed || !name_key(name, len, key))
 		return 0;
-	proto_fold(name, len, key, sizeof(key));
 	return remote_each(c, is_room, key);
 }
 
@@ -132,7 +167,7 @@ room_owner_of(const struct remote *h, const struct rline *rl, void *arg)
 
 	(void)h;
 	if (rl->kind == 'R' && same_key(rl->f[0], rl->fl[0], q->key) &&
-	    rl->fl[2] < NAMESZ && !(rl->fl[2] == 1 && rl->f[2][0] == '-')) {
+	    rl->fl[2] < NAMESZ && valid_name(rl->f[2], rl->fl[2])) {
 		memcpy(q->owner, rl->f[2], rl->fl[2]);
 		q->owner[rl->fl[2]] = '\0';
 		return 1;
@@ -165,7 +200,7 @@ is_nick(const struct remote *h, const struct rline *rl, void *arg)
 /* ---- /list and /users across hubs ------------------------------------- */
 
 struct lrow {
-	char name[NAMESZ], key[NAMESZ], owner[NAMESZ];
+	char name[NAMESZ], key[NAME_KEYSZ], owner[NAMESZ];
 	long count;
 };
 
@@ -179,13 +214,16 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 {
 	struct ltab *t = arg;
 	struct lrow *row;
-	char key[NAMESZ];
+	char key[NAME_KEYSZ], owner[NAMESZ] = "-";
 	int i;
 
 	(void)h;
-	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ)
+	if (rl->kind != 'R' || rl->fl[0] >= NAMESZ || rl->fl[2] >= NAMESZ ||
+	    !name_key(rl->f[0], rl->fl[0], key))
 		return 0;
-	proto_fold(rl->f[0], rl->fl[0], key, sizeof(key));
+	if (valid_name(rl->f[2], rl->fl[2])) /* else "-": no owner we know */
+		snprintf(
+		    owner, sizeof(owner), "%.*s", (int)rl->fl[2], rl->f[2]);
 	for (i = 0; i < t->n; i++)
 		if (strcmp(t->row[i].key, key) == 0)
 			break;
@@ -197,14 +235,12 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 		snprintf(row->key, sizeof(row->key), "%s", key);
 		snprintf(row->name, sizeof(row->name), "%.*s", (int)rl->fl[0],
 		    rl->f[0]);
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	}
 	row = &t->row[i];
 	row->count += strtol(rl->f[1], NULL, 10);
 	if (strcmp(row->owner, "-") == 0 && i > 0)
-		snprintf(row->owner, sizeof(row->owner), "%.*s", (int)rl->fl[2],
-		    rl->f[2]);
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	return 0;
 }
 
@@ -224,7 +260,7 @@ cmd_list_fed(struct chat *c, int slot)
 	for (t.n = 0; t.n < c->nrooms; t.n++) {
 		r = c->rooms[t.n];
 		snprintf(t.row[t.n].name, NAMESZ, "%s", r->name);
-		snprintf(t.row[t.n].key, NAMESZ, "%s", r->key);
+		snprintf(t.row[t.n].key, NAME_KEYSZ, "%s", r->key);
 		snprintf(t.row[t.n].owner, NAMESZ, "%s",
 		    r->owner >= 0 ? c->users[r->owner].nick : "-");
 		t.row[t.n].count = r->count;
@@ -243,9 +279,10 @@ users_add(const struct remote *h, const struct rline *rl, void *arg)
 	struct users_q *q = arg;
 
 	(void)h;
-	if (rl->kind != 'U' ||
+	if (rl->kind != 'U' || !valid_name(rl->f[0], rl->fl[0]) ||
+	    !valid_name(rl->f[1], rl->fl[1]) ||
 	    (q->room_key && !same_key(rl->f[1], rl->fl[1], q->room_key)))
-		return 0;
+		return 0; /* only names a hub could have accepted are shown */
 	out(q->c, q->slot, "USER %.*s %.*s\n", (int)rl->fl[0], rl->f[0],
 	    (int)rl->fl[1], rl->f[1]);
 	q->n++;
@@ -318,22 +355,47 @@ owner_line(struct room *r, const char *line, size_t len)
 	}
 }
 
+/*
+ * "KW ROOM REST" from another hub into c->line with ROOM spelled as r is
+ * here (one room, one spelling on every hub); its length with the '\n',
+ * or 0 if it does not fit or has no room field.
+ */
+static size_t
+respell(struct chat *c, const struct room *r, const char *line, size_t len)
+{
+	const char *sp1 = memchr(line, ' ', len), *sp2;
+	size_t kl, nl = strlen(r->name), rest;
+
+	if (sp1 == NULL)
+		return 0;
+	kl = (size_t)(sp1 - line) + 1;
+	sp2 = memchr(sp1 + 1, ' ', len - kl);
+	rest = sp2 ? (size_t)(line + len - sp2) : 0;
+	if (kl + nl + rest + 1 > c->linesz)
+		return 0;
+	memcpy(c->line, line, kl);
+	memcpy(c->line + kl, r->name, nl);
+	memcpy(c->line + kl + nl, sp2 ? sp2 : "", rest);
+	c->line[kl + nl + rest] = '\n';
+	return kl + nl + rest + 1;
+}
+
 void
 chat_fed_room_line(
     struct chat *c, const char *key, size_t klen, const char *line, size_t len)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
+	size_t n;
 	int i;
 
-	if (klen >= NAMESZ || len + 1 > c->linesz || !plain(line, len))
+	if (klen >= NAME_KEYSZ || len + 1 > c->linesz || !plain(line, len))
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
 	for (i = 0; i < c->nrooms; i++)
 		if (strcmp(c->rooms[i]->key, k) == 0) {
-			memcpy(c->line, line, len);
-			c->line[len] = '\n';
-			room_send(c, c->rooms[i], -1, len + 1);
+			if ((n = respell(c, c->rooms[i], line, len)) > 0)
+				room_send(c, c->rooms[i], -1, n);
 			if (c->rooms[i]->owner == OWNER_REMOTE)
 				owner_line(c->rooms[i], line, len);
 			return;
@@ -344,16 +406,16 @@ void
 chat_fed_room_removed(
     struct chat *c, const char *key, size_t klen, const char *by, size_t blen)
 {
-	char k[NAMESZ], who[NAMESZ];
+	char k[NAME_KEYSZ], who[NAMESZ];
 	struct room *r;
 
-	if (klen >= NAMESZ || blen >= NAMESZ || !plain(by, blen))
+	if (klen >= NAME_KEYSZ || blen >= NAMESZ || !plain(by, blen))
 		return;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
 	memcpy(who, by, blen);
 	who[blen] = '\0';
-	if ((r = room_find(c, k, klen)) == NULL || r == c->rooms[0])
+	if ((r = room_find_key(c, k)) == NULL || r == c->rooms[0])
 		return;
 	log_info("room-rm room=%s by=%s members=%d (on another hub)", r->name,
 	    who, r->count);
@@ -363,37 +425,72 @@ chat_fed_room_removed(
 void
 chat_fed_room_orphaned(struct chat *c, const char *key, size_t klen)
 {
+	char k[NAME_KEYSZ];
 	struct room *r;
 
-	if (klen < NAMESZ && (r = room_find(c, key, klen)) != NULL &&
-	    r->owner == OWNER_REMOTE) {
+	if (klen >= NAME_KEYSZ)
+		return;
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	if ((r = room_find_key(c, k)) != NULL && r->owner == OWNER_REMOTE) {
 		log_info("room-owner room=%s owner=- (left on another hub)",
 		    r->name);
 		r->rowner[0] = '\0';
 	}
 }
 
-void
-chat_fed_lost(struct chat *c, const char *key, size_t klen)
+/* The registered local user whose nick key is key, or -1. */
+static int
+holder_of(struct chat *c, const char *key, size_t klen)
 {
-	char k[NAMESZ];
+	char k[NAME_KEYSZ];
 	int slot;
 
-	if (klen >= NAMESZ)
-		return;
+	if (klen >= NAME_KEYSZ)
+		return -1;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
 	for (slot = 0; slot < c->lim.max_clients; slot++)
 		if (c->users[slot].registered &&
-		    strcmp(c->users[slot].key, k) == 0) {
-			log_warn("federation: nick %s was claimed on another "
-			         "hub during an outage",
-			    c->users[slot].nick);
-			chat_bye(c, slot, "NICK_TAKEN",
-			    "your nickname was taken on another hub while the "
-			    "hubs were cut off; reconnect with another one");
-			return;
-		}
+		    strcmp(c->users[slot].key, k) == 0)
+			return slot;
+	return -1;
+}
+
+/*
+ * The partition rule (docs/SCALING.md): a nick given to users on two hubs
+ * while they could not reach Redis stays with the one who took it first;
+ * both users are told.
+ */
+void
+chat_fed_lost(struct chat *c, const char *key, size_t klen)
+{
+	int slot = holder_of(c, key, klen);
+
+	if (slot < 0)
+		return;
+	log_warn("federation: nick %s was taken earlier on another hub while "
+	         "the hubs were cut off",
+	    c->users[slot].nick);
+	chat_bye(c, slot, "NICK_TAKEN",
+	    "a user of another hub took your nickname earlier, while the hubs "
+	    "were cut off; reconnect with another one");
+}
+
+void
+chat_fed_kept(struct chat *c, const char *key, size_t klen)
+{
+	int slot = holder_of(c, key, klen);
+
+	if (slot < 0)
+		return;
+	log_info("federation: nick %s kept: a user of another hub took it "
+	         "later while the hubs were cut off",
+	    c->users[slot].nick);
+	out(c, slot,
+	    "NOTICE NICK_KEPT a user of another hub also took %s while the "
+	    "hubs were cut off; you took it first and keep it\n",
+	    c->users[slot].nick);
 }
 
 void
@@ -402,7 +499,7 @@ chat_fed_whisper(struct chat *c, const char *from, size_t flen, const char *to,
 {
 	int slot = nick_find(c, to, tlen);
 
-	if (slot >= 0 && c->users[slot].registered && plain(from, flen) &&
+	if (slot >= 0 && c->users[slot].registered && valid_name(from, flen) &&
 	    plain(text, len))
 		out(c, slot, "WHISPER %.*s %.*s\n", (int)flen, from, (int)len,
 		    text);
@@ -469,21 +566,108 @@ orphan_rooms_of(struct chat *c, const struct remote *h)
 	}
 }
 
+/*
+ * Hub h is gone: its users left every room they were in, as in a netsplit.
+ * The local members of those rooms see PART ROOM NICK hub-lost (the room
+ * spelled as here).  Returns how many users parted.
+ */
+static int
+part_users_of(struct chat *c, const struct remote *h)
+{
+	const char *p, *nl;
+	struct rline rl;
+	struct room *r;
+	int n, parted = 0;
+
+	for (p = h->blob; p < h->blob + h->len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(h->blob + h->len - p))) ==
+		    NULL)
+			break;
+		if (!rline_parse(p, (size_t)(nl - p), &rl) || rl.kind != 'U' ||
+		    rl.fl[0] >= NAMESZ ||
+		    (r = room_find(c, rl.f[1], rl.fl[1])) == NULL)
+			continue;
+		parted++;
+		n = snprintf(c->line, c->linesz, "PART %s %.*s hub-lost\n",
+		    r->name, (int)rl.fl[0], rl.f[0]);
+		if (n > 0 && (size_t)n < c->linesz)
+			room_send(c, r, -1, (size_t)n);
+	}
+	return parted;
+}
+
+/* NOTICE MESSAGES_LOST to slot (n events of hub, from the room it is in). */
+static void
+gap_notice(struct chat *c, int slot, const char *hub, size_t hlen,
+    unsigned long long n)
+{
+	out(c, slot,
+	    "NOTICE MESSAGES_LOST %llu events from hub %.*s were lost before "
+	    "this hub read them; some lines of %s may be missing\n",
+	    n, (int)hlen, hub, c->users[slot].room->name);
+}
+
+void
+chat_fed_gap(struct chat *c, const char *hub, size_t hlen, unsigned long long n)
+{
+	const struct remote *h = NULL;
+	const char *p, *nl;
+	struct rline rl;
+	struct room *r;
+	char *told;
+	int i, s, rooms = 0;
+
+	for (i = 0; i < c->nremotes; i++)
+		if (strlen(c->remotes[i].hub) == hlen &&
+		    memcmp(c->remotes[i].hub, hub, hlen) == 0)
+			h = &c->remotes[i];
+	if ((told = calloc((size_t)c->nrooms, 1)) == NULL)
+		return;
+	for (p = h ? h->blob : NULL; h && p < h->blob + h->len; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t)(h->blob + h->len - p))) ==
+		    NULL)
+			break;
+		if (!rline_parse(p, (size_t)(nl - p), &rl) || rl.kind != 'U' ||
+		    (r = room_find(c, rl.f[1], rl.fl[1])) == NULL)
+			continue;
+		for (i = 0; i < c->nrooms && c->rooms[i] != r; i++)
+			;
+		if (i == c->nrooms || told[i]++)
+			continue;
+		rooms++;
+		for (s = r->head; s >= 0; s = c->users[s].rnext)
+			gap_notice(c, s, hub, hlen, n);
+	}
+	free(told);
+	if (rooms == 0) /* its users unknown here: any room may miss lines */
+		for (s = 0; s < c->lim.max_clients; s++)
+			if (c->users[s].registered)
+				gap_notice(c, s, hub, hlen, n);
+}
+
 void
 chat_fed_expire(struct chat *c, long long now_ms, long long ttl_ms)
 {
-	int i;
+	struct remote *h;
+	int i, j = 0, n;
 
-	for (i = 0; i < c->nremotes; i++)
-		if (now_ms - c->remotes[i].seen_ms > ttl_ms) {
-			log_warn("federation: hub %s silent for %lld ms, "
-			         "forgetting its users",
-			    c->remotes[i].hub, now_ms - c->remotes[i].seen_ms);
-			orphan_rooms_of(c, &c->remotes[i]);
-			free(c->remotes[i].blob);
-			c->remotes[i] = c->remotes[--c->nremotes];
-			i--;
+	for (i = 0; i < c->nremotes; i++) { /* keep the others, in order */
+		h = &c->remotes[i];
+		if (now_ms - h->seen_ms <= ttl_ms) {
+			if (j != i)
+				c->remotes[j] = *h;
+			j++;
+			continue;
 		}
+		n = part_users_of(c, h);
+		log_warn(
+		    "federation: hub %s silent for %lld ms, forgetting its "
+		    "users (%d parted: hub-lost)",
+		    h->hub, now_ms - h->seen_ms, n);
+		orphan_rooms_of(c, h);
+		free(h->blob);
+	}
+	c->nremotes = j;
 }
 
 int

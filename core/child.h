@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * child.h - what every server child (client session, federation bridge)
  * does right after fork(), before it runs.

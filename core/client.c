@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * client.c - forkchat, the chat client: main() and its two processes.
  *
@@ -11,11 +12,20 @@
  * No threads and no readiness-multiplexing calls: that is the point of
  * the project.
  *
+ * On a terminal (stdin and stdout both ttys) the keyboard process puts the
+ * terminal in raw mode and forwards every key byte as it comes; the
+ * network process owns the screen and the line editor (edit.c): it keeps
+ * the line being typed whole on the bottom row, erasing it before it
+ * prints anything and drawing it again afterwards, so there is one writer
+ * and no race between the two processes.  Elsewhere (pipes, scripts) the
+ * keyboard process hands over whole lines and nothing is drawn, as before.
+ *
  * Exit status: 0 the user quit (/quit, end of input, SIGINT/SIGTERM/SIGHUP);
  * 1 cannot connect, or the connection was lost without a BYE; 2 usage
  * error, or the -n nickname was refused and stdin is not a terminal;
  * 3 the server said BYE for another reason (SHUTDOWN, SERVER_FULL, ...).
  */
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -30,9 +40,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "edit.h"
 #include "failpoint.h"
 #include "render.h"
 
@@ -79,6 +91,13 @@ struct client {
 	enum reg_state reg;
 	int color;
 	int tty_in;
+	unsigned width; /* terminal columns; 0: stdout is no terminal */
+	int ui;         /* stdin and stdout are terminals: line editor */
+	struct edit ed; /* the line being typed (ui only) */
+	unsigned drawn; /* columns of the input row now on screen */
+	int redraw;     /* the input row must be drawn again */
+	char nick[64];  /* sanitised, for the prompt and your own lines */
+	char room[64];
 	int quitting;  /* leaving: the deadline runs */
 	int quit_sent; /* "/quit" went into c->out */
 	struct timespec deadline;
@@ -93,6 +112,8 @@ struct client {
 };
 
 static sigset_t client_sigs;
+static struct termios saved_tio; /* the terminal as we found it */
+static int tio_saved;
 
 static void
 usage(FILE *fp)
@@ -290,7 +311,7 @@ static void
 kbd_reset_signals(void)
 {
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGINT, SIGTERM,
-		SIGHUP, SIGPIPE };
+		SIGHUP, SIGPIPE, SIGWINCH };
 	sigset_t none;
 	size_t i;
 
@@ -300,9 +321,12 @@ kbd_reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* Read stdin, hand complete lines to the parent; never returns. */
+/*
+ * Read stdin, hand complete lines to the parent (raw: every byte as soon
+ * as it is read, the keys of a terminal in raw mode); never returns.
+ */
 static void
-kbd_main(int wfd, pid_t parent)
+kbd_main(int wfd, pid_t parent, int raw)
 {
 	char buf[4096];
 	size_t have = 0, cut;
@@ -318,7 +342,7 @@ kbd_main(int wfd, pid_t parent)
 		if (n <= 0)
 			break;
 		have += (size_t)n;
-		for (cut = have; cut > 0 && buf[cut - 1] != '\n'; cut--)
+		for (cut = have; !raw && cut > 0 && buf[cut - 1] != '\n'; cut--)
 			;
 		if (cut == 0 && have == sizeof(buf))
 			cut = have; /* a huge line: pass it on */
@@ -354,7 +378,7 @@ kbd_spawn(struct client *c)
 	case 0:
 		close(fds[0]);
 		close(c->sock);
-		kbd_main(fds[1], parent);
+		kbd_main(fds[1], parent, c->ui);
 		break;
 	}
 	close(fds[1]);
@@ -386,6 +410,108 @@ kbd_stop(struct client *c)
 		waitpid(c->kbd_pid, &st, 0);
 	}
 	c->kbd_pid = 0;
+}
+
+/* ---- the terminal (ui mode) ------------------------------------------- */
+
+/* atexit, and before a SIGQUIT is let through: the terminal as it was. */
+static void
+tty_restore(void)
+{
+	if (tio_saved)
+		tcsetattr(STDIN_FILENO, TCSADRAIN, &saved_tio);
+}
+
+/*
+ * Keys one by one without echo (ICANON, ECHO off), Enter as CR (ICRNL
+ * off), ^S/^Q as keys (IXON off).  ISIG stays on so ^C is SIGINT as
+ * before; ^\ and ^Z are disabled, so they cannot stop or kill the client
+ * with the terminal left raw.  Output processing stays on ('\n' is CRLF).
+ */
+static int
+tty_raw(void)
+{
+	struct termios t;
+
+	if (tcgetattr(STDIN_FILENO, &saved_tio) == -1)
+		return -1;
+	t = saved_tio;
+	t.c_iflag &= ~(tcflag_t)(ICRNL | INLCR | IGNCR | IXON | ISTRIP);
+	t.c_lflag &= ~(tcflag_t)(ICANON | ECHO | IEXTEN);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	t.c_cc[VQUIT] = _POSIX_VDISABLE;
+	t.c_cc[VSUSP] = _POSIX_VDISABLE;
+	if (tcsetattr(STDIN_FILENO, TCSADRAIN, &t) == -1)
+		return -1;
+	tio_saved = 1;
+	atexit(tty_restore);
+	return 0;
+}
+
+static void
+put_spaces(unsigned n)
+{
+	while (n-- > 0)
+		putchar(' ');
+}
+
+/*
+ * Blank the input row and put the cursor at its start, so that what is
+ * printed next starts on a clean row.  Only CR and spaces: no escape
+ * sequence, so --color=never / NO_COLOR output stays free of ESC bytes.
+ */
+static void
+ui_erase(struct client *c)
+{
+	if (!c->ui)
+		return;
+	if (c->drawn > 0) {
+		putchar('\r');
+		put_spaces(c->drawn);
+		putchar('\r');
+		c->drawn = 0;
+	}
+	c->redraw = 1;
+}
+
+static const char *
+ui_prompt(const struct client *c, char *buf, size_t sz)
+{
+	if (c->reg != REG_DONE)
+		return "nickname: ";
+	snprintf(buf, sz, "[%s] %s> ", c->room, c->nick);
+	return buf;
+}
+
+/*
+ * Draw "[room] nick> " and the part of the line that holds the cursor,
+ * never wider than width - 1 columns (the terminal never wraps it), then
+ * put the cursor back where the user left it by drawing again up to it.
+ */
+static void
+ui_draw(struct client *c)
+{
+	char pbuf[160];
+	const char *prompt = ui_prompt(c, pbuf, sizeof(pbuf));
+	unsigned pcols = render_width(prompt, strlen(prompt)), avail, ccol;
+	unsigned cols = c->width > 0 ? c->width : 80, now;
+	size_t start, end;
+
+	avail = cols > pcols + 3 ? cols - 1 - pcols : 2;
+	edit_view(&c->ed, avail, &start, &end, &ccol);
+	now = pcols + render_width(c->ed.buf + start, end - start);
+	putchar('\r');
+	fputs(prompt, stdout);
+	fwrite(c->ed.buf + start, 1, end - start, stdout);
+	if (c->drawn > now)
+		put_spaces(c->drawn - now);
+	putchar('\r');
+	fputs(prompt, stdout);
+	fwrite(c->ed.buf + start, 1, c->ed.cur - start, stdout);
+	c->drawn = now; /* what was wider is blank now */
+	c->redraw = 0;
+	(void)ccol;
 }
 
 /* ---- writing to the server -------------------------------------------- */
@@ -470,7 +596,9 @@ send_user_line(struct client *c, const char *s, size_t n)
 static void
 prompt_nick(struct client *c)
 {
-	if (c->tty_in && c->reg == REG_NEED && c->queue.len == 0) {
+	if (c->ui)
+		c->redraw = 1; /* the prompt is the input row's */
+	else if (c->tty_in && c->reg == REG_NEED && c->queue.len == 0) {
 		fputs("nickname: ", stdout);
 		fflush(stdout);
 	}
@@ -505,7 +633,7 @@ queue_pump(struct client *c)
 /* ---- reading the keyboard pipe ---------------------------------------- */
 
 static void
-input_line(struct client *c, char *s, size_t n)
+input_line(struct client *c, const char *s, size_t n)
 {
 	if (n > 0 && s[n - 1] == '\r')
 		n--;
@@ -522,10 +650,80 @@ input_line(struct client *c, char *s, size_t n)
 	queue_pump(c);
 }
 
+static void print_rendered(struct client *c, const char *s, size_t len);
+
+/*
+ * Your own line, shown as sent: a message to your room, or a whisper
+ * ("/whisper NICK TEXT", "/w NICK TEXT"), once registered and only when it
+ * goes out now.  Commands are not shown: their replies are.
+ */
+static void
+ui_echo(struct client *c, const char *s, size_t n)
+{
+	static char out[RENDER_OUT_MAX];
+	char to[64];
+	const char *p, *end = s + n;
+	size_t len, k;
+
+	if (c->reg != REG_DONE || c->queue.len > 0 || c->write_dead)
+		return;
+	if (n > 0 && s[0] == '/' && !(n > 1 && s[1] == '/')) {
+		if (!is_command(s, n, "whisper") && !is_command(s, n, "w"))
+			return;
+		for (p = memchr(s, ' ', n); p != NULL && p < end && *p == ' ';)
+			p++;
+		if (p == NULL || p >= end)
+			return;
+		for (k = 0; p + k < end && p[k] != ' '; k++)
+			;
+		render_sanitize(p, k, to, sizeof(to));
+		for (p += k; p < end && *p == ' '; p++)
+			;
+		if (p >= end)
+			return; /* no text: the server's usage error says it */
+		len = render_own(c->room, c->nick, to, p, (size_t)(end - p),
+		    c->color, out, sizeof(out));
+	} else {
+		if (s[0] == '/')
+			s++, n--; /* "//x" is the message "/x" */
+		len = render_own(
+		    c->room, c->nick, NULL, s, n, c->color, out, sizeof(out));
+	}
+	print_rendered(c, out, len);
+}
+
+/* Keys from the keyboard process, through the line editor. */
+static void
+ui_keys(struct client *c, const char *k, size_t n)
+{
+	const char *line;
+	size_t i, len;
+
+	for (i = 0; i < n && !c->done; i++) {
+		switch (edit_feed(&c->ed, (unsigned char)k[i])) {
+		case EDIT_REDRAW:
+			c->redraw = 1;
+			break;
+		case EDIT_SUBMIT:
+			line = edit_line(&c->ed, &len);
+			ui_echo(c, line, len);
+			input_line(c, line, len);
+			edit_done(&c->ed);
+			c->redraw = 1;
+			break;
+		case EDIT_EOF: /* ^D on an empty line */
+			send_user_line(c, "/quit", 5);
+			break;
+		case EDIT_NONE:
+			break;
+		}
+	}
+}
+
 /* Split whole lines off b and hand each to fn; cap caps a line. */
 static void
 split_lines(struct client *c, struct buf *b, size_t cap,
-    void (*fn)(struct client *, char *, size_t))
+    void (*fn)(struct client *, const char *, size_t))
 {
 	char *line, *nl;
 	size_t off = 0, n;
@@ -564,7 +762,9 @@ drain_kbd(struct client *c)
 			if (c->kbd_in.len > 0)
 				buf_add(&c->kbd_in, "\n", 1);
 			buf_add(&c->kbd_in, "/quit\n", 6);
-		} else
+		} else if (c->ui)
+			ui_keys(c, tmp, (size_t)n);
+		else
 			buf_add(&c->kbd_in, tmp, (size_t)n);
 		split_lines(c, &c->kbd_in, CLIENT_KBD_LINE_MAX, input_line);
 		if (c->kbd_eof && !c->quitting)
@@ -591,18 +791,80 @@ nick_refused(struct client *c)
 	queue_pump(c);
 }
 
+/*
+ * The terminal's width, or 0 when stdout is no terminal (then lines are
+ * printed whole, as before).  Asked again on every SIGWINCH.
+ */
 static void
-server_line(struct client *c, char *s, size_t n)
+update_width(struct client *c)
+{
+	struct winsize ws;
+
+	c->width = 0;
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0)
+		c->width = ws.ws_col;
+}
+
+/*
+ * Print one rendered line.  On a terminal it is wrapped here, each
+ * continuation row marked with RENDER_CONT, so the terminal never wraps a
+ * line by itself: a message padded to the width cannot start a row that
+ * looks like another user's line.
+ */
+static void
+print_rendered(struct client *c, const char *s, size_t len)
+{
+	static char wrapped[RENDER_WRAP_OUT];
+
+	ui_erase(c);
+	if (c->width > 0) {
+		len = render_wrap(s, len, c->width, wrapped, sizeof(wrapped));
+		s = wrapped;
+	}
+	fwrite(s, 1, len, stdout);
+	fputc('\n', stdout);
+}
+
+/* Copy field idx (0: the keyword) of s[0..n), sanitised, to out. */
+static void
+field(const char *s, size_t n, int idx, char *out, size_t outsz)
+{
+	const char *p = s, *end = s + n, *sp;
+
+	for (; idx > 0 && p < end; idx--) {
+		sp = memchr(p, ' ', (size_t)(end - p));
+		p = sp != NULL ? sp + 1 : end;
+	}
+	sp = memchr(p, ' ', (size_t)(end - p));
+	render_sanitize(p, (size_t)((sp != NULL ? sp : end) - p), out, outsz);
+}
+
+/* Your nickname and room, for the prompt and your own lines. */
+static void
+ui_track(struct client *c, const char *s, size_t n)
+{
+	if (n > 8 && memcmp(s, "OK NICK ", 8) == 0)
+		field(s, n, 2, c->nick, sizeof(c->nick));
+	else if (n > 8 && memcmp(s, "OK JOIN ", 8) == 0)
+		field(s, n, 2, c->room, sizeof(c->room));
+	else if (n > 8 && memcmp(s, "REMOVED ", 8) == 0)
+		snprintf(c->room, sizeof(c->room), "lobby");
+	else
+		return;
+	c->redraw = 1;
+}
+
+static void
+server_line(struct client *c, const char *s, size_t n)
 {
 	static char out[RENDER_OUT_MAX];
 	enum render_kind kind;
 	size_t len;
 
-	len = render_line(s, n, c->color, out, sizeof(out) - 1);
-	if (len > 0) {
-		out[len] = '\n';
-		fwrite(out, 1, len + 1, stdout);
-	}
+	len = render_line(s, n, c->color, out, sizeof(out));
+	if (len > 0)
+		print_rendered(c, out, len);
+	ui_track(c, s, n);
 	switch ((kind = render_classify(s, n, NULL))) {
 	case RENDER_HELLO:
 		if (c->nick_opt == NULL)
@@ -655,6 +917,7 @@ drain_sock(struct client *c)
 static void
 finish_eof(struct client *c)
 {
+	ui_erase(c);
 	c->done = 1;
 	if (c->bye == RENDER_BYE_QUIT || c->quitting)
 		c->status = EXIT_QUIT;
@@ -677,6 +940,7 @@ finish_eof(struct client *c)
 static void
 on_signal(struct client *c, int signo)
 {
+	sigset_t set;
 	int st;
 
 	switch (signo) {
@@ -688,6 +952,20 @@ on_signal(struct client *c, int signo)
 			c->done = 1;
 		} else
 			send_user_line(c, "/quit", 5);
+		break;
+	case SIGWINCH:
+		update_width(c);
+		c->redraw = c->ui;
+		break;
+	case SIGQUIT: /* ui only: the default action, terminal restored */
+		ui_erase(c);
+		fflush(stdout);
+		tty_restore();
+		signal(SIGQUIT, SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, SIGQUIT);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		raise(SIGQUIT);
 		break;
 	case SIGCHLD:
 		if (c->kbd_pid > 0 && waitpid(c->kbd_pid, &st, WNOHANG) > 0)
@@ -716,6 +994,7 @@ wait_event(struct client *c)
 			left.tv_nsec += 1000000000L;
 		}
 		if (left.tv_sec < 0) {
+			ui_erase(c);
 			fprintf(stderr,
 			    "forkchat: the server did not close "
 			    "the connection; leaving anyway\n");
@@ -730,7 +1009,7 @@ wait_event(struct client *c)
 }
 
 static void
-setup_signals(void)
+setup_signals(int ui)
 {
 	sigemptyset(&client_sigs);
 	sigaddset(&client_sigs, SIGUSR1);
@@ -739,6 +1018,9 @@ setup_signals(void)
 	sigaddset(&client_sigs, SIGINT);
 	sigaddset(&client_sigs, SIGTERM);
 	sigaddset(&client_sigs, SIGHUP);
+	sigaddset(&client_sigs, SIGWINCH);
+	if (ui)
+		sigaddset(&client_sigs, SIGQUIT);
 	if (sigprocmask(SIG_BLOCK, &client_sigs, NULL) == -1)
 		die("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
@@ -766,9 +1048,14 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	c.tty_in = isatty(STDIN_FILENO);
+	render_locale(); /* display widths of UTF-8 text */
 	if ((c.sock = net_connect(host, port)) == -1)
 		return EXIT_LOST;
-	setup_signals();
+	c.ui = c.tty_in && isatty(STDOUT_FILENO) && tty_raw() == 0;
+	edit_init(&c.ed);
+	snprintf(c.room, sizeof(c.room), "lobby");
+	setup_signals(c.ui);
+	update_width(&c);
 	kbd_spawn(&c);
 	sock_async(c.sock);
 	if (c.nick_opt != NULL) {
@@ -782,10 +1069,17 @@ main(int argc, char **argv)
 		if (c.sock_eof && !c.done)
 			finish_eof(&c);
 		/* The flush made room: read the held keys without waiting. */
+		if (c.ui && c.redraw && !c.done) {
+			ui_draw(
+			    &c); /* once per turn, after everything printed */
+			fflush(stdout);
+		}
 		if (!c.done && !(c.kbd_held && backlog(&c) < CLIENT_OUT_MAX))
 			wait_event(&c);
 	}
+	ui_erase(&c);
 	fflush(stdout);
+	edit_free(&c.ed);
 	kbd_stop(&c);
 	close(c.sock);
 	close(c.kbd_fd);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * clock.h - CLOCK_MONOTONIC in milliseconds and microseconds, for the
  * timers and latency figures of the server parent, the federation side and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * daemon.c - detach like Redis's daemonize(), but report readiness.
  *
@@ -8,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 
 #include "daemon.h"
 #include "failpoint.h"
+#include "safefile.h"
 
 int
 daemon_start(void)
@@ -71,22 +74,94 @@ daemon_ready(int fd)
 	}
 }
 
+/* Keep only fds 0-2 and keep[0..n); close every other one. */
+void
+daemon_close_fds(const int *keep, int n)
+{
+	int sorted[8], i, j, t;
+	unsigned int from = 3;
+
+	if (n > (int)(sizeof(sorted) / sizeof(sorted[0])))
+		n = (int)(sizeof(sorted) / sizeof(sorted[0]));
+	for (i = 0; i < n; i++)
+		sorted[i] = keep[i];
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (sorted[j] < sorted[i])
+				t = sorted[i], sorted[i] = sorted[j],
+				sorted[j] = t;
+	for (i = 0; i < n; i++) {
+		if (sorted[i] < 0 || (unsigned int)sorted[i] < from)
+			continue;
+		if ((unsigned int)sorted[i] > from)
+			(void)close_range(from, (unsigned int)sorted[i] - 1, 0);
+		from = (unsigned int)sorted[i] + 1;
+	}
+	(void)close_range(from, ~0U, 0);
+}
+
+static char pid_err[PATH_MAX + 256];
+
+const char *
+daemon_pidfile_error(void)
+{
+	return pid_err;
+}
+
+/*
+ * Through safefile.c: the directory checked level by level, the file
+ * opened O_NOFOLLOW without O_TRUNC and checked (regular, one link, ours
+ * or the service user's) before it is truncated on its descriptor, so a
+ * link planted in its place is refused and nobody else's file is cut.
+ */
 int
 daemon_write_pidfile(const char *path)
 {
-	char buf[32];
-	int fd, n, saved;
+	char dir[PATH_MAX], buf[32];
+	const char *base;
+	int dfd, fd, n, saved;
+	ssize_t w;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
+	pid_err[0] = '\0';
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		snprintf(pid_err, sizeof(pid_err), "%s", strerror(errno));
 		return -1;
-	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if ((saved = (int)write(fd, buf, (size_t)n)) != n) {
-		saved = saved < 0 ? errno : EIO; /* short write: EIO */
-		close(fd);
-		unlink(path);
+	}
+	base = strrchr(path, '/');
+	if (base == NULL || base[1] == '\0') {
+		errno = EINVAL;
+		snprintf(pid_err, sizeof(pid_err),
+		    "%s: not an absolute file name", path);
+		return -1;
+	}
+	dir[base - path == 0 ? 1 : base - path] = '\0';
+	base++;
+	dfd = safefile_dir(
+	    dir, 0, "pid file directory", NULL, 0, pid_err, sizeof(pid_err));
+	if (dfd < 0)
+		return -1;
+	fd = safefile_open(dfd, base, path, 0, pid_err, sizeof(pid_err));
+	if (fd < 0) {
+		saved = errno;
+		close(dfd);
 		errno = saved;
 		return -1;
 	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	w = -1;
+	if (ftruncate(fd, 0) == 0)
+		w = write(fd, buf, (size_t)n);
+	if (w != n) {
+		saved = w < 0 ? errno : EIO; /* short write: EIO */
+		close(fd);
+		(void)unlinkat(dfd, base, 0);
+		close(dfd);
+		snprintf(
+		    pid_err, sizeof(pid_err), "%s: %s", path, strerror(saved));
+		errno = saved;
+		return -1;
+	}
+	close(dfd);
 	return close(fd);
 }

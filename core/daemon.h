@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * daemon.h - detach from the terminal, and the pid file.
  */
@@ -13,7 +14,17 @@
 int daemon_start(void);
 void daemon_ready(int fd);
 
-/* Write getpid() to path; -1 with errno on failure. */
+/*
+ * In the daemon: close every fd the launcher left open except 0-2 and
+ * keep[0..n) (at most 8; negative entries are ignored).
+ */
+void daemon_close_fds(const int *keep, int n);
+
+/*
+ * Write getpid() to path (absolute), safely (safefile.h): -1 with errno on
+ * failure, and daemon_pidfile_error() says why in a sentence.
+ */
 int daemon_write_pidfile(const char *path);
+const char *daemon_pidfile_error(void);
 
 #endif

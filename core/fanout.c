@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fanout.c - the server parent's output side: per-child output queues,
  * the batched fan-out (one write and one SIGUSR2 per child per turn), the
@@ -42,6 +43,8 @@ fanout_send(void *ctx, int slot, const char *line, size_t len)
 
 	if (c->state != CL_ACTIVE && c->state != CL_CLOSING)
 		return;
+	if (s->stopping && c->state == CL_CLOSING)
+		return; /* after BYE SHUTDOWN: nothing more */
 	if (len > 0)
 		s->lines_out++;
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fed.c - the parent's side of federation (docs/SCALING.md).
  *
@@ -37,9 +38,12 @@
 #include "clock.h"
 #include "failpoint.h"
 #include "fed.h"
+#include "fedev.h"
 #include "ipc.h"
 #include "log.h"
+#include "name.h"
 #include "net.h"
+#include "plural.h"
 #include "proto.h"
 
 #define PRESENCE_MIN_MS 200  /* at most one snapshot per this */
@@ -48,7 +52,9 @@
 #define UNACKED_MAX     (64u << 20) /* our events Redis has not taken */
 #define MAX_ORIGINS     256         /* dedup state: LRU by last use */
 #define KEYSZ           128
-#define RELEASED        256 /* releases a new bridge repeats */
+#define RELEASED        256         /* releases a new bridge repeats */
+#define STOP_MS         3000        /* a bridge told to stop is killed after */
+#define FED_IN_MAX      (16u << 20) /* records read ahead of handling */
 
 struct seen { /* the last sequence number handled from one origin */
 	char origin[KEYSZ];
@@ -58,12 +64,12 @@ struct seen { /* the last sequence number handled from one origin */
 
 struct claim { /* a nick claim the bridge has not answered */
 	unsigned token;
-	char key[PROTO_NAME_MAX_BYTES + 1];
+	char key[NAME_KEYSZ];
 };
 
 struct release { /* a nick given up, repeated to a new bridge */
 	long long at_ms;
-	char key[PROTO_NAME_MAX_BYTES + 1];
+	char key[NAME_KEYSZ];
 };
 
 struct fed {
@@ -91,9 +97,33 @@ struct fed {
 	char lastid[64];      /* the stream id read up to */
 	struct seen seen[MAX_ORIGINS];
 	/* for /stats */
-	unsigned long long events_in, dups, restarts;
+	unsigned long long events_in, dups, restarts, malformed, lost;
 	int redis_up;
+	/* the presence clock: stands still while Redis is down, so other
+	 * hubs are forgotten only when they, not Redis, went silent */
+	long long down_since_ms, down_total_ms;
 };
+
+/* Redis up or down (the bridge said so, or it died). */
+static void
+set_up(struct fed *f, int up)
+{
+	long long now = clock_mono_ms();
+
+	if (up && !f->redis_up)
+		f->down_total_ms += now - f->down_since_ms;
+	if (!up && f->redis_up)
+		f->down_since_ms = now;
+	f->redis_up = up;
+}
+
+/* Monotonic ms without the time Redis was down. */
+static long long
+presence_clock(const struct fed *f, long long now)
+{
+	return now - f->down_total_ms -
+	    (f->redis_up ? 0 : now - f->down_since_ms);
+}
 
 /* A record for the bridge; dropped while none runs (see publish()). */
 static void
@@ -179,7 +209,7 @@ static void
 h_room_line(void *ctx, const char *key, const char *line, size_t len)
 {
 	struct fed *f = ctx;
-	char head[PROTO_NAME_MAX_BYTES + 8];
+	char head[NAME_KEYSZ + 8];
 	int n = snprintf(head, sizeof(head), "M %s ", key);
 
 	if (len > 0 && line[len - 1] == '\n')
@@ -245,7 +275,7 @@ h_changed(void *ctx)
 static void
 h_room_removed(void *ctx, const char *key, const char *by)
 {
-	char head[PROTO_NAME_MAX_BYTES + 8];
+	char head[NAME_KEYSZ + 8];
 	int n = snprintf(head, sizeof(head), "D %s ", key);
 
 	publish(ctx, head, (size_t)n, by, strlen(by));
@@ -292,7 +322,7 @@ static void
 reclaim_all(struct fed *f)
 {
 	struct buf b = BUF_INIT;
-	char key[PROTO_NAME_MAX_BYTES + 1];
+	char key[NAME_KEYSZ];
 	const char *p, *nl, *sp;
 
 	if (chat_fed_snapshot(f->chat, &b) == 0)
@@ -305,10 +335,8 @@ reclaim_all(struct fed *f)
 			if (p[0] != 'U' ||
 			    (sp = memchr(p + 2, ' ', (size_t)(nl - p - 2))) ==
 			        NULL ||
-			    (size_t)(sp - p - 2) >= sizeof(key))
+			    name_key(p + 2, (size_t)(sp - p - 2), key) == 0)
 				continue;
-			proto_fold(
-			    p + 2, (size_t)(sp - p - 2), key, sizeof(key));
 			h_claim(f, 0, key);
 		}
 	buf_free(&b);
@@ -352,10 +380,11 @@ resume(struct fed *f)
 		n += off >= f->nacked;
 	}
 	if (f->lastid[0] || n || f->nclaims)
-		log_info(
-		    "federation: resuming: stream read from %s, %zu events "
-		    "and %zu nick claims handed over again",
-		    f->lastid[0] ? f->lastid : "the start", n, f->nclaims);
+		log_info("federation: resuming: stream read from %s, %zu %s "
+		         "and %zu %s handed over again",
+		    f->lastid[0] ? f->lastid : "the start", n,
+		    PLURAL(n, "event", "events"), f->nclaims,
+		    PLURAL(f->nclaims, "nick claim", "nick claims"));
 	f->dirty = 1;
 	f->wake = 1;
 }
@@ -406,6 +435,7 @@ spawn(struct fed *f)
 		snprintf(cfg.run_id, sizeof(cfg.run_id), "%s", f->run_id);
 		cfg.acked = f->acked;
 		cfg.nick_ttl = f->o->nick_ttl;
+		cfg.timeout_ms = f->o->redis_timeout_ms;
 		cfg.down_fd = down[0];
 		cfg.up_fd = up[1];
 		cfg.parent = parent;
@@ -444,6 +474,7 @@ fed_start(const struct server_opts *o, struct chat *chat)
 	f->o = o;
 	f->chat = chat;
 	f->to_fd = f->from_fd = -1;
+	f->down_since_ms = clock_mono_ms(); /* down until the bridge says */
 	if (o->hub_id[0])
 		snprintf(f->hub, sizeof(f->hub), "%s", o->hub_id);
 	else {
@@ -469,12 +500,15 @@ fed_start(const struct server_opts *o, struct chat *chat)
 /*
  * 1 if (origin, seq) was not handled yet, and remember it.  One origin's
  * events come in stream order, so its last sequence number is all the
- * state needed; seq 0 (presence) is never a duplicate.  A resent XADD
+ * state needed; seq 0 (presence) is never a duplicate.  Every hub reads
+ * every event, so a jump forward means events this hub never read: the
+ * stream was trimmed past them (retention), and *gap says how many.  A resent XADD
  * whose first copy Redis had applied, and what a new bridge reads again
  * from the last cursor, are dropped here.
  */
 static int
-seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq)
+seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq,
+    unsigned long long *gap)
 {
 	struct seen *s, *old = &f->seen[0];
 	long long now = clock_mono_ms();
@@ -489,6 +523,8 @@ seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq)
 			s->used_ms = now;
 			if (seq != 0 && seq <= s->seq)
 				return 0;
+			if (seq != 0 && s->seq != 0 && seq > s->seq + 1)
+				*gap = seq - s->seq - 1; /* never read: lost */
 			if (seq != 0)
 				s->seq = seq;
 			return 1;
@@ -503,63 +539,79 @@ seen_new(struct fed *f, const char *origin, size_t olen, unsigned long long seq)
 	return 1;
 }
 
+/*
+ * A stream entry fedev_parse() refused: counted, logged (the first ones,
+ * then every 1000th, so a flood cannot fill the disk) with a printable
+ * excerpt, and skipped.  Nothing of it is remembered: the entries after
+ * it are handled as if it had never been there.
+ */
+static void
+malformed(struct fed *f, const char *why, const char *p, size_t len)
+{
+	char ex[64];
+	size_t i;
+
+	f->malformed++;
+	if (f->malformed > 20 && f->malformed % 1000 != 0)
+		return;
+	for (i = 0; i < len && i + 1 < sizeof(ex); i++)
+		ex[i] = (char)(p[i] >= ' ' && p[i] <= '~' ? p[i] : '?');
+	ex[i] = '\0';
+	log_warn("federation: malformed stream entry skipped (%s, %zu %s, "
+	         "%llu so far): %s%s",
+	    why, len, PLURAL(len, "byte", "bytes"), f->malformed, ex,
+	    len > i ? "..." : "");
+}
+
 static void
 handle_event(struct fed *f, const char *p, size_t len)
 {
-	const char *end = p + len, *body, *slash, *sp, *a, *b2, *c2;
-	unsigned long long seq = 0;
-	size_t olen, hlen;
+	struct fedev ev;
+	const char *why = fedev_parse(p, len, &ev);
+	unsigned long long gap = 0;
 
-	/* ORIGIN SEQ BODY */
-	if ((sp = memchr(p, ' ', len)) == NULL ||
-	    (body = memchr(sp + 1, ' ', (size_t)(end - sp - 1))) == NULL ||
-	    ++body >= end)
+	if (why != NULL) {
+		malformed(f, why, p, len);
 		return;
-	olen = (size_t)(sp - p);
-	for (a = sp + 1; a < body - 1; a++)
-		seq = seq * 10 + (unsigned long long)(*a - '0');
-	if (olen == strlen(f->origin) && memcmp(p, f->origin, olen) == 0)
+	}
+	if (ev.olen == strlen(f->origin) && memcmp(p, f->origin, ev.olen) == 0)
 		return; /* our own */
-	if (!seen_new(f, p, olen, seq)) {
+	if (!seen_new(f, ev.origin, ev.olen, ev.seq, &gap)) {
 		f->dups++; /* handled already */
 		return;
 	}
-	if (seq != 0)
+	if (gap > 0) {
+		f->lost += gap;
+		log_warn(
+		    "federation: %llu events of hub %.*s lost (seq %llu to "
+		    "%llu of %.*s, past the stream's retention)",
+		    gap, (int)ev.hlen, ev.hub, ev.seq - gap, ev.seq - 1,
+		    (int)ev.olen, ev.origin);
+		chat_fed_gap(f->chat, ev.hub, ev.hlen, gap);
+	}
+	if (ev.seq != 0)
 		f->events_in++;
-	slash = memchr(p, '/', olen);
-	hlen = slash ? (size_t)(slash - p) : olen;
-	switch (body[0]) {
+	switch (ev.kind) {
 	case 'M': /* M KEY LINE */
+		chat_fed_room_line(
+		    f->chat, ev.f[0], ev.fl[0], ev.f[1], ev.fl[1]);
+		break;
 	case 'D': /* D KEY BY: the room was removed by its owner */
-		if (body + 2 < end &&
-		    (a = memchr(body + 2, ' ', (size_t)(end - body - 2))))
-			(body[0] == 'M' ? chat_fed_room_line :
-			                  chat_fed_room_removed)(f->chat,
-			    body + 2, (size_t)(a - body - 2), a + 1,
-			    (size_t)(end - a - 1));
+		chat_fed_room_removed(
+		    f->chat, ev.f[0], ev.fl[0], ev.f[1], ev.fl[1]);
 		break;
 	case 'W': /* W HUB FROM TO TEXT */
-		if (body + 2 >= end ||
-		    (a = memchr(body + 2, ' ', (size_t)(end - body - 2))) ==
-		        NULL ||
-		    (b2 = memchr(a + 1, ' ', (size_t)(end - a - 1))) == NULL ||
-		    (c2 = memchr(b2 + 1, ' ', (size_t)(end - b2 - 1))) == NULL)
-			break;
-		if ((size_t)(a - body - 2) == strlen(f->hub) &&
-		    memcmp(body + 2, f->hub, strlen(f->hub)) == 0)
-			chat_fed_whisper(f->chat, a + 1, (size_t)(b2 - a - 1),
-			    b2 + 1, (size_t)(c2 - b2 - 1), c2 + 1,
-			    (size_t)(end - c2 - 1));
+		if (ev.fl[0] == strlen(f->hub) &&
+		    memcmp(ev.f[0], f->hub, ev.fl[0]) == 0)
+			chat_fed_whisper(f->chat, ev.f[1], ev.fl[1], ev.f[2],
+			    ev.fl[2], ev.f[3], ev.fl[3]);
 		break;
 	case 'O': /* O KEY */
-		if (body + 2 < end)
-			chat_fed_room_orphaned(
-			    f->chat, body + 2, (size_t)(end - body - 2));
+		chat_fed_room_orphaned(f->chat, ev.f[0], ev.fl[0]);
 		break;
 	case 'P': /* P HUB\n SNAPSHOT */
-		if ((a = memchr(body, '\n', (size_t)(end - body))) != NULL)
-			chat_fed_presence(f->chat, p, hlen, a + 1,
-			    (size_t)(end - a - 1), clock_mono_ms());
+		chat_fed_presence(f->chat, ev.hub, ev.hlen, ev.f[0], ev.fl[0],
+		    presence_clock(f, clock_mono_ms()));
 		break;
 	case 'S':
 		f->dirty = 1;
@@ -576,7 +628,12 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 
 	switch (h->type) {
 	case IPC_FED_EVENT:
-		handle_event(f, p, h->len);
+		if (h->code != 0) /* the bridge found no usable value */
+			malformed(f,
+			    h->code == 1 ? "no event field" : "value too long",
+			    p, h->len);
+		else
+			handle_event(f, p, h->len);
 		break;
 	case IPC_FED_CLAIMED:
 		for (i = 0; i < f->nclaims; i++)
@@ -613,24 +670,33 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 			log_error("%.*s", (int)h->len, p);
 		break;
 	case IPC_FED_LOST:
-		chat_fed_lost(f->chat, p, h->len);
+		(h->code ? chat_fed_kept : chat_fed_lost)(f->chat, p, h->len);
 		break;
 	case IPC_FED_UP:
-		f->redis_up = h->code != 0;
+		set_up(f, h->code != 0);
 		if (h->code)
 			f->dirty = 1, f->last_pub_ms = 0;
 		break;
 	}
 }
 
-void
-fed_drain(struct fed *f)
+/*
+ * Read what the bridge sent (up to FED_IN_MAX unhandled), then handle
+ * records in order until budget bytes of them are done.  A catch-up burst
+ * (a bridge resuming after a pause or an outage) is so handed to the rooms
+ * in slices, between which the children drain their pipes, instead of in
+ * one turn that would push readers who keep up past --max-backlog.
+ * Returns 1 if records are left for the next turn.
+ */
+int
+fed_drain(struct fed *f, size_t budget)
 {
 	struct ipc_hdr h;
+	size_t done = 0;
 	ssize_t n;
 	char *p;
 
-	while (f->from_fd >= 0) {
+	while (f->from_fd >= 0 && buf_used(&f->in) < FED_IN_MAX) {
 		if ((p = buf_reserve(&f->in, 64 * 1024)) == NULL)
 			break;
 		n = read(f->from_fd, p, buf_room(&f->in));
@@ -641,13 +707,18 @@ fed_drain(struct fed *f)
 		else
 			break;
 	}
-	while (buf_used(&f->in) >= IPC_HDR) {
+	while (buf_used(&f->in) >= IPC_HDR && done < budget) {
 		memcpy(&h, buf_head(&f->in), IPC_HDR);
 		if (buf_used(&f->in) < IPC_HDR + h.len)
 			break;
 		handle_record(f, &h, buf_head(&f->in) + IPC_HDR);
 		buf_consume(&f->in, IPC_HDR + h.len);
+		done += IPC_HDR + h.len;
 	}
+	if (buf_used(&f->in) < IPC_HDR)
+		return 0;
+	memcpy(&h, buf_head(&f->in), IPC_HDR); /* a whole one left? */
+	return buf_used(&f->in) >= IPC_HDR + h.len;
 }
 
 void
@@ -687,7 +758,8 @@ fed_tick(struct fed *f, long long now)
 	    ((f->dirty && now - f->last_pub_ms >= PRESENCE_MIN_MS) ||
 	        now - f->last_pub_ms >= f->o->nick_ttl * 1000LL / 3))
 		publish_presence(f, now);
-	chat_fed_expire(f->chat, now, f->o->nick_ttl * 1000LL);
+	chat_fed_expire(
+	    f->chat, presence_clock(f, now), f->o->nick_ttl * 1000LL);
 }
 
 int
@@ -698,12 +770,12 @@ fed_reaped(struct fed *f, pid_t pid, int status)
 	log_error("federation: bridge pid=%d ended (%s %d), restarting",
 	    (int)pid, WIFSIGNALED(status) ? "signal" : "status",
 	    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-	fed_drain(f);
+	(void)fed_drain(f, SIZE_MAX);
 	close(f->to_fd);
 	close(f->from_fd);
 	f->to_fd = f->from_fd = -1;
 	f->pid = 0;
-	f->redis_up = 0;
+	set_up(f, 0);
 	f->restarts++;
 	f->restart_ms = clock_mono_ms() + RESTART_MS;
 	return 1;
@@ -719,6 +791,8 @@ fed_stats(const struct fed *f, struct stats_item *it, size_t max)
 		{ "fed_duplicates_dropped", f->dups },
 		{ "fed_unacked", f->seq - f->acked },
 		{ "fed_bridge_restarts", f->restarts },
+		{ "fed_malformed", f->malformed },
+		{ "fed_events_lost", f->lost },
 	};
 	size_t n = max < STATS_FED_NITEMS ? max : STATS_FED_NITEMS;
 
@@ -726,11 +800,44 @@ fed_stats(const struct fed *f, struct stats_item *it, size_t max)
 	return n;
 }
 
+/*
+ * Wait for the bridge told to stop.  It may be blocked writing records to
+ * us (a catch-up in progress): read and drop them meanwhile, or both would
+ * wait for ever.  Bounded: killed after STOP_MS.
+ */
+static void
+reap_bridge(struct fed *f)
+{
+	struct timespec ts = { 0, 10 * 1000000 };
+	long long end = clock_mono_ms() + STOP_MS;
+	char sink[64 * 1024];
+	pid_t r;
+	int st;
+
+	for (;;) {
+		r = waitpid(f->pid, &st, WNOHANG);
+		if (r == f->pid || (r < 0 && errno != EINTR))
+			return;
+		while (
+		    f->from_fd >= 0 && read(f->from_fd, sink, sizeof(sink)) > 0)
+			;
+		if (end != 0 && clock_mono_ms() >= end) {
+			log_warn(
+			    "federation: bridge pid=%d still running %d ms "
+			    "after SIGTERM, killed",
+			    (int)f->pid, STOP_MS);
+			kill(f->pid, SIGKILL);
+			end = 0;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
 void
 fed_stop(struct fed *f)
 {
 	char head[96];
-	int st, n;
+	int n;
 
 	if (f == NULL)
 		return;
@@ -740,8 +847,7 @@ fed_stop(struct fed *f)
 		record(f, IPC_FED_PUB, 1, 0, head, (size_t)n, "", 0);
 		fed_flush(f);
 		kill(f->pid, SIGTERM);
-		while (waitpid(f->pid, &st, 0) < 0 && errno == EINTR)
-			;
+		reap_bridge(f);
 	}
 	if (f->to_fd >= 0)
 		close(f->to_fd);

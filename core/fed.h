@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fed.h - the server parent's side of federation (docs/SCALING.md): starts
  * the bridge child, turns the chat's federation hooks (chatfed.c) into
@@ -21,8 +22,14 @@ struct fed *fed_start(const struct server_opts *o, struct chat *chat);
 /* The chat_fed hooks to install, with ctx = the fed. */
 void fed_hooks(struct chat_fed *hooks);
 
-/* Handle what the bridge sent; write what is queued for it. */
-void fed_drain(struct fed *f);
+/*
+ * Handle what the bridge sent, at most budget bytes of records (a turn's
+ * slice: FED_SLICE, FED_SLICE_BACKLOGGED while some client's pipe is full);
+ * 1 if some are left.  fed_flush() writes what is queued for the bridge.
+ */
+#define FED_SLICE            (512u << 10)
+#define FED_SLICE_BACKLOGGED (64u << 10)
+int fed_drain(struct fed *f, size_t budget);
 void fed_flush(struct fed *f);
 
 /* Periodic work: presence heartbeat, forgetting silent hubs. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * forkchatd.c - main: options, limits, listening socket, log, daemon.
  *
@@ -24,6 +25,8 @@
 #include "log.h"
 #include "net.h"
 #include "opts.h"
+#include "plural.h"
+#include "safefile.h"
 #include "server.h"
 
 static void
@@ -62,64 +65,34 @@ raise_nofile(int max_clients)
 		return max_clients; /* too low to plan with: accept() copes */
 	fprintf(stderr,
 	    "forkchatd: warning: RLIMIT_NOFILE is %llu, below the %llu that "
-	    "-m %d needs: serving at most %llu clients\n",
+	    "-m %d needs: serving at most %llu %s\n",
 	    (unsigned long long)rl.rlim_cur, (unsigned long long)need,
-	    max_clients, (unsigned long long)(rl.rlim_cur - FD_SPARE));
+	    max_clients, (unsigned long long)(rl.rlim_cur - FD_SPARE),
+	    PLURAL(rl.rlim_cur - FD_SPARE, "client", "clients"));
 	return (int)(rl.rlim_cur - FD_SPARE);
 }
 
-/* The daemon runs in "/": make relative paths absolute first. */
+/*
+ * The daemon runs in "/": make a relative path absolute first (symbolic
+ * links in it are resolved, and every level checked, by safefile.c).
+ */
 static void
-absolutize(char *path, size_t sz, int is_dir)
+absolutize(char *path, size_t sz)
 {
 	char abs[PATH_MAX];
 
 	if (path[0] == '\0' || path[0] == '/')
 		return;
-	if (is_dir) {
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			die("cannot create log directory", path);
-		if (realpath(path, abs) == NULL)
-			die("cannot resolve", path);
-	} else {
-		if (getcwd(abs, sizeof(abs)) == NULL)
-			die("getcwd", NULL);
-		if (strlen(abs) + 1 + strlen(path) >= sizeof(abs)) {
-			errno = ENAMETOOLONG;
-			die("path too long", path);
-		}
-		strncat(abs, "/", sizeof(abs) - strlen(abs) - 1);
-		strncat(abs, path, sizeof(abs) - strlen(abs) - 1);
-	}
-	if (strlen(abs) >= sz) {
+	if (getcwd(abs, sizeof(abs)) == NULL)
+		die("getcwd", NULL);
+	if (strlen(abs) + 1 + strlen(path) >= sizeof(abs) ||
+	    strlen(abs) + 1 + strlen(path) >= sz) {
 		errno = ENAMETOOLONG;
 		die("path too long", path);
 	}
+	strncat(abs, "/", sizeof(abs) - strlen(abs) - 1);
+	strncat(abs, path, sizeof(abs) - strlen(abs) - 1);
 	memcpy(path, abs, strlen(abs) + 1);
-}
-
-/*
- * Anyone could plant a symlink where the next log file will be opened (by
- * root, maybe) in a world-writable directory: refuse it, sticky or not.
- * A missing directory is created by log_open() with mode 0755.
- */
-static void
-check_log_dir(const char *dir)
-{
-	struct stat st;
-
-	if (stat(dir, &st) < 0) {
-		if (errno == ENOENT)
-			return;
-		die("cannot use log directory", dir);
-	}
-	if (S_ISDIR(st.st_mode) && (st.st_mode & S_IWOTH)) {
-		fprintf(stderr,
-		    "forkchatd: log directory %s is world-writable "
-		    "(mode %04o): refusing to log there\n",
-		    dir, (unsigned)(st.st_mode & 07777));
-		exit(1);
-	}
 }
 
 /* --user: look the user up early, so a typo fails before anything else. */
@@ -158,14 +131,6 @@ dir_writable(const char *path)
 	return access(dir, W_OK | X_OK) == 0;
 }
 
-/* Give the files root opened to the user, so SIGHUP reopen works. */
-static void
-chown_to(const char *path, const struct passwd *pw)
-{
-	if (path[0] && chown(path, pw->pw_uid, pw->pw_gid) < 0)
-		die("cannot chown", path);
-}
-
 /*
  * Become pw for good: supplementary groups, group, then user (in that
  * order: without root, setgid would fail).  Verify that root cannot be
@@ -187,6 +152,68 @@ drop_root(const struct passwd *pw)
 	    (pw->pw_uid != 0 && setuid(0) == 0)) {
 		errno = EPERM;
 		die("could not drop privileges to", pw->pw_name);
+	}
+}
+
+/*
+ * After the drop: say it, on the terminal too, when the layout will break
+ * the midnight roll-over and the reopen after mv + SIGHUP (the service
+ * user must be able to create files in the log directory), or keep the
+ * pid file after shutdown.
+ */
+static void
+warn_layout(const struct server_opts *o, const struct passwd *pw)
+{
+	char msg[PATH_MAX + 512];
+
+	if (access(o->log_dir, W_OK | X_OK) < 0) {
+		snprintf(msg, sizeof(msg),
+		    "log directory %s is not writable by %s: the roll-over at "
+		    "midnight and the reopen after mv + SIGHUP will fail (give "
+		    "the directory to %s, its parent to root; see forkchatd(8))",
+		    o->log_dir, pw->pw_name, pw->pw_name);
+		log_warn("%s", msg);
+		if (!o->foreground)
+			fprintf(stderr, "forkchatd: warning: %s\n", msg);
+	}
+	if (o->pid_file[0] && !dir_writable(o->pid_file))
+		log_warn("the directory of %s is not writable by %s: "
+		         "the pid file will stay after shutdown",
+		    o->pid_file, pw->pw_name);
+}
+
+/* safefile.c refused a path (a link, an unsafe owner or mode)? */
+static int
+refused(int e)
+{
+	return e == EPERM || e == ELOOP || e == EINVAL;
+}
+
+/*
+ * Open the log (safefile.c: no link followed, every level checked) and
+ * write a first line: a log that cannot be written (full disk) fails here,
+ * on the terminal, not later in silence.
+ */
+static void
+open_log(struct server_opts *o)
+{
+	int e;
+
+	if (log_open(o->log_dir, o->foreground) < 0) {
+		if (refused(errno))
+			fprintf(stderr,
+			    "forkchatd: %s: refusing to log there\n",
+			    log_open_error());
+		else
+			die("cannot open log in", o->log_dir);
+		exit(1);
+	}
+	snprintf(o->log_dir, sizeof(o->log_dir), "%s", log_dir_path());
+	log_info("forkchatd %s starting", FORKCHAT_VERSION);
+	if ((e = log_write_error()) != 0) {
+		fprintf(stderr, "forkchatd: cannot write the log %s: %s\n",
+		    log_path(), strerror(e));
+		exit(1);
 	}
 }
 
@@ -216,7 +243,7 @@ main(int argc, char **argv)
 	struct server_opts o;
 	struct passwd pw;
 	char err[256], where[128], pwbuf[4096];
-	int lfd, ready = -1, rc, had_dir;
+	int lfd, ready = -1, rc, keep[3];
 
 	FAILPOINT_INIT();
 	memset(&pw, 0, sizeof(pw)); /* filled by find_user() with --user */
@@ -230,48 +257,45 @@ main(int argc, char **argv)
 		break;
 	}
 	defer_stop_signals();
-	if (o.user[0])
+	if (o.user[0]) {
 		find_user(o.user, &pw, pwbuf, sizeof(pwbuf));
+		safefile_set_user(pw.pw_uid, pw.pw_gid);
+	}
 	o.max_clients = raise_nofile(o.max_clients);
 	snprintf(where, sizeof(where), "%s:%d", o.bind, o.port);
 	if ((lfd = net_listen(o.bind, o.port)) < 0)
 		die("cannot listen on", where);
-	had_dir = access(o.log_dir, F_OK) == 0; /* before we create it */
-	absolutize(o.log_dir, sizeof(o.log_dir), 1);
-	absolutize(o.pid_file, sizeof(o.pid_file), 0);
-	check_log_dir(o.log_dir);
-	if (log_open(o.log_dir, o.foreground) < 0)
-		die("cannot open log in", o.log_dir);
-	if (o.user[0]) {
-		if (!had_dir) /* ours: the user will create tomorrow's file */
-			chown_to(o.log_dir, &pw);
-		chown_to(log_path(), &pw);
-	}
+	absolutize(o.log_dir, sizeof(o.log_dir));
+	absolutize(o.pid_file, sizeof(o.pid_file));
+	open_log(&o);
 	if (!o.foreground) {
 		if ((ready = daemon_start()) < 0)
 			die("cannot daemonize", NULL);
 		if (chdir("/") < 0)
 			die("chdir", "/");
+		keep[0] = lfd;
+		keep[1] = log_fileno();
+		keep[2] = ready;
+		daemon_close_fds(keep, 3); /* the launcher's fds */
 	}
-	if (o.pid_file[0] && daemon_write_pidfile(o.pid_file) < 0)
-		die("cannot write pid file", o.pid_file);
-	if (o.user[0]) {
-		chown_to(o.pid_file, &pw);
+	if (o.pid_file[0] && daemon_write_pidfile(o.pid_file) < 0) {
+		log_error(
+		    "pid file %s: %s", o.pid_file, daemon_pidfile_error());
+		if (!refused(errno))
+			die("cannot write pid file", o.pid_file);
+		fprintf(stderr,
+		    "forkchatd: %s: refusing to write the pid file\n",
+		    daemon_pidfile_error());
+		exit(1);
+	}
+	if (o.user[0])
 		drop_root(&pw);
-	}
 	log_info("listening on %s (pid %d, max-clients %d, log %s)", where,
 	    (int)getpid(), o.max_clients, log_path());
 	if (o.user[0]) {
 		log_info("running as user %s (uid %d, gid %d)", pw.pw_name,
 		    (int)getuid(), (int)getgid());
-		if (access(o.log_dir, W_OK | X_OK) < 0)
-			log_warn("log directory %s is not writable by %s: the "
-			         "roll-over at midnight will fail",
-			    o.log_dir, pw.pw_name);
-		if (o.pid_file[0] && !dir_writable(o.pid_file))
-			log_warn("the directory of %s is not writable by %s: "
-			         "the pid file will stay after shutdown",
-			    o.pid_file, pw.pw_name);
+		warn_layout(&o, &pw);
 	}
 	daemon_ready(ready);
 	rc = server_run(&o, lfd);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ipc.h - records on the shared child-to-parent pipe, and the meaning of
  * each signal between server processes.
@@ -40,11 +41,15 @@ enum ipc_fed_type {
 	IPC_FED_CLAIM,   /* slot: token, 0 = re-claim; payload: folded nick */
 	IPC_FED_RELEASE, /* payload: folded nick */
 	/* bridge -> parent */
-	IPC_FED_EVENT,   /* payload: "ORIGIN SEQ BODY" of a stream entry */
+	IPC_FED_EVENT,   /* payload: "ORIGIN SEQ BODY" of a stream entry;
+			  * code 1: the entry had no "e" field, 2: its
+			  * value was too long (payload: its start) */
 	IPC_FED_CLAIMED, /* slot: token; code: 1 ok, 0 taken */
 	IPC_FED_LOG,     /* code: 0 info, 1 warn, 2 error; payload: text */
 	IPC_FED_UP,      /* code: 1 connected to Redis, 0 lost */
-	IPC_FED_LOST,    /* payload: folded nick another hub holds now */
+	IPC_FED_LOST,    /* payload: folded nick; code 0: another hub holds it
+			  * now (our user goes), 1: another hub's user lost
+			  * it to ours (ours is told) */
 	IPC_FED_ACKED,   /* payload: seq 8: Redis has every event up to it */
 	IPC_FED_CURSOR,  /* payload: stream id of the last entry read */
 	IPC_FED_REDIS,   /* payload: the run_id of the Redis connected to */

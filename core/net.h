@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * net.h - sockets: the listening socket and small fd helpers.
  */

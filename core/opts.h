@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * opts.h - forkchatd command line (docs/SERVER-CLI.md).
  */
@@ -5,6 +6,10 @@
 #define FORKCHAT_OPTS_H
 
 #include <stddef.h>
+
+#include "addrlim.h"
+
+#define OPTS_MAX_EXEMPT 32
 
 struct server_opts {
 	int port;
@@ -21,8 +26,15 @@ struct server_opts {
 	char user[256];       /* drop to this user after startup, "" = stay */
 	char redis_host[256]; /* --redis HOST:PORT: federation, "" = none */
 	int redis_port;
-	char hub_id[65]; /* --hub-id, "" = HOSTNAME-PORT */
-	int nick_ttl;    /* seconds a dead hub's nicks stay taken */
+	char hub_id[65];      /* --hub-id, "" = HOSTNAME-PORT */
+	int nick_ttl;         /* seconds a dead hub's nicks stay taken */
+	int redis_timeout_ms; /* a reply due this long: Redis is down */
+	/* per-address limits (docs/SECURITY.md), 0 = none */
+	int max_per_addr;       /* connections from one address group */
+	int max_unreg_per_addr; /* of them without a nickname yet */
+	int reserve; /* slots never given to unregistered peers; -1 = -m/10 */
+	struct addr_net exempt[OPTS_MAX_EXEMPT]; /* outside every limit */
+	int nexempt;
 };
 
 enum opts_result { OPTS_RUN, OPTS_EXIT_OK, OPTS_USAGE };

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * proto.c - framing, validation and command parsing for the line protocol.
  *
@@ -74,49 +75,6 @@ proto_check_line(const char *s, size_t len)
 		i += n;
 	}
 	return blank ? PERR_EMPTY_LINE : PERR_NONE;
-}
-
-enum proto_err
-proto_check_name(const char *s, size_t len, size_t maxchars, enum proto_err bad,
-    enum proto_err toolong)
-{
-	size_t i = 0, n, chars = 0;
-	uint32_t cp;
-
-	if (len == 0 || s[0] == '/')
-		return bad;
-	while (i < len) {
-		if ((n = utf8_decode(s + i, len - i, &cp)) == 0)
-			return bad;
-		if (utf8_is_control(cp) || utf8_is_space(cp))
-			return bad;
-		i += n;
-		chars++;
-	}
-	return chars > maxchars ? toolong : PERR_NONE;
-}
-
-size_t
-proto_fold(const char *s, size_t len, char *out, size_t outsz)
-{
-	size_t i = 0, o = 0, n, m;
-	uint32_t cp;
-	char enc[4];
-
-	while (i < len && o + 1 < outsz) {
-		if ((n = utf8_decode(s + i, len - i, &cp)) == 0)
-			n = 1,
-			cp = (unsigned char)
-			    s[i]; /* not reached for valid names */
-		m = utf8_encode(utf8_fold(cp), enc);
-		if (m == 0 || o + m + 1 > outsz)
-			break;
-		memcpy(out + o, enc, m);
-		o += m;
-		i += n;
-	}
-	out[o] = '\0';
-	return o;
 }
 
 /* ---- framing --------------------------------------------------------- */

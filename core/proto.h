@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * proto.h - the forkchat line protocol: framing, validation, command
  * parsing and the table of stable error codes (docs/PROTOCOL.md).
@@ -54,20 +55,9 @@ const char *proto_err_name(enum proto_err code);
 enum proto_err proto_check_line(const char *s, size_t len);
 
 /*
- * Check a nickname or room name of at most maxchars code points.  Returns
- * PERR_NONE, or bad (PERR_BAD_NICK/PERR_BAD_ROOM, passed by the caller) for
- * spaces, control characters, invalid UTF-8, a leading '/' or an empty
- * name, or toolong when it has more than maxchars characters.
+ * Nicknames and room names are checked and compared by name.h (the name
+ * profile); the error codes above are how the refusals are reported.
  */
-enum proto_err proto_check_name(const char *s, size_t len, size_t maxchars,
-    enum proto_err bad, enum proto_err toolong);
-
-/*
- * Case-folded key of a valid name, NUL-terminated, into out (outsz must be
- * at least len + 1; folding never lengthens the encodings it touches).
- * Returns the key length.
- */
-size_t proto_fold(const char *s, size_t len, char *out, size_t outsz);
 
 /* ---- framing --------------------------------------------------------- */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * render.c - turn one forkchatd protocol line into text for people.
  *
@@ -8,8 +9,11 @@
  * from the network to the output unchecked: every field goes through
  * rb_clean(), which is what stops terminal escape injection by other users.
  */
+#include <langinfo.h>
+#include <locale.h>
 #include <stdint.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "render.h"
 #include "utf8.h"
@@ -240,8 +244,17 @@ r_join(struct rb *b, const struct span *f, struct span text)
 static void
 r_part(struct rb *b, const struct span *f, struct span text)
 {
-	(void)text;
-	if (span_is(f[3], "quit"))
+	if (span_is(f[3], "quit") && text.n > 0) { /* /quit TEXT */
+		rb_sgr(b, SGR_DIM);
+		rb_str(b, "[");
+		rb_span(b, f[1]);
+		rb_str(b, "] * ");
+		rb_span(b, f[2]);
+		rb_str(b, " quit (");
+		rb_span(b, text);
+		rb_str(b, ")");
+		rb_sgr(b, SGR_RESET);
+	} else if (span_is(f[3], "quit"))
 		notice(b, f[1], f[2], " quit");
 	else if (span_is(f[3], "disconnected"))
 		notice(b, f[1], f[2], " disconnected");
@@ -355,11 +368,13 @@ r_err(struct rb *b, const struct span *f, struct span text)
 	rb_sgr(b, SGR_RESET);
 }
 
+/* "* LEAD text (CODE)" in yellow: how BYE and NOTICE lines read. */
 static void
-r_bye(struct rb *b, const struct span *f, struct span text)
+r_starred(
+    struct rb *b, const char *lead, const struct span *f, struct span text)
 {
 	rb_sgr(b, SGR_YELLOW);
-	rb_str(b, "* server closed the connection: ");
+	rb_str(b, lead);
 	if (text.n > 0) {
 		rb_span(b, text);
 		rb_str(b, " ");
@@ -368,6 +383,18 @@ r_bye(struct rb *b, const struct span *f, struct span text)
 	rb_span(b, f[1]);
 	rb_str(b, ")");
 	rb_sgr(b, SGR_RESET);
+}
+
+static void
+r_bye(struct rb *b, const struct span *f, struct span text)
+{
+	r_starred(b, "* server closed the connection: ", f, text);
+}
+
+static void
+r_notice(struct rb *b, const struct span *f, struct span text)
+{
+	r_starred(b, "* ", f, text);
 }
 
 /* Keyword, number of fields after it, renderer; the rest is free text. */
@@ -391,6 +418,7 @@ static const struct keyword {
 	{ "HELP", 0, r_help },
 	{ "ERR", 2, r_err },
 	{ "BYE", 1, r_bye },
+	{ "NOTICE", 1, r_notice },
 };
 
 static const struct keyword *
@@ -481,5 +509,142 @@ render_sanitize(const char *in, size_t len, char *out, size_t outsz)
 		return 0;
 	out[0] = '\0';
 	rb_clean(&b, in, len);
+	return b.len;
+}
+
+size_t
+render_own(const char *room, const char *nick, const char *to, const char *text,
+    size_t len, int color, char *out, size_t outsz)
+{
+	struct rb b = { out, 0, outsz, color ? RENDER_RESERVE : 0, color, 0 };
+	struct span r = { room, strlen(room) }, n = { nick, strlen(nick) };
+
+	if (outsz == 0)
+		return 0;
+	out[0] = '\0';
+	rb_sgr(&b, SGR_GREEN);
+	rb_str(&b, "> ");
+	rb_sgr(&b, SGR_RESET);
+	if (to != NULL) {
+		rb_sgr(&b, SGR_MAGENTA);
+		rb_str(&b, "[whisper to ");
+		rb_clean(&b, to, strlen(to));
+		rb_str(&b, "] <");
+		rb_span(&b, n);
+		rb_str(&b, "> ");
+		rb_clean(&b, text, len);
+		rb_sgr(&b, SGR_RESET);
+	} else {
+		rb_sgr(&b, SGR_CYAN);
+		rb_str(&b, "[");
+		rb_span(&b, r);
+		rb_str(&b, "]");
+		rb_sgr(&b, SGR_RESET);
+		rb_str(&b, " <");
+		rb_span_sgr(&b, SGR_GREEN, n);
+		rb_str(&b, "> ");
+		rb_clean(&b, text, len);
+	}
+	if (color && b.cut) {
+		b.reserve = 0;
+		b.cut = 0;
+		rb_str(&b, SGR_RESET);
+	}
+	return b.len;
+}
+
+/* ---- display width and wrapping --------------------------------------- */
+
+int
+render_locale(void)
+{
+	const char *cs;
+
+	/*
+	 * The wire is UTF-8 whatever the user's locale says, so widths must
+	 * be UTF-8 widths: keep the user's LC_CTYPE if it is UTF-8 (its
+	 * tables are the ones the terminal most likely shares), otherwise
+	 * use C.UTF-8, which glibc always has.
+	 */
+	if (setlocale(LC_CTYPE, "") != NULL) {
+		cs = nl_langinfo(CODESET);
+		if (cs != NULL && strcmp(cs, "UTF-8") == 0)
+			return 0;
+	}
+	return setlocale(LC_CTYPE, "C.UTF-8") != NULL ? 0 : -1;
+}
+
+unsigned
+render_cp_width(uint32_t cp)
+{
+	int w;
+
+	if (cp == 0xfe0f)
+		return 1;
+	w = wcwidth((wchar_t)cp);
+	return w < 0 ? 2u : (unsigned)w;
+}
+
+/* Length of the SGR sequence at s[0..len) (s[0] is ESC). */
+static size_t
+sgr_len(const char *s, size_t len)
+{
+	size_t k;
+
+	for (k = 1; k < len && s[k] != 'm'; k++)
+		;
+	return k < len ? k + 1 : len;
+}
+
+unsigned
+render_width(const char *s, size_t len)
+{
+	unsigned cols = 0;
+	uint32_t cp;
+	size_t i = 0, k;
+
+	while (i < len) {
+		if (s[i] == '\033') {
+			i += sgr_len(s + i, len - i);
+			continue;
+		}
+		k = utf8_decode(s + i, len - i, &cp);
+		cols += k == 0 ? 1u : render_cp_width(cp);
+		i += k == 0 ? 1 : k;
+	}
+	return cols;
+}
+
+size_t
+render_wrap(const char *in, size_t len, unsigned width, char *out, size_t outsz)
+{
+	struct rb b = { out, 0, outsz, 0, 0, 0 };
+	unsigned col = 0, w;
+	uint32_t cp;
+	size_t i = 0, k;
+
+	if (outsz == 0)
+		return 0;
+	out[0] = '\0';
+	if (width != 0 && width < RENDER_WRAP_MIN)
+		width = RENDER_WRAP_MIN;
+	while (i < len && !b.cut) {
+		if (in[i] == '\033') { /* our own colour code: no width */
+			k = sgr_len(in + i, len - i);
+			rb_put(&b, in + i, k);
+			i += k;
+			continue;
+		}
+		k = utf8_decode(in + i, len - i, &cp);
+		w = k == 0 ? 1u : render_cp_width(cp);
+		k = k == 0 ? 1 : k;
+		if (width != 0 && col + w > width) {
+			rb_str(&b, "\n" RENDER_CONT);
+			col = RENDER_CONT_COLS;
+		}
+		rb_put(&b, in + i, k);
+		col += w;
+		i += k;
+	}
 	return b.len;
 }

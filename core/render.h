@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * render.h - turn one forkchatd protocol line into text for people.
  *
@@ -12,6 +13,7 @@
 #define FORKCHAT_RENDER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* A rendered line never needs more than this for any server line. */
 #define RENDER_OUT_MAX 32768
@@ -48,5 +50,47 @@ enum render_kind render_classify(const char *line, size_t len, int *code);
  * becomes U+FFFD.  NUL-terminates; returns the output length.
  */
 size_t render_sanitize(const char *in, size_t len, char *out, size_t outsz);
+
+/*
+ * Your own message as you sent it, in the format others see it, marked as
+ * yours with a leading "> " (which no server line renders to):
+ * "> [room] <nick> text", or with to != NULL a whisper:
+ * "> [whisper to TO] <nick> text".  Sanitised like everything else.
+ */
+size_t render_own(const char *room, const char *nick, const char *to,
+    const char *text, size_t len, int color, char *out, size_t outsz);
+
+/*
+ * Display width.  Columns come from wcwidth(3), so the caller must have
+ * selected a UTF-8 LC_CTYPE first (render_locale()).  A code point wcwidth
+ * does not know counts as 2 columns and U+FE0F (which turns a narrow
+ * symbol into a wide emoji on many terminals) as 1: overestimating only
+ * wraps early, underestimating would let the terminal wrap on its own.
+ */
+int render_locale(void); /* 0, or -1 if no UTF-8 locale exists */
+unsigned render_cp_width(uint32_t cp);
+/* Columns of s[0..len), skipping the SGR sequences render adds. */
+unsigned render_width(const char *s, size_t len);
+
+/*
+ * Continuation marker of a wrapped line: no first line ever starts with
+ * three spaces (every rendered line starts with '[', '*', '>', "error:" or
+ * two spaces and a name that cannot hold a space), so a line that begins
+ * with RENDER_CONT belongs to the line above it, whatever the sender wrote.
+ */
+#define RENDER_CONT      "   | "
+#define RENDER_CONT_COLS 5u
+#define RENDER_WRAP_MIN  16u /* narrower terminals are treated as 16 wide */
+
+/*
+ * Copy the rendered line in[0..len) to out, breaking it so that no screen
+ * row is wider than width columns: each break is "\n" RENDER_CONT.
+ * width 0 copies without breaking.  Never splits a UTF-8 sequence or an
+ * SGR code; NUL-terminates; cut short if out is too small (RENDER_WRAP_OUT
+ * is always enough for a line from render_line).  Returns the length.
+ */
+#define RENDER_WRAP_OUT (4 * RENDER_OUT_MAX)
+size_t render_wrap(
+    const char *in, size_t len, unsigned width, char *out, size_t outsz);
 
 #endif

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * resp.h - the Redis wire protocol (RESP2): encode a command, decode a
  * reply.  Pure: no system calls, no allocation; the bridge (bridge.c) owns

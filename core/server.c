@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * server.c - the server parent, the control tower.
  *
@@ -35,6 +36,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "net.h"
+#include "plural.h"
 #include "server.h"
 #include "server_int.h"
 #include "session.h"
@@ -76,6 +78,7 @@ srv_stats(void *ctx, struct stats_item *it, size_t max)
 		{ "fanout_p50_us", stats_hist_quantile(&s->fanout, 0.50) },
 		{ "fanout_p99_us", stats_hist_quantile(&s->fanout, 0.99) },
 		{ "fanout_max_us", s->fanout.max },
+		{ "refused_connections", s->refused },
 	};
 	size_t n = max < STATS_NITEMS ? max : STATS_NITEMS;
 
@@ -94,6 +97,12 @@ log_stats(struct server *s)
 
 	stats_format(line, sizeof(line), it, n);
 	log_info("stats %s", line);
+}
+
+static void
+srv_registered(void *ctx, int slot)
+{
+	admit_registered(ctx, slot);
 }
 
 /* ---- input from children ------------------------------------------- */
@@ -207,7 +216,7 @@ child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 	child_exit(session_run(&cfg));
 }
 
-/* Say why and hang up; used before a session exists. */
+/* Say why and hang up; used when a session could not start. */
 static void
 refuse(int fd, const char *line)
 {
@@ -216,7 +225,7 @@ refuse(int fd, const char *line)
 }
 
 static void
-spawn(struct server *s, int sock, const char *peer)
+spawn(struct server *s, int sock, const char *peer, const struct admit *a)
 {
 	static const char busy[] = "BYE INTERNAL server cannot start a "
 	                           "session now\n";
@@ -249,6 +258,7 @@ spawn(struct server *s, int sock, const char *peer)
 	c->since_ms = clock_mono_ms();
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	log_info("connect slot=%d pid=%d peer=%s", slot, (int)pid, peer);
+	admit_connected(s, slot, a);
 	chat_connect(s->chat, slot);
 	if (FAIL("forkchatd/spawn/fcntl", EBADF) ||
 	    fcntl(c->fd, F_SETOWN, parent) < 0 ||
@@ -263,6 +273,7 @@ static void
 accept_all(struct server *s)
 {
 	struct sockaddr_storage ss;
+	struct admit a;
 	socklen_t sl;
 	char peer[48];
 	int fd;
@@ -281,14 +292,8 @@ accept_all(struct server *s)
 			return;
 		}
 		net_peer(&ss, peer, sizeof(peer));
-		if (s->nfree == 0) {
-			log_warn("refused peer=%s reason=server-full", peer);
-			refuse(fd,
-			    "BYE SERVER_FULL the server is full, try "
-			    "again later\n");
-			continue;
-		}
-		spawn(s, fd, peer);
+		if (admit_check(s, fd, &ss, peer, &a) == 0)
+			spawn(s, fd, peer, &a);
 	}
 }
 
@@ -322,6 +327,7 @@ free_slot(struct server *s, int slot, int status)
 			    WEXITSTATUS(status));
 		chat_disconnect(s->chat, slot, "disconnected");
 	}
+	admit_released(s, slot);
 	fanout_close_down(s, c);
 	buf_free(&c->out);
 	c->state = CL_FREE;
@@ -358,24 +364,6 @@ reap(struct server *s)
 			free_slot(s, slot, s->dead[i].status);
 }
 
-static void
-check_timeouts(struct server *s, long long now)
-{
-	char text[80];
-	int slot;
-
-	if (s->o->register_timeout <= 0)
-		return;
-	snprintf(text, sizeof(text), "no nickname within %d seconds",
-	    s->o->register_timeout);
-	for (slot = 0; slot < s->o->max_clients; slot++)
-		if (s->cl[slot].state == CL_ACTIVE &&
-		    !chat_is_registered(s->chat, slot) &&
-		    now - s->cl[slot].since_ms >=
-		        s->o->register_timeout * 1000LL)
-			chat_bye(s->chat, slot, "REGISTER_TIMEOUT", text);
-}
-
 /* ---- shutdown ------------------------------------------------------- */
 
 static void
@@ -385,17 +373,27 @@ begin_shutdown(struct server *s, int sig)
 	union sigval v = { .sival_int = IPC_ABORT_SHUTDOWN };
 	int slot;
 
-	log_info("shutdown begin (SIG%s), %d children",
-	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren);
+	log_info("shutdown begin (SIG%s), %d %s",
+	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren,
+	    PLURAL(s->nchildren, "child", "children"));
 	s->stopping = 1;
 	s->deadline_ms = clock_mono_ms() + SHUTDOWN_MS;
 	close(s->lfd);
 	s->lfd = -1;
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_ACTIVE) {
+			log_info("disconnect slot=%d nick=%s reason=shutdown",
+			    slot, chat_nick(s->chat, slot));
 			fanout_send(s, slot, bye, sizeof(bye) - 1);
 			s->cl[slot].state = CL_CLOSING;
 		}
+	/*
+	 * Forget them all now (nicks released, rooms passed on, on other
+	 * hubs too) so the figures at the end add up; what that says to the
+	 * local members, who are all leaving, is dropped by fanout_send.
+	 */
+	for (slot = 0; slot < s->o->max_clients; slot++)
+		chat_disconnect(s->chat, slot, "disconnected");
 	fanout_flush(s);
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		if (s->cl[slot].state == CL_CLOSING && s->cl[slot].backlogged) {
@@ -419,7 +417,11 @@ kill_all(struct server *s)
 			while (waitpid(s->cl[slot].pid, &st, 0) < 0 &&
 			    errno == EINTR)
 				;
-			s->cl[slot].state = CL_ACTIVE; /* log it as killed */
+			if (s->stopping) /* its disconnect line is logged */
+				log_warn("shutdown: slot=%d pid=%d killed",
+				    slot, (int)s->cl[slot].pid);
+			else
+				s->cl[slot].state = CL_ACTIVE; /* log it */
 			free_slot(s, slot, st);
 		}
 }
@@ -485,6 +487,8 @@ wait_budget(const struct server *s, long long now, int more)
 		ms = 50;
 	if (s->fed != NULL && ms > 200)
 		ms = 200; /* presence updates, the bridge's backlog */
+	if (s->next_timeout_ms != 0 && ms > s->next_timeout_ms - now)
+		ms = s->next_timeout_ms - now; /* a register deadline */
 	return ms < 0 ? 0 : ms;
 }
 
@@ -500,15 +504,21 @@ serve(struct server *s, const sigset_t *set)
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = clock_mono_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
-		if (s->fed != NULL) {
-			fed_drain(s->fed);
+		if (s->fed != NULL) { /* a burst in slices, paced by backlogs */
+			if (fed_drain(s->fed,
+			        s->nbacklog > 0 ? FED_SLICE_BACKLOGGED :
+			                          FED_SLICE) &&
+			    s->nbacklog == 0)
+				more = 1;
 			fed_tick(s->fed, now);
 		}
 		if (now - s->last_tick_ms >= 1000) { /* periodic safety net */
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
-			check_timeouts(s, now);
+			admit_tick(s, now);
 		}
+		if (s->next_timeout_ms != 0 && now >= s->next_timeout_ms)
+			admit_timeouts(s, now);
 		if (s->o->stats_interval > 0 &&
 		    now - s->last_stats_ms >= s->o->stats_interval * 1000LL) {
 			s->last_stats_ms = now;
@@ -537,9 +547,11 @@ serve(struct server *s, const sigset_t *set)
 		if (s->fed != NULL)
 			fed_flush(s->fed);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
-			log_warn("shutdown: %d children still running after %d "
+			log_warn("shutdown: %d %s still running after %d "
 			         "ms, killing them",
-			    s->nchildren, SHUTDOWN_MS);
+			    s->nchildren,
+			    PLURAL(s->nchildren, "child", "children"),
+			    SHUTDOWN_MS);
 			kill_all(s);
 		}
 		if ((s->stopping || (ev & EV_QUIT)) && s->nchildren == 0)
@@ -559,7 +571,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGHUP, SIGTERM,
 		SIGINT, SIGQUIT };
 	struct chat_io io = { s, fanout_send, fanout_close };
-	struct chat_hooks hooks = { srv_message, srv_stats };
+	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered };
 	struct chat_fed fh;
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
 	struct sigaction sa;
@@ -604,7 +616,8 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	s->chat = chat_new(&lim, &io);
 	/* children share up_w's description: non-blocking for all of them */
 	if (!s->cl || !s->freel || !s->dirty || !s->woken || !s->dead ||
-	    !s->chat || net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
+	    !s->chat || admit_setup(s) < 0 ||
+	    net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
 	    net_set_flags(s->up_w, O_NONBLOCK) < 0 || net_async(lfd) < 0)
 		return -1;
 	chat_set_hooks(s->chat, &hooks);
@@ -645,6 +658,7 @@ server_run(const struct server_opts *o, int lfd)
 		buf_free(&s.cl[i].out);
 	buf_free(&s.in);
 	chat_free(s.chat);
+	admit_free(&s);
 	free(s.cl);
 	free(s.freel);
 	free(s.dirty);

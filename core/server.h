@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * server.h - the server parent: accept, fork, route, reap, shut down.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * session.c - the server child: relays one client.
  *
@@ -71,6 +72,26 @@ up_batch(const struct session *s)
 	return total;
 }
 
+static int finish_line(struct session *s);
+
+/*
+ * This child cannot go on (its parent's pipe failed, or no memory to keep
+ * the client's input whole): tell the client, if at a line start, then
+ * end.  Found by the Nth-call sweep (fault/sweep.py): the client used to
+ * see only EOF.
+ */
+static __attribute__((noreturn)) void
+give_up(struct session *s)
+{
+	static const char error[] = "BYE INTERNAL server error, please "
+	                            "reconnect\n";
+
+	if (finish_line(s))
+		(void)!send(s->cfg->sock, error, sizeof(error) - 1,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	child_exit(1);
+}
+
 /*
  * Write queued records in batches of at most PIPE_BUF bytes: each write is
  * atomic, so batches of different children never interleave.  The shared
@@ -93,7 +114,7 @@ up_flush(struct session *s)
 		} else if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		else /* EPIPE: the parent is gone */
-			child_exit(1);
+			give_up(s);
 	}
 }
 
@@ -109,7 +130,7 @@ up_record(
 	h.len = (uint32_t)len;
 	if (buf_append(&s->upq, &h, IPC_HDR) < 0 ||
 	    buf_append(&s->upq, p, len) < 0)
-		child_exit(1); /* cannot keep the stream whole */
+		give_up(s); /* cannot keep the stream whole */
 }
 
 /* Tell the parent once per turn, however many records were sent. */

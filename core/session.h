@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * session.h - the server child: one per client, a relay between the
  * client's socket and the parent's pipes.

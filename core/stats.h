@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * stats.h - live server statistics: a log-linear latency histogram and
  * the "name value" items that /stats and the periodic log line report.
@@ -51,8 +52,8 @@ struct stats_item {
 
 /* How many items the server reports (docs/PROTOCOL.md, /stats); a
  * federated hub (--redis) adds STATS_FED_NITEMS after them. */
-#define STATS_NITEMS     11
-#define STATS_FED_NITEMS 6
+#define STATS_NITEMS     12
+#define STATS_FED_NITEMS 8
 #define STATS_MAX_ITEMS  (STATS_NITEMS + STATS_FED_NITEMS)
 
 /*

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * utf8.c - strict UTF-8 decoding and text classification.
  *
@@ -117,33 +118,4 @@ utf8_is_space(uint32_t cp)
 	return cp == ' ' || cp == '\t' || cp == 0xa0 || cp == 0x1680 ||
 	    (cp >= 0x2000 && cp <= 0x200b) || cp == 0x2028 || cp == 0x2029 ||
 	    cp == 0x202f || cp == 0x205f || cp == 0x3000 || cp == 0xfeff;
-}
-
-uint32_t
-utf8_fold(uint32_t cp)
-{
-	if (cp >= 'A' && cp <= 'Z')
-		return cp + 32;
-	if (cp < 0xc0)
-		return cp;
-	if (cp <= 0xde && cp != 0xd7) /* Latin-1 */
-		return cp + 32;
-	if (cp == 0x178) /* Y with diaeresis */
-		return 0xff;
-	if (cp >= 0x100 && cp <= 0x17f) { /* Latin Extended-A */
-		if ((cp >= 0x139 && cp <= 0x148) ||
-		    (cp >= 0x179 && cp <= 0x17e))
-			return (cp & 1) ? cp + 1 : cp;
-		if (cp == 0x130 || cp == 0x131 || cp == 0x138 || cp == 0x149 ||
-		    cp == 0x17f)
-			return cp;
-		return (cp & 1) ? cp : cp + 1;
-	}
-	if (cp >= 0x391 && cp <= 0x3ab && cp != 0x3a2) /* Greek */
-		return cp + 32;
-	if (cp >= 0x400 && cp <= 0x40f) /* Cyrillic */
-		return cp + 80;
-	if (cp >= 0x410 && cp <= 0x42f)
-		return cp + 32;
-	return cp;
 }

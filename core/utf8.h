@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * utf8.h - strict UTF-8 decoding and text classification.
  *
@@ -32,11 +33,5 @@ int utf8_is_control(uint32_t cp);
 
 /* ASCII and common Unicode space characters. */
 int utf8_is_space(uint32_t cp);
-
-/*
- * Simple case folding to lower case for ASCII, Latin-1, Latin Extended-A
- * pairs, Greek and Cyrillic.  Other code points are returned unchanged.
- */
-uint32_t utf8_fold(uint32_t cp);
 
 #endif

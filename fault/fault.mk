@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # fault/fault.mk - fault-injection build and matrix (included by the top Makefile).
 #
 #   make fault          the whole matrix (>= 40 scenarios), table + fault/results/latest.{json,md}
@@ -5,6 +6,8 @@
 #                       SIGKILL child, slow consumer, parent death), < 2 min
 #   make fault-soak     random failpoints under load: SEED=n DURATION=s
 #   make fault-build    only build/fault/forkchatd (-DFIU_ENABLE, -lfiu)
+#   make fault-sweep    Nth-call sweep of every in-code failpoint (fault/sweep.py),
+#                       within SWEEP_BUDGET seconds; also run by make fault
 #
 # See fault/README.md for the failpoint names and how to enable one by hand.
 
@@ -33,10 +36,18 @@ $(FAULT_BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(STAMP)
 	$(CC) $(CFLAGS) -DFIU_ENABLE -c $< -o $@
 
 $(FAULT_BIN): $(FAULT_OBJS) | $(STAMP)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu $(NAME_LIBS)
 
 fault: $(FAULT_BIN) | $(STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
 	$(FAULT_RUN) --suite full $(FAULT_FUZZ) $(FAULT_ARGS)
+	@$(MAKE) --no-print-directory fault-sweep
+
+# ---- Nth-call sweep (fault/sweep.py): every FAIL() point, 1st call, 2nd, ...
+SWEEP_BUDGET ?= 240
+SWEEP_ARGS   ?=
+.PHONY: fault-sweep
+fault-sweep: $(FAULT_BIN) | $(STAMP)  ## Nth-call sweep of every in-code failpoint (SWEEP_BUDGET s)
+	$(FAULT_PY) fault/sweep.py --server $(FAULT_BIN) --fed --budget $(SWEEP_BUDGET) $(SWEEP_ARGS)
 
 fault-quick: $(FAULT_BIN) | $(STAMP)  ## CI subset of the fault matrix (< 2 min)
 	$(FAULT_RUN) --suite quick $(FAULT_ARGS)

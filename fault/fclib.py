@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """fclib - helpers for the forkchat fault-injection matrix.
 
 Starts build/fault/forkchatd under fiu-run (per-run FIFO prefix dir), talks to
@@ -30,9 +31,23 @@ HOST = "127.0.0.1"
 
 STARTED = set()          # every pid we launched; killed at exit if still alive
 
+# Every deadline below is multiplied by SCALE, so a slow build (ASan, gcov)
+# never turns a wait into a verdict.  runner.py sets it from the server
+# binary (integration/timescale.py: FORKCHAT_TIME_SCALE, else the binary).
+SCALE = 1.0
+
+
+def scaled(seconds):
+    return seconds * SCALE
+
 
 class Fail(AssertionError):
     """An invariant did not hold; the message is the one-line evidence."""
+
+
+class Skip(Exception):
+    """The scenario could not run (a tool is missing); the runner counts it
+    as skipped, which fails the run unless ci/skips.allow lists it."""
 
 
 # ---- /proc -------------------------------------------------------------------
@@ -114,8 +129,9 @@ def free_port():
 
 
 def wait_for(cond, timeout, interval=0.02):
-    """Poll cond() until truthy; return its last value (falsy on timeout)."""
-    end = time.monotonic() + timeout
+    """Poll cond() until truthy; return its last value (falsy on timeout).
+    timeout is scaled (SCALE)."""
+    end = time.monotonic() + scaled(timeout)
     while True:
         v = cond()
         if v or time.monotonic() >= end:
@@ -140,7 +156,7 @@ def fiu_ctrl(prefix, pid, cmd, timeout=3.0):
     the process answers 0.  (fiu-ctrl itself exits 0 for an unknown pid.)
     """
     fin, fout = "%s-%d.in" % (prefix, pid), "%s-%d.out" % (prefix, pid)
-    end = time.monotonic() + timeout
+    end = time.monotonic() + scaled(timeout)
     if not os.path.exists(fin):
         raise Fail("no fiu control fifo for pid %d (%s)" % (pid, fin))
     # Hold the reply fifo open read-write first: no EOF race, no blocking.
@@ -270,7 +286,7 @@ class Server:
         """For startup-failure scenarios: launch and wait for the exit code."""
         self.launch()
         try:
-            self.exit_code = self.proc.wait(timeout)
+            self.exit_code = self.proc.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.kill()
             raise Fail("server did not exit within %.0fs" % timeout)
@@ -368,7 +384,7 @@ class Server:
             return self.proc.returncode if self.proc else None
         self.signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
+            return self.proc.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.kill()
             return None
@@ -401,7 +417,7 @@ class Client:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(timeout)
+        self.sock.settimeout(scaled(timeout))
         self.sock.connect((HOST, port))
         self.sock.settimeout(None)
         self.thread = None
@@ -460,7 +476,7 @@ class Client:
     def wait_line(self, pattern, timeout=5.0, start=0):
         """Index of the first line (from start) matching the regex, or None."""
         rx = re.compile(pattern)
-        end = time.monotonic() + timeout
+        end = time.monotonic() + scaled(timeout)
         with self.cond:
             while True:
                 for i in range(start, len(self.lines)):
@@ -477,12 +493,12 @@ class Client:
 
     def wait_eof(self, timeout=5.0):
         with self.cond:
-            self.cond.wait_for(lambda: self.eof, timeout)
+            self.cond.wait_for(lambda: self.eof, scaled(timeout))
             return self.eof
 
     def wait_count(self, pattern, n, timeout=5.0):
         rx = re.compile(pattern)
-        end = time.monotonic() + timeout
+        end = time.monotonic() + scaled(timeout)
         with self.cond:
             while True:
                 c = sum(1 for x in self.lines if rx.search(x))

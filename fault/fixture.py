@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """fixture - one fault scenario's server, clients and the shared invariants.
 
     with Fx(ctx, "name", args=[...]) as fx:      # server up, 3 control clients

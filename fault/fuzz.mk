@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # fault/fuzz.mk - fuzzing (fault/fuzz/README.md), included from fault/fault.mk.
 #
 #   make fuzz-quick   libFuzzer targets + network fuzzer, bounded (~75 s)
@@ -25,7 +26,7 @@ FUZZ_CFLAGS        := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE \
 # every byte would only slow each run down.
 FUZZ_COV           := -fsanitize=fuzzer-no-link
 FUZZ_HDRS          := $(wildcard core/*.h) $(wildcard fault/fuzz/*.h) fault/fuzz/stub/fiu.h
-FUZZ_BINS          := $(FUZZ_BUILD)/fuzz_proto $(FUZZ_BUILD)/fuzz_chat
+FUZZ_BINS          := $(FUZZ_BUILD)/fuzz_proto $(FUZZ_BUILD)/fuzz_chat $(FUZZ_BUILD)/fuzz_fedev
 
 .PHONY: fuzz fuzz-quick fuzz-build fuzz-corpus
 
@@ -42,11 +43,14 @@ $(FUZZ_BUILD)/obj/fuzz_%.o: fault/fuzz/fuzz_%.c $(FUZZ_HDRS) | $(STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -c $< -o $@
 
-$(FUZZ_BUILD)/fuzz_proto: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_proto.o proto.o utf8.o) | $(STAMP)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@
+$(FUZZ_BUILD)/fuzz_proto: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_proto.o proto.o utf8.o name.o) | $(STAMP)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
-$(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o chat.o chatfed.o buf.o proto.o utf8.o log.o) | $(STAMP)
-	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@
+$(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o chat.o chatfed.o buf.o proto.o utf8.o log.o safefile.o name.o) | $(STAMP)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
+
+$(FUZZ_BUILD)/fuzz_fedev: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_fedev.o fedev.o chat.o chatfed.o buf.o proto.o utf8.o log.o safefile.o name.o) | $(STAMP)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
 fuzz-build: $(FUZZ_BINS) $(BUILD)/forkchatd | $(STAMP)
 

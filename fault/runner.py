@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """runner - run the forkchat fault matrix and report it.
 
     /usr/bin/python3 fault/runner.py --suite full|quick [--only REGEX] [--keep]
@@ -28,8 +29,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent / "integration"))
 
 import fclib                     # noqa: E402
+import skipgate                  # noqa: E402
+sys.path.insert(2, str(HERE.parent / "ci"))
+import provenance                # noqa: E402
+import timescale                 # noqa: E402
 from fclib import Fail           # noqa: E402
 
 RESULTS = HERE / "results"
@@ -53,15 +59,61 @@ def one_line(s, n=400):
     return re.sub(r"\s+", " ", str(s)).strip()[:n]
 
 
+INCODE_RX = re.compile(r"forkchatd/[a-z_]+/[a-z_0-9]+")
+
+
+def fired_counts(path):
+    """{point: injected failures} from a FORKCHAT_FAILPOINT_LOG file (one
+    "NAME PID" line per failure, written by core/failpoint.h)."""
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                name = line.split(" ", 1)[0]
+                if name:
+                    out[name] = out.get(name, 0) + 1
+    except OSError:
+        pass
+    return out
+
+
+def judge_fired(row, point, counts):
+    """The scenario's in-code point (the first forkchatd/... name in its
+    point column) must have fired at least once for a pass: a failpoint
+    that never fired proves nothing.  Sets row["fired"]: the count, or "-"
+    for preload (posix/*) and signal/limit rows, which are not counted."""
+    m = INCODE_RX.search(point or "")
+    if m is None:
+        row["fired"] = "-"
+        return
+    n = counts.get(m.group(0), 0)
+    row["fired"] = n
+    if row["result"] == "pass" and n == 0:
+        row["result"] = "fail"
+        row["evidence"] = one_line("failpoint %s never fired: the scenario proved nothing | %s"
+                                   % (m.group(0), row["evidence"]))
+
+
 def run_scenario(sc, ctx):
     t0 = time.monotonic()
+    # core/failpoint.h records every injected failure here (fired column)
+    fired_log = None
+    if ctx is not None:
+        fired_log = ctx.rundir / ("fired-%s.log" % re.sub(r"[^A-Za-z0-9_.-]", "_", sc["name"]))
+        fired_log.write_text("")
+        os.chmod(fired_log, 0o666)      # a server run as another uid appends too
+        os.environ["FORKCHAT_FAILPOINT_LOG"] = str(fired_log)
     signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(sc["timeout"])
+    limit = int(fclib.scaled(sc["timeout"]))
+    signal.alarm(limit)
     try:
         ev = sc["fn"](ctx)
-        res = "pass"
+        # a scenario that could not run is a skip, never a pass
+        res = "skip" if str(ev).startswith("skipped") else "pass"
+    except fclib.Skip as e:
+        ev, res = "skipped: %s" % e, "skip"
     except Timeout:
-        ev, res = "scenario timed out after %ds (hang)" % sc["timeout"], "fail"
+        ev, res = "scenario timed out after %ds (hang)" % limit, "fail"
     except Fail as e:
         ev, res = str(e), "fail"
     except Exception as e:              # a harness bug must show, not hide
@@ -70,8 +122,14 @@ def run_scenario(sc, ctx):
     finally:
         signal.alarm(0)
         reap_started()
-    return {"name": sc["name"], "kind": sc["kind"], "point": sc["point"], "result": res,
-            "evidence": one_line(ev)}, time.monotonic() - t0
+        os.environ.pop("FORKCHAT_FAILPOINT_LOG", None)
+    row = {"name": sc["name"], "kind": sc["kind"], "point": sc["point"], "result": res,
+           "evidence": one_line(ev)}
+    if res != "skip":
+        judge_fired(row, sc["point"], fired_counts(fired_log) if fired_log else {})
+    else:
+        row["fired"] = "-"
+    return row, time.monotonic() - t0
 
 
 def reap_started():
@@ -90,31 +148,42 @@ def reap_started():
 
 def table(rows, width=None):
     w = width or shutil.get_terminal_size((200, 20)).columns
-    out = ["%-30s %-9s %-44s %-6s %s" % ("scenario", "kind", "failpoint", "result", "evidence"),
+    out = ["%-30s %-9s %-44s %-6s %5s %s" % ("scenario", "kind", "failpoint", "result", "fired",
+                                             "evidence"),
            "-" * min(w, 200)]
     for r in rows:
-        line = "%-30s %-9s %-44s %-6s %s" % (r["name"][:30], r["kind"], r["point"][:44],
-                                             r["result"].upper(), r["evidence"])
+        line = "%-30s %-9s %-44s %-6s %5s %s" % (r["name"][:30], r["kind"], r["point"][:44],
+                                                 r["result"].upper(), r.get("fired", "-"),
+                                                 r["evidence"])
         out.append(line[:max(w, 120)] if width is None else line)
     return "\n".join(out)
 
 
 def markdown(rows, title, meta):
     md = ["# %s" % title, "", meta, "",
-          "| scenario | kind | failpoint | result | evidence |", "|---|---|---|---|---|"]
+          "| scenario | kind | failpoint | result | fired | evidence |",
+          "|---|---|---|---|---|---|"]
     for r in rows:
-        md.append("| %s | %s | `%s` | %s | %s |" % (
-            r["name"], r["kind"], r["point"], "**FAIL**" if r["result"] == "fail" else "pass",
-            r["evidence"].replace("|", "\\|")))
+        md.append("| %s | %s | `%s` | %s | %s | %s |" % (
+            r["name"], r["kind"], r["point"],
+            {"fail": "**FAIL**", "skip": "**SKIP**"}.get(r["result"], r["result"]),
+            r.get("fired", "-"), r["evidence"].replace("|", "\\|")))
     return "\n".join(md) + "\n"
 
 
 def write_results(rows, stem, title, meta):
     RESULTS.mkdir(exist_ok=True)
     npass = sum(1 for r in rows if r["result"] == "pass")
+    nskip = sum(1 for r in rows if r["result"] == "skip")
+    prov = provenance.collect(binary=fclib.SERVER_BIN)
     doc = {"scenarios": rows,
-           "summary": {"total": len(rows), "pass": npass, "fail": len(rows) - npass,
-                       "meta": meta}}
+           "summary": {"total": len(rows), "pass": npass, "skip": nskip,
+                       "fail": len(rows) - npass - nskip, "meta": meta},
+           "provenance": prov, "commit": prov["commit"]}
+    meta = "%s\n\nCode: commit %s%s, %s, Linux %s." % (
+        meta, (prov["commit"] or "unknown")[:12],
+        " with uncommitted changes (%s)" % ", ".join(prov["dirty_files"][:5])
+        if prov["dirty"] else "", prov["compiler"], prov["kernel"])
     (RESULTS / (stem + ".json")).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     (RESULTS / (stem + ".md")).write_text(markdown(rows, title, meta))
 
@@ -135,7 +204,10 @@ def run_fuzz(cmd, budget):
     rows = []
     if fz.exists() and fz.stat().st_mtime >= t0 - 1:
         try:
-            for s in json.loads(fz.read_text()).get("scenarios", []):
+            fdoc = json.loads(fz.read_text())
+            for w in provenance.check(fdoc.get("provenance"), what="fuzz.json"):
+                print("WARNING: " + w)
+            for s in fdoc.get("scenarios", []):
                 rows.append({"name": str(s.get("name", "?")), "kind": "fuzz",
                              "point": str(s.get("point", "")),
                              "result": "pass" if s.get("result") == "pass" else "fail",
@@ -149,8 +221,10 @@ def run_fuzz(cmd, budget):
                      "evidence": one_line("exit %s%s: %s" % (
                          rc, "" if rows else ", no fresh fault/results/fuzz.json", last[0]))})
     elif not rows:
-        rows.append({"name": "fuzz-quick", "kind": "fuzz", "point": cmd, "result": "pass",
-                     "evidence": "exit 0 (no fault/results/fuzz.json written)"})
+        # exit 0 proves nothing by itself: no results, no pass
+        rows.append({"name": "fuzz-quick", "kind": "fuzz", "point": cmd, "result": "fail",
+                     "evidence": "exit 0 but no fresh fault/results/fuzz.json with results: "
+                                 "nothing was fuzzed that we can show"})
     return rows
 
 
@@ -169,6 +243,7 @@ def main():
     a = ap.parse_args()
     if a.server:
         fclib.SERVER_BIN = Path(a.server).resolve()
+    fclib.SCALE = timescale.detect(str(fclib.SERVER_BIN))
     for tool in ("/usr/bin/fiu-run", "/usr/lib/fiu/fiu_run_preload.so"):
         if not os.path.exists(tool):
             sys.exit("fault: %s missing (apt-get install fiu-utils libfiu-dev)" % tool)
@@ -203,27 +278,48 @@ def run_matrix(a, ctx, base):
             print("%-30s %-9s %s" % (s["name"], s["kind"], s["point"]))
         return 0
     t0 = time.monotonic()
-    print("fault matrix: %d scenarios (suite %s, seed %d, server %s, run dir %s)" % (
-        len(scs), a.suite, a.seed, fclib.SERVER_BIN, base), flush=True)
+    print("fault matrix: %d scenarios (suite %s, seed %d, server %s, time scale x%g, "
+          "run dir %s)" % (len(scs), a.suite, a.seed, fclib.SERVER_BIN, fclib.SCALE, base),
+          flush=True)
     rows = []
     for sc in scs:
         row, secs = run_scenario(sc, ctx)
         rows.append(row)
-        print("  %-30s %-4s %5.1fs  %s" % (row["name"], row["result"].upper(), secs,
-                                          row["evidence"][:150]), flush=True)
+        print("  %-30s %-4s %5.1fs fired %-4s %s" % (row["name"], row["result"].upper(), secs,
+                                                    row.get("fired", "-"),
+                                                    row["evidence"][:140]), flush=True)
     if a.fuzz_cmd:
         rows += run_fuzz(a.fuzz_cmd, a.fuzz_budget)
     total = time.monotonic() - t0
     npass = sum(1 for r in rows if r["result"] == "pass")
-    meta = "%d scenarios, %d pass, %d fail; suite %s, seed %d, %.0fs, %s" % (
-        len(rows), npass, len(rows) - npass, a.suite, a.seed, total,
+    skips = [r for r in rows if r["result"] == "skip"]
+    meta = "%d scenarios, %d pass, %d skipped, %d fail; suite %s, seed %d, %.0fs, %s" % (
+        len(rows), npass, len(skips), len(rows) - npass - len(skips), a.suite, a.seed, total,
         time.strftime("%Y-%m-%d %H:%M:%S"))
     print("\n" + table(rows) + "\n\n" + meta)
     stem = "latest" if a.suite == "full" and not a.only else (
         "quick" if a.suite == "quick" and not a.only else "partial")
     write_results(rows, stem, "forkchat fault matrix (%s)" % a.suite, meta)
     print("results: %s/%s.{json,md}" % (RESULTS, stem))
-    return 0 if npass == len(rows) else 1
+    bad = judge_skips(skips)
+    return 0 if npass + len(skips) == len(rows) and not bad else 1
+
+
+def judge_skips(skips):
+    """Print each skipped row; return how many ci/skips.allow does not allow
+    (as fault:NAME): a skip is never a pass."""
+    allow = skipgate.load()
+    bad = 0
+    for r in skips:
+        why = skipgate.allowed("fault:" + r["name"], allow)
+        bad += why is None
+        print("%s %s: %s%s" % ("SKIP NOT ALLOWED" if why is None else "skip (allowed)",
+                               r["name"], r["evidence"], "" if why is None else
+                               " [allow-list: %s]" % why))
+    if bad:
+        print("%d skipped scenario(s) not in %s: a skip is not a pass" % (
+            bad, skipgate.allow_path()))
+    return bad
 
 
 if __name__ == "__main__":

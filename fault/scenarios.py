@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """scenarios - the fault matrix: one function per scenario.
 
 Each scenario returns a one-line evidence string, or raises fclib.Fail with
@@ -7,7 +8,6 @@ In-code points run the server under `fiu-run` without -x (the run preload
 still provides the control FIFO); preload points add -x.
 """
 
-import datetime
 import errno
 import os
 import random
@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 
-from fclib import (Fail, Server, alive, check_seq, listening, seq_received,
+from fclib import (Fail, Server, Skip, alive, check_seq, kill_pid, listening, seq_received,
                    wait_for)
 from fixture import Fx, startup_fail
 
@@ -466,7 +466,7 @@ def bridge_point(ctx, name, point, errno_):
     import socket
     import subprocess
     if shutil.which("redis-server") is None:
-        return "skipped: no redis-server"
+        raise Skip("no redis-server (Debian package redis-server)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -571,9 +571,10 @@ class Fed:
         with Fed(ctx, name, redis_up=True, start_cmds_a=()) as fd: ...
     """
 
-    def __init__(self, ctx, name, redis_up=True, start_cmds_a=(), wait_up=True):
+    def __init__(self, ctx, name, redis_up=True, start_cmds_a=(), wait_up=True,
+                 hub_args=()):
         import shutil
-        self.ctx, self.name = ctx, name
+        self.ctx, self.name, self.hub_args = ctx, name, tuple(hub_args)
         self.redis_up, self.start_cmds_a, self.wait_up = redis_up, start_cmds_a, wait_up
         self.skip = shutil.which("redis-server") is None
         self.redis = RedisProc()
@@ -590,7 +591,7 @@ class Fed:
                 fx = Fx(self.ctx, "%s/hub%s" % (self.name, hub), preload=False, nctl=0,
                         start_cmds=cmds,
                         args=("--redis", "127.0.0.1:%d" % self.redis.port,
-                              "--hub-id", "hub" + hub, "--nick-ttl", "6"))
+                              "--hub-id", "hub" + hub, "--nick-ttl", "6") + self.hub_args)
                 fx.__enter__()
                 fx.sent = self.sent            # one numbering for both hubs
                 self.hubs.append(fx)
@@ -641,6 +642,17 @@ class Fed:
 
     def connects(self, fx):
         return fx.srv.log_count(r"federation: connected to redis")
+
+    def lists(self, viewer, nicks, timeout=10.0):
+        """Until viewer's /users all names every nick (presence crossed)."""
+        def ok():
+            n = len(viewer.snapshot())
+            viewer.send("/users all")
+            if viewer.wait_line(r"^END USERS", 5, start=n) is None:
+                return False
+            got = viewer.snapshot()[n:]
+            return all(any(x.startswith("USER %s " % k) for x in got) for k in nicks)
+        return wait_for(ok, timeout, 0.3)
 
     def bridges(self, fx):
         return [int(m) for m in re.findall(r"federation: bridge pid=(\d+) redis=", fx.srv.log())]
@@ -709,7 +721,7 @@ def _fed_connect(ctx):
     with Fed(ctx, "fed-bridge-connect-refused",
              start_cmds_a=["enable name=forkchatd/bridge/connect"]) as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B = fd.A, fd.B
         fd.B.expect_log(r"federation: connected to redis", 10)
         logl = A.expect_log(r"federation: redis .* unavailable \(Connection refused\)", 5)
@@ -757,7 +769,7 @@ def _fed_kill(ctx):
     loses, duplicates or reorders anything, local or cross-hub."""
     with Fed(ctx, "fed-bridge-sigkill") as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(3, "the kill")
         pre = dict(fd.sent)
         old = fd.bridges(A)[-1]
@@ -828,7 +840,7 @@ def _fed_up(ctx):
     the read cursor, so every cross-hub message still arrives once, in order."""
     with Fed(ctx, "fed-bridge-up-eio") as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(3, "the fault")
         old = fd.bridges(A)[-1]
         A.srv.enable("forkchatd/bridge/up", pid=old, failinfo=errno.EIO, onetime=True)
@@ -862,7 +874,7 @@ def fed_spawn_fail(ctx, name, point, log_rx):
     order: nothing is admitted lost."""
     with Fed(ctx, name) as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(2, "the fault")
         A.srv.enable(point)
         old = fd.bridges(A)[-1]
@@ -944,7 +956,7 @@ def _fed_redis(ctx):
     its sender (new run_id), and everything arrives once, in order."""
     with Fed(ctx, "fed-redis-restart") as fd:
         if fd.skip:
-            return "skipped: no redis-server"
+            raise Skip("no redis-server (Debian package redis-server)")
         A, B, a, b = fd.warm(3, "the kill")
         fd.round(a + b, 2)       # no pause: some of it acknowledged but unread at the kill
         fd.redis.stop()
@@ -981,6 +993,161 @@ def _fed_redis(ctx):
                 "and sent their acknowledged events again (new run_id); the last round before "
                 "the kill and 16 outage msgs delivered cross-hub once, in order; %s; %s" % (
                     la[:60], dt, rr, summ))
+
+
+@scenario("fed-redis-sigstop", "signal",
+          "SIGSTOP redis-server 12 s (2 x --nick-ttl), --redis-timeout 1000", timeout=120)
+def _fed_redis_stop(ctx):
+    """Redis hangs instead of dying (issue 14): both hubs notice within the
+    timeout once a reply is due, log it once, answer a registration within
+    the timeout, keep local chat and keep listing each other's users (alive
+    hubs are not forgotten because Redis is silent); after SIGCONT they log
+    how long Redis was out and everything said meanwhile arrives once, in
+    order."""
+    with Fed(ctx, "fed-redis-sigstop", hub_args=("--redis-timeout", "1000")) as fd:
+        if fd.skip:
+            raise Skip("no redis-server (Debian package redis-server)")
+        A, B, a, b = fd.warm(3, "the stop")
+        if not fd.lists(b[0], [c.nick for c in a]) or not fd.lists(a[0], [c.nick for c in b]):
+            raise Fail("presence did not cross before the stop")
+        pid = fd.redis.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        try:
+            fd.round(a + b, 2)              # replies fall due on both hubs
+            rx = r"federation: redis .* unavailable \(no reply for \d+ ms\)"
+            la = A.expect_log(rx, 8)
+            B.expect_log(rx, 8)
+            tdet = time.monotonic() - t0
+            t1 = time.monotonic()
+            late = A.client("st0")          # needs Redis: decided locally
+            treg = time.monotonic() - t1
+            if treg > 1.0 + 2.0:
+                raise Fail("registration during the hang took %.2fs (timeout 1s)" % treg)
+            fd.round(a + b, 3)
+            for cs in (a, b):
+                if not fd.delivered(cs, [c.nick for c in cs], 5):
+                    raise Fail("local delivery stalled while Redis hung")
+            while time.monotonic() - t0 < 11:
+                time.sleep(0.2)
+            n0 = len(b[0].snapshot())
+            b[0].send("/users all")
+            if not b[0].wait_line(r"^END USERS", 5, start=n0):
+                raise Fail("/users all not answered during the hang")
+            listed = [x for x in b[0].snapshot()[n0:] if x.startswith("USER ")]
+            if not any(x.startswith("USER a0 ") for x in listed):
+                raise Fail("hub B forgot hub A's users after 11s of Redis silence: %r" % listed)
+            while time.monotonic() - t0 < 12:
+                time.sleep(0.1)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        t2 = time.monotonic()
+        lb = A.expect_log(r"federation: redis .* back after \d+ ms out", 10)
+        B.expect_log(r"federation: redis .* back after \d+ ms out", 10)
+        if not fd.delivered(fd.everyone(), list(fd.sent), 15):
+            raise Fail("messages of the hang not delivered after SIGCONT: %s" % (
+                seq_check_window(fd.everyone(), fd.sent)[0][:3],))
+        tcatch = time.monotonic() - t2
+        time.sleep(0.3)
+        probs = check_seq(fd.everyone(), fd.sent, [c.nick for c in fd.everyone()])
+        if probs:
+            raise Fail("delivery: " + "; ".join(probs[:3]))
+        late.send("/quit")
+        if not late.wait_eof(5):
+            raise Fail("st0, registered during the hang, could not /quit")
+        rr = fd.cross_round("r")
+        summ = fd.verify()
+        return ("'%s' %.1fs after SIGSTOP; registration answered in %.2fs; local chat "
+                "complete; A's users still listed on B at 11s; '%s'; the 20 msgs of the "
+                "hang arrived cross-hub once, in order, %.1fs after SIGCONT; %s; %s" % (
+                    la[:62], tdet, treg, lb[:60], tcatch, rr, summ))
+
+
+@scenario("fed-hub-sigkill", "signal", "SIGKILL hub B's parent", timeout=90)
+def _fed_hub_kill(ctx):
+    """A hub is SIGKILLed: after --nick-ttl of silence the other hub forgets
+    it and its users leave with PART lobby NICK hub-lost (a netsplit);
+    the surviving hub's chat goes on without loss."""
+    with Fed(ctx, "fed-hub-sigkill") as fd:
+        if fd.skip:
+            raise Skip("no redis-server (Debian package redis-server)")
+        A, B, a, b = fd.warm(2, "the kill")
+        if not fd.lists(a[0], [c.nick for c in b]):
+            raise Fail("hub B's users never listed on hub A")
+        n0 = [len(c.snapshot()) for c in a]
+        t0 = time.monotonic()
+        kill_pid(B.srv.pid)
+        for c, n in zip(a, n0):
+            for d in b:
+                if not c.wait_line(r"^PART lobby %s hub-lost$" % d.nick, 15, start=n):
+                    raise Fail("%s got no 'PART lobby %s hub-lost' within 15s" % (c.nick, d.nick))
+        dt = time.monotonic() - t0
+        logl = A.expect_log(r"federation: hub hubB silent for \d+ ms, forgetting its users "
+                            r"\(2 parted: hub-lost\)", 3)
+        for c in a:
+            parts = [x for x in c.snapshot()[n0[a.index(c)]:] if x.startswith("PART ")]
+            if len(parts) != len(b):
+                raise Fail("%s got %d PART lines, want %d: %r" % (c.nick, len(parts), len(b), parts))
+        fd.round(a, 3)
+        if not fd.delivered(a, [c.nick for c in a], 5):
+            raise Fail("hub A's chat stalled after hub B died")
+        probs = check_seq(a, {c.nick: fd.sent[c.nick] for c in a}, [c.nick for c in a])
+        if probs:
+            raise Fail("delivery on A: " + "; ".join(probs[:3]))
+        A.ctl = []
+        summ = A.verify(keep=fd.bridges(A), post=False)
+        return ("both of A's clients got 'PART lobby b0/b1 hub-lost' %.1fs after the kill "
+                "(--nick-ttl 6); '%s'; A's chat goes on; A: %s" % (dt, logl[:80], summ[:80]))
+
+
+@scenario("fed-gap-past-retention", "signal",
+          "SIGSTOP hub B's bridge, XTRIM fc:ev MAXLEN 0, SIGCONT", timeout=90)
+def _fed_gap(ctx):
+    """Events hub B never read because the stream was trimmed past them
+    (its bridge stopped, the stream cut to nothing): B detects the jump in
+    hub A's sequence numbers, logs it, counts it (fed_events_lost) and tells
+    its clients NOTICE MESSAGES_LOST before the next line; what follows
+    arrives once, in order."""
+    import subprocess
+    with Fed(ctx, "fed-gap-past-retention") as fd:
+        if fd.skip:
+            raise Skip("no redis-server (Debian package redis-server)")
+        A, B, a, b = fd.warm(2, "the gap")
+        bridge = fd.bridges(B)[-1]
+        pre = dict(fd.sent)
+        n0 = [len(c.snapshot()) for c in b]
+        os.kill(bridge, signal.SIGSTOP)
+        try:
+            fd.round(a, 5)
+            if not fd.delivered(a, [c.nick for c in a], 5):
+                raise Fail("hub A's local chat stalled")
+            time.sleep(0.5)             # acknowledged by Redis
+            r = subprocess.run(["redis-cli", "-p", str(fd.redis.port), "XTRIM", "fc:ev",
+                                "MAXLEN", "0"], capture_output=True, text=True, timeout=10)
+            if r.returncode != 0:
+                raise Fail("XTRIM failed: %s" % r.stderr.strip())
+            mid = dict(fd.sent)
+            fd.round(a, 2)
+        finally:
+            os.kill(bridge, signal.SIGCONT)
+        for c, n in zip(b, n0):
+            if not c.wait_line(r"^NOTICE MESSAGES_LOST \d+ events from hub hubA ", 10, start=n):
+                raise Fail("%s got no NOTICE MESSAGES_LOST: %r" % (c.nick, c.snapshot()[n:][:6]))
+        logl = B.expect_log(r"federation: \d+ events of hub hubA lost", 5)
+        def last_ok():
+            return all((seq_received(r).get(s.nick) or [0])[-1] >= fd.sent[s.nick]
+                       for r in b for s in a)
+        if not wait_for(last_ok, 10):
+            raise Fail("A's messages after the gap did not reach B")
+        lossy = {(r.nick, s.nick): (pre[s.nick], mid[s.nick]) for r in b for s in a}
+        probs, lost = seq_check_window(b, fd.sent, lossy)
+        if probs:
+            raise Fail("delivery around the gap: " + "; ".join(probs[:3]))
+        rr = fd.cross_round("r")
+        summ = fd.verify()
+        return ("'%s'; both of B's clients told (NOTICE MESSAGES_LOST); %d receptions "
+                "lost, all in the trimmed window, the rest once, in order; "
+                "%s; %s" % (logl[:70], lost, rr, summ))
 
 
 # ==== libfiu POSIX preload (fiu-run -x) ===============================================
@@ -1355,14 +1522,25 @@ def _sigterm(ctx):
             raise Fail("exit code %s after SIGTERM" % rc)
         if any(alive(k) for k in kids):
             raise Fail("children left after shutdown")
+        # graceful: every client is told, and the BYE is the last line it gets
+        if nb != len(fx.ctl):
+            raise Fail("only %d/%d clients got BYE SHUTDOWN: %s" % (nb, len(fx.ctl), byes))
         for c in fx.ctl:
-            if not contiguous(sorted(set(seq_received(c).get(fx.ctl[0].nick, [])))):
-                pass
+            tail = c.snapshot()[-1:]
+            if not tail or not tail[0].startswith("BYE SHUTDOWN") or c.partial:
+                raise Fail("%s: BYE SHUTDOWN is not its last line (%r, partial %r)" % (
+                    c.nick, c.snapshot()[-2:], c.partial[:40]))
+        # what arrived from each sender is a prefix of what it sent: no gap,
+        # duplicate or reordering (the tail sent during shutdown may be cut)
         probs = fx.seq_problems(affected=fx.ctl)
         if probs:
             raise Fail("delivery during shutdown: %s" % probs[:2])
+        got = sum(len(v) for c in fx.ctl for v in seq_received(c).values())
+        if not got:
+            raise Fail("nothing was delivered during the storm: the check proved nothing")
         fx.expect_log(r"shutdown complete")
-        return "exit 0, %d/5 clients got BYE SHUTDOWN, no dups/reorder, children gone, 'shutdown complete'" % nb
+        return ("exit 0, 5/5 clients got BYE SHUTDOWN as their last line, %d deliveries all "
+                "gap-free prefixes, children gone, 'shutdown complete'" % got)
 
 
 @scenario("sigquit-immediate", "signal", "SIGQUIT")
@@ -1475,11 +1653,22 @@ def _slow(ctx):
             raise Fail("non-reading client never cut after %d msgs" % fx.sent[a.nick])
         v.resume()
         how = fx.expect_cut(v, (r"^BYE SLOW_CONSUMER",), 8, allow_partial=True)
-        if v.partial:       # best effort by contract: it was not reading
-            how += " after a truncated line (%d B, no newline)" % len(v.partial)
         got = seq_received(v).get(a.nick, [])
         if not contiguous(got):
             raise Fail("slow client's stream has gaps/dups")
+        if v.partial:
+            # PROTOCOL.md (SLOW_CONSUMER): a client that stopped reading may
+            # get the head of one line cut short, where its socket was full
+            # when the cut came; it must be the head of the very next line,
+            # never bytes from elsewhere.  (sigstop-child-slow-consumer, whose
+            # client kept reading, allows no cut line at all.)
+            nxt = (got[-1] + 1) if got else None
+            head = v.partial.decode("utf-8", "replace")
+            want = "MSG lobby %s seq %s %s " % (a.nick, a.nick, nxt)
+            if nxt is None or not (want.startswith(head) or head.startswith(want)):
+                raise Fail("slow client's cut line is not the head of message %s: %r" % (
+                    nxt, head[:60]))
+            how += " after the head of message %d (%d B, no newline)" % (nxt, len(v.partial))
         for c in fx.ctl[1:]:
             if c.wait_line(r"^PART lobby sloth disconnected", 3) is None:
                 raise Fail("room not told that sloth left")
@@ -1519,25 +1708,44 @@ def _fds(ctx):
 
 def nobody_dir(path):
     path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o777)
+    os.chmod(path, 0o1777)      # sticky: forkchatd refuses a log path below o+w without it
     p = path
     while p != p.parent and str(p).startswith("/tmp/"):
         os.chmod(p, os.stat(p).st_mode | 0o711)
         p = p.parent
 
 
-@scenario("nproc-exhaustion", "limit", "RLIMIT_NPROC 8 as uid nobody")
+def unused_uid(lo=61000, hi=61999):
+    """A uid with no passwd entry that runs no process: RLIMIT_NPROC counts
+    every process of the real uid, so the server must be its only user."""
+    import pwd
+    used = set()
+    for p in os.listdir("/proc"):
+        try:
+            used.add(os.stat("/proc/" + p).st_uid if p.isdigit() else -1)
+        except OSError:
+            pass
+    for uid in range(lo, hi):
+        try:
+            pwd.getpwuid(uid)
+            continue
+        except KeyError:
+            pass
+        if uid not in used:
+            return uid
+    raise Fail("no unused uid in %d..%d" % (lo, hi))
+
+
+@scenario("nproc-exhaustion", "limit", "RLIMIT_NPROC 8 as a uid of its own")
 def _nproc(ctx):
-    """Root ignores RLIMIT_NPROC, so the server runs as nobody here (setpriv).
+    """Root ignores RLIMIT_NPROC, so the server runs as an otherwise unused
+    uid here (setpriv; not nobody, which other software may run as).
     posix/proc/fork and forkchatd/spawn/fork cover the same path as root."""
     rundir = ctx.rundir / "nproc-exhaustion"
     nobody_dir(rundir)
-    wrap = ["prlimit", "--nproc=8:8", "--", "setpriv", "--reuid=65534", "--regid=65534",
+    uid = unused_uid()
+    wrap = ["prlimit", "--nproc=8:8", "--", "setpriv", "--reuid=%d" % uid, "--regid=%d" % uid,
             "--clear-groups", "--"]
-    busy = sum(1 for p in os.listdir("/proc") if p.isdigit() and
-               os.stat("/proc/" + p).st_uid == 65534)
-    if busy:
-        raise Fail("uid nobody already runs %d processes: RLIMIT_NPROC test not isolated" % busy)
     with Fx(ctx, "nproc-exhaustion", preload=False, wrap=wrap, nctl=0, start=False) as fx:
         nobody_dir(fx.rundir)
         fx.start()
@@ -1557,8 +1765,8 @@ def _nproc(ctx):
             raise Fail("RLIMIT_NPROC never bit (%d served)" % served)
         logl = fx.expect_log(r"fork for .*Resource temporarily unavailable")
         summ = fx.verify()
-        return "8 arrivals: %d served, %d refused with BYE INTERNAL; log '%s'; %s" % (
-            served, refused, logl, summ)
+        return "uid %d; 8 arrivals: %d served, %d refused with BYE INTERNAL; log '%s'; %s" % (
+            uid, served, refused, logl, summ)
 
 
 @scenario("logdir-not-a-dir", "limit", "--log-dir under a regular file (ENOTDIR)")
@@ -1598,57 +1806,39 @@ def _logdir_ro(ctx):
         srv.kill()
 
 
-def log_names():
-    now = datetime.datetime.now()
-    return ["forkchatd_%s.log" % (now + datetime.timedelta(days=d)).strftime("%Y%m%d")
-            for d in (-1, 0, 1)]
-
-
-@scenario("disk-full-log-startup", "limit", "log file -> /dev/full (ENOSPC) from the start")
+@scenario("disk-full-log-startup", "failpoint", "forkchatd/log/write ENOSPC (at start)")
 def _diskfull_start(ctx):
-    logdir = ctx.rundir / "disk-full-log-startup" / "logs"
-    logdir.mkdir(parents=True)
-    for n in log_names():
-        os.symlink("/dev/full", logdir / n)
-    with Fx(ctx, "disk-full-log-startup", preload=False, logdir=logdir) as fx:
-        if "listening on" not in fx.srv.stderr():
-            raise Fail("log lines neither written nor sent to stderr")
-        fx.srv.signal(signal.SIGHUP)
-        for c in fx.ctl:
-            fx.seq(c, 3)
-        if not fx.delivered():
-            raise Fail("chat broken with a full disk")
-        if not wait_for(lambda: "log reopened" in fx.srv.stderr(), 3):
-            raise Fail("log lines after ENOSPC not on stderr")
-        summ = fx.verify()
-        return "started and served with every log write failing; lines fall back to stderr; %s" % summ
+    """A log that cannot be written is a startup error: the first line is
+    written before detaching (a real full tmpfs: integration/test_files.py)."""
+    return startup(ctx, "disk-full-log-startup", ["enable name=forkchatd/log/write"],
+                   r"forkchatd: cannot write the log \S+: No space left on device")
 
 
-@scenario("disk-full-log-runtime", "limit", "log file swapped to /dev/full + SIGHUP")
+@scenario("disk-full-log-runtime", "failpoint", "forkchatd/log/write ENOSPC while serving")
 def _diskfull_run(ctx):
+    """Every log write fails for a while: chat goes on, lines are lost whole
+    and counted, and once writes work one line says how many."""
     with Fx(ctx, "disk-full-log-runtime", preload=False) as fx:
-        logs = list(fx.srv.logdir.glob("forkchatd_*.log"))
-        saved = fx.rundir / "saved-logs"
-        saved.mkdir()
-        for p in logs:
-            p.rename(saved / p.name)
-        for n in log_names():
-            os.symlink("/dev/full", fx.srv.logdir / n)
+        fx.srv.enable("forkchatd/log/write")
         fx.srv.signal(signal.SIGHUP)
         if not wait_for(lambda: "log reopened" in fx.srv.stderr(), 3):
-            raise Fail("after ENOSPC the log line did not reach stderr")
+            raise Fail("with ENOSPC the log line did not reach stderr")
         for c in fx.ctl:
             fx.seq(c, 3)
         if not fx.delivered():
             raise Fail("chat broken with a full disk")
-        for n in log_names():
-            os.unlink(fx.srv.logdir / n)
+        if fx.srv.log_count(r"log reopened") != 0:
+            raise Fail("a line reached the log file while every write failed")
+        fx.srv.disable("forkchatd/log/write")
         fx.srv.signal(signal.SIGHUP)
-        back = fx.srv.log_has(r"log reopened \(SIGHUP\)", 3)
-        if not back:
+        note = fx.srv.log_has(r"warn log: \d+ lines? lost \(No space left on device\)", 3)
+        if not note:
+            raise Fail("no 'N lines lost' line once the log could be written again")
+        if not fx.srv.log_has(r"log reopened \(SIGHUP\)", 3):
             raise Fail("log file not written again after space came back")
         summ = fx.verify()
-        return "ENOSPC on every log write: kept serving, lines on stderr; new file after SIGHUP; %s" % summ
+        return "ENOSPC on every log write: kept serving; then %r; %s" % (
+            note.split(" warn ")[-1], summ)
 
 
 @scenario("server-full", "limit", "-m 4, 6 arrivals")

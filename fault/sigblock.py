@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """fiu-run's launch, with every signal blocked:
 
     sigblock.py [-x] [-f CTRLPREFIX] [-c COMMAND]... -- PROGRAM [ARGS...]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """soak - random failpoints under a bounded chat load (make fault-soak SEED=n DURATION=s).
 
 One server (fiu-run -x environment), 8 clients chatting sequence-numbered

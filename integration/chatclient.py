@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Raw-socket protocol client for the forkchat integration tests.
 
 Speaks docs/PROTOCOL.md over a plain TCP socket: line framing with a
@@ -15,8 +16,10 @@ import selectors
 import socket
 import time
 
+from timescale import scaled
+
 HOST = "127.0.0.1"
-DEFAULT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = 5.0      # seconds, x timescale.SCALE (slow builds)
 
 
 class ProtocolError(AssertionError):
@@ -45,7 +48,7 @@ class ChatClient:
     """
 
     def __init__(self, port, host=HOST, timeout=DEFAULT_TIMEOUT, hello=True,
-                 rcvbuf=None, name=None):
+                 rcvbuf=None, name=None, source=None):
         self.port = port
         self.timeout = timeout
         self.name = name
@@ -60,7 +63,9 @@ class ChatClient:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(timeout)
+        self.sock.settimeout(scaled(timeout))
+        if source is not None:      # e.g. "127.0.0.2": another peer address
+            self.sock.bind((source, 0))
         self.sock.connect((host, port))
         if hello:
             self.hello = self.expect_next(r"HELLO forkchatd/\S+( .*)?")
@@ -71,7 +76,7 @@ class ChatClient:
         return self.sock.getsockname()[1]
 
     def send_raw(self, data):
-        self.sock.settimeout(self.timeout)      # pump() leaves it non-blocking
+        self.sock.settimeout(scaled(self.timeout))  # pump() leaves it non-blocking
         self.sock.sendall(encode(data))
 
     def send(self, line):
@@ -155,9 +160,16 @@ class ChatClient:
         return "%s [%s] last lines received: %r" % (what, self.name or self.nick, tail)
 
     # ---- reading --------------------------------------------------------
+    def _deadline(self, timeout):
+        """Every wait's deadline: timeout (default self.timeout) seconds,
+        scaled for slow builds (timescale.py)."""
+        return time.monotonic() + scaled(self.timeout if timeout is None else timeout)
+
     def readline(self, timeout=None):
         """The next line (without '\\n').  Raises on timeout or EOF."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        return self._readline_by(self._deadline(timeout))
+
+    def _readline_by(self, deadline):
         while not self.lines:
             if self.closed:
                 raise ConnectionClosed(self._diag("connection already closed"))
@@ -186,11 +198,10 @@ class ChatClient:
 
         Skipped lines are kept in self.skipped so a test can inspect them.
         """
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         while True:
-            remaining = max(0.0, deadline - time.monotonic())
             try:
-                line = self.readline(remaining)
+                line = self._readline_by(deadline)
             except ConnectionClosed:
                 raise ConnectionClosed(self._diag("closed while waiting for %r" % pattern))
             except ProtocolError:
@@ -212,11 +223,11 @@ class ChatClient:
 
     def expect_closed(self, timeout=None):
         """Read (and return) lines until the server closes; fail on timeout."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         got = []
         while True:
             try:
-                got.append(self.readline(max(0.0, deadline - time.monotonic())))
+                got.append(self._readline_by(deadline))
             except ConnectionClosed:
                 return got
             except ProtocolError:
@@ -255,9 +266,9 @@ class ChatClient:
         entries = []
         prefix = {"LIST": "ROOM ", "USERS": "USER ", "HELP": "HELP",
                   "STATS": "STAT "}[what]
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         while True:
-            line = self.readline(max(0.0, deadline - time.monotonic()))
+            line = self._readline_by(deadline)
             if line.startswith("END %s" % what):
                 m = re.fullmatch(r"END %s(?: (\d+))?" % what, line)
                 if m is None:
@@ -400,7 +411,7 @@ def exchange(clients, per, room="lobby", timeout=60.0):
             c.send("m %d %d" % (i, seq))
         for c in pump_all(clients, 0):
             consume(c)
-    deadline = start + timeout
+    deadline = start + scaled(timeout)
     while sum(received) < n * want and time.monotonic() < deadline and not errors:
         for c in pump_all(clients, 1.0):
             consume(c)

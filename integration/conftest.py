@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Fixtures for the forkchat end-to-end tests.
 
 - server:          a fresh `build/forkchatd -f -p PORT -l <tmp>/logs` per test
@@ -11,8 +12,10 @@ no child of the server survived.
 """
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 
 import pytest
 
@@ -20,6 +23,53 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from chatclient import ChatClient  # noqa: E402
 from serverproc import SERVER, STARTED_PIDS, Server, proc_stat  # noqa: E402
+from timescale import SCALE  # noqa: E402
+
+# A skip is never a pass: skipped tests not in ci/skips.allow fail the run.
+pytest_plugins = ["skipgate"]
+
+
+def pytest_configure(config):
+    """A base temp dir of this run's own.  pytest's default,
+    /tmp/pytest-of-USER/pytest-N, keeps only the 3 newest N: a second pytest
+    run started meanwhile by the same user deletes the log directories of
+    a running one (seen as a test's log file vanishing).  --basetemp wins."""
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="forkchat-pytest-")
+        config._forkchat_basetemp = config.option.basetemp
+
+
+def pytest_unconfigure(config):
+    """Remove our base temp dir after a run that passed; keep it otherwise."""
+    path = getattr(config, "_forkchat_basetemp", None)
+    if path is None:
+        return
+    if getattr(config, "_forkchat_failed", True):
+        sys.stderr.write("forkchat: test files kept in %s\n" % path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_report_header(config):
+    return "forkchatd: %s; time scale x%g (timescale.py)" % (SERVER, SCALE)
+
+
+def pytest_collection_modifyitems(config, items):
+    """pytest-timeout's per-test limit (ini `timeout`, or a timeout mark)
+    grows with the time scale too: a slow build must not hit it."""
+    if SCALE == 1.0:
+        return
+    try:
+        default = float(config.getini("timeout") or 0)
+    except ValueError:
+        default = 0.0
+    for item in items:
+        m = item.get_closest_marker("timeout")
+        base = default
+        if m is not None:
+            base = float(m.args[0] if m.args else m.kwargs.get("timeout", default))
+        if base > 0:
+            item.add_marker(pytest.mark.timeout(base * SCALE), append=False)
 
 
 @pytest.fixture
@@ -80,6 +130,7 @@ def user(connect):
 
 def pytest_sessionfinish(session, exitstatus):
     """Last resort: SIGKILL any forkchatd we started that is still alive."""
+    session.config._forkchat_failed = exitstatus != 0
     for pid in STARTED_PIDS:
         st = proc_stat(pid)
         if st is None or st[0] == "Z":

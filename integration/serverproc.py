@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Start, inspect and stop a real build/forkchatd for one test.
 
 Process inspection goes through /proc only (no ps, no names): children are
@@ -15,6 +16,8 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+
+from timescale import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 # FORKCHATD / FORKCHAT override the binaries (e.g. a sanitizer build).
@@ -66,7 +69,9 @@ def is_gone(pid, starttime=None):
 
 
 def wait_until(cond, timeout=5.0, interval=0.01, what="condition"):
-    """Poll cond() until truthy; return its value or raise AssertionError."""
+    """Poll cond() until truthy; return its value or raise AssertionError.
+    timeout is scaled for slow builds (timescale.py)."""
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while True:
         v = cond()
@@ -78,8 +83,9 @@ def wait_until(cond, timeout=5.0, interval=0.01, what="condition"):
 
 
 def wait_gone(pids, timeout=5.0):
-    """pids: {pid: starttime}.  Returns the ones still alive after timeout."""
-    deadline = time.monotonic() + timeout
+    """pids: {pid: starttime}.  Returns the ones still alive after timeout
+    (scaled for slow builds)."""
+    deadline = time.monotonic() + scaled(timeout)
     while True:
         alive = {p: s for p, s in pids.items() if not is_gone(p, s)}
         if not alive or time.monotonic() >= deadline:
@@ -218,6 +224,7 @@ class Server:
         raise AssertionError("forkchatd did not start: %s" % last)
 
     def _wait_listening(self, proc, port, timeout):
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -232,7 +239,7 @@ class Server:
 
     def _wait_daemon(self, proc, port, timeout):
         try:
-            self.launcher_rc = proc.wait(timeout)
+            self.launcher_rc = proc.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -300,7 +307,7 @@ class Server:
         """Wait for the server pid to end; True if it did."""
         if self.proc is not None:
             try:
-                self.returncode = self.proc.wait(timeout)
+                self.returncode = self.proc.wait(scaled(timeout))
                 return True
             except subprocess.TimeoutExpired:
                 return False

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Command line (SERVER-CLI.md): usage errors exit 2 with a message, -h and
 -V exit 0."""
 
@@ -77,3 +78,20 @@ def test_max_line_bounds_16_and_4000_are_accepted(server_factory, connect):
         srv = server_factory(["--max-line", n], name="ml" + n)
         c = connect(srv.port)
         c.register("alice")
+
+
+@pytest.mark.parametrize("addr", ["999.1.1.1", "1.2.3", "::1", "bad_name!", ""])
+def test_bad_bind_address_is_a_usage_error_naming_the_option(tmp_path, addr):
+    """Issue 15: -b with an impossible address exits 2 and names -b (it used
+    to exit 1 with a bare "Invalid argument").  No name here needs DNS."""
+    rc, out, err = run(["-p", "PORT", "-b", addr], tmp_path)
+    assert rc == 2, (addr, rc, err)
+    assert err.startswith("forkchatd: invalid value for -b: '%s'" % addr), err
+
+
+def test_bind_accepts_a_host_name(server_factory, connect):
+    """-b localhost is resolved at startup (from /etc/hosts) to 127.0.0.1."""
+    srv = server_factory(["-b", "localhost"])
+    c = connect(srv.port)
+    c.register("alice")
+    srv.wait_log(r"listening on 127\.0\.0\.1:%d " % srv.port)

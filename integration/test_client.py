@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The real client build/forkchat: under a pty (pexpect) and with stdin from
 a pipe.  Checks the nickname prompt, chat both ways with a raw-socket peer,
 every command, colour on/off, control-character stripping, and exit status
@@ -13,7 +14,7 @@ import threading
 import pexpect
 import pytest
 
-from serverproc import CLIENT, children_of, wait_gone, wait_until
+from serverproc import CLIENT, children_of, scaled, wait_gone, wait_until
 
 
 def client_env(color):
@@ -30,7 +31,7 @@ class Pty:
     def __init__(self, port, color=False, args=()):
         self.out = io.BytesIO()
         self.child = pexpect.spawn(str(CLIENT), list(args) + ["127.0.0.1", str(port)],
-                                   env=client_env(color), timeout=5)
+                                   env=client_env(color), timeout=scaled(5))
         self.child.logfile_read = self.out
 
     def expect(self, pattern):
@@ -47,7 +48,7 @@ class Pty:
         return children_of(self.child.pid)
 
     def wait_exit(self, timeout=5):
-        self.child.expect(pexpect.EOF, timeout=timeout)
+        self.child.expect(pexpect.EOF, timeout=scaled(timeout))
         self.child.close()
         return self.child.exitstatus, self.child.signalstatus
 
@@ -169,7 +170,7 @@ def fake_server(script):
 
     def run():
         conn, _ = srv.accept()
-        conn.settimeout(5)
+        conn.settimeout(scaled(5))
         conn.sendall(b"HELLO forkchatd/1.0 fake server\n")
         buf = b""
         while b"\n" not in buf:
@@ -209,7 +210,7 @@ def test_client_exits_0_on_quit_and_leaves_no_child(pty, user):
     alice, bob = registered(pty, user)
     kids = wait_until(lambda: alice.kids(), 3, what="client's keyboard child")
     alice.line("/quit bye all")
-    bob.expect_next_exact("PART lobby alice quit")
+    bob.expect_next_exact("PART lobby alice quit bye all")
     status, sig = alice.wait_exit()
     assert (status, sig) == (0, None)
     assert not wait_gone(kids, 3), "keyboard child survived: %r" % kids
@@ -247,7 +248,7 @@ def test_client_with_nick_option_skips_prompt(pty, user):
 def test_client_with_stdin_from_pipe(server, user):
     bob = user("bob")
     r = subprocess.run([str(CLIENT), "127.0.0.1", str(server.port)],
-                       input=b"alice\nhello\n/quit\n", capture_output=True, timeout=10,
+                       input=b"alice\nhello\n/quit\n", capture_output=True, timeout=scaled(10),
                        env=client_env(color=True))
     assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
     bob.expect_next_exact("JOIN lobby alice")
@@ -259,7 +260,7 @@ def test_client_with_stdin_from_pipe(server, user):
 def test_client_pipe_with_taken_nick_option_exits_2(server, user):
     user("alice")
     r = subprocess.run([str(CLIENT), "-n", "alice", "127.0.0.1", str(server.port)],
-                       input=b"hello\n", capture_output=True, timeout=10,
+                       input=b"hello\n", capture_output=True, timeout=scaled(10),
                        env=client_env(color=False))
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
 
@@ -270,6 +271,6 @@ def test_client_connection_refused_exits_1(tmp_path):
     port = s.getsockname()[1]
     s.close()                         # nothing listens there now
     r = subprocess.run([str(CLIENT), "127.0.0.1", str(port)], input=b"", capture_output=True,
-                       timeout=10, env=client_env(color=False))
+                       timeout=scaled(10), env=client_env(color=False))
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert r.stderr.strip()

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Concurrency: nick races, a 200-member room under load (every message
 exactly once, in per-sender order), and members joining and leaving while
 others chat.  All clients are real TCP connections driven from this process
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from chatclient import ChatClient, connect_many, exchange, pump_all
+from serverproc import scaled
 
 
 def race_for_nick(port, nicks):
@@ -48,7 +50,7 @@ def test_200_clients_each_send_20_messages_all_delivered_once_in_order(server):
     assert not errors, errors[:10]
     assert not short, "clients missing messages (index, got of %d): %r" % (
         (n - 1) * per, short[:10])
-    assert elapsed < 60, elapsed
+    assert elapsed < scaled(60), elapsed
 
 
 @pytest.mark.slow
@@ -96,7 +98,7 @@ def test_joining_and_leaving_while_others_chat(server):
         for i, c in enumerate(chatters):
             c.send("c %d %d" % (i, r))
         watch_churners(pump_all(chatters + churners, 0))
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + scaled(20)
     everyone = chatters + churners
     while time.monotonic() < deadline:
         ready = pump_all(everyone, 0.2)

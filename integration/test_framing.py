@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Line framing (PROTOCOL.md "Framing"): empty lines, CRLF, over-long lines,
 lines split across many TCP segments, several lines in one segment, the
 //text escape, invalid UTF-8 and control characters in messages."""

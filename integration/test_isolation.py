@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Isolation (PROTOCOL.md "Delivery guarantees"): a whisper reaches its
 target only, room traffic never leaks across rooms, and a user who left a
 room (or whose room was removed) receives nothing more from it.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Server lifecycle (SERVER-CLI.md): daemon mode and pid file, dated log,
 port in use, SIGHUP log reopening, graceful SIGTERM/SIGINT, SIGQUIT, a
 killed child, a killed parent (no orphans)."""
@@ -189,11 +190,23 @@ def test_daemon_with_relative_log_dir_and_pid_file(server_factory, connect):
     assert not srv.pidfile.exists(), "pid file not removed at shutdown"
 
 
-def _limited_server(tmp_path, soft, hard, max_clients):
+def _drop_sys_resource():
+    """Drop CAP_SYS_RESOURCE from the bounding set (before exec, so the
+    server, even as root, cannot raise its hard limits); EPERM without
+    CAP_SETPCAP means we never had it."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_CAPBSET_DROP, CAP_SYS_RESOURCE = 24, 24
+    libc.prctl(PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0)
+
+
+def _limited_server(tmp_path, soft, hard, max_clients, can_raise=True):
     import resource
 
     def low_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if not can_raise:
+            _drop_sys_resource()
 
     port = free_port()
     proc = subprocess.Popen([str(SERVER), "-f", "-p", str(port), "-l",
@@ -233,11 +246,10 @@ def test_max_clients_shrinks_to_fit_a_low_hard_limit(tmp_path):
     """A hard limit the server cannot raise (no CAP_SYS_RESOURCE here, or
     a raise that is refused) makes it serve fewer clients, said on stderr
     and in the log, instead of failing accept() later."""
-    proc, port = _limited_server(tmp_path, 200, 200, 1000)
+    proc, port = _limited_server(tmp_path, 200, 200, 1000, can_raise=False)
     try:
         soft, hard = _open_files_limit(proc.pid)
-        if hard >= 1064:
-            pytest.skip("this root may raise the hard limit (CAP_SYS_RESOURCE)")
+        assert hard == 200, "the server raised its hard limit without CAP_SYS_RESOURCE"
         wait_until(lambda: list((tmp_path / "logs").glob("*.log")), 5, what="log")
         log = next((tmp_path / "logs").glob("*.log")).read_text()
         assert "max-clients %d" % (hard - 64) in log, log

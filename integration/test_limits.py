@@ -1,8 +1,13 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Connection limits: --max-clients (BYE SERVER_FULL) and
 --register-timeout (BYE REGISTER_TIMEOUT)."""
 
+import datetime
+import math
 import re
 import time
+
+from timescale import scaled
 
 
 
@@ -44,14 +49,17 @@ def test_slot_is_reusable_after_a_client_leaves(server_factory, connect):
 
 
 def test_register_timeout_disconnects_silent_client(server_factory, connect):
-    srv = server_factory(["--register-timeout", "1"])
+    # The registered client must register within the timeout, which races
+    # the build's speed and the machine's load: 3 s, scaled for slow builds.
+    t = max(3, int(math.ceil(scaled(3))))
+    srv = server_factory(["--register-timeout", str(t)])
     registered = connect(srv.port).register("early")
     t0 = time.monotonic()
     idle = connect(srv.port)
-    bye = idle.readline(timeout=5)
+    bye = idle.readline(timeout=t + scaled(5))
     elapsed = time.monotonic() - t0
     assert re.fullmatch(r"BYE REGISTER_TIMEOUT( .*)?", bye), bye
-    assert 0.5 <= elapsed <= 2.5, elapsed
+    assert t - 0.5 <= elapsed <= t + scaled(1.5), elapsed
     idle.expect_closed(timeout=5)      # promptness of the close: see test_session
     srv.wait_log(r"disconnect slot=\d+ (nick=\S* )?reason=register-timeout")
     # a registered client is not subject to the timeout
@@ -61,10 +69,64 @@ def test_register_timeout_disconnects_silent_client(server_factory, connect):
     registered.expect_exact("JOIN lobby late")
 
 
+def _log_seconds(stamp):
+    """'2026-12-05 16:32:05.611' -> seconds (only differences are used)."""
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+
+def test_register_timeout_cuts_at_s_not_on_the_next_tick(server_factory, connect):
+    """--register-timeout S cuts at S after the connection, not on the
+    server's next one-second tick after S (it used to: a 1 s timeout cut at
+    2.0 s).  Five clients connect 0.2 s apart, so on a once-a-second check
+    their waits would spread over most of a second and one would wait
+    S + 0.6 s or more; cut at their own deadlines they all wait S.
+
+    "Never early" is measured by the client from before connect(), which
+    precedes the server's clock start.  The precision is measured by the
+    server's own log (connect line to disconnect line of each slot), so the
+    time to fork a child (long in an ASan build on a loaded machine) does
+    not count; the upper bound is scaled for slow builds (timescale.py)."""
+    s = 2
+    srv = server_factory(["--register-timeout", str(s)])
+    starts, clients = [], []
+    for _ in range(5):
+        starts.append(time.monotonic())
+        clients.append(connect(srv.port))
+        time.sleep(0.2)
+    for t0, c in zip(starts, clients):
+        bye = c.readline(timeout=s + 5)
+        assert time.monotonic() - t0 >= s                 # never early
+        assert re.fullmatch(r"BYE REGISTER_TIMEOUT no nickname within %d seconds" % s,
+                            bye), bye
+    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \[\d+\] \w+ "
+    waits = []
+    for c in clients:
+        con = srv.wait_log(stamp + r"connect slot=(\d+) pid=\d+ peer=127\.0\.0\.1:%d\b"
+                           % c.local_port)
+        cut = srv.wait_log(stamp + r"disconnect slot=%s nick=- reason=register-timeout"
+                           % con.group(2))
+        waits.append(_log_seconds(cut.group(1)) - _log_seconds(con.group(1)))
+    assert min(waits) >= s - 0.002, waits             # ms stamps, both truncated
+    assert max(waits) < s + min(scaled(0.5), 0.9), waits   # not at the next tick
+
+
 def test_failed_attempts_do_not_extend_register_timeout(server_factory, connect):
-    srv = server_factory(["--register-timeout", "1"])
+    """Bad nicknames do not restart the clock.  T is 4 s and the second bad
+    attempt comes 2 s in: cut at T after the connection, the BYE follows
+    that attempt's ERR by about 2 s; had the attempt restarted the clock,
+    by about 4 s.  The threshold (3 s) is a second from either, and the
+    first attempt has 2 s to be answered, far more than any build needs."""
+    t = 4
+    srv = server_factory(["--register-timeout", str(t)])
+    t0 = time.monotonic()
     c = connect(srv.port)
     c.send("bad nick")
     c.expect_err(420)
-    got = c.expect_closed(timeout=5)
+    time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
+    c.send("bad nick")
+    c.expect_err(420)
+    t_err = time.monotonic()
+    got = c.expect_closed(timeout=t + 5)
+    gap = time.monotonic() - t_err
     assert got and got[-1].startswith("BYE REGISTER_TIMEOUT"), got
+    assert gap < 3.0, gap

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """A foreign client: netcat-openbsd can register and chat (DESIGN.md
 "a plain nc 127.0.0.1 5101 must be usable")."""
 
@@ -6,6 +7,8 @@ import subprocess
 
 import pexpect
 
+from serverproc import scaled
+
 NC = shutil.which("nc") or "/usr/bin/nc"
 
 
@@ -13,7 +16,7 @@ def test_nc_from_a_pipe_registers_chats_and_quits(server, user):
     bob = user("bob")
     r = subprocess.run([NC, "-q", "1", "127.0.0.1", str(server.port)],
                        input=b"carol\nhello from nc\n/users\n/quit\n",
-                       capture_output=True, timeout=15)
+                       capture_output=True, timeout=scaled(15))
     out = r.stdout.decode()
     lines = out.splitlines()
     assert lines[0].startswith("HELLO forkchatd/"), out
@@ -26,7 +29,7 @@ def test_nc_from_a_pipe_registers_chats_and_quits(server, user):
 
 
 def test_nc_interactive_receives_messages(server, user):
-    nc = pexpect.spawn(NC, ["127.0.0.1", str(server.port)], timeout=5)
+    nc = pexpect.spawn(NC, ["127.0.0.1", str(server.port)], timeout=scaled(5))
     try:
         nc.expect(rb"HELLO forkchatd/\S+ ")
         nc.sendline(b"carol")

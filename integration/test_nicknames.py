@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Nickname rules (PROTOCOL.md "Names"): uniqueness (case-insensitive, with
 Latin-1, Greek and Cyrillic folding), length in code points, whitespace,
 control characters, invalid UTF-8, and non-Latin scripts."""

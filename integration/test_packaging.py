@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Operating forkchat like a real daemon: the man pages (render without
 warnings, document exactly the long options --help lists), the systemd unit
 (systemd-analyze verify), `make install`/`make uninstall` into a DESTDIR,
@@ -223,8 +224,12 @@ def test_deb_control(deb):
     assert fields["Version"] == "1.0-1"
     arch = sh(["dpkg", "--print-architecture"]).stdout.strip()
     assert fields["Architecture"] == arch
-    # the programs need libc.so.6 only: one versioned libc6 dependency
-    assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", fields["Depends"]), fields["Depends"]
+    # libc6, and for forkchatd's name profile libunistring and ICU: nothing else
+    deps = sorted(d.strip() for d in fields["Depends"].split(","))
+    assert len(deps) == 3, fields["Depends"]
+    assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", deps[0]), fields["Depends"]
+    assert re.fullmatch(r"libicu\d+( \(>= [^)]+\))?", deps[1]), fields["Depends"]
+    assert re.fullmatch(r"libunistring\d+( \(>= [^)]+\))?", deps[2]), fields["Depends"]
     assert int(fields["Installed-Size"]) > 0
     for script in ("postinst", "prerm", "postrm", "md5sums"):
         assert script in p.stdout, script
@@ -348,3 +353,64 @@ def test_unit_syscall_filter_allows_every_syscall_the_server_makes(tmp_path):
     used.discard("execve")           # strace starting the program
     assert {"clone", "pipe2", "rt_sigtimedwait", "accept4"} <= used, sorted(used)
     assert sorted(used - allowed) == [], "blocked by SystemCallFilter: %r" % sorted(used - allowed)
+
+
+# ---- licence ----------------------------------------------------------------------
+COPYRIGHT = ROOT / "docs" / "packaging" / "copyright"
+LICENSE = ROOT / "LICENSE"
+
+
+def dep5_stanzas(text):
+    """Debian machine-readable copyright (DEP-5): a list of {field: value}
+    stanzas; continuation lines are kept (without their leading space)."""
+    stanzas = []
+    for block in re.split(r"\n[ \t]*\n", text.strip("\n")):
+        fields, last = {}, None
+        for line in block.split("\n"):
+            if line[:1] in (" ", "\t"):
+                assert last, "continuation line without a field: %r" % line
+                fields[last] += "\n" + line[1:]
+            else:
+                m = re.fullmatch(r"([A-Za-z][A-Za-z0-9-]*):[ \t]*(.*)", line)
+                assert m, "not a field line: %r" % line
+                last = m.group(1)
+                assert last not in fields, "field %s twice in one stanza" % last
+                fields[last] = m.group(2)
+        stanzas.append(fields)
+    return stanzas
+
+
+def licence_words(text):
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_copyright_file_is_machine_readable_bsd_3_clause():
+    """docs/packaging/copyright follows copyright-format 1.0: a header stanza,
+    a Files: * stanza, and the full BSD-3-Clause text identical to LICENSE."""
+    stanzas = dep5_stanzas(COPYRIGHT.read_text())
+    head = stanzas[0]
+    assert head["Format"] == "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+    assert head["Upstream-Name"] == "forkchat"
+    files = [s for s in stanzas if "Files" in s]
+    assert files and files[0]["Files"] == "*", files
+    for s in files:
+        assert s["Copyright"].strip() and s["License"] == "BSD-3-Clause", s
+    standalone = [s for s in stanzas if "License" in s and "Files" not in s and s is not head]
+    assert len(standalone) == 1, standalone
+    short, _, body = standalone[0]["License"].partition("\n")
+    assert short == "BSD-3-Clause"
+    body = "\n".join("" if l == "." else l for l in body.split("\n"))
+    lic = LICENSE.read_text()
+    assert "Copyright (c) 2026, the forkchat maintainers" in lic
+    assert licence_words(body) == licence_words(lic[lic.index("Redistribution"):])
+    for clause in ("Neither the name of the copyright holder",
+                   "THIS SOFTWARE IS PROVIDED BY THE COPYRIGHT HOLDERS"):
+        assert clause in body
+    assert "none" not in (s.get("License") for s in stanzas)
+
+
+def test_deb_ships_the_copyright_file(deb, tmp_path):
+    p = sh(["dpkg-deb", "-x", str(deb), str(tmp_path)])
+    assert p.returncode == 0, p.stderr
+    shipped = tmp_path / "usr/share/doc/forkchat/copyright"
+    assert shipped.read_bytes() == COPYRIGHT.read_bytes()

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Resource hygiene: many connect/register/disconnect cycles leave the
 parent's fd count and memory where they were, and no zombie children."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Rooms (PROTOCOL.md "Commands", "Who may remove a room"): /add, /join,
 /leave, /rm, /list, /users [all], ownership and where members go."""
 
@@ -284,3 +285,37 @@ def test_messages_stay_in_room(trio):
     bob.expect_exact("OK JOIN lobby")
     carol.expect_next_exact("JOIN lobby bob")
     assert bob.sync(carol) == []
+
+
+@pytest.mark.parametrize("order", [("ben", "cat"), ("cat", "ben")])
+def test_rm_notices_are_complete_whatever_the_member_order(user, order):
+    """Issue 15: after /rm den with ben and cat inside, everyone in the lobby
+    afterwards (those already there and every moved member) learns of every
+    moved member other than themselves, however the members joined."""
+    owner, lobbyist = user("own"), user("lobbyist")
+    members = {n: user(n) for n in order}
+    owner.send("/add den")
+    owner.expect_exact("OK JOIN den")
+    for n in order:
+        members[n].send("/join den")
+        members[n].expect_exact("OK JOIN den")
+    owner.send("/rm den")
+    owner.expect_exact("OK RM den")
+    owner.expect_exact("REMOVED den own")
+    everyone = dict(members, own=owner)
+    moved = ["own"] + list(order)
+    for name, c in everyone.items():
+        if name != "own":
+            c.expect_exact("REMOVED den own")
+        got = {c.readline() for _ in range(len(moved) - 1)}
+        assert got == {"JOIN lobby %s" % m for m in moved if m != name}, (name, got)
+    got = set()
+    while len(got) < len(moved):
+        line = lobbyist.readline()
+        if line.startswith("JOIN lobby"):
+            got.add(line)
+    assert got == {"JOIN lobby %s" % m for m in moved}
+    # nothing more: a marker sent now is the next line everyone sees
+    lobbyist.send("done")
+    for c in everyone.values():
+        c.expect_next_exact("MSG lobby lobbyist done")

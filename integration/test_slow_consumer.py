@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """Slow consumer (PROTOCOL.md "Disconnect reasons", DESIGN.md section 1): a
 client that stops reading is cut once its backlog passes --max-backlog, the
 reason is logged, and nobody else slows down or loses anything."""
@@ -8,6 +9,7 @@ import time
 import pytest
 
 from chatclient import pump_all
+from serverproc import scaled
 
 PAYLOAD = "p" * 1000
 
@@ -39,13 +41,13 @@ def test_slow_consumer_is_cut_and_others_get_everything(server_factory, connect)
     # observer is a client that keeps up; only the victim stops reading.
     sent = 0
     cut_at = None
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + scaled(40)
     slow_rx = re.compile(r"disconnect slot=\d+ nick=victim reason=slow-consumer")
     while time.monotonic() < deadline:
         sender.send_lines(["%d %s" % (sent + k, PAYLOAD) for k in range(20)])
         sent += 20
         t0 = time.monotonic()
-        while len(got) < sent and time.monotonic() - t0 < 2:
+        while len(got) < sent and time.monotonic() - t0 < scaled(2):
             drain_observer(0.2)
         assert len(got) == sent, "observer stalled at %d of %d; log tail %r" % (
             len(got), sent, srv.log()[-400:])
@@ -57,7 +59,7 @@ def test_slow_consumer_is_cut_and_others_get_everything(server_factory, connect)
         sent, srv.log()[-500:])
     # the observer receives everything promptly once the sender stops
     t0 = time.monotonic()
-    while len(got) < sent and time.monotonic() - t0 < 10:
+    while len(got) < sent and time.monotonic() - t0 < scaled(10):
         drain_observer(0.5)
     assert got == list(range(sent)), "observer got %d of %d (first gap near %r)" % (
         len(got), sent, next((i for i, v in enumerate(got) if v != i), None))
@@ -65,7 +67,7 @@ def test_slow_consumer_is_cut_and_others_get_everything(server_factory, connect)
     # the victim's connection ends (possibly after buffered lines and a BYE)
     victim.keep_history = False
     t0 = time.monotonic()
-    while not victim.closed and time.monotonic() - t0 < 10:
+    while not victim.closed and time.monotonic() - t0 < scaled(10):
         pump_all([victim], 0.5)
         tail = victim.lines[-3:]
         victim.lines.clear()
@@ -130,7 +132,7 @@ def test_unpaced_burst_within_the_backlog_reaches_a_reading_client_promptly(serv
         sender.send_lines(["%d %s" % (b * 100 + k, PAYLOAD) for k in range(100)])
         take(0)
     t0 = time.monotonic()
-    while len(seqs) < n and time.monotonic() - t0 < 3 and not observer.closed:
+    while len(seqs) < n and time.monotonic() - t0 < scaled(3) and not observer.closed:
         take(0.5)
     assert "nick=observer reason=slow-consumer" not in srv.log(), "a reading client was cut"
     assert seqs == list(range(n)), "observer got %d of %d within 3 s of the last send" % (

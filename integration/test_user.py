@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """--user and the log directory check (SERVER-CLI.md): a server started as
 root runs as the named user once the socket, log and pid file are open
 (parent and every child, checked in /proc/PID/status), SIGHUP still reopens
@@ -142,7 +143,7 @@ def test_group_writable_log_dir_accepted(tmp_path, server_factory):
     logs.mkdir(parents=True)
     logs.chmod(0o775)
     srv = server_factory()
-    assert srv.log_files()
+    wait_until(srv.log_files, 5.0, what="a log file")   # it listens, then opens the log
 
 
 def test_unknown_user_refused(tmp_path):

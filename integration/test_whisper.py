@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """/whisper and /w (PROTOCOL.md "Commands"): delivery to a user in any
 room, errors for self, unknown users and missing arguments."""
 

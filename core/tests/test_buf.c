@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_buf.c - unit tests for core/buf.c: append, reserve/commit, consume,
  * reset, growth by doubling from 4 KiB, lazy memmove compaction, release

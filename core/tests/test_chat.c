@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_chat.c - unit tests for core/chat.c, the whole chat state machine,
  * driven through struct chat_io with a fake send/close that records the
@@ -108,6 +109,7 @@ expect_lines(int slot, ...)
 
 #define EXPECT(slot, ...) expect_lines((slot), __VA_ARGS__, (char *)NULL)
 #define QUIET(slot)       expect_lines((slot), (char *)NULL)
+#define FOLDED            " (the same name once case and lookalikes are folded)"
 
 static void
 all_quiet(void)
@@ -245,11 +247,13 @@ test_chat_register_nick_taken_case_insensitive(void **state)
 	chat_connect(c, 1);
 	clear_all();
 	say(c, 1, "ALICE");
-	EXPECT(
-	    1, "ERR 422 NICK_TAKEN nickname ALICE is in use, choose another");
+	EXPECT(1,
+	    "ERR 422 NICK_TAKEN nickname ALICE is in use as alice" FOLDED
+	    ", choose another");
 	say(c, 1, "Alice");
-	EXPECT(
-	    1, "ERR 422 NICK_TAKEN nickname Alice is in use, choose another");
+	EXPECT(1,
+	    "ERR 422 NICK_TAKEN nickname Alice is in use as alice" FOLDED
+	    ", choose another");
 	assert_false(chat_is_registered(c, 1));
 	all_quiet();
 	/* the failed attempt left the connection open for another one */
@@ -269,8 +273,8 @@ test_chat_register_latin1_clash(void **state)
 	clear_all();
 	say(c, 1, "\xc3\xa9lan"); /* élan */
 	EXPECT(1,
-	    "ERR 422 NICK_TAKEN nickname \xc3\xa9lan is in use, "
-	    "choose another");
+	    "ERR 422 NICK_TAKEN nickname \xc3\xa9lan is in use as "
+	    "\xc3\x89lan" FOLDED ", choose another");
 	assert_false(chat_is_registered(c, 1));
 }
 
@@ -286,11 +290,13 @@ test_chat_register_greek_and_cyrillic_clash(void **state)
 	say(c, 2, "\xcf\x83\xce\xbf\xcf\x86\xce\xb9\xce\xb1"); /* σοφια */
 	EXPECT(2,
 	    "ERR 422 NICK_TAKEN nickname \xcf\x83\xce\xbf\xcf\x86\xce"
-	    "\xb9\xce\xb1 is in use, choose another");
+	    "\xb9\xce\xb1 is in use as \xce\xa3\xce\xbf\xcf\x86\xce\xb9"
+	    "\xce\xb1" FOLDED ", choose another");
 	say(c, 2, "\xd0\xb8\xd0\xb2\xd0\xb0\xd0\xbd"); /* иван */
 	EXPECT(2,
 	    "ERR 422 NICK_TAKEN nickname \xd0\xb8\xd0\xb2\xd0\xb0\xd0"
-	    "\xbd is in use, choose another");
+	    "\xbd is in use as \xd0\x98\xd0\xb2\xd0\xb0\xd0\xbd" FOLDED
+	    ", choose another");
 	assert_false(chat_is_registered(c, 2));
 }
 
@@ -339,24 +345,221 @@ test_chat_register_too_long(void **state)
 	EXPECT(0, "OK NICK abcdefghijklmnop", "OK JOIN lobby");
 }
 
+#define ROOM_RULES                                                   \
+	" (a room name has 1 to 32 characters: no spaces, control, " \
+	"invisible or bidi characters, not - and no leading /)"
+
+#define NICK_RULES                                                            \
+	" (a nickname has 1 to 16 characters: no spaces, control, invisible " \
+	"or bidi characters, not - and no leading /)"
+
 static void
 test_chat_register_bad_chars(void **state)
 {
-	static const char *bad[] = { "al ice", "al\tice", "al\xc2\xa0ice",
-		"al\xe3\x80\x80ice", " alice", "alice " };
+	static const char *bad[][2] = {
+		{ "al ice", "contains the space U+0020" },
+		{ "al\tice", "contains the control character U+0009" },
+		{ "al\xc2\xa0ice", "contains the space U+00A0" },
+		{ "al\xe3\x80\x80ice", "contains the space U+3000" },
+		{ " alice", "contains the space U+0020" },
+		{ "alice ", "contains the space U+0020" },
+	};
+	char want[256];
 	CHAT;
 	size_t i;
 
 	chat_connect(c, 0);
 	clear_all();
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		say(c, 0, bad[i]);
-		EXPECT(0,
-		    "ERR 420 BAD_NICK a nickname has no spaces or control "
-		    "characters and does not start with /");
+		say(c, 0, bad[i][0]);
+		snprintf(want, sizeof(want),
+		    "ERR 420 BAD_NICK this nickname %s" NICK_RULES, bad[i][1]);
+		EXPECT(0, want);
 	}
 	assert_false(chat_is_registered(c, 0));
 	assert_int_equal(chat_user_count(c), 0);
+}
+
+/* ---- the name profile (issue 12: lookalike and invisible names) ------ */
+
+/* Each of these looked like "bob" (or nothing) and registered next to it. */
+static const char *const invisible[][2] = {
+	{ "bob\xe2\x81\xa0", "invisible character U+2060" }, /* WJ */
+	{ "b\xc2\xadob", "invisible character U+00AD" },     /* SHY */
+	{ "bo\xe2\x80\x8d"
+	  "b",
+	    "invisible character U+200D" }, /* ZWJ */
+	{ "bo\xe2\x80\x8c"
+	  "b",
+	    "invisible character U+200C" }, /* ZWNJ */
+	{ "\xe2\x80\xaa"
+	  "bob",
+	    "bidi control U+202A" },
+	{ "\xe2\x80\xab"
+	  "bob",
+	    "bidi control U+202B" },
+	{ "bob\xe2\x80\xac", "bidi control U+202C" },
+	{ "\xe2\x80\xad"
+	  "bob",
+	    "bidi control U+202D" },
+	{ "\xe2\x80\xae"
+	  "bob",
+	    "bidi control U+202E" },
+	{ "\xe2\x81\xa6"
+	  "bob",
+	    "bidi control U+2066" },
+	{ "\xe2\x81\xa7"
+	  "bob",
+	    "bidi control U+2067" },
+	{ "\xe2\x81\xa8"
+	  "bob",
+	    "bidi control U+2068" },
+	{ "bob\xe2\x81\xa9", "bidi control U+2069" },
+	{ "bob\xe3\x85\xa4", "invisible character U+3164" }, /* filler */
+	{ "\xe3\x85\xa4", "invisible character U+3164" },
+	{ "bob\xef\xbe\xa0", "invisible character U+FFA0" },
+};
+
+/* Pairs that must not coexist: the second is refused as taken. */
+static const char *const lookalike[][2] = {
+	{ "\xce\xa3\xce\xbf\xcf\x86\xce\xaf\xce\xb1",
+	    "\xce\xa3\xce\x9f\xce\xa6\xce\x8a\xce\x91" }, /* Σοφία ΣΟΦΊΑ */
+	{ "\xcf\x83\xce\xb1\xcf\x82",
+	    "\xce\xa3\xce\x91\xce\xa3" }, /* σας ΣΑΣ */
+	{ "\xd2\x91\xd1\x80\xd0\xb5\xd1\x82\xd0\xb0",
+	    "\xd2\x90\xd1\x80\xd0\xb5\xd1\x82\xd0\xb0" }, /* ґрета Ґрета */
+	{ "\xc2\xb5u", "\xce\xbcu" },                     /* µu μu */
+	{ "bob",
+	    "b\xd0\xbe"
+	    "b" },                  /* Cyrillic о */
+	{ "\xc5\xb8", "\xc3\xbf" }, /* Ÿ ÿ */
+};
+
+static void
+test_chat_register_refuses_invisible_and_bidi(void **state)
+{
+	char want[320];
+	CHAT;
+	size_t i;
+
+	reg(c, 0, "bob");
+	chat_connect(c, 1);
+	clear_all();
+	for (i = 0; i < sizeof(invisible) / sizeof(invisible[0]); i++) {
+		say(c, 1, invisible[i][0]);
+		snprintf(want, sizeof(want),
+		    "ERR 420 BAD_NICK this nickname contains the %s" NICK_RULES,
+		    invisible[i][1]);
+		EXPECT(1, want);
+	}
+	assert_false(chat_is_registered(c, 1));
+	all_quiet();
+}
+
+static void
+test_chat_register_lookalikes_clash(void **state)
+{
+	char want[320];
+	CHAT;
+	size_t i;
+
+	for (i = 0; i < sizeof(lookalike) / sizeof(lookalike[0]); i++) {
+		reg(c, 0, lookalike[i][0]);
+		chat_connect(c, 1);
+		clear_all();
+		say(c, 1, lookalike[i][1]);
+		snprintf(want, sizeof(want),
+		    "ERR 422 NICK_TAKEN nickname %s is in use as %s" FOLDED
+		    ", choose another",
+		    lookalike[i][1], lookalike[i][0]);
+		EXPECT(1, want);
+		assert_false(chat_is_registered(c, 1));
+		chat_disconnect(c, 0, "quit");
+		chat_disconnect(c, 1, "quit");
+		clear_all();
+	}
+}
+
+static void
+test_chat_add_refuses_invisible_and_lookalike_rooms(void **state)
+{
+	char cmd[128], want[320];
+	CHAT;
+	size_t i;
+
+	reg(c, 0, "alice");
+	for (i = 0; i < sizeof(invisible) / sizeof(invisible[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "/add %s", invisible[i][0]);
+		say(c, 0, cmd);
+		snprintf(want, sizeof(want),
+		    "ERR 432 BAD_ROOM this room name contains the %s" ROOM_RULES,
+		    invisible[i][1]);
+		EXPECT(0, want);
+	}
+	for (i = 0; i < sizeof(lookalike) / sizeof(lookalike[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "/add %s", lookalike[i][0]);
+		say(c, 0, cmd);
+		clear_all();
+		snprintf(cmd, sizeof(cmd), "/add %s", lookalike[i][1]);
+		say(c, 0, cmd);
+		snprintf(want, sizeof(want),
+		    "ERR 431 ROOM_EXISTS room %s exists as %s" FOLDED
+		    "; /join %s",
+		    lookalike[i][1], lookalike[i][0], lookalike[i][0]);
+		EXPECT(0, want);
+		snprintf(cmd, sizeof(cmd), "/rm %s", lookalike[i][1]);
+		say(c, 0, cmd); /* found by its key: removes the first */
+		clear_all();
+	}
+	assert_int_equal(chat_room_count(c), 1);
+}
+
+/* "-" means nobody (unregistered, no owner in /list): nobody is called so. */
+static void
+test_chat_dash_is_not_a_name(void **state)
+{
+	CHAT;
+
+	chat_connect(c, 0);
+	clear_all();
+	say(c, 0, "-");
+	EXPECT(0,
+	    "ERR 420 BAD_NICK this nickname is reserved: - means "
+	    "nobody" NICK_RULES);
+	say(c, 0, "\xe2\x80\x90"); /* U+2010 HYPHEN looks like it */
+	EXPECT(0,
+	    "ERR 420 BAD_NICK this nickname is reserved: - means "
+	    "nobody" NICK_RULES);
+	assert_false(chat_is_registered(c, 0));
+	say(c, 0, "alice");
+	clear_all();
+	say(c, 0, "/add -");
+	EXPECT(0,
+	    "ERR 432 BAD_ROOM this room name is reserved: - means "
+	    "nobody" ROOM_RULES);
+	assert_int_equal(chat_room_count(c), 1);
+}
+
+/* Stored and shown in NFC; typed in any form, found by the key. */
+static void
+test_chat_names_stored_nfc_found_by_key(void **state)
+{
+	CHAT;
+
+	reg(c, 0, "\xc3\xa9lan"); /* élan */
+	chat_connect(c, 1);
+	say(c, 1, "e\xcc\x81va"); /* e + COMBINING ACUTE */
+	assert_string_equal(chat_nick(c, 1), "\xc3\xa9va");
+	clear_all();
+	say(c, 1, "/whisper \xc3\x89LAN hi"); /* ÉLAN */
+	EXPECT(0, "WHISPER \xc3\xa9va hi");
+	EXPECT(1, "OK WHISPER \xc3\xa9lan");
+	say(c, 1, "/add e\xcc\x81te\xcc\x81");
+	EXPECT(1, "OK ADD \xc3\xa9t\xc3\xa9", "OK JOIN \xc3\xa9t\xc3\xa9");
+	EXPECT(0, "PART lobby \xc3\xa9va left");
+	say(c, 0, "/join \xc3\x89T\xc3\x89");
+	EXPECT(0, "OK JOIN \xc3\xa9t\xc3\xa9");
+	EXPECT(1, "JOIN \xc3\xa9t\xc3\xa9 \xc3\xa9lan");
 }
 
 static void
@@ -608,9 +811,15 @@ test_chat_add_exists_case_insensitive(void **state)
 	say(c, 0, "/add Rust");
 	clear_all();
 	say(c, 1, "/add RUST");
-	EXPECT(1, "ERR 431 ROOM_EXISTS room Rust exists; /join Rust");
+	EXPECT(1,
+	    "ERR 431 ROOM_EXISTS room RUST exists as Rust" FOLDED
+	    "; /join Rust");
 	say(c, 1, "/add Lobby");
-	EXPECT(1, "ERR 431 ROOM_EXISTS room lobby exists; /join lobby");
+	EXPECT(1,
+	    "ERR 431 ROOM_EXISTS room Lobby exists as lobby" FOLDED
+	    "; /join lobby");
+	say(c, 1, "/add Rust");
+	EXPECT(1, "ERR 431 ROOM_EXISTS room Rust exists; /join Rust");
 	assert_string_equal(chat_room(c, 1), "lobby");
 	assert_int_equal(chat_room_count(c), 2);
 	all_quiet();
@@ -619,18 +828,22 @@ test_chat_add_exists_case_insensitive(void **state)
 static void
 test_chat_add_bad_room(void **state)
 {
-	static const char *bad[] = { "/add /x",
-		"/add abcdefghijklmnopqrstuvwxyz0123456", /* 33 chars */
-		"/add a\302\240b" }; /* U+00A0 NO-BREAK SPACE */
+	static const char *bad[][2] = {
+		{ "/add /x",
+		    "ERR 432 BAD_ROOM this room name starts with /" ROOM_RULES },
+		{ "/add abcdefghijklmnopqrstuvwxyz0123456", /* 33 chars */
+		    "ERR 432 BAD_ROOM a room name has at most 32 characters" },
+		{ "/add a\302\240b", /* U+00A0 NO-BREAK SPACE */
+		    "ERR 432 BAD_ROOM this room name contains the space "
+		    "U+00A0" ROOM_RULES },
+	};
 	CHAT;
 	size_t i;
 
 	reg(c, 0, "alice");
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		say(c, 0, bad[i]);
-		EXPECT(0,
-		    "ERR 432 BAD_ROOM a room name has 1 to 32 characters, "
-		    "no spaces or control characters, and does not start with /");
+		say(c, 0, bad[i][0]);
+		EXPECT(0, bad[i][1]);
 	}
 	assert_int_equal(chat_room_count(c), 1);
 	say(c, 0, "/add abcdefghijklmnopqrstuvwxyz012345"); /* 32 */
@@ -700,7 +913,8 @@ test_chat_add_exists_checked_before_limit(void **state)
 	say(c, 0, "/add r1");
 	clear_all();
 	say(c, 0, "/add R1");
-	EXPECT(0, "ERR 431 ROOM_EXISTS room r1 exists; /join r1");
+	EXPECT(
+	    0, "ERR 431 ROOM_EXISTS room R1 exists as r1" FOLDED "; /join r1");
 	chat_free(c);
 }
 
@@ -853,10 +1067,11 @@ test_chat_rm_moves_members_to_lobby(void **state)
 
 	four_users_rust(c);
 	say(c, 0, "/rm rust");
+	/* every moved member sees the others; the lobby sees all three */
 	EXPECT(0, "OK RM rust", "REMOVED rust alice", "JOIN lobby bob",
 	    "JOIN lobby carol");
-	EXPECT(1, "REMOVED rust alice", "JOIN lobby carol");
-	EXPECT(2, "REMOVED rust alice");
+	EXPECT(1, "REMOVED rust alice", "JOIN lobby alice", "JOIN lobby carol");
+	EXPECT(2, "REMOVED rust alice", "JOIN lobby alice", "JOIN lobby bob");
 	EXPECT(3, "JOIN lobby alice", "JOIN lobby bob", "JOIN lobby carol");
 	all_quiet();
 	assert_string_equal(chat_room(c, 0), "lobby");
@@ -880,7 +1095,7 @@ test_chat_rm_by_owner_outside_room(void **state)
 	say(c, 0, "/rm rust");
 	EXPECT(0, "OK RM rust", "JOIN lobby bob", "JOIN lobby carol");
 	EXPECT(1, "REMOVED rust alice", "JOIN lobby carol");
-	EXPECT(2, "REMOVED rust alice");
+	EXPECT(2, "REMOVED rust alice", "JOIN lobby bob");
 	EXPECT(3, "JOIN lobby bob", "JOIN lobby carol");
 	all_quiet();
 }
@@ -1199,6 +1414,32 @@ test_chat_quit_with_text_still_quits(void **state)
 	assert_false(chat_in_use(c, 0));
 }
 
+/* The /quit reason reaches the room's PART line, bounded and sanitised. */
+static void
+test_chat_quit_reason_in_part_line(void **state)
+{
+	char line[600], want[600];
+
+	CHAT;
+
+	four_users_rust(c);
+	say(c, 1, "/quit  see you \"all\" \xe2\x80\xae\xea\xb0\x80 ");
+	EXPECT(1, "BYE QUIT goodbye");
+	EXPECT(0, "PART rust bob quit see you 'all' ?\xea\xb0\x80");
+	EXPECT(2, "PART rust bob quit see you 'all' ?\xea\xb0\x80");
+	all_quiet();
+	/* 199 bytes, then a 3-byte character: cut before it (200 max) */
+	memset(line, 'x', sizeof(line));
+	memcpy(line, "/quit ", 6);
+	memcpy(line + 6 + 199, "\xea\xb0\x80tail", 8);
+	line[6 + 199 + 8] = '\0';
+	say(c, 2, line);
+	snprintf(want, sizeof(want), "PART rust carol quit %.199s", line + 6);
+	EXPECT(0, want);
+	EXPECT(2, "BYE QUIT goodbye");
+	all_quiet();
+}
+
 /* ---- disconnect and ownership ---------------------------------------- */
 
 static void
@@ -1266,6 +1507,7 @@ test_chat_owner_disconnect_passes_to_longest_member(void **state)
 	EXPECT(2, "ERR 434 NOT_OWNER only its owner bob may remove rust");
 	say(c, 1, "/rm rust");
 	EXPECT(1, "OK RM rust", "REMOVED rust bob", "JOIN lobby carol");
+	EXPECT(2, "REMOVED rust bob", "JOIN lobby bob");
 }
 
 static void
@@ -1634,7 +1876,7 @@ fake_stats(void *ctx, struct stats_item *it, size_t max)
 static void
 hooks_on(struct chat *c)
 {
-	struct chat_hooks h = { fake_message, fake_stats };
+	struct chat_hooks h = { fake_message, fake_stats, NULL };
 
 	memset(&hook_rec, 0, sizeof(hook_rec));
 	chat_set_hooks(c, &h);
@@ -1718,6 +1960,11 @@ main(void)
 		T(test_chat_register_korean_nick),
 		T(test_chat_register_too_long),
 		T(test_chat_register_bad_chars),
+		T(test_chat_register_refuses_invisible_and_bidi),
+		T(test_chat_register_lookalikes_clash),
+		T(test_chat_add_refuses_invisible_and_lookalike_rooms),
+		T(test_chat_dash_is_not_a_name),
+		T(test_chat_names_stored_nfc_found_by_key),
 		T(test_chat_commands_before_registration),
 		T(test_chat_help_before_registration),
 		T(test_chat_quit_before_registration),
@@ -1774,6 +2021,7 @@ main(void)
 		T(test_chat_unknown_command),
 		T(test_chat_quit_registered),
 		T(test_chat_quit_with_text_still_quits),
+		T(test_chat_quit_reason_in_part_line),
 		T(test_chat_disconnect_parts_room),
 		T(test_chat_disconnect_idempotent),
 		T(test_chat_disconnect_unregistered_silent),

@@ -1,10 +1,12 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_chatfed.c - unit tests for the chat's federation half, chatfed.c
  * (chat_set_fed and chat_fed_*): the hooks a room-wide line and a
  * registration call, the pending claim (lines held, then answered in order;
  * refused; client gone before the answer), remote room lines and whispers,
  * presence snapshots merged into /list and /users, remote-only rooms for
- * /add and /join, and forgetting a silent hub.
+ * /add and /join, and forgetting a silent hub; a held line that cannot be
+ * stored is refused whole (issue 12).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,9 +15,19 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chat.h"
+
+/* malloc(n) fails for n >= fail_from (0: never); linked with --wrap. */
+static size_t fail_from;
+void *__real_malloc(size_t n);
+void *
+__wrap_malloc(size_t n)
+{
+	return fail_from && n >= fail_from ? NULL : __real_malloc(n);
+}
 
 #define NSLOT 4
 
@@ -236,12 +248,71 @@ test_chatfed_remote_lines_and_presence(void **state)
 	assert_string_equal(
 	    buf_head(&b), "R lobby 0 -\nR ops 1 -\nU ann ops\n");
 	buf_free(&b);
-	/* a silent hub is forgotten */
+	/* events of hub1 lost: the members of its users' rooms here (ann in
+	 * ops; nobody of ours in the lobby) are told once per room */
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_gap(c, "hub9", 4, 3); /* its users unknown: everybody */
+	assert_string_equal(r.out[0],
+	    "NOTICE MESSAGES_LOST 3 events from hub hub9 were lost before "
+	    "this hub read them; some lines of ops may be missing\n");
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_gap(c, "hub1", 4, 3);
+	assert_string_equal(r.out[0],
+	    "NOTICE MESSAGES_LOST 3 events from hub hub1 were lost before "
+	    "this hub read them; some lines of ops may be missing\n");
+	/* a silent hub is forgotten: its users part with reason hub-lost
+	 * where we have members (ops; nobody of ours is in the lobby) */
+	memset(r.out, 0, sizeof(r.out));
 	chat_fed_expire(c, 5000, 10000);
+	assert_string_equal(r.out[0], "");
 	chat_fed_expire(c, 20000, 10000);
+	assert_string_equal(r.out[0], "PART ops zed hub-lost\n");
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/users all");
 	assert_string_equal(r.out[0], "USER ann ops\nEND USERS 1\n");
+	chat_free(c);
+}
+
+/* What another hub (or whoever writes to Redis) calls a user, a room or an
+ * owner is shown only if it follows the name profile: no bidi control or
+ * invisible character reaches our clients as a name. */
+static void
+test_chatfed_remote_names_follow_the_profile(void **state)
+{
+	static const char evil[] = "R lobby 1 -\n"
+	                           "R r\xe2\x80\xae"
+	                           "oom 1 zed\n" /* U+202E in a room */
+	                           "R ops 1 m\xe2\x80\xae"
+	                           "al\n" /* ... in an owner */
+	                           "U bo\xe2\x81\xa0"
+	                           "b lobby\n" /* U+2060 in a nick */
+	                           "U zed r\xe2\x80\xae"
+	                           "oom\n"
+	                           "U \xe3\x85\xa4 lobby\n" /* U+3164 alone */
+	                           "U yan lobby\n";
+	struct chat *c = fed_chat();
+
+	reg(c, 0, "ann");
+	chat_fed_presence(c, "hub1", 4, evil, strlen(evil), 1000);
+	say(c, 0, "/users all");
+	assert_string_equal(
+	    r.out[0], "USER ann lobby\nUSER yan lobby\nEND USERS 2\n");
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0, "/list");
+	assert_string_equal(
+	    r.out[0], "ROOM lobby 2 -\nROOM ops 1 -\nEND LIST 2\n");
+	memset(r.out, 0, sizeof(r.out));
+	say(c, 0,
+	    "/whisper bo\xe2\x81\xa0"
+	    "b hi");
+	assert_non_null(strstr(r.out[0], "ERR 440 NO_SUCH_USER"));
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_whisper(c,
+	    "m\xe2\x80\xae"
+	    "al",
+	    6, "ann", 3, "hi", 2);
+	chat_fed_whisper(c, "yan", 3, "ann", 3, "hi", 2);
+	assert_string_equal(r.out[0], "WHISPER yan hi\n");
 	chat_free(c);
 }
 
@@ -263,14 +334,19 @@ test_chatfed_room_part_owned_elsewhere(void **state)
 	say(c, 0, "/rm nowhere");
 	assert_non_null(strstr(r.out[0], "ERR 430 NO_SUCH_ROOM"));
 	memset(r.out, 0, sizeof(r.out));
-	say(c, 0, "/join OPS");
+	say(c, 0, "/join OPS"); /* spelled as where it was made (issue 14) */
+	assert_string_equal(r.out[0], "OK JOIN ops\n");
 	say(c, 1, "/join ops");
 	assert_int_equal(chat_room_count(c), 2);
 	memset(r.out, 0, sizeof(r.out));
-	say(c, 0, "/rm ops");
+	say(c, 0, "/rm OPS");
 	assert_string_equal(r.out[0],
 	    "ERR 434 NOT_OWNER only its owner zed "
-	    "(on another hub) may remove OPS\n");
+	    "(on another hub) may remove ops\n");
+	/* a line from a hub that spells it otherwise: ours spell it as here */
+	memset(r.out, 0, sizeof(r.out));
+	chat_fed_room_line(c, "ops", 3, "MSG Ops zed hi there", 20);
+	assert_string_equal(r.out[0], "MSG ops zed hi there\n");
 	chat_fed_room_line(c, "ops", 3, "OWNER ops yan", 13);
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/rm ops");
@@ -280,7 +356,7 @@ test_chatfed_room_part_owned_elsewhere(void **state)
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/rm ops");
 	assert_string_equal(r.out[0],
-	    "ERR 434 NOT_OWNER OPS has no owner; it "
+	    "ERR 434 NOT_OWNER ops has no owner; it "
 	    "goes away when its last member leaves\n");
 	say(c, 0, "/leave");
 	assert_int_equal(chat_room_count(c), 2); /* bob is still in it */
@@ -305,7 +381,7 @@ test_chatfed_room_removed_everywhere(void **state)
 	r.pub[0] = '\0';
 	memset(r.out, 0, sizeof(r.out));
 	say(c, 0, "/rm ops");
-	assert_string_equal(r.out[1], "REMOVED ops ann\n");
+	assert_string_equal(r.out[1], "REMOVED ops ann\nJOIN lobby ann\n");
 	assert_non_null(strstr(r.out[0], "REMOVED ops ann\nJOIN lobby bob\n"));
 	d = strstr(r.pub, "D ops ann\n");
 	j = strstr(r.pub, "lobby|JOIN lobby bob");
@@ -324,7 +400,7 @@ test_chatfed_room_removed_everywhere(void **state)
 	assert_int_equal(chat_room_count(c), 2);
 	chat_fed_room_removed(c, "ops", 3, "zed", 3);
 	assert_string_equal(r.out[0], "REMOVED ops zed\nJOIN lobby bob\n");
-	assert_string_equal(r.out[1], "REMOVED ops zed\n");
+	assert_string_equal(r.out[1], "REMOVED ops zed\nJOIN lobby ann\n");
 	assert_int_equal(chat_room_count(c), 1);
 	assert_string_equal(chat_room(c, 0), "lobby");
 	assert_string_equal(chat_room(c, 1), "lobby");
@@ -366,15 +442,49 @@ test_chatfed_owner_hub_gone(void **state)
 	chat_free(c);
 }
 
+/*
+ * A line held during a claim is stored whole or not at all: the buffer
+ * cannot grow for the second one (as when memory runs out), which is
+ * refused; the lines before and after it are answered in order, and the
+ * replay reads nothing past what was stored (it used to keep a length
+ * without its bytes and replay from there).
+ */
+static void
+test_chatfed_held_line_stored_whole(void **state)
+{
+	struct chat *c = fed_chat();
+	char big[4091];
+	unsigned t;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	chat_connect(c, 0);
+	say(c, 0, "amy");
+	t = r.token;
+	say(c, 0, "/users"); /* 14 bytes held in a 4096-byte buffer */
+	fail_from = 8192;    /* it cannot grow */
+	say(c, 0, big);
+	fail_from = 0;
+	say(c, 0, "/list");
+	chat_fed_claimed(c, t, 1);
+	assert_non_null(strstr(r.out[0],
+	    "OK NICK amy\nOK JOIN lobby\nUSER amy lobby\nEND USERS 1\n"
+	    "ROOM lobby 1 -\nEND LIST 1\n"));
+	assert_non_null(strstr(r.out[0], "ERR 500 INTERNAL line dropped"));
+	chat_free(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chatfed_claim_holds_lines),
 		cmocka_unit_test(test_chatfed_remote_lines_and_presence),
+		cmocka_unit_test(test_chatfed_remote_names_follow_the_profile),
 		cmocka_unit_test(test_chatfed_room_part_owned_elsewhere),
 		cmocka_unit_test(test_chatfed_room_removed_everywhere),
 		cmocka_unit_test(test_chatfed_owner_hub_gone),
+		cmocka_unit_test(test_chatfed_held_line_stored_whole),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

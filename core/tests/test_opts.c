@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_opts.c - unit tests for core/opts.c: defaults, every option in its
  * short and long spelling, range limits, bad values and unknown options
@@ -286,6 +287,82 @@ test_opts_federation(void **state)
 	assert_int_equal(RUN("--hub-id", ""), OPTS_USAGE);
 	assert_int_equal(RUN("--nick-ttl", "4"), OPTS_USAGE);
 	assert_int_equal(RUN("--nick-ttl", "3601"), OPTS_USAGE);
+	assert_int_equal(run(NULL), OPTS_RUN);
+	assert_int_equal(o.redis_timeout_ms, 5000);
+	assert_int_equal(RUN("--redis-timeout", "100"), OPTS_RUN);
+	assert_int_equal(o.redis_timeout_ms, 100);
+	assert_int_equal(RUN("--redis-timeout", "600000"), OPTS_RUN);
+	assert_int_equal(o.redis_timeout_ms, 600000);
+	assert_int_equal(RUN("--redis-timeout", "99"), OPTS_USAGE);
+	assert_int_equal(RUN("--redis-timeout", "1s"), OPTS_USAGE);
+}
+
+static void
+test_opts_address_limits(void **state)
+{
+	char net[64];
+
+	assert_int_equal(run(NULL), OPTS_RUN);
+	assert_int_equal(o.max_per_addr, 10);
+	assert_int_equal(o.max_unreg_per_addr, 3);
+	assert_int_equal(o.reserve, -1); /* a tenth of -m, at startup */
+	assert_int_equal(o.nexempt, 2);
+	addrlim_net_format(&o.exempt[0], net, sizeof(net));
+	assert_string_equal(net, "127.0.0.0/8");
+	addrlim_net_format(&o.exempt[1], net, sizeof(net));
+	assert_string_equal(net, "::1/128");
+	assert_int_equal(RUN("--max-per-addr", "0", "--max-unreg-per-addr=7",
+	                     "--reserve", "999", "--exempt", "none", "--exempt",
+	                     "10.1.2.3/16", "--exempt", "fe80::/10"),
+	    OPTS_RUN);
+	assert_int_equal(o.max_per_addr, 0);
+	assert_int_equal(o.max_unreg_per_addr, 7);
+	assert_int_equal(o.reserve, 999);
+	assert_int_equal(o.nexempt, 2);
+	addrlim_net_format(&o.exempt[0], net, sizeof(net));
+	assert_string_equal(net, "10.1.0.0/16");
+	addrlim_net_format(&o.exempt[1], net, sizeof(net));
+	assert_string_equal(net, "fe80::/10");
+	assert_int_equal(RUN("--exempt", "192.0.2.1"), OPTS_RUN);
+	assert_int_equal(o.nexempt, 3); /* added to the defaults */
+	/* the reserve must leave at least one slot */
+	assert_int_equal(RUN("-m", "5", "--reserve", "5"), OPTS_USAGE);
+	assert_usage("--reserve 5 leaves no slot for new connections: it "
+	             "must be below --max-clients 5");
+	assert_int_equal(RUN("--reserve", "4", "-m", "5"), OPTS_RUN);
+	assert_int_equal(RUN("--max-per-addr", "-1"), OPTS_USAGE);
+	assert_usage("invalid value for --max-per-addr: '-1'");
+	assert_int_equal(RUN("--max-unreg-per-addr", "100001"), OPTS_USAGE);
+	assert_int_equal(RUN("--reserve", "x"), OPTS_USAGE);
+	assert_int_equal(RUN("--exempt", "10.0.0.0/33"), OPTS_USAGE);
+	assert_usage("invalid value for --exempt: '10.0.0.0/33'");
+	assert_int_equal(RUN("--exempt", "localhost"), OPTS_USAGE);
+	assert_int_equal(RUN("--exempt", "::1/129"), OPTS_USAGE);
+	assert_int_equal(RUN("--exempt", "1.2.3.4/"), OPTS_USAGE);
+	assert_int_equal(RUN("--exempt", "1.2.3.4/-1"), OPTS_USAGE);
+}
+
+static void
+test_opts_exempt_list_is_bounded(void **state)
+{
+	char *argv[2 * OPTS_MAX_EXEMPT + 8];
+	FILE *out = fopen("/dev/null", "w");
+	int i, argc = 0;
+
+	argv[argc++] = (char *)"forkchatd";
+	argv[argc++] = (char *)"--exempt";
+	argv[argc++] = (char *)"none";
+	for (i = 0; i < OPTS_MAX_EXEMPT + 1; i++) {
+		argv[argc++] = (char *)"--exempt";
+		argv[argc++] = (char *)"10.0.0.1";
+	}
+	argv[argc] = NULL;
+	assert_non_null(out);
+	assert_int_equal(
+	    opts_parse(&o, argc, argv, err, sizeof(err), out), OPTS_USAGE);
+	assert_string_equal(err, "invalid value for --exempt: '10.0.0.1'");
+	assert_int_equal(o.nexempt, OPTS_MAX_EXEMPT);
+	fclose(out);
 }
 
 static void
@@ -365,20 +442,40 @@ test_opts_bad_register_timeout(void **state)
 	assert_usage("invalid value for --register-timeout: '86401'");
 }
 
+/* -b takes an IPv4 address or a host name, resolved at once. */
+static void
+test_opts_bind_addresses_and_names(void **state)
+{
+	static const char *const bad[] = { "999.1.1.1", "1.2.3", "1.2.3.4.5",
+		"::1", "a b", "-x", ".x", "bad_name!", "1.2.3.256" };
+	size_t i;
+
+	assert_int_equal(RUN("-b", "0.0.0.0"), OPTS_RUN);
+	assert_string_equal(o.bind, "0.0.0.0");
+	assert_int_equal(RUN("-b", "localhost"), OPTS_RUN); /* /etc/hosts */
+	assert_string_equal(o.bind, "127.0.0.1");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(RUN("-b", bad[i]), OPTS_USAGE);
+		assert_memory_equal(err, "invalid value for -b: '", 23);
+	}
+}
+
 static void
 test_opts_bad_strings(void **state)
 {
 	char longs[4097];
 
 	assert_int_equal(RUN("-b", ""), OPTS_USAGE);
-	assert_usage("invalid value for -b: ''");
+	assert_usage("invalid value for -b: '' (an IPv4 address, or a host "
+	             "name that has one)");
 	assert_int_equal(RUN("--bind",
 	                     "1234567890123456789012345678901234567890"
 	                     "123456789012345678901234"),
 	    OPTS_USAGE); /* 64 chars */
 	assert_usage(
 	    "invalid value for --bind: '1234567890123456789012345678901"
-	    "234567890123456789012345678901234'");
+	    "234567890123456789012345678901234' (an IPv4 address, or a host "
+	    "name that has one)");
 	assert_int_equal(RUN("--log-dir", ""), OPTS_USAGE);
 	assert_usage("invalid value for --log-dir: ''");
 	assert_int_equal(RUN("--pid-file", ""), OPTS_USAGE);
@@ -539,6 +636,8 @@ main(void)
 		T(test_opts_reparse_resets_to_defaults),
 		T(test_opts_long_paths_fit),
 		T(test_opts_federation),
+		T(test_opts_address_limits),
+		T(test_opts_exempt_list_is_bounded),
 		T(test_opts_bad_port),
 		T(test_opts_bad_value_attached_form_names_argument),
 		T(test_opts_bad_max_clients),
@@ -547,6 +646,7 @@ main(void)
 		T(test_opts_bad_max_backlog),
 		T(test_opts_bad_register_timeout),
 		T(test_opts_bad_strings),
+		T(test_opts_bind_addresses_and_names),
 		T(test_opts_unknown_options),
 		T(test_opts_ambiguous_abbreviation),
 		T(test_opts_missing_argument),

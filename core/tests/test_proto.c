@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_proto.c - unit tests for core/proto.c: error names, line checks,
- * name checks, case-folded keys, the framer (CRLF, over-long lines
+ * the framer (CRLF, over-long lines
  * discarded then recovery, lines split across feeds, several lines per
  * feed, NUL bytes, early stop) and command parsing and usage rules.
  *
@@ -111,13 +112,6 @@ check_line(const char *s)
 	return proto_check_line(s, strlen(s));
 }
 
-static enum proto_err
-check_nick(const char *s)
-{
-	return proto_check_name(s, strlen(s), PROTO_NICK_MAX_CHARS,
-	    PERR_BAD_NICK, PERR_NICK_TOO_LONG);
-}
-
 static const char *
 usage_of(const char *s)
 {
@@ -219,121 +213,6 @@ test_proto_check_line_control_beats_blank(void **state)
 {
 	/* a blank line that also holds a control character is CONTROL_CHAR */
 	assert_int_equal(check_line("  \x07 "), PERR_CONTROL_CHAR);
-}
-
-/* ---- check_name ------------------------------------------------------ */
-
-static void
-test_proto_check_name_accepts_valid(void **state)
-{
-	assert_int_equal(check_nick("alice"), PERR_NONE);
-	assert_int_equal(check_nick("a"), PERR_NONE);
-	assert_int_equal(check_nick("\xea\xb9\x80\xec\xb2\xa0\xec\x88\x98"),
-	    PERR_NONE); /* 김철수 */
-	assert_int_equal(
-	    check_nick("a/b"), PERR_NONE); /* / only banned first */
-	assert_int_equal(check_nick("1234567890123456"), PERR_NONE);
-}
-
-static void
-test_proto_check_name_length_in_code_points(void **state)
-{
-	/* 16 Hangul syllables = 48 bytes but 16 characters: fine */
-	char s[64] = "";
-	int i;
-
-	for (i = 0; i < 16; i++)
-		strncat(s, "\xed\x95\x9c", sizeof(s) - strlen(s) - 1);
-	assert_int_equal(check_nick(s), PERR_NONE);
-	strncat(s, "\xed\x95\x9c", sizeof(s) - strlen(s) - 1);
-	assert_int_equal(check_nick(s), PERR_NICK_TOO_LONG);
-	assert_int_equal(check_nick("12345678901234567"), PERR_NICK_TOO_LONG);
-}
-
-static void
-test_proto_check_name_rejects_bad(void **state)
-{
-	assert_int_equal(check_nick(""), PERR_BAD_NICK);
-	assert_int_equal(check_nick("/alice"), PERR_BAD_NICK);
-	assert_int_equal(check_nick("al ice"), PERR_BAD_NICK);
-	assert_int_equal(check_nick("al\tice"), PERR_BAD_NICK);
-	assert_int_equal(check_nick("al\xc2\xa0ice"), PERR_BAD_NICK); /* NBSP */
-	assert_int_equal(check_nick("al\xe3\x80\x80ice"), PERR_BAD_NICK);
-	assert_int_equal(check_nick("al\x01"), PERR_BAD_NICK);
-	assert_int_equal(check_nick("al\x7f"), PERR_BAD_NICK);
-	assert_int_equal(check_nick("al\xff"), PERR_BAD_NICK);
-	assert_int_equal(
-	    proto_check_name("a\0b", 3, 16, PERR_BAD_NICK, PERR_NICK_TOO_LONG),
-	    PERR_BAD_NICK);
-}
-
-static void
-test_proto_check_name_room_codes_passed_through(void **state)
-{
-	char room[40];
-
-	memset(room, 'r', 33);
-	room[33] = '\0';
-	assert_int_equal(proto_check_name(room, 32, PROTO_ROOM_MAX_CHARS,
-	                     PERR_BAD_ROOM, PERR_BAD_ROOM),
-	    PERR_NONE);
-	assert_int_equal(proto_check_name(room, 33, PROTO_ROOM_MAX_CHARS,
-	                     PERR_BAD_ROOM, PERR_BAD_ROOM),
-	    PERR_BAD_ROOM);
-	assert_int_equal(proto_check_name("a b", 3, PROTO_ROOM_MAX_CHARS,
-	                     PERR_BAD_ROOM, PERR_BAD_ROOM),
-	    PERR_BAD_ROOM);
-}
-
-/* ---- fold ------------------------------------------------------------ */
-
-static void
-test_proto_fold_ascii_and_latin1(void **state)
-{
-	char out[32];
-
-	assert_int_equal(proto_fold("AlIcE", 5, out, sizeof(out)), 5);
-	assert_string_equal(out, "alice");
-	/* Élan -> élan, same byte length */
-	assert_int_equal(proto_fold("\xc3\x89lan", 5, out, sizeof(out)), 5);
-	assert_string_equal(out, "\xc3\xa9lan");
-}
-
-static void
-test_proto_fold_greek_cyrillic_korean(void **state)
-{
-	char out[32];
-
-	proto_fold("\xce\xa3\xce\x91", 4, out, sizeof(out)); /* ΣΑ */
-	assert_string_equal(out, "\xcf\x83\xce\xb1");        /* σα */
-	proto_fold("\xd0\x98\xd0\xb2\xd0\xb0\xd0\x9d", 8, out, sizeof(out));
-	assert_string_equal(out, "\xd0\xb8\xd0\xb2\xd0\xb0\xd0\xbd"); /* иван */
-	proto_fold("\xed\x95\x9c", 3, out, sizeof(out));
-	assert_string_equal(out, "\xed\x95\x9c");
-}
-
-static void
-test_proto_fold_only_part_of_input(void **state)
-{
-	char out[32];
-
-	assert_int_equal(proto_fold("ABCDEF", 3, out, sizeof(out)), 3);
-	assert_string_equal(out, "abc");
-}
-
-static void
-test_proto_fold_respects_outsz(void **state)
-{
-	char out[8];
-
-	memset(out, 'x', sizeof(out));
-	/* outsz 4: at most 3 bytes plus the NUL */
-	assert_int_equal(proto_fold("ABCDEF", 6, out, 4), 3);
-	assert_string_equal(out, "abc");
-	assert_int_equal(out[4], 'x');
-	/* a 2-byte character that does not fit whole is not split */
-	assert_int_equal(proto_fold("a\xc3\x89", 3, out, 3), 1);
-	assert_string_equal(out, "a");
 }
 
 /* ---- framer ---------------------------------------------------------- */
@@ -763,15 +642,6 @@ main(void)
 		cmocka_unit_test(test_proto_check_line_bad_utf8),
 		cmocka_unit_test(test_proto_check_line_control_chars),
 		cmocka_unit_test(test_proto_check_line_control_beats_blank),
-		cmocka_unit_test(test_proto_check_name_accepts_valid),
-		cmocka_unit_test(test_proto_check_name_length_in_code_points),
-		cmocka_unit_test(test_proto_check_name_rejects_bad),
-		cmocka_unit_test(
-		    test_proto_check_name_room_codes_passed_through),
-		cmocka_unit_test(test_proto_fold_ascii_and_latin1),
-		cmocka_unit_test(test_proto_fold_greek_cyrillic_korean),
-		cmocka_unit_test(test_proto_fold_only_part_of_input),
-		cmocka_unit_test(test_proto_fold_respects_outsz),
 		cmocka_unit_test(test_proto_frame_single_line),
 		cmocka_unit_test(test_proto_frame_crlf_stripped),
 		cmocka_unit_test(test_proto_frame_only_one_cr_stripped),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_render.c - unit tests for render.c, the client's output formatter.
  *
@@ -73,6 +74,10 @@ test_render_join_part(void **state)
 	assert_string_equal(plain("JOIN rust bob"), "[rust] * bob joined");
 	assert_string_equal(plain("PART rust bob left"), "[rust] * bob left");
 	assert_string_equal(plain("PART rust bob quit"), "[rust] * bob quit");
+	assert_string_equal(plain("PART rust bob quit see \033[2Jyou"),
+	    "[rust] * bob quit (see ?[2Jyou)");
+	assert_string_equal(coloured("PART rust bob quit bye"),
+	    "\033[2m[rust] * bob quit (bye)\033[0m");
 	assert_string_equal(
 	    plain("PART rust bob disconnected"), "[rust] * bob disconnected");
 	assert_string_equal(
@@ -141,6 +146,8 @@ test_render_err_is_red_with_colour(void **state)
 static void
 test_render_bye_removed_owner_hello(void **state)
 {
+	assert_string_equal(
+	    plain("NOTICE NICK_KEPT you keep it"), "* you keep it (NICK_KEPT)");
 	assert_string_equal(plain("BYE SHUTDOWN server going down"),
 	    "* server closed the connection: server going down (SHUTDOWN)");
 	assert_string_equal(plain("REMOVED rust alice"),
@@ -354,6 +361,84 @@ test_render_sanitize(void **state)
 	assert_string_equal(out, "?z");
 }
 
+static void
+test_render_width(void **state)
+{
+	assert_int_equal(render_locale(), 0);
+	assert_int_equal(render_width("abc", 3), 3);
+	assert_int_equal(render_width("한국어", 9), 6);    /* Hangul: 2 each */
+	assert_int_equal(render_width("e\xcc\x81", 3), 1); /* combining */
+	assert_int_equal(render_width("\033[1;31mab\033[0m", 13), 2);
+	assert_int_equal(render_width("\xff", 1), 1);
+	assert_int_equal(render_cp_width(0x10ffff), 2); /* unknown: wide */
+}
+
+/* Rows of s, each row's width, through render_wrap at width w. */
+static void
+assert_rows(const char *in, unsigned w, const char *want)
+{
+	static char wrapped[RENDER_WRAP_OUT];
+	size_t n = render_wrap(in, strlen(in), w, wrapped, sizeof(wrapped));
+	const char *row = wrapped, *nl;
+
+	assert_int_equal(n, strlen(wrapped));
+	assert_string_equal(wrapped, want);
+	for (;; row = nl + 1) { /* no row wider than w */
+		nl = strchr(row, '\n');
+		assert_true(w == 0 ||
+		    render_width(row, nl ? (size_t)(nl - row) : strlen(row)) <=
+		        w);
+		if (nl == NULL)
+			break;
+		assert_memory_equal(nl + 1, RENDER_CONT, RENDER_CONT_COLS);
+	}
+}
+
+static void
+test_render_wrap(void **state)
+{
+	char small[8];
+
+	assert_int_equal(render_locale(), 0);
+	/* exactly the width: one row; one more column: marked continuation */
+	assert_rows("0123456789abcdef", 16, "0123456789abcdef");
+	assert_rows(
+	    "0123456789abcdefX", 16, "0123456789abcdef\n" RENDER_CONT "X");
+	assert_rows("0123456789abcdefghijklmnopqrstuvwxyz", 16,
+	    "0123456789abcdef\n" RENDER_CONT "ghijklmnopq\n" RENDER_CONT
+	    "rstuvwxyz");
+	/* a wide syllable that does not fit goes to the next row whole */
+	assert_rows(
+	    "0123456789abcde한", 16, "0123456789abcde\n" RENDER_CONT "한");
+	assert_rows("0123456789abcd한", 16, "0123456789abcd한");
+	/* colour codes take no columns and are never split */
+	assert_rows("\033[36m[r]\033[0m 0123456789ab\033[1mX\033[0m", 16,
+	    "\033[36m[r]\033[0m 0123456789ab\033[1m\n" RENDER_CONT "X\033[0m");
+	/* width 0 (not a terminal): unchanged; tiny widths count as 16 */
+	assert_rows("0123456789abcdefghij", 0, "0123456789abcdefghij");
+	assert_int_equal(
+	    render_wrap("0123456789abcdefg", 17, 3, out, sizeof(out)),
+	    17 + 1 + RENDER_CONT_COLS);
+	/* out too small: cut at a character boundary, NUL-terminated */
+	assert_int_equal(render_wrap("ab한", 5, 80, small, 4), 2);
+	assert_string_equal(small, "ab");
+	assert_int_equal(render_wrap("ab", 2, 80, small, 0), 0);
+}
+
+static void
+test_render_own_lines(void **state)
+{
+	render_own("lobby", "하늘", NULL, "hi \033[2J", 7, 0, out, sizeof(out));
+	assert_string_equal(out, "> [lobby] <하늘> hi ?[2J");
+	render_own("rust", "bob", "alice", "psst", 4, 0, out, sizeof(out));
+	assert_string_equal(out, "> [whisper to alice] <bob> psst");
+	render_own("rust", "bob", NULL, "x", 1, 1, out, sizeof(out));
+	assert_string_equal(out,
+	    "\033[32m> \033[0m\033[36m[rust]\033[0m <\033[32mbob\033[0m> x");
+	/* own lines are never taken for a wrapped row or a server line */
+	assert_memory_equal(out + 5, "> ", 2);
+}
+
 int
 main(void)
 {
@@ -381,6 +466,9 @@ main(void)
 		cmocka_unit_test(test_render_garbage_never_crashes),
 		cmocka_unit_test(test_render_classify),
 		cmocka_unit_test(test_render_sanitize),
+		cmocka_unit_test(test_render_width),
+		cmocka_unit_test(test_render_wrap),
+		cmocka_unit_test(test_render_own_lines),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_resp.c - unit tests for core/resp.c: command encoding, every reply
  * type, nested arrays (an XREAD reply), incomplete input at every prefix,

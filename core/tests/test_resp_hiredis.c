@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_resp_hiredis.c - differential tests of core/resp.c against hiredis,
  * the reference client library (Debian libhiredis-dev, linked by this test

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_stats.c - unit tests for core/stats.c: bucket boundaries (linear
  * below 2^STATS_SUB_BITS, then STATS_SUB buckets per power of two, the

@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_utf8.c - unit tests for core/utf8.c: strict decoding (overlongs,
  * surrogates, out-of-range and truncated sequences), validation, counting,
- * encoding round trips, control/space classification and case folding.
+ * encoding round trips and control/space classification.  Case folding
+ * is name.c's (libunistring, ICU): core/tests/test_name.c.
  *
  * Pure module: no stubs, no seams.
  */
@@ -267,111 +269,6 @@ test_utf8_is_space_false_for_letters(void **state)
 	assert_false(utf8_is_space(0xac00)); /* 가 */
 }
 
-/* ---- fold ------------------------------------------------------------ */
-
-static void
-test_utf8_fold_ascii(void **state)
-{
-	uint32_t cp;
-
-	for (cp = 'A'; cp <= 'Z'; cp++)
-		assert_int_equal(utf8_fold(cp), cp + 32);
-	for (cp = 'a'; cp <= 'z'; cp++)
-		assert_int_equal(utf8_fold(cp), cp);
-	assert_int_equal(utf8_fold('@'), '@');
-	assert_int_equal(utf8_fold('['), '[');
-	assert_int_equal(utf8_fold('0'), '0');
-}
-
-static void
-test_utf8_fold_latin1(void **state)
-{
-	assert_int_equal(utf8_fold(0xc0), 0xe0); /* À */
-	assert_int_equal(utf8_fold(0xc9), 0xe9); /* É */
-	assert_int_equal(utf8_fold(0xde), 0xfe); /* Þ */
-	assert_int_equal(utf8_fold(0xd7), 0xd7); /* × is not a letter */
-	assert_int_equal(utf8_fold(0xdf), 0xdf); /* ß */
-	assert_int_equal(utf8_fold(0xe9), 0xe9);
-	assert_int_equal(utf8_fold(0xf7), 0xf7); /* ÷ */
-	assert_int_equal(utf8_fold(0xb5), 0xb5);
-}
-
-static void
-test_utf8_fold_latin_extended_a(void **state)
-{
-	assert_int_equal(utf8_fold(0x100), 0x101); /* Ā */
-	assert_int_equal(utf8_fold(0x101), 0x101);
-	assert_int_equal(utf8_fold(0x141), 0x142); /* Ł (odd upper) */
-	assert_int_equal(utf8_fold(0x142), 0x142);
-	assert_int_equal(utf8_fold(0x152), 0x153); /* Œ */
-	assert_int_equal(utf8_fold(0x17d), 0x17e); /* Ž */
-	assert_int_equal(utf8_fold(0x17e), 0x17e);
-	assert_int_equal(utf8_fold(0x130), 0x130); /* İ left alone */
-	assert_int_equal(utf8_fold(0x131), 0x131); /* ı */
-	assert_int_equal(utf8_fold(0x138), 0x138); /* ĸ */
-}
-
-/*
- * BUG (utf8_fold): U+0178 LATIN CAPITAL LETTER Y WITH DIAERESIS folds to
- * U+0179 (Ź, itself a capital) instead of U+00FF (ÿ), because it sits in
- * the "even = upper" run of Latin Extended-A.  So "Ÿ" and "ÿ" do not clash
- * as nicknames.  Expected utf8_fold(0x178) == 0xff; actual 0x179.
- */
-static void
-test_utf8_fold_y_diaeresis(void **state)
-{
-	assert_int_equal(utf8_fold(0x178), 0xff);
-	assert_int_equal(utf8_fold(0xff), 0xff);
-}
-
-static void
-test_utf8_fold_greek(void **state)
-{
-	assert_int_equal(utf8_fold(0x391), 0x3b1); /* Α */
-	assert_int_equal(utf8_fold(0x3a3), 0x3c3); /* Σ */
-	assert_int_equal(utf8_fold(0x3a9), 0x3c9); /* Ω */
-	assert_int_equal(utf8_fold(0x3ab), 0x3cb);
-	assert_int_equal(utf8_fold(0x3a2), 0x3a2); /* unassigned */
-	assert_int_equal(utf8_fold(0x3b1), 0x3b1);
-}
-
-static void
-test_utf8_fold_cyrillic(void **state)
-{
-	assert_int_equal(utf8_fold(0x400), 0x450); /* Ѐ */
-	assert_int_equal(utf8_fold(0x401), 0x451); /* Ё */
-	assert_int_equal(utf8_fold(0x40f), 0x45f);
-	assert_int_equal(utf8_fold(0x410), 0x430); /* А */
-	assert_int_equal(utf8_fold(0x42f), 0x44f); /* Я */
-	assert_int_equal(utf8_fold(0x430), 0x430);
-	assert_int_equal(utf8_fold(0x451), 0x451);
-}
-
-static void
-test_utf8_fold_other_scripts_unchanged(void **state)
-{
-	assert_int_equal(utf8_fold(0xac00), 0xac00); /* 가 */
-	assert_int_equal(utf8_fold(0x3042), 0x3042); /* あ */
-	assert_int_equal(utf8_fold(0x1f600), 0x1f600);
-	assert_int_equal(utf8_fold(0x10ffff), 0x10ffff);
-}
-
-static void
-test_utf8_fold_idempotent_and_same_length(void **state)
-{
-	char a[4], b[4];
-	uint32_t cp, f;
-
-	/* folding twice changes nothing, and never changes the byte length */
-	for (cp = 0; cp < 0x800; cp++) {
-		if (cp == 0x178)
-			continue; /* see the BUG note above */
-		f = utf8_fold(cp);
-		assert_int_equal(utf8_fold(f), f);
-		assert_int_equal(utf8_encode(cp, a), utf8_encode(f, b));
-	}
-}
-
 int
 main(void)
 {
@@ -398,14 +295,6 @@ main(void)
 		cmocka_unit_test(test_utf8_is_control_false_for_text),
 		cmocka_unit_test(test_utf8_is_space_ascii_and_unicode),
 		cmocka_unit_test(test_utf8_is_space_false_for_letters),
-		cmocka_unit_test(test_utf8_fold_ascii),
-		cmocka_unit_test(test_utf8_fold_latin1),
-		cmocka_unit_test(test_utf8_fold_latin_extended_a),
-		cmocka_unit_test(test_utf8_fold_greek),
-		cmocka_unit_test(test_utf8_fold_cyrillic),
-		cmocka_unit_test(test_utf8_fold_other_scripts_unchanged),
-		cmocka_unit_test(test_utf8_fold_idempotent_and_same_length),
-		cmocka_unit_test(test_utf8_fold_y_diaeresis),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
 # docs/packaging/mkdeb.sh STAGE OUT.deb - turn a `make install DESTDIR=STAGE PREFIX=/usr
 # UNITDIR=/lib/systemd/system` tree into a Debian binary package with
 # dpkg-deb (called by `make deb`; see README.md "Install and run as a service").
@@ -7,7 +8,8 @@
 # large docs (Debian policy 12.3), copyright, changelog.Debian.gz, md5sums,
 # maintainer scripts that only tell systemd about the unit (the service is
 # not enabled or started by installing), and a control file whose Depends
-# comes from dpkg-shlibdeps (libc6 only: the programs link nothing else).
+# comes from dpkg-shlibdeps (libc6; forkchatd also links libunistring and
+# ICU for the name profile, core/name.c).
 # Environment: VERSION (e.g. 1.0-1), ARCH (e.g. amd64).
 set -eu
 
@@ -56,10 +58,21 @@ if command -v dpkg-shlibdeps >/dev/null 2>&1; then
 fi
 if [ -z "$depends" ]; then
 	need=$(objdump -p $bins | awk '/NEEDED/ { print $2 }' | sort -u)
-	[ "$need" = "libc.so.6" ] || { echo "mkdeb: unexpected libraries: $need" >&2; exit 1; }
 	glibc=$(objdump -T $bins | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' |
 		sort -t. -k1,1n -k2,2n | tail -1)
 	depends="libc6 (>= $glibc)"
+	for lib in $need; do
+		case $lib in
+		libc.so.6) continue ;;
+		libunistring.so.*) pkg=libunistring${lib#libunistring.so.} ;;
+		libicu*.so.*) pkg=libicu${lib##*.so.} ;;
+		*) echo "mkdeb: unexpected library: $lib" >&2; exit 1 ;;
+		esac
+		case ", $depends," in
+		*", $pkg,"*) ;;
+		*) depends="$depends, $pkg" ;;
+		esac
+	done
 fi
 
 mkdir -p "$stage/DEBIAN"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_chat.c - libFuzzer target for the chat state machine (core/chat.c).
  *
@@ -31,6 +32,7 @@
 #include <string.h>
 
 #include "chat.h"
+#include "name.h"
 #include "proto.h"
 #include "utf8.h"
 #include "fuzz_util.h"
@@ -194,8 +196,9 @@ is_notice(const char *l, size_t len)
 static void
 check_model(void)
 {
-	char k1[PROTO_NAME_MAX_BYTES + 1], k2[PROTO_NAME_MAX_BYTES + 1];
+	char k1[NAME_KEYSZ], k2[NAME_KEYSZ], nfc[PROTO_NAME_MAX_BYTES + 1];
 	const char *n1, *n2;
+	uint32_t cp;
 	int s, t, users = 0;
 
 	for (s = 0; s < NSLOTS; s++) {
@@ -208,14 +211,14 @@ check_model(void)
 		users++;
 		FZ_CHECK(chat_room(g.chat, s) != NULL);
 		n1 = chat_nick(g.chat, s);
-		FZ_CHECK(proto_check_name(n1, strlen(n1), PROTO_NICK_MAX_CHARS,
-		    PERR_BAD_NICK, PERR_NICK_TOO_LONG) == PERR_NONE);
-		proto_fold(n1, strlen(n1), k1, sizeof(k1));
+		FZ_CHECK(name_prepare(n1, strlen(n1), PROTO_NICK_MAX_CHARS,
+		    nfc, sizeof(nfc), k1, &cp) == NAME_OK);
+		FZ_CHECK(strcmp(nfc, n1) == 0);	/* stored in NFC */
 		for (t = s + 1; t < NSLOTS; t++) {
 			if (!chat_is_registered(g.chat, t))
 				continue;
 			n2 = chat_nick(g.chat, t);
-			proto_fold(n2, strlen(n2), k2, sizeof(k2));
+			name_key(n2, strlen(n2), k2);
 			FZ_CHECK(strcmp(k1, k2) != 0);	/* unique nicknames */
 		}
 	}
@@ -391,14 +394,14 @@ check_effects(int slot, const char *line, size_t len, int kind,
 	}
 	if (kind == 8) {			/* /w NAME hi P */
 		int to = -1;
-		char k1[PROTO_NAME_MAX_BYTES + 1], k2[PROTO_NAME_MAX_BYTES + 1];
+		char k1[NAME_KEYSZ], k2[NAME_KEYSZ];
 
-		proto_fold(cmd.arg, cmd.arglen, k1, sizeof(k1));
+		name_key(cmd.arg, cmd.arglen, k1);	/* "" if no name */
 		for (s = 0; s < NSLOTS; s++) {
 			if (!b->reg[s])
 				continue;
-			proto_fold(b->nick[s], strlen(b->nick[s]), k2, sizeof(k2));
-			if (strcmp(k1, k2) == 0)
+			name_key(b->nick[s], strlen(b->nick[s]), k2);
+			if (k1[0] != '\0' && strcmp(k1, k2) == 0)
 				to = s;
 		}
 		if (to < 0 || to == slot) {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_proto.c - libFuzzer target for the framer, the line validator and
  * the command parser (core/proto.c, core/utf8.c).
@@ -5,8 +6,8 @@
  * The input is split in two: the first bytes choose the framer's limit
  * and how the rest is cut into pieces; the rest is the byte stream a
  * client would send.  Every line the framer reports goes through
- * proto_check_line, proto_parse, proto_usage, proto_check_name and
- * proto_fold, as the server does, and each result is compared with a
+ * proto_check_line, proto_parse, proto_usage and the name profile
+ * (name_prepare, name_key), as the server does, and each result is compared with a
  * small, deliberately naive reference model written here from
  * docs/PROTOCOL.md (not from proto.c), so a disagreement is a bug in one
  * of the two.  It never makes a system call and aborts on the first
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "name.h"
 #include "proto.h"
 #include "utf8.h"
 #include "fuzz_util.h"
@@ -226,47 +228,44 @@ check_parse(const char *s, size_t len)
 	}
 }
 
+/* The name profile (core/name.c): what it accepts, and its key. */
 static void
 check_name(const char *s, size_t len)
 {
-	char *key, *key2;
-	size_t klen, k2len, chars, i, n;
-	enum proto_err e;
+	char nfc[PROTO_NAME_MAX_BYTES + 1], key[NAME_KEYSZ];
+	char nfc2[PROTO_NAME_MAX_BYTES + 1], key2[NAME_KEYSZ];
+	size_t chars, i, n;
+	enum name_fault f;
 	uint32_t cp;
 
-	e = proto_check_name(s, len, PROTO_ROOM_MAX_CHARS, PERR_BAD_ROOM,
-	    PERR_NICK_TOO_LONG);
-	if (e != PERR_NONE) {
-		FZ_CHECK(e == PERR_BAD_ROOM || e == PERR_NICK_TOO_LONG);
+	f = name_prepare(s, len, PROTO_ROOM_MAX_CHARS, nfc, sizeof(nfc), key,
+	    &cp);
+	if (f != NAME_OK) {
+		FZ_CHECK(f > NAME_OK && f <= NAME_NOMEM);
+		FZ_CHECK(key[0] == '\0');	/* matches nothing */
+		FZ_CHECK(name_key(s, len, key2) == 0);
 		return;
 	}
-	/* A good name: non-empty, valid, no '/', space or control first. */
+	/* A good name: non-empty, valid, no '/' first, no space or control. */
 	FZ_CHECK(len > 0 && s[0] != '/');
 	FZ_CHECK(utf8_valid(s, len));
-	for (i = 0, chars = 0; i < len; i += n, chars++) {
+	for (i = 0; i < len; i += n) {
 		n = ref_decode((const unsigned char *)s + i, len - i, &cp);
 		FZ_CHECK(n > 0 && !ref_is_control(cp) && !utf8_is_space(cp));
 	}
-	FZ_CHECK(chars <= PROTO_ROOM_MAX_CHARS);
-	FZ_CHECK(utf8_count(s, len) == chars);
-	key = malloc(len + 1);
-	key2 = malloc(len + 1);
-	FZ_CHECK(key && key2);
-	klen = proto_fold(s, len, key, len + 1);
-	FZ_CHECK(klen <= len && key[klen] == '\0');	/* never lengthens */
-	FZ_CHECK(klen == strlen(key));
-	FZ_CHECK(utf8_valid(key, klen));
-	FZ_CHECK(utf8_count(key, klen) == chars);	/* one cp per cp */
-	/* In the ASCII prefix, upper case folds to lower case, rest as is. */
-	for (i = 0; i < len && i < klen && (unsigned char)s[i] < 0x80; i++)
-		FZ_CHECK(key[i] == ((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 :
-		    s[i]));
-	/* A fold of a fold is the same key, except known quirks. */
-	k2len = proto_fold(key, klen, key2, len + 1);
-	if (!fz_known_quirk_fold(s, len))
-		FZ_CHECK(k2len == klen && memcmp(key, key2, klen) == 0);
-	free(key);
-	free(key2);
+	chars = utf8_count(nfc, strlen(nfc));
+	FZ_CHECK(chars > 0 && chars <= PROTO_ROOM_MAX_CHARS);
+	FZ_CHECK(utf8_valid(nfc, strlen(nfc)));
+	FZ_CHECK(key[0] != '\0' && strlen(key) <= NAME_KEY_MAX);
+	FZ_CHECK(utf8_valid(key, strlen(key)));
+	FZ_CHECK(strcmp(key, "-") != 0);
+	FZ_CHECK(memchr(key, ' ', strlen(key)) == NULL);
+	/* The stored form is the same name, with the same key and form. */
+	FZ_CHECK(name_prepare(nfc, strlen(nfc), PROTO_ROOM_MAX_CHARS, nfc2,
+	    sizeof(nfc2), key2, &cp) == NAME_OK);
+	FZ_CHECK(strcmp(nfc, nfc2) == 0 && strcmp(key, key2) == 0);
+	FZ_CHECK(name_key(s, len, key2) == strlen(key) &&
+	    strcmp(key, key2) == 0);
 }
 
 static void

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_util.h - shared helpers of the libFuzzer targets: an invariant
  * check that aborts with a readable message, a cursor over the fuzz
@@ -82,10 +83,9 @@ fz_trace(void)
 }
 
 /*
- * Known bug KB1: utf8_fold(U+0178 LATIN CAPITAL LETTER Y WITH DIAERESIS)
- * returns U+0179 (the Latin Extended-A even/odd rule applied to a letter
- * whose lower case is U+00FF), so the fold is not idempotent and "Ÿ" does
- * not clash with "ÿ".
+ * Known bug KB1 (fixed by core/name.c; no target calls this any more):
+ * utf8_fold(U+0178 LATIN CAPITAL LETTER Y WITH DIAERESIS) returned U+0179,
+ * so the fold was not idempotent and "Ÿ" did not clash with "ÿ".
  */
 static inline int
 fz_known_quirk_fold(const char *s, size_t len)

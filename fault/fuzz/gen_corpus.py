@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """gen_corpus.py - (re)write the seed corpus in fault/corpus/ from this file.
 
 The seeds are committed; this script documents what each one means and
@@ -12,6 +13,7 @@ fuzz_chat input: [cfg] then operations [op = action << 3 | slot][operands]
   action 0-2 connect, 3-4 disconnect, 5 reject [code], 6 bye [reason],
   7 fail the next room allocation, 8-9 raw bytes [len][bytes],
   10-31 command (action - 10) [name index], see build_cmd() in fuzz_chat.c
+fuzz_fedev input: stream entry values, each [len 2 bytes big-endian][bytes]
 """
 
 import os
@@ -95,8 +97,32 @@ CHAT = {
 }
 
 
+# ---- fuzz_fedev -------------------------------------------------------------
+def entries(*values):
+    return b"".join(len(v).to_bytes(2, "big") + v for v in values)
+
+
+ORG = b"hub1/1733400000123.4242 "
+FEDEV = {
+    "room-lines": entries(ORG + b"1 M lobby MSG lobby zed hello", ORG + b"2 M ops JOIN Ops zed",
+                          ORG + b"3 M ops MSG Ops zed in ops", ORG + b"4 M ops OWNER Ops zed",
+                          ORG + b"5 M ops PART Ops zed left"),
+    "presence": entries(ORG + b"0 P hub1\nR lobby 2 -\nR Ops 1 zed\nU zed Ops\nU yan lobby\n",
+                        ORG + b"0 S", b"hub2/1.2 0 P hub2\nU \xce\xa3\xce\xbf lobby\n"),
+    "whisper-rm": entries(ORG + b"6 W hub0 zed ann psst", ORG + b"7 D ops zed",
+                          ORG + b"8 O ops", "hub1/1.1 9 M 하늘 MSG 하늘 민수 안녕".encode()),
+    "hostile": entries(ORG + b"99999999999999999999999 M lobby MSG lobby zed x",
+                       ORG + b"-1 M lobby MSG lobby zed x", ORG + b"1a M lobby MSG lobby zed x",
+                       b"", b"hub1 1 O ops", b"/1.1 1 O ops",
+                       ORG + b"10 M lobby BYE SHUTDOWN x", ORG + b"11 M lobby MSG ops zed x",
+                       ORG + b"12 M lobby MSG lobby zed \x00\xff\x1b[31m",
+                       ORG + b"13 W hub0 zed ann", ORG + b"0 P hub9\nU x lobby\n",
+                       ORG + b"14 M lobby MSG lobby zed " + b"x" * 17000),
+}
+
+
 def main():
-    for target, seeds in (("fuzz_proto", PROTO), ("fuzz_chat", CHAT)):
+    for target, seeds in (("fuzz_proto", PROTO), ("fuzz_chat", CHAT), ("fuzz_fedev", FEDEV)):
         d = os.path.join(OUT, target)
         os.makedirs(d, exist_ok=True)
         for name, data in seeds.items():

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """run.py - run every fuzzer once, bounded, and write fault/results/fuzz.json.
 
   1. Regression seeds (fault/corpus/<target>/regress-*) are replayed with
@@ -32,6 +33,7 @@ TARGETS = {
     # name: (binary, max_len, dictionary)
     "fuzz_proto": ("fuzz_proto", 12288, "proto.dict"),
     "fuzz_chat": ("fuzz_chat", 4096, None),
+    "fuzz_fedev": ("fuzz_fedev", 65536, None),
 }
 
 # Known bugs in core/, reported and not fixed here (see fault/fuzz/README.md).
@@ -166,7 +168,10 @@ def main():
 
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"scenarios": scenarios}, f, indent=1, ensure_ascii=False)
+        sys.path.insert(0, os.path.join(ROOT, "ci"))
+        import provenance       # git commit, dirty flag, compiler, kernel, machine
+        json.dump({"scenarios": scenarios, "provenance": provenance.collect()}, f, indent=1,
+                  ensure_ascii=False)
         f.write("\n")
     known_fail = [s["name"] for s in scenarios if s["name"] in known and s["result"] != "pass"]
     allow = os.environ.get("FUZZ_ALLOW_KNOWN") == "1"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fiu.h - stand-in for libfiu's header, used only by the fuzz build of
  * core/chat.c (-DFIU_ENABLE -Ifault/fuzz/stub).  fuzz_chat.c defines
