@@ -37,6 +37,13 @@ STARTED = set()          # every pid we launched; killed at exit if still alive
 SCALE = 1.0
 
 
+def fiu_count_lib():
+    """fault/fiu_count.c, built beside the server: counts the preload's
+    failures (posix/*, libc/*) into $FORKCHAT_FAILPOINT_LOG, as
+    core/failpoint.h does for the in-code points (runner.py's fired column)."""
+    return SERVER_BIN.parent / "fiu_count.so"
+
+
 def scaled(seconds):
     return seconds * SCALE
 
@@ -241,8 +248,8 @@ class Server:
         sigblock, server = SIGBLOCK, SERVER_BIN
         if "setpriv" in self.wrap:      # runs as nobody: the checkout may be 0700
             sigblock, server = public_copy(SIGBLOCK), public_copy(SERVER_BIN)
-        fr = ["/usr/bin/python3", str(sigblock)] + (["-x"] if self.preload else []) + \
-            ["-f", self.prefix]
+        fr = ["/usr/bin/python3", str(sigblock)] + (
+            ["-x", "-p", str(fiu_count_lib())] if self.preload else []) + ["-f", self.prefix]
         for c in self.start_cmds:
             fr += ["-c", c]
         return self.wrap + fr + ["--", str(server), "-f", "-p", str(port),
