@@ -20,7 +20,7 @@ FAULT_BIN   := $(FAULT_BUILD)/forkchatd
 # counts libfiu's preload failures (posix/*, libc/*) for the fired column
 FAULT_COUNT := $(FAULT_BUILD)/fiu_count.so
 FAULT_PY    := /usr/bin/python3
-FAULT_RUN   := $(FAULT_PY) fault/runner.py --server $(FAULT_BIN)
+FAULT_RUN   := $(FAULT_PY) fault/runner.py --server $(FAULT_BIN) --count-lib $(FAULT_COUNT)
 SEED        ?= 1
 DURATION    ?= 30
 FAULT_ARGS  ?=

@@ -37,11 +37,14 @@ STARTED = set()          # every pid we launched; killed at exit if still alive
 SCALE = 1.0
 
 
+# fault/fiu_count.c (make fault-build): counts the preload's failures
+# (posix/*, libc/*) into $FORKCHAT_FAILPOINT_LOG, as core/failpoint.h does
+# for the in-code points (runner.py's fired column); runner.py --count-lib
+COUNT_LIB = Path(os.environ.get("FAULT_FIU_COUNT", ROOT / "build" / "fault" / "fiu_count.so"))
+
+
 def fiu_count_lib():
-    """fault/fiu_count.c, built beside the server: counts the preload's
-    failures (posix/*, libc/*) into $FORKCHAT_FAILPOINT_LOG, as
-    core/failpoint.h does for the in-code points (runner.py's fired column)."""
-    return SERVER_BIN.parent / "fiu_count.so"
+    return COUNT_LIB
 
 
 def scaled(seconds):

@@ -246,6 +246,7 @@ def main():
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the run dir")
     ap.add_argument("--server", help="the libfiu-enabled forkchatd")
+    ap.add_argument("--count-lib", help="fiu_count.so (fault/fiu_count.c), counts preload points")
     ap.add_argument("--fuzz-cmd")
     ap.add_argument("--fuzz-budget", type=int, default=240)
     ap.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "1") or 1))
@@ -254,6 +255,8 @@ def main():
     a = ap.parse_args()
     if a.server:
         fclib.SERVER_BIN = Path(a.server).resolve()
+    if a.count_lib:
+        fclib.COUNT_LIB = Path(a.count_lib).resolve()
     fclib.SCALE = timescale.detect(str(fclib.SERVER_BIN))
     for tool in ("/usr/bin/fiu-run", "/usr/lib/fiu/fiu_run_preload.so"):
         if not os.path.exists(tool):
