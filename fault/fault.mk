@@ -14,7 +14,7 @@
 DEB_DEPS += libfiu-dev fiu-utils procps util-linux
 
 FAULT_BUILD := $(BUILD)/fault
-FAULT_SRCS  := $(filter-out core/client.c,$(wildcard core/*.c))
+FAULT_SRCS  := $(filter-out core/client/client.c,$(CORE_SRCS))
 FAULT_OBJS  := $(FAULT_SRCS:core/%.c=$(FAULT_BUILD)/obj/%.o)
 FAULT_BIN   := $(FAULT_BUILD)/forkchatd
 # counts libfiu's preload failures (posix/*, libc/*) for the fired column
@@ -37,9 +37,9 @@ $(FAULT_COUNT): fault/fiu_count.c | $(STAMP)
 	@mkdir -p $(@D)
 	$(CC) -O2 -Wall -Wextra -Werror -fPIC -shared $< -o $@ -ldl
 
-$(FAULT_BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(STAMP)
+$(FAULT_BUILD)/obj/%.o: core/%.c | $(STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DFIU_ENABLE -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -DFIU_ENABLE -c $< -o $@
 
 $(FAULT_BIN): $(FAULT_OBJS) | $(STAMP)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu $(NAME_LIBS)

@@ -38,7 +38,7 @@ SCALE = 1.0
 
 
 # fault/fiu_count.c (make fault-build): counts the preload's failures
-# (posix/*, libc/*) into $FORKCHAT_FAILPOINT_LOG, as core/failpoint.h does
+# (posix/*, libc/*) into $FORKCHAT_FAILPOINT_LOG, as core/sys/failpoint.h does
 # for the in-code points (runner.py's fired column); runner.py --count-lib
 COUNT_LIB = Path(os.environ.get("FAULT_FIU_COUNT", ROOT / "build" / "fault" / "fiu_count.so"))
 

@@ -5,8 +5,8 @@
  * in every wrapper, through the PLT; preloaded before it, this library's
  * fiu_fail() is the one those calls reach.  It asks the real one (the next
  * in the search order, libfiu.so) and, when it says "fail", appends
- * "NAME PID\n" to $FORKCHAT_FAILPOINT_LOG, the file where core/failpoint.h
- * records the in-code points (those it leaves to core/failpoint.h: no
+ * "NAME PID\n" to $FORKCHAT_FAILPOINT_LOG, the file where core/sys/failpoint.h
+ * records the in-code points (those it leaves to core/sys/failpoint.h: no
  * double count).  The failure decision is libfiu's, unchanged.
  *
  * Only raw system calls here: the preload wraps open() and write() (its

@@ -65,7 +65,7 @@ POINT_RX = re.compile(r"(?:forkchatd|posix|libc)(?:/[a-z_0-9]+)+")
 
 def fired_counts(path):
     """{point: injected failures} from a FORKCHAT_FAILPOINT_LOG file (one
-    "NAME PID" line per failure, written by core/failpoint.h for the
+    "NAME PID" line per failure, written by core/sys/failpoint.h for the
     in-code points and by fault/fiu_count.c for libfiu's preload points)."""
     out = {}
     try:
@@ -106,7 +106,7 @@ def judge_fired(row, point, counts, fires=True):
 
 def run_scenario(sc, ctx):
     t0 = time.monotonic()
-    # core/failpoint.h records every injected failure here (fired column)
+    # core/sys/failpoint.h records every injected failure here (fired column)
     fired_log = None
     if ctx is not None:
         fired_log = ctx.rundir / ("fired-%s.log" % re.sub(r"[^A-Za-z0-9_.-]", "_", sc["name"]))
