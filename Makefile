@@ -105,6 +105,8 @@ WRAP_test_fed := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=kill -Wl,--wrap=wai
                  -Wl,--wrap=chat_fed_room_line -Wl,--wrap=chat_fed_claimed \
                  -Wl,--wrap=chat_fed_snapshot -Wl,--wrap=chat_fed_expire \
                  -Wl,--wrap=chat_fed_presence
+WRAP_test_session := -Wl,--wrap=kill -Wl,--wrap=sigtimedwait -Wl,--wrap=write \
+                     -Wl,--wrap=send -Wl,--wrap=read
 
 $(BUILD)/tests/%: core/tests/%.c $(LIB) | $(STAMP)
 	@mkdir -p $(@D)
