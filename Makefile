@@ -27,9 +27,9 @@ DEB_DEPS := gcc make pkg-config libcmocka-dev python3 python3-pytest \
             man-db groff-base dpkg-dev binutils systemd redis-server \
             libhiredis-dev tmux libunistring-dev libicu-dev lintian strace
 
-# The name profile (core/name.c, docs/SECURITY.md): GNU libunistring for
+# The name profile (core/chat/name.c, docs/SECURITY.md): GNU libunistring for
 # classes, normalisation and case folding, ICU for confusable skeletons.
-# The log (core/log.c) escapes with libunistring's classes.  Every program
+# The log (core/sys/log.c) escapes with libunistring's classes.  Every program
 # linking the server's objects links these; the client needs neither.
 NAME_LIBS := -lunistring -licui18n -licuuc -licudata
 
@@ -53,13 +53,23 @@ $(STAMP):
 # ---- core ----------------------------------------------------------------
 # Everything except the two main() files goes into one static library that
 # the programs and the unit tests link against.
-LIB_SRCS := $(filter-out core/forkchatd.c core/client.c,$(wildcard core/*.c))
+# core/ is laid out by role (docs/ARCHITECTURE.md): lib (pure code), sys
+# (system plumbing), chat (the parent's state), server, fed (federation),
+# client.  Includes name their folder: #include "sys/log.h".
+CORE_DIRS := lib sys chat server fed client
+CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.c))
+CORE_HDRS := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.h))
+LIB_SRCS := $(filter-out core/server/forkchatd.c core/client/client.c,$(CORE_SRCS))
 LIB_OBJS := $(LIB_SRCS:core/%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libforkchat.a
 
-$(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(STAMP)
+# -MMD -MP: each object depends on the headers it includes, no more
+# (build/**/*.d, read back at the end of this file).
+DEPFLAGS := -MMD -MP
+
+$(BUILD)/obj/%.o: core/%.c | $(STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -67,10 +77,10 @@ $(LIB): $(LIB_OBJS)
 # -z now: every symbol is bound at startup, in the parent, so no session
 # child forked later resolves a libc, libunistring or ICU symbol lazily
 # (full RELRO as well).
-$(BUILD)/forkchatd: $(BUILD)/obj/forkchatd.o $(LIB)
+$(BUILD)/forkchatd: $(BUILD)/obj/server/forkchatd.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -Wl,-z,relro,-z,now $(NAME_LIBS)
 
-$(BUILD)/forkchat: $(BUILD)/obj/client.o $(LIB)
+$(BUILD)/forkchat: $(BUILD)/obj/client/client.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
 
 run: $(BUILD)/forkchatd
@@ -96,9 +106,9 @@ WRAP_test_fed := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=kill -Wl,--wrap=wai
                  -Wl,--wrap=chat_fed_snapshot -Wl,--wrap=chat_fed_expire \
                  -Wl,--wrap=chat_fed_presence
 
-$(BUILD)/tests/%: core/tests/%.c $(LIB) $(wildcard core/*.h) | $(STAMP)
+$(BUILD)/tests/%: core/tests/%.c $(LIB) | $(STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(LIB) -o $@ $(LDFLAGS) -lcmocka $(WRAP_$*) $(NAME_LIBS)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -Wno-unused-parameter $< $(LIB) -o $@ $(LDFLAGS) -lcmocka $(WRAP_$*) $(NAME_LIBS)
 
 # ci/run-unit.sh also fails on skipped tests not in ci/skips.allow.
 unit: $(UNIT_TESTS)
@@ -174,3 +184,6 @@ help:
 	grep -h -E '^[a-z][a-zA-Z0-9_-]*:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 -include bench/bench.mk fault/fault.mk ci/ci.mk
+
+# Header dependencies written by -MMD (every build variant).
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d $(BUILD)/*/*/*/*.d)

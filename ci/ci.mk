@@ -40,8 +40,8 @@ $(CI_STAMP): ci/ci.mk
 ci: ## run every CI stage (ci/gate.sh), PASS/FAIL per stage
 	bash ci/gate.sh
 
-CI_SRCS      := $(wildcard core/*.c)
-CI_HDRS      := $(wildcard core/*.h)
+CI_SRCS      := $(CORE_SRCS)
+CI_HDRS      := $(CORE_HDRS)
 CI_TEST_SRCS := $(wildcard core/tests/*.c)
 CI_DEFS      := -std=gnu11 -D_GNU_SOURCE -DFORKCHAT_VERSION='"$(VERSION)"' -Icore
 
@@ -61,18 +61,18 @@ STRICT_GCC_OBJS   := $(CI_SRCS:core/%.c=$(BUILD)/strict-gcc/%.o) \
 STRICT_CLANG_OBJS := $(CI_SRCS:core/%.c=$(BUILD)/strict-clang/%.o) \
                      $(CI_TEST_SRCS:core/tests/%.c=$(BUILD)/strict-clang/tests/%.o)
 
-$(BUILD)/strict-gcc/%.o: core/%.c $(CI_HDRS) | $(CI_STAMP)
+$(BUILD)/strict-gcc/%.o: core/%.c | $(CI_STAMP)
 	@mkdir -p $(@D)
-	gcc $(STRICT_FLAGS) -c $< -o $@
-$(BUILD)/strict-gcc/tests/%.o: core/tests/%.c $(CI_HDRS) | $(CI_STAMP)
+	gcc $(STRICT_FLAGS) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/strict-gcc/tests/%.o: core/tests/%.c | $(CI_STAMP)
 	@mkdir -p $(@D)
-	gcc $(STRICT_FLAGS) $(STRICT_TEST_FLAGS) -c $< -o $@
-$(BUILD)/strict-clang/%.o: core/%.c $(CI_HDRS) | $(CI_STAMP)
+	gcc $(STRICT_FLAGS) $(DEPFLAGS) $(STRICT_TEST_FLAGS) -c $< -o $@
+$(BUILD)/strict-clang/%.o: core/%.c | $(CI_STAMP)
 	@mkdir -p $(@D)
-	clang $(STRICT_FLAGS) -c $< -o $@
-$(BUILD)/strict-clang/tests/%.o: core/tests/%.c $(CI_HDRS) | $(CI_STAMP)
+	clang $(STRICT_FLAGS) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/strict-clang/tests/%.o: core/tests/%.c | $(CI_STAMP)
 	@mkdir -p $(@D)
-	clang $(STRICT_FLAGS) $(STRICT_TEST_FLAGS) -c $< -o $@
+	clang $(STRICT_FLAGS) $(DEPFLAGS) $(STRICT_TEST_FLAGS) -c $< -o $@
 
 strict-gcc: $(STRICT_GCC_OBJS)
 strict-clang: $(STRICT_CLANG_OBJS)
@@ -89,18 +89,18 @@ $(1)_LIB   := $(BUILD)/$(1)/libforkchat.a
 $(1)_TESTS := $(UNIT_SRCS:core/tests/%.c=$(BUILD)/$(1)/tests/%)
 $(1)_BINS  := $(BUILD)/$(1)/forkchatd $(BUILD)/$(1)/forkchat $$($(1)_TESTS)
 
-$(BUILD)/$(1)/obj/%.o: core/%.c $(CI_HDRS) | $(CI_STAMP)
+$(BUILD)/$(1)/obj/%.o: core/%.c | $(CI_STAMP)
 	@mkdir -p $$(@D)
-	gcc $(CI_DEFS) $$($(1)_CFLAGS) -c $$< -o $$@
+	gcc $(CI_DEFS) $(DEPFLAGS) $$($(1)_CFLAGS) -c $$< -o $$@
 $(BUILD)/$(1)/libforkchat.a: $(LIB_SRCS:core/%.c=$(BUILD)/$(1)/obj/%.o)
 	rm -f $$@ && ar rcs $$@ $$^
-$(BUILD)/$(1)/forkchatd: $(BUILD)/$(1)/obj/forkchatd.o $(BUILD)/$(1)/libforkchat.a
+$(BUILD)/$(1)/forkchatd: $(BUILD)/$(1)/obj/server/forkchatd.o $(BUILD)/$(1)/libforkchat.a
 	gcc $$($(1)_CFLAGS) $$^ -o $$@ $$($(1)_LDFLAGS) $(NAME_LIBS)
-$(BUILD)/$(1)/forkchat: $(BUILD)/$(1)/obj/client.o $(BUILD)/$(1)/libforkchat.a
+$(BUILD)/$(1)/forkchat: $(BUILD)/$(1)/obj/client/client.o $(BUILD)/$(1)/libforkchat.a
 	gcc $$($(1)_CFLAGS) $$^ -o $$@ $$($(1)_LDFLAGS)
-$(BUILD)/$(1)/tests/%: core/tests/%.c $(BUILD)/$(1)/libforkchat.a $(CI_HDRS) | $(CI_STAMP)
+$(BUILD)/$(1)/tests/%: core/tests/%.c $(BUILD)/$(1)/libforkchat.a | $(CI_STAMP)
 	@mkdir -p $$(@D)
-	gcc $(CI_DEFS) $$($(1)_CFLAGS) -Wno-unused-parameter $$< $(BUILD)/$(1)/libforkchat.a \
+	gcc $(CI_DEFS) $(DEPFLAGS) $$($(1)_CFLAGS) -Wno-unused-parameter $$< $(BUILD)/$(1)/libforkchat.a \
 	    -o $$@ $$($(1)_LDFLAGS) -lcmocka $$(WRAP_$$*) $(NAME_LIBS)
 endef
 

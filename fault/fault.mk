@@ -14,7 +14,7 @@
 DEB_DEPS += libfiu-dev fiu-utils procps util-linux
 
 FAULT_BUILD := $(BUILD)/fault
-FAULT_SRCS  := $(filter-out core/client.c,$(wildcard core/*.c))
+FAULT_SRCS  := $(filter-out core/client/client.c,$(CORE_SRCS))
 FAULT_OBJS  := $(FAULT_SRCS:core/%.c=$(FAULT_BUILD)/obj/%.o)
 FAULT_BIN   := $(FAULT_BUILD)/forkchatd
 FAULT_PY    := /usr/bin/python3
@@ -31,9 +31,9 @@ FAULT_FUZZ := $(if $(wildcard fault/fuzz.mk),--fuzz-cmd '$(MAKE) --no-print-dire
 .PHONY: fault fault-quick fault-soak fault-build
 fault-build: $(FAULT_BIN)  ## build the libfiu-enabled server (build/fault/forkchatd)
 
-$(FAULT_BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(STAMP)
+$(FAULT_BUILD)/obj/%.o: core/%.c | $(STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DFIU_ENABLE -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -DFIU_ENABLE -c $< -o $@
 
 $(FAULT_BIN): $(FAULT_OBJS) | $(STAMP)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu $(NAME_LIBS)

@@ -65,7 +65,7 @@ INCODE_RX = re.compile(r"forkchatd/[a-z_]+/[a-z_0-9]+")
 
 def fired_counts(path):
     """{point: injected failures} from a FORKCHAT_FAILPOINT_LOG file (one
-    "NAME PID" line per failure, written by core/failpoint.h)."""
+    "NAME PID" line per failure, written by core/sys/failpoint.h)."""
     out = {}
     try:
         with open(path) as f:
@@ -97,7 +97,7 @@ def judge_fired(row, point, counts):
 
 def run_scenario(sc, ctx):
     t0 = time.monotonic()
-    # core/failpoint.h records every injected failure here (fired column)
+    # core/sys/failpoint.h records every injected failure here (fired column)
     fired_log = None
     if ctx is not None:
         fired_log = ctx.rundir / ("fired-%s.log" % re.sub(r"[^A-Za-z0-9_.-]", "_", sc["name"]))

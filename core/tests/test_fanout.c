@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server_int.h"
+#include "server/server_int.h"
 
 #define NSLOT    40
 #define PIPE_CAP 4096
