@@ -118,7 +118,7 @@ ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:allocator_may_return_nul
             FORKCHAT=$(CI_ROOT)/$(BUILD)/asan/forkchat FORKCHAT_SANITIZED=1 \
             FORKCHAT_TIME_SCALE=$(ASAN_TIME_SCALE)
 # Every deadline of integration/ and fault/ is multiplied by this
-# (integration/timescale.py): ASan+UBSan runs 3-10x slower than -O2.
+# (integration/lib/harness/timescale.py): ASan+UBSan runs 3-10x slower than -O2.
 ASAN_TIME_SCALE ?= 5
 # Tests whose bounds (RSS growth, wall time) do not hold under ASan's
 # quarantine and slowdown; see ci/README.md.  Keep this list short.
