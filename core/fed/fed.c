@@ -39,7 +39,7 @@
 #include "sys/failpoint.h"
 #include "fed/fed.h"
 #include "fed/fedev.h"
-#include "sys/ipc.h"
+#include "fed/fedipc.h"
 #include "sys/log.h"
 #include "chat/name.h"
 #include "sys/net.h"
@@ -130,23 +130,16 @@ static void
 record(struct fed *f, uint16_t type, uint16_t code, uint32_t slot,
     const void *a, size_t al, const void *b, size_t bl)
 {
-	struct ipc_hdr h = { slot, type, code, (uint32_t)(al + bl) };
-	char *d;
-
 	if (f->pid == 0)
 		return;
 	if (buf_used(&f->out) > FED_BACKLOG_MAX) {
 		log_error("federation: bridge backlog full, event dropped");
 		return;
 	}
-	if ((d = buf_reserve(&f->out, IPC_HDR + al + bl)) == NULL) {
+	if (ipc_put2(&f->out, slot, type, code, a, al, b, bl) < 0) {
 		log_error("federation: out of memory, record dropped");
 		return;
 	}
-	memcpy(d, &h, IPC_HDR); /* whole records only */
-	memcpy(d + IPC_HDR, a, al);
-	memcpy(d + IPC_HDR + al, b, bl);
-	buf_commit(&f->out, IPC_HDR + al + bl);
 	f->wake = 1;
 }
 
@@ -691,34 +684,30 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 int
 fed_drain(struct fed *f, size_t budget)
 {
+	static const struct ipc_rd rd = { 64 * 1024, 0, NULL };
 	struct ipc_hdr h;
-	size_t done = 0;
-	ssize_t n;
-	char *p;
+	size_t done = 0, n = 0;
+	int r;
 
-	while (f->from_fd >= 0 && buf_used(&f->in) < FED_IN_MAX) {
-		if ((p = buf_reserve(&f->in, 64 * 1024)) == NULL)
-			break;
-		n = read(f->from_fd, p, buf_room(&f->in));
-		if (n > 0)
-			buf_commit(&f->in, (size_t)n);
-		else if (n < 0 && errno == EINTR)
-			continue;
-		else
-			break;
-	}
-	while (buf_used(&f->in) >= IPC_HDR && done < budget) {
-		memcpy(&h, buf_head(&f->in), IPC_HDR);
-		if (buf_used(&f->in) < IPC_HDR + h.len)
-			break;
+	if (f->from_fd >= 0 && buf_used(&f->in) < FED_IN_MAX)
+		(void)ipc_read(
+		    f->from_fd, &f->in, &rd, FED_IN_MAX - buf_used(&f->in), &n);
+	while (done < budget && (r = ipc_next(&f->in, FEDIPC_MAX, &h)) > 0) {
 		handle_record(f, &h, buf_head(&f->in) + IPC_HDR);
-		buf_consume(&f->in, IPC_HDR + h.len);
-		done += IPC_HDR + h.len;
+		buf_consume(&f->in, ipc_size(&h));
+		done += ipc_size(&h);
 	}
-	if (buf_used(&f->in) < IPC_HDR)
+	if ((r = ipc_next(&f->in, FEDIPC_MAX, &h)) < 0) {
+		/* the bridge never writes that: drop it all, restart it */
+		log_error("federation: corrupt record from the bridge (length "
+		          "%u), %zu bytes dropped",
+		    h.len, buf_used(&f->in));
+		buf_reset(&f->in);
+		if (f->pid > 0)
+			kill(f->pid, SIGTERM);
 		return 0;
-	memcpy(&h, buf_head(&f->in), IPC_HDR); /* a whole one left? */
-	return buf_used(&f->in) >= IPC_HDR + h.len;
+	}
+	return r; /* a whole one left? */
 }
 
 void

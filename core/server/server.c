@@ -142,13 +142,17 @@ static void
 parse_records(struct server *s)
 {
 	struct ipc_hdr h;
+	int r;
 
-	while (buf_used(&s->in) >= IPC_HDR) {
-		memcpy(&h, buf_head(&s->in), IPC_HDR);
-		if (buf_used(&s->in) < IPC_HDR + h.len)
-			return; /* the rest is still in the pipe */
+	while ((r = ipc_next(&s->in, IPC_SHARED_MAX, &h)) > 0) {
 		handle_record(s, &h, buf_head(&s->in) + IPC_HDR);
-		buf_consume(&s->in, IPC_HDR + h.len);
+		buf_consume(&s->in, ipc_size(&h));
+	}
+	if (r < 0) { /* no child writes that: nothing after it can be framed */
+		log_error("corrupt record on the shared pipe (length %u), "
+		          "%zu bytes dropped",
+		    h.len, buf_used(&s->in));
+		buf_reset(&s->in);
 	}
 }
 
@@ -160,25 +164,18 @@ parse_records(struct server *s)
 static int
 drain_inbound(struct server *s, size_t budget)
 {
-	size_t total = 0, room;
+	static const struct ipc_rd rd = { IN_CHUNK, IPC_RD_SHORT,
+		"forkchatd/inbound/read" };
+	enum ipc_read_end end;
+	size_t total = 0, n;
 	long long t0;
-	ssize_t n;
-	char *p;
 
 	while (total < budget) {
-		if ((p = buf_reserve(&s->in, IN_CHUNK / 4)) == NULL) {
-			log_error("out of memory reading children");
-			return 1;
-		}
-		room =
-		    buf_room(&s->in) < IN_CHUNK ? buf_room(&s->in) : IN_CHUNK;
+		n = 0;
 		t0 =
 		    clock_mono_us(); /* fan-out latency: read to end of flush */
-		n = FAIL("forkchatd/inbound/read", EIO) ?
-		    -1 :
-		    read(s->up_r, p, room);
+		end = ipc_read(s->up_r, &s->in, &rd, 1, &n); /* one read */
 		if (n > 0) {
-			buf_commit(&s->in, (size_t)n);
 			parse_records(s);
 			/*
 			 * Flush per chunk: a flooding sender must not make the
@@ -188,17 +185,17 @@ drain_inbound(struct server *s, size_t budget)
 			fanout_flush(s);
 			stats_hist_add(
 			    &s->fanout, (uint64_t)(clock_mono_us() - t0));
-			total += (size_t)n;
-			if ((size_t)n < room)
-				return 0; /* drained; more brings SIGUSR1 */
-		} else if (n < 0 && errno == EINTR)
-			continue;
-		else {
-			if (n < 0 && errno != EAGAIN) /* retried next turn */
-				log_error(
-				    "read from children: %s", strerror(errno));
-			return 0;
+			total += n;
 		}
+		if (end == IPC_READ_MORE)
+			continue;
+		if (end == IPC_READ_ERROR && errno == ENOMEM) {
+			log_error("out of memory reading children");
+			return 1;
+		}
+		if (end == IPC_READ_ERROR) /* retried next turn */
+			log_error("read from children: %s", strerror(errno));
+		return 0; /* drained; more brings SIGUSR1 */
 	}
 	return 1;
 }

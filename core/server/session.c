@@ -59,16 +59,12 @@ static size_t
 up_batch(const struct session *s)
 {
 	const char *p = buf_head(&s->upq);
-	size_t used = buf_used(&s->upq), total = 0, rec;
+	size_t used = buf_used(&s->upq), total = 0;
 	struct ipc_hdr h;
 
-	while (total + IPC_HDR <= used) {
-		memcpy(&h, p + total, IPC_HDR);
-		rec = IPC_HDR + h.len;
-		if (total + rec > IPC_BATCH)
-			break;
-		total += rec;
-	}
+	while (ipc_get(p + total, used - total, IPC_SHARED_MAX, &h) > 0 &&
+	    total + ipc_size(&h) <= IPC_BATCH)
+		total += ipc_size(&h);
 	return total;
 }
 
@@ -122,14 +118,8 @@ static void
 up_record(
     struct session *s, enum ipc_type type, int code, const char *p, size_t len)
 {
-	struct ipc_hdr h;
-
-	h.slot = (uint32_t)s->cfg->slot;
-	h.type = (uint16_t)type;
-	h.code = (uint16_t)code;
-	h.len = (uint32_t)len;
-	if (buf_append(&s->upq, &h, IPC_HDR) < 0 ||
-	    buf_append(&s->upq, p, len) < 0)
+	if (ipc_put(&s->upq, (uint32_t)s->cfg->slot, type, (unsigned)code, p,
+	        len) < 0)
 		give_up(s); /* cannot keep the stream whole */
 }
 
