@@ -26,7 +26,6 @@
  * 3 the server said BYE for another reason (SHUTDOWN, SERVER_FULL, ...).
  */
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -46,6 +45,7 @@
 
 #include "client/edit.h"
 #include "sys/failpoint.h"
+#include "sys/proc.h"
 #include "client/render.h"
 
 #ifndef FORKCHAT_VERSION
@@ -333,8 +333,8 @@ kbd_main(int wfd, pid_t parent, int raw)
 	ssize_t n;
 
 	kbd_reset_signals();
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
-		child_exit(0); /* the parent is gone already */
+	if (proc_die_with(parent, SIGTERM) < 0)
+		proc_exit(0); /* the parent is gone already */
 	for (;;) {
 		n = read(STDIN_FILENO, buf + have, sizeof(buf) - have);
 		if (n == -1 && errno == EINTR)
@@ -349,17 +349,17 @@ kbd_main(int wfd, pid_t parent, int raw)
 		if (cut == 0)
 			continue;
 		if (write_all(wfd, buf, cut) == -1)
-			child_exit(1);
+			proc_exit(1);
 		kill(parent, SIGUSR1);
 		memmove(buf, buf + cut, have - cut);
 		have -= cut;
 	}
 	if (have > 0 &&
 	    (write_all(wfd, buf, have) == -1 || write_all(wfd, "\n", 1) == -1))
-		child_exit(1);
+		proc_exit(1);
 	close(wfd); /* EOF tells the parent */
 	kill(parent, SIGUSR1);
-	child_exit(0);
+	proc_exit(0);
 }
 
 static void

@@ -41,6 +41,7 @@
 #include "fed/fedipc.h"
 #include "chat/name.h"
 #include "sys/net.h"
+#include "sys/proc.h"
 #include "fed/resp.h"
 
 #define MAX_NODES      4096
@@ -961,10 +962,7 @@ bridge_run(const struct bridge_cfg *cfg)
 	b.acked = b.acked_told = cfg->acked;
 	b.cmd.fd = b.sub.fd = -1;
 	b.backoff = BACKOFF_MIN;
-	sigemptyset(&set);
-	sigaddset(&set, SIGIO);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGTERM);
+	proc_child_sigs(&set); /* blocked since the fork */
 	if (net_set_flags(cfg->down_fd, O_NONBLOCK) < 0)
 		return 1;
 	go_up(&b);

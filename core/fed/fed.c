@@ -34,7 +34,7 @@
 
 #include "fed/bridge.h"
 #include "lib/buf.h"
-#include "sys/child.h"
+#include "sys/proc.h"
 #include "sys/clock.h"
 #include "sys/failpoint.h"
 #include "fed/fed.h"
@@ -73,7 +73,7 @@ struct release { /* a nick given up, repeated to a new bridge */
 };
 
 struct fed {
-	const struct server_opts *o;
+	struct fed_cfg cfg;
 	struct chat *chat;
 	pid_t pid; /* the bridge, 0 while it is not running */
 	int to_fd, from_fd;
@@ -217,7 +217,7 @@ h_claim(void *ctx, unsigned token, const char *key)
 	struct fed *f = ctx;
 	struct claim *c;
 
-	if (token != 0 && f->nclaims < (size_t)f->o->max_clients) {
+	if (token != 0 && f->nclaims < (size_t)f->cfg.max_clients) {
 		c = &f->claims[f->nclaims++];
 		c->token = token;
 		snprintf(c->key, sizeof(c->key), "%s", key);
@@ -358,7 +358,7 @@ resume(struct fed *f)
 	for (i = f->nreleased > RELEASED ? f->nreleased - RELEASED : 0;
 	     i < f->nreleased; i++) {
 		r = &f->released[i % RELEASED];
-		if (now - r->at_ms <= f->o->nick_ttl * 1000LL)
+		if (now - r->at_ms <= f->cfg.nick_ttl * 1000LL)
 			record(f, IPC_FED_RELEASE, 0, 0, r->key, strlen(r->key),
 			    "", 0);
 	}
@@ -420,19 +420,19 @@ spawn(struct fed *f)
 	if (pid == 0) {
 		keep[0] = down[0];
 		keep[1] = up[1];
-		child_setup(parent, keep, 2);
-		snprintf(cfg.host, sizeof(cfg.host), "%s", f->o->redis_host);
-		cfg.port = f->o->redis_port;
+		proc_child_setup(parent, keep, 2);
+		snprintf(cfg.host, sizeof(cfg.host), "%s", f->cfg.redis_host);
+		cfg.port = f->cfg.redis_port;
 		cfg.origin = f->origin;
 		snprintf(cfg.lastid, sizeof(cfg.lastid), "%s", f->lastid);
 		snprintf(cfg.run_id, sizeof(cfg.run_id), "%s", f->run_id);
 		cfg.acked = f->acked;
-		cfg.nick_ttl = f->o->nick_ttl;
-		cfg.timeout_ms = f->o->redis_timeout_ms;
+		cfg.nick_ttl = f->cfg.nick_ttl;
+		cfg.timeout_ms = f->cfg.redis_timeout_ms;
 		cfg.down_fd = down[0];
 		cfg.up_fd = up[1];
 		cfg.parent = parent;
-		child_exit(bridge_run(&cfg));
+		proc_exit(bridge_run(&cfg));
 	}
 	close(down[0]);
 	close(up[1]);
@@ -445,13 +445,13 @@ spawn(struct fed *f)
 	    net_set_flags(f->from_fd, O_NONBLOCK) < 0)
 		log_error("federation: fcntl: %s", strerror(errno));
 	log_info("federation: bridge pid=%d redis=%s:%d hub=%s origin=%s",
-	    (int)pid, f->o->redis_host, f->o->redis_port, f->hub, f->origin);
+	    (int)pid, f->cfg.redis_host, f->cfg.redis_port, f->hub, f->origin);
 	resume(f);
 	return 0;
 }
 
 struct fed *
-fed_start(const struct server_opts *o, struct chat *chat)
+fed_start(const struct fed_cfg *cfg, struct chat *chat)
 {
 	struct fed *f = calloc(1, sizeof(*f));
 	struct timespec ts;
@@ -459,22 +459,22 @@ fed_start(const struct server_opts *o, struct chat *chat)
 
 	if (f == NULL)
 		return NULL;
-	if ((f->claims = calloc((size_t)o->max_clients, sizeof(*f->claims))) ==
-	    NULL) {
+	if ((f->claims = calloc(
+	         (size_t)cfg->max_clients, sizeof(*f->claims))) == NULL) {
 		free(f);
 		return NULL;
 	}
-	f->o = o;
+	f->cfg = *cfg;
 	f->chat = chat;
 	f->to_fd = f->from_fd = -1;
 	f->down_since_ms = clock_mono_ms(); /* down until the bridge says */
-	if (o->hub_id[0])
-		snprintf(f->hub, sizeof(f->hub), "%s", o->hub_id);
+	if (cfg->hub_id[0])
+		snprintf(f->hub, sizeof(f->hub), "%s", cfg->hub_id);
 	else {
 		if (gethostname(host, sizeof(host)) < 0)
 			snprintf(host, sizeof(host), "hub");
 		host[sizeof(host) - 1] = '\0';
-		snprintf(f->hub, sizeof(f->hub), "%s-%d", host, o->port);
+		snprintf(f->hub, sizeof(f->hub), "%s-%d", host, cfg->port);
 	}
 	/* one origin per run of the hub: a restarted bridge keeps it */
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -745,10 +745,10 @@ fed_tick(struct fed *f, long long now)
 		claims_local(f);
 	if (f->pid > 0 &&
 	    ((f->dirty && now - f->last_pub_ms >= PRESENCE_MIN_MS) ||
-	        now - f->last_pub_ms >= f->o->nick_ttl * 1000LL / 3))
+	        now - f->last_pub_ms >= f->cfg.nick_ttl * 1000LL / 3))
 		publish_presence(f, now);
 	chat_fed_expire(
-	    f->chat, presence_clock(f, now), f->o->nick_ttl * 1000LL);
+	    f->chat, presence_clock(f, now), f->cfg.nick_ttl * 1000LL);
 }
 
 int

@@ -33,7 +33,7 @@
 #include "lib/buf.h"
 #include "sys/clock.h"
 #include "chat/chat.h"
-#include "sys/child.h"
+#include "sys/proc.h"
 #include "sys/failpoint.h"
 #include "fed/fed.h"
 #include "sys/ipc.h"
@@ -258,8 +258,8 @@ child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 		parent };
 	int keep[3] = { sock, down, s->up_w };
 
-	child_setup(parent, keep, 3);
-	child_exit(session_run(&cfg));
+	proc_child_setup(parent, keep, 3);
+	proc_exit(session_run(&cfg));
 }
 
 /* Say why and hang up; used when a session could not start. */
@@ -603,6 +603,23 @@ on_signal(int sig)
 	(void)sig; /* never runs while blocked; just exists */
 }
 
+/* Federation is given the part of the command line it needs. */
+static struct fed *
+start_fed(const struct server_opts *o, struct chat *chat)
+{
+	struct fed_cfg c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.redis_host, sizeof(c.redis_host), "%s", o->redis_host);
+	c.redis_port = o->redis_port;
+	snprintf(c.hub_id, sizeof(c.hub_id), "%s", o->hub_id);
+	c.port = o->port;
+	c.max_clients = o->max_clients;
+	c.nick_ttl = o->nick_ttl;
+	c.redis_timeout_ms = o->redis_timeout_ms;
+	return fed_start(&c, chat);
+}
+
 static int
 setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 {
@@ -661,7 +678,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 		return -1;
 	chat_set_hooks(s->chat, &hooks);
 	if (o->redis_host[0] != '\0') {
-		if ((s->fed = fed_start(o, s->chat)) == NULL)
+		if ((s->fed = start_fed(o, s->chat)) == NULL)
 			return -1;
 		fed_hooks(&fh);
 		fh.ctx = s->fed;

@@ -26,6 +26,7 @@
 
 #include "lib/buf.h"
 #include "sys/failpoint.h"
+#include "sys/proc.h"
 #include "sys/ipc.h"
 #include "lib/proto.h"
 #include "server/session.h"
@@ -85,7 +86,7 @@ give_up(struct session *s)
 	if (finish_line(s))
 		(void)!send(s->cfg->sock, error, sizeof(error) - 1,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
-	child_exit(1);
+	proc_exit(1);
 }
 
 /*
@@ -340,10 +341,7 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	s->fr.max = cfg->max_line;
 	if ((s->fr.line = malloc(cfg->max_line + 2)) == NULL)
 		return -1;
-	sigemptyset(set);
-	sigaddset(set, SIGIO);
-	sigaddset(set, SIGUSR2);
-	sigaddset(set, SIGTERM);
+	proc_child_sigs(set);
 	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
 		return -1;
 	fl = fcntl(cfg->down_fd, F_GETFL);
