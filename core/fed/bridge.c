@@ -905,7 +905,7 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 static int
 read_parent(struct bridge *b)
 {
-	static const struct ipc_rd rd = { 64 * 1024, 0, NULL };
+	static const struct ipc_rd rd = { 64 * 1024, 0 };
 	struct ipc_hdr h;
 	size_t n = 0;
 	int r;

@@ -684,7 +684,7 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 int
 fed_drain(struct fed *f, size_t budget)
 {
-	static const struct ipc_rd rd = { 64 * 1024, 0, NULL };
+	static const struct ipc_rd rd = { 64 * 1024, 0 };
 	struct ipc_hdr h;
 	size_t done = 0, n = 0;
 	int r;

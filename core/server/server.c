@@ -213,8 +213,7 @@ parse_records(struct server *s)
 static int
 drain_inbound(struct server *s, size_t budget)
 {
-	static const struct ipc_rd rd = { IN_CHUNK, IPC_RD_SHORT,
-		"forkchatd/inbound/read" };
+	static const struct ipc_rd rd = { IN_CHUNK, IPC_RD_SHORT };
 	enum ipc_read_end end;
 	size_t total = 0, n;
 	long long t0;
@@ -223,7 +222,9 @@ drain_inbound(struct server *s, size_t budget)
 		n = 0;
 		t0 =
 		    clock_mono_us(); /* fan-out latency: read to end of flush */
-		end = ipc_read(s->up_r, &s->in, &rd, 1, &n); /* one read */
+		end = FAIL("forkchatd/inbound/read", EIO) ?
+		    IPC_READ_ERROR :
+		    ipc_read(s->up_r, &s->in, &rd, 1, &n); /* one read */
 		if (n > 0) {
 			parse_records(s);
 			/*

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "sys/failpoint.h"
 #include "sys/ipc.h"
 
 enum ipc_read_end
@@ -26,9 +25,7 @@ ipc_read(
 		if ((p = buf_reserve(in, how->chunk / 4)) == NULL)
 			return IPC_READ_ERROR; /* errno ENOMEM */
 		room = buf_room(in) < how->chunk ? buf_room(in) : how->chunk;
-		n = how->failpoint != NULL && FAIL(how->failpoint, EIO) ?
-		    -1 :
-		    read(fd, p, room);
+		n = read(fd, p, room);
 		if (n > 0) {
 			buf_commit(in, (size_t)n);
 			total += (size_t)n;

@@ -137,13 +137,12 @@ ipc_next(const struct buf *in, size_t max, struct ipc_hdr *h)
  * chunk bytes, into at least chunk / 4 bytes of room.  IPC_RD_SHORT: a
  * short read means the pipe is drained (saves the read that would say
  * EAGAIN; for a reader that the writer's next signal or a tick brings
- * back).  failpoint: the FAIL() name of the read (EIO), or NULL.
+ * back).
  */
 #define IPC_RD_SHORT 1u
 struct ipc_rd {
 	size_t chunk;
 	unsigned flags;
-	const char *failpoint;
 };
 
 enum ipc_read_end {
@@ -156,8 +155,9 @@ enum ipc_read_end {
 /*
  * The one "read until EAGAIN" loop of every record reader: read the
  * non-blocking fd into in until it is drained or closed, or until at least
- * want bytes have been read (want 1: one read(2)).  Retries EINTR.  Adds
- * the bytes read to *got.
+ * want bytes have been read (want 1: one read(2), so that a caller can
+ * put its FAIL() point before each read).  Retries EINTR.  Adds the bytes
+ * read to *got.
  */
 enum ipc_read_end ipc_read(
     int fd, struct buf *in, const struct ipc_rd *how, size_t want, size_t *got);

@@ -312,7 +312,7 @@ pipe_teardown(void **state)
 	return 0;
 }
 
-static const struct ipc_rd rd_all = { 4096, 0, NULL };
+static const struct ipc_rd rd_all = { 4096, 0 };
 
 /* Several records in one read: all of them, in order, then EAGAIN. */
 static void
@@ -360,7 +360,7 @@ static void
 test_ipc_read_want_and_chunk(void **state)
 {
 	static char data[10000];
-	const struct ipc_rd rd = { 1000, 0, NULL };
+	const struct ipc_rd rd = { 1000, 0 };
 	struct buf in = BUF_INIT;
 	size_t got = 0;
 
@@ -382,7 +382,7 @@ test_ipc_read_want_and_chunk(void **state)
 static void
 test_ipc_read_short_means_drained(void **state)
 {
-	const struct ipc_rd rd = { 4096, IPC_RD_SHORT, NULL };
+	const struct ipc_rd rd = { 4096, IPC_RD_SHORT };
 	struct buf in = BUF_INIT;
 	size_t got = 0;
 
