@@ -903,7 +903,7 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
  * be framed (never: the parent writes whole records).
  */
 static int
-read_parent(struct bridge *b)
+read_parent_records(struct bridge *b)
 {
 	static const struct ipc_rd rd = { 64 * 1024, 0 };
 	struct ipc_hdr h;
@@ -935,7 +935,7 @@ drain_on_exit(struct bridge *b)
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGIO);
-	(void)read_parent(b);
+	(void)read_parent_records(b);
 	while (b->up &&
 	    (buf_used(&b->outbox) > b->nacked || buf_used(&b->cmd.out) > 0) &&
 	    clock_mono_ms() < end) {
@@ -973,7 +973,7 @@ bridge_run(const struct bridge_cfg *cfg)
 		if (b.up &&
 		    now - b.last_refresh_ms >= cfg->nick_ttl * 1000LL / 3)
 			refresh_nicks(&b);
-		if ((r = read_parent(&b)) == -2)
+		if ((r = read_parent_records(&b)) == -2)
 			return 3; /* the parent logs it and starts another */
 		if (r < 0) {
 			drain_on_exit(&b);

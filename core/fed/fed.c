@@ -396,7 +396,7 @@ claims_local(struct fed *f)
 }
 
 static int
-spawn(struct fed *f)
+spawn_bridge(struct fed *f)
 {
 	static struct bridge_cfg cfg;
 	int down[2], up[2], keep[2];
@@ -480,7 +480,7 @@ fed_start(const struct fed_cfg *cfg, struct chat *chat)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(f->origin, sizeof(f->origin), "%s/%lld.%d", f->hub,
 	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, (int)getpid());
-	if (spawn(f) < 0) {
+	if (spawn_bridge(f) < 0) {
 		free(f->claims);
 		free(f);
 		return NULL;
@@ -614,7 +614,7 @@ handle_event(struct fed *f, const char *p, size_t len)
 }
 
 static void
-handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
+handle_bridge_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 {
 	unsigned long long seq;
 	size_t i;
@@ -693,7 +693,7 @@ fed_drain(struct fed *f, size_t budget)
 		(void)ipc_read(
 		    f->from_fd, &f->in, &rd, FED_IN_MAX - buf_used(&f->in), &n);
 	while (done < budget && (r = ipc_next(&f->in, FEDIPC_MAX, &h)) > 0) {
-		handle_record(f, &h, buf_head(&f->in) + IPC_HDR);
+		handle_bridge_record(f, &h, buf_head(&f->in) + IPC_HDR);
 		buf_consume(&f->in, ipc_size(&h));
 		done += ipc_size(&h);
 	}
@@ -734,7 +734,7 @@ void
 fed_tick(struct fed *f, long long now)
 {
 	if (f->pid == 0 && now >= f->restart_ms) {
-		f->spawn_failed = spawn(f) < 0;
+		f->spawn_failed = spawn_bridge(f) < 0;
 		if (f->spawn_failed) {
 			log_error(
 			    "federation: bridge restart: %s", strerror(errno));

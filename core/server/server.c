@@ -157,7 +157,7 @@ srv_registered(void *ctx, int slot)
 /* ---- input from children ------------------------------------------- */
 
 static void
-handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
+handle_child_record(struct server *s, const struct ipc_hdr *h, const char *p)
 {
 	int slot = (int)h->slot;
 
@@ -194,7 +194,7 @@ parse_records(struct server *s)
 	int r;
 
 	while ((r = ipc_next(&s->in, IPC_SHARED_MAX, &h)) > 0) {
-		handle_record(s, &h, buf_head(&s->in) + IPC_HDR);
+		handle_child_record(s, &h, buf_head(&s->in) + IPC_HDR);
 		buf_consume(&s->in, ipc_size(&h));
 	}
 	if (r < 0) { /* no child writes that: nothing after it can be framed */
@@ -265,14 +265,15 @@ child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 
 /* Say why and hang up; used when a session could not start. */
 static void
-refuse(int fd, const char *line)
+hang_up(int fd, const char *line)
 {
 	(void)!send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 }
 
 static void
-spawn(struct server *s, int sock, const char *peer, const struct admit *a)
+spawn_session(
+    struct server *s, int sock, const char *peer, const struct admit *a)
 {
 	static const char busy[] = "BYE INTERNAL server cannot start a "
 	                           "session now\n";
@@ -281,7 +282,7 @@ spawn(struct server *s, int sock, const char *peer, const struct admit *a)
 
 	if (FAIL("forkchatd/spawn/pipe", EMFILE) || pipe2(p, O_CLOEXEC) < 0) {
 		log_error("pipe for %s: %s", peer, strerror(errno));
-		refuse(sock, busy);
+		hang_up(sock, busy);
 		return;
 	}
 	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
@@ -289,7 +290,7 @@ spawn(struct server *s, int sock, const char *peer, const struct admit *a)
 		log_error("fork for %s: %s", peer, strerror(errno));
 		close(p[0]);
 		close(p[1]);
-		refuse(sock, busy);
+		hang_up(sock, busy);
 		return;
 	}
 	if (pid == 0)
@@ -335,7 +336,7 @@ accept_all(struct server *s)
 		}
 		net_peer(&ss, peer, sizeof(peer));
 		if (admit_check(s->adm, fd, &ss, peer, s->nfree, &a) == 0)
-			spawn(s, fd, peer, &a);
+			spawn_session(s, fd, peer, &a);
 	}
 }
 
@@ -599,7 +600,7 @@ serve(struct server *s, const sigset_t *set)
 }
 
 static void
-on_signal(int sig)
+unused_handler(int sig)
 {
 	(void)sig; /* never runs while blocked; just exists */
 }
@@ -639,7 +640,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	s->o = o;
 	s->lfd = lfd;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = unused_handler;
 	sigemptyset(set);
 	sigemptyset(&block);
 	for (i = 0; i < (int)(sizeof(sigs) / sizeof(sigs[0])); i++) {

@@ -207,7 +207,7 @@ done:
 }
 
 static void
-read_parent(struct session *s)
+read_down(struct session *s)
 {
 	ssize_t n;
 	char *p;
@@ -388,7 +388,7 @@ session_run(const struct session_cfg *cfg)
 		else if (buf_used(&s.upq) > 0)
 			up_notify(&s);
 		if (sig != SIGIO || s.capped)
-			read_parent(&s);
+			read_down(&s);
 		write_client(&s);
 		if (s.dead)
 			break;
