@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """server - start, inspect and stop a real forkchatd (and a redis-server).
 
 Server(workdir, args): `forkchatd -f -p PORT -l WORKDIR/logs ARGS` on a free
@@ -184,14 +185,15 @@ class Server:
 
     def log_files(self):
         """Its log files (regular files only: never read a link to /dev/full)."""
-        return [p for p in sorted(self.logdir.glob("forkchatd_*.log")) if p.is_file()]
+        return [str(p) for p in sorted(self.logdir.glob("forkchatd_*.log")) if p.is_file()]
 
     def log(self):
         """All log text written so far (every forkchatd_*.log in the log dir)."""
         text = ""
         try:
             for p in self.log_files():
-                text += p.read_text(errors="replace")
+                with open(p, errors="replace") as f:
+                    text += f.read()
         except OSError:
             pass
         return text
