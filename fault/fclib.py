@@ -22,11 +22,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration" / "lib"))
 
 from harness import Fail                    # noqa: E402,F401 (the fault scripts' Fail)
+from harness import timescale               # noqa: E402
 from harness.server import ROOT, Server     # noqa: E402
 from harness.timescale import scaled, wait_for    # noqa: E402
 
 SERVER_BIN = Path(os.environ.get("FAULT_FORKCHATD", ROOT / "build" / "fault" / "forkchatd"))
 SIGBLOCK = Path(__file__).resolve().parent / "sigblock.py"
+
+
+def use_server(path=None):
+    """The fault build under test (--server), and its time scale."""
+    global SERVER_BIN
+    if path:
+        SERVER_BIN = Path(path).resolve()
+    timescale.use(SERVER_BIN)
 
 
 class Skip(Exception):
