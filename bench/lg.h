@@ -22,6 +22,7 @@
 #define LG_MAX_SENDERS 256
 #define LG_MAX_ROOMS   100
 #define LG_MAX_SIZE    1900 /* message text bytes (server max-line 2000) */
+#define LG_MAX_REPEAT  5    /* --repeat: traffic phases on one set-up */
 
 /* Log-linear (HDR-style) histogram over nanoseconds: exact below 256 ns,
  * then 128 sub-buckets per power of two (a bin is at most 0.78 % of its
@@ -102,6 +103,7 @@ struct lg_opts {
 	int batch;       /* floor: messages per pipe write (max) */
 	int window;      /* max messages in flight per sender */
 	int quickack;    /* TCP_QUICKACK after every read */
+	int repeat;      /* traffic phases on one set-up */
 	double duration; /* max sending time, s */
 	double drain;    /* max wait after sending, s */
 	double timeout;  /* hard bound on the whole run, s */
@@ -155,7 +157,10 @@ int wait_barrier(int fd);
 struct lg_result;
 int client_run(struct lg_result *);
 int floor_run(struct lg_result *);
-int floor_tcp_server(int lfd, int start); /* the TCP floor's server */
+int floor_tcp_server(int lfd); /* the TCP floor's server */
+
+/* the traffic barriers, one per repetition (lg_client.c, lg_floor.c) */
+extern int lg_go[LG_MAX_REPEAT][2];
 
 /* lg_proc.c: parent-side orchestration shared by both */
 struct lg_wait {
@@ -165,6 +170,8 @@ struct lg_wait {
 int parent_wait(int fd, struct lg_wait *w, int kind, int want, int64_t deadline,
     int progress);
 int parent_drain(int fd, struct lg_wait *w, double drain);
+uint64_t lg_expected(int receiver);
+void lg_rep_reset(void);
 void parent_finish(int fd, struct lg_wait *w, const pid_t *pids, int np);
 
 #endif
