@@ -11,7 +11,10 @@
 # Results: bench/results/latest.{json,md}, *.png, hyperfine-*.{json,md}.
 
 # ngircd and inspircd: the IRC servers make bench runs beside forkchat
-DEB_DEPS += redis-server ngircd inspircd gnuplot-nox hyperfine procps coreutils
+DEPS_bench  := $(DEPS_run) redis-server ngircd inspircd gnuplot-nox hyperfine procps \
+               coreutils python3
+DEPS_GROUPS += bench
+BENCH_STAMP := $(BUILD)/.deps-bench.stamp
 
 LOAD_SRCS := $(wildcard bench/lg_*.c)
 LOAD_HDRS := $(wildcard bench/lg*.h)
@@ -22,7 +25,7 @@ $(BUILD)/forkchat-load: $(LOAD_SRCS) $(LOAD_HDRS) | $(STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ibench $(LOAD_SRCS) -o $@ $(LDFLAGS)
 
-bench-build: $(BUILD)/forkchat-load $(BUILD)/forkchatd
+bench-build: $(BUILD)/forkchat-load $(BUILD)/forkchatd | $(BENCH_STAMP) ## build the load generator and the server
 
 bench: bench-build ## full benchmark: forkchat vs ngircd, InspIRCd, Redis and the floors, N up to 1000; federation
 	BUILD=$(BUILD) bench/run.sh full

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Fault evidence (fault/runner.py): a failpoint that never fired fails its
-scenario; the fired column counts what core/failpoint.h recorded."""
+scenario; the fired column counts what core/sys/failpoint.h recorded."""
 
 import sys
 from pathlib import Path

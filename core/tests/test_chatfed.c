@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
+#include "chat/chat.h"
 
 /* malloc(n) fails for n >= fail_from (0: never); linked with --wrap. */
 static size_t fail_from;

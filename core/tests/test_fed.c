@@ -30,12 +30,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bridge.h"
-#include "buf.h"
-#include "clock.h"
-#include "fed.h"
-#include "ipc.h"
-#include "stats.h"
+#include "fed/bridge.h"
+#include "lib/buf.h"
+#include "sys/clock.h"
+#include "fed/fed.h"
+#include "sys/ipc.h"
+#include "lib/stats.h"
 
 #define FAKE_PID 800000
 #define ORIG     "hub2/1733400000123.4242 "

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_proto.c - unit tests for core/proto.c: error names, line checks,
+ * test_proto.c - unit tests for core/lib/proto.c: error names, line checks,
  * the framer (CRLF, over-long lines
  * discarded then recovery, lines split across feeds, several lines per
  * feed, NUL bytes, early stop) and command parsing and usage rules.
@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "proto.h"
+#include "lib/proto.h"
 
 /* ---- helpers --------------------------------------------------------- */
 
