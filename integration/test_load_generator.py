@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from serverproc import free_port, is_listening, proc_stat
-from timescale import scaled
+from harness.procfs import free_port, is_listening, proc_stat
+from harness.timescale import scaled
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAD = ROOT / "build" / "forkchat-load"
