@@ -352,20 +352,22 @@ writer_send(int idx, int fd, int rep)
 	struct lg_sender *sd = &lg_shm->snd[idx];
 	int64_t t0, stop, gap = 0, t;
 	uint64_t acked = 0;
-	long q, q0 = (long)rep * lg.messages;
+	long q, q0 = lg_phase_q0(rep), msgs = lg_phase_msgs(rep);
+	double rate = lg_phase_rate(rep);
 	int n, len;
 
 	room_name(room, sizeof(room), idx);
 	t0 = lg_shm->t_start;
 	stop = t0 + (int64_t)(lg.duration * 1e9);
-	if (lg.rate > 0) {
-		gap = (int64_t)(1e9 * lg.senders / lg.rate);
-		t0 += (int64_t)(1e9 * idx / lg.rate);
+	if (rate > 0) {
+		gap = (int64_t)(1e9 * lg.senders / rate);
+		t0 += (int64_t)(1e9 * idx / rate);
 	}
-	for (q = q0; q < q0 + lg.messages; q++) {
-		if (lg.rate > 0)
+	for (q = q0; q < q0 + msgs; q++) {
+		if (rate > 0)
 			sleep_until(t0 + (q - q0) * gap);
-		if (lg.window > 0 && window_wait(idx, q, &acked, stop) < 0)
+		if (lg.window > 0 && rate == 0 &&
+		    window_wait(idx, q, &acked, stop) < 0)
 			break;
 		if ((t = now_ns()) > stop || lg_got_alrm)
 			break;
@@ -400,7 +402,7 @@ writer_reps(int idx, int fd)
 {
 	int rep;
 
-	for (rep = 0; rep < lg.repeat; rep++) {
+	for (rep = 0; rep < lg_phases(); rep++) {
 		if (wait_barrier(lg_go[rep][0]) < 0)
 			return -1;
 		writer_send(idx, fd, rep);
@@ -453,7 +455,7 @@ client_fork_writer(int idx)
 		keep[nk++] = cn.fd;
 		keep[nk++] = lg_status_wr;
 		keep[nk++] = rp[1];
-		for (r = 0; r < lg.repeat; r++)
+		for (r = 0; r < lg_phases(); r++)
 			keep[nk++] = lg_go[r][0];
 		lg_child_setup(keep, nk);
 		arm_alarm(lg.timeout);
@@ -545,9 +547,9 @@ client_main(int idx)
 	int r;
 	char *l;
 
-	for (r = 0; r < lg.repeat; r++)
+	for (r = 0; r < lg_phases(); r++)
 		keep[4 + r] = lg_go[r][0];
-	lg_child_setup(keep, 4 + lg.repeat);
+	lg_child_setup(keep, 4 + lg_phases());
 	arm_alarm(lg.hold > 0 ? lg.hold + lg.timeout : lg.timeout);
 	if (wait_barrier(bar[0][0]) < 0 || client_register(idx) < 0)
 		_exit(1);
@@ -723,9 +725,9 @@ floor_tcp_start(void)
 	if (pid == 0) {
 		keep[0] = lfd;
 		keep[1] = lg_status_wr;
-		for (r = 0; r < lg.repeat; r++)
+		for (r = 0; r < lg_phases(); r++)
 			keep[2 + r] = lg_go[r][0];
-		lg_child_setup(keep, 2 + lg.repeat);
+		lg_child_setup(keep, 2 + lg_phases());
 		_exit(floor_tcp_server(lfd));
 	}
 	close(lfd);
@@ -762,7 +764,7 @@ client_run(struct lg_result *r)
 	for (i = 0; i < 3; i++)
 		if (pipe(bar[i]) < 0)
 			return -1;
-	for (i = 0; i < lg.repeat; i++)
+	for (i = 0; i < lg_phases(); i++)
 		if (pipe(lg_go[i]) < 0)
 			return -1;
 	if (lg.sys == SYS_FLOOR_TCP && (fpid = floor_tcp_start()) < 0) {
@@ -794,7 +796,7 @@ client_run(struct lg_result *r)
 	}
 	if (lg.settle > 0)
 		sleep_until(secs(lg.settle));
-	for (i = 0, rc = 0; i < lg.repeat && rc == 0; i++)
+	for (i = 0, rc = 0; i < lg_phases() && rc == 0; i++)
 		rc = client_traffic(r, &w, i);
 	parent_finish(lg_status_rd, &w, pids, lg.n);
 	floor_tcp_stop(fpid);

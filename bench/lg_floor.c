@@ -176,7 +176,7 @@ static void
 floor_add(char **rb, size_t *rl, long k, int rep, int64_t t)
 {
 	int s = (int)(k % lg.senders), room = lg_room_of(s), n;
-	long q = k / lg.senders + (long)rep * lg.messages;
+	long q = k / lg.senders + lg_phase_q0(rep);
 
 	n = lg_format(rb[room] + rl[room], LG_MAX_SIZE + 64, s, (uint64_t)q, t);
 	if (n < 0)
@@ -194,7 +194,8 @@ floor_add(char **rb, size_t *rl, long k, int rep, int64_t t)
 static void
 floor_send(int rep)
 {
-	long k = 0, total = lg.messages * lg.senders, b;
+	long k = 0, total = lg_phase_msgs(rep) * lg.senders, b;
+	double rate = lg_phase_rate(rep);
 	int64_t t0 = lg_shm->t_start, stop, t;
 	size_t rl[LG_MAX_ROOMS];
 	char *rb[LG_MAX_ROOMS];
@@ -206,15 +207,15 @@ floor_send(int rep)
 		    NULL)
 			return;
 	while (k < total) {
-		if (lg.rate > 0)
-			sleep_until(t0 + (int64_t)((double)k * 1e9 / lg.rate));
+		if (rate > 0)
+			sleep_until(t0 + (int64_t)((double)k * 1e9 / rate));
 		if ((t = now_ns()) > stop)
 			break;
 		memset(rl, 0, sizeof(rl));
 		/* paced: everything that is due (one message unless behind) */
 		for (b = 0; b < per && k < total &&
-		     (lg.rate == 0 || b == 0 ||
-		         t0 + (int64_t)((double)k * 1e9 / lg.rate) <= t);
+		     (rate == 0 || b == 0 ||
+		         t0 + (int64_t)((double)k * 1e9 / rate) <= t);
 		     b++, k++)
 			floor_add(rb, rl, k, rep, now_ns());
 		for (room = 0; room < lg.rooms; room++)
@@ -255,7 +256,7 @@ floor_run(struct lg_result *r)
 	if (lg.settle > 0)
 		sleep_until(now_ns() + (int64_t)(lg.settle * 1e9));
 	lg.server_pid = getpid(); /* parent + children: the floor */
-	for (rep = 0, rc = 0; rep < lg.repeat && rc == 0; rep++) {
+	for (rep = 0, rc = 0; rep < lg_phases() && rc == 0; rep++) {
 		if (rep > 0)
 			sleep_until(now_ns() + 200000000);
 		report_rep_start(r);
@@ -376,7 +377,7 @@ floor_tcp_server(int lfd)
 		got++;
 	}
 	close(lfd);
-	for (rep = 0; rep < lg.repeat; rep++) {
+	for (rep = 0; rep < lg_phases(); rep++) {
 		if (wait_barrier(lg_go[rep][0]) < 0)
 			goto out;
 		sleep_until(lg_shm->t_start);

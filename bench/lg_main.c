@@ -54,8 +54,11 @@ usage(FILE *f)
 	    "      --quickack         receivers set TCP_QUICKACK after every read: they\n"
 	    "                         ACK at once, so a server without TCP_NODELAY is not\n"
 	    "                         held by Nagle against their delayed ACKs\n"
-	    "  -R, --repeat R         R traffic phases (1..%d) on one set-up, one JSON\n"
-	    "                         line each (default 1); -m and -d are per phase\n"
+	    "  -R, --repeat R         R paced (-m, -r) traffic phases on one set-up, one\n"
+	    "                         JSON line each (default 1); -d is per phase\n"
+	    "      --max-repeat R2    then R2 back-to-back phases (scenario NAME-max)\n"
+	    "      --max-messages M2  messages per sender in each of those\n"
+	    "                         (phases in all: at most %d)\n"
 	    "  -w, --window W         back to back: at most W messages of a sender not\n"
 	    "                         yet at every receiver (0 = unbounded, default)\n"
 	    "  -d, --duration S       stop sending after S seconds (default 10)\n"
@@ -146,6 +149,7 @@ parse_opts(int argc, char **argv)
 		{ "ports", 1, NULL, 9 }, { "proto", 1, NULL, 10 },
 		{ "label", 1, NULL, 11 }, { "window", 1, NULL, 'w' },
 		{ "quickack", 0, NULL, 12 }, { "repeat", 1, NULL, 'R' },
+		{ "max-repeat", 1, NULL, 13 }, { "max-messages", 1, NULL, 14 },
 		{ "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	const char *label = NULL;
@@ -170,6 +174,12 @@ parse_opts(int argc, char **argv)
 			break;
 		case 'R':
 			lg.repeat = atoi(optarg);
+			break;
+		case 13:
+			lg.max_repeat = atoi(optarg);
+			break;
+		case 14:
+			lg.max_messages = atol(optarg);
 			break;
 		case 12:
 			lg.quickack = 1;
@@ -255,10 +265,11 @@ parse_opts(int argc, char **argv)
 	if (label != NULL)
 		lg.sysname = label;
 	if (optind != argc || lg.window < 0 || lg.repeat < 1 ||
-	    lg.repeat > LG_MAX_REPEAT || lg.n < 1 || lg.n > LG_MAX_CLIENTS ||
-	    lg.port < 1 || lg.port > 65535 || lg.rooms < 1 ||
-	    lg.rooms > LG_MAX_ROOMS || lg.rooms > lg.n || lg.senders < 0 ||
-	    lg.senders > LG_MAX_SENDERS || lg.messages < 0 ||
+	    lg.max_repeat < 0 || lg.repeat + lg.max_repeat > LG_MAX_REPEAT ||
+	    lg.max_messages < 0 || lg.max_messages > 100000000 || lg.n < 1 ||
+	    lg.n > LG_MAX_CLIENTS || lg.port < 1 || lg.port > 65535 ||
+	    lg.rooms < 1 || lg.rooms > LG_MAX_ROOMS || lg.rooms > lg.n ||
+	    lg.senders < 0 || lg.senders > LG_MAX_SENDERS || lg.messages < 0 ||
 	    lg.messages > 100000000 || lg.rate < 0 || lg.size < 48 ||
 	    lg.size > LG_MAX_SIZE || lg.batch < 1 || lg.batch > 1000 ||
 	    lg.duration <= 0 || lg.drain < 0 || lg.timeout <= 0 ||

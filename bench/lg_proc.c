@@ -243,8 +243,8 @@ progress(void)
 		got += lg_shm->slot[i].unique;
 	fprintf(stderr, "  [%s %s n=%d] sent %llu/%llu, delivered %llu\n",
 	    lg.sysname, lg.scenario, lg.n, (unsigned long long)sent,
-	    (unsigned long long)lg.messages * (unsigned long long)lg.senders *
-	        (unsigned long long)lg.repeat,
+	    (unsigned long long)lg_phase_q0(lg_phases()) *
+	        (unsigned long long)lg.senders,
 	    (unsigned long long)got);
 }
 
@@ -300,6 +300,39 @@ lg_expected(int i)
 		    (LG_VIRTUAL_SENDERS() || s != i))
 			exp += lg_shm->snd[s].sent;
 	return exp;
+}
+
+/*
+ * Traffic phases: --repeat paced ones (-m messages per sender at -r), then
+ * --max-repeat back-to-back ones (--max-messages each), all on one set-up.
+ * Sequence numbers run on across phases: phase ph starts at
+ * lg_phase_q0(ph), and lg_phase_q0(lg_phases()) is the total per sender.
+ */
+int
+lg_phases(void)
+{
+	return lg.repeat + lg.max_repeat;
+}
+
+long
+lg_phase_msgs(int ph)
+{
+	return ph < lg.repeat ? lg.messages : lg.max_messages;
+}
+
+double
+lg_phase_rate(int ph)
+{
+	return ph < lg.repeat ? lg.rate : 0;
+}
+
+long
+lg_phase_q0(int ph)
+{
+	if (ph <= lg.repeat)
+		return (long)ph * lg.messages;
+	return (long)lg.repeat * lg.messages +
+	    (long)(ph - lg.repeat) * lg.max_messages;
 }
 
 /* Receiver i got everything its senders really sent. */

@@ -311,9 +311,14 @@ static const double cdf_q[] = { 0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
 void
 report_print(FILE *f, const struct lg_result *r)
 {
-	double span, dps = 0;
+	double span, dps = 0, rate = lg_phase_rate(r->rep);
+	int max = r->rep >= lg.repeat; /* a --max-repeat phase */
+	char sc[96];
 	size_t i;
 
+	/* a back-to-back phase after paced ones is labelled SCENARIO-max */
+	snprintf(sc, sizeof(sc), "%s%s", lg.scenario,
+	    max && lg.repeat > 0 && lg.rate > 0 ? "-max" : "");
 	span = (double)(r->last_recv - r->first_send) / 1e9;
 	if (r->unique > 0 && span > 0)
 		dps = (double)r->unique / span;
@@ -323,11 +328,11 @@ report_print(FILE *f, const struct lg_result *r)
 	    "\"messages\": %llu, \"expected\": %llu, \"received\": %llu, "
 	    "\"lost\": %llu, \"duplicated\": %llu, \"out_of_order\": %llu, "
 	    "\"malformed\": %llu, \"errors\": %d, ",
-	    lg.sysname, lg.scenario, lg.n, lg.senders, lg.rooms, lg.rate,
-	    lg.size, (unsigned long long)r->sent,
-	    (unsigned long long)r->expected, (unsigned long long)r->received,
-	    (unsigned long long)r->lost, (unsigned long long)r->dup,
-	    (unsigned long long)r->ooo, (unsigned long long)r->bad, r->errors);
+	    lg.sysname, sc, lg.n, lg.senders, lg.rooms, rate, lg.size,
+	    (unsigned long long)r->sent, (unsigned long long)r->expected,
+	    (unsigned long long)r->received, (unsigned long long)r->lost,
+	    (unsigned long long)r->dup, (unsigned long long)r->ooo,
+	    (unsigned long long)r->bad, r->errors);
 	fprintf(f,
 	    "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
 	    "\"p999_us\": %.1f, \"max_us\": %.1f, \"deliveries_per_s\": %.0f, "
@@ -336,14 +341,16 @@ report_print(FILE *f, const struct lg_result *r)
 	    q_us(r, 0.5), q_us(r, 0.9), q_us(r, 0.99), q_us(r, 0.999),
 	    q_us(r, 1.0), dps, span > 0 ? span : 0, (double)r->connect_ns / 1e6,
 	    r->rss_kb, r->pss_kb);
-	fprintf(f, "\"rep\": %d, \"repeat\": %d, ", r->rep, lg.repeat);
+	fprintf(f, "\"rep\": %d, \"repeat\": %d, ",
+	    max ? r->rep - lg.repeat : r->rep, max ? lg.max_repeat : lg.repeat);
 	fprintf(f,
 	    "\"receivers\": %d, \"protocol\": \"%s\", \"batch\": %d, "
 	    "\"window\": %d, \"quickack\": %d, "
 	    "\"duration_s\": %g, \"server_pte_kb\": %ld, \"server_procs\": %d, "
 	    "\"server_cpu_ms\": %.3f, \"cpu_us_per_delivery\": %.3f, \"cdf\": [",
 	    LG_VIRTUAL_SENDERS() ? lg.n : lg.n - lg.senders, lg_proto_name(),
-	    lg.batch, lg.window, lg.quickack, lg.duration, r->pte_kb, r->procs,
+	    lg.batch, rate > 0 ? 0 : lg.window, lg.quickack, lg.duration,
+	    r->pte_kb, r->procs,
 	    r->cpu_ns >= 0 ? (double)r->cpu_ns / 1e6 : -1.0,
 	    r->cpu_ns >= 0 && r->unique > 0 ?
 	        (double)r->cpu_ns / 1e3 / (double)r->unique :

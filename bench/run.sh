@@ -309,7 +309,8 @@ run() {
 	# shellcheck disable=SC2086
 	timeout -k 5 $((BOUND + 30)) "$LOAD" $sysarg -p "${PORT:-1}" -n "$n" \
 	    -S "$s" -k "$k" -m "$m" -r "$rate" --scenario "$sc" -j "$RUNS" \
-	    --settle $settle -T 120 --quickack $pidarg "$@" 2>"$TMP/load.err"
+	    --settle $settle -T 120 --drain 30 --quickack $pidarg "$@" \
+	    2>"$TMP/load.err"
 	rc=$?
 	grep -v '^  \[' "$TMP/load.err" >&2
 	if [ $rc -ne 0 ] && [ "$sys" = forkchat-burst ]; then
@@ -358,8 +359,9 @@ per_sender() {	# N S D
 # processes for the systems whose senders are clients (the floors' senders
 # are virtual: N receivers, nothing extra).  Paced runs: RATE messages/s
 # over SEND senders for PACED s (full: 10 s, 1000 messages); REPS runs per
-# (system, N), on one server and one set of connected clients
-# (forkchat-load --repeat); the report shows the median and min..max.
+# (system, N), then (the servers) REPS windowed back-to-back runs, all on
+# one server and one set of connected clients (forkchat-load --repeat,
+# --max-repeat); the report shows the median and min..max.
 # Order: what the goals of issue 17 need first; ten rooms, federation and
 # hyperfine after, skipped (and said so) once BUDGET seconds have passed,
 # so that make bench stays under 15 minutes on a loaded 2-core machine.
@@ -384,8 +386,8 @@ fi
 RATE=100	# paced: messages/s over all senders (100 k deliveries/s at N=1000)
 SEND=4		# senders in one room, in addition to the N receivers
 WINDOW=32	# windowed back to back: messages in flight per sender
-PACED_SYSTEMS="forkchat ngircd redis floor-tcp"
-MAX_SYSTEMS="forkchat ngircd redis floor-pipe-batched"
+# the servers: paced then windowed back to back on one set-up each
+SERVERS="forkchat ngircd redis"
 command -v ngircd >/dev/null || { echo "ngircd is not installed (make deps)" >>"$PROBLEMS"; FAILED=1; }
 command -v inspircd >/dev/null || { echo "inspircd is not installed: no InspIRCd runs" >>"$PROBLEMS"; INSP_NS=""; }
 
@@ -404,22 +406,25 @@ within_budget() {
 		return 1
 	fi
 }
-BOUND=$((60 + REPS * (PACED + 20)))	# -T: set-up + every repetition
+BOUND=$((60 + REPS * (PACED + 40)))	# -T: set-up + every phase
 
 echo "forkchat bench ($MODE): $(date); NS=$NS, paced ${PACED}s x $REPS" >&2
 for n in $NS; do
 	extra=
 	in_list "$n" "$FLOOR_PIPE_NS" && extra="floor-pipe"
 	in_list "$n" "$INSP_NS" && extra="$extra inspircd"
-	for sys in $PACED_SYSTEMS $extra; do
+	c=$((n + SEND))
+	for sys in $SERVERS; do	# one-room, then one-room-max
+		run "$sys" one-room $c $SEND 1 $((RATE * PACED / SEND)) $RATE \
+		    -d $((PACED + 5)) -R "$REPS" --max-repeat "$REPS" \
+		    --max-messages "$(per_sender $c $SEND $MAXD)" -w $WINDOW -T $BOUND
+	done
+	for sys in floor-tcp $extra; do
 		run "$sys" one-room "$(clients "$sys" "$n")" $SEND 1 \
 		    $((RATE * PACED / SEND)) $RATE -d $((PACED + 5)) -R "$REPS" -T $BOUND
 	done
-	for sys in $MAX_SYSTEMS; do
-		c=$(clients "$sys" "$n")
-		run "$sys" one-room-max "$c" $SEND 1 \
-		    "$(per_sender "$c" $SEND $MAXD)" 0 -d 8 -w $WINDOW -R "$REPS" -T $BOUND
-	done
+	run floor-pipe-batched one-room-max "$n" $SEND 1 \
+	    "$(per_sender "$n" $SEND $MAXD)" 0 -d 8 -R "$REPS" -T $BOUND
 done
 # the unbounded burst of issue 17 (N = 10, forkchatd's default backlog):
 # the senders write back to back with no window; cuts are counted

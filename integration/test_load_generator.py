@@ -106,6 +106,19 @@ def test_irc_paced_and_windowed_against_ngircd(ngircd):
     assert res[0]["expected"] == 3000 and res[0]["lost"] == 0 and res[0]["window"] == 4
 
 
+def test_paced_then_windowed_phases_on_one_set_up(server_factory):
+    srv = server_factory(["--register-timeout", "0"])
+    rc, res, err = load("-s", "forkchat", "-p", srv.port, "-n", 6, "-S", 2, "-m", 10, "-r", 200,
+                        "-R", 2, "--max-repeat", 2, "--max-messages", 100, "-w", 8,
+                        "-P", srv.pid)
+    assert rc == 0, err
+    kinds = [(r["scenario"].endswith("-max"), r["rep"], r["rate"], r["window"]) for r in res]
+    assert kinds == [(False, 0, 200, 0), (False, 1, 200, 0), (True, 0, 0, 8), (True, 1, 0, 8)]
+    # each phase counted on its own: 2 senders x messages x 5 receivers
+    assert [r["expected"] for r in res] == [100, 100, 1000, 1000]
+    assert all(r["lost"] == 0 and r["received"] == r["expected"] for r in res)
+
+
 def test_tcp_floor_delivers_everything_and_measures_its_own_server():
     rc, res, err = load("-s", "floor-tcp", "-B", 1, "-n", 5, "-S", 2, "-m", 20, "-r", 400,
                         "-R", 2)
