@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration" / "lib"))
 
 from harness import Fail                    # noqa: E402,F401 (the fault scripts' Fail)
+from harness import timescale               # noqa: E402
 from harness.server import ROOT, Server     # noqa: E402
 from harness.timescale import scaled, wait_for    # noqa: E402
 
@@ -37,6 +38,14 @@ COUNT_LIB = Path(os.environ.get("FAULT_FIU_COUNT", ROOT / "build" / "fault" / "f
 
 def fiu_count_lib():
     return COUNT_LIB
+
+
+def use_server(path=None):
+    """The fault build under test (--server), and its time scale."""
+    global SERVER_BIN
+    if path:
+        SERVER_BIN = Path(path).resolve()
+    timescale.use(SERVER_BIN)
 
 
 class Skip(Exception):

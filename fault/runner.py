@@ -254,11 +254,9 @@ def main():
     ap.add_argument("--soak", action="store_true")
     ap.add_argument("--duration", type=float, default=30)
     a = ap.parse_args()
-    if a.server:
-        fclib.SERVER_BIN = Path(a.server).resolve()
+    fclib.use_server(a.server)
     if a.count_lib:
         fclib.COUNT_LIB = Path(a.count_lib).resolve()
-    timescale.use(fclib.SERVER_BIN)
     for tool in ("/usr/bin/fiu-run", "/usr/lib/fiu/fiu_run_preload.so"):
         if not os.path.exists(tool):
             sys.exit("fault: %s missing (apt-get install fiu-utils libfiu-dev)" % tool)

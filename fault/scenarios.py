@@ -19,8 +19,9 @@ import time
 from fclib import Fail, Skip
 from fclib import FiuServer as Server
 from harness.client import check_seq, seq_received
-from harness.procfs import alive, kill_pid
+from harness.procfs import alive, free_port, kill_pid
 from harness.procfs import is_listening as listening
+from harness.server import Redis
 from harness.timescale import wait_for
 from fixture import RSS_SLACK_KB, Fx, startup_fail
 
@@ -469,26 +470,11 @@ def bridge_point(ctx, name, point, errno_):
     """The bridge's Redis I/O fails once: it logs the outage, reconnects,
     and the hub's local clients never notice."""
     import shutil
-    import socket
-    import subprocess
     if shutil.which("redis-server") is None:
         raise Skip("no redis-server (Debian package redis-server)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                              "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def ready():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
+    redis = Redis(ctx.rundir).start()
+    port = redis.port
     try:
-        if not wait_for(ready, 10):
-            raise Fail("redis-server did not start")
         with Fx(ctx, name, preload=False,
                 args=("--redis", "127.0.0.1:%d" % port, "--hub-id", "f0")) as fx:
             line = fx.srv.log_has(r"federation: bridge pid=\d+", 5)
@@ -514,8 +500,7 @@ def bridge_point(ctx, name, point, errno_):
             summ = fx.verify(keep=bpids, post=False)
             return "log '%s'; reconnected; %s" % (logl, summ)
     finally:
-        redis.kill()
-        redis.wait(10)
+        redis.stop()
 
 
 @scenario("bridge-read-econnreset", "failpoint", "forkchatd/bridge/read (bridge, onetime)")
@@ -531,45 +516,6 @@ def _b_write(ctx):
 
 # ---- federation: two hubs and a Redis, cross-hub delivery --------------------------
 
-class RedisProc:
-    """A redis-server we start (no persistence) on a fixed free port; stopped by pid."""
-
-    def __init__(self, port=None):
-        import socket
-        if port is None:
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-        self.port = port
-        self.proc = None
-
-    def ready(self):
-        import socket
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def start(self):
-        import subprocess
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_for(self.ready, 10):
-            self.stop()
-            raise Fail("redis-server on port %d did not start" % self.port)
-        return self
-
-    def stop(self):
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        self.proc = None
-
-
 class Fed:
     """Redis + two federated hubs (Fx each, no control clients of their own);
     clients a0.. on hub A, b0.. on hub B, all in the lobby, one shared `sent`.
@@ -583,7 +529,7 @@ class Fed:
         self.ctx, self.name, self.hub_args = ctx, name, tuple(hub_args)
         self.redis_up, self.start_cmds_a, self.wait_up = redis_up, start_cmds_a, wait_up
         self.skip = shutil.which("redis-server") is None
-        self.redis = RedisProc()
+        self.redis = Redis(ctx.rundir, port=free_port())
         self.hubs = []
         self.sent = {}
 
