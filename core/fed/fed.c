@@ -160,17 +160,16 @@ publish(struct fed *f, const char *head, size_t hl, const char *body, size_t bl)
 		    buf_used(&f->events) - f->nacked);
 		return;
 	}
-	if ((e = buf_reserve(&f->events, 12 + (size_t)len)) == NULL) {
+	if ((e = buf_reserve(&f->events, fedipc_entry_size(len))) == NULL) {
 		log_error("federation: out of memory, event dropped");
 		return;
 	}
 	f->seq++;
-	memcpy(e, &f->seq, 8);
-	memcpy(e + 8, &len, 4);
-	memcpy(e + 12, head, hl);
-	memcpy(e + 12 + hl, body, bl);
-	buf_commit(&f->events, 12 + (size_t)len);
-	record(f, IPC_FED_PUB, 0, 0, e, 12 + (size_t)len, "", 0);
+	fedipc_entry_head(e, f->seq, len);
+	memcpy(e + FEDIPC_ENTRY_HDR, head, hl);
+	memcpy(e + FEDIPC_ENTRY_HDR + hl, body, bl);
+	buf_commit(&f->events, fedipc_entry_size(len));
+	record(f, IPC_FED_PUB, 0, 0, e, fedipc_entry_size(len), "", 0);
 }
 
 /* Redis has every event up to seq; keep BRIDGE_RETAIN bytes of them. */
@@ -180,19 +179,15 @@ acked(struct fed *f, unsigned long long upto)
 	unsigned long long seq;
 	uint32_t len;
 
-	while (f->nacked + 12 <= buf_used(&f->events)) {
-		memcpy(&seq, buf_head(&f->events) + f->nacked, 8);
-		memcpy(&len, buf_head(&f->events) + f->nacked + 8, 4);
-		if (seq > upto)
-			break;
-		f->nacked += 12 + (size_t)len;
-	}
+	while (
+	    fedipc_entry_at(&f->events, f->nacked, &seq, &len) && seq <= upto)
+		f->nacked += fedipc_entry_size(len);
 	if (upto > f->acked)
 		f->acked = upto;
-	while (f->nacked > BRIDGE_RETAIN) {
-		memcpy(&len, buf_head(&f->events) + 8, 4);
-		buf_consume(&f->events, 12 + (size_t)len);
-		f->nacked -= 12 + (size_t)len;
+	while (f->nacked > BRIDGE_RETAIN &&
+	    fedipc_entry_at(&f->events, 0, &seq, &len)) {
+		buf_consume(&f->events, fedipc_entry_size(len));
+		f->nacked -= fedipc_entry_size(len);
 	}
 }
 
@@ -353,6 +348,7 @@ resume(struct fed *f)
 	long long now = clock_mono_ms();
 	const struct release *r;
 	size_t i, off, n = 0;
+	unsigned long long seq;
 	uint32_t len;
 
 	for (i = f->nreleased > RELEASED ? f->nreleased - RELEASED : 0;
@@ -366,10 +362,10 @@ resume(struct fed *f)
 	for (i = 0; i < f->nclaims; i++)
 		record(f, IPC_FED_CLAIM, 0, f->claims[i].token,
 		    f->claims[i].key, strlen(f->claims[i].key), "", 0);
-	for (off = 0; off + 12 <= buf_used(&f->events); off += 12 + len) {
-		memcpy(&len, buf_head(&f->events) + off + 8, 4);
+	for (off = 0; fedipc_entry_at(&f->events, off, &seq, &len);
+	     off += fedipc_entry_size(len)) {
 		record(f, IPC_FED_PUB, 0, 0, buf_head(&f->events) + off,
-		    12 + (size_t)len, "", 0);
+		    fedipc_entry_size(len), "", 0);
 		n += off >= f->nacked;
 	}
 	if (f->lastid[0] || n || f->nclaims)
