@@ -35,7 +35,7 @@
 #include "lib/buf.h"
 #include "sys/clock.h"
 #include "fed/fed.h"
-#include "sys/ipc.h"
+#include "fed/fedipc.h"
 #include "lib/stats.h"
 
 #define FAKE_PID 800000
@@ -147,7 +147,7 @@ __wrap_clock_gettime(clockid_t clk, struct timespec *ts)
 	return 0;
 }
 
-static struct server_opts o;
+static struct fed_cfg o;
 static struct chat_fed hooks;
 static struct fed *f;
 
