@@ -18,6 +18,7 @@ proc_child_sigs(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGIO);
+	sigaddset(set, SIGUSR1);
 	sigaddset(set, SIGUSR2);
 	sigaddset(set, SIGTERM);
 }
