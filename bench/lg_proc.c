@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * lg_proc.c - forkchat-load's process helpers: the shared state, clocks and
  * timers, the status pipe, child set-up after fork, and the parent's waits.
