@@ -323,7 +323,7 @@ eof_log_line_names_the_cause(void **state)
 		rec.state[0] = FANOUT_ACTIVE;
 		rec.nlog = rec.nev = 0;
 		h.code = (uint16_t)t[i].code;
-		handle_record(&s, &h, "");
+		handle_child_record(&s, &h, "");
 		assert_int_equal(rec.nlog, 1);
 		assert_string_equal(rec.log[0], t[i].log);
 		assert_ev(0, "chat_disconnect 0 disconnected");
