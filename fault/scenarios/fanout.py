@@ -28,10 +28,27 @@ def _write_random(ctx):
     return burst_prob(ctx, "fanout-write-random", "forkchatd/fanout/write", 0.04)
 
 
-@scenario("fanout-kill-esrch", "failpoint", "forkchatd/fanout/kill", quick=True)
+@scenario("fanout-kill-esrch", "failpoint", "forkchatd/fanout/kill (EOF signal)", quick=True)
 def _kill(ctx):
-    return delay_only(ctx, "fanout-kill-esrch", "forkchatd/fanout/kill",
-                      r"kill SIGUSR2: No such process", window=2.5)
+    """The SIGUSR1 that tells a closing child its pipe is at EOF is lost
+    (deliveries need no kill: the pipe write raises SIGUSR2 itself): the
+    client still gets its last lines and the close, on the child's tick."""
+    with Fx(ctx, "fanout-kill-esrch", preload=False) as fx:
+        fx.srv.enable("forkchatd/fanout/kill")
+        q = fx.client("quitter")
+        t0 = time.monotonic()
+        q.send("/quit bye")
+        bye = fx.expect_cut(q, (r"^BYE QUIT",), 5, need_line=True)
+        dt = time.monotonic() - t0
+        logl = fx.expect_log(r"kill SIGUSR1: No such process")
+        fx.srv.disable("forkchatd/fanout/kill")
+        for c in fx.ctl:
+            fx.seq(c, 3)
+        if not fx.delivered():
+            raise Fail("control clients lost messages")
+        summ = fx.verify()
+        return "quitter got %r and the close %.1fs after /quit; log '%s'; %s" % (
+            bye[:40], dt, logl, summ)
 
 
 @scenario("inbound-read-eio", "failpoint", "forkchatd/inbound/read")
