@@ -40,6 +40,7 @@
 #include "server/server.h"
 #include "server/server_int.h"
 #include "server/session.h"
+#include "server/spawner.h"
 #include "lib/stats.h"
 
 #define DOWN_PIPE_SIZE (256 * 1024)  /* parent -> child pipe capacity */
@@ -205,17 +206,6 @@ drain_inbound(struct server *s, size_t budget)
 
 /* ---- accept and fork ------------------------------------------------ */
 
-static void
-child_main(struct server *s, int sock, int down, int slot, pid_t parent)
-{
-	struct session_cfg cfg = { sock, down, s->up_w, slot, s->o->max_line,
-		parent };
-	int keep[3] = { sock, down, s->up_w };
-
-	child_setup(parent, keep, 3);
-	child_exit(session_run(&cfg));
-}
-
 /* Say why and hang up; used when a session could not start. */
 static void
 refuse(int fd, const char *line)
@@ -239,15 +229,16 @@ spawn(struct server *s, int sock, const char *peer, const struct admit *a)
 		return;
 	}
 	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
-	if ((pid = FAIL("forkchatd/spawn/fork", EAGAIN) ? -1 : fork()) < 0) {
+	/* the spawner forks (spawner.c); the failpoint makes it fail */
+	pid = spawner_spawn(&s->sp, slot, sock, p[0],
+	    FAIL("forkchatd/spawn/fork", EAGAIN) ? EAGAIN : 0);
+	if (pid < 0) {
 		log_error("fork for %s: %s", peer, strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		refuse(sock, busy);
 		return;
 	}
-	if (pid == 0)
-		child_main(s, sock, p[0], slot, parent);
 	close(p[0]);
 	close(sock);
 	s->nfree--;
@@ -358,7 +349,8 @@ reap(struct server *s)
 	/* all a dead child wrote is within one pipe's capacity from the head */
 	drain_inbound(s, s->up_size + IN_CHUNK);
 	for (i = 0; i < n; i++)
-		if (fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
+		if (spawner_reaped(&s->sp, s->dead[i].pid, s->dead[i].status) ||
+		    fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
 			continue;
 		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
 			free_slot(s, slot, s->dead[i].status);
@@ -607,6 +599,9 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	(void)fcntl(s->up_r, F_SETPIPE_SZ, UP_PIPE_SIZE);
 	i = fcntl(s->up_r, F_GETPIPE_SZ);
 	s->up_size = i > 0 ? (size_t)i : UP_PIPE_SIZE;
+	/* first, while the heap is small: the sessions start from its image */
+	if (spawner_start(&s->sp, getpid(), s->up_w, o->max_line) < 0)
+		return -1;
 	s->cl = calloc((size_t)o->max_clients, sizeof(*s->cl));
 	s->freel = calloc((size_t)o->max_clients, sizeof(int));
 	s->dirtycap = o->max_clients * 2;
@@ -653,6 +648,7 @@ server_run(const struct server_opts *o, int lfd)
 	log_stats(&s); /* first: it reads the fed's counters */
 	fed_stop(s.fed);
 	s.fed = NULL;
+	spawner_stop(&s.sp);
 	log_info("shutdown complete");
 	for (i = 0; i < o->max_clients; i++)
 		buf_free(&s.cl[i].out);

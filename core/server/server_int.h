@@ -16,6 +16,7 @@
 #include "fed/fed.h"
 #include "sys/ipc.h"
 #include "server/opts.h"
+#include "server/spawner.h"
 #include "lib/stats.h"
 
 enum cl_state { CL_FREE, CL_ACTIVE, CL_CLOSING, CL_ABORTED };
@@ -54,6 +55,7 @@ struct server {
 	int nchildren;
 	struct chat *chat;
 	struct fed *fed; /* federation (--redis), or NULL */
+	struct spawner sp; /* forks the session children (spawner.c) */
 	struct buf in;
 	int stopping; /* graceful shutdown under way */
 	long long deadline_ms;
