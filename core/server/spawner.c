@@ -109,8 +109,8 @@ session_child(const struct spawner *sp, int slot, int sock, int down)
 static pid_t
 clone_parent(void)
 {
-	return (pid_t)syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD),
-	    NULL, NULL, NULL, 0UL);
+	return (pid_t)syscall(SYS_clone,
+	    (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
 }
 
 static __attribute__((noreturn)) void
@@ -137,7 +137,8 @@ spawner_main(const struct spawner *sp, int fd)
 		an.pid = (int32_t)pid;
 		close(fds[0]);
 		close(fds[1]);
-		if (send(fd, &an, sizeof(an), MSG_NOSIGNAL) != (ssize_t)sizeof(an))
+		if (send(fd, &an, sizeof(an), MSG_NOSIGNAL) !=
+		    (ssize_t)sizeof(an))
 			child_exit(1);
 	}
 }

@@ -10,20 +10,19 @@
 #include <sys/types.h>
 
 struct spawner {
-	pid_t pid;      /* the spawner, or 0 if there is none */
-	int fd;         /* the parent's end of the socketpair, or -1 */
-	pid_t parent;   /* the server parent */
-	int up_w;       /* write end of the shared pipe, for the sessions */
+	pid_t pid;    /* the spawner, or 0 if there is none */
+	int fd;       /* the parent's end of the socketpair, or -1 */
+	pid_t parent; /* the server parent */
+	int up_w;     /* write end of the shared pipe, for the sessions */
 	size_t max_line;
-	int starts;     /* spawners started so far (1 + restarts) */
+	int starts; /* spawners started so far (1 + restarts) */
 };
 
 /*
  * Fork the spawner.  It keeps only up_w and its end of a socketpair, and
  * names itself "forkchatd-spawn".  0, or -1 with errno set (sp->pid = 0).
  */
-int spawner_start(struct spawner *sp, pid_t parent, int up_w,
-    size_t max_line);
+int spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line);
 
 /*
  * Have the spawner create the session child for slot, serving sock with
@@ -35,8 +34,8 @@ int spawner_start(struct spawner *sp, pid_t parent, int up_w,
  * child's pid, or -1 with errno set: the fork's errno, or EPIPE if the
  * spawner is gone (sp->pid and sp->fd are kept for spawner_reaped()).
  */
-pid_t spawner_spawn(struct spawner *sp, int slot, int sock, int down,
-    int inject);
+pid_t
+spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject);
 
 /*
  * pid ended with status: if it was the spawner, log it, forget it and
