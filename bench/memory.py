@@ -125,15 +125,20 @@ def snapshot(root, nclients, groups=None):
     return out
 
 
-def hold(port, n, prefix, secs=600):
+def hold(port, n, prefix, secs=600, errfile=os.devnull):
     """Attach n clients that stay (forkchat-load --hold); returns once in."""
-    r = subprocess.run([str(LOAD), "-p", str(port), "-n", str(n), "--hold", str(secs),
-                        "--nick-prefix", prefix, "-q", "-T", "120"],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=180)
+    with open(errfile, "ab") as err:
+        r = hold_run(port, n, prefix, secs, err)
     # (the detached holder keeps any pipe open: no stderr capture here)
     if r.returncode != 0:
-        raise RuntimeError("forkchat-load --hold %d failed" % n)
+        raise RuntimeError("forkchat-load --hold %d failed (%s)" % (n, errfile))
+
+
+def hold_run(port, n, prefix, secs, err):
+    return subprocess.run([str(LOAD), "-p", str(port), "-n", str(n), "--hold", str(secs),
+                           "--nick-prefix", prefix, "-q", "-T", "300"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=err, timeout=400)
 
 
 def burst(port, n, msgs):
@@ -197,7 +202,7 @@ class Srv:
 def run_n(n, burst_msgs, burst_n):
     srv = Srv(2 * n + burst_n + 16)
     try:
-        hold(srv.port, n, "a")
+        hold(srv.port, n, "a", errfile=os.path.join(srv.dir, "hold.err"))
         first = srv.wait_kids(n)
         time.sleep(0.5)
         before = snapshot(srv.proc.pid, n, {"first": first})
@@ -205,14 +210,24 @@ def run_n(n, burst_msgs, burst_n):
         srv.wait_kids(n)
         time.sleep(0.5)
         after = snapshot(srv.proc.pid, n, {"first": first})
-        hold(srv.port, n, "c")
+        out = {"n": n, "burst": {"receivers": burst_n, "senders": 4,
+                                 "messages_each": burst_msgs, "rc": rc},
+               "before_burst": before, "after_burst": after}
+        try:
+            hold(srv.port, n, "c", errfile=os.path.join(srv.dir, "hold.err"))
+        except RuntimeError as e:
+            out["error"] = str(e)
+            return out
         second = srv.wait_kids(2 * n) - first
         time.sleep(0.5)
-        more = snapshot(srv.proc.pid, 2 * n, {"first": first, "second": second})
-        return {"n": n, "burst": {"receivers": burst_n, "senders": 4,
-                                  "messages_each": burst_msgs, "rc": rc},
-                "before_burst": before, "after_burst": after,
-                "after_burst_plus_n": more}
+        out["after_burst_plus_n"] = snapshot(srv.proc.pid, len(first | second),
+                                             {"first": first, "second": second})
+        # the marginal cost of the n clients attached after the burst
+        a, m = out["after_burst"], out["after_burst_plus_n"]
+        out["marginal_per_client_kb"] = {
+            k: round((m["tree_%s_kb" % k] - a["tree_%s_kb" % k]) / max(len(second), 1), 1)
+            for k in ("pss", "rss", "pte")}
+        return out
     finally:
         srv.stop()
 
@@ -252,8 +267,14 @@ def main():
         n = r["n"]
         print(row("N=%d attached" % n, r["before_burst"], "first"))
         print(row("N=%d after burst" % n, r["after_burst"], "first"))
-        print(row("N=%d + %d after burst (new children)" % (n, n),
-                  r["after_burst_plus_n"], "second"))
+        if "after_burst_plus_n" in r:
+            print(row("N=%d + %d after burst (new children)" % (n, n),
+                      r["after_burst_plus_n"], "second"))
+            mg = r["marginal_per_client_kb"]
+            print("|   marginal per client attached after the burst | | %s | %s | %s | %.1f | |"
+                  % (mg["pss"], mg["rss"], mg["pte"], mg["pss"] + mg["pte"]))
+        else:
+            print("| N=%d + %d: %s | | | | | | |" % (n, n, r.get("error")))
         p = r["after_burst"]["parent"]
         print("|   parent after burst (PSS/RSS/PTE kB) | | %s | %s | %s | | |" % (
             p["pss"], p["rss"], p["pte"]))

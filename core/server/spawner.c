@@ -45,6 +45,11 @@
 #include "sys/failpoint.h"
 #include "sys/log.h"
 
+#ifdef FIU_ENABLE
+#include <fiu-control.h>
+#include <stdlib.h>
+#endif
+
 #define ANSWER_SECS 5 /* a spawner that takes longer is dead to us */
 
 struct spawn_req {
@@ -89,6 +94,31 @@ recv_req(int fd, struct spawn_req *rq, int fds[2])
 	return 1;
 }
 
+#ifdef FIU_ENABLE
+/*
+ * Fault builds under fiu-run: libfiu gives each forked process its own
+ * control FIFO from a pthread_atfork() handler, which a raw clone() does
+ * not run; so the child asks for one itself (fault/README.md: points are
+ * switched on in a child through its FIFO).  Its thread gets every signal
+ * blocked, as under fault/sigblock.py.
+ */
+static void
+fiu_reattach(void)
+{
+	const char *base = getenv("FIU_CTRL_FIFO");
+	sigset_t all, old;
+
+	if (base == NULL || *base == '\0')
+		return;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
+	(void)fiu_rc_fifo(base);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+#else
+#define fiu_reattach() ((void)0)
+#endif
+
 /* The new session child: same hygiene as a child forked by the parent. */
 static __attribute__((noreturn)) void
 session_child(const struct spawner *sp, int slot, int sock, int down)
@@ -99,6 +129,7 @@ session_child(const struct spawner *sp, int slot, int sock, int down)
 
 	(void)prctl(PR_SET_NAME, "forkchatd");
 	child_setup(sp->parent, keep, 3);
+	fiu_reattach();
 	child_exit(session_run(&cfg));
 }
 
@@ -159,7 +190,7 @@ spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line)
 	sp->max_line = max_line;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
-	if ((pid = FAIL("forkchatd/spawner/fork", EAGAIN) ? -1 : fork()) < 0) {
+	if ((pid = fork()) < 0) {
 		close(sv[0]);
 		close(sv[1]);
 		return -1;
@@ -226,6 +257,7 @@ spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject)
 	struct spawn_req rq = { slot, inject };
 	struct spawn_ans an;
 	ssize_t n;
+	int e;
 
 	if (sp->fd < 0) {
 		if (sp->pid > 0) { /* lost, not reaped yet */
@@ -233,9 +265,10 @@ spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject)
 			return -1;
 		}
 		if (spawner_start(sp, sp->parent, sp->up_w, sp->max_line) < 0) {
-			log_error("spawner: cannot start a new one: %s",
-			    strerror(errno));
-			errno = EAGAIN;
+			e = errno; /* the caller logs it for the client too */
+			log_error(
+			    "spawner: cannot start a new one: %s", strerror(e));
+			errno = e;
 			return -1;
 		}
 	}
