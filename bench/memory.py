@@ -190,6 +190,21 @@ class Srv:
             time.sleep(0.1)
         return self.kids()
 
+    def cpu_ticks(self):
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            f = f.read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+
+    def wait_idle(self, secs=120):
+        """Until the parent has used no CPU for 2 s (the room is drained)."""
+        end, last = time.monotonic() + secs, -1
+        while time.monotonic() < end:
+            t = self.cpu_ticks()
+            if t == last:
+                return
+            last = t
+            time.sleep(2)
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -208,7 +223,8 @@ def run_n(n, burst_msgs, burst_n):
         before = snapshot(srv.proc.pid, n, {"first": first})
         rc = burst(srv.port, burst_n, burst_msgs)
         srv.wait_kids(n)
-        time.sleep(0.5)
+        srv.wait_idle()     # the held clients have read the whole burst
+        time.sleep(3.5)     # idle: past the parent's 1 s and a child's 2 s tick
         after = snapshot(srv.proc.pid, n, {"first": first})
         out = {"n": n, "burst": {"receivers": burst_n, "senders": 4,
                                  "messages_each": burst_msgs, "rc": rc},

@@ -37,6 +37,7 @@
 #include "fed/fed.h"
 #include "sys/ipc.h"
 #include "sys/log.h"
+#include "sys/memtrim.h"
 #include "sys/net.h"
 #include "lib/plural.h"
 #include "server/admit.h"
@@ -45,11 +46,12 @@
 #include "server/spawner.h"
 #include "lib/stats.h"
 
-#define DOWN_PIPE_SIZE (256 * 1024)  /* parent -> child pipe capacity */
-#define UP_PIPE_SIZE   (1024 * 1024) /* shared child -> parent pipe */
-#define IN_CHUNK       (64 * 1024)
-#define IN_BUDGET      (1024 * 1024) /* per turn, then look at signals */
-#define SHUTDOWN_MS    5000          /* graceful bound, then SIGKILL */
+#define DOWN_PIPE_SIZE    (256 * 1024)  /* parent -> child pipe capacity */
+#define UP_PIPE_SIZE      (1024 * 1024) /* shared child -> parent pipe */
+#define IN_CHUNK          (64 * 1024)
+#define IN_BUDGET         (1024 * 1024) /* per turn, then look at signals */
+#define SHUTDOWN_MS       5000          /* graceful bound, then SIGKILL */
+#define PARENT_TRIM_SLACK (1024 * 1024) /* freed heap kept, memtrim.c */
 
 struct reaped {
 	pid_t pid;
@@ -547,6 +549,7 @@ serve(struct server *s, const sigset_t *set)
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
 			admit_tick(s->adm, now);
+			memtrim_idle(PARENT_TRIM_SLACK); /* after a burst */
 		}
 		if (admit_next_timeout(s->adm) != 0 &&
 		    now >= admit_next_timeout(s->adm))
