@@ -9,7 +9,6 @@ import signal
 import pytest
 
 from harness import procfs
-from harness.client import ChatClient
 from harness.procfs import rss_kb
 from harness.timescale import wait_until
 

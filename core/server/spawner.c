@@ -147,7 +147,7 @@ clone_parent(void)
 static __attribute__((noreturn)) void
 spawner_main(const struct spawner *sp, int fd)
 {
-	struct spawn_req rq;
+	struct spawn_req rq = { 0, 0 };
 	struct spawn_ans an;
 	int fds[2], r;
 	pid_t pid;
@@ -226,10 +226,10 @@ lost(struct spawner *sp, const char *what)
 }
 
 static int
-send_req(struct spawner *sp, const struct spawn_req *rq, int sock, int down)
+send_req(struct spawner *sp, struct spawn_req *rq, int sock, int down)
 {
 	char cbuf[CMSG_SPACE(2 * sizeof(int))];
-	struct iovec iov = { (void *)rq, sizeof(*rq) };
+	struct iovec iov = { rq, sizeof(*rq) };
 	int fds[2] = { sock, down };
 	struct msghdr mh;
 	struct cmsghdr *cm;
