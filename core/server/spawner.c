@@ -41,8 +41,8 @@
 
 #include "server/session.h"
 #include "server/spawner.h"
-#include "sys/child.h"
 #include "sys/failpoint.h"
+#include "sys/proc.h"
 #include "sys/log.h"
 
 #ifdef FIU_ENABLE
@@ -128,9 +128,9 @@ session_child(const struct spawner *sp, int slot, int sock, int down)
 	int keep[3] = { sock, down, sp->up_w };
 
 	(void)prctl(PR_SET_NAME, "forkchatd");
-	child_setup(sp->parent, keep, 3);
+	proc_child_setup(sp->parent, keep, 3);
 	fiu_reattach();
-	child_exit(session_run(&cfg));
+	proc_exit(session_run(&cfg));
 }
 
 /*
@@ -154,9 +154,9 @@ spawner_main(const struct spawner *sp, int fd)
 
 	for (;;) {
 		if ((r = recv_req(fd, &rq, fds)) == 0)
-			child_exit(0); /* the parent closed: shutdown */
+			proc_exit(0); /* the parent closed: shutdown */
 		if (r < 0)
-			child_exit(errno == EPROTO ? 2 : 1);
+			proc_exit(errno == EPROTO ? 2 : 1);
 		an.err = rq.inject;
 		pid = rq.inject ? -1 : clone_parent();
 		if (pid == 0) {
@@ -170,7 +170,7 @@ spawner_main(const struct spawner *sp, int fd)
 		close(fds[1]);
 		if (send(fd, &an, sizeof(an), MSG_NOSIGNAL) !=
 		    (ssize_t)sizeof(an))
-			child_exit(1);
+			proc_exit(1);
 	}
 }
 
@@ -198,7 +198,7 @@ spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line)
 	if (pid == 0) {
 		keep[0] = sv[1];
 		keep[1] = up_w;
-		child_setup(parent, keep, 2);
+		proc_child_setup(parent, keep, 2);
 		(void)prctl(PR_SET_NAME, "forkchatd-spawn");
 		(void)malloc_trim(0); /* a restart: give back what it can */
 		spawner_main(sp, sv[1]);
