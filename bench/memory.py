@@ -22,6 +22,7 @@ generator does.
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -151,15 +152,15 @@ def burst(port, n, msgs):
 
 
 def storm(port, n):
+    """Connect and register n clients at once; forkchat-load's own figure."""
     r = subprocess.run([str(LOAD), "-p", str(port), "-n", str(n), "--connect-only",
-                        "--nick-prefix", "pid", "-T", "120", "-j", "/dev/stdout"],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=180)
-    if r.returncode != 0:
+                        "--nick-prefix", "pid", "-T", "120"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=180)
+    m = re.search(r"connected and registered in ([0-9.]+) ms", r.stderr.decode())
+    if r.returncode != 0 or m is None:
         raise RuntimeError("connect storm: %s" % r.stderr.decode()[-400:])
-    for line in r.stdout.decode().splitlines():
-        if line.startswith("{"):
-            return json.loads(line)["connect_ms"]
-    raise RuntimeError("connect storm: no JSON line")
+    return float(m.group(1))
 
 
 class Srv:
@@ -267,6 +268,9 @@ def main():
     res = {"runs": [], "storm_ms": []}
     for n in a.n or [100]:
         res["runs"].append(run_n(n, a.burst_msgs, a.burst_n))
+        if a.json:      # as it goes: a later failure keeps what was measured
+            with open(a.json + ".part", "a") as f:
+                f.write(json.dumps(res["runs"][-1]) + "\n")
     if a.storm:
         srv = Srv(1100)
         try:
