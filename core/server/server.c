@@ -33,24 +33,25 @@
 #include "lib/buf.h"
 #include "sys/clock.h"
 #include "chat/chat.h"
-#include "sys/proc.h"
 #include "sys/failpoint.h"
 #include "fed/fed.h"
 #include "sys/ipc.h"
 #include "sys/log.h"
+#include "sys/memtrim.h"
 #include "sys/net.h"
 #include "lib/plural.h"
 #include "server/admit.h"
 #include "server/fanout.h"
 #include "server/server.h"
-#include "server/session.h"
+#include "server/spawner.h"
 #include "lib/stats.h"
 
-#define DOWN_PIPE_SIZE (256 * 1024)  /* parent -> child pipe capacity */
-#define UP_PIPE_SIZE   (1024 * 1024) /* shared child -> parent pipe */
-#define IN_CHUNK       (64 * 1024)
-#define IN_BUDGET      (1024 * 1024) /* per turn, then look at signals */
-#define SHUTDOWN_MS    5000          /* graceful bound, then SIGKILL */
+#define DOWN_PIPE_SIZE    (256 * 1024)  /* parent -> child pipe capacity */
+#define UP_PIPE_SIZE      (1024 * 1024) /* shared child -> parent pipe */
+#define IN_CHUNK          (64 * 1024)
+#define IN_BUDGET         (1024 * 1024) /* per turn, then look at signals */
+#define SHUTDOWN_MS       5000          /* graceful bound, then SIGKILL */
+#define PARENT_TRIM_SLACK (1024 * 1024) /* freed heap kept, memtrim.c */
 
 struct reaped {
 	pid_t pid;
@@ -68,7 +69,8 @@ struct server {
 	struct fanout *fo;     /* the output side: pipes, queues, cuts */
 	struct admit_tab *adm; /* the door: per-address limits, deadlines */
 	struct chat *chat;
-	struct fed *fed; /* federation (--redis), or NULL */
+	struct fed *fed;   /* federation (--redis), or NULL */
+	struct spawner sp; /* forks the session children (spawner.c) */
 	struct buf in;
 	int stopping; /* graceful shutdown under way */
 	long long deadline_ms;
@@ -253,17 +255,6 @@ drain_inbound(struct server *s, size_t budget)
 
 /* ---- accept and fork ------------------------------------------------ */
 
-static void
-child_main(struct server *s, int sock, int down, int slot, pid_t parent)
-{
-	struct session_cfg cfg = { sock, down, s->up_w, slot, s->o->max_line,
-		parent };
-	int keep[3] = { sock, down, s->up_w };
-
-	proc_child_setup(parent, keep, 3);
-	proc_exit(session_run(&cfg));
-}
-
 /* Say why and hang up; used when a session could not start. */
 static void
 hang_up(int fd, const char *line)
@@ -290,15 +281,16 @@ spawn_session(
 		return;
 	}
 	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
-	if ((pid = FAIL("forkchatd/spawn/fork", EAGAIN) ? -1 : fork()) < 0) {
+	/* the spawner forks (spawner.c); the failpoint makes it fail */
+	pid = spawner_spawn(&s->sp, slot, sock, p[0],
+	    FAIL("forkchatd/spawn/fork", EAGAIN) ? EAGAIN : 0);
+	if (pid < 0) {
 		log_error("fork for %s: %s", peer, strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		hang_up(sock, busy);
 		return;
 	}
-	if (pid == 0)
-		child_main(s, sock, p[0], slot, parent);
 	close(p[0]);
 	close(sock);
 	s->nfree--;
@@ -400,7 +392,8 @@ reap(struct server *s)
 	/* all a dead child wrote is within one pipe's capacity from the head */
 	drain_inbound(s, s->up_size + IN_CHUNK);
 	for (i = 0; i < n; i++)
-		if (fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
+		if (spawner_reaped(&s->sp, s->dead[i].pid, s->dead[i].status) ||
+		    fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
 			continue;
 		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
 			free_slot(s, slot, s->dead[i].status,
@@ -558,6 +551,7 @@ serve(struct server *s, const sigset_t *set)
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
 			admit_tick(s->adm, now);
+			memtrim_idle(PARENT_TRIM_SLACK); /* after a burst */
 		}
 		if (admit_next_timeout(s->adm) != 0 &&
 		    now >= admit_next_timeout(s->adm))
@@ -669,6 +663,9 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	(void)fcntl(s->up_r, F_SETPIPE_SZ, UP_PIPE_SIZE);
 	i = fcntl(s->up_r, F_GETPIPE_SZ);
 	s->up_size = i > 0 ? (size_t)i : UP_PIPE_SIZE;
+	/* first, while the heap is small: the sessions start from its image */
+	if (spawner_start(&s->sp, getpid(), s->up_w, o->max_line) < 0)
+		return -1;
 	s->freel = calloc((size_t)o->max_clients, sizeof(int));
 	s->dead = calloc((size_t)o->max_clients, sizeof(*s->dead));
 	if ((s->fo = fanout_new(&fc)) == NULL)
@@ -712,6 +709,7 @@ server_run(const struct server_opts *o, int lfd)
 	log_stats(&s); /* first: it reads the fed's counters */
 	fed_stop(s.fed);
 	s.fed = NULL;
+	spawner_stop(&s.sp);
 	log_info("shutdown complete");
 	buf_free(&s.in);
 	admit_free(s.adm);

@@ -31,16 +31,18 @@
 #include "sys/ipc.h"
 #include "lib/proto.h"
 #include "server/session.h"
+#include "sys/memtrim.h"
 
-#define READ_CHUNK  (64 * 1024)
-#define READ_MIN    (16 * 1024)  /* least room to read the pipe into */
-#define READ_BUDGET (256 * 1024) /* socket bytes per turn, then serve output */
-#define PENDING_CAP (256 * 1024) /* stop reading the pipe past this */
-#define FLUSH_SECS  2            /* to deliver the last bytes at the end */
-#define SOCK_SNDBUF (128 * 1024) /* the kernel doubles it */
-#define TICK_SECS   2            /* wake anyway: a lost signal only delays */
-#define UPQ_CAP     (64 * 1024)  /* stop reading the client past this */
-#define UP_RETRY_NS (2 * 1000 * 1000) /* retry a full shared pipe */
+#define READ_CHUNK         (64 * 1024)
+#define READ_MIN           (16 * 1024) /* least room to read the pipe into */
+#define READ_BUDGET        (256 * 1024) /* socket bytes per turn, then serve output */
+#define PENDING_CAP        (256 * 1024) /* stop reading the pipe past this */
+#define FLUSH_SECS         2 /* to deliver the last bytes at the end */
+#define SOCK_SNDBUF        (128 * 1024) /* the kernel doubles it */
+#define TICK_SECS          2 /* wake anyway: a lost signal only delays */
+#define UPQ_CAP            (64 * 1024) /* stop reading the client past this */
+#define UP_RETRY_NS        (2 * 1000 * 1000) /* retry a full shared pipe */
+#define SESSION_TRIM_SLACK (32 * 1024)       /* freed heap kept, memtrim.c */
 
 struct session {
 	const struct session_cfg *cfg;
@@ -436,6 +438,8 @@ session_run(const struct session_cfg *cfg)
 				break;
 		}
 		sig = sigtimedwait(&set, &si, &ts);
+		if (sig < 0 && ts.tv_sec == TICK_SECS) /* idle: after a burst */
+			memtrim_idle(SESSION_TRIM_SLACK);
 		if (sig == SIGTERM) {
 			abort_session(&s, &si);
 			break;

@@ -4,6 +4,8 @@ helpers for spawn refusals, cut clients, delays, startup failures and bursts.
 """
 
 import errno
+import os
+import signal
 import time
 
 from fclib import Fail
@@ -38,10 +40,20 @@ def contiguous(seq):
 
 # ==== shared shapes ================================================================
 
-def spawn_refused(ctx, name, point, log_rx, preload=False, failinfo=None):
-    """A new client while `point` fails: BYE INTERNAL; the others chat on."""
+def spawn_refused(ctx, name, point, log_rx, preload=False, failinfo=None, new_spawner=False):
+    """A new client while `point` fails: BYE INTERNAL; the others chat on.
+
+    new_spawner: the session children come from the spawner's clone(), so
+    libc's fork() runs only to start a new spawner: kill the spawner first
+    (the parent then forks one at the next connection, which fails)."""
     with Fx(ctx, name, preload=preload) as fx:
         fx.srv.enable(point, failinfo=failinfo)
+        if new_spawner:
+            sp = fx.srv.spawner()
+            if sp is None:
+                raise Fail("no spawner process (forkchatd-spawn)")
+            os.kill(sp, signal.SIGKILL)
+            fx.expect_log(r"spawner pid=%d killed by signal 9" % sp)
         victims = [fx.raw("victim%d" % i) for i in range(2)]
         byes = [fx.expect_cut(v, (r"^BYE INTERNAL",), 5, need_line=True) for v in victims]
         for c in fx.ctl:

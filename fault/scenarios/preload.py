@@ -21,14 +21,14 @@ from scenarios.common import (EADDRINUSE, EAGAIN, ECHILD, EIO, ENOMEM, ENOSPC, E
 def _p_fork(ctx):
     return spawn_refused(ctx, "posix-fork-eagain", "posix/proc/fork",
                          r"fork for 127\.0\.0\.1:\d+: Resource temporarily unavailable",
-                         preload=True, failinfo=EAGAIN)
+                         preload=True, failinfo=EAGAIN, new_spawner=True)
 
 
 @scenario("posix-fork-enomem", "preload", "posix/proc/fork failinfo=ENOMEM")
 def _p_fork2(ctx):
     return spawn_refused(ctx, "posix-fork-enomem", "posix/proc/fork",
                          r"fork for 127\.0\.0\.1:\d+: Cannot allocate memory",
-                         preload=True, failinfo=ENOMEM)
+                         preload=True, failinfo=ENOMEM, new_spawner=True)
 
 
 @scenario("posix-write-eio", "preload", "posix/io/rw/write failinfo=EIO (onetime)", quick=True)
