@@ -73,7 +73,7 @@ struct release { /* a nick given up, repeated to a new bridge */
 };
 
 struct fed {
-	const struct server_opts *o;
+	struct fed_cfg o;
 	struct chat *chat;
 	pid_t pid; /* the bridge, 0 while it is not running */
 	int to_fd, from_fd;
@@ -224,7 +224,7 @@ h_claim(void *ctx, unsigned token, const char *key)
 	struct fed *f = ctx;
 	struct claim *c;
 
-	if (token != 0 && f->nclaims < (size_t)f->o->max_clients) {
+	if (token != 0 && f->nclaims < (size_t)f->o.max_clients) {
 		c = &f->claims[f->nclaims++];
 		c->token = token;
 		snprintf(c->key, sizeof(c->key), "%s", key);
@@ -365,7 +365,7 @@ resume(struct fed *f)
 	for (i = f->nreleased > RELEASED ? f->nreleased - RELEASED : 0;
 	     i < f->nreleased; i++) {
 		r = &f->released[i % RELEASED];
-		if (now - r->at_ms <= f->o->nick_ttl * 1000LL)
+		if (now - r->at_ms <= f->o.nick_ttl * 1000LL)
 			record(f, IPC_FED_RELEASE, 0, 0, r->key, strlen(r->key),
 			    "", 0);
 	}
@@ -428,14 +428,14 @@ spawn(struct fed *f)
 		keep[0] = down[0];
 		keep[1] = up[1];
 		child_setup(parent, keep, 2);
-		snprintf(cfg.host, sizeof(cfg.host), "%s", f->o->redis_host);
-		cfg.port = f->o->redis_port;
+		snprintf(cfg.host, sizeof(cfg.host), "%s", f->o.redis_host);
+		cfg.port = f->o.redis_port;
 		cfg.origin = f->origin;
 		snprintf(cfg.lastid, sizeof(cfg.lastid), "%s", f->lastid);
 		snprintf(cfg.run_id, sizeof(cfg.run_id), "%s", f->run_id);
 		cfg.acked = f->acked;
-		cfg.nick_ttl = f->o->nick_ttl;
-		cfg.timeout_ms = f->o->redis_timeout_ms;
+		cfg.nick_ttl = f->o.nick_ttl;
+		cfg.timeout_ms = f->o.redis_timeout_ms;
 		cfg.down_fd = down[0];
 		cfg.up_fd = up[1];
 		cfg.parent = parent;
@@ -452,13 +452,13 @@ spawn(struct fed *f)
 	    net_set_flags(f->from_fd, O_NONBLOCK) < 0)
 		log_error("federation: fcntl: %s", strerror(errno));
 	log_info("federation: bridge pid=%d redis=%s:%d hub=%s origin=%s",
-	    (int)pid, f->o->redis_host, f->o->redis_port, f->hub, f->origin);
+	    (int)pid, f->o.redis_host, f->o.redis_port, f->hub, f->origin);
 	resume(f);
 	return 0;
 }
 
 struct fed *
-fed_start(const struct server_opts *o, struct chat *chat)
+fed_start(const struct fed_cfg *o, struct chat *chat)
 {
 	struct fed *f = calloc(1, sizeof(*f));
 	struct timespec ts;
@@ -471,7 +471,7 @@ fed_start(const struct server_opts *o, struct chat *chat)
 		free(f);
 		return NULL;
 	}
-	f->o = o;
+	f->o = *o;
 	f->chat = chat;
 	f->to_fd = f->from_fd = -1;
 	f->down_since_ms = clock_mono_ms(); /* down until the bridge says */
@@ -756,10 +756,10 @@ fed_tick(struct fed *f, long long now)
 		claims_local(f);
 	if (f->pid > 0 &&
 	    ((f->dirty && now - f->last_pub_ms >= PRESENCE_MIN_MS) ||
-	        now - f->last_pub_ms >= f->o->nick_ttl * 1000LL / 3))
+	        now - f->last_pub_ms >= f->o.nick_ttl * 1000LL / 3))
 		publish_presence(f, now);
 	chat_fed_expire(
-	    f->chat, presence_clock(f, now), f->o->nick_ttl * 1000LL);
+	    f->chat, presence_clock(f, now), f->o.nick_ttl * 1000LL);
 }
 
 int

@@ -606,6 +606,20 @@ on_signal(int sig)
 	(void)sig; /* never runs while blocked; just exists */
 }
 
+/* What federation takes of the options. */
+static void
+fed_cfg_of(const struct server_opts *o, struct fed_cfg *fc)
+{
+	memset(fc, 0, sizeof(*fc));
+	snprintf(fc->redis_host, sizeof(fc->redis_host), "%s", o->redis_host);
+	fc->redis_port = o->redis_port;
+	fc->redis_timeout_ms = o->redis_timeout_ms;
+	snprintf(fc->hub_id, sizeof(fc->hub_id), "%s", o->hub_id);
+	fc->port = o->port;
+	fc->nick_ttl = o->nick_ttl;
+	fc->max_clients = o->max_clients;
+}
+
 static int
 setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 {
@@ -615,6 +629,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered, s };
 	struct fanout_cfg fc = { o->max_clients, o->max_backlog, s, srv_cut };
 	struct chat_fed fh;
+	struct fed_cfg fedc;
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
 	struct sigaction sa;
 	sigset_t block;
@@ -664,7 +679,8 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 		return -1;
 	chat_set_hooks(s->chat, &hooks);
 	if (o->redis_host[0] != '\0') {
-		if ((s->fed = fed_start(o, s->chat)) == NULL)
+		fed_cfg_of(o, &fedc);
+		if ((s->fed = fed_start(&fedc, s->chat)) == NULL)
 			return -1;
 		fed_hooks(&fh);
 		fh.ctx = s->fed;

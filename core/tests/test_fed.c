@@ -134,7 +134,7 @@ __wrap_chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
 {
 }
 
-static struct server_opts o;
+static struct fed_cfg o;
 static struct chat_fed hooks;
 static struct fed *f;
 
