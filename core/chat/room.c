@@ -43,7 +43,7 @@ rooms_new(int max_rooms, int max_slots, const struct chat_io *io)
 	t->io = *io;
 	t->max = max_rooms;
 	t->nslots = max_slots;
-	t->r = calloc((size_t)max_rooms + 1, sizeof(*t->r));
+	t->r = calloc((size_t)max_rooms + 1, sizeof(struct room *));
 	t->m = calloc((size_t)max_slots, sizeof(*t->m));
 	name_key(PROTO_LOBBY, strlen(PROTO_LOBBY), lobby_key);
 	if (t->r == NULL || t->m == NULL ||
@@ -131,7 +131,7 @@ room_delete(struct rooms *t, struct room *r)
 	for (i = 1; i < t->n; i++)
 		if (t->r[i] == r) {
 			memmove(&t->r[i], &t->r[i + 1],
-			    (size_t)(t->n - i - 1) * sizeof(*t->r));
+			    (size_t)(t->n - i - 1) * sizeof(struct room *));
 			t->n--;
 			break;
 		}
