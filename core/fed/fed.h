@@ -13,20 +13,21 @@
 #include "chat/chat.h"
 #include "lib/stats.h"
 
-/* What federation needs of the server's options (forkchatd(8)). */
-struct fed_cfg {
-	char redis_host[256]; /* --redis HOST:PORT */
-	int redis_port;
-	int redis_timeout_ms; /* a reply due this long: Redis is down */
-	char hub_id[65];      /* --hub-id, "" = HOSTNAME-PORT */
-	int port;             /* the server's port, for HOSTNAME-PORT */
-	int nick_ttl;         /* seconds a dead hub's nicks stay taken */
-	int max_clients;      /* nick claims in flight at most */
-};
-
 struct fed;
 
-/* Start the bridge; NULL with errno on failure. */
+/* What federation needs of the server's configuration (filled by it). */
+struct fed_cfg {
+	char redis_host[256];
+	int redis_port;
+	char hub_id[65];      /* "" = HOSTNAME-PORT */
+	int port;             /* this hub's listening port */
+	int max_clients;      /* nick claims in flight: one per slot at most */
+	int nick_ttl;         /* seconds a dead hub's nicks stay taken */
+	int redis_timeout_ms; /* a reply due this long: Redis is down */
+};
+
+/* Start the bridge (cfg->redis_host set; cfg is copied); NULL with errno
+ * on failure. */
 struct fed *fed_start(const struct fed_cfg *cfg, struct chat *chat);
 
 /* The chat_fed hooks to install, with ctx = the fed. */

@@ -34,7 +34,7 @@
 #include "lib/buf.h"
 #include "sys/clock.h"
 #include "fed/fed.h"
-#include "sys/ipc.h"
+#include "fed/fedipc.h"
 #include "lib/stats.h"
 
 #define FAKE_PID 800000
