@@ -79,17 +79,19 @@ def include_graph(files):
     return graph
 
 
-def objects(objdir):
-    """{'lib/buf.c': (defined, undefined)} for every object of a folder:
-    the external symbols each defines and uses (one nm for all)."""
+def objects(objdir, files):
+    """{'lib/buf.c': (defined, undefined)} for the object of every source
+    in files: the external symbols each defines and uses (one nm for all).
+    An object left over from a source that is gone is not read."""
     paths = {}
     for folder in sorted(FOLDER_DEPS):
         d = os.path.join(objdir, folder)
         if not os.path.isdir(d):
             continue
         for name in sorted(os.listdir(d)):
-            if name.endswith(".o"):
-                paths[os.path.join(d, name)] = folder + "/" + name[:-2] + ".c"
+            src = folder + "/" + name[:-2] + ".c"
+            if name.endswith(".o") and src in files:
+                paths[os.path.join(d, name)] = src
     out = {src: (set(), set()) for src in paths.values()}
     if not paths:
         return out
@@ -182,7 +184,7 @@ def check(core, objdir):
                 errors.append("folder rule: %s includes %s (%s may use %s)" % (
                     src, dst, folder_of(src),
                     ", ".join(sorted(FOLDER_DEPS[folder_of(src)])) or "nothing"))
-    objs = objects(objdir)
+    objs = objects(objdir, files)
     if not objs:
         errors.append("no objects under %s: build first" % objdir)
     calls, via = call_graph(objs)
