@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from serverproc import ROOT
+from harness.server import ROOT
 
 CHECK = ROOT / "ci" / "check_layout.py"
 OBJ = ROOT / "build" / "obj"
