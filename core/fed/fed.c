@@ -692,7 +692,7 @@ fed_drain(struct fed *f, size_t budget)
 	if (f->from_fd >= 0 && buf_used(&f->in) < FED_IN_MAX)
 		(void)ipc_read(
 		    f->from_fd, &f->in, &rd, FED_IN_MAX - buf_used(&f->in), &n);
-	while (done < budget && (r = ipc_next(&f->in, FEDIPC_MAX, &h)) > 0) {
+	while (done < budget && ipc_next(&f->in, FEDIPC_MAX, &h) > 0) {
 		handle_bridge_record(f, &h, buf_head(&f->in) + IPC_HDR);
 		buf_consume(&f->in, ipc_size(&h));
 		done += ipc_size(&h);
