@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """check_layout.py - the module boundaries of core/ (issue 13), checked.
 
     check_layout.py CORE_DIR OBJ_DIR
