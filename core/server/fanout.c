@@ -5,8 +5,9 @@
  * bounded backlogs and the cuts.
  *
  * Must never block on a child: every pipe it writes is non-blocking, and
- * what a pipe cannot take waits in that child's backlog; past --max-backlog
- * the child is cut off as a slow consumer, so nobody else slows down.
+ * what a pipe cannot take waits in that child's backlog.  A backlog past
+ * the high-water mark paces the room's senders (flow.c); a child that
+ * stops draining it is cut off as a slow consumer.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +85,7 @@ set_backlogged(struct server *s, struct client *c, int on)
 void
 fanout_close_down(struct server *s, struct client *c)
 {
+	flow_forget(s, (int)(c - s->cl));
 	set_backlogged(s, c, 0);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -122,6 +124,7 @@ static void
 flush_client(struct server *s, int slot)
 {
 	struct client *c = &s->cl[slot];
+	enum flow_verdict v;
 	size_t wrote = 0;
 	ssize_t n;
 
@@ -155,11 +158,14 @@ flush_client(struct server *s, int slot)
 		c->wake = 1;
 		s->woken[s->nwoken++] = slot;
 	}
-	if (buf_used(&c->out) > 0) {
+	/* behind, but reading: the room is paced (flow.c), not cut */
+	if ((v = flow_backlog(s, slot, wrote)) != FLOW_OK) {
+		log_warn("slot=%d nick=%s: slow consumer: %s", slot,
+		    chat_nick(s->chat, slot), flow_why(v));
+		fanout_abort(s, slot, IPC_ABORT_SLOW_CONSUMER);
+	} else if (buf_used(&c->out) > 0)
 		set_backlogged(s, c, 1);
-		if (buf_used(&c->out) > s->o->max_backlog)
-			fanout_abort(s, slot, IPC_ABORT_SLOW_CONSUMER);
-	} else {
+	else {
 		set_backlogged(s, c, 0);
 		if (c->state == CL_CLOSING && c->fd >= 0) {
 			fanout_close_down(
@@ -209,6 +215,7 @@ fanout_flush(struct server *s)
 	}
 	s->ndirty = 0;
 	wake_children(s);
+	flow_turn(s);
 }
 
 void
@@ -220,4 +227,5 @@ fanout_flush_backlogs(struct server *s)
 		if (s->cl[slot].backlogged)
 			flush_client(s, slot);
 	wake_children(s);
+	flow_turn(s);
 }

@@ -55,7 +55,7 @@ srv_message(void *ctx, int slot, int recipients)
 {
 	struct server *s = ctx;
 
-	(void)slot;
+	flow_spoke(s, slot); /* paced if its room is behind (flow.c) */
 	s->messages_in++;
 	s->deliveries += (unsigned long long)recipients;
 }
@@ -594,11 +594,13 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	/*
-	 * SIGUSR2 is blocked too, though the parent never waits for it: a
-	 * child inherits the mask, so one sent right after fork() stays
-	 * pending until the child waits for it instead of killing it.
+	 * SIGUSR2 and IPC_SIG_FLOW are blocked too, though the parent never
+	 * waits for them: a child inherits the mask, so one sent right after
+	 * fork() stays pending until the child waits for it instead of
+	 * killing it.
 	 */
 	sigaddset(&block, SIGUSR2);
+	sigaddset(&block, IPC_SIG_FLOW);
 	if (sigprocmask(SIG_BLOCK, set, NULL) < 0 ||
 	    sigprocmask(SIG_BLOCK, &block, NULL) < 0 || pipe2(p, O_CLOEXEC) < 0)
 		return -1;
@@ -616,7 +618,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	s->chat = chat_new(&lim, &io);
 	/* children share up_w's description: non-blocking for all of them */
 	if (!s->cl || !s->freel || !s->dirty || !s->woken || !s->dead ||
-	    !s->chat || admit_setup(s) < 0 ||
+	    !s->chat || admit_setup(s) < 0 || flow_setup(s) < 0 ||
 	    net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
 	    net_set_flags(s->up_w, O_NONBLOCK) < 0 || net_async(lfd) < 0)
 		return -1;
@@ -659,6 +661,7 @@ server_run(const struct server_opts *o, int lfd)
 	buf_free(&s.in);
 	chat_free(s.chat);
 	admit_free(&s);
+	flow_free(&s);
 	free(s.cl);
 	free(s.freel);
 	free(s.dirty);

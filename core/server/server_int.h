@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "server/addrlim.h"
+#include "server/flow.h"
 #include "lib/buf.h"
 #include "chat/chat.h"
 #include "fed/fed.h"
@@ -34,6 +35,7 @@ struct client {
 	struct addr16 group; /* address group, for the per-address limits */
 	int counted;         /* in s->addrs (not exempt) */
 	int unreg;           /* counted as waiting for a nickname */
+	struct flow_cl flow; /* flow control (flow.c) */
 };
 
 struct reaped {
@@ -68,6 +70,7 @@ struct server {
 	unsigned long long messages_in, lines_out, deliveries, slow_cuts;
 	unsigned long long refused; /* answered BYE before HELLO (admit.c) */
 	struct stats_hist fanout;   /* microseconds per batch, read to flush */
+	struct flow flow;           /* flow control (flow.c) */
 };
 
 /* ---- fanout.c: the output side ------------------------------------- */

@@ -13,6 +13,7 @@
 
 #include "sys/child.h"
 #include "sys/failpoint.h"
+#include "sys/ipc.h"
 #include "sys/log.h"
 
 /* Keep only fds 0-2 and keep[0..n) (sorted ascending). */
@@ -47,6 +48,7 @@ child_setup(pid_t parent, int *keep, int n)
 	sigaddset(&set, SIGIO);
 	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, IPC_SIG_FLOW); /* fatal by default: queue it */
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	log_close();
 	for (i = 0; i < n; i++)

@@ -14,6 +14,8 @@
  *   SIGUSR2  parent -> child  "bytes are waiting on your pipe"
  *   SIGIO    kernel -> owner  "a socket (or a full pipe you write) is ready"
  *   SIGTERM  parent -> child  via sigqueue: "stop now", si_value = enum ipc_abort
+ *   IPC_SIG_FLOW parent -> child via sigqueue: si_value 1 "stop reading your
+ *            client" (its room is behind), 0 "read it again" (flow.c)
  *   SIGCHLD  kernel -> parent "a child ended": reap with waitpid(WNOHANG)
  *   SIGHUP   -> parent        "reopen the log"
  */
@@ -21,6 +23,7 @@
 #define FORKCHAT_IPC_H
 
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 
 enum ipc_type {
@@ -64,6 +67,13 @@ struct ipc_hdr {
 
 #define IPC_HDR   sizeof(struct ipc_hdr)
 #define IPC_BATCH PIPE_BUF /* largest atomic write */
+
+/*
+ * Flow control (parent -> session child): a real-time signal, so that
+ * pause and resume queue in order instead of merging; blocked in every
+ * server process (a default real-time signal would kill the child).
+ */
+#define IPC_SIG_FLOW (SIGRTMIN + 1)
 
 /* Reasons the parent gives in a SIGTERM's si_value. */
 enum ipc_abort {

@@ -3,9 +3,12 @@
  * test_fanout.c - unit tests for the parent's output side, fanout.c: lines
  * queued per slot reach the child's pipe whole and in order with one
  * SIGUSR2 per child per turn; what a full pipe refuses waits in the
- * backlog (the slot is counted in nbacklog) and is retried; a backlog past
- * --max-backlog (not at it) cuts the slot as a slow consumer, told through
- * SIGTERM's si_value; a lost line (append failed) cuts it as an error; a
+ * backlog (the slot is counted in nbacklog) and is retried; a cut is told
+ * through SIGTERM's si_value; flow control (flow.c): a backlog past the high-water
+ * mark pauses the senders of that member's room (IPC_SIG_FLOW 1) and
+ * resumes them (0) once it is back to the low-water mark, and a member is
+ * cut only when it stalls, holds its room too long or passes the memory
+ * bound; a lost line (append failed) cuts it as an error; a
  * closing slot is flushed, then its pipe closed; a child gone (EPIPE) is
  * closed down without a cut; after BYE SHUTDOWN nothing more is queued;
  * the dirty list grows past its first capacity.
@@ -35,12 +38,15 @@
 #define PID0     900000 /* fake child pids: PID0 + slot */
 
 static struct {
-	int kills[NSLOT];    /* SIGUSR2 per slot */
-	int sigq[NSLOT];     /* SIGTERM via sigqueue per slot */
-	int sigq_why[NSLOT]; /* its si_value */
-	int disc[NSLOT];     /* chat_disconnect per slot */
-	int other_signals;   /* anything else: a bug */
-	int fail_append;     /* buf_append fails while set */
+	int kills[NSLOT];        /* SIGUSR2 per slot */
+	int sigq[NSLOT];         /* SIGTERM via sigqueue per slot */
+	int sigq_why[NSLOT];     /* its si_value */
+	int disc[NSLOT];         /* chat_disconnect per slot */
+	int other_signals;       /* anything else: a bug */
+	int fail_append;         /* buf_append fails while set */
+	int flow[NSLOT];         /* IPC_SIG_FLOW per slot */
+	int flow_on[NSLOT];      /* its last si_value */
+	const char *room[NSLOT]; /* chat_room per slot */
 } rec;
 
 int
@@ -63,6 +69,9 @@ __wrap_sigqueue(pid_t pid, int sig, const union sigval v)
 	if (slot >= 0 && slot < NSLOT && sig == SIGTERM) {
 		rec.sigq[slot]++;
 		rec.sigq_why[slot] = v.sival_int;
+	} else if (slot >= 0 && slot < NSLOT && sig == IPC_SIG_FLOW) {
+		rec.flow[slot]++;
+		rec.flow_on[slot] = v.sival_int;
 	} else
 		rec.other_signals++;
 	return 0;
@@ -72,6 +81,12 @@ const char *
 __wrap_chat_nick(const struct chat *c, int slot)
 {
 	return "nick";
+}
+
+const char *
+__wrap_chat_room(const struct chat *c, int slot)
+{
+	return slot >= 0 && slot < NSLOT ? rec.room[slot] : NULL;
 }
 
 void
@@ -126,9 +141,11 @@ setup(void **state)
 	s.woken = calloc(NSLOT, sizeof(int));
 	assert_non_null(s.dirty);
 	assert_non_null(s.woken);
+	assert_int_equal(flow_setup(&s), 0);
 	for (i = 0; i < NSLOT; i++) {
 		rfd[i] = -1;
 		cl[i].fd = -1;
+		rec.room[i] = "lobby";
 	}
 	return 0;
 }
@@ -147,6 +164,7 @@ teardown(void **state)
 	}
 	free(s.dirty);
 	free(s.woken);
+	flow_free(&s);
 	return 0;
 }
 
@@ -233,30 +251,29 @@ test_backlog_then_retry_delivers_all(void **state)
 	assert_int_equal(rec.sigq[3], 0);
 }
 
-/* The cut: a backlog of exactly --max-backlog is kept; one byte more cuts
- * the slot as a slow consumer (SIGTERM with the reason), closes its pipe,
- * drops the backlog and tells the chat; the other slot is untouched. */
+/* Fill slot's pipe and leave `backlog` bytes in its backlog. */
 static void
-test_slow_consumer_cut_past_max_backlog_only(void **state)
+behind_by(int slot, size_t backlog)
 {
-	static char big[PIPE_CAP + 8192];
-	char got[64];
+	static char big[PIPE_CAP + 16 * 8192 * 2];
 
 	memset(big, 'x', sizeof(big));
-	open_slot(5);
-	open_slot(6);
-	fanout_send(&s, 5, big, PIPE_CAP + o.max_backlog); /* = max */
-	send_str(6, "MSG c hi\n");
-	fanout_flush(&s);
-	assert_int_equal(buf_used(&cl[5].out), o.max_backlog);
-	assert_int_equal(cl[5].state, CL_ACTIVE);
-	assert_int_equal(s.slow_cuts, 0);
-	send_str(5, "y"); /* one byte past the limit */
-	fanout_flush(&s);
+	fanout_send(&s, slot, big, PIPE_CAP + backlog);
+}
+
+/* The cut: slot 5 is cut as a slow consumer (SIGTERM with the reason),
+ * its pipe closed, its backlog dropped, the chat told; slot 6 untouched. */
+static void
+assert_cut(void)
+{
+	char got[64];
+
 	assert_int_equal(cl[5].state, CL_ABORTED);
 	assert_int_equal(cl[5].fd, -1);
 	assert_int_equal(buf_used(&cl[5].out), 0);
 	assert_int_equal(cl[5].backlogged, 0);
+	assert_int_equal(cl[5].flow.hot, 0);
+	assert_int_equal(s.flow.nhot, 0);
 	assert_int_equal(s.nbacklog, 0);
 	assert_int_equal(s.slow_cuts, 1);
 	assert_int_equal(rec.sigq[5], 1);
@@ -269,6 +286,139 @@ test_slow_consumer_cut_past_max_backlog_only(void **state)
 	/* an aborted slot takes no more lines */
 	send_str(5, "MSG late\n");
 	assert_int_equal(buf_used(&cl[5].out), 0);
+}
+
+/* Behind by more than --max-backlog but under the memory bound, and still
+ * draining: kept (the room is paced instead); past the bound: cut. */
+static void
+test_backlog_past_max_is_kept_until_the_memory_bound(void **state)
+{
+	open_slot(5);
+	open_slot(6);
+	behind_by(5, s.flow.hard); /* = the bound */
+	send_str(6, "MSG c hi\n");
+	fanout_flush(&s);
+	assert_int_equal(buf_used(&cl[5].out), s.flow.hard);
+	assert_true(s.flow.hard > o.max_backlog);
+	assert_int_equal(cl[5].state, CL_ACTIVE);
+	assert_int_equal(cl[5].flow.hot, 1);
+	assert_int_equal(s.flow.nhot, 1);
+	assert_int_equal(s.slow_cuts, 0);
+	send_str(5, "y"); /* one byte past it */
+	fanout_flush(&s);
+	assert_cut();
+}
+
+/* Hot and nothing drained for the stall time: cut.  (The clock is not
+ * raced: the timestamps are moved back instead.) */
+static void
+test_hot_member_that_stalls_is_cut(void **state)
+{
+	open_slot(5);
+	open_slot(6);
+	behind_by(5, s.flow.high);
+	send_str(6, "MSG c hi\n");
+	fanout_flush(&s);
+	assert_int_equal(cl[5].flow.hot, 1);
+	fanout_flush_backlogs(&s); /* nothing drained, but not for long */
+	assert_int_equal(cl[5].state, CL_ACTIVE);
+	cl[5].flow.hot_ms -= s.flow.stall_ms;
+	cl[5].flow.drained_ms -= s.flow.stall_ms;
+	fanout_flush_backlogs(&s);
+	assert_cut();
+}
+
+/* Hot, draining, but not down to the low-water mark within the pace
+ * time: it holds its room too long, cut. */
+static void
+test_hot_member_too_slow_is_cut(void **state)
+{
+	char got[PIPE_CAP];
+
+	open_slot(5);
+	open_slot(6);
+	behind_by(5, s.flow.high + 2 * PIPE_CAP);
+	send_str(6, "MSG c hi\n");
+	fanout_flush(&s);
+	cl[5].flow.hot_ms -= s.flow.pace_ms - 1000;
+	assert_int_equal(drain(5, got, sizeof(got)), PIPE_CAP);
+	fanout_flush_backlogs(&s); /* it read: kept */
+	assert_int_equal(cl[5].state, CL_ACTIVE);
+	assert_int_equal(cl[5].flow.hot, 1);
+	cl[5].flow.hot_ms -= 1000;
+	assert_int_equal(drain(5, got, sizeof(got)), PIPE_CAP);
+	fanout_flush_backlogs(&s); /* it read, but too slowly */
+	assert_cut();
+}
+
+/* A member past the high-water mark pauses whoever speaks in its room,
+ * once, and not a speaker of another room; back at the low-water mark
+ * the paused speaker is resumed, once; nothing is lost meanwhile. */
+static void
+test_hot_room_pauses_its_senders_then_resumes(void **state)
+{
+	static char got[PIPE_CAP + 16384];
+	size_t n = 0;
+
+	open_slot(5); /* the reader behind */
+	open_slot(6); /* a sender in its room */
+	open_slot(7); /* a sender in another room */
+	rec.room[7] = "elsewhere";
+	behind_by(5, s.flow.high + 2 * PIPE_CAP);
+	fanout_flush(&s);
+	assert_int_equal(cl[5].flow.hot, 1);
+	flow_spoke(&s, 6);
+	flow_spoke(&s, 6); /* listed once */
+	flow_spoke(&s, 7);
+	assert_int_equal(s.flow.nspoke, 2);
+	fanout_flush(&s);
+	assert_int_equal(rec.flow[6], 1);
+	assert_int_equal(rec.flow_on[6], 1);
+	assert_int_equal(cl[6].flow.paused, 1);
+	assert_int_equal(rec.flow[7], 0);
+	assert_int_equal(s.flow.npaused, 1);
+	flow_spoke(&s, 6); /* already paused: told nothing more */
+	fanout_flush(&s);
+	assert_int_equal(rec.flow[6], 1);
+	/* the reader drains part: above the low mark, still paused */
+	n += drain(5, got, PIPE_CAP);
+	fanout_flush_backlogs(&s);
+	assert_true(buf_used(&cl[5].out) > s.flow.low);
+	assert_int_equal(cl[5].flow.hot, 1);
+	assert_int_equal(rec.flow[6], 1);
+	/* and the rest: cool, the sender resumes */
+	while (cl[5].backlogged) {
+		n += drain(5, got + n, sizeof(got) - n);
+		fanout_flush_backlogs(&s);
+	}
+	n += drain(5, got + n, sizeof(got) - n);
+	assert_int_equal(n, 3 * PIPE_CAP + s.flow.high);
+	assert_int_equal(cl[5].flow.hot, 0);
+	assert_int_equal(rec.flow[6], 2);
+	assert_int_equal(rec.flow_on[6], 0);
+	assert_int_equal(cl[6].flow.paused, 0);
+	assert_int_equal(s.flow.npaused, 0);
+	assert_int_equal(s.slow_cuts, 0);
+	assert_int_equal(rec.sigq[5], 0);
+}
+
+/* A member cut while hot holds its room back no longer: the paused
+ * sender is resumed. */
+static void
+test_cut_member_releases_its_room(void **state)
+{
+	open_slot(5);
+	open_slot(6);
+	behind_by(5, s.flow.high);
+	flow_spoke(&s, 6);
+	fanout_flush(&s);
+	assert_int_equal(rec.flow_on[6], 1);
+	fanout_abort(&s, 5, IPC_ABORT_SLOW_CONSUMER);
+	fanout_flush(&s);
+	assert_int_equal(s.flow.nhot, 0);
+	assert_int_equal(rec.flow[6], 2);
+	assert_int_equal(rec.flow_on[6], 0);
+	assert_int_equal(cl[6].flow.paused, 0);
 }
 
 /* A line that could not be queued is never dropped silently: the slot is
@@ -375,8 +525,17 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_backlog_then_retry_delivers_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_slow_consumer_cut_past_max_backlog_only, setup,
+		    test_backlog_past_max_is_kept_until_the_memory_bound, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_hot_member_that_stalls_is_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_hot_member_too_slow_is_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_hot_room_pauses_its_senders_then_resumes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cut_member_releases_its_room, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_lost_line_cuts_as_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(
