@@ -135,6 +135,71 @@ flow_forget(struct server *s, int slot)
 	}
 }
 
+int
+flow_hold(
+    struct server *s, int slot, const struct ipc_hdr *h, const char *payload)
+{
+	struct flow_cl *fc = &s->cl[slot].flow;
+	char *p;
+
+	if (!fc->paused && !fc->holding)
+		return 0;
+	if ((p = buf_reserve(&fc->held, IPC_HDR + h->len)) == NULL) {
+		/* out of order beats lost: but only without memory */
+		log_error("slot=%d: no memory to hold a record", slot);
+		return 0;
+	}
+	memcpy(p, h, IPC_HDR);
+	memcpy(p + IPC_HDR, payload, h->len);
+	buf_commit(&fc->held, IPC_HDR + h->len);
+	if (!fc->holding) {
+		fc->holding = 1;
+		s->flow.nholding++;
+	}
+	return 1;
+}
+
+/* Up to budget bytes of slot's held records to fn; 1 if some are left. */
+static int
+replay_slot(struct server *s, int slot, size_t *budget, flow_handler *fn)
+{
+	struct flow_cl *fc = &s->cl[slot].flow;
+	struct ipc_hdr h;
+	size_t rec;
+
+	while (buf_used(&fc->held) >= IPC_HDR && *budget > 0) {
+		memcpy(&h, buf_head(&fc->held), IPC_HDR);
+		rec = IPC_HDR + h.len;
+		fn(s, &h, buf_head(&fc->held) + IPC_HDR);
+		buf_consume(&fc->held, rec);
+		*budget -= rec < *budget ? rec : *budget;
+	}
+	if (buf_used(&fc->held) > 0)
+		return 1;
+	buf_free(&fc->held); /* a burst's worth: give it back */
+	if (fc->holding) {
+		fc->holding = 0;
+		s->flow.nholding--;
+	}
+	return 0;
+}
+
+int
+flow_replay(struct server *s, int slot, size_t budget, flow_handler *fn)
+{
+	size_t all = (size_t)-1;
+	int left = 0;
+
+	if (slot >= 0)
+		return s->cl[slot].flow.holding ?
+		    replay_slot(s, slot, &all, fn) :
+		    0;
+	for (slot = 0; s->flow.nholding > 0 && slot < s->o->max_clients; slot++)
+		if (s->cl[slot].flow.holding && !s->cl[slot].flow.paused)
+			left |= replay_slot(s, slot, &budget, fn);
+	return left;
+}
+
 /* At most one line a second of each kind: bursts pause senders often. */
 static void
 log_flow(struct server *s, int slot, int on)

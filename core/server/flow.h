@@ -8,6 +8,9 @@
 
 #include <stddef.h>
 
+#include "lib/buf.h"
+#include "sys/ipc.h"
+
 /* Defaults; the marks are fractions of --max-backlog. */
 #define FLOW_HIGH_DIV    4     /* high-water mark: max-backlog / 4 */
 #define FLOW_LOW_DIV     16    /* low-water mark: max-backlog / 16 */
@@ -22,13 +25,15 @@ struct flow_cl {
 	int spoke;            /* on the spoke list this turn */
 	long long hot_ms;     /* when it got hot */
 	long long drained_ms; /* when its pipe last took bytes */
+	int holding;          /* held is not empty */
+	struct buf held;      /* its records read while paused, in order */
 };
 
 /* Per server, in struct server. */
 struct flow {
 	size_t high, low, hard;
 	long long stall_ms, pace_ms;
-	int nhot, npaused;
+	int nhot, npaused, nholding;
 	int changed;        /* a member got hot or cooled */
 	int *spoke, nspoke; /* room senders this turn */
 	const char **rooms; /* scratch: the rooms with a hot member */
@@ -55,6 +60,24 @@ void flow_forget(struct server *s, int slot);
 /* End of a turn: pause the senders of rooms with a hot member, resume the
  * others. */
 void flow_turn(struct server *s);
+/*
+ * A record from slot, read from the shared pipe: if slot is paused (or
+ * still has held records), keep it for later and return 1; the records a
+ * paused sender wrote before it stopped reading must not reach the room
+ * while the room is behind, or the backlogs would grow by all that was in
+ * flight.  0: handle it now.
+ */
+int flow_hold(
+    struct server *s, int slot, const struct ipc_hdr *h, const char *payload);
+typedef void
+flow_handler(struct server *s, const struct ipc_hdr *h, const char *payload);
+/*
+ * Hand held records to fn, in order: of every slot that is no longer
+ * paused, at most budget bytes in all (slot -1); or all of one slot, paused
+ * or not (a slot that is being freed).  Returns 1 if some remain that may
+ * go now.
+ */
+int flow_replay(struct server *s, int slot, size_t budget, flow_handler *fn);
 /* Why a verdict cuts, for the log. */
 const char *flow_why(enum flow_verdict v);
 

@@ -108,12 +108,11 @@ srv_registered(void *ctx, int slot)
 /* ---- input from children ------------------------------------------- */
 
 static void
-handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
+dispatch(struct server *s, const struct ipc_hdr *h, const char *p)
 {
 	int slot = (int)h->slot;
 
-	if (h->slot >= (uint32_t)s->o->max_clients ||
-	    s->cl[slot].state != CL_ACTIVE)
+	if (s->cl[slot].state != CL_ACTIVE)
 		return; /* said after /quit or a cut: ignored */
 	switch (h->type) {
 	case IPC_LINE:
@@ -136,6 +135,16 @@ handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
 		fanout_close(s, slot);
 		break;
 	}
+}
+
+static void
+handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
+{
+	if (h->slot >= (uint32_t)s->o->max_clients ||
+	    s->cl[h->slot].state != CL_ACTIVE)
+		return; /* said after /quit or a cut: ignored */
+	if (!flow_hold(s, (int)h->slot, h, p)) /* paused: later (flow.c) */
+		dispatch(s, h, p);
 }
 
 static void
@@ -315,7 +324,8 @@ free_slot(struct server *s, int slot, int status)
 {
 	struct client *c = &s->cl[slot];
 
-	if (c->state == CL_ACTIVE) { /* nobody asked it to go */
+	flow_replay(s, slot, 0, dispatch); /* what it said while paused */
+	if (c->state == CL_ACTIVE) {       /* nobody asked it to go */
 		if (WIFSIGNALED(status))
 			log_warn("disconnect slot=%d nick=%s "
 			         "reason=killed-by-signal-%d",
@@ -330,6 +340,7 @@ free_slot(struct server *s, int slot, int status)
 	admit_released(s, slot);
 	fanout_close_down(s, c);
 	buf_free(&c->out);
+	buf_free(&c->flow.held);
 	c->state = CL_FREE;
 	c->dirty = 0;
 	c->pid = 0;
@@ -504,6 +515,8 @@ serve(struct server *s, const sigset_t *set)
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = clock_mono_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
+		if (flow_replay(s, -1, IN_CHUNK, dispatch))
+			more = 1; /* resumed senders' held records, a slice */
 		if (s->fed != NULL) { /* a burst in slices, paced by backlogs */
 			if (fed_drain(s->fed,
 			        s->nbacklog > 0 ? FED_SLICE_BACKLOGGED :
@@ -656,8 +669,10 @@ server_run(const struct server_opts *o, int lfd)
 	fed_stop(s.fed);
 	s.fed = NULL;
 	log_info("shutdown complete");
-	for (i = 0; i < o->max_clients; i++)
+	for (i = 0; i < o->max_clients; i++) {
 		buf_free(&s.cl[i].out);
+		buf_free(&s.cl[i].flow.held);
+	}
 	buf_free(&s.in);
 	chat_free(s.chat);
 	admit_free(&s);
