@@ -20,12 +20,17 @@ LDFLAGS ?=
 PYTEST  := /usr/bin/python3 -m pytest
 PORT    ?= 5101
 
-# Debian packages the build, the tests and the tools need.  Fragments
-# (bench/bench.mk, fault/fault.mk, ci/ci.mk) append their own with +=.
-DEB_DEPS := gcc make pkg-config libcmocka-dev python3 python3-pytest \
-            python3-pexpect python3-pytest-timeout netcat-openbsd procps \
-            man-db groff-base dpkg-dev binutils systemd redis-server \
-            libhiredis-dev tmux libunistring-dev libicu-dev lintian strace
+# Debian packages, per purpose (RECIPES.md section 6).  Each group has its
+# own stamp, so `make run` installs only what building and running the
+# server and the client need, `make test` what the tests need; the fragments
+# add theirs (DEPS_bench in bench/bench.mk, DEPS_fault in fault/fault.mk and
+# fault/fuzz.mk, DEPS_ci in ci/ci.mk).  Only missing packages are installed.
+DEPS_run  := gcc libc6-dev make libunistring-dev libicu-dev
+DEPS_test := $(DEPS_run) libcmocka-dev libhiredis-dev python3 python3-pytest \
+             python3-pexpect python3-pytest-timeout netcat-openbsd procps \
+             man-db groff-base dpkg-dev binutils systemd redis-server tmux \
+             lintian strace git
+DEPS_GROUPS := run test
 
 # The name profile (core/chat/name.c, docs/SECURITY.md): GNU libunistring for
 # classes, normalisation and case folding, ICU for confusable skeletons.
@@ -35,17 +40,22 @@ NAME_LIBS := -lunistring -licui18n -licuuc -licudata
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb
-all: $(BUILD)/forkchatd $(BUILD)/forkchat
+all: $(BUILD)/forkchatd $(BUILD)/forkchat ## build build/forkchatd and build/forkchat
 
 # ---- Debian dependencies (RECIPES.md section 6) --------------------------
-STAMP := $(BUILD)/.deps.stamp
-deps: $(STAMP)
-$(STAMP):
-	@mkdir -p $(BUILD)
-	@missing=; for p in $(sort $(DEB_DEPS)); do \
+# $(BUILD)/.deps-GROUP.stamp checks DEPS_GROUP (dpkg status `ii`, not
+# dpkg -s) and installs what is missing; it is checked again when a build
+# file changes.  Targets wait for their group's stamp (order-only).
+STAMP       := $(BUILD)/.deps-run.stamp
+TEST_STAMP  := $(BUILD)/.deps-test.stamp
+DEPS_FILES  := $(wildcard Makefile bench/bench.mk fault/fault.mk fault/fuzz.mk ci/ci.mk)
+deps: $(foreach g,$(DEPS_GROUPS),$(BUILD)/.deps-$(g).stamp) ## install every group's missing Debian packages
+$(BUILD)/.deps-%.stamp: $(DEPS_FILES)
+	@mkdir -p $(@D)
+	@missing=; for p in $(sort $(DEPS_$*)); do \
 	  dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || missing="$$missing $$p"; \
 	done; \
-	if [ -n "$$missing" ]; then echo "installing missing Debian packages:$$missing"; \
+	if [ -n "$$missing" ]; then echo "installing missing Debian packages ($*):$$missing"; \
 	  if [ "$$(id -u)" -ne 0 ]; then echo "run: sudo apt-get install -y$$missing"; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; fi
 	@touch $@
@@ -83,7 +93,8 @@ $(BUILD)/forkchatd: $(BUILD)/obj/server/forkchatd.o $(LIB)
 $(BUILD)/forkchat: $(BUILD)/obj/client/client.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
 
-run: $(BUILD)/forkchatd
+# Both programs: the README's next step is starting the client.
+run: all ## build both programs, start the server in the foreground on 127.0.0.1:$(PORT)
 	$(BUILD)/forkchatd -f -p $(PORT) -b 127.0.0.1
 
 # ---- unit tests (cmocka) -------------------------------------------------
@@ -99,33 +110,33 @@ WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=w
                  -Wl,--wrap=bind -Wl,--wrap=listen
 WRAP_test_resp_hiredis := -lhiredis
 WRAP_test_chatfed := -Wl,--wrap=malloc
-WRAP_test_fanout := -Wl,--wrap=kill -Wl,--wrap=sigqueue -Wl,--wrap=chat_nick -Wl,--wrap=chat_room \
-                    -Wl,--wrap=chat_disconnect -Wl,--wrap=buf_append
+WRAP_test_fanout := -Wl,--wrap=kill -Wl,--wrap=sigqueue -Wl,--wrap=buf_append
+WRAP_test_flow := -Wl,--wrap=kill -Wl,--wrap=sigqueue
 WRAP_test_fed := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=kill -Wl,--wrap=waitpid \
                  -Wl,--wrap=chat_fed_room_line -Wl,--wrap=chat_fed_claimed \
                  -Wl,--wrap=chat_fed_snapshot -Wl,--wrap=chat_fed_expire \
                  -Wl,--wrap=chat_fed_presence
 
-$(BUILD)/tests/%: core/tests/%.c $(LIB) | $(STAMP)
+$(BUILD)/tests/%: core/tests/%.c $(LIB) | $(TEST_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -Wno-unused-parameter $< $(LIB) -o $@ $(LDFLAGS) -lcmocka $(WRAP_$*) $(NAME_LIBS)
 
 # ci/run-unit.sh also fails on skipped tests not in ci/skips.allow.
-unit: $(UNIT_TESTS)
+unit: $(UNIT_TESTS) ## cmocka unit tests (core/tests/), skips gated by ci/skips.allow
 	@bash ci/run-unit.sh $(UNIT_TESTS)
 
 # ---- integration tests (pytest) ------------------------------------------
-integration: all $(BUILD)/forkchat-load
+integration: all $(BUILD)/forkchat-load | $(TEST_STAMP) ## pytest end-to-end suite (integration/)
 	$(PYTEST) -q integration $(PYTEST_ARGS)
 
 # The design forbids threads and select/poll/epoll: prove it on the binaries.
-check-symbols: all
+check-symbols: all ## the binaries use no pthread, select, poll or epoll symbol
 	@bad=$$(nm -D --undefined-only $(BUILD)/forkchatd $(BUILD)/forkchat | \
 	  grep -E ' (pthread_[a-z_]+|select|pselect|poll|ppoll|epoll_[a-z_0-9]+)(@|$$)'); \
 	if [ -n "$$bad" ]; then echo "forbidden symbols:"; echo "$$bad"; exit 1; fi; \
 	echo "check-symbols: no pthread, select, poll or epoll symbols"
 
-test: check-symbols unit integration
+test: check-symbols unit integration ## every test suite: check-symbols, unit, integration
 
 # ---- install, uninstall, Debian package ------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: programs, man pages, docs and
@@ -176,10 +187,10 @@ deb: all $(BUILD)/forkchat-load ## Debian package into build/ (dpkg-deb)
 	  UNITDIR=/lib/systemd/system >/dev/null
 	VERSION=$(DEB_VERSION) ARCH=$(DEB_ARCH) sh docs/packaging/mkdeb.sh $(BUILD)/deb $(DEB)
 
-clean:
+clean: ## remove build/
 	rm -rf $(BUILD)
 
-help:
+help: ## this list
 	@sed -n 's/^#   //p' Makefile; echo; \
 	grep -h -E '^[a-z][a-zA-Z0-9_-]*:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 

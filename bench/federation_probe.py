@@ -16,9 +16,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "integration"))
-from chatclient import ChatClient  # noqa: E402
-from serverproc import free_port  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "integration", "lib"))
+from harness.client import ChatClient  # noqa: E402
+from harness.procfs import free_port  # noqa: E402
 
 SERVER = os.path.join(ROOT, "build", "forkchatd")
 tmp = tempfile.mkdtemp()

@@ -17,19 +17,13 @@
 #include "lg.h"
 
 struct lg_sink {
-	int		self;
-	struct lg_slot	*slot;
-	long		words;		/* bitmap words per sender */
-	uint64_t	*seen;		/* senders x words */
-	int64_t		*highest;	/* per sender, -1 = none */
-	uint64_t	want;		/* expected if every sender sends all */
+	int self;
+	struct lg_slot *slot;
+	long words;       /* bitmap words per sender */
+	uint64_t *seen;   /* senders x words */
+	int64_t *highest; /* per sender, -1 = none */
+	uint64_t want;    /* expected if every sender sends all */
 };
-
-int
-lg_room_of(int idx)
-{
-	return idx % lg.rooms;
-}
 
 /* Receivers of sender s: every client of its room but the sender itself
  * (forkchat does not echo).  The floor has no sending client, so a floor
@@ -37,7 +31,7 @@ lg_room_of(int idx)
 static int
 sink_hears(const struct lg_sink *k, int s)
 {
-	if (lg.sys == SYS_FLOOR)
+	if (LG_VIRTUAL_SENDERS())
 		return lg_room_of(s) == lg_room_of(k->self);
 	return s != k->self && lg_room_of(s) == lg_room_of(k->self);
 }
@@ -126,6 +120,7 @@ sink_payload(struct lg_sink *k, const char *p, size_t len, int64_t now)
 	else
 		k->highest[s] = (int64_t)q;
 	sl->unique++;
+	sl->from[s]++;
 	lat = now - (int64_t)t;
 	hist_add(sl->hist, lat);
 	if (lat > sl->max_ns)

@@ -16,22 +16,17 @@
 # Everything is built under $(BUILD)/<variant>/; the normal build in
 # $(BUILD)/ is never touched except by stages that test it (valgrind, bench).
 
-CI_DEB_DEPS := gcc clang clang-tidy clang-format cppcheck valgrind gcovr \
-               libcmocka-dev libfiu-dev fiu-utils python3 python3-pytest python3-pytest-timeout \
-               redis-server gnuplot-nox hyperfine libclang-rt-14-dev python3-pyflakes
-DEB_DEPS    += $(CI_DEB_DEPS)
+# make ci runs every stage: it needs every group plus the analysers.
+DEPS_ci = $(DEPS_test) $(DEPS_bench) $(DEPS_fault) gcc clang clang-tidy clang-format \
+          cppcheck valgrind gcovr libcmocka-dev libfiu-dev fiu-utils python3 \
+          python3-pytest python3-pytest-timeout redis-server gnuplot-nox hyperfine \
+          libclang-rt-14-dev python3-pyflakes git
+DEPS_GROUPS += ci
 
 CI_PY   := /usr/bin/python3
 CI_ROOT := $(abspath .)
 
-# A checkout whose $(STAMP) predates this file has not checked our tools:
-# re-run the shared recipe once (it only installs what is missing).
-CI_STAMP := $(BUILD)/.ci-deps.stamp
-$(CI_STAMP): ci/ci.mk
-	@mkdir -p $(@D)
-	@rm -f $(STAMP)
-	@$(MAKE) --no-print-directory deps
-	@touch $@
+CI_STAMP := $(BUILD)/.deps-ci.stamp
 
 .PHONY: ci strict strict-gcc strict-clang test-asan asan-build valgrind lint \
         lint-cppcheck lint-tidy lint-format lint-py coverage cov-build ci-fault-quick ci-fault \
@@ -74,8 +69,8 @@ $(BUILD)/strict-clang/tests/%.o: core/tests/%.c | $(CI_STAMP)
 	@mkdir -p $(@D)
 	clang $(STRICT_FLAGS) $(DEPFLAGS) $(STRICT_TEST_FLAGS) -c $< -o $@
 
-strict-gcc: $(STRICT_GCC_OBJS)
-strict-clang: $(STRICT_CLANG_OBJS)
+strict-gcc: $(STRICT_GCC_OBJS) ## strict warnings, gcc only
+strict-clang: $(STRICT_CLANG_OBJS) ## strict warnings, clang only
 # -k: report every file's warnings, not just the first failing one.
 strict: ## gcc + clang with the strict warning set and -Werror
 	@$(MAKE) --no-print-directory -k strict-gcc strict-clang
@@ -123,7 +118,7 @@ ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:allocator_may_return_nul
             FORKCHAT=$(CI_ROOT)/$(BUILD)/asan/forkchat FORKCHAT_SANITIZED=1 \
             FORKCHAT_TIME_SCALE=$(ASAN_TIME_SCALE)
 # Every deadline of integration/ and fault/ is multiplied by this
-# (integration/timescale.py): ASan+UBSan runs 3-10x slower than -O2.
+# (integration/lib/harness/timescale.py): ASan+UBSan runs 3-10x slower than -O2.
 ASAN_TIME_SCALE ?= 5
 # Tests whose bounds (RSS growth, wall time) do not hold under ASan's
 # quarantine and slowdown; see ci/README.md.  Keep this list short.
@@ -134,7 +129,7 @@ ASAN_DESELECT := test_500_cycles_leak_no_fds_memory_or_zombies \
                  test_unit_syscall_filter_allows_every_syscall_the_server_makes
 ASAN_K := $(if $(strip $(ASAN_DESELECT)),-k 'not ($(subst $(eval) , or ,$(strip $(ASAN_DESELECT))))')
 
-asan-build: $(asan_BINS)
+asan-build: $(asan_BINS) ## build the ASan+UBSan variant (build/asan/)
 
 test-asan: asan-build ## unit + integration tests, ASan+UBSan build
 	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
@@ -161,26 +156,26 @@ CPPCHECK_FLAGS := --enable=warning,style,performance,portability --error-exitcod
                   --template='{file}:{line}: {severity}/{id}: {message}' \
                   -D_GNU_SOURCE -Icore
 
-lint-cppcheck: | $(CI_STAMP)
+lint-cppcheck: | $(CI_STAMP) ## cppcheck of core/ (with and without FIU_ENABLE)
 	cppcheck $(CPPCHECK_FLAGS) $(CI_SRCS)
 	cppcheck $(CPPCHECK_FLAGS) -DFIU_ENABLE $(CI_SRCS)
 
 # .clang-tidy holds the checks; --warnings-as-errors='*' makes any finding fail.
-lint-tidy: | $(CI_STAMP)
+lint-tidy: | $(CI_STAMP) ## clang-tidy of core/
 	@echo "clang-tidy $(CI_SRCS)"
 	@clang-tidy --quiet --warnings-as-errors='*' $(CI_SRCS) -- $(CI_DEFS) \
 	  >$(BUILD)/clang-tidy.log 2>&1; rc=$$?; \
 	grep -v -E '^[0-9]+ (warning|error)s? (generated|treated as error)|^Suppressed [0-9]+ warnings|^Use -header-filter|NOLINT' \
 	  $(BUILD)/clang-tidy.log; exit $$rc
 
-lint-format: | $(CI_STAMP)
+lint-format: | $(CI_STAMP) ## clang-format --dry-run --Werror of every C file
 	@if [ "$(LINT_FORMAT)" = 1 ]; then bash ci/format-check.sh $(CI_SRCS) $(CI_HDRS) $(CI_TEST_SRCS); \
 	else echo "lint-format: SKIPPED (LINT_FORMAT=$(LINT_FORMAT))"; fi
 
 # pyflakes on every Python file (tests, fault, bench, ci): unused imports
 # and variables, undefined names.
 CI_PY_SRCS := $(wildcard integration/*.py fault/*.py fault/fuzz/*.py bench/*.py ci/*.py)
-lint-py: | $(CI_STAMP)
+lint-py: | $(CI_STAMP) ## pyflakes of every Python file
 	$(CI_PY) -m pyflakes $(CI_PY_SRCS)
 
 lint: ## cppcheck + clang-tidy + clang-format + pyflakes, zero findings
@@ -196,7 +191,7 @@ cov_CFLAGS  := -O0 -g --coverage -DFIU_ENABLE -DFORKCHAT_COVERAGE -Wall -Wextra 
 cov_LDFLAGS := --coverage -lfiu
 $(eval $(call ci_variant,cov))
 
-cov-build: $(cov_BINS)
+cov-build: $(cov_BINS) ## build the coverage variant (build/cov/)
 
 coverage: cov-build ## unit + integration (+ fault-quick) coverage of core/, >= COV_MIN% lines, >= COV_BRANCH_MIN% branches
 	COV_MIN=$(COV_MIN) COV_BRANCH_MIN=$(COV_BRANCH_MIN) BUILD=$(BUILD) PYTEST="$(PYTEST)" bash ci/coverage.sh

@@ -17,7 +17,7 @@ COV_MIN=${COV_MIN:-90}
 COV_BRANCH_MIN=${COV_BRANCH_MIN:-0}
 PYTEST=${PYTEST:-/usr/bin/python3 -m pytest}
 # -O0 + gcov runs about 2x slower: every deadline of the harness is scaled
-# (integration/timescale.py).
+# (integration/lib/harness/timescale.py).
 export FORKCHAT_TIME_SCALE=${FORKCHAT_TIME_SCALE:-2}
 COV=$BUILD/cov
 ROOT=$(pwd)

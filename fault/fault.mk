@@ -11,7 +11,10 @@
 #
 # See fault/README.md for the failpoint names and how to enable one by hand.
 
-DEB_DEPS += libfiu-dev fiu-utils procps util-linux
+DEPS_fault  := $(DEPS_run) libfiu-dev fiu-utils procps util-linux redis-server \
+               python3 netcat-openbsd
+DEPS_GROUPS += fault
+FAULT_STAMP := $(BUILD)/.deps-fault.stamp
 
 FAULT_BUILD := $(BUILD)/fault
 FAULT_SRCS  := $(filter-out core/client/client.c,$(CORE_SRCS))
@@ -31,14 +34,14 @@ FAULT_FUZZ := $(if $(wildcard fault/fuzz.mk),--fuzz-cmd '$(MAKE) --no-print-dire
 .PHONY: fault fault-quick fault-soak fault-build
 fault-build: $(FAULT_BIN)  ## build the libfiu-enabled server (build/fault/forkchatd)
 
-$(FAULT_BUILD)/obj/%.o: core/%.c | $(STAMP)
+$(FAULT_BUILD)/obj/%.o: core/%.c | $(FAULT_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -DFIU_ENABLE -c $< -o $@
 
-$(FAULT_BIN): $(FAULT_OBJS) | $(STAMP)
+$(FAULT_BIN): $(FAULT_OBJS) | $(FAULT_STAMP)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu $(NAME_LIBS)
 
-fault: $(FAULT_BIN) | $(STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
+fault: $(FAULT_BIN) | $(FAULT_STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
 	$(FAULT_RUN) --suite full $(FAULT_FUZZ) $(FAULT_ARGS)
 	@$(MAKE) --no-print-directory fault-sweep
 
@@ -46,11 +49,11 @@ fault: $(FAULT_BIN) | $(STAMP)  ## fault-injection matrix (table, fault/results/
 SWEEP_BUDGET ?= 240
 SWEEP_ARGS   ?=
 .PHONY: fault-sweep
-fault-sweep: $(FAULT_BIN) | $(STAMP)  ## Nth-call sweep of every in-code failpoint (SWEEP_BUDGET s)
+fault-sweep: $(FAULT_BIN) | $(FAULT_STAMP)  ## Nth-call sweep of every in-code failpoint (SWEEP_BUDGET s)
 	$(FAULT_PY) fault/sweep.py --server $(FAULT_BIN) --fed --budget $(SWEEP_BUDGET) $(SWEEP_ARGS)
 
-fault-quick: $(FAULT_BIN) | $(STAMP)  ## CI subset of the fault matrix (< 2 min)
+fault-quick: $(FAULT_BIN) | $(FAULT_STAMP)  ## CI subset of the fault matrix (< 2 min)
 	$(FAULT_RUN) --suite quick $(FAULT_ARGS)
 
-fault-soak: $(FAULT_BIN) | $(STAMP)  ## random failpoints under load (SEED=n DURATION=s)
+fault-soak: $(FAULT_BIN) | $(FAULT_STAMP)  ## random failpoints under load (SEED=n DURATION=s)
 	$(FAULT_RUN) --soak --seed $(SEED) --duration $(DURATION) $(FAULT_ARGS)

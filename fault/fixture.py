@@ -21,7 +21,10 @@ import re
 import shutil
 import time
 
-from fclib import Client, Fail, Server, check_seq, seq_received, wait_for
+from fclib import Fail, FiuServer
+from harness.client import ChatClient, check_seq, seq_received
+from harness.procfs import cpu_ticks, is_listening
+from harness.timescale import wait_for
 
 RSS_SLACK_KB = 2048
 
@@ -37,7 +40,7 @@ class Fx:
         penv = {"FIU_PRNG_SEED": str(ctx.seed)}
         if env:
             penv.update(env)
-        self.srv = Server(self.rundir, args=args, preload=preload, start_cmds=start_cmds,
+        self.srv = FiuServer(self.rundir, args=args, preload=preload, start_cmds=start_cmds,
                           wrap=wrap, env=penv, logdir=logdir)
         self.nctl = nctl
         self.do_start = start
@@ -89,7 +92,8 @@ class Fx:
 
     # ---- clients -----------------------------------------------------------
     def client(self, nick, register=True, **kw):
-        c = Client(self.port, nick, **kw)
+        kw.setdefault("reading", True)
+        c = ChatClient(self.port, nick, hello=False, nodelay=True, **kw)
         self.clients.append(c)
         if register:
             c.register()
@@ -232,7 +236,6 @@ class Fx:
         return used, wall
 
     def srv_cpu(self):
-        from fclib import cpu_ticks
         return cpu_ticks(self.srv.pid)
 
 
@@ -240,7 +243,7 @@ def startup_fail(ctx, name, expect_rc, err_rx, **kw):
     """Start a server that must fail at startup: exit code and stderr message."""
     rundir = ctx.rundir / name
     rundir.mkdir(parents=True, exist_ok=True)
-    srv = Server(rundir, env={"FIU_PRNG_SEED": str(ctx.seed)}, **kw)
+    srv = FiuServer(rundir, env={"FIU_PRNG_SEED": str(ctx.seed)}, **kw)
     try:
         rc = srv.run_to_exit(10)
         err = srv.stderr()
@@ -249,8 +252,7 @@ def startup_fail(ctx, name, expect_rc, err_rx, **kw):
             raise Fail("exit %s, want %d; stderr %r" % (rc, expect_rc, err.strip()[-160:]))
         if not m:
             raise Fail("stderr lacks /%s/: %r" % (err_rx, err.strip()[-160:]))
-        from fclib import listening
-        if listening(srv.port):
+        if is_listening(srv.port):
             raise Fail("port %d still listening after exit" % srv.port)
         return "exit %d, stderr: %s" % (rc, m.group(0).strip()[:100])
     finally:

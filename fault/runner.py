@@ -30,13 +30,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent / "integration"))
+sys.path.insert(2, str(HERE.parent / "integration" / "lib"))
+sys.path.insert(3, str(HERE.parent / "ci"))
 
 import fclib                     # noqa: E402
 import skipgate                  # noqa: E402
-sys.path.insert(2, str(HERE.parent / "ci"))
 import provenance                # noqa: E402
-import timescale                 # noqa: E402
 from fclib import Fail           # noqa: E402
+from harness import procfs, server, timescale  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -104,7 +105,7 @@ def run_scenario(sc, ctx):
         os.chmod(fired_log, 0o666)      # a server run as another uid appends too
         os.environ["FORKCHAT_FAILPOINT_LOG"] = str(fired_log)
     signal.signal(signal.SIGALRM, on_alarm)
-    limit = int(fclib.scaled(sc["timeout"]))
+    limit = int(timescale.scaled(sc["timeout"]))
     signal.alarm(limit)
     try:
         ev = sc["fn"](ctx)
@@ -134,16 +135,16 @@ def run_scenario(sc, ctx):
 
 def reap_started():
     """Whatever a scenario left behind: kill it by pid (only pids we started)."""
-    for pid in list(fclib.STARTED):
-        if fclib.alive(pid):
-            for k in fclib.children(pid, True):
-                fclib.kill_pid(k)
-            fclib.kill_pid(pid)
+    for pid in list(server.STARTED):
+        if procfs.alive(pid):
+            for k in procfs.children(pid, True):
+                procfs.kill_pid(k)
+            procfs.kill_pid(pid)
         try:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
-        fclib.STARTED.discard(pid)
+        server.STARTED.discard(pid)
 
 
 def table(rows, width=None):
@@ -243,7 +244,7 @@ def main():
     a = ap.parse_args()
     if a.server:
         fclib.SERVER_BIN = Path(a.server).resolve()
-    fclib.SCALE = timescale.detect(str(fclib.SERVER_BIN))
+    timescale.use(fclib.SERVER_BIN)
     for tool in ("/usr/bin/fiu-run", "/usr/lib/fiu/fiu_run_preload.so"):
         if not os.path.exists(tool):
             sys.exit("fault: %s missing (apt-get install fiu-utils libfiu-dev)" % tool)
@@ -279,7 +280,7 @@ def run_matrix(a, ctx, base):
         return 0
     t0 = time.monotonic()
     print("fault matrix: %d scenarios (suite %s, seed %d, server %s, time scale x%g, "
-          "run dir %s)" % (len(scs), a.suite, a.seed, fclib.SERVER_BIN, fclib.SCALE, base),
+          "run dir %s)" % (len(scs), a.suite, a.seed, fclib.SERVER_BIN, timescale.SCALE, base),
           flush=True)
     rows = []
     for sc in scs:

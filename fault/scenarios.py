@@ -16,8 +16,12 @@ import signal
 import threading
 import time
 
-from fclib import (Fail, Server, Skip, alive, check_seq, kill_pid, listening, seq_received,
-                   wait_for)
+from fclib import Fail, Skip
+from fclib import FiuServer as Server
+from harness.client import check_seq, seq_received
+from harness.procfs import alive, kill_pid
+from harness.procfs import is_listening as listening
+from harness.timescale import wait_for
 from fixture import Fx, startup_fail
 
 SCENARIOS = []

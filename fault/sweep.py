@@ -34,7 +34,6 @@ if its share runs out.  Prints one line per point and the number of
 
 import argparse
 import json
-import os
 import re
 import shutil
 import signal
@@ -45,12 +44,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(1, str(HERE.parent / "integration"))
 
 import fclib                        # noqa: E402
-from fclib import (Client, Fail, check_seq, children, alive, fd_count,   # noqa: E402
-                   free_port, listening, rss_kb, wait_for, zombies)
-import timescale                    # noqa: E402
+from fclib import Fail              # noqa: E402
+from harness import timescale       # noqa: E402
+from harness.client import ChatClient, check_seq    # noqa: E402
+from harness.procfs import (alive, children, fd_count, free_port, is_listening,  # noqa: E402
+                            rss_kb, zombies)
+from harness.server import Redis, Server    # noqa: E402
+from harness.timescale import scaled, wait_for  # noqa: E402
 
 ROOT = HERE.parent
 NCONSEC = 6
@@ -97,6 +99,7 @@ class Run:
         self.affected = {}          # nick -> how it ended
         self.sent = {}
         self.kids = set()
+        self.srv = None
         self.proc = None
         self.problems = []
         self.marks = []
@@ -108,43 +111,29 @@ class Run:
     def start(self):
         subprocess.run(["rm", "-rf", str(self.rundir)])
         self.rundir.mkdir(parents=True)
-        self.logdir = self.rundir / "logs"
-        self.logdir.mkdir(exist_ok=True)
         self.fired = self.rundir / "fired.log"
         self.fired.write_text("")
         self.port = free_port()
-        env = dict(os.environ)
-        env.pop("LD_PRELOAD", None)
-        env["FORKCHAT_FAILPOINT_NTH"] = "%s:%d" % (self.point, self.n)
-        env["FORKCHAT_FAILPOINT_LOG"] = str(self.fired)
-        argv = [str(fclib.SERVER_BIN), "-f", "-p", str(self.port), "-b", "127.0.0.1",
-                "-l", str(self.logdir), "--max-backlog", "65536"]
+        args = ["-b", "127.0.0.1", "--max-backlog", "65536"]
         if self.redis:
-            argv += ["--redis", "127.0.0.1:%d" % self.redis, "--hub-id",
+            args += ["--redis", "127.0.0.1:%d" % self.redis, "--hub-id",
                      "sw%d" % self.port, "--nick-ttl", "5"]
-        self.err = open(self.rundir / "stderr", "wb")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.err,
-                                     stderr=self.err, env=env, start_new_session=True)
-        fclib.STARTED.add(self.proc.pid)
-        wait_for(lambda: listening(self.port) or self.proc.poll() is not None, 10)
+        env = {"LD_PRELOAD": None, "FORKCHAT_FAILPOINT_NTH": "%s:%d" % (self.point, self.n),
+               "FORKCHAT_FAILPOINT_LOG": str(self.fired)}
+        self.srv = Server(self.rundir, args=args, port=self.port, env=env, new_session=True,
+                          binary=fclib.SERVER_BIN)
+        self.srv.logdir.mkdir(exist_ok=True)
+        self.proc = self.srv.launch()
+        wait_for(lambda: is_listening(self.port) or self.proc.poll() is not None, 10)
 
     def up(self):
         return self.proc.poll() is None
 
     def log(self):
-        text = ""
-        for p in sorted(self.logdir.glob("forkchatd_*.log")):
-            try:
-                text += p.read_text(errors="replace")
-            except OSError:
-                pass
-        return text
+        return self.srv.log()
 
     def stderr(self):
-        try:
-            return (self.rundir / "stderr").read_text(errors="replace")
-        except OSError:
-            return ""
+        return self.srv.stderr()
 
     def fired_count(self):
         try:
@@ -172,7 +161,7 @@ class Run:
     def client(self, nick, **kw):
         """A registered client, or None (then it is affected: refused)."""
         try:
-            c = Client(self.port, nick, **kw)
+            c = ChatClient(self.port, nick, hello=False, reading=True, nodelay=True, **kw)
         except OSError as e:
             self.affected[nick] = "connect: %s" % e
             return None
@@ -365,7 +354,7 @@ class Run:
         self.note_kids()
         self.proc.send_signal(signal.SIGTERM)
         try:
-            rc = self.proc.wait(fclib.scaled(15))
+            rc = self.proc.wait(scaled(15))
         except subprocess.TimeoutExpired:
             p.append("server still up 15 s after SIGTERM")
             self.kill()
@@ -394,24 +383,13 @@ class Run:
                      [k for k in self.kids if alive(k)])
 
     def kill(self):
-        if self.proc is None:
-            return
-        kids = set(children(self.proc.pid, True)) if self.up() else set()
-        for k in kids | {self.proc.pid}:
-            try:
-                os.kill(k, signal.SIGKILL)
-            except OSError:
-                pass
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            pass
+        if self.srv is not None:
+            self.srv.kill()
 
     def close(self):
         for c in self.clients:
             c.close()
         self.kill()
-        self.err.close()
 
 
 def one(rundir, point, n, redis):
@@ -449,16 +427,10 @@ def start_redis(rundir):
         # a skip is not a pass: the federated points must run
         raise SystemExit("sweep: FAIL: redis-server/redis-cli not installed (make deps); "
                          "the fed/ and bridge/ points cannot be swept")
-    port = free_port()
-    p = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                          "--save", "", "--appendonly", "no", "--daemonize", "no"],
-                         stdin=subprocess.DEVNULL, stdout=open(rundir / "redis.log", "wb"),
-                         stderr=subprocess.STDOUT, start_new_session=True)
-    fclib.STARTED.add(p.pid)
-    if not wait_for(lambda: listening(port), 10):
-        p.kill()
-        raise SystemExit("sweep: redis-server did not listen")
-    return p, port
+    try:
+        return Redis(rundir).start()
+    except Fail as e:
+        raise SystemExit("sweep: %s" % e)
 
 
 def main():
@@ -475,7 +447,7 @@ def main():
     a = ap.parse_args()
     if a.server:
         fclib.SERVER_BIN = Path(a.server).resolve()
-    fclib.SCALE = timescale.detect(str(fclib.SERVER_BIN))
+    timescale.use(fclib.SERVER_BIN)
     known = all_points()
     missing = sorted(known - set(LONE_POINTS) - set(FED_POINTS))
     if missing:
@@ -494,9 +466,10 @@ def main():
     base.mkdir(parents=True, exist_ok=True)
     redis = rport = None
     if any(f for _, f in points):
-        redis, rport = start_redis(base)
+        redis = start_redis(base)
+        rport = redis.port
     print("sweep: %d points, budget %.0f s, server %s, time scale x%g" % (
-        len(points), a.budget, fclib.SERVER_BIN, fclib.SCALE), flush=True)
+        len(points), a.budget, fclib.SERVER_BIN, timescale.SCALE), flush=True)
     t0 = time.monotonic()
     pairs, bad, rows = 0, 0, []
     try:
@@ -531,8 +504,7 @@ def main():
                     print("      N=%d: %s" % (n_, pr))
     finally:
         if redis is not None:
-            redis.kill()
-            redis.wait()
+            redis.stop()
     secs = time.monotonic() - t0
     print("sweep: %d (point, N) pairs run over %d points in %.0f s; %d failed" % (
         pairs, len(rows), secs, bad))

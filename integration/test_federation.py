@@ -18,8 +18,9 @@ import time
 
 import pytest
 
-from chatclient import connect_many, exchange
-from serverproc import free_port, scaled, wait_until
+from harness.client import connect_many, exchange
+from harness.server import Redis
+from harness.timescale import scaled, wait_until
 
 pytestmark = [pytest.mark.federation,
               pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -28,40 +29,6 @@ pytestmark = [pytest.mark.federation,
 # The server's --nick-ttl: tests tell "released at once" (< TTL/2) from
 # "released by the TTL", so it grows with the build's slowness (timescale.py).
 NICK_TTL = round(scaled(6))
-
-
-class Redis:
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.port = None
-        self.proc = None
-
-    def start(self, port=None):
-        self.port = port or free_port()
-        self.log = open(os.path.join(self.workdir, "redis-%d.log" % self.port), "ab")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
-            cwd=self.workdir)
-        wait_until(self.ping, timeout=10, what="redis-server answering PING")
-        return self
-
-    def ping(self):
-        r = subprocess.run(["redis-cli", "-p", str(self.port), "PING"],
-                           capture_output=True, text=True)
-        return r.stdout.strip() == "PONG"
-
-    def cli(self, *args):
-        return subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
-                              capture_output=True, text=True).stdout.strip()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        self.proc = None
-        self.log.close()
 
 
 @pytest.fixture
@@ -362,7 +329,7 @@ def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
     gil.expect_exact("OK JOIN den")
     wait_presence(a, ["gus", "hal", "ivy", "gil"])
     t_kill = time.monotonic()
-    hubs[2].send_signal(signal.SIGKILL)
+    hubs[2].signal(signal.SIGKILL)
     a.send("still here")
     b.expect_exact("MSG lobby gus still here")
     # The dead hub's nick stays taken until its key expires, then is free:

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from chatclient import ChatClient
-from serverproc import (SERVER, STARTED_PIDS, Server, free_port, is_gone,
-                        is_listening, wait_gone, wait_until)
+from harness.client import ChatClient
+from harness.procfs import free_port, is_gone, is_listening, wait_gone
+from harness.server import SERVER, Server, STARTED
+from harness.timescale import wait_until
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root: the attack is by the --user account on root's files")
@@ -79,7 +80,7 @@ class Daemons:
             pidfile = Path(cmd[cmd.index("--pid-file") + 1])
             pid = int(wait_until(lambda: pidfile.exists() and pidfile.read_text().strip(),
                                  5.0, what="pid file"))
-            STARTED_PIDS.add(pid)
+            STARTED.add(pid)
             self.pids.append(pid)
         return p.returncode, p.stderr.decode(errors="replace")
 
@@ -211,7 +212,7 @@ def rotate_and_check(srv, logdir):
                what="listening on in %s" % old)
     rotated = old.with_name(old.name + ".1")
     old.rename(rotated)
-    srv.send_signal(signal.SIGHUP)
+    srv.signal(signal.SIGHUP)
     wait_until(lambda: old.exists() and "log reopened (SIGHUP)" in old.read_text(),
                5.0, what="a new log file after SIGHUP (old one: %r)" % rotated.read_text()[-300:])
     c = ChatClient(srv.port).register("afterhup")
@@ -314,7 +315,7 @@ def test_daemon_does_not_hold_the_launchers_fds(tmp_path, daemons):
             p.wait()
         if pidfile.exists():
             daemons.pids.append(int(pidfile.read_text()))
-            STARTED_PIDS.add(int(pidfile.read_text()))
+            STARTED.add(int(pidfile.read_text()))
     assert p.returncode == 0, err
     wait_until(lambda: is_listening(port), 5.0, what="daemon listening")
     fds = fd_targets(pid)
@@ -421,7 +422,7 @@ def test_graceful_shutdown_logs_each_client_and_adds_up(server_factory):
     named[0].expect(r"^JOIN den shut1")
     srv.wait_log(r"(?s)(connect slot.*){6}")
     try:
-        srv.send_signal(signal.SIGTERM)
+        srv.signal(signal.SIGTERM)
         for c in named + anon:
             c.expect_exact("BYE SHUTDOWN server is shutting down")
             assert c.expect_closed() == []      # no PART of the others after it

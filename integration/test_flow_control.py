@@ -19,20 +19,22 @@ from pathlib import Path
 
 import pytest
 
-from chatclient import pump_all
-from serverproc import scaled
+from harness.client import pump_all
+from harness.timescale import scaled
 
 LOAD = Path(__file__).resolve().parent.parent / "build" / "forkchat-load"
 SMALL = ["--max-backlog", "65536"]
 CUT = re.compile(r"reason=slow-consumer")
 
 
-def burst(srv, tmp_path, n, seconds, senders=4):
-    """Run an unbounded back-to-back burst; returns the load's JSON."""
+def burst(srv, tmp_path, n, per_sender, senders=4):
+    """Run an unbounded back-to-back burst of per_sender messages from each
+    of 4 senders (a count, not a duration: the box may be loaded); returns
+    the load's JSON."""
     out = tmp_path / ("load-%d.json" % n)
     cmd = [str(LOAD), "-s", "forkchat", "-p", str(srv.port), "-n", str(n),
-           "-S", str(senders), "-m", "100000000", "-r", "0",
-           "-d", str(seconds), "--drain", str(int(scaled(30))),
+           "-S", str(senders), "-m", str(per_sender), "-r", "0",
+           "-d", str(int(scaled(100))), "--drain", str(int(scaled(60))),
            "-T", str(int(scaled(150))), "-q", "-j", str(out),
            "--nick-prefix", "pid"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -62,7 +64,7 @@ def flow_counts(srv):
 @pytest.mark.timeout(240)
 def test_unbounded_burst_n10_cuts_nobody_and_loses_nothing(server_factory, tmp_path):
     srv = server_factory(SMALL)
-    res = burst(srv, tmp_path, 10, 3)
+    res = burst(srv, tmp_path, 10, 25000)   # 900,000 deliveries
     assert not CUT.search(srv.log()), "a reader that keeps reading was cut: %s" % (
         "\n".join(l for l in srv.log().splitlines() if "slow" in l)[:2000])
     assert_everything_once_in_order(res, srv)
@@ -77,7 +79,7 @@ def test_unbounded_burst_n10_cuts_nobody_and_loses_nothing(server_factory, tmp_p
 @pytest.mark.timeout(400)
 def test_unbounded_burst_n100_cuts_nobody_and_loses_nothing(server_factory, tmp_path):
     srv = server_factory(SMALL)
-    res = burst(srv, tmp_path, 100, 2)
+    res = burst(srv, tmp_path, 100, 2500)   # 990,000 deliveries
     assert not CUT.search(srv.log()), "a reader that keeps reading was cut: %s" % (
         "\n".join(l for l in srv.log().splitlines() if "slow" in l)[:2000])
     assert_everything_once_in_order(res, srv)
@@ -96,7 +98,7 @@ def test_reader_that_stops_is_cut_during_a_burst_others_get_everything(
     srv = server_factory(SMALL)
     victim = connect(srv.port, rcvbuf=4096, name="victim").register("victim")
     victim.keep_history = False
-    res = burst(srv, tmp_path, 10, 6)
+    res = burst(srv, tmp_path, 10, 40000)
     log = srv.log()
     cuts = re.findall(r"disconnect slot=\d+ nick=(\S+) reason=slow-consumer", log)
     assert cuts == ["victim"], cuts

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from chatclient import pump_all
-from serverproc import scaled
+from harness.client import pump_all
+from harness.timescale import scaled
 
 PAYLOAD = "p" * 1000
 
@@ -72,12 +72,12 @@ def test_slow_consumer_is_cut_and_others_get_everything(server_factory, connect)
     # the victim's connection ends (possibly after buffered lines and a BYE)
     victim.keep_history = False
     t0 = time.monotonic()
-    while not victim.closed and time.monotonic() - t0 < scaled(10):
+    while not victim.eof and time.monotonic() - t0 < scaled(10):
         pump_all([victim], 0.5)
         tail = victim.lines[-3:]
         victim.lines.clear()
         victim.lines.extend(tail)
-    assert victim.closed, "server did not close the slow consumer's socket"
+    assert victim.eof, "server did not close the slow consumer's socket"
     for line in victim.lines:
         assert line.startswith(("MSG ", "BYE SLOW_CONSUMER", "JOIN ", "PART ")), line
     # the sender was never disturbed, and the nick is free again
@@ -136,7 +136,7 @@ def test_unpaced_burst_within_the_backlog_reaches_a_reading_client_promptly(serv
         sender.send_lines(["%d %s" % (b * 100 + k, PAYLOAD) for k in range(100)])
         take(0)
     t0 = time.monotonic()
-    while len(seqs) < n and time.monotonic() - t0 < scaled(3) and not observer.closed:
+    while len(seqs) < n and time.monotonic() - t0 < scaled(3) and not observer.eof:
         take(0.5)
     assert "nick=observer reason=slow-consumer" not in srv.log(), "a reading client was cut"
     assert seqs == list(range(n)), "observer got %d of %d within 3 s of the last send" % (

@@ -332,7 +332,7 @@ register_done(struct chat *c, int slot)
 	c->nusers++;
 	log_info("register slot=%d nick=%s", slot, u->nick);
 	if (c->hooks.registered != NULL)
-		c->hooks.registered(c->io.ctx, slot);
+		c->hooks.registered(c->hooks.ctx, slot);
 	out(c, slot, "OK NICK %s\n", u->nick);
 	room_move(c, slot, c->rooms[0]);
 }
@@ -701,7 +701,7 @@ cmd_text(struct chat *c, int slot, const char *text, size_t len)
 	if (c->has_fed)
 		c->fed.room_line(c->fed.ctx, r->key, c->line, n);
 	if (c->hooks.message != NULL)
-		c->hooks.message(c->io.ctx, slot, got);
+		c->hooks.message(c->hooks.ctx, slot, got);
 }
 
 static void
@@ -711,7 +711,7 @@ cmd_stats(struct chat *c, int slot)
 	size_t i, n = 0;
 
 	if (c->hooks.stats != NULL)
-		n = c->hooks.stats(c->io.ctx, it, STATS_MAX_ITEMS);
+		n = c->hooks.stats(c->hooks.ctx, it, STATS_MAX_ITEMS);
 	for (i = 0; i < n && i < STATS_MAX_ITEMS; i++)
 		out(c, slot, "STAT %s %llu\n", it[i].name, it[i].value);
 	out(c, slot, "END STATS %zu\n", i);
@@ -1044,6 +1044,8 @@ void
 chat_set_hooks(struct chat *c, const struct chat_hooks *h)
 {
 	c->hooks = *h;
+	if (c->hooks.ctx == NULL)
+		c->hooks.ctx = c->io.ctx;
 }
 
 void

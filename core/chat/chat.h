@@ -28,8 +28,8 @@ struct chat_io {
 };
 
 /*
- * Optional hooks for statistics, called with io->ctx (chat_set_hooks; a
- * NULL member is never called).
+ * Optional hooks for statistics, called with ctx (chat_set_hooks; a NULL
+ * member is never called).
  */
 struct chat_hooks {
 	/* A room message from slot was queued for recipients other members. */
@@ -38,6 +38,7 @@ struct chat_hooks {
 	size_t (*stats)(void *ctx, struct stats_item *it, size_t max);
 	/* slot's nickname was accepted (per-address limits count it). */
 	void (*registered)(void *ctx, int slot);
+	void *ctx; /* passed to the hooks; NULL: struct chat_io's ctx */
 };
 
 /*

@@ -13,27 +13,55 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "server/addrlim.h"
 #include "chat/chat.h"
+#include "lib/plural.h"
+#include "server/addrlim.h"
+#include "server/admit.h"
+#include "server/fanout.h"
 #include "sys/clock.h"
 #include "sys/log.h"
-#include "lib/plural.h"
-#include "server/server_int.h"
 
 #define TIMEOUT_SCAN_MS 10 /* register deadlines: cut at most this late */
 
+/* What admit.c keeps per slot. */
+struct entry {
+	long long since_ms;  /* when the session started */
+	struct addr16 group; /* address group, for the per-address limits */
+	int counted;         /* in t->addrs (not exempt) */
+	int unreg;           /* counted as waiting for a nickname */
+};
+
+struct admit_tab {
+	const struct server_opts *o;
+	struct chat *chat;
+	const struct fanout *fo;
+	struct entry *e;
+	struct addrlim *addrs;     /* connections per address group */
+	int npool, pool_cap;       /* unregistered non-exempt connections */
+	struct addrlim_log rlog;   /* rate limit of "refused" log lines */
+	long long next_timeout_ms; /* earliest register deadline, 0 = none */
+	unsigned long long refused;
+};
+
+static int
+active(const struct admit_tab *t, int slot)
+{
+	return fanout_state(t->fo, slot) == FANOUT_ACTIVE;
+}
+
 /* Say why and hang up, and log it (rate-limited). */
 static void
-refuse(struct server *s, int fd, const char *peer, enum addrlim_reason r,
+refuse(struct admit_tab *t, int fd, const char *peer, enum addrlim_reason r,
     const char *line)
 {
-	s->refused++;
-	if (addrlim_log_allow(&s->rlog, r, clock_mono_ms()))
+	t->refused++;
+	if (addrlim_log_allow(&t->rlog, r, clock_mono_ms()))
 		log_warn(
 		    "refused peer=%s reason=%s", peer, addrlim_reason_name(r));
 	(void)!send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -41,12 +69,12 @@ refuse(struct server *s, int fd, const char *peer, enum addrlim_reason r,
 }
 
 static int
-is_exempt(const struct server *s, const struct addr16 *a)
+is_exempt(const struct admit_tab *t, const struct addr16 *a)
 {
 	int i;
 
-	for (i = 0; i < s->o->nexempt; i++)
-		if (addrlim_net_match(&s->o->exempt[i], a))
+	for (i = 0; i < t->o->nexempt; i++)
+		if (addrlim_net_match(&t->o->exempt[i], a))
 			return 1;
 	return 0;
 }
@@ -58,168 +86,192 @@ is_exempt(const struct server *s, const struct addr16 *a)
  * nickname at once always gets in).
  */
 static void
-evict_oldest(struct server *s)
+evict_oldest(struct admit_tab *t)
 {
 	int slot, old = -1;
 
-	for (slot = 0; slot < s->o->max_clients; slot++)
-		if (s->cl[slot].state == CL_ACTIVE && s->cl[slot].unreg &&
-		    (old < 0 || s->cl[slot].since_ms < s->cl[old].since_ms))
+	for (slot = 0; slot < t->o->max_clients; slot++)
+		if (active(t, slot) && t->e[slot].unreg &&
+		    (old < 0 || t->e[slot].since_ms < t->e[old].since_ms))
 			old = slot;
 	if (old < 0)
 		return;
-	admit_registered(s, old); /* leaves the pool now */
-	chat_bye(s->chat, old, "REGISTER_EVICTED",
+	admit_registered(t, old); /* leaves the pool now */
+	chat_bye(t->chat, old, "REGISTER_EVICTED",
 	    "you sent no nickname and the server needed your place for a "
 	    "newer connection; reconnect and send your nickname at once");
 }
 
 int
-admit_check(struct server *s, int fd, const struct sockaddr_storage *ss,
-    const char *peer, struct admit *a)
+admit_check(struct admit_tab *t, int fd, const struct sockaddr_storage *ss,
+    const char *peer, int nfree, struct admit *a)
 {
 	char line[200];
 	int total, unreg;
 
-	a->exempt = addrlim_addr(ss, &a->group) < 0 || is_exempt(s, &a->group);
+	a->exempt = addrlim_addr(ss, &a->group) < 0 || is_exempt(t, &a->group);
 	if (!a->exempt) {
 		addrlim_group(&a->group, &a->group);
-		addrlim_get(s->addrs, &a->group, &total, &unreg);
-		if (s->o->max_per_addr > 0 && total >= s->o->max_per_addr) {
+		addrlim_get(t->addrs, &a->group, &total, &unreg);
+		if (t->o->max_per_addr > 0 && total >= t->o->max_per_addr) {
 			snprintf(line, sizeof(line),
 			    "BYE TOO_MANY_CONNECTIONS your address has %d "
 			    "%s open, the most allowed; close one "
 			    "and try again\n",
 			    total, PLURAL(total, "connection", "connections"));
-			refuse(s, fd, peer, ADDRLIM_PER_ADDR, line);
+			refuse(t, fd, peer, ADDRLIM_PER_ADDR, line);
 			return -1;
 		}
-		if (s->o->max_unreg_per_addr > 0 &&
-		    unreg >= s->o->max_unreg_per_addr) {
+		if (t->o->max_unreg_per_addr > 0 &&
+		    unreg >= t->o->max_unreg_per_addr) {
 			snprintf(line, sizeof(line),
 			    "BYE TOO_MANY_UNREGISTERED your address has %d "
 			    "%s without a nickname, the most "
 			    "allowed; send a nickname on one first\n",
 			    unreg, PLURAL(unreg, "connection", "connections"));
-			refuse(s, fd, peer, ADDRLIM_UNREG_PER_ADDR, line);
+			refuse(t, fd, peer, ADDRLIM_UNREG_PER_ADDR, line);
 			return -1;
 		}
 	}
-	if (s->nfree == 0) {
-		refuse(s, fd, peer, ADDRLIM_SERVER_FULL,
+	if (nfree == 0) {
+		refuse(t, fd, peer, ADDRLIM_SERVER_FULL,
 		    "BYE SERVER_FULL the server is full, try again later\n");
 		return -1;
 	}
-	if (!a->exempt && s->npool >= s->pool_cap)
-		evict_oldest(s);
+	if (!a->exempt && t->npool >= t->pool_cap)
+		evict_oldest(t);
 	return 0;
 }
 
 void
-admit_connected(struct server *s, int slot, const struct admit *a)
+admit_connected(
+    struct admit_tab *t, int slot, const struct admit *a, long long now_ms)
 {
-	struct client *c = &s->cl[slot];
+	struct entry *c = &t->e[slot];
 	long long due;
 
+	c->since_ms = now_ms;
 	c->group = a->group;
 	c->counted = c->unreg = 0;
-	if (!a->exempt && addrlim_add(s->addrs, &c->group) == 0) {
+	if (!a->exempt && addrlim_add(t->addrs, &c->group) == 0) {
 		c->counted = c->unreg = 1;
-		s->npool++;
+		t->npool++;
 	}
-	if (s->o->register_timeout > 0) {
+	if (t->o->register_timeout > 0) {
 		/* +1: whole milliseconds, so that the cut is never early */
-		due = c->since_ms + s->o->register_timeout * 1000LL + 1;
-		if (s->next_timeout_ms == 0 || due < s->next_timeout_ms)
-			s->next_timeout_ms = due;
+		due = c->since_ms + t->o->register_timeout * 1000LL + 1;
+		if (t->next_timeout_ms == 0 || due < t->next_timeout_ms)
+			t->next_timeout_ms = due;
 	}
 }
 
 void
-admit_registered(struct server *s, int slot)
+admit_registered(struct admit_tab *t, int slot)
 {
-	struct client *c = &s->cl[slot];
+	struct entry *c = &t->e[slot];
 
 	if (!c->unreg)
 		return;
 	c->unreg = 0;
-	s->npool--;
-	addrlim_registered(s->addrs, &c->group);
+	t->npool--;
+	addrlim_registered(t->addrs, &c->group);
 }
 
 void
-admit_released(struct server *s, int slot)
+admit_released(struct admit_tab *t, int slot)
 {
-	struct client *c = &s->cl[slot];
+	struct entry *c = &t->e[slot];
 
-	admit_registered(s, slot);
+	admit_registered(t, slot);
 	if (c->counted)
-		addrlim_remove(s->addrs, &c->group);
+		addrlim_remove(t->addrs, &c->group);
 	c->counted = 0;
 }
 
 /*
  * Cut the connections whose register deadline has passed; set the next
- * deadline.  Called when s->next_timeout_ms is reached, so the cut comes
+ * deadline.  Called when t->next_timeout_ms is reached, so the cut comes
  * at --register-timeout, not at the next one-second tick after it.
  */
 void
-admit_timeouts(struct server *s, long long now)
+admit_timeouts(struct admit_tab *t, long long now)
 {
-	long long wait = s->o->register_timeout * 1000LL, due;
+	long long wait = t->o->register_timeout * 1000LL, due;
 	char text[80];
 	int slot;
 
-	s->next_timeout_ms = 0;
+	t->next_timeout_ms = 0;
 	if (wait <= 0)
 		return;
 	snprintf(text, sizeof(text), "no nickname within %d %s",
-	    s->o->register_timeout,
-	    PLURAL(s->o->register_timeout, "second", "seconds"));
-	for (slot = 0; slot < s->o->max_clients; slot++) {
-		if (s->cl[slot].state != CL_ACTIVE ||
-		    chat_is_registered(s->chat, slot))
+	    t->o->register_timeout,
+	    PLURAL(t->o->register_timeout, "second", "seconds"));
+	for (slot = 0; slot < t->o->max_clients; slot++) {
+		if (!active(t, slot) || chat_is_registered(t->chat, slot))
 			continue;
-		due = s->cl[slot].since_ms + wait + 1;
+		due = t->e[slot].since_ms + wait + 1;
 		if (now >= due) {
-			admit_registered(s, slot);
-			chat_bye(s->chat, slot, "REGISTER_TIMEOUT", text);
-		} else if (s->next_timeout_ms == 0 || due < s->next_timeout_ms)
-			s->next_timeout_ms = due;
+			admit_registered(t, slot);
+			chat_bye(t->chat, slot, "REGISTER_TIMEOUT", text);
+		} else if (t->next_timeout_ms == 0 || due < t->next_timeout_ms)
+			t->next_timeout_ms = due;
 	}
 	/* each scan reads every slot: at most one per TIMEOUT_SCAN_MS */
-	if (s->next_timeout_ms != 0 &&
-	    s->next_timeout_ms < now + TIMEOUT_SCAN_MS)
-		s->next_timeout_ms = now + TIMEOUT_SCAN_MS;
+	if (t->next_timeout_ms != 0 &&
+	    t->next_timeout_ms < now + TIMEOUT_SCAN_MS)
+		t->next_timeout_ms = now + TIMEOUT_SCAN_MS;
 }
 
 void
-admit_tick(struct server *s, long long now)
+admit_tick(struct admit_tab *t, long long now)
 {
 	char line[256];
 
-	if (s->rlog.window_start != 0 &&
-	    addrlim_log_summary(&s->rlog, now, line, sizeof(line)) > 0)
+	if (t->rlog.window_start != 0 &&
+	    addrlim_log_summary(&t->rlog, now, line, sizeof(line)) > 0)
 		log_warn("%s", line);
 }
 
-int
-admit_setup(struct server *s)
+long long
+admit_next_timeout(const struct admit_tab *t)
 {
-	const struct server_opts *o = s->o;
+	return t->next_timeout_ms;
+}
+
+unsigned long long
+admit_refused(const struct admit_tab *t)
+{
+	return t->refused;
+}
+
+struct admit_tab *
+admit_new(
+    const struct server_opts *o, struct chat *chat, const struct fanout *fo)
+{
 	int reserve = o->reserve < 0 ? o->max_clients / 10 : o->reserve, i;
 	char list[OPTS_MAX_EXEMPT * 52] = "none", net[52];
+	struct admit_tab *t;
 	uint64_t seed;
 	size_t len = 0;
 
+	if ((t = calloc(1, sizeof(*t))) == NULL ||
+	    (t->e = calloc((size_t)o->max_clients, sizeof(*t->e))) == NULL) {
+		free(t);
+		return NULL;
+	}
+	t->o = o;
+	t->chat = chat;
+	t->fo = fo;
 	if (reserve >= o->max_clients) /* -m lowered to fit RLIMIT_NOFILE */
 		reserve = o->max_clients - 1;
-	s->pool_cap = o->max_clients - reserve;
+	t->pool_cap = o->max_clients - reserve;
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(seed))
 		seed = (uint64_t)clock_mono_us() ^ (uint64_t)getpid() << 32;
-	if ((s->addrs = addrlim_new(o->max_clients, seed)) == NULL)
-		return -1;
+	if ((t->addrs = addrlim_new(o->max_clients, seed)) == NULL) {
+		admit_free(t);
+		return NULL;
+	}
 	for (i = 0; i < o->nexempt && len < sizeof(list); i++) {
 		addrlim_net_format(&o->exempt[i], net, sizeof(net));
 		len += (size_t)snprintf(
@@ -228,12 +280,15 @@ admit_setup(struct server *s)
 	log_info("limits max-per-addr=%d max-unreg-per-addr=%d reserve=%d "
 	         "exempt=%s",
 	    o->max_per_addr, o->max_unreg_per_addr, reserve, list);
-	return 0;
+	return t;
 }
 
 void
-admit_free(struct server *s)
+admit_free(struct admit_tab *t)
 {
-	addrlim_free(s->addrs);
-	s->addrs = NULL;
+	if (t == NULL)
+		return;
+	addrlim_free(t->addrs);
+	free(t->e);
+	free(t);
 }

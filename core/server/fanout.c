@@ -5,9 +5,15 @@
  * bounded backlogs and the cuts.
  *
  * Must never block on a child: every pipe it writes is non-blocking, and
- * what a pipe cannot take waits in that child's backlog.  A backlog past
- * the high-water mark paces the room's senders (flow.c); a child that
- * stops draining it is cut off as a slow consumer.
+ * what a pipe cannot take waits in that child's backlog.  With flow
+ * control (flow.c) a backlog past the high-water mark paces the room's
+ * senders, and a child that stops draining it is cut off as a slow
+ * consumer; without it, a backlog past --max-backlog is cut at once.
+ *
+ * Owns, per slot, the child's pid, the write end of its pipe, its output
+ * queue and its state (fanout.h), and the dirty, wake and cut lists.  It
+ * never calls into the chat: the cuts it makes are reported through
+ * cfg.cut after each pass over the dirty list.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,120 +22,269 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
+#include "server/fanout.h"
+#include "server/flow.h"
 #include "sys/failpoint.h"
 #include "sys/log.h"
 #include "sys/net.h"
-#include "server/server_int.h"
+
+struct slot {
+	pid_t pid;
+	int fd; /* write end of the child's pipe, or -1 */
+	enum fanout_state state;
+	int dirty;      /* on the dirty list */
+	int backlogged; /* out holds what the pipe refused */
+	int failed;     /* output was lost (no memory): cut it */
+	int wake;       /* on the wake list: SIGUSR2 due */
+	struct buf out;
+};
+
+struct cut {
+	int slot;
+	enum ipc_abort why;
+	size_t backlog;
+};
+
+struct fanout {
+	struct fanout_cfg cfg;
+	struct slot *sl;
+	int *dirty, ndirty, dirtycap;
+	int *woken, nwoken; /* children to signal after the writes */
+	struct cut *cuts;   /* to report after the pass (cfg.cut) */
+	int ncuts;
+	int nbacklog;
+	int stopping;
+	unsigned long long lines_out, slow_cuts;
+};
+
+struct fanout *
+fanout_new(const struct fanout_cfg *cfg)
+{
+	struct fanout *f = calloc(1, sizeof(*f));
+	size_t n = (size_t)cfg->max_clients;
+	int i;
+
+	if (f == NULL)
+		return NULL;
+	f->cfg = *cfg;
+	f->dirtycap = cfg->max_clients * 2;
+	f->sl = calloc(n, sizeof(*f->sl));
+	f->dirty = calloc((size_t)f->dirtycap, sizeof(int));
+	f->woken = calloc(n, sizeof(int));
+	f->cuts = calloc(n, sizeof(*f->cuts));
+	if (!f->sl || !f->dirty || !f->woken || !f->cuts) {
+		fanout_free(f);
+		return NULL;
+	}
+	for (i = 0; i < cfg->max_clients; i++)
+		f->sl[i].fd = -1;
+	return f;
+}
+
+void
+fanout_free(struct fanout *f)
+{
+	int i;
+
+	if (f == NULL)
+		return;
+	for (i = 0; f->sl != NULL && i < f->cfg.max_clients; i++) {
+		if (f->sl[i].fd >= 0)
+			close(f->sl[i].fd);
+		buf_free(&f->sl[i].out);
+	}
+	free(f->sl);
+	free(f->dirty);
+	free(f->woken);
+	free(f->cuts);
+	free(f);
+}
+
+void
+fanout_open(struct fanout *f, int slot, pid_t pid, int fd)
+{
+	struct slot *c = &f->sl[slot];
+
+	c->pid = pid;
+	c->fd = fd;
+	c->state = FANOUT_ACTIVE;
+}
+
+enum fanout_state
+fanout_state(const struct fanout *f, int slot)
+{
+	return f->sl[slot].state;
+}
+
+pid_t
+fanout_pid(const struct fanout *f, int slot)
+{
+	return f->sl[slot].pid;
+}
+
+int
+fanout_nbacklog(const struct fanout *f)
+{
+	return f->nbacklog;
+}
+
+unsigned long long
+fanout_lines_out(const struct fanout *f)
+{
+	return f->lines_out;
+}
+
+unsigned long long
+fanout_slow_cuts(const struct fanout *f)
+{
+	return f->slow_cuts;
+}
+
+void
+fanout_stopping(struct fanout *f)
+{
+	f->stopping = 1;
+}
 
 /* A slot can rejoin the list while it is being flushed: let it grow. */
 static int
-grow_dirty(struct server *s)
+grow_dirty(struct fanout *f)
 {
-	int *d = realloc(s->dirty, (size_t)s->dirtycap * 2 * sizeof(int));
+	int *d = realloc(f->dirty, (size_t)f->dirtycap * 2 * sizeof(int));
 
 	if (d == NULL) {
 		log_error("out of memory for the dirty list");
 		return -1;
 	}
-	s->dirty = d;
-	s->dirtycap *= 2;
+	f->dirty = d;
+	f->dirtycap *= 2;
 	return 0;
 }
 
 void
 fanout_send(void *ctx, int slot, const char *line, size_t len)
 {
-	struct server *s = ctx;
-	struct client *c = &s->cl[slot];
+	struct fanout *f = ctx;
+	struct slot *c = &f->sl[slot];
 
-	if (c->state != CL_ACTIVE && c->state != CL_CLOSING)
+	if (c->state != FANOUT_ACTIVE && c->state != FANOUT_CLOSING)
 		return;
-	if (s->stopping && c->state == CL_CLOSING)
+	if (f->stopping && c->state == FANOUT_CLOSING)
 		return; /* after BYE SHUTDOWN: nothing more */
 	if (len > 0)
-		s->lines_out++;
+		f->lines_out++;
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
 	    buf_append(&c->out, line, len) < 0)
 		c->failed = 1; /* never drop a line silently */
 	if (!c->dirty) {
-		if (s->ndirty == s->dirtycap && grow_dirty(s) < 0)
+		if (f->ndirty == f->dirtycap && grow_dirty(f) < 0)
 			return;
 		c->dirty = 1;
-		s->dirty[s->ndirty++] = slot;
+		f->dirty[f->ndirty++] = slot;
 	}
 }
 
 void
 fanout_close(void *ctx, int slot)
 {
-	struct server *s = ctx;
+	struct fanout *f = ctx;
 
-	if (s->cl[slot].state == CL_ACTIVE)
-		s->cl[slot].state = CL_CLOSING;
+	if (f->sl[slot].state == FANOUT_ACTIVE)
+		f->sl[slot].state = FANOUT_CLOSING;
 	fanout_send(ctx, slot, "", 0); /* flush (and close) on this turn */
 }
 
 static void
-set_backlogged(struct server *s, struct client *c, int on)
+set_backlogged(struct fanout *f, struct slot *c, int on)
 {
 	if (c->backlogged == on)
 		return;
 	c->backlogged = on;
-	s->nbacklog += on ? 1 : -1;
+	f->nbacklog += on ? 1 : -1;
 	/* SIGIO when the child reads, only while something waits for it */
 	if (c->fd >= 0)
 		(void)(on ? net_set_flags(c->fd, O_ASYNC) :
 		            net_clear_flags(c->fd, O_ASYNC));
 }
 
-void
-fanout_close_down(struct server *s, struct client *c)
+/* Close slot's pipe and drop its backlog. */
+static void
+close_down(struct fanout *f, struct slot *c)
 {
-	flow_forget(s, (int)(c - s->cl));
-	set_backlogged(s, c, 0);
+	if (f->cfg.flow != NULL)
+		flow_forget(f->cfg.flow, (int)(c - f->sl));
+	set_backlogged(f, c, 0);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
 	buf_reset(&c->out);
 }
 
+void
+fanout_release(struct fanout *f, int slot)
+{
+	struct slot *c = &f->sl[slot];
+
+	close_down(f, c);
+	buf_free(&c->out);
+	c->state = FANOUT_FREE;
+	c->dirty = 0;
+	c->pid = 0;
+}
+
 /*
  * Cut a client off at once, telling its child why through SIGTERM's
  * si_value (its pipe may be full, so a BYE line could not get through).
- * Closing the pipe also ends the child if the signal is lost.
+ * Closing the pipe also ends the child if the signal is lost.  The server
+ * hears of it (cfg.cut) after the pass over the dirty list.
  */
 void
-fanout_abort(struct server *s, int slot, enum ipc_abort why)
+fanout_abort(struct fanout *f, int slot, enum ipc_abort why)
 {
-	struct client *c = &s->cl[slot];
+	struct slot *c = &f->sl[slot];
 	union sigval v = { .sival_int = (int)why };
 
 	if (why == IPC_ABORT_SLOW_CONSUMER)
-		s->slow_cuts++;
-	log_warn("disconnect slot=%d nick=%s reason=%s backlog=%zu", slot,
-	    chat_nick(s->chat, slot),
-	    why == IPC_ABORT_SLOW_CONSUMER ? "slow-consumer" : "error",
-	    buf_used(&c->out));
+		f->slow_cuts++;
+	if (f->ncuts < f->cfg.max_clients) { /* once per slot: ABORTED */
+		f->cuts[f->ncuts].slot = slot;
+		f->cuts[f->ncuts].why = why;
+		f->cuts[f->ncuts++].backlog = buf_used(&c->out);
+	}
 	/* the reason first: the child looks for it when it sees pipe EOF */
 	if (FAIL("forkchatd/abort/sigqueue", ESRCH) ||
 	    sigqueue(c->pid, SIGTERM, v) < 0)
 		log_error("slot=%d: sigqueue: %s", slot, strerror(errno));
-	fanout_close_down(s, c);
-	c->state = CL_ABORTED;
+	close_down(f, c);
+	c->state = FANOUT_ABORTED;
 	c->failed = 0;
-	chat_disconnect(s->chat, slot, "disconnected");
+}
+
+/* Tell the server about the cuts (each slot is cut once: ABORTED). */
+static void
+report_cuts(struct fanout *f)
+{
+	struct cut k;
+	int i;
+
+	for (i = 0; i < f->ncuts; i++) {
+		k = f->cuts[i];
+		if (f->sl[k.slot].state == FANOUT_ABORTED && f->cfg.cut)
+			f->cfg.cut(f->cfg.ctx, k.slot, k.why, k.backlog);
+	}
+	f->ncuts = 0;
 }
 
 static void
-flush_client(struct server *s, int slot)
+flush_client(struct fanout *f, int slot)
 {
-	struct client *c = &s->cl[slot];
-	enum flow_verdict v;
+	struct slot *c = &f->sl[slot];
 	size_t wrote = 0;
 	ssize_t n;
 
-	if (c->failed && c->state != CL_ABORTED) {
-		fanout_abort(s, slot, IPC_ABORT_ERROR);
+	if (c->failed && c->state != FANOUT_ABORTED) {
+		fanout_abort(f, slot, IPC_ABORT_ERROR);
 		return;
 	}
 	while (c->fd >= 0 && buf_used(&c->out) > 0) {
@@ -145,31 +300,33 @@ flush_client(struct server *s, int slot)
 			break;
 		else if (errno ==
 		    EPIPE) { /* the child is gone: reap frees it */
-			fanout_close_down(s, c);
+			close_down(f, c);
 			return;
 		} else {
 			log_error("slot=%d: write to child: %s", slot,
 			    strerror(errno));
-			fanout_abort(s, slot, IPC_ABORT_ERROR);
+			fanout_abort(f, slot, IPC_ABORT_ERROR);
 			return;
 		}
 	}
 	if (wrote && !c->wake) {
 		c->wake = 1;
-		s->woken[s->nwoken++] = slot;
+		f->woken[f->nwoken++] = slot;
 	}
 	/* behind, but reading: the room is paced (flow.c), not cut */
-	if ((v = flow_backlog(s, slot, wrote)) != FLOW_OK) {
-		log_warn("slot=%d nick=%s: slow consumer: %s", slot,
-		    chat_nick(s->chat, slot), flow_why(v));
-		fanout_abort(s, slot, IPC_ABORT_SLOW_CONSUMER);
-	} else if (buf_used(&c->out) > 0)
-		set_backlogged(s, c, 1);
-	else {
-		set_backlogged(s, c, 0);
-		if (c->state == CL_CLOSING && c->fd >= 0) {
-			fanout_close_down(
-			    s, c); /* EOF tells the child to finish */
+	if (f->cfg.flow != NULL &&
+	    flow_backlog(f->cfg.flow, slot, buf_used(&c->out), wrote,
+	        c->backlogged) != FLOW_OK)
+		fanout_abort(f, slot, IPC_ABORT_SLOW_CONSUMER);
+	else if (buf_used(&c->out) > 0) {
+		set_backlogged(f, c, 1);
+		if (f->cfg.flow == NULL &&
+		    buf_used(&c->out) > f->cfg.max_backlog)
+			fanout_abort(f, slot, IPC_ABORT_SLOW_CONSUMER);
+	} else {
+		set_backlogged(f, c, 0);
+		if (c->state == FANOUT_CLOSING && c->fd >= 0) {
+			close_down(f, c); /* EOF tells the child to finish */
 			kill(c->pid, SIGUSR2);
 		}
 	}
@@ -182,50 +339,76 @@ flush_client(struct server *s, int slot)
  * wakes on its own tick.
  */
 static void
-wake_children(struct server *s)
+wake_children(struct fanout *f)
 {
-	struct client *c;
+	struct slot *c;
 	int i;
 
-	for (i = 0; i < s->nwoken; i++) {
-		c = &s->cl[s->woken[i]];
+	for (i = 0; i < f->nwoken; i++) {
+		c = &f->sl[f->woken[i]];
 		c->wake = 0;
-		if (c->state == CL_FREE)
+		if (c->state == FANOUT_FREE)
 			continue;
 		if (FAIL("forkchatd/fanout/kill", ESRCH) ||
 		    kill(c->pid, SIGUSR2) < 0)
-			log_error("slot=%d: kill SIGUSR2: %s", s->woken[i],
+			log_error("slot=%d: kill SIGUSR2: %s", f->woken[i],
 			    strerror(errno));
 	}
-	s->nwoken = 0;
+	f->nwoken = 0;
 }
 
-/* One write and one SIGUSR2 per child that got output this turn. */
+/*
+ * One write and one SIGUSR2 per child that got output this turn.  The
+ * cuts are reported after each pass; what the server queues then (PART
+ * lines) makes another pass, until nothing is dirty.
+ */
 void
-fanout_flush(struct server *s)
+fanout_flush(struct fanout *f)
 {
 	int i, slot;
 
-	for (i = 0; i < s->ndirty; i++) { /* may grow while we loop */
-		slot = s->dirty[i];
-		if (!s->cl[slot].dirty)
-			continue;
-		s->cl[slot].dirty = 0;
-		flush_client(s, slot);
-	}
-	s->ndirty = 0;
-	wake_children(s);
-	flow_turn(s);
+	do {
+		for (i = 0; i < f->ndirty; i++) { /* may grow while we loop */
+			slot = f->dirty[i];
+			if (!f->sl[slot].dirty)
+				continue;
+			f->sl[slot].dirty = 0;
+			flush_client(f, slot);
+		}
+		f->ndirty = 0;
+		report_cuts(f);
+	} while (f->ndirty > 0);
+	wake_children(f);
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
 }
 
 void
-fanout_flush_backlogs(struct server *s)
+fanout_flush_backlogs(struct fanout *f)
 {
 	int slot;
 
-	for (slot = 0; s->nbacklog > 0 && slot < s->o->max_clients; slot++)
-		if (s->cl[slot].backlogged)
-			flush_client(s, slot);
-	wake_children(s);
-	flow_turn(s);
+	for (slot = 0; f->nbacklog > 0 && slot < f->cfg.max_clients; slot++)
+		if (f->sl[slot].backlogged)
+			flush_client(f, slot);
+	report_cuts(f);
+	wake_children(f);
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
+}
+
+void
+fanout_hang_up_backlogged(struct fanout *f)
+{
+	union sigval v = { .sival_int = IPC_ABORT_SHUTDOWN };
+	struct slot *c;
+	int slot;
+
+	for (slot = 0; slot < f->cfg.max_clients; slot++) {
+		c = &f->sl[slot];
+		if (c->state == FANOUT_CLOSING && c->backlogged) {
+			(void)sigqueue(c->pid, SIGTERM, v);
+			close_down(f, c); /* pipe full: say it */
+		}
+	}
 }

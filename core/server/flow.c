@@ -6,16 +6,20 @@
  * high-water mark is "hot" until it drains to the low-water mark.  While a
  * room has a hot member, every client that sends a message into it is told
  * to stop reading its socket (IPC_SIG_FLOW, si_value 1), so TCP slows the
- * sender down; once the room has no hot member they are told to resume
- * (si_value 0).  Readers that keep reading are therefore never cut for a
- * burst.  A hot member is cut as a slow consumer only when it drains
- * nothing for FLOW_STALL_MS (it stopped reading), when it holds the room
- * for FLOW_PACE_MS without getting down to the low mark (it reads, but
- * slower than (high - low) / FLOW_PACE_MS), or when its backlog passes the
- * memory bound (FLOW_HARD_FACTOR x --max-backlog) all the same.
+ * sender down, and the records it wrote before it stopped are held here,
+ * in order, instead of reaching the room; once the room has no hot member
+ * the sender is told to resume (si_value 0) and its held records are
+ * replayed a slice per turn.  Readers that keep reading are therefore
+ * never cut for a burst.  A hot member is cut as a slow consumer only when
+ * it drains nothing for FLOW_STALL_MS (it stopped reading), when it holds
+ * the room for FLOW_PACE_MS without getting down to the low mark (it reads,
+ * but slower than (high - low) / FLOW_PACE_MS), or when its backlog passes
+ * the memory bound (FLOW_HARD_FACTOR x --max-backlog) all the same.
  *
- * Must never block or write a client socket: the children do that; the
- * parent only signals them.  A failed signal is retried on a later turn.
+ * Owns, per slot, the hot and paused states, their clocks and the held
+ * records.  Never writes a client socket (the children do) and never calls
+ * into the chat but through struct flow_cfg.  A failed signal is retried
+ * on a later turn.
  */
 #include <errno.h>
 #include <signal.h>
@@ -23,219 +27,286 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/buf.h"
 #include "server/flow.h"
-#include "server/server_int.h"
 #include "sys/clock.h"
 #include "sys/failpoint.h"
-#include "sys/ipc.h"
 #include "sys/log.h"
 
-int
-flow_setup(struct server *s)
-{
-	struct flow *f = &s->flow;
+struct fslot {
+	int hot;              /* backlog passed high, not back to low yet */
+	int paused;           /* its child was told to stop reading */
+	int spoke;            /* on the spoke list */
+	int holding;          /* held is not empty */
+	long long hot_ms;     /* when it got hot */
+	long long drained_ms; /* when its pipe last took bytes */
+	struct buf held;      /* its records read while paused, in order */
+};
 
-	f->high = s->o->max_backlog / FLOW_HIGH_DIV;
-	f->low = s->o->max_backlog / FLOW_LOW_DIV;
-	f->hard = s->o->max_backlog * FLOW_HARD_FACTOR;
-	f->stall_ms = FLOW_STALL_MS;
+struct flow {
+	struct flow_cfg cfg;
+	struct fslot *sl;
+	size_t high, low, hard;
+	int nhot, npaused, nholding;
+	int changed;        /* a member got hot or cooled */
+	int *spoke, nspoke; /* room senders since the last turn */
+	const char **rooms; /* scratch: the rooms with a hot member */
+	unsigned long long pauses, resumes;
+	long long log_ms[2]; /* last "flow" log line of each kind */
+};
+
+struct flow *
+flow_new(const struct flow_cfg *cfg)
+{
+	struct flow *f = calloc(1, sizeof(*f));
+	size_t n = (size_t)cfg->max_clients;
+
+	if (f == NULL)
+		return NULL;
+	f->cfg = *cfg;
+	f->high = cfg->max_backlog / FLOW_HIGH_DIV;
+	f->low = cfg->max_backlog / FLOW_LOW_DIV;
+	f->hard = cfg->max_backlog * FLOW_HARD_FACTOR;
 	f->log_ms[0] = f->log_ms[1] = -1000000;
-	f->pace_ms = FLOW_PACE_MS;
-	f->spoke = calloc((size_t)s->o->max_clients, sizeof(int));
-	f->rooms = calloc((size_t)s->o->max_clients, sizeof(char *));
-	return f->spoke && f->rooms ? 0 : -1;
+	f->sl = calloc(n, sizeof(*f->sl));
+	f->spoke = calloc(n, sizeof(int));
+	f->rooms = calloc(n, sizeof(char *));
+	if (!f->sl || !f->spoke || !f->rooms) {
+		flow_free(f);
+		return NULL;
+	}
+	return f;
 }
 
 void
-flow_free(struct server *s)
+flow_free(struct flow *f)
 {
-	if (s->flow.pauses > 0)
-		log_info("flow pauses=%llu resumes=%llu", s->flow.pauses,
-		    s->flow.resumes);
-	free(s->flow.spoke);
-	free((void *)s->flow.rooms);
-	s->flow.spoke = NULL;
-	s->flow.rooms = NULL;
-}
+	int i;
 
-void
-flow_spoke(struct server *s, int slot)
-{
-	struct flow_cl *fc = &s->cl[slot].flow;
-
-	if (fc->spoke || s->flow.spoke == NULL)
+	if (f == NULL)
 		return;
-	fc->spoke = 1;
-	s->flow.spoke[s->flow.nspoke++] = slot;
+	if (f->pauses > 0)
+		log_info(
+		    "flow pauses=%llu resumes=%llu", f->pauses, f->resumes);
+	for (i = 0; f->sl != NULL && i < f->cfg.max_clients; i++)
+		buf_free(&f->sl[i].held);
+	free(f->sl);
+	free(f->spoke);
+	free((void *)f->rooms);
+	free(f);
+}
+
+static long long
+now_ms(const struct flow *f)
+{
+	return f->cfg.now_ms ? f->cfg.now_ms(f->cfg.ctx) : clock_mono_ms();
+}
+
+int
+flow_nhot(const struct flow *f)
+{
+	return f->nhot;
+}
+
+int
+flow_npaused(const struct flow *f)
+{
+	return f->npaused;
+}
+
+int
+flow_is_paused(const struct flow *f, int slot)
+{
+	return f->sl[slot].paused;
+}
+
+int
+flow_is_hot(const struct flow *f, int slot)
+{
+	return f->sl[slot].hot;
+}
+
+void
+flow_spoke(struct flow *f, int slot)
+{
+	if (f->sl[slot].spoke)
+		return;
+	f->sl[slot].spoke = 1;
+	f->spoke[f->nspoke++] = slot;
 }
 
 static void
-set_hot(struct server *s, struct flow_cl *fc, int on, long long now)
+set_hot(struct flow *f, struct fslot *c, int on, long long now)
 {
-	fc->hot = on;
-	fc->hot_ms = now;
-	s->flow.nhot += on ? 1 : -1;
-	s->flow.changed = 1;
+	c->hot = on;
+	c->hot_ms = now;
+	f->nhot += on ? 1 : -1;
+	f->changed = 1;
+}
+
+static enum flow_verdict
+verdict(struct flow *f, int slot, size_t used, long long now)
+{
+	struct fslot *c = &f->sl[slot];
+	enum flow_verdict v = FLOW_OK;
+	long long since;
+
+	if (used > f->hard)
+		v = FLOW_TOO_BIG;
+	else if (c->hot) {
+		since = c->drained_ms > c->hot_ms ? c->drained_ms : c->hot_ms;
+		if (now - since >= FLOW_STALL_MS)
+			v = FLOW_STALLED;
+		else if (now - c->hot_ms >= FLOW_PACE_MS)
+			v = FLOW_TOO_SLOW;
+	}
+	if (v != FLOW_OK)
+		log_warn("slot=%d nick=%s: slow consumer: %s (backlog=%zu, "
+		         "hot for %lld ms, last drained %lld ms ago)",
+		    slot, f->cfg.nick(f->cfg.ctx, slot),
+		    v == FLOW_TOO_BIG     ? "over-memory-bound" :
+		        v == FLOW_STALLED ? "stalled" :
+		                            "too-slow",
+		    used, c->hot ? now - c->hot_ms : 0LL, now - c->drained_ms);
+	return v;
 }
 
 enum flow_verdict
-flow_backlog(struct server *s, int slot, size_t wrote)
+flow_backlog(struct flow *f, int slot, size_t used, size_t wrote, int behind)
 {
-	struct client *c = &s->cl[slot];
-	struct flow_cl *fc = &c->flow;
-	size_t used = buf_used(&c->out);
-	long long now, since;
+	struct fslot *c = &f->sl[slot];
+	long long now;
 
-	if (used == 0 && !fc->hot)
+	if (used == 0 && !c->hot)
 		return FLOW_OK;
-	now = clock_mono_ms();
-	if (wrote > 0 || !c->backlogged) /* it read, or just fell behind */
-		fc->drained_ms = now;
-	if (!fc->hot && used >= s->flow.high)
-		set_hot(s, fc, 1, now);
-	else if (fc->hot && used <= s->flow.low)
-		set_hot(s, fc, 0, now);
-	if (used > s->flow.hard)
-		return FLOW_TOO_BIG;
-	if (!fc->hot)
-		return FLOW_OK;
-	since = fc->drained_ms > fc->hot_ms ? fc->drained_ms : fc->hot_ms;
-	if (now - since >= s->flow.stall_ms)
-		return FLOW_STALLED;
-	if (now - fc->hot_ms >= s->flow.pace_ms)
-		return FLOW_TOO_SLOW;
-	return FLOW_OK;
-}
-
-const char *
-flow_why(enum flow_verdict v)
-{
-	switch (v) {
-	case FLOW_STALLED:
-		return "stalled";
-	case FLOW_TOO_SLOW:
-		return "too-slow";
-	case FLOW_TOO_BIG:
-		return "over-memory-bound";
-	default:
-		return "none";
-	}
+	now = now_ms(f);
+	if (wrote > 0 || !behind) /* it read, or just fell behind */
+		c->drained_ms = now;
+	if (!c->hot && used >= f->high)
+		set_hot(f, c, 1, now);
+	else if (c->hot && used <= f->low)
+		set_hot(f, c, 0, now);
+	return verdict(f, slot, used, now);
 }
 
 void
-flow_forget(struct server *s, int slot)
+flow_forget(struct flow *f, int slot)
 {
-	struct flow_cl *fc = &s->cl[slot].flow;
+	struct fslot *c = &f->sl[slot];
 
-	if (fc->hot)
-		set_hot(s, fc, 0, 0);
-	if (fc->paused) { /* its pipe is closed: it ends anyway */
-		fc->paused = 0;
-		s->flow.npaused--;
+	if (c->hot)
+		set_hot(f, c, 0, 0);
+	if (c->paused) { /* its pipe is closed: it ends anyway */
+		c->paused = 0;
+		f->npaused--;
 	}
 }
 
 int
 flow_hold(
-    struct server *s, int slot, const struct ipc_hdr *h, const char *payload)
+    struct flow *f, int slot, const struct ipc_hdr *h, const char *payload)
 {
-	struct flow_cl *fc = &s->cl[slot].flow;
+	struct fslot *c = &f->sl[slot];
 	char *p;
 
-	if (!fc->paused && !fc->holding)
+	if (!c->paused && !c->holding)
 		return 0;
-	if ((p = buf_reserve(&fc->held, IPC_HDR + h->len)) == NULL) {
+	if ((p = buf_reserve(&c->held, IPC_HDR + h->len)) == NULL) {
 		/* out of order beats lost: but only without memory */
 		log_error("slot=%d: no memory to hold a record", slot);
 		return 0;
 	}
 	memcpy(p, h, IPC_HDR);
 	memcpy(p + IPC_HDR, payload, h->len);
-	buf_commit(&fc->held, IPC_HDR + h->len);
-	if (!fc->holding) {
-		fc->holding = 1;
-		s->flow.nholding++;
+	buf_commit(&c->held, IPC_HDR + h->len);
+	if (!c->holding) {
+		c->holding = 1;
+		f->nholding++;
 	}
 	return 1;
 }
 
-/* Up to budget bytes of slot's held records to fn; 1 if some are left. */
+/* Up to *budget bytes of slot's held records to fn; 1 if some are left. */
 static int
-replay_slot(struct server *s, int slot, size_t *budget, flow_handler *fn)
+replay_slot(
+    struct flow *f, int slot, size_t *budget, flow_handler *fn, void *ctx)
 {
-	struct flow_cl *fc = &s->cl[slot].flow;
+	struct fslot *c = &f->sl[slot];
 	struct ipc_hdr h;
 	size_t rec;
 
-	while (buf_used(&fc->held) >= IPC_HDR && *budget > 0) {
-		memcpy(&h, buf_head(&fc->held), IPC_HDR);
+	while (buf_used(&c->held) >= IPC_HDR && *budget > 0) {
+		memcpy(&h, buf_head(&c->held), IPC_HDR);
 		rec = IPC_HDR + h.len;
-		fn(s, &h, buf_head(&fc->held) + IPC_HDR);
-		buf_consume(&fc->held, rec);
+		fn(ctx, &h, buf_head(&c->held) + IPC_HDR);
+		buf_consume(&c->held, rec);
 		*budget -= rec < *budget ? rec : *budget;
 	}
-	if (buf_used(&fc->held) > 0)
+	if (buf_used(&c->held) > 0)
 		return 1;
-	buf_free(&fc->held); /* a burst's worth: give it back */
-	if (fc->holding) {
-		fc->holding = 0;
-		s->flow.nholding--;
+	buf_free(&c->held); /* a burst's worth: give it back */
+	if (c->holding) {
+		c->holding = 0;
+		f->nholding--;
 	}
 	return 0;
 }
 
 int
-flow_replay(struct server *s, int slot, size_t budget, flow_handler *fn)
+flow_replay(
+    struct flow *f, int slot, size_t budget, flow_handler *fn, void *ctx)
 {
 	size_t all = (size_t)-1;
 	int left = 0;
 
 	if (slot >= 0)
-		return s->cl[slot].flow.holding ?
-		    replay_slot(s, slot, &all, fn) :
+		return f->sl[slot].holding ?
+		    replay_slot(f, slot, &all, fn, ctx) :
 		    0;
-	for (slot = 0; s->flow.nholding > 0 && slot < s->o->max_clients; slot++)
-		if (s->cl[slot].flow.holding && !s->cl[slot].flow.paused)
-			left |= replay_slot(s, slot, &budget, fn);
+	for (slot = 0; f->nholding > 0 && slot < f->cfg.max_clients; slot++)
+		if (f->sl[slot].holding && !f->sl[slot].paused)
+			left |= replay_slot(f, slot, &budget, fn, ctx);
 	return left;
 }
 
 /* At most one line a second of each kind: bursts pause senders often. */
 static void
-log_flow(struct server *s, int slot, int on)
+log_flow(struct flow *f, int slot, int on)
 {
-	long long now = clock_mono_ms();
+	long long now = now_ms(f);
+	const char *room = f->cfg.room(f->cfg.ctx, slot);
 
-	if (now - s->flow.log_ms[on] < 1000)
+	if (now - f->log_ms[on] < 1000)
 		return;
-	s->flow.log_ms[on] = now;
+	f->log_ms[on] = now;
 	log_info("flow %s slot=%d nick=%s room=%s pauses=%llu resumes=%llu",
-	    on ? "pause" : "resume", slot, chat_nick(s->chat, slot),
-	    chat_room(s->chat, slot) ? chat_room(s->chat, slot) : "-",
-	    s->flow.pauses, s->flow.resumes);
+	    on ? "pause" : "resume", slot, f->cfg.nick(f->cfg.ctx, slot),
+	    room ? room : "-", f->pauses, f->resumes);
 }
 
 /* Tell slot's child to stop (on = 1) or resume reading its client. */
 static void
-tell(struct server *s, int slot, int on)
+tell(struct flow *f, int slot, int on)
 {
-	struct client *c = &s->cl[slot];
 	union sigval v = { .sival_int = on };
+	pid_t pid = f->cfg.pid(f->cfg.ctx, slot);
 
+	if (pid <= 0) /* no child, or it is being closed: nothing to say */
+		return;
 	if (FAIL("forkchatd/flow/sigqueue", EAGAIN) ||
-	    sigqueue(c->pid, IPC_SIG_FLOW, v) < 0) {
+	    sigqueue(pid, IPC_SIG_FLOW, v) < 0) {
 		log_error("slot=%d: flow %s: sigqueue: %s", slot,
 		    on ? "pause" : "resume", strerror(errno));
-		s->flow.changed = 1; /* try again next turn */
+		f->changed = 1; /* try again next turn */
 		return;
 	}
-	c->flow.paused = on;
-	s->flow.npaused += on ? 1 : -1;
+	f->sl[slot].paused = on;
+	f->npaused += on ? 1 : -1;
 	if (on)
-		s->flow.pauses++;
+		f->pauses++;
 	else
-		s->flow.resumes++;
-	log_flow(s, slot, on);
+		f->resumes++;
+	log_flow(f, slot, on);
 }
 
 static int
@@ -247,41 +318,39 @@ cmp_ptr(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The rooms that have a hot member, sorted (room names are unique
- * pointers while the rooms live). */
+/* The rooms that have a hot member, sorted. */
 static int
-hot_rooms(struct server *s)
+hot_rooms(struct flow *f)
 {
 	const char *r;
 	int slot, n = 0;
 
-	for (slot = 0; slot < s->o->max_clients && n < s->flow.nhot; slot++)
-		if (s->cl[slot].flow.hot &&
-		    (r = chat_room(s->chat, slot)) != NULL)
-			s->flow.rooms[n++] = r;
-	qsort((void *)s->flow.rooms, (size_t)n, sizeof(char *), cmp_ptr);
+	for (slot = 0; slot < f->cfg.max_clients && n < f->nhot; slot++)
+		if (f->sl[slot].hot &&
+		    (r = f->cfg.room(f->cfg.ctx, slot)) != NULL)
+			f->rooms[n++] = r;
+	qsort((void *)f->rooms, (size_t)n, sizeof(char *), cmp_ptr);
 	return n;
 }
 
 static int
-room_is_hot(struct server *s, int slot, int nrooms)
+room_is_hot(struct flow *f, int slot, int nrooms)
 {
-	const char *r = chat_room(s->chat, slot);
+	const char *r = f->cfg.room(f->cfg.ctx, slot);
 
 	return r != NULL && nrooms > 0 &&
-	    bsearch(&r, (void *)s->flow.rooms, (size_t)nrooms, sizeof(char *),
+	    bsearch(&r, (void *)f->rooms, (size_t)nrooms, sizeof(char *),
 	        cmp_ptr) != NULL;
 }
 
 void
-flow_turn(struct server *s)
+flow_turn(struct flow *f)
 {
-	struct flow *f = &s->flow;
 	int i, slot, nrooms, changed = f->changed;
 
 	if (f->nhot == 0 && f->npaused == 0) { /* the usual case */
 		for (i = 0; i < f->nspoke; i++)
-			s->cl[f->spoke[i]].flow.spoke = 0;
+			f->sl[f->spoke[i]].spoke = 0;
 		f->nspoke = 0;
 		f->changed = 0;
 		return;
@@ -289,17 +358,16 @@ flow_turn(struct server *s)
 	if (!changed && f->nspoke == 0)
 		return;
 	f->changed = 0;
-	nrooms = f->nhot > 0 ? hot_rooms(s) : 0;
-	for (slot = 0; changed && f->npaused > 0 && slot < s->o->max_clients;
+	nrooms = f->nhot > 0 ? hot_rooms(f) : 0;
+	for (slot = 0; changed && f->npaused > 0 && slot < f->cfg.max_clients;
 	     slot++)
-		if (s->cl[slot].flow.paused && !room_is_hot(s, slot, nrooms))
-			tell(s, slot, 0);
+		if (f->sl[slot].paused && !room_is_hot(f, slot, nrooms))
+			tell(f, slot, 0);
 	for (i = 0; i < f->nspoke; i++) {
 		slot = f->spoke[i];
-		s->cl[slot].flow.spoke = 0;
-		if (s->cl[slot].state == CL_ACTIVE && s->cl[slot].fd >= 0 &&
-		    !s->cl[slot].flow.paused && room_is_hot(s, slot, nrooms))
-			tell(s, slot, 1);
+		f->sl[slot].spoke = 0;
+		if (!f->sl[slot].paused && room_is_hot(f, slot, nrooms))
+			tell(f, slot, 1);
 	}
 	f->nspoke = 0;
 }

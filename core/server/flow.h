@@ -1,14 +1,20 @@
 /*
- * flow.h - the parent's flow control: a room whose members fall behind
- * slows its senders down instead of cutting the readers (docs/PROTOCOL.md
- * "Slow consumers and flow control").
+ * flow.h - the server parent's flow control: a room whose members fall
+ * behind slows its senders down instead of cutting the readers
+ * (docs/PROTOCOL.md "Slow consumers and flow control").
+ *
+ * fanout.c reports every backlogged slot's state after a flush
+ * (flow_backlog) and ends each flush with flow_turn; the server tells it
+ * who spoke in a room (flow_spoke) and lets it hold a paused sender's
+ * records (flow_hold, flow_replay).  It reaches the chat and the slots'
+ * pids only through the callbacks in struct flow_cfg.
  */
 #ifndef FORKCHAT_FLOW_H
 #define FORKCHAT_FLOW_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
-#include "lib/buf.h"
 #include "sys/ipc.h"
 
 /* Defaults; the marks are fractions of --max-backlog. */
@@ -18,67 +24,65 @@
 #define FLOW_PACE_MS     10000 /* hot without reaching the low mark: cut */
 #define FLOW_HARD_FACTOR 16    /* backlog past 16 x max-backlog: cut now */
 
-/* Per client, in struct client. */
-struct flow_cl {
-	int hot;              /* backlog passed high, not back to low yet */
-	int paused;           /* its child was told to stop reading */
-	int spoke;            /* on the spoke list this turn */
-	long long hot_ms;     /* when it got hot */
-	long long drained_ms; /* when its pipe last took bytes */
-	int holding;          /* held is not empty */
-	struct buf held;      /* its records read while paused, in order */
-};
-
-/* Per server, in struct server. */
-struct flow {
-	size_t high, low, hard;
-	long long stall_ms, pace_ms;
-	int nhot, npaused, nholding;
-	int changed;        /* a member got hot or cooled */
-	int *spoke, nspoke; /* room senders this turn */
-	const char **rooms; /* scratch: the rooms with a hot member */
-	unsigned long long pauses, resumes; /* signals sent (the log) */
-	long long log_ms[2]; /* last "flow" log line of each kind */
+struct flow_cfg {
+	int max_clients;
+	size_t max_backlog;
+	void *ctx;
+	/* The room slot is in (a pointer unique while the room lives), or
+	 * NULL. */
+	const char *(*room)(void *ctx, int slot);
+	/* Slot's nickname, for the log. */
+	const char *(*nick)(void *ctx, int slot);
+	/* Slot's child, or 0 if it takes no more lines (closing, cut). */
+	pid_t (*pid)(void *ctx, int slot);
+	/* The clock in ms (tests); NULL: CLOCK_MONOTONIC. */
+	long long (*now_ms)(void *ctx);
 };
 
 enum flow_verdict { FLOW_OK, FLOW_STALLED, FLOW_TOO_SLOW, FLOW_TOO_BIG };
 
-struct server;
+struct flow;
 
-/* Marks from --max-backlog, the scratch lists; -1 without memory. */
-int flow_setup(struct server *s);
-void flow_free(struct server *s);
-/* slot queued a room message this turn (chat hook). */
-void flow_spoke(struct server *s, int slot);
+struct flow *flow_new(const struct flow_cfg *cfg);
+void flow_free(struct flow *f);
+
+/* slot queued a room message (the chat's message hook). */
+void flow_spoke(struct flow *f, int slot);
 /*
- * slot's backlog after a flush that wrote `wrote` bytes to its pipe:
- * update its marks; anything but FLOW_OK means cut it as a slow consumer.
+ * slot's backlog is `used` bytes after a flush that wrote `wrote` bytes to
+ * its pipe (behind: it had a backlog before): update its marks.  Anything
+ * but FLOW_OK means cut it as a slow consumer (the reason is logged).
  */
-enum flow_verdict flow_backlog(struct server *s, int slot, size_t wrote);
+enum flow_verdict
+flow_backlog(struct flow *f, int slot, size_t used, size_t wrote, int behind);
 /* slot's pipe is closed: it holds nobody back and is told nothing more. */
-void flow_forget(struct server *s, int slot);
-/* End of a turn: pause the senders of rooms with a hot member, resume the
- * others. */
-void flow_turn(struct server *s);
+void flow_forget(struct flow *f, int slot);
+/* End of a flush: pause the senders of rooms with a hot member, resume
+ * the others. */
+void flow_turn(struct flow *f);
+
 /*
  * A record from slot, read from the shared pipe: if slot is paused (or
- * still has held records), keep it for later and return 1; the records a
- * paused sender wrote before it stopped reading must not reach the room
- * while the room is behind, or the backlogs would grow by all that was in
- * flight.  0: handle it now.
+ * still has held records), keep it for later and return 1, so that what a
+ * paused sender wrote before it stopped reading does not reach a room that
+ * is behind.  0: handle it now.
  */
 int flow_hold(
-    struct server *s, int slot, const struct ipc_hdr *h, const char *payload);
+    struct flow *f, int slot, const struct ipc_hdr *h, const char *payload);
 typedef void
-flow_handler(struct server *s, const struct ipc_hdr *h, const char *payload);
+flow_handler(void *ctx, const struct ipc_hdr *h, const char *payload);
 /*
- * Hand held records to fn, in order: of every slot that is no longer
- * paused, at most budget bytes in all (slot -1); or all of one slot, paused
- * or not (a slot that is being freed).  Returns 1 if some remain that may
- * go now.
+ * Hand held records to fn, in order: of every slot that is not paused, at
+ * most budget bytes in all (slot -1); or all of one slot, paused or not
+ * (a slot about to be freed).  Returns 1 if some that may go now remain.
  */
-int flow_replay(struct server *s, int slot, size_t budget, flow_handler *fn);
-/* Why a verdict cuts, for the log. */
-const char *flow_why(enum flow_verdict v);
+int flow_replay(
+    struct flow *f, int slot, size_t budget, flow_handler *fn, void *ctx);
+
+/* For tests and the log: members hot, senders paused, signals sent. */
+int flow_nhot(const struct flow *f);
+int flow_npaused(const struct flow *f);
+int flow_is_paused(const struct flow *f, int slot);
+int flow_is_hot(const struct flow *f, int slot);
 
 #endif

@@ -14,7 +14,10 @@
  * and the wait), then drain every source until EAGAIN, because standard
  * signals coalesce.  Output produced while handling a batch of records is
  * collected per child and written with one write(2) and one SIGUSR2 each
- * by fanout.c, which owns the output side (queues, backlogs, cuts).
+ * by fanout.c, which owns the output side (queues, backlogs, cuts) and
+ * reports the cuts it makes through a callback (srv_cut) once it has gone
+ * through its dirty list; admit.c owns the door (per-address limits,
+ * register deadlines).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -37,8 +40,10 @@
 #include "sys/log.h"
 #include "sys/net.h"
 #include "lib/plural.h"
+#include "server/admit.h"
+#include "server/fanout.h"
+#include "server/flow.h"
 #include "server/server.h"
-#include "server/server_int.h"
 #include "server/session.h"
 #include "lib/stats.h"
 
@@ -48,14 +53,81 @@
 #define IN_BUDGET      (1024 * 1024) /* per turn, then look at signals */
 #define SHUTDOWN_MS    5000          /* graceful bound, then SIGKILL */
 
+struct reaped {
+	pid_t pid;
+	int status;
+};
+
+struct server {
+	const struct server_opts *o;
+	int lfd, up_r, up_w;
+	size_t up_size; /* capacity of the shared pipe */
+	int *freel, nfree;
+	struct reaped *dead;
+	int nchildren;
+	struct fanout *fo;     /* the output side: pipes, queues, cuts */
+	struct flow *flow;     /* pacing of rooms that are behind */
+	struct admit_tab *adm; /* the door: per-address limits, deadlines */
+	struct chat *chat;
+	struct fed *fed; /* federation (--redis), or NULL */
+	struct buf in;
+	int stopping; /* graceful shutdown under way */
+	long long deadline_ms;
+	long long last_tick_ms;
+	/* statistics (/stats and the periodic "stats" log line) */
+	long long start_ms, last_stats_ms;
+	unsigned long long messages_in, deliveries;
+	struct stats_hist fanout; /* microseconds per batch, read to flush */
+};
+
 /* ---- output to children -------------------------------------------- */
+
+/*
+ * fanout.c cut slot off (its child is told why, its pipe closed): forget
+ * it in the chat, after the fan-out's pass, so the PART lines this queues
+ * go out on the same flush.
+ */
+static void
+srv_cut(void *ctx, int slot, enum ipc_abort why, size_t backlog)
+{
+	struct server *s = ctx;
+
+	log_warn("disconnect slot=%d nick=%s reason=%s backlog=%zu", slot,
+	    chat_nick(s->chat, slot),
+	    why == IPC_ABORT_SLOW_CONSUMER ? "slow-consumer" : "error",
+	    backlog);
+	chat_disconnect(s->chat, slot, "disconnected");
+}
+
+/* flow.c's view of the slots: their room, nick and child. */
+static const char *
+srv_room(void *ctx, int slot)
+{
+	return chat_room(((struct server *)ctx)->chat, slot);
+}
+
+static const char *
+srv_nick(void *ctx, int slot)
+{
+	return chat_nick(((struct server *)ctx)->chat, slot);
+}
+
+static pid_t
+srv_pid(void *ctx, int slot)
+{
+	struct server *s = ctx;
+
+	return fanout_state(s->fo, slot) == FANOUT_ACTIVE ?
+	    fanout_pid(s->fo, slot) :
+	    0;
+}
 
 static void
 srv_message(void *ctx, int slot, int recipients)
 {
 	struct server *s = ctx;
 
-	flow_spoke(s, slot); /* paced if its room is behind (flow.c) */
+	flow_spoke(s->flow, slot); /* paced if its room is behind */
 	s->messages_in++;
 	s->deliveries += (unsigned long long)recipients;
 }
@@ -72,13 +144,13 @@ srv_stats(void *ctx, struct stats_item *it, size_t max)
 		{ "users", (unsigned long long)chat_user_count(s->chat) },
 		{ "rooms", (unsigned long long)chat_room_count(s->chat) },
 		{ "messages_in", s->messages_in },
-		{ "lines_out", s->lines_out },
+		{ "lines_out", fanout_lines_out(s->fo) },
 		{ "deliveries", s->deliveries },
-		{ "slow_consumer_cuts", s->slow_cuts },
+		{ "slow_consumer_cuts", fanout_slow_cuts(s->fo) },
 		{ "fanout_p50_us", stats_hist_quantile(&s->fanout, 0.50) },
 		{ "fanout_p99_us", stats_hist_quantile(&s->fanout, 0.99) },
 		{ "fanout_max_us", s->fanout.max },
-		{ "refused_connections", s->refused },
+		{ "refused_connections", admit_refused(s->adm) },
 	};
 	size_t n = max < STATS_NITEMS ? max : STATS_NITEMS;
 
@@ -102,17 +174,21 @@ log_stats(struct server *s)
 static void
 srv_registered(void *ctx, int slot)
 {
-	admit_registered(ctx, slot);
+	struct server *s = ctx;
+
+	admit_registered(s->adm, slot);
 }
 
 /* ---- input from children ------------------------------------------- */
 
+/* A record of an active slot, now (flow.c may have held it). */
 static void
-dispatch(struct server *s, const struct ipc_hdr *h, const char *p)
+dispatch(void *ctx, const struct ipc_hdr *h, const char *p)
 {
+	struct server *s = ctx;
 	int slot = (int)h->slot;
 
-	if (s->cl[slot].state != CL_ACTIVE)
+	if (fanout_state(s->fo, slot) != FANOUT_ACTIVE)
 		return; /* said after /quit or a cut: ignored */
 	switch (h->type) {
 	case IPC_LINE:
@@ -132,7 +208,7 @@ dispatch(struct server *s, const struct ipc_hdr *h, const char *p)
 			log_info("disconnect slot=%d nick=%s reason=eof", slot,
 			    chat_nick(s->chat, slot));
 		chat_disconnect(s->chat, slot, "disconnected");
-		fanout_close(s, slot);
+		fanout_close(s->fo, slot);
 		break;
 	}
 }
@@ -141,9 +217,9 @@ static void
 handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
 {
 	if (h->slot >= (uint32_t)s->o->max_clients ||
-	    s->cl[h->slot].state != CL_ACTIVE)
+	    fanout_state(s->fo, (int)h->slot) != FANOUT_ACTIVE)
 		return; /* said after /quit or a cut: ignored */
-	if (!flow_hold(s, (int)h->slot, h, p)) /* paused: later (flow.c) */
+	if (!flow_hold(s->flow, (int)h->slot, h, p)) /* paused: later */
 		dispatch(s, h, p);
 }
 
@@ -194,7 +270,7 @@ drain_inbound(struct server *s, size_t budget)
 			 * parent pile up output (and cut readers who keep up
 			 * as slow consumers) before anything is written.
 			 */
-			fanout_flush(s);
+			fanout_flush(s->fo);
 			stats_hist_add(
 			    &s->fanout, (uint64_t)(clock_mono_us() - t0));
 			total += (size_t)n;
@@ -239,7 +315,6 @@ spawn(struct server *s, int sock, const char *peer, const struct admit *a)
 	static const char busy[] = "BYE INTERNAL server cannot start a "
 	                           "session now\n";
 	int slot = s->freel[s->nfree - 1], p[2];
-	struct client *c = &s->cl[slot];
 	pid_t pid, parent = getpid();
 
 	if (FAIL("forkchatd/spawn/pipe", EMFILE) || pipe2(p, O_CLOEXEC) < 0) {
@@ -261,20 +336,16 @@ spawn(struct server *s, int sock, const char *peer, const struct admit *a)
 	close(sock);
 	s->nfree--;
 	s->nchildren++;
-	c->pid = pid;
-	c->fd = p[1];
-	c->state = CL_ACTIVE;
-	c->since_ms = clock_mono_ms();
-	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	fanout_open(s->fo, slot, pid, p[1]);
 	log_info("connect slot=%d pid=%d peer=%s", slot, (int)pid, peer);
-	admit_connected(s, slot, a);
+	admit_connected(s->adm, slot, a, clock_mono_ms());
 	chat_connect(s->chat, slot);
 	if (FAIL("forkchatd/spawn/fcntl", EBADF) ||
-	    fcntl(c->fd, F_SETOWN, parent) < 0 ||
-	    net_set_flags(c->fd, O_NONBLOCK) < 0) {
+	    fcntl(p[1], F_SETOWN, parent) < 0 ||
+	    net_set_flags(p[1], O_NONBLOCK) < 0) {
 		/* a blocking pipe could stall the parent: never keep one */
 		log_error("slot=%d: fcntl: %s", slot, strerror(errno));
-		fanout_abort(s, slot, IPC_ABORT_ERROR);
+		fanout_abort(s->fo, slot, IPC_ABORT_ERROR);
 	}
 }
 
@@ -301,7 +372,7 @@ accept_all(struct server *s)
 			return;
 		}
 		net_peer(&ss, peer, sizeof(peer));
-		if (admit_check(s, fd, &ss, peer, &a) == 0)
+		if (admit_check(s->adm, fd, &ss, peer, s->nfree, &a) == 0)
 			spawn(s, fd, peer, &a);
 	}
 }
@@ -314,18 +385,18 @@ slot_of(struct server *s, pid_t pid)
 	int i;
 
 	for (i = 0; i < s->o->max_clients; i++)
-		if (s->cl[i].state != CL_FREE && s->cl[i].pid == pid)
+		if (fanout_state(s->fo, i) != FANOUT_FREE &&
+		    fanout_pid(s->fo, i) == pid)
 			return i;
 	return -1;
 }
 
+/* Slot's child ended; unasked: it was active (nobody asked it to go). */
 static void
-free_slot(struct server *s, int slot, int status)
+free_slot(struct server *s, int slot, int status, int unasked)
 {
-	struct client *c = &s->cl[slot];
-
-	flow_replay(s, slot, 0, dispatch); /* what it said while paused */
-	if (c->state == CL_ACTIVE) {       /* nobody asked it to go */
+	flow_replay(s->flow, slot, 0, dispatch, s); /* said while paused */
+	if (unasked) {
 		if (WIFSIGNALED(status))
 			log_warn("disconnect slot=%d nick=%s "
 			         "reason=killed-by-signal-%d",
@@ -337,13 +408,8 @@ free_slot(struct server *s, int slot, int status)
 			    WEXITSTATUS(status));
 		chat_disconnect(s->chat, slot, "disconnected");
 	}
-	admit_released(s, slot);
-	fanout_close_down(s, c);
-	buf_free(&c->out);
-	buf_free(&c->flow.held);
-	c->state = CL_FREE;
-	c->dirty = 0;
-	c->pid = 0;
+	admit_released(s->adm, slot);
+	fanout_release(s->fo, slot);
 	s->freel[s->nfree++] = slot;
 	s->nchildren--;
 }
@@ -372,7 +438,8 @@ reap(struct server *s)
 		if (fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
 			continue;
 		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
-			free_slot(s, slot, s->dead[i].status);
+			free_slot(s, slot, s->dead[i].status,
+			    fanout_state(s->fo, slot) == FANOUT_ACTIVE);
 }
 
 /* ---- shutdown ------------------------------------------------------- */
@@ -381,22 +448,22 @@ static void
 begin_shutdown(struct server *s, int sig)
 {
 	static const char bye[] = "BYE SHUTDOWN server is shutting down\n";
-	union sigval v = { .sival_int = IPC_ABORT_SHUTDOWN };
 	int slot;
 
 	log_info("shutdown begin (SIG%s), %d %s",
 	    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?", s->nchildren,
 	    PLURAL(s->nchildren, "child", "children"));
 	s->stopping = 1;
+	fanout_stopping(s->fo);
 	s->deadline_ms = clock_mono_ms() + SHUTDOWN_MS;
 	close(s->lfd);
 	s->lfd = -1;
 	for (slot = 0; slot < s->o->max_clients; slot++)
-		if (s->cl[slot].state == CL_ACTIVE) {
+		if (fanout_state(s->fo, slot) == FANOUT_ACTIVE) {
 			log_info("disconnect slot=%d nick=%s reason=shutdown",
 			    slot, chat_nick(s->chat, slot));
-			fanout_send(s, slot, bye, sizeof(bye) - 1);
-			s->cl[slot].state = CL_CLOSING;
+			fanout_send(s->fo, slot, bye, sizeof(bye) - 1);
+			fanout_close(s->fo, slot);
 		}
 	/*
 	 * Forget them all now (nicks released, rooms passed on, on other
@@ -405,13 +472,8 @@ begin_shutdown(struct server *s, int sig)
 	 */
 	for (slot = 0; slot < s->o->max_clients; slot++)
 		chat_disconnect(s->chat, slot, "disconnected");
-	fanout_flush(s);
-	for (slot = 0; slot < s->o->max_clients; slot++)
-		if (s->cl[slot].state == CL_CLOSING && s->cl[slot].backlogged) {
-			(void)sigqueue(s->cl[slot].pid, SIGTERM, v);
-			fanout_close_down(
-			    s, &s->cl[slot]); /* pipe full: say it */
-		}
+	fanout_flush(s->fo);
+	fanout_hang_up_backlogged(s->fo);
 }
 
 /* SIGKILL whatever is left and wait for all of it. */
@@ -419,21 +481,23 @@ static void
 kill_all(struct server *s)
 {
 	int slot, st;
+	pid_t pid;
 
 	for (slot = 0; slot < s->o->max_clients; slot++)
-		if (s->cl[slot].state != CL_FREE)
-			kill(s->cl[slot].pid, SIGKILL);
+		if (fanout_state(s->fo, slot) != FANOUT_FREE)
+			kill(fanout_pid(s->fo, slot), SIGKILL);
 	for (slot = 0; slot < s->o->max_clients; slot++)
-		if (s->cl[slot].state != CL_FREE) {
-			while (waitpid(s->cl[slot].pid, &st, 0) < 0 &&
-			    errno == EINTR)
+		if (fanout_state(s->fo, slot) != FANOUT_FREE) {
+			pid = fanout_pid(s->fo, slot);
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 				;
 			if (s->stopping) /* its disconnect line is logged */
 				log_warn("shutdown: slot=%d pid=%d killed",
-				    slot, (int)s->cl[slot].pid);
-			else
-				s->cl[slot].state = CL_ACTIVE; /* log it */
-			free_slot(s, slot, st);
+				    slot, (int)pid);
+			/* unless stopping: log it as unasked */
+			free_slot(s, slot, st,
+			    !s->stopping ||
+			        fanout_state(s->fo, slot) == FANOUT_ACTIVE);
 		}
 }
 
@@ -489,17 +553,18 @@ static long long
 wait_budget(const struct server *s, long long now, int more)
 {
 	long long ms = 1000 - (now - s->last_tick_ms);
+	long long due = admit_next_timeout(s->adm);
 
 	if (more)
 		return 0; /* input left over: just collect signals */
-	if (s->nbacklog > 0 && ms > 20)
+	if (fanout_nbacklog(s->fo) > 0 && ms > 20)
 		ms = 20; /* in case a SIGIO was merged away */
 	if (s->stopping && ms > 50)
 		ms = 50;
 	if (s->fed != NULL && ms > 200)
 		ms = 200; /* presence updates, the bridge's backlog */
-	if (s->next_timeout_ms != 0 && ms > s->next_timeout_ms - now)
-		ms = s->next_timeout_ms - now; /* a register deadline */
+	if (due != 0 && ms > due - now)
+		ms = due - now; /* a register deadline */
 	return ms < 0 ? 0 : ms;
 }
 
@@ -515,23 +580,25 @@ serve(struct server *s, const sigset_t *set)
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = clock_mono_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
-		if (flow_replay(s, -1, IN_CHUNK, dispatch))
+		if (flow_replay(s->flow, -1, IN_CHUNK, dispatch, s))
 			more = 1; /* resumed senders' held records, a slice */
 		if (s->fed != NULL) { /* a burst in slices, paced by backlogs */
 			if (fed_drain(s->fed,
-			        s->nbacklog > 0 ? FED_SLICE_BACKLOGGED :
-			                          FED_SLICE) &&
-			    s->nbacklog == 0)
+			        fanout_nbacklog(s->fo) > 0 ?
+			            FED_SLICE_BACKLOGGED :
+			            FED_SLICE) &&
+			    fanout_nbacklog(s->fo) == 0)
 				more = 1;
 			fed_tick(s->fed, now);
 		}
 		if (now - s->last_tick_ms >= 1000) { /* periodic safety net */
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
-			admit_tick(s, now);
+			admit_tick(s->adm, now);
 		}
-		if (s->next_timeout_ms != 0 && now >= s->next_timeout_ms)
-			admit_timeouts(s, now);
+		if (admit_next_timeout(s->adm) != 0 &&
+		    now >= admit_next_timeout(s->adm))
+			admit_timeouts(s->adm, now);
 		if (s->o->stats_interval > 0 &&
 		    now - s->last_stats_ms >= s->o->stats_interval * 1000LL) {
 			s->last_stats_ms = now;
@@ -541,7 +608,7 @@ serve(struct server *s, const sigset_t *set)
 			reap(s);
 		if (ev & EV_IO) {
 			accept_all(s);
-			fanout_flush_backlogs(s);
+			fanout_flush_backlogs(s->fo);
 		}
 		if (ev & EV_HUP) {
 			if (log_reopen() < 0)
@@ -556,7 +623,7 @@ serve(struct server *s, const sigset_t *set)
 			    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 			kill_all(s);
 		}
-		fanout_flush(s);
+		fanout_flush(s->fo);
 		if (s->fed != NULL)
 			fed_flush(s->fed);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
@@ -583,8 +650,12 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 {
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGHUP, SIGTERM,
 		SIGINT, SIGQUIT };
-	struct chat_io io = { s, fanout_send, fanout_close };
-	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered };
+	struct chat_io io = { NULL, fanout_send, fanout_close };
+	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered, s };
+	struct fanout_cfg fc = { o->max_clients, o->max_backlog, s, srv_cut,
+		NULL };
+	struct flow_cfg flc = { o->max_clients, o->max_backlog, s, srv_room,
+		srv_nick, srv_pid, NULL };
 	struct chat_fed fh;
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
 	struct sigaction sa;
@@ -622,16 +693,17 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	(void)fcntl(s->up_r, F_SETPIPE_SZ, UP_PIPE_SIZE);
 	i = fcntl(s->up_r, F_GETPIPE_SZ);
 	s->up_size = i > 0 ? (size_t)i : UP_PIPE_SIZE;
-	s->cl = calloc((size_t)o->max_clients, sizeof(*s->cl));
 	s->freel = calloc((size_t)o->max_clients, sizeof(int));
-	s->dirtycap = o->max_clients * 2;
-	s->dirty = calloc((size_t)s->dirtycap, sizeof(int));
-	s->woken = calloc((size_t)o->max_clients, sizeof(int));
 	s->dead = calloc((size_t)o->max_clients, sizeof(*s->dead));
+	if ((s->flow = fc.flow = flow_new(&flc)) == NULL ||
+	    (s->fo = fanout_new(&fc)) == NULL)
+		return -1;
+	io.ctx = s->fo;
 	s->chat = chat_new(&lim, &io);
+	if (s->chat != NULL)
+		s->adm = admit_new(o, s->chat, s->fo);
 	/* children share up_w's description: non-blocking for all of them */
-	if (!s->cl || !s->freel || !s->dirty || !s->woken || !s->dead ||
-	    !s->chat || admit_setup(s) < 0 || flow_setup(s) < 0 ||
+	if (!s->freel || !s->dead || !s->chat || !s->adm ||
 	    net_set_flags(s->up_r, O_NONBLOCK) < 0 ||
 	    net_set_flags(s->up_w, O_NONBLOCK) < 0 || net_async(lfd) < 0)
 		return -1;
@@ -643,10 +715,8 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 		fh.ctx = s->fed;
 		chat_set_fed(s->chat, &fh);
 	}
-	for (i = o->max_clients - 1; i >= 0; i--) {
-		s->cl[i].fd = -1;
+	for (i = o->max_clients - 1; i >= 0; i--)
 		s->freel[s->nfree++] = i; /* slot 0 is handed out first */
-	}
 	s->last_tick_ms = s->start_ms = s->last_stats_ms = clock_mono_ms();
 	stats_hist_reset(&s->fanout);
 	return 0;
@@ -657,7 +727,6 @@ server_run(const struct server_opts *o, int lfd)
 {
 	struct server s;
 	sigset_t set;
-	int i;
 
 	if (setup(&s, o, lfd, &set) < 0) {
 		log_error("startup: %s", strerror(errno));
@@ -669,18 +738,12 @@ server_run(const struct server_opts *o, int lfd)
 	fed_stop(s.fed);
 	s.fed = NULL;
 	log_info("shutdown complete");
-	for (i = 0; i < o->max_clients; i++) {
-		buf_free(&s.cl[i].out);
-		buf_free(&s.cl[i].flow.held);
-	}
 	buf_free(&s.in);
+	admit_free(s.adm);
 	chat_free(s.chat);
-	admit_free(&s);
-	flow_free(&s);
-	free(s.cl);
+	fanout_free(s.fo);
+	flow_free(s.flow);
 	free(s.freel);
-	free(s.dirty);
-	free(s.woken);
 	free(s.dead);
 	close(s.up_r);
 	close(s.up_w);

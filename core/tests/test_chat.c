@@ -1876,7 +1876,7 @@ fake_stats(void *ctx, struct stats_item *it, size_t max)
 static void
 hooks_on(struct chat *c)
 {
-	struct chat_hooks h = { fake_message, fake_stats, NULL };
+	struct chat_hooks h = { fake_message, fake_stats, NULL, NULL };
 
 	memset(&hook_rec, 0, sizeof(hook_rec));
 	chat_set_hooks(c, &h);

@@ -1,28 +1,37 @@
-# SPDX-License-Identifier: BSD-3-Clause
-"""Raw-socket protocol client for the forkchat integration tests.
+"""client - one protocol client for every forkchat harness.
 
-Speaks docs/PROTOCOL.md over a plain TCP socket: line framing with a
-receive buffer, bounded waits (every read has a deadline), and expect()
-helpers that match server lines by keyword or regular expression.
+ChatClient speaks docs/PROTOCOL.md over a plain TCP socket to 127.0.0.1:
+line framing with a receive buffer, a deadline on every wait (scaled for
+slow builds, timescale.py), expect helpers that match lines by regular
+expression.  Lines are str decoded from UTF-8 with 'surrogateescape', so a
+test still sees exactly which bytes arrived.
 
-Lines are returned as str decoded from UTF-8 with 'surrogateescape', so a
-test can still see exactly which bytes arrived if the server sent invalid
-UTF-8.
+Every line received goes to two lists: `lines`, the queue that readline()
+and expect() consume, and `history`, everything ever received (snapshot(),
+wait_line(), wait_count() search it without consuming).  Bytes after the
+last newline when the server closes (not resets) the connection are
+`partial` (a cut line); they are queued in `lines` too.
+
+By default the caller's waits do the reading.  reading=True starts a reader
+thread instead (the fault matrix: many clients must keep reading while a
+scenario does other things; pause()/resume() make one stop reading).
 """
 
 import errno
 import re
 import selectors
 import socket
+import threading
 import time
 
-from timescale import scaled
+from harness import Fail
+from harness.timescale import scaled
 
 HOST = "127.0.0.1"
 DEFAULT_TIMEOUT = 5.0      # seconds, x timescale.SCALE (slow builds)
 
 
-class ProtocolError(AssertionError):
+class ProtocolError(Fail):
     """The server did not send what a test expected."""
 
 
@@ -43,139 +52,201 @@ def encode(line):
 class ChatClient:
     """One TCP connection to forkchatd.
 
-    history keeps every line received (for diagnostics and leak checks),
-    skipped the lines that expect() passed over while looking for a match.
+    hello: read the HELLO line now (else register() waits for it).
+    rcvbuf: SO_RCVBUF before connecting; source: local address to bind
+    (e.g. "127.0.0.2", another peer address); nodelay: TCP_NODELAY.
     """
 
-    def __init__(self, port, host=HOST, timeout=DEFAULT_TIMEOUT, hello=True,
-                 rcvbuf=None, name=None, source=None):
+    def __init__(self, port, nick=None, host=HOST, timeout=DEFAULT_TIMEOUT, hello=True,
+                 rcvbuf=None, name=None, source=None, reading=False, nodelay=False):
         self.port = port
         self.timeout = timeout
         self.name = name
+        self.nick = nick
         self.buf = bytearray()
         self.lines = []          # complete lines received, not yet consumed
         self.history = []        # every line ever received
         self.skipped = []        # lines passed over by expect()
-        self.closed = False      # EOF or reset seen
-        self.nick = None
+        self.eof = False         # EOF or reset seen
+        self.reset = False       # ... and it was a reset
+        self.partial = b""       # bytes after the last newline at EOF
         self.hello = None
         self.keep_history = True
+        self.cond = threading.Condition()
+        self.thread = None
+        self.go = threading.Event()     # cleared: the reader thread pauses
+        self.go.set()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if nodelay:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(scaled(timeout))
-        if source is not None:      # e.g. "127.0.0.2": another peer address
+        if source is not None:
             self.sock.bind((source, 0))
         self.sock.connect((host, port))
+        if reading:
+            self.start_reading()
         if hello:
             self.hello = self.expect_next(r"HELLO forkchatd/\S+( .*)?")
 
-    # ---- low level ------------------------------------------------------
+    # ---- receiving --------------------------------------------------------
     @property
     def local_port(self):
         return self.sock.getsockname()[1]
 
-    def send_raw(self, data):
-        self.sock.settimeout(scaled(self.timeout))  # pump() leaves it non-blocking
-        self.sock.sendall(encode(data))
-
-    def send(self, line):
-        """Send one line; '\\n' is appended."""
-        self.send_raw(encode(line) + b"\n")
-
-    def send_lines(self, lines):
-        """Send several lines in a single write (one TCP segment if small)."""
-        self.send_raw(b"".join(encode(l) + b"\n" for l in lines))
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def shutdown_write(self):
-        self.sock.shutdown(socket.SHUT_WR)
-
-    def _split(self):
-        while True:
-            i = self.buf.find(b"\n")
-            if i < 0:
-                return
-            raw = bytes(self.buf[:i])
-            del self.buf[:i + 1]
-            line = decode(raw)
-            self.lines.append(line)
-            if self.keep_history:
-                self.history.append(line)
+    def _feed(self, data):
+        """Add received bytes; data == b"" is the end of the connection."""
+        with self.cond:
+            if not data:
+                self.eof = True
+                if self.buf:        # a last line without '\n' (a cut line,
+                    tail = bytes(self.buf)      # unless the connection was reset)
+                    self.buf.clear()
+                    self.lines.append(decode(tail))
+                    if not self.reset:
+                        self.partial = tail
+            self.buf += data
+            while True:
+                i = self.buf.find(b"\n")
+                if i < 0:
+                    break
+                line = decode(bytes(self.buf[:i]))
+                del self.buf[:i + 1]
+                self.lines.append(line)
+                if self.keep_history:
+                    self.history.append(line)
+            self.cond.notify_all()
 
     def _recv(self, size):
-        """One recv(): the bytes, b"" at EOF or a reset (the server closed),
-        None if nothing arrived within the socket's timeout."""
+        """One recv(): the bytes, b"" at EOF or a reset, None if nothing
+        arrived within the socket's timeout."""
         try:
             return self.sock.recv(size)
         except (socket.timeout, BlockingIOError, InterruptedError):
             return None
         except OSError as e:
             if e.errno in (errno.ECONNRESET, errno.EPIPE):
+                self.reset = True
                 return b""
             raise
 
-    def _fill(self, deadline):
-        """Receive once (waiting until deadline).  Returns False on timeout."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        self.sock.settimeout(remaining)
-        data = self._recv(65536)
-        if data is None:
-            return False
-        if not data:
-            self.closed = True
-            if self.buf:      # a last line without '\n'
-                tail = decode(bytes(self.buf))
-                self.buf.clear()
-                self.lines.append(tail)
-                self.history.append(tail + "<no-newline>")
-            raise ConnectionClosed(self._diag("connection closed by server"))
-        self.buf += data
-        self._split()
-        return True
+    def start_reading(self):
+        """Read in a thread from now on (the socket blocks without timeout)."""
+        if self.thread is None:
+            self.sock.settimeout(None)
+            self.thread = threading.Thread(target=self._reader, daemon=True)
+            self.thread.start()
+
+    def _reader(self):
+        while not self.eof:
+            self.go.wait()
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                self.reset = True
+                data = b""
+            self._feed(data)
+
+    def pause(self):
+        """Stop reading (after the recv in progress): the socket fills up."""
+        self.go.clear()
+
+    def resume(self):
+        self.go.set()
 
     def pump(self):
-        """Non-blocking: receive whatever is available, split it into lines.
-        Returns False once the server has closed the connection."""
+        """Non-blocking: receive whatever is available.  Returns False once
+        the server has closed the connection."""
         self.sock.settimeout(0.0)
         while True:
             data = self._recv(262144)
             if data is None:
                 return True
+            self._feed(data)
             if not data:
-                self.closed = True
                 return False
-            self.buf += data
-            self._split()
 
-    def _diag(self, what):
-        tail = self.history[-8:]
-        return "%s [%s] last lines received: %r" % (what, self.name or self.nick, tail)
+    def _wait(self, pred, deadline):
+        """Until pred() (True), the end of the connection or the deadline
+        (False).  Reads the socket itself unless a reader thread does."""
+        with self.cond:
+            while True:
+                if pred():
+                    return True
+                left = deadline - time.monotonic()
+                if self.eof or left <= 0:
+                    return False
+                if self.thread is not None:
+                    self.cond.wait(left)
+                    continue
+                self.sock.settimeout(left)
+                data = self._recv(65536)
+                if data is not None:
+                    self._feed(data)
 
-    # ---- reading --------------------------------------------------------
     def _deadline(self, timeout):
-        """Every wait's deadline: timeout (default self.timeout) seconds,
-        scaled for slow builds (timescale.py)."""
+        """A wait's deadline: timeout (default self.timeout) seconds, scaled."""
         return time.monotonic() + scaled(self.timeout if timeout is None else timeout)
 
+    def _diag(self, what):
+        tail = self.history[-8:] + (["%r<no-newline>" % self.partial] if self.partial else [])
+        return "%s [%s] last lines received: %r" % (what, self.name or self.nick, tail)
+
+    # ---- sending ----------------------------------------------------------
+    def send_raw(self, data):
+        if self.thread is None:
+            self.sock.settimeout(scaled(self.timeout))  # pump() leaves it non-blocking
+        self.sock.sendall(encode(data))
+
+    def send(self, line):
+        """Send one line; '\\n' is appended."""
+        self.send_raw(encode(line) + b"\n")
+
+    def try_send(self, line):
+        """send(); False if the connection is broken."""
+        try:
+            self.send(line)
+            return True
+        except OSError:
+            return False
+
+    def send_lines(self, lines):
+        """Send several lines in a single write (one TCP segment if small)."""
+        self.send_raw(b"".join(encode(l) + b"\n" for l in lines))
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)    # wakes a reader thread
+        except OSError:
+            pass
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.go.set()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- consuming lines (the queue) ----------------------------------------
     def readline(self, timeout=None):
         """The next line (without '\\n').  Raises on timeout or EOF."""
         return self._readline_by(self._deadline(timeout))
 
     def _readline_by(self, deadline):
-        while not self.lines:
-            if self.closed:
-                raise ConnectionClosed(self._diag("connection already closed"))
-            if not self._fill(deadline):
-                raise ProtocolError(self._diag("timeout waiting for a line"))
-        return self.lines.pop(0)
+        if not self._wait(lambda: self.lines, deadline):
+            if self.eof:
+                raise ConnectionClosed(self._diag("connection closed by server"))
+            raise ProtocolError(self._diag("timeout waiting for a line"))
+        with self.cond:
+            return self.lines.pop(0)
 
     def try_readline(self, timeout=0.0):
         """The next line, or None if none arrives within timeout."""
@@ -247,12 +318,57 @@ class ChatClient:
                 return got
             got.append(line)
 
-    # ---- protocol helpers -----------------------------------------------
-    def register(self, nick):
-        """Send nick and require OK NICK nick, OK JOIN lobby."""
+    # ---- searching what arrived (the history) ----------------------------------
+    def snapshot(self):
+        with self.cond:
+            return list(self.history)
+
+    def wait_line(self, pattern, timeout=5.0, start=0):
+        """Index in history of the first line (from start) that the regex
+        searches successfully, waiting up to timeout; None if none came."""
+        rx = re.compile(pattern)
+        found = []
+
+        def match():
+            for i in range(start, len(self.history)):
+                if rx.search(self.history[i]):
+                    found.append(i)
+                    return True
+            return False
+        self._wait(match, self._deadline(timeout))
+        return found[0] if found else None
+
+    def wait_count(self, pattern, n, timeout=5.0):
+        """Until n lines match the regex (or EOF, or timeout); the count."""
+        rx = re.compile(pattern)
+
+        def count():
+            return sum(1 for x in self.history if rx.search(x))
+        self._wait(lambda: count() >= n, self._deadline(timeout))
+        with self.cond:
+            return count()
+
+    def wait_eof(self, timeout=5.0):
+        """True once the server has closed the connection (within timeout)."""
+        self._wait(lambda: False, self._deadline(timeout))
+        return self.eof
+
+    def bye(self):
+        """The BYE/ERR 500 line the client got, if any."""
+        for x in self.snapshot():
+            if x.startswith("BYE ") or x.startswith("ERR 500"):
+                return x
+        return None
+
+    # ---- protocol helpers -----------------------------------------------------
+    def register(self, nick=None, timeout=None):
+        """Send nick and require OK NICK nick, OK JOIN lobby (after HELLO)."""
+        nick = nick or self.nick
+        if self.hello is None:
+            self.hello = self.expect(r"HELLO forkchatd/\S+( .*)?", timeout)
         self.send(nick)
-        self.expect_next_exact("OK NICK %s" % nick)
-        self.expect_next_exact("OK JOIN lobby")
+        self.expect_next_exact("OK NICK %s" % nick, timeout)
+        self.expect_next_exact("OK JOIN lobby", timeout)
         self.nick = nick
         return self
 
@@ -338,12 +454,6 @@ class ChatClient:
         self.close()
         return got
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 def pump_all(clients, timeout):
     """Wait up to timeout for any of clients to become readable, then pump
@@ -351,7 +461,7 @@ def pump_all(clients, timeout):
     sel = selectors.DefaultSelector()
     try:
         for c in clients:
-            if not c.closed:
+            if not c.eof:
                 sel.register(c.sock, selectors.EVENT_READ, c)
         ready = [key.data for key, _ in sel.select(timeout)] if sel.get_map() else []
     finally:
@@ -420,3 +530,42 @@ def exchange(clients, per, room="lobby", timeout=60.0):
     if not short:
         assert all(expected[i][s] == per for i in range(n) for s in range(n) if s != i)
     return errors, short, elapsed
+
+
+# ---- sequence-numbered traffic (fault matrix, sweep, soak) -----------------------
+SEQ_RX = re.compile(r"^MSG (\S+) (\S+) seq (\S+) (\d+)")
+
+
+def seq_received(client):
+    """{sender: [n, ...]} of 'seq SENDER n' messages the client got."""
+    got = {}
+    for line in client.snapshot():
+        m = SEQ_RX.match(line)
+        if m and m.group(2) == m.group(3):
+            got.setdefault(m.group(2), []).append(int(m.group(4)))
+    return got
+
+
+def check_seq(receivers, sent, complete=()):
+    """Verify sequence-numbered delivery.
+
+    sent: {sender: count sent}.  Every receiver must get, from every sender
+    other than itself, a gap-free, duplicate-free run 1..k in order; for
+    pairs where both are in `complete`, k must equal the count sent.
+    Returns a list of problem strings (empty = fine).
+    """
+    problems = []
+    complete = set(complete)
+    for r in receivers:
+        got = seq_received(r)
+        for s, n in sent.items():
+            if s == r.nick:
+                continue
+            seq = got.get(s, [])
+            if seq != list(range(1, len(seq) + 1)):
+                dups = len(seq) - len(set(seq))
+                problems.append("%s<-%s out of order/gap/dup (%d dups, first %s)"
+                                % (r.nick, s, dups, seq[:6]))
+            elif r.nick in complete and s in complete and len(seq) != n:
+                problems.append("%s<-%s got %d of %d" % (r.nick, s, len(seq), n))
+    return problems

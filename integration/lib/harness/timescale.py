@@ -22,6 +22,7 @@ window (assert_silent) become longer windows, i.e. stricter.
 """
 
 import os
+import time
 
 ASAN_SCALE = 5.0
 COV_SCALE = 2.0
@@ -54,10 +55,37 @@ def detect(binary):
     return 1.0
 
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCALE = detect(os.environ.get("FORKCHATD", os.path.join(_ROOT, "build", "forkchatd")))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+SCALE = detect(os.environ.get("FORKCHATD", os.path.join(ROOT, "build", "forkchatd")))
+
+
+def use(binary):
+    """Take the time scale of binary (the fault build, a bench binary)."""
+    global SCALE
+    SCALE = detect(str(binary))
+    return SCALE
 
 
 def scaled(seconds):
     """seconds x the time scale (None stays None)."""
     return None if seconds is None else seconds * SCALE
+
+
+def wait_for(cond, timeout=5.0, interval=0.02):
+    """Poll cond() until truthy; return its last value (falsy on timeout).
+    timeout is scaled."""
+    end = time.monotonic() + scaled(timeout)
+    while True:
+        v = cond()
+        if v or time.monotonic() >= end:
+            return v
+        time.sleep(interval)
+
+
+def wait_until(cond, timeout=5.0, interval=0.01, what="condition"):
+    """wait_for() that raises AssertionError on timeout."""
+    v = wait_for(cond, timeout, interval)
+    if not v:
+        raise AssertionError("timed out after %.1fs waiting for %s" % (scaled(timeout), what))
+    return v
