@@ -36,6 +36,7 @@
 struct fslot {
 	int hot;              /* backlog passed high, not back to low yet */
 	int paused;           /* its child was told to stop reading */
+	int blocked;          /* paused and its room is behind: hold on */
 	int spoke;            /* on the spoke list */
 	int holding;          /* held is not empty */
 	long long hot_ms;     /* when it got hot */
@@ -200,6 +201,7 @@ flow_forget(struct flow *f, int slot)
 		c->paused = 0;
 		f->npaused--;
 	}
+	c->blocked = 0;
 }
 
 int
@@ -225,6 +227,8 @@ flow_hold(
 	}
 	return 1;
 }
+
+static void tell(struct flow *f, int slot, int on);
 
 /* Up to *budget bytes of slot's held records to fn; 1 if some are left. */
 static int
@@ -264,8 +268,12 @@ flow_replay(
 		    replay_slot(f, slot, &all, fn, ctx) :
 		    0;
 	for (slot = 0; f->nholding > 0 && slot < f->cfg.max_clients; slot++)
-		if (f->sl[slot].holding && !f->sl[slot].paused)
-			left |= replay_slot(f, slot, &budget, fn, ctx);
+		if (f->sl[slot].holding && !f->sl[slot].blocked &&
+		    !replay_slot(f, slot, &budget, fn, ctx)) {
+			if (f->sl[slot].paused) /* all said: read it again */
+				tell(f, slot, 0);
+		} else if (f->sl[slot].holding && !f->sl[slot].blocked)
+			left = 1;
 	return left;
 }
 
@@ -301,6 +309,7 @@ tell(struct flow *f, int slot, int on)
 		return;
 	}
 	f->sl[slot].paused = on;
+	f->sl[slot].blocked = on;
 	f->npaused += on ? 1 : -1;
 	if (on)
 		f->pauses++;
@@ -359,15 +368,23 @@ flow_turn(struct flow *f)
 		return;
 	f->changed = 0;
 	nrooms = f->nhot > 0 ? hot_rooms(f) : 0;
+	/* a paused sender whose room caught up: its held records go
+	 * first (flow_replay), then it is told to read again */
 	for (slot = 0; changed && f->npaused > 0 && slot < f->cfg.max_clients;
 	     slot++)
-		if (f->sl[slot].paused && !room_is_hot(f, slot, nrooms))
+		if (f->sl[slot].paused &&
+		    !(f->sl[slot].blocked = room_is_hot(f, slot, nrooms)) &&
+		    !f->sl[slot].holding)
 			tell(f, slot, 0);
 	for (i = 0; i < f->nspoke; i++) {
 		slot = f->spoke[i];
 		f->sl[slot].spoke = 0;
-		if (!f->sl[slot].paused && room_is_hot(f, slot, nrooms))
+		if (!room_is_hot(f, slot, nrooms))
+			continue;
+		if (!f->sl[slot].paused)
 			tell(f, slot, 1);
+		else /* its replay made the room fall behind again */
+			f->sl[slot].blocked = 1;
 	}
 	f->nspoke = 0;
 }

@@ -72,8 +72,9 @@ int flow_hold(
 typedef void
 flow_handler(void *ctx, const struct ipc_hdr *h, const char *payload);
 /*
- * Hand held records to fn, in order: of every slot that is not paused, at
- * most budget bytes in all (slot -1); or all of one slot, paused or not
+ * Hand held records to fn, in order: of every slot whose room is no longer
+ * behind, at most budget bytes in all (slot -1), telling each one whose
+ * records are all handled to read its client again; or all of one slot
  * (a slot about to be freed).  Returns 1 if some that may go now remain.
  */
 int flow_replay(

@@ -395,7 +395,7 @@ slot_of(struct server *s, pid_t pid)
 static void
 free_slot(struct server *s, int slot, int status, int unasked)
 {
-	flow_replay(s->flow, slot, 0, dispatch, s); /* said while paused */
+	flow_replay(s->flow, slot, 0, dispatch, s); /* kill_all: none left */
 	if (unasked) {
 		if (WIFSIGNALED(status))
 			log_warn("disconnect slot=%d nick=%s "
@@ -437,9 +437,12 @@ reap(struct server *s)
 	for (i = 0; i < n; i++)
 		if (fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
 			continue;
-		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
+		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0) {
+			/* what it said while paused, its EOF too, comes first */
+			flow_replay(s->flow, slot, 0, dispatch, s);
 			free_slot(s, slot, s->dead[i].status,
 			    fanout_state(s->fo, slot) == FANOUT_ACTIVE);
+		}
 }
 
 /* ---- shutdown ------------------------------------------------------- */
@@ -580,7 +583,7 @@ serve(struct server *s, const sigset_t *set)
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = clock_mono_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
-		if (flow_replay(s->flow, -1, IN_CHUNK, dispatch, s))
+		if (flow_replay(s->flow, -1, IN_BUDGET / 4, dispatch, s))
 			more = 1; /* resumed senders' held records, a slice */
 		if (s->fed != NULL) { /* a burst in slices, paced by backlogs */
 			if (fed_drain(s->fed,

@@ -8,8 +8,9 @@
  * the low-water mark; a member that drains nothing for the stall time, or
  * that stays hot for the pace time, or whose backlog passes the memory
  * bound, is cut as a slow consumer; a cut member releases its room; a
- * paused sender's records are held in order and replayed once it resumes,
- * in slices; a failed pause is retried.
+ * paused sender's records are held in order and replayed in slices once
+ * its room has caught up, and only then is it told to resume; a failed
+ * pause is retried.
  *
  * Seams (WRAP_test_flow): kill and sigqueue are recorded, not sent (the
  * pids are fake).  The clock is the test's (flow_cfg.now_ms), so no test
@@ -340,15 +341,24 @@ test_paused_sender_records_held_then_replayed_in_order(void **state)
 		drain(5, PIPE_CAP);
 		fanout_flush_backlogs(fo);
 	}
-	assert_int_equal(flow_is_paused(fl, 6), 0);
+	/* still paused until what it holds is handled */
+	assert_int_equal(flow_is_paused(fl, 6), 1);
+	assert_int_equal(rec.flow[6], 1);
 	assert_int_equal(hold(6, "a3 "), 1); /* behind its held ones */
 	/* a slice of 1 byte: one record, then more is left */
 	assert_int_equal(flow_replay(fl, -1, 1, on_record, NULL), 1);
 	assert_int_equal(rec.nreplayed, 3);
 	assert_memory_equal(rec.replayed, "a1 ", 3);
+	assert_int_equal(flow_is_paused(fl, 6), 1);
 	assert_int_equal(flow_replay(fl, -1, 1000, on_record, NULL), 0);
 	assert_int_equal(rec.nreplayed, 12);
 	assert_memory_equal(rec.replayed, "a1 a2 a3 b1 ", 12);
+	/* all handled: told to read again, once each */
+	assert_int_equal(flow_is_paused(fl, 6), 0);
+	assert_int_equal(flow_is_paused(fl, 8), 0);
+	assert_int_equal(rec.flow[6], 2);
+	assert_int_equal(rec.flow_on[6], 0);
+	assert_int_equal(rec.flow_on[8], 0);
 	assert_int_equal(hold(6, "now"), 0); /* nothing held: goes now */
 	/* paused again, then freed: all of it, at once */
 	behind_by(5, MAXB / FLOW_HIGH_DIV);
