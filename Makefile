@@ -116,6 +116,16 @@ WRAP_test_fed := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=kill -Wl,--wrap=wai
                  -Wl,--wrap=chat_fed_room_line -Wl,--wrap=chat_fed_claimed \
                  -Wl,--wrap=chat_fed_snapshot -Wl,--wrap=chat_fed_expire \
                  -Wl,--wrap=chat_fed_presence
+WRAP_test_server := -Wl,--wrap=log_msg -Wl,--wrap=chat_line -Wl,--wrap=chat_reject \
+                    -Wl,--wrap=chat_disconnect -Wl,--wrap=chat_nick \
+                    -Wl,--wrap=fanout_state -Wl,--wrap=fanout_pid -Wl,--wrap=fanout_close \
+                    -Wl,--wrap=fanout_send -Wl,--wrap=fanout_flush -Wl,--wrap=fanout_release \
+                    -Wl,--wrap=fanout_stopping -Wl,--wrap=fanout_hang_up_backlogged \
+                    -Wl,--wrap=fanout_nbacklog -Wl,--wrap=admit_next_timeout \
+                    -Wl,--wrap=admit_released -Wl,--wrap=fed_reaped -Wl,--wrap=waitpid \
+                    -Wl,--wrap=sigtimedwait
+WRAP_test_session := -Wl,--wrap=kill -Wl,--wrap=sigtimedwait -Wl,--wrap=write \
+                     -Wl,--wrap=send -Wl,--wrap=read
 
 $(BUILD)/tests/%: core/tests/%.c $(LIB) | $(TEST_STAMP)
 	@mkdir -p $(@D)

@@ -22,6 +22,7 @@
 #define LG_MAX_SENDERS 256
 #define LG_MAX_ROOMS   100
 #define LG_MAX_SIZE    1900 /* message text bytes (server max-line 2000) */
+#define LG_MAX_REPEAT  8    /* traffic phases on one set-up, all kinds */
 
 /* Log-linear (HDR-style) histogram over nanoseconds: exact below 256 ns,
  * then 128 sub-buckets per power of two (a bin is at most 0.78 % of its
@@ -96,16 +97,19 @@ struct lg_opts {
 	int n; /* clients (receivers) */
 	int senders;
 	int rooms;
-	long messages;   /* per sender */
-	double rate;     /* total messages/s, 0 = back to back */
-	int size;        /* message text bytes */
-	int batch;       /* floor: messages per pipe write (max) */
-	int window;      /* max messages in flight per sender */
-	int quickack;    /* TCP_QUICKACK after every read */
-	double duration; /* max sending time, s */
-	double drain;    /* max wait after sending, s */
-	double timeout;  /* hard bound on the whole run, s */
-	double settle;   /* pause before traffic, s */
+	long messages;     /* per sender */
+	double rate;       /* total messages/s, 0 = back to back */
+	int size;          /* message text bytes */
+	int batch;         /* floor: messages per pipe write (max) */
+	int window;        /* max messages in flight per sender */
+	int quickack;      /* TCP_QUICKACK after every read */
+	int repeat;        /* paced (-r) traffic phases on one set-up */
+	int max_repeat;    /* then back-to-back phases (--max-repeat) */
+	long max_messages; /* per sender in each of those */
+	double duration;   /* max sending time, s */
+	double drain;      /* max wait after sending, s */
+	double timeout;    /* hard bound on the whole run, s */
+	double settle;     /* pause before traffic, s */
 	pid_t server_pid;
 	const char *pid_file;
 	const char *json;
@@ -155,7 +159,10 @@ int wait_barrier(int fd);
 struct lg_result;
 int client_run(struct lg_result *);
 int floor_run(struct lg_result *);
-int floor_tcp_server(int lfd, int start); /* the TCP floor's server */
+int floor_tcp_server(int lfd); /* the TCP floor's server */
+
+/* the traffic barriers, one per repetition (lg_client.c, lg_floor.c) */
+extern int lg_go[LG_MAX_REPEAT][2];
 
 /* lg_proc.c: parent-side orchestration shared by both */
 struct lg_wait {
@@ -165,6 +172,12 @@ struct lg_wait {
 int parent_wait(int fd, struct lg_wait *w, int kind, int want, int64_t deadline,
     int progress);
 int parent_drain(int fd, struct lg_wait *w, double drain);
+uint64_t lg_expected(int receiver);
+int lg_phases(void);
+long lg_phase_msgs(int ph);
+double lg_phase_rate(int ph);
+long lg_phase_q0(int ph);
+void lg_rep_reset(void);
 void parent_finish(int fd, struct lg_wait *w, const pid_t *pids, int np);
 
 #endif

@@ -52,7 +52,7 @@ struct conn {
 	char buf[CONN_BUF];
 };
 
-static int bar[4][2];
+static int bar[3][2];  /* set-up phases; traffic: lg_go */
 static struct conn cn; /* a client process has one reading conn */
 
 static int
@@ -343,28 +343,31 @@ window_wait(int idx, long q, uint64_t *acked, int64_t stop)
 	return 0;
 }
 
-/* The messages of sender idx on fd, paced or back to back. */
+/* The messages of sender idx on fd for repetition rep (sequence numbers
+ * rep * M ...), paced or back to back. */
 static void
-writer_send(int idx, int fd)
+writer_send(int idx, int fd, int rep)
 {
 	char text[LG_MAX_SIZE + 16], out[LG_MAX_SIZE + 128], room[40];
 	struct lg_sender *sd = &lg_shm->snd[idx];
 	int64_t t0, stop, gap = 0, t;
 	uint64_t acked = 0;
-	long q;
+	long q, q0 = lg_phase_q0(rep), msgs = lg_phase_msgs(rep);
+	double rate = lg_phase_rate(rep);
 	int n, len;
 
 	room_name(room, sizeof(room), idx);
 	t0 = lg_shm->t_start;
 	stop = t0 + (int64_t)(lg.duration * 1e9);
-	if (lg.rate > 0) {
-		gap = (int64_t)(1e9 * lg.senders / lg.rate);
-		t0 += (int64_t)(1e9 * idx / lg.rate);
+	if (rate > 0) {
+		gap = (int64_t)(1e9 * lg.senders / rate);
+		t0 += (int64_t)(1e9 * idx / rate);
 	}
-	for (q = 0; q < lg.messages; q++) {
-		if (lg.rate > 0)
-			sleep_until(t0 + q * gap);
-		if (lg.window > 0 && window_wait(idx, q, &acked, stop) < 0)
+	for (q = q0; q < q0 + msgs; q++) {
+		if (rate > 0)
+			sleep_until(t0 + (q - q0) * gap);
+		if (lg.window > 0 && rate == 0 &&
+		    window_wait(idx, q, &acked, stop) < 0)
 			break;
 		if ((t = now_ns()) > stop || lg_got_alrm)
 			break;
@@ -384,12 +387,27 @@ writer_send(int idx, int fd)
 			slot_fail(idx, "send: %s", strerror(errno));
 			break;
 		}
-		if (q == 0)
+		if (q == q0)
 			sd->first_ns = t;
 		sd->last_ns = t;
-		sd->sent = (uint64_t)q + 1;
+		sd->sent++;
 	}
 	status_send(idx, ST_SENT);
+}
+
+/* Every repetition: wait for its barrier, send.  0, or -1 if a barrier
+ * failed (the alarm). */
+static int
+writer_reps(int idx, int fd)
+{
+	int rep;
+
+	for (rep = 0; rep < lg_phases(); rep++) {
+		if (wait_barrier(lg_go[rep][0]) < 0)
+			return -1;
+		writer_send(idx, fd, rep);
+	}
+	return 0;
 }
 
 /* Redis publisher connection: a drainer child eats the PUBLISH replies. */
@@ -414,9 +432,8 @@ writer_redis(int idx, int ready)
 		_exit(0);
 	}
 	close(ready);
-	if (dr < 0 || wait_barrier(bar[3][0]) < 0)
+	if (dr < 0 || writer_reps(idx, fd) < 0)
 		_exit(1);
-	writer_send(idx, fd);
 	write_all(fd, "*1\r\n$4\r\nQUIT\r\n", 14);
 	waitpid(dr, NULL, 0); /* Redis closes after QUIT; alarm bounds it */
 	_exit(0);
@@ -426,7 +443,7 @@ writer_redis(int idx, int ready)
 static int
 client_fork_writer(int idx)
 {
-	int rp[2], keep[4];
+	int rp[2], keep[4 + LG_MAX_REPEAT], nk = 0, r;
 	pid_t pid;
 	char c;
 
@@ -435,17 +452,17 @@ client_fork_writer(int idx)
 		return -1;
 	}
 	if (pid == 0) {
-		keep[0] = cn.fd;
-		keep[1] = bar[3][0];
-		keep[2] = lg_status_wr;
-		keep[3] = rp[1];
-		lg_child_setup(keep, 4);
+		keep[nk++] = cn.fd;
+		keep[nk++] = lg_status_wr;
+		keep[nk++] = rp[1];
+		for (r = 0; r < lg_phases(); r++)
+			keep[nk++] = lg_go[r][0];
+		lg_child_setup(keep, nk);
 		arm_alarm(lg.timeout);
 		if (lg.sys == SYS_REDIS)
 			writer_redis(idx, rp[1]);
 		close(rp[1]);
-		if (wait_barrier(bar[3][0]) == 0)
-			writer_send(idx, cn.fd);
+		writer_reps(idx, cn.fd);
 		_exit(0);
 	}
 	close(rp[1]);
@@ -525,11 +542,14 @@ client_receive(int idx)
 static void
 client_main(int idx)
 {
-	int keep[5] = { bar[0][0], bar[1][0], bar[2][0], bar[3][0],
+	int keep[4 + LG_MAX_REPEAT] = { bar[0][0], bar[1][0], bar[2][0],
 		lg_status_wr };
+	int r;
 	char *l;
 
-	lg_child_setup(keep, 5);
+	for (r = 0; r < lg_phases(); r++)
+		keep[4 + r] = lg_go[r][0];
+	lg_child_setup(keep, 4 + lg_phases());
 	arm_alarm(lg.hold > 0 ? lg.hold + lg.timeout : lg.timeout);
 	if (wait_barrier(bar[0][0]) < 0 || client_register(idx) < 0)
 		_exit(1);
@@ -644,6 +664,40 @@ client_setup_phase(struct lg_result *r, struct lg_wait *w, pid_t *pids)
 }
 
 /*
+ * Repetition rep: release the writers (barrier lg_go[rep]), wait until
+ * they sent and everything arrived, then print this repetition's result
+ * (the difference to the previous totals; report.c).  0, or -1 if the
+ * senders or the deliveries did not finish in time.
+ */
+static int
+client_traffic(struct lg_result *r, struct lg_wait *w, int rep)
+{
+	int64_t cpu0;
+	int rc;
+
+	if (rep > 0)
+		sleep_until(secs(0.2));
+	report_rep_start(r);
+	cpu0 = report_server_cpu();
+	lg_shm->t_start = now_ns() + 1000000;
+	close(lg_go[rep][1]);
+	rc = parent_wait(lg_status_rd, w, ST_SENT, lg.senders * (rep + 1),
+	    secs(lg.duration + lg.drain + 1), 1);
+	if (rc < 0)
+		fprintf(stderr, "forkchat-load: senders did not finish\n");
+	else if ((rc = parent_drain(lg_status_rd, w, lg.drain)) < 0)
+		fprintf(stderr,
+		    "forkchat-load: not everything delivered "
+		    "within %g s\n",
+		    lg.drain);
+	if (cpu0 >= 0 && (r->cpu_ns = report_server_cpu()) >= 0)
+		r->cpu_ns -= cpu0;
+	report_server_mem(r);
+	report_rep_end(r, rep, rc < 0 || w->failed);
+	return rc < 0 || w->failed ? -1 : 0;
+}
+
+/*
  * The TCP floor: a listening socket on an ephemeral 127.0.0.1 port and the
  * floor's server process (lg_floor.c) that accepts the N receivers; it
  * starts sending on barrier 3, like the writers.  Its pid is the server's.
@@ -653,7 +707,7 @@ floor_tcp_start(void)
 {
 	struct sockaddr_in a;
 	socklen_t al = sizeof(a);
-	int lfd, keep[3];
+	int lfd, keep[2 + LG_MAX_REPEAT], r;
 	pid_t pid;
 
 	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
@@ -670,10 +724,11 @@ floor_tcp_start(void)
 	}
 	if (pid == 0) {
 		keep[0] = lfd;
-		keep[1] = bar[3][0];
-		keep[2] = lg_status_wr;
-		lg_child_setup(keep, 3);
-		_exit(floor_tcp_server(lfd, bar[3][0]));
+		keep[1] = lg_status_wr;
+		for (r = 0; r < lg_phases(); r++)
+			keep[2 + r] = lg_go[r][0];
+		lg_child_setup(keep, 2 + lg_phases());
+		_exit(floor_tcp_server(lfd));
 	}
 	close(lfd);
 	lg.port = ntohs(a.sin_port);
@@ -701,14 +756,16 @@ client_run(struct lg_result *r)
 {
 	struct lg_wait w;
 	pid_t *pids, fpid = 0;
-	int64_t cpu0;
 	int i, notify = -1, rc;
 
 	memset(&w, 0, sizeof(w));
 	if (lg.hold && hold_detach(&notify) < 0)
 		return -1;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 3; i++)
 		if (pipe(bar[i]) < 0)
+			return -1;
+	for (i = 0; i < lg_phases(); i++)
+		if (pipe(lg_go[i]) < 0)
 			return -1;
 	if (lg.sys == SYS_FLOOR_TCP && (fpid = floor_tcp_start()) < 0) {
 		perror("forkchat-load: floor-tcp server");
@@ -739,21 +796,8 @@ client_run(struct lg_result *r)
 	}
 	if (lg.settle > 0)
 		sleep_until(secs(lg.settle));
-	cpu0 = report_server_cpu();
-	lg_shm->t_start = now_ns() + 1000000;
-	close(bar[3][1]);
-	rc = parent_wait(lg_status_rd, &w, ST_SENT, lg.senders,
-	    secs(lg.duration + lg.drain + 1), 1);
-	if (rc < 0)
-		fprintf(stderr, "forkchat-load: senders did not finish\n");
-	else if ((rc = parent_drain(lg_status_rd, &w, lg.drain)) < 0)
-		fprintf(stderr,
-		    "forkchat-load: not everything delivered "
-		    "within %g s\n",
-		    lg.drain);
-	if (cpu0 >= 0 && (r->cpu_ns = report_server_cpu()) >= 0)
-		r->cpu_ns -= cpu0;
-	report_server_mem(r);
+	for (i = 0, rc = 0; i < lg_phases() && rc == 0; i++)
+		rc = client_traffic(r, &w, i);
 	parent_finish(lg_status_rd, &w, pids, lg.n);
 	floor_tcp_stop(fpid);
 	return rc < 0 || w.failed ? -1 : 0;

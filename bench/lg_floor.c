@@ -173,10 +173,10 @@ floor_fanout(int room, const char *buf, size_t len)
 
 /* Appends message k (sender k % S, seq k / S) to its room's buffer. */
 static void
-floor_add(char **rb, size_t *rl, long k, int64_t t)
+floor_add(char **rb, size_t *rl, long k, int rep, int64_t t)
 {
 	int s = (int)(k % lg.senders), room = lg_room_of(s), n;
-	long q = k / lg.senders;
+	long q = k / lg.senders + lg_phase_q0(rep);
 
 	n = lg_format(rb[room] + rl[room], LG_MAX_SIZE + 64, s, (uint64_t)q, t);
 	if (n < 0)
@@ -186,13 +186,16 @@ floor_add(char **rb, size_t *rl, long k, int64_t t)
 	if (lg_shm->snd[s].first_ns == 0)
 		lg_shm->snd[s].first_ns = t;
 	lg_shm->snd[s].last_ns = t;
-	lg_shm->snd[s].sent = (uint64_t)q + 1;
+	lg_shm->snd[s].sent++;
 }
 
+/* Repetition rep's messages (sequence numbers from rep * M), paced from
+ * lg_shm->t_start or back to back. */
 static void
-floor_send(void)
+floor_send(int rep)
 {
-	long k = 0, total = lg.messages * lg.senders, b;
+	long k = 0, total = lg_phase_msgs(rep) * lg.senders, b;
+	double rate = lg_phase_rate(rep);
 	int64_t t0 = lg_shm->t_start, stop, t;
 	size_t rl[LG_MAX_ROOMS];
 	char *rb[LG_MAX_ROOMS];
@@ -204,17 +207,17 @@ floor_send(void)
 		    NULL)
 			return;
 	while (k < total) {
-		if (lg.rate > 0)
-			sleep_until(t0 + (int64_t)((double)k * 1e9 / lg.rate));
+		if (rate > 0)
+			sleep_until(t0 + (int64_t)((double)k * 1e9 / rate));
 		if ((t = now_ns()) > stop)
 			break;
 		memset(rl, 0, sizeof(rl));
 		/* paced: everything that is due (one message unless behind) */
 		for (b = 0; b < per && k < total &&
-		     (lg.rate == 0 || b == 0 ||
-		         t0 + (int64_t)((double)k * 1e9 / lg.rate) <= t);
+		     (rate == 0 || b == 0 ||
+		         t0 + (int64_t)((double)k * 1e9 / rate) <= t);
 		     b++, k++)
-			floor_add(rb, rl, k, now_ns());
+			floor_add(rb, rl, k, rep, now_ns());
 		for (room = 0; room < lg.rooms; room++)
 			if (rl[room] > 0)
 				floor_fanout(room, rb[room], rl[room]);
@@ -229,7 +232,7 @@ floor_run(struct lg_result *r)
 	struct lg_wait w;
 	sigset_t set;
 	int64_t t0, cpu0;
-	int rc;
+	int rc, rep;
 
 	memset(&w, 0, sizeof(w));
 	if (lg.senders < 1 || lg.connect_only || lg.hold) {
@@ -253,18 +256,24 @@ floor_run(struct lg_result *r)
 	if (lg.settle > 0)
 		sleep_until(now_ns() + (int64_t)(lg.settle * 1e9));
 	lg.server_pid = getpid(); /* parent + children: the floor */
-	cpu0 = report_server_cpu();
-	lg_shm->t_start = now_ns() + 1000000;
-	sleep_until(lg_shm->t_start);
-	floor_send();
-	if ((rc = parent_drain(lg_status_rd, &w, lg.drain)) < 0)
-		fprintf(stderr,
-		    "forkchat-load: not everything delivered "
-		    "within %g s\n",
-		    lg.drain);
-	if (cpu0 >= 0 && (r->cpu_ns = report_server_cpu()) >= 0)
-		r->cpu_ns -= cpu0;
-	report_server_mem(r);
+	for (rep = 0, rc = 0; rep < lg_phases() && rc == 0; rep++) {
+		if (rep > 0)
+			sleep_until(now_ns() + 200000000);
+		report_rep_start(r);
+		cpu0 = report_server_cpu();
+		lg_shm->t_start = now_ns() + 1000000;
+		sleep_until(lg_shm->t_start);
+		floor_send(rep);
+		if ((rc = parent_drain(lg_status_rd, &w, lg.drain)) < 0)
+			fprintf(stderr,
+			    "forkchat-load: not everything delivered "
+			    "within %g s\n",
+			    lg.drain);
+		if (cpu0 >= 0 && (r->cpu_ns = report_server_cpu()) >= 0)
+			r->cpu_ns -= cpu0;
+		report_server_mem(r);
+		report_rep_end(r, rep, rc < 0 || w.failed);
+	}
 	parent_finish(lg_status_rd, &w, kids, lg.n);
 	return rc < 0 || w.failed ? -1 : 0;
 }
@@ -330,16 +339,16 @@ floor_tcp_index(int fd)
  * The TCP floor's server process: accept the N receivers (each names its
  * index), fork one child per connection with a pipe, then on `start` fan
  * the messages out exactly as floor-pipe does, report the virtual senders
- * SENT, and wait for SIGTERM from the generator; the children are killed
+ * SENT (every repetition on its barrier), and wait for SIGTERM from the generator; the children are killed
  * and reaped on the way out.  Bounded by the alarm.  Returns the exit
  * status.
  */
 int
-floor_tcp_server(int lfd, int start)
+floor_tcp_server(int lfd)
 {
 	sigset_t set, wset;
 	siginfo_t si;
-	int i, fd, idx, p[2], got = 0, s;
+	int i, fd, idx, p[2], got = 0, s, rep;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
@@ -368,12 +377,14 @@ floor_tcp_server(int lfd, int start)
 		got++;
 	}
 	close(lfd);
-	if (wait_barrier(start) < 0)
-		goto out;
-	sleep_until(lg_shm->t_start);
-	floor_send();
-	for (s = 0; s < lg.senders; s++)
-		status_send(s, ST_SENT);
+	for (rep = 0; rep < lg_phases(); rep++) {
+		if (wait_barrier(lg_go[rep][0]) < 0)
+			goto out;
+		sleep_until(lg_shm->t_start);
+		floor_send(rep);
+		for (s = 0; s < lg.senders; s++)
+			status_send(s, ST_SENT);
+	}
 	sigemptyset(&wset);
 	sigaddset(&wset, SIGTERM);
 	sigaddset(&wset, SIGUSR1);

@@ -54,6 +54,11 @@ usage(FILE *f)
 	    "      --quickack         receivers set TCP_QUICKACK after every read: they\n"
 	    "                         ACK at once, so a server without TCP_NODELAY is not\n"
 	    "                         held by Nagle against their delayed ACKs\n"
+	    "  -R, --repeat R         R paced (-m, -r) traffic phases on one set-up, one\n"
+	    "                         JSON line each (default 1); -d is per phase\n"
+	    "      --max-repeat R2    then R2 back-to-back phases (scenario NAME-max)\n"
+	    "      --max-messages M2  messages per sender in each of those\n"
+	    "                         (phases in all: at most %d)\n"
 	    "  -w, --window W         back to back: at most W messages of a sender not\n"
 	    "                         yet at every receiver (0 = unbounded, default)\n"
 	    "  -d, --duration S       stop sending after S seconds (default 10)\n"
@@ -74,7 +79,7 @@ usage(FILE *f)
 	    "  -q, --quiet            no progress lines\n"
 	    "  -h, --help\n"
 	    "Exit: 0 ok, 1 loss/duplicates/reordering/client error, 2 usage.\n",
-	    LG_MAX_CLIENTS, 48, LG_MAX_SIZE);
+	    LG_MAX_CLIENTS, 48, LG_MAX_SIZE, LG_MAX_REPEAT);
 }
 
 /* A system or protocol name into lg.sys; -1 if unknown. */
@@ -143,12 +148,14 @@ parse_opts(int argc, char **argv)
 		{ "hold", 1, NULL, 7 }, { "stop", 0, NULL, 8 },
 		{ "ports", 1, NULL, 9 }, { "proto", 1, NULL, 10 },
 		{ "label", 1, NULL, 11 }, { "window", 1, NULL, 'w' },
-		{ "quickack", 0, NULL, 12 }, { "quiet", 0, NULL, 'q' },
-		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+		{ "quickack", 0, NULL, 12 }, { "repeat", 1, NULL, 'R' },
+		{ "max-repeat", 1, NULL, 13 }, { "max-messages", 1, NULL, 14 },
+		{ "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
 	const char *label = NULL;
 	int c, proto_set = 0;
 
-	while ((c = getopt_long(argc, argv, "s:p:n:S:k:m:r:z:B:d:T:P:j:w:qh",
+	while ((c = getopt_long(argc, argv, "s:p:n:S:k:m:r:z:B:d:T:P:j:w:R:qh",
 	            lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
@@ -164,6 +171,15 @@ parse_opts(int argc, char **argv)
 			break;
 		case 'w':
 			lg.window = atoi(optarg);
+			break;
+		case 'R':
+			lg.repeat = atoi(optarg);
+			break;
+		case 13:
+			lg.max_repeat = atoi(optarg);
+			break;
+		case 14:
+			lg.max_messages = atol(optarg);
 			break;
 		case 12:
 			lg.quickack = 1;
@@ -248,7 +264,9 @@ parse_opts(int argc, char **argv)
 		return -1;
 	if (label != NULL)
 		lg.sysname = label;
-	if (optind != argc || lg.window < 0 || lg.n < 1 ||
+	if (optind != argc || lg.window < 0 || lg.repeat < 1 ||
+	    lg.max_repeat < 0 || lg.repeat + lg.max_repeat > LG_MAX_REPEAT ||
+	    lg.max_messages < 0 || lg.max_messages > 100000000 || lg.n < 1 ||
 	    lg.n > LG_MAX_CLIENTS || lg.port < 1 || lg.port > 65535 ||
 	    lg.rooms < 1 || lg.rooms > LG_MAX_ROOMS || lg.rooms > lg.n ||
 	    lg.senders < 0 || lg.senders > LG_MAX_SENDERS || lg.messages < 0 ||
@@ -349,7 +367,6 @@ int
 main(int argc, char **argv)
 {
 	static struct lg_result r;
-	FILE *out = stdout;
 	int rc, fd;
 
 	if (parse_opts(argc, argv) < 0) {
@@ -375,17 +392,11 @@ main(int argc, char **argv)
 	(void)fd;
 	if (lg.connect_only || lg.hold)
 		return rc ? 1 : 0;
-	report_merge(&r);
-	if (lg.json != NULL && (out = fopen(lg.json, "a")) == NULL) {
-		perror(lg.json);
-		out = stdout;
+	if (r.printed == 0) { /* no repetition finished: what there is */
+		report_merge(&r);
+		report_output(&r);
 	}
-	report_print(out, &r);
-	if (out != stdout)
-		fclose(out);
-	if (!lg.quiet)
-		report_summary(&r);
-	if (rc || r.lost || r.dup || r.ooo || r.bad || r.errors) {
+	if (rc || r.any_bad) {
 		fprintf(stderr, "forkchat-load: FAILED: %s\n",
 		    rc ? "run did not complete" :
 		         "wrong delivery or client error");

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * lg_proc.c - forkchat-load's process helpers: the shared state, clocks and
  * timers, the status pipe, child set-up after fork, and the parent's waits.
@@ -30,6 +31,7 @@ struct lg_opts lg = {
 	.senders = 1,
 	.rooms = 1,
 	.messages = 100,
+	.repeat = 1,
 	.rate = 100,
 	.size = 64,
 	.batch = 64,
@@ -43,6 +45,7 @@ struct lg_shm *lg_shm;
 int lg_status_wr = -1;
 int lg_status_rd = -1;
 volatile sig_atomic_t lg_got_usr1, lg_got_alrm;
+int lg_go[LG_MAX_REPEAT][2];
 
 int64_t
 now_ns(void)
@@ -200,7 +203,7 @@ cmp_int(const void *a, const void *b)
 void
 lg_child_setup(const int *keep, int nkeep)
 {
-	int k[8], i, lo = 3;
+	int k[16], i, lo = 3;
 	struct sigaction sa;
 
 	if (!lg.hold) {
@@ -208,7 +211,7 @@ lg_child_setup(const int *keep, int nkeep)
 		if (getppid() == 1)
 			_exit(1);
 	}
-	for (i = 0; i < nkeep && i < 8; i++)
+	for (i = 0; i < nkeep && i < 16; i++)
 		k[i] = keep[i];
 	nkeep = i;
 	qsort(k, (size_t)nkeep, sizeof(int), cmp_int);
@@ -241,7 +244,8 @@ progress(void)
 		got += lg_shm->slot[i].unique;
 	fprintf(stderr, "  [%s %s n=%d] sent %llu/%llu, delivered %llu\n",
 	    lg.sysname, lg.scenario, lg.n, (unsigned long long)sent,
-	    (unsigned long long)lg.messages * (unsigned long long)lg.senders,
+	    (unsigned long long)lg_phase_q0(lg_phases()) *
+	        (unsigned long long)lg.senders,
 	    (unsigned long long)got);
 }
 
@@ -284,9 +288,10 @@ parent_wait(
 	return w->count[kind] >= want ? 0 : -1;
 }
 
-/* Receiver i got everything its senders really sent. */
-static int
-delivered(int i)
+/* Deliveries receiver i should have: what its room's senders really sent
+ * (not its own, but for the floors' virtual senders), every repetition. */
+uint64_t
+lg_expected(int i)
 {
 	uint64_t exp = 0;
 	int s;
@@ -295,7 +300,63 @@ delivered(int i)
 		if (lg_room_of(s) == lg_room_of(i) &&
 		    (LG_VIRTUAL_SENDERS() || s != i))
 			exp += lg_shm->snd[s].sent;
-	return lg_shm->slot[i].unique >= exp;
+	return exp;
+}
+
+/*
+ * Traffic phases: --repeat paced ones (-m messages per sender at -r), then
+ * --max-repeat back-to-back ones (--max-messages each), all on one set-up.
+ * Sequence numbers run on across phases: phase ph starts at
+ * lg_phase_q0(ph), and lg_phase_q0(lg_phases()) is the total per sender.
+ */
+int
+lg_phases(void)
+{
+	return lg.repeat + lg.max_repeat;
+}
+
+long
+lg_phase_msgs(int ph)
+{
+	return ph < lg.repeat ? lg.messages : lg.max_messages;
+}
+
+double
+lg_phase_rate(int ph)
+{
+	return ph < lg.repeat ? lg.rate : 0;
+}
+
+long
+lg_phase_q0(int ph)
+{
+	if (ph <= lg.repeat)
+		return (long)ph * lg.messages;
+	return (long)lg.repeat * lg.messages +
+	    (long)(ph - lg.repeat) * lg.max_messages;
+}
+
+/* Receiver i got everything its senders really sent. */
+static int
+delivered(int i)
+{
+	return lg_shm->slot[i].unique >= lg_expected(i);
+}
+
+/* Between repetitions (nothing in flight): the per-repetition fields start
+ * afresh; the counters and histograms stay cumulative (the parent keeps
+ * the previous totals and reports the difference). */
+void
+lg_rep_reset(void)
+{
+	int i;
+
+	for (i = 0; i < lg.n; i++) {
+		lg_shm->slot[i].max_ns = 0;
+		lg_shm->slot[i].first_ns = 0;
+	}
+	for (i = 0; i < lg.senders; i++)
+		lg_shm->snd[i].first_ns = 0;
 }
 
 /* After the senders finished: wait until every receiver has everything

@@ -46,7 +46,7 @@ sink_new(int self, struct lg_slot *slot)
 		return NULL;
 	k->self = self;
 	k->slot = slot;
-	k->words = (lg.messages + 63) / 64;
+	k->words = (lg_phase_q0(lg_phases()) + 63) / 64;
 	k->seen = calloc((size_t)lg.senders * (size_t)k->words, 8);
 	k->highest = malloc((size_t)lg.senders * sizeof(int64_t));
 	if (k->seen == NULL || k->highest == NULL)
@@ -54,7 +54,7 @@ sink_new(int self, struct lg_slot *slot)
 	for (s = 0; s < lg.senders; s++) {
 		k->highest[s] = -1;
 		if (sink_hears(k, s))
-			k->want += (uint64_t)lg.messages;
+			k->want += (uint64_t)lg_phase_q0(lg_phases());
 	}
 	return k;
 }
@@ -105,8 +105,8 @@ sink_payload(struct lg_sink *k, const char *p, size_t len, int64_t now)
 	 * forkchat never echoes, so the Redis receiver drops its own. */
 	if (lg.sys == SYS_REDIS && s == (uint64_t)k->self)
 		return 0;
-	if (s >= (uint64_t)lg.senders || q >= (uint64_t)lg.messages ||
-	    !sink_hears(k, (int)s))
+	if (s >= (uint64_t)lg.senders ||
+	    q >= (uint64_t)lg_phase_q0(lg_phases()) || !sink_hears(k, (int)s))
 		goto bad;
 	sl->received++;
 	bit = (uint64_t)1 << (q & 63);

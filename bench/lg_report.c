@@ -193,6 +193,8 @@ report_server_mem(struct lg_result *r)
 	}
 }
 
+/* The cumulative counters and histogram of every slot into r (the
+ * server's memory and CPU fields are left alone). */
 void
 report_merge(struct lg_result *r)
 {
@@ -200,7 +202,10 @@ report_merge(struct lg_result *r)
 	int i, b;
 
 	memset(r->hist, 0, sizeof(r->hist));
-	r->first_send = 0;
+	r->sent = r->expected = r->received = r->unique = 0;
+	r->dup = r->ooo = r->bad = 0;
+	r->max_ns = r->first_send = r->last_recv = 0;
+	r->errors = 0;
 	for (i = 0; i < lg.senders; i++) {
 		r->sent += lg_shm->snd[i].sent;
 		if (lg_shm->snd[i].first_ns &&
@@ -210,7 +215,7 @@ report_merge(struct lg_result *r)
 	}
 	for (i = 0; i < lg.n; i++) {
 		sl = &lg_shm->slot[i];
-		r->expected += sl->expected;
+		r->expected += lg_expected(i);
 		r->received += sl->received;
 		r->unique += sl->unique;
 		r->dup += sl->dup;
@@ -227,6 +232,65 @@ report_merge(struct lg_result *r)
 			r->hist[b] += sl->hist[b];
 	}
 	r->lost = r->expected > r->unique ? r->expected - r->unique : 0;
+}
+
+/* the totals when the current repetition started */
+static struct lg_result prev;
+
+/* Before repetition `rep`'s traffic (nothing in flight). */
+void
+report_rep_start(struct lg_result *r)
+{
+	lg_rep_reset();
+	report_merge(&prev);
+	r->rss_kb = r->pss_kb = r->pte_kb = -1;
+	r->procs = 0;
+	r->cpu_ns = -1;
+}
+
+/* After its deliveries: this repetition's result is the totals minus
+ * those at its start; printed as one JSON line (and the summary). */
+void
+report_rep_end(struct lg_result *r, int rep, int failed)
+{
+	int b;
+
+	report_merge(r);
+	r->sent -= prev.sent;
+	r->expected -= prev.expected;
+	r->received -= prev.received;
+	r->unique -= prev.unique;
+	r->dup -= prev.dup;
+	r->ooo -= prev.ooo;
+	r->bad -= prev.bad;
+	for (b = 0; b < LG_HIST_BINS; b++)
+		r->hist[b] -= prev.hist[b];
+	r->lost = r->expected > r->unique ? r->expected - r->unique : 0;
+	r->rep = rep;
+	report_output(r);
+	if (failed)
+		r->any_bad = 1;
+}
+
+/* The JSON line (stdout or appended to -j) and the summary; remembers
+ * whether anything was wrong, for the exit status. */
+void
+report_output(struct lg_result *r)
+{
+	FILE *out = stdout;
+
+	if (lg.json != NULL && (out = fopen(lg.json, "a")) == NULL) {
+		perror(lg.json);
+		out = stdout;
+	}
+	report_print(out, r);
+	if (out != stdout)
+		fclose(out);
+	if (!lg.quiet)
+		report_summary(r);
+	if (r->lost || r->dup || r->ooo || r->bad || r->errors)
+		r->any_bad = 1;
+	r->printed++;
 }
 
 /* A bin's middle can lie above the exact maximum: clamp to it. */
@@ -247,9 +311,14 @@ static const double cdf_q[] = { 0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
 void
 report_print(FILE *f, const struct lg_result *r)
 {
-	double span, dps = 0;
+	double span, dps = 0, rate = lg_phase_rate(r->rep);
+	int max = r->rep >= lg.repeat; /* a --max-repeat phase */
+	char sc[96];
 	size_t i;
 
+	/* a back-to-back phase after paced ones is labelled SCENARIO-max */
+	snprintf(sc, sizeof(sc), "%s%s", lg.scenario,
+	    max && lg.repeat > 0 && lg.rate > 0 ? "-max" : "");
 	span = (double)(r->last_recv - r->first_send) / 1e9;
 	if (r->unique > 0 && span > 0)
 		dps = (double)r->unique / span;
@@ -259,11 +328,11 @@ report_print(FILE *f, const struct lg_result *r)
 	    "\"messages\": %llu, \"expected\": %llu, \"received\": %llu, "
 	    "\"lost\": %llu, \"duplicated\": %llu, \"out_of_order\": %llu, "
 	    "\"malformed\": %llu, \"errors\": %d, ",
-	    lg.sysname, lg.scenario, lg.n, lg.senders, lg.rooms, lg.rate,
-	    lg.size, (unsigned long long)r->sent,
-	    (unsigned long long)r->expected, (unsigned long long)r->received,
-	    (unsigned long long)r->lost, (unsigned long long)r->dup,
-	    (unsigned long long)r->ooo, (unsigned long long)r->bad, r->errors);
+	    lg.sysname, sc, lg.n, lg.senders, lg.rooms, rate, lg.size,
+	    (unsigned long long)r->sent, (unsigned long long)r->expected,
+	    (unsigned long long)r->received, (unsigned long long)r->lost,
+	    (unsigned long long)r->dup, (unsigned long long)r->ooo,
+	    (unsigned long long)r->bad, r->errors);
 	fprintf(f,
 	    "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
 	    "\"p999_us\": %.1f, \"max_us\": %.1f, \"deliveries_per_s\": %.0f, "
@@ -272,12 +341,16 @@ report_print(FILE *f, const struct lg_result *r)
 	    q_us(r, 0.5), q_us(r, 0.9), q_us(r, 0.99), q_us(r, 0.999),
 	    q_us(r, 1.0), dps, span > 0 ? span : 0, (double)r->connect_ns / 1e6,
 	    r->rss_kb, r->pss_kb);
+	fprintf(f, "\"rep\": %d, \"repeat\": %d, ",
+	    max ? r->rep - lg.repeat : r->rep, max ? lg.max_repeat : lg.repeat);
 	fprintf(f,
-	    "\"receivers\": %d, \"protocol\": \"%s\", \"batch\": %d, \"window\": %d, \"quickack\": %d, "
+	    "\"receivers\": %d, \"protocol\": \"%s\", \"batch\": %d, "
+	    "\"window\": %d, \"quickack\": %d, "
 	    "\"duration_s\": %g, \"server_pte_kb\": %ld, \"server_procs\": %d, "
 	    "\"server_cpu_ms\": %.3f, \"cpu_us_per_delivery\": %.3f, \"cdf\": [",
 	    LG_VIRTUAL_SENDERS() ? lg.n : lg.n - lg.senders, lg_proto_name(),
-	    lg.batch, lg.window, lg.quickack, lg.duration, r->pte_kb, r->procs,
+	    lg.batch, rate > 0 ? 0 : lg.window, lg.quickack, lg.duration,
+	    r->pte_kb, r->procs,
 	    r->cpu_ns >= 0 ? (double)r->cpu_ns / 1e6 : -1.0,
 	    r->cpu_ns >= 0 && r->unique > 0 ?
 	        (double)r->cpu_ns / 1e3 / (double)r->unique :

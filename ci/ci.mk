@@ -174,7 +174,8 @@ lint-format: | $(CI_STAMP) ## clang-format --dry-run --Werror of every C file
 
 # pyflakes on every Python file (tests, fault, bench, ci): unused imports
 # and variables, undefined names.
-CI_PY_SRCS := $(wildcard integration/*.py fault/*.py fault/fuzz/*.py bench/*.py ci/*.py)
+CI_PY_SRCS := $(wildcard integration/*.py integration/lib/*/*.py fault/*.py fault/scenarios/*.py \
+                          fault/fuzz/*.py bench/*.py ci/*.py)
 lint-py: | $(CI_STAMP) ## pyflakes of every Python file
 	$(CI_PY) -m pyflakes $(CI_PY_SRCS)
 

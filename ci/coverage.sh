@@ -7,7 +7,7 @@
 # COV_MIN percent, or its branch coverage below COV_BRANCH_MIN percent.
 # Test failures are reported but gated by other stages.
 #
-# Forked children leave through child_exit() (core/sys/failpoint.h), which in
+# Forked children leave through proc_exit() (core/sys/proc.h), which in
 # this build (-DFORKCHAT_COVERAGE) calls __gcov_dump() before _exit(), so
 # code that runs only in a child (session.c, the client's keyboard child)
 # is counted too.  See ci/README.md.

@@ -20,8 +20,10 @@ FAULT_BUILD := $(BUILD)/fault
 FAULT_SRCS  := $(filter-out core/client/client.c,$(CORE_SRCS))
 FAULT_OBJS  := $(FAULT_SRCS:core/%.c=$(FAULT_BUILD)/obj/%.o)
 FAULT_BIN   := $(FAULT_BUILD)/forkchatd
+# counts libfiu's preload failures (posix/*, libc/*) for the fired column
+FAULT_COUNT := $(FAULT_BUILD)/fiu_count.so
 FAULT_PY    := /usr/bin/python3
-FAULT_RUN   := $(FAULT_PY) fault/runner.py --server $(FAULT_BIN)
+FAULT_RUN   := $(FAULT_PY) fault/runner.py --server $(FAULT_BIN) --count-lib $(FAULT_COUNT)
 SEED        ?= 1
 DURATION    ?= 30
 FAULT_ARGS  ?=
@@ -32,7 +34,11 @@ FAULT_ARGS  ?=
 FAULT_FUZZ := $(if $(wildcard fault/fuzz.mk),--fuzz-cmd '$(MAKE) --no-print-directory fuzz-quick',)
 
 .PHONY: fault fault-quick fault-soak fault-build
-fault-build: $(FAULT_BIN)  ## build the libfiu-enabled server (build/fault/forkchatd)
+fault-build: $(FAULT_BIN) $(FAULT_COUNT)  ## build the libfiu-enabled server (build/fault/forkchatd)
+
+$(FAULT_COUNT): fault/fiu_count.c | $(FAULT_STAMP)
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -fPIC -shared $< -o $@ -ldl
 
 $(FAULT_BUILD)/obj/%.o: core/%.c | $(FAULT_STAMP)
 	@mkdir -p $(@D)
@@ -41,7 +47,7 @@ $(FAULT_BUILD)/obj/%.o: core/%.c | $(FAULT_STAMP)
 $(FAULT_BIN): $(FAULT_OBJS) | $(FAULT_STAMP)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu $(NAME_LIBS)
 
-fault: $(FAULT_BIN) | $(FAULT_STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
+fault: $(FAULT_BIN) $(FAULT_COUNT) | $(FAULT_STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
 	$(FAULT_RUN) --suite full $(FAULT_FUZZ) $(FAULT_ARGS)
 	@$(MAKE) --no-print-directory fault-sweep
 
@@ -49,11 +55,11 @@ fault: $(FAULT_BIN) | $(FAULT_STAMP)  ## fault-injection matrix (table, fault/re
 SWEEP_BUDGET ?= 240
 SWEEP_ARGS   ?=
 .PHONY: fault-sweep
-fault-sweep: $(FAULT_BIN) | $(FAULT_STAMP)  ## Nth-call sweep of every in-code failpoint (SWEEP_BUDGET s)
+fault-sweep: $(FAULT_BIN) $(FAULT_COUNT) | $(FAULT_STAMP)  ## Nth-call sweep of every in-code failpoint (SWEEP_BUDGET s)
 	$(FAULT_PY) fault/sweep.py --server $(FAULT_BIN) --fed --budget $(SWEEP_BUDGET) $(SWEEP_ARGS)
 
-fault-quick: $(FAULT_BIN) | $(FAULT_STAMP)  ## CI subset of the fault matrix (< 2 min)
+fault-quick: $(FAULT_BIN) $(FAULT_COUNT) | $(FAULT_STAMP)  ## CI subset of the fault matrix (< 2 min)
 	$(FAULT_RUN) --suite quick $(FAULT_ARGS)
 
-fault-soak: $(FAULT_BIN) | $(FAULT_STAMP)  ## random failpoints under load (SEED=n DURATION=s)
+fault-soak: $(FAULT_BIN) $(FAULT_COUNT) | $(FAULT_STAMP)  ## random failpoints under load (SEED=n DURATION=s)
 	$(FAULT_RUN) --soak --seed $(SEED) --duration $(DURATION) $(FAULT_ARGS)

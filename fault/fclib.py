@@ -22,11 +22,30 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "integration" / "lib"))
 
 from harness import Fail                    # noqa: E402,F401 (the fault scripts' Fail)
+from harness import timescale               # noqa: E402
 from harness.server import ROOT, Server     # noqa: E402
 from harness.timescale import scaled, wait_for    # noqa: E402
 
 SERVER_BIN = Path(os.environ.get("FAULT_FORKCHATD", ROOT / "build" / "fault" / "forkchatd"))
 SIGBLOCK = Path(__file__).resolve().parent / "sigblock.py"
+
+
+# fault/fiu_count.c (make fault-build): counts the preload's failures
+# (posix/*, libc/*) into $FORKCHAT_FAILPOINT_LOG, as core/sys/failpoint.h does
+# for the in-code points (runner.py's fired column); runner.py --count-lib
+COUNT_LIB = Path(os.environ.get("FAULT_FIU_COUNT", ROOT / "build" / "fault" / "fiu_count.so"))
+
+
+def fiu_count_lib():
+    return COUNT_LIB
+
+
+def use_server(path=None):
+    """The fault build under test (--server), and its time scale."""
+    global SERVER_BIN
+    if path:
+        SERVER_BIN = Path(path).resolve()
+    timescale.use(SERVER_BIN)
 
 
 class Skip(Exception):
@@ -122,8 +141,8 @@ class FiuServer(Server):
     def prefix(self):
         """wrap + fiu-run's environment (sigblock.py, see there)."""
         sigblock = public_copy(SIGBLOCK) if "setpriv" in self.wrap else SIGBLOCK
-        fr = ["/usr/bin/python3", str(sigblock)] + (["-x"] if self.preload else []) + \
-            ["-f", self.prefix_path]
+        fr = ["/usr/bin/python3", str(sigblock)] + (
+            ["-x", "-p", str(fiu_count_lib())] if self.preload else []) + ["-f", self.prefix_path]
         for c in self.start_cmds:
             fr += ["-c", c]
         return self.wrap + fr + ["--"]

@@ -445,9 +445,7 @@ def main():
     ap.add_argument("--fed", action="store_true", help="sweep the fed/ and bridge/ points too "
                     "(needs redis-server)")
     a = ap.parse_args()
-    if a.server:
-        fclib.SERVER_BIN = Path(a.server).resolve()
-    timescale.use(fclib.SERVER_BIN)
+    fclib.use_server(a.server)
     known = all_points()
     missing = sorted(known - set(LONE_POINTS) - set(FED_POINTS))
     if missing:

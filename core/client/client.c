@@ -26,7 +26,6 @@
  * 3 the server said BYE for another reason (SHUTDOWN, SERVER_FULL, ...).
  */
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -45,7 +44,9 @@
 #include <unistd.h>
 
 #include "client/edit.h"
+#include "lib/buf.h"
 #include "sys/failpoint.h"
+#include "sys/proc.h"
 #include "client/render.h"
 
 #ifndef FORKCHAT_VERSION
@@ -71,12 +72,6 @@ enum reg_state {
 	REG_NEED, /* the next input line is a nickname */
 	REG_WAIT, /* nickname sent, reply pending */
 	REG_DONE  /* registered: lines go straight out */
-};
-
-struct buf {
-	char *p;
-	size_t len;
-	size_t cap;
 };
 
 struct client {
@@ -135,40 +130,18 @@ usage(FILE *fp)
 }
 
 static void
-die(const char *what)
+client_die(const char *what)
 {
 	fprintf(stderr, "forkchat: %s: %s\n", what, strerror(errno));
 	exit(EXIT_LOST);
 }
 
-/* ---- growable byte buffers -------------------------------------------- */
-
+/* The client cannot go on without memory for what it must send or show. */
 static void
-buf_add(struct buf *b, const char *s, size_t n)
+append(struct buf *b, const char *s, size_t n)
 {
-	char *p;
-	size_t cap;
-
-	if (b->len + n > b->cap) {
-		cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		if ((p = realloc(b->p, cap)) == NULL)
-			die("out of memory");
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void
-buf_drop(struct buf *b, size_t n)
-{
-	if (n == 0)
-		return;
-	memmove(b->p, b->p + n, b->len - n);
-	b->len -= n;
+	if (buf_append(b, s, n) < 0)
+		client_die("out of memory");
 }
 
 /* ---- options and connection ------------------------------------------- */
@@ -257,7 +230,7 @@ port_valid(const char *port)
 
 /* Blocking connect, done before any signal is blocked; fd or -1. */
 static int
-net_connect(const char *host, const char *port)
+connect_server(const char *host, const char *port)
 {
 	struct addrinfo hints, *res, *ai;
 	int fd = -1, err, saved = 0;
@@ -333,8 +306,8 @@ kbd_main(int wfd, pid_t parent, int raw)
 	ssize_t n;
 
 	kbd_reset_signals();
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
-		child_exit(0); /* the parent is gone already */
+	if (proc_die_with(parent, SIGTERM) < 0)
+		proc_exit(0); /* the parent is gone already */
 	for (;;) {
 		n = read(STDIN_FILENO, buf + have, sizeof(buf) - have);
 		if (n == -1 && errno == EINTR)
@@ -349,17 +322,17 @@ kbd_main(int wfd, pid_t parent, int raw)
 		if (cut == 0)
 			continue;
 		if (write_all(wfd, buf, cut) == -1)
-			child_exit(1);
+			proc_exit(1);
 		kill(parent, SIGUSR1);
 		memmove(buf, buf + cut, have - cut);
 		have -= cut;
 	}
 	if (have > 0 &&
 	    (write_all(wfd, buf, have) == -1 || write_all(wfd, "\n", 1) == -1))
-		child_exit(1);
+		proc_exit(1);
 	close(wfd); /* EOF tells the parent */
 	kill(parent, SIGUSR1);
-	child_exit(0);
+	proc_exit(0);
 }
 
 static void
@@ -369,11 +342,11 @@ kbd_spawn(struct client *c)
 	int fds[2];
 
 	if (pipe2(fds, O_CLOEXEC) == -1)
-		die("pipe");
+		client_die("pipe");
 	fflush(NULL);
 	switch (c->kbd_pid = fork()) {
 	case -1:
-		die("fork");
+		client_die("fork");
 		break;
 	case 0:
 		close(fds[0]);
@@ -384,7 +357,7 @@ kbd_spawn(struct client *c)
 	close(fds[1]);
 	c->kbd_fd = fds[0];
 	if (fcntl(c->kbd_fd, F_SETFL, O_NONBLOCK) == -1)
-		die("fcntl");
+		client_die("fcntl");
 }
 
 /* SIGTERM the child by its pid, wait a bounded time, then SIGKILL. */
@@ -535,8 +508,9 @@ sock_flush(struct client *c)
 {
 	ssize_t n;
 
-	while (c->out.len > 0 && !c->write_dead) {
-		n = send(c->sock, c->out.p, c->out.len, MSG_NOSIGNAL);
+	while (buf_used(&c->out) > 0 && !c->write_dead) {
+		n = send(c->sock, buf_head(&c->out), buf_used(&c->out),
+		    MSG_NOSIGNAL);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -548,7 +522,7 @@ sock_flush(struct client *c)
 				c->write_dead = 1;
 			return;
 		}
-		buf_drop(&c->out, (size_t)n);
+		buf_consume(&c->out, (size_t)n);
 		if (c->quitting)
 			start_deadline(c); /* bound idleness, not work */
 	}
@@ -559,15 +533,15 @@ send_line(struct client *c, const char *s, size_t n)
 {
 	if (c->write_dead)
 		return;
-	buf_add(&c->out, s, n);
-	buf_add(&c->out, "\n", 1); /* the main loop flushes, once a turn */
+	append(&c->out, s, n);
+	append(&c->out, "\n", 1); /* the main loop flushes, once a turn */
 }
 
 /* Bytes waiting for the server: past CLIENT_OUT_MAX, keys wait too. */
 static size_t
 backlog(const struct client *c)
 {
-	return c->out.len + c->queue.len;
+	return buf_used(&c->out) + buf_used(&c->queue);
 }
 
 /* Is s[0..n) the command /NAME (any case), alone or with arguments? */
@@ -598,7 +572,7 @@ prompt_nick(struct client *c)
 {
 	if (c->ui)
 		c->redraw = 1; /* the prompt is the input row's */
-	else if (c->tty_in && c->reg == REG_NEED && c->queue.len == 0) {
+	else if (c->tty_in && c->reg == REG_NEED && buf_used(&c->queue) == 0) {
 		fputs("nickname: ", stdout);
 		fflush(stdout);
 	}
@@ -614,9 +588,9 @@ queue_pump(struct client *c)
 	char *line, *nl;
 	size_t off = 0, n;
 
-	while (c->reg != REG_WAIT && off < c->queue.len && !c->done) {
-		line = c->queue.p + off;
-		nl = memchr(line, '\n', c->queue.len - off);
+	while (c->reg != REG_WAIT && off < buf_used(&c->queue) && !c->done) {
+		line = buf_head(&c->queue) + off;
+		nl = memchr(line, '\n', buf_used(&c->queue) - off);
 		n = (size_t)(nl - line);
 		if (c->reg == REG_DONE || is_command(line, n, "help") ||
 		    is_command(line, n, "quit"))
@@ -627,7 +601,7 @@ queue_pump(struct client *c)
 		}
 		off += n + 1;
 	}
-	buf_drop(&c->queue, off); /* once: no quadratic memmove */
+	buf_consume(&c->queue, off); /* once: no quadratic memmove */
 }
 
 /* ---- reading the keyboard pipe ---------------------------------------- */
@@ -641,12 +615,12 @@ input_line(struct client *c, const char *s, size_t n)
 		prompt_nick(c);
 		return;
 	}
-	if (c->reg == REG_DONE && c->queue.len == 0) {
+	if (c->reg == REG_DONE && buf_used(&c->queue) == 0) {
 		send_user_line(c, s, n);
 		return;
 	}
-	buf_add(&c->queue, s, n);
-	buf_add(&c->queue, "\n", 1);
+	append(&c->queue, s, n);
+	append(&c->queue, "\n", 1);
 	queue_pump(c);
 }
 
@@ -665,7 +639,7 @@ ui_echo(struct client *c, const char *s, size_t n)
 	const char *p, *end = s + n;
 	size_t len, k;
 
-	if (c->reg != REG_DONE || c->queue.len > 0 || c->write_dead)
+	if (c->reg != REG_DONE || buf_used(&c->queue) > 0 || c->write_dead)
 		return;
 	if (n > 0 && s[0] == '/' && !(n > 1 && s[1] == '/')) {
 		if (!is_command(s, n, "whisper") && !is_command(s, n, "w"))
@@ -728,16 +702,16 @@ split_lines(struct client *c, struct buf *b, size_t cap,
 	char *line, *nl;
 	size_t off = 0, n;
 
-	while (off < b->len && !c->done) {
-		line = b->p + off;
-		nl = memchr(line, '\n', b->len - off);
-		if (nl == NULL && b->len - off < cap)
+	while (off < buf_used(b) && !c->done) {
+		line = buf_head(b) + off;
+		nl = memchr(line, '\n', buf_used(b) - off);
+		if (nl == NULL && buf_used(b) - off < cap)
 			break;
-		n = nl != NULL ? (size_t)(nl - line) : b->len - off;
+		n = nl != NULL ? (size_t)(nl - line) : buf_used(b) - off;
 		fn(c, line, n);
 		off += nl != NULL ? n + 1 : n;
 	}
-	buf_drop(b, off);
+	buf_consume(b, off);
 }
 
 static void
@@ -759,13 +733,13 @@ drain_kbd(struct client *c)
 			return;
 		if (n <= 0) {
 			c->kbd_eof = 1; /* end of input: leave */
-			if (c->kbd_in.len > 0)
-				buf_add(&c->kbd_in, "\n", 1);
-			buf_add(&c->kbd_in, "/quit\n", 6);
+			if (buf_used(&c->kbd_in) > 0)
+				append(&c->kbd_in, "\n", 1);
+			append(&c->kbd_in, "/quit\n", 6);
 		} else if (c->ui)
 			ui_keys(c, tmp, (size_t)n);
 		else
-			buf_add(&c->kbd_in, tmp, (size_t)n);
+			append(&c->kbd_in, tmp, (size_t)n);
 		split_lines(c, &c->kbd_in, CLIENT_KBD_LINE_MAX, input_line);
 		if (c->kbd_eof && !c->quitting)
 			start_deadline(c); /* bounded even if held */
@@ -827,7 +801,7 @@ print_rendered(struct client *c, const char *s, size_t len)
 
 /* Copy field idx (0: the keyword) of s[0..n), sanitised, to out. */
 static void
-field(const char *s, size_t n, int idx, char *out, size_t outsz)
+copy_field(const char *s, size_t n, int idx, char *out, size_t outsz)
 {
 	const char *p = s, *end = s + n, *sp;
 
@@ -844,9 +818,9 @@ static void
 ui_track(struct client *c, const char *s, size_t n)
 {
 	if (n > 8 && memcmp(s, "OK NICK ", 8) == 0)
-		field(s, n, 2, c->nick, sizeof(c->nick));
+		copy_field(s, n, 2, c->nick, sizeof(c->nick));
 	else if (n > 8 && memcmp(s, "OK JOIN ", 8) == 0)
-		field(s, n, 2, c->room, sizeof(c->room));
+		copy_field(s, n, 2, c->room, sizeof(c->room));
 	else if (n > 8 && memcmp(s, "REMOVED ", 8) == 0)
 		snprintf(c->room, sizeof(c->room), "lobby");
 	else
@@ -902,10 +876,11 @@ drain_sock(struct client *c)
 		if (n <= 0) {
 			c->sock_err = n == -1 ? errno : 0;
 			c->sock_eof = 1;
-			if (c->net_in.len > 0) /* a last unterminated line */
-				buf_add(&c->net_in, "\n", 1);
+			if (buf_used(&c->net_in) >
+			    0) /* a last unterminated line */
+				append(&c->net_in, "\n", 1);
 		} else
-			buf_add(&c->net_in, tmp, (size_t)n);
+			append(&c->net_in, tmp, (size_t)n);
 		split_lines(c, &c->net_in, CLIENT_NET_LINE_MAX, server_line);
 	}
 	fflush(stdout);
@@ -938,7 +913,7 @@ finish_eof(struct client *c)
 }
 
 static void
-on_signal(struct client *c, int signo)
+handle_signal(struct client *c, int signo)
 {
 	sigset_t set;
 	int st;
@@ -1005,7 +980,7 @@ wait_event(struct client *c)
 		signo = sigtimedwait(&client_sigs, NULL, &left);
 	}
 	if (signo > 0)
-		on_signal(c, signo);
+		handle_signal(c, signo);
 }
 
 static void
@@ -1022,7 +997,7 @@ setup_signals(int ui)
 	if (ui)
 		sigaddset(&client_sigs, SIGQUIT);
 	if (sigprocmask(SIG_BLOCK, &client_sigs, NULL) == -1)
-		die("sigprocmask");
+		client_die("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -1032,7 +1007,7 @@ sock_async(int fd)
 {
 	if (fcntl(fd, F_SETOWN, getpid()) == -1 ||
 	    fcntl(fd, F_SETFL, O_NONBLOCK | O_ASYNC) == -1)
-		die("fcntl");
+		client_die("fcntl");
 }
 
 int
@@ -1049,7 +1024,7 @@ main(int argc, char **argv)
 	}
 	c.tty_in = isatty(STDIN_FILENO);
 	render_locale(); /* display widths of UTF-8 text */
-	if ((c.sock = net_connect(host, port)) == -1)
+	if ((c.sock = connect_server(host, port)) == -1)
 		return EXIT_LOST;
 	c.ui = c.tty_in && isatty(STDOUT_FILENO) && tty_raw() == 0;
 	edit_init(&c.ed);
@@ -1083,9 +1058,9 @@ main(int argc, char **argv)
 	kbd_stop(&c);
 	close(c.sock);
 	close(c.kbd_fd);
-	free(c.out.p);
-	free(c.net_in.p);
-	free(c.kbd_in.p);
-	free(c.queue.p);
+	buf_free(&c.out);
+	buf_free(&c.net_in);
+	buf_free(&c.kbd_in);
+	buf_free(&c.queue);
 	return c.status;
 }

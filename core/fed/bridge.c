@@ -38,9 +38,10 @@
 #include "sys/clock.h"
 #include "sys/failpoint.h"
 #include "fed/fedev.h"
-#include "sys/ipc.h"
+#include "fed/fedipc.h"
 #include "chat/name.h"
 #include "sys/net.h"
+#include "sys/proc.h"
 #include "fed/resp.h"
 
 #define MAX_NODES      4096
@@ -151,16 +152,8 @@ static void
 to_parent(struct bridge *b, uint16_t type, uint16_t code, uint32_t slot,
     const char *p, size_t len)
 {
-	struct ipc_hdr h = { slot, type, code, (uint32_t)len };
-	char *d;
-
-	if ((d = buf_reserve(&b->pout, IPC_HDR + len)) == NULL) {
+	if (ipc_put(&b->pout, slot, type, code, p, len) < 0)
 		b->broken = 1; /* a record lost: end after this turn */
-		return;
-	}
-	memcpy(d, &h, IPC_HDR);
-	memcpy(d + IPC_HDR, p, len);
-	buf_commit(&b->pout, IPC_HDR + len);
 }
 
 /*
@@ -905,36 +898,26 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 	}
 }
 
-/* 0, or -1 when the parent closed the pipe. */
+/*
+ * 0, or -1 when the parent closed the pipe, or -2 if what it wrote cannot
+ * be framed (never: the parent writes whole records).
+ */
 static int
-read_parent(struct bridge *b)
+read_parent_records(struct bridge *b)
 {
+	static const struct ipc_rd rd = { 64 * 1024, 0 };
 	struct ipc_hdr h;
-	ssize_t n;
-	char *p;
+	size_t n = 0;
+	int r;
 
-	for (;;) {
-		if ((p = buf_reserve(&b->pin, 64 * 1024)) == NULL)
-			return 0;
-		n = read(b->cfg->down_fd, p, buf_room(&b->pin));
-		if (n > 0) {
-			buf_commit(&b->pin, (size_t)n);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0)
-			return -1;
-		break;
-	}
-	while (buf_used(&b->pin) >= IPC_HDR) {
-		memcpy(&h, buf_head(&b->pin), IPC_HDR);
-		if (buf_used(&b->pin) < IPC_HDR + h.len)
-			break;
+	if (ipc_read(b->cfg->down_fd, &b->pin, &rd, SIZE_MAX, &n) ==
+	    IPC_READ_EOF)
+		return -1;
+	while ((r = ipc_next(&b->pin, FEDIPC_MAX, &h)) > 0) {
 		handle_parent(b, &h, buf_head(&b->pin) + IPC_HDR);
-		buf_consume(&b->pin, IPC_HDR + h.len);
+		buf_consume(&b->pin, ipc_size(&h));
 	}
-	return 0;
+	return r < 0 ? -2 : 0;
 }
 
 /*
@@ -952,7 +935,7 @@ drain_on_exit(struct bridge *b)
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGIO);
-	(void)read_parent(b);
+	(void)read_parent_records(b);
 	while (b->up &&
 	    (buf_used(&b->outbox) > b->nacked || buf_used(&b->cmd.out) > 0) &&
 	    clock_mono_ms() < end) {
@@ -970,7 +953,7 @@ bridge_run(const struct bridge_cfg *cfg)
 	long long now, ms, wait;
 	sigset_t set;
 	siginfo_t si;
-	int sig;
+	int sig, r;
 
 	memset(&b, 0, sizeof(b));
 	b.cfg = cfg;
@@ -979,10 +962,7 @@ bridge_run(const struct bridge_cfg *cfg)
 	b.acked = b.acked_told = cfg->acked;
 	b.cmd.fd = b.sub.fd = -1;
 	b.backoff = BACKOFF_MIN;
-	sigemptyset(&set);
-	sigaddset(&set, SIGIO);
-	sigaddset(&set, SIGUSR2);
-	sigaddset(&set, SIGTERM);
+	proc_child_sigs(&set); /* blocked since the fork */
 	if (net_set_flags(cfg->down_fd, O_NONBLOCK) < 0)
 		return 1;
 	go_up(&b);
@@ -993,7 +973,9 @@ bridge_run(const struct bridge_cfg *cfg)
 		if (b.up &&
 		    now - b.last_refresh_ms >= cfg->nick_ttl * 1000LL / 3)
 			refresh_nicks(&b);
-		if (read_parent(&b) < 0) {
+		if ((r = read_parent_records(&b)) == -2)
+			return 3; /* the parent logs it and starts another */
+		if (r < 0) {
 			drain_on_exit(&b);
 			return 0;
 		}

@@ -34,12 +34,12 @@
 
 #include "fed/bridge.h"
 #include "lib/buf.h"
-#include "sys/child.h"
+#include "sys/proc.h"
 #include "sys/clock.h"
 #include "sys/failpoint.h"
 #include "fed/fed.h"
 #include "fed/fedev.h"
-#include "sys/ipc.h"
+#include "fed/fedipc.h"
 #include "sys/log.h"
 #include "chat/name.h"
 #include "sys/net.h"
@@ -73,7 +73,7 @@ struct release { /* a nick given up, repeated to a new bridge */
 };
 
 struct fed {
-	const struct server_opts *o;
+	struct fed_cfg cfg;
 	struct chat *chat;
 	pid_t pid; /* the bridge, 0 while it is not running */
 	int to_fd, from_fd;
@@ -130,23 +130,16 @@ static void
 record(struct fed *f, uint16_t type, uint16_t code, uint32_t slot,
     const void *a, size_t al, const void *b, size_t bl)
 {
-	struct ipc_hdr h = { slot, type, code, (uint32_t)(al + bl) };
-	char *d;
-
 	if (f->pid == 0)
 		return;
 	if (buf_used(&f->out) > FED_BACKLOG_MAX) {
 		log_error("federation: bridge backlog full, event dropped");
 		return;
 	}
-	if ((d = buf_reserve(&f->out, IPC_HDR + al + bl)) == NULL) {
+	if (ipc_put2(&f->out, slot, type, code, a, al, b, bl) < 0) {
 		log_error("federation: out of memory, record dropped");
 		return;
 	}
-	memcpy(d, &h, IPC_HDR); /* whole records only */
-	memcpy(d + IPC_HDR, a, al);
-	memcpy(d + IPC_HDR + al, b, bl);
-	buf_commit(&f->out, IPC_HDR + al + bl);
 	f->wake = 1;
 }
 
@@ -224,7 +217,7 @@ h_claim(void *ctx, unsigned token, const char *key)
 	struct fed *f = ctx;
 	struct claim *c;
 
-	if (token != 0 && f->nclaims < (size_t)f->o->max_clients) {
+	if (token != 0 && f->nclaims < (size_t)f->cfg.max_clients) {
 		c = &f->claims[f->nclaims++];
 		c->token = token;
 		snprintf(c->key, sizeof(c->key), "%s", key);
@@ -365,7 +358,7 @@ resume(struct fed *f)
 	for (i = f->nreleased > RELEASED ? f->nreleased - RELEASED : 0;
 	     i < f->nreleased; i++) {
 		r = &f->released[i % RELEASED];
-		if (now - r->at_ms <= f->o->nick_ttl * 1000LL)
+		if (now - r->at_ms <= f->cfg.nick_ttl * 1000LL)
 			record(f, IPC_FED_RELEASE, 0, 0, r->key, strlen(r->key),
 			    "", 0);
 	}
@@ -403,7 +396,7 @@ claims_local(struct fed *f)
 }
 
 static int
-spawn(struct fed *f)
+spawn_bridge(struct fed *f)
 {
 	static struct bridge_cfg cfg;
 	int down[2], up[2], keep[2];
@@ -427,19 +420,19 @@ spawn(struct fed *f)
 	if (pid == 0) {
 		keep[0] = down[0];
 		keep[1] = up[1];
-		child_setup(parent, keep, 2);
-		snprintf(cfg.host, sizeof(cfg.host), "%s", f->o->redis_host);
-		cfg.port = f->o->redis_port;
+		proc_child_setup(parent, keep, 2);
+		snprintf(cfg.host, sizeof(cfg.host), "%s", f->cfg.redis_host);
+		cfg.port = f->cfg.redis_port;
 		cfg.origin = f->origin;
 		snprintf(cfg.lastid, sizeof(cfg.lastid), "%s", f->lastid);
 		snprintf(cfg.run_id, sizeof(cfg.run_id), "%s", f->run_id);
 		cfg.acked = f->acked;
-		cfg.nick_ttl = f->o->nick_ttl;
-		cfg.timeout_ms = f->o->redis_timeout_ms;
+		cfg.nick_ttl = f->cfg.nick_ttl;
+		cfg.timeout_ms = f->cfg.redis_timeout_ms;
 		cfg.down_fd = down[0];
 		cfg.up_fd = up[1];
 		cfg.parent = parent;
-		child_exit(bridge_run(&cfg));
+		proc_exit(bridge_run(&cfg));
 	}
 	close(down[0]);
 	close(up[1]);
@@ -452,13 +445,13 @@ spawn(struct fed *f)
 	    net_set_flags(f->from_fd, O_NONBLOCK) < 0)
 		log_error("federation: fcntl: %s", strerror(errno));
 	log_info("federation: bridge pid=%d redis=%s:%d hub=%s origin=%s",
-	    (int)pid, f->o->redis_host, f->o->redis_port, f->hub, f->origin);
+	    (int)pid, f->cfg.redis_host, f->cfg.redis_port, f->hub, f->origin);
 	resume(f);
 	return 0;
 }
 
 struct fed *
-fed_start(const struct server_opts *o, struct chat *chat)
+fed_start(const struct fed_cfg *cfg, struct chat *chat)
 {
 	struct fed *f = calloc(1, sizeof(*f));
 	struct timespec ts;
@@ -466,28 +459,28 @@ fed_start(const struct server_opts *o, struct chat *chat)
 
 	if (f == NULL)
 		return NULL;
-	if ((f->claims = calloc((size_t)o->max_clients, sizeof(*f->claims))) ==
-	    NULL) {
+	if ((f->claims = calloc(
+	         (size_t)cfg->max_clients, sizeof(*f->claims))) == NULL) {
 		free(f);
 		return NULL;
 	}
-	f->o = o;
+	f->cfg = *cfg;
 	f->chat = chat;
 	f->to_fd = f->from_fd = -1;
 	f->down_since_ms = clock_mono_ms(); /* down until the bridge says */
-	if (o->hub_id[0])
-		snprintf(f->hub, sizeof(f->hub), "%s", o->hub_id);
+	if (cfg->hub_id[0])
+		snprintf(f->hub, sizeof(f->hub), "%s", cfg->hub_id);
 	else {
 		if (gethostname(host, sizeof(host)) < 0)
 			snprintf(host, sizeof(host), "hub");
 		host[sizeof(host) - 1] = '\0';
-		snprintf(f->hub, sizeof(f->hub), "%s-%d", host, o->port);
+		snprintf(f->hub, sizeof(f->hub), "%s-%d", host, cfg->port);
 	}
 	/* one origin per run of the hub: a restarted bridge keeps it */
 	clock_gettime(CLOCK_REALTIME, &ts);
 	snprintf(f->origin, sizeof(f->origin), "%s/%lld.%d", f->hub,
 	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, (int)getpid());
-	if (spawn(f) < 0) {
+	if (spawn_bridge(f) < 0) {
 		free(f->claims);
 		free(f);
 		return NULL;
@@ -621,7 +614,7 @@ handle_event(struct fed *f, const char *p, size_t len)
 }
 
 static void
-handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
+handle_bridge_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 {
 	unsigned long long seq;
 	size_t i;
@@ -691,34 +684,30 @@ handle_record(struct fed *f, const struct ipc_hdr *h, const char *p)
 int
 fed_drain(struct fed *f, size_t budget)
 {
+	static const struct ipc_rd rd = { 64 * 1024, 0 };
 	struct ipc_hdr h;
-	size_t done = 0;
-	ssize_t n;
-	char *p;
+	size_t done = 0, n = 0;
+	int r;
 
-	while (f->from_fd >= 0 && buf_used(&f->in) < FED_IN_MAX) {
-		if ((p = buf_reserve(&f->in, 64 * 1024)) == NULL)
-			break;
-		n = read(f->from_fd, p, buf_room(&f->in));
-		if (n > 0)
-			buf_commit(&f->in, (size_t)n);
-		else if (n < 0 && errno == EINTR)
-			continue;
-		else
-			break;
+	if (f->from_fd >= 0 && buf_used(&f->in) < FED_IN_MAX)
+		(void)ipc_read(
+		    f->from_fd, &f->in, &rd, FED_IN_MAX - buf_used(&f->in), &n);
+	while (done < budget && (r = ipc_next(&f->in, FEDIPC_MAX, &h)) > 0) {
+		handle_bridge_record(f, &h, buf_head(&f->in) + IPC_HDR);
+		buf_consume(&f->in, ipc_size(&h));
+		done += ipc_size(&h);
 	}
-	while (buf_used(&f->in) >= IPC_HDR && done < budget) {
-		memcpy(&h, buf_head(&f->in), IPC_HDR);
-		if (buf_used(&f->in) < IPC_HDR + h.len)
-			break;
-		handle_record(f, &h, buf_head(&f->in) + IPC_HDR);
-		buf_consume(&f->in, IPC_HDR + h.len);
-		done += IPC_HDR + h.len;
-	}
-	if (buf_used(&f->in) < IPC_HDR)
+	if ((r = ipc_next(&f->in, FEDIPC_MAX, &h)) < 0) {
+		/* the bridge never writes that: drop it all, restart it */
+		log_error("federation: corrupt record from the bridge (length "
+		          "%u), %zu bytes dropped",
+		    h.len, buf_used(&f->in));
+		buf_reset(&f->in);
+		if (f->pid > 0)
+			kill(f->pid, SIGTERM);
 		return 0;
-	memcpy(&h, buf_head(&f->in), IPC_HDR); /* a whole one left? */
-	return buf_used(&f->in) >= IPC_HDR + h.len;
+	}
+	return r; /* a whole one left? */
 }
 
 void
@@ -745,7 +734,7 @@ void
 fed_tick(struct fed *f, long long now)
 {
 	if (f->pid == 0 && now >= f->restart_ms) {
-		f->spawn_failed = spawn(f) < 0;
+		f->spawn_failed = spawn_bridge(f) < 0;
 		if (f->spawn_failed) {
 			log_error(
 			    "federation: bridge restart: %s", strerror(errno));
@@ -756,10 +745,10 @@ fed_tick(struct fed *f, long long now)
 		claims_local(f);
 	if (f->pid > 0 &&
 	    ((f->dirty && now - f->last_pub_ms >= PRESENCE_MIN_MS) ||
-	        now - f->last_pub_ms >= f->o->nick_ttl * 1000LL / 3))
+	        now - f->last_pub_ms >= f->cfg.nick_ttl * 1000LL / 3))
 		publish_presence(f, now);
 	chat_fed_expire(
-	    f->chat, presence_clock(f, now), f->o->nick_ttl * 1000LL);
+	    f->chat, presence_clock(f, now), f->cfg.nick_ttl * 1000LL);
 }
 
 int

@@ -11,13 +11,24 @@
 #include <sys/types.h>
 
 #include "chat/chat.h"
-#include "server/opts.h"
 #include "lib/stats.h"
 
 struct fed;
 
-/* Start the bridge (o->redis must be set); NULL with errno on failure. */
-struct fed *fed_start(const struct server_opts *o, struct chat *chat);
+/* What federation needs of the server's configuration (filled by it). */
+struct fed_cfg {
+	char redis_host[256];
+	int redis_port;
+	char hub_id[65];      /* "" = HOSTNAME-PORT */
+	int port;             /* this hub's listening port */
+	int max_clients;      /* nick claims in flight: one per slot at most */
+	int nick_ttl;         /* seconds a dead hub's nicks stay taken */
+	int redis_timeout_ms; /* a reply due this long: Redis is down */
+};
+
+/* Start the bridge (cfg->redis_host set; cfg is copied); NULL with errno
+ * on failure. */
+struct fed *fed_start(const struct fed_cfg *cfg, struct chat *chat);
 
 /* The chat_fed hooks to install, with ctx = the fed. */
 void fed_hooks(struct chat_fed *hooks);

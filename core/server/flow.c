@@ -130,7 +130,7 @@ flow_is_hot(const struct flow *f, int slot)
 void
 flow_spoke(struct flow *f, int slot)
 {
-	if (f->sl[slot].spoke)
+	if (f == NULL || f->sl[slot].spoke)
 		return;
 	f->sl[slot].spoke = 1;
 	f->spoke[f->nspoke++] = slot;
@@ -208,9 +208,12 @@ int
 flow_hold(
     struct flow *f, int slot, const struct ipc_hdr *h, const char *payload)
 {
-	struct fslot *c = &f->sl[slot];
+	struct fslot *c;
 	char *p;
 
+	if (f == NULL) /* no flow control (unit tests of the server) */
+		return 0;
+	c = &f->sl[slot];
 	if (!c->paused && !c->holding)
 		return 0;
 	if ((p = buf_reserve(&c->held, IPC_HDR + h->len)) == NULL) {
@@ -263,6 +266,8 @@ flow_replay(
 	size_t all = (size_t)-1;
 	int left = 0;
 
+	if (f == NULL)
+		return 0;
 	if (slot >= 0)
 		return f->sl[slot].holding ?
 		    replay_slot(f, slot, &all, fn, ctx) :

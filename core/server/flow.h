@@ -43,6 +43,7 @@ enum flow_verdict { FLOW_OK, FLOW_STALLED, FLOW_TOO_SLOW, FLOW_TOO_BIG };
 
 struct flow;
 
+/* flow_spoke, flow_hold and flow_replay take a NULL flow: no control. */
 struct flow *flow_new(const struct flow_cfg *cfg);
 void flow_free(struct flow *f);
 

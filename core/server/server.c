@@ -33,7 +33,7 @@
 #include "lib/buf.h"
 #include "sys/clock.h"
 #include "chat/chat.h"
-#include "sys/child.h"
+#include "sys/proc.h"
 #include "sys/failpoint.h"
 #include "fed/fed.h"
 #include "sys/ipc.h"
@@ -214,7 +214,7 @@ dispatch(void *ctx, const struct ipc_hdr *h, const char *p)
 }
 
 static void
-handle_record(struct server *s, const struct ipc_hdr *h, const char *p)
+handle_child_record(struct server *s, const struct ipc_hdr *h, const char *p)
 {
 	if (h->slot >= (uint32_t)s->o->max_clients ||
 	    fanout_state(s->fo, (int)h->slot) != FANOUT_ACTIVE)
@@ -227,13 +227,17 @@ static void
 parse_records(struct server *s)
 {
 	struct ipc_hdr h;
+	int r;
 
-	while (buf_used(&s->in) >= IPC_HDR) {
-		memcpy(&h, buf_head(&s->in), IPC_HDR);
-		if (buf_used(&s->in) < IPC_HDR + h.len)
-			return; /* the rest is still in the pipe */
-		handle_record(s, &h, buf_head(&s->in) + IPC_HDR);
-		buf_consume(&s->in, IPC_HDR + h.len);
+	while ((r = ipc_next(&s->in, IPC_SHARED_MAX, &h)) > 0) {
+		handle_child_record(s, &h, buf_head(&s->in) + IPC_HDR);
+		buf_consume(&s->in, ipc_size(&h));
+	}
+	if (r < 0) { /* no child writes that: nothing after it can be framed */
+		log_error("corrupt record on the shared pipe (length %u), "
+		          "%zu bytes dropped",
+		    h.len, buf_used(&s->in));
+		buf_reset(&s->in);
 	}
 }
 
@@ -245,25 +249,19 @@ parse_records(struct server *s)
 static int
 drain_inbound(struct server *s, size_t budget)
 {
-	size_t total = 0, room;
+	static const struct ipc_rd rd = { IN_CHUNK, IPC_RD_SHORT };
+	enum ipc_read_end end;
+	size_t total = 0, n;
 	long long t0;
-	ssize_t n;
-	char *p;
 
 	while (total < budget) {
-		if ((p = buf_reserve(&s->in, IN_CHUNK / 4)) == NULL) {
-			log_error("out of memory reading children");
-			return 1;
-		}
-		room =
-		    buf_room(&s->in) < IN_CHUNK ? buf_room(&s->in) : IN_CHUNK;
+		n = 0;
 		t0 =
 		    clock_mono_us(); /* fan-out latency: read to end of flush */
-		n = FAIL("forkchatd/inbound/read", EIO) ?
-		    -1 :
-		    read(s->up_r, p, room);
+		end = FAIL("forkchatd/inbound/read", EIO) ?
+		    IPC_READ_ERROR :
+		    ipc_read(s->up_r, &s->in, &rd, 1, &n); /* one read */
 		if (n > 0) {
-			buf_commit(&s->in, (size_t)n);
 			parse_records(s);
 			/*
 			 * Flush per chunk: a flooding sender must not make the
@@ -273,17 +271,17 @@ drain_inbound(struct server *s, size_t budget)
 			fanout_flush(s->fo);
 			stats_hist_add(
 			    &s->fanout, (uint64_t)(clock_mono_us() - t0));
-			total += (size_t)n;
-			if ((size_t)n < room)
-				return 0; /* drained; more brings SIGUSR1 */
-		} else if (n < 0 && errno == EINTR)
-			continue;
-		else {
-			if (n < 0 && errno != EAGAIN) /* retried next turn */
-				log_error(
-				    "read from children: %s", strerror(errno));
-			return 0;
+			total += n;
 		}
+		if (end == IPC_READ_MORE)
+			continue;
+		if (end == IPC_READ_ERROR && errno == ENOMEM) {
+			log_error("out of memory reading children");
+			return 1;
+		}
+		if (end == IPC_READ_ERROR) /* retried next turn */
+			log_error("read from children: %s", strerror(errno));
+		return 0; /* drained; more brings SIGUSR1 */
 	}
 	return 1;
 }
@@ -297,20 +295,21 @@ child_main(struct server *s, int sock, int down, int slot, pid_t parent)
 		parent };
 	int keep[3] = { sock, down, s->up_w };
 
-	child_setup(parent, keep, 3);
-	child_exit(session_run(&cfg));
+	proc_child_setup(parent, keep, 3);
+	proc_exit(session_run(&cfg));
 }
 
 /* Say why and hang up; used when a session could not start. */
 static void
-refuse(int fd, const char *line)
+hang_up(int fd, const char *line)
 {
 	(void)!send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(fd);
 }
 
 static void
-spawn(struct server *s, int sock, const char *peer, const struct admit *a)
+spawn_session(
+    struct server *s, int sock, const char *peer, const struct admit *a)
 {
 	static const char busy[] = "BYE INTERNAL server cannot start a "
 	                           "session now\n";
@@ -319,7 +318,7 @@ spawn(struct server *s, int sock, const char *peer, const struct admit *a)
 
 	if (FAIL("forkchatd/spawn/pipe", EMFILE) || pipe2(p, O_CLOEXEC) < 0) {
 		log_error("pipe for %s: %s", peer, strerror(errno));
-		refuse(sock, busy);
+		hang_up(sock, busy);
 		return;
 	}
 	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
@@ -327,7 +326,7 @@ spawn(struct server *s, int sock, const char *peer, const struct admit *a)
 		log_error("fork for %s: %s", peer, strerror(errno));
 		close(p[0]);
 		close(p[1]);
-		refuse(sock, busy);
+		hang_up(sock, busy);
 		return;
 	}
 	if (pid == 0)
@@ -373,7 +372,7 @@ accept_all(struct server *s)
 		}
 		net_peer(&ss, peer, sizeof(peer));
 		if (admit_check(s->adm, fd, &ss, peer, s->nfree, &a) == 0)
-			spawn(s, fd, peer, &a);
+			spawn_session(s, fd, peer, &a);
 	}
 }
 
@@ -643,9 +642,26 @@ serve(struct server *s, const sigset_t *set)
 }
 
 static void
-on_signal(int sig)
+unused_handler(int sig)
 {
 	(void)sig; /* never runs while blocked; just exists */
+}
+
+/* Federation is given the part of the command line it needs. */
+static struct fed *
+start_fed(const struct server_opts *o, struct chat *chat)
+{
+	struct fed_cfg c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.redis_host, sizeof(c.redis_host), "%s", o->redis_host);
+	c.redis_port = o->redis_port;
+	snprintf(c.hub_id, sizeof(c.hub_id), "%s", o->hub_id);
+	c.port = o->port;
+	c.max_clients = o->max_clients;
+	c.nick_ttl = o->nick_ttl;
+	c.redis_timeout_ms = o->redis_timeout_ms;
+	return fed_start(&c, chat);
 }
 
 static int
@@ -669,7 +685,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	s->o = o;
 	s->lfd = lfd;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = unused_handler;
 	sigemptyset(set);
 	sigemptyset(&block);
 	for (i = 0; i < (int)(sizeof(sigs) / sizeof(sigs[0])); i++) {
@@ -712,7 +728,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 		return -1;
 	chat_set_hooks(s->chat, &hooks);
 	if (o->redis_host[0] != '\0') {
-		if ((s->fed = fed_start(o, s->chat)) == NULL)
+		if ((s->fed = start_fed(o, s->chat)) == NULL)
 			return -1;
 		fed_hooks(&fh);
 		fh.ctx = s->fed;

@@ -27,6 +27,7 @@
 
 #include "lib/buf.h"
 #include "sys/failpoint.h"
+#include "sys/proc.h"
 #include "sys/ipc.h"
 #include "lib/proto.h"
 #include "server/session.h"
@@ -61,16 +62,12 @@ static size_t
 up_batch(const struct session *s)
 {
 	const char *p = buf_head(&s->upq);
-	size_t used = buf_used(&s->upq), total = 0, rec;
+	size_t used = buf_used(&s->upq), total = 0;
 	struct ipc_hdr h;
 
-	while (total + IPC_HDR <= used) {
-		memcpy(&h, p + total, IPC_HDR);
-		rec = IPC_HDR + h.len;
-		if (total + rec > IPC_BATCH)
-			break;
-		total += rec;
-	}
+	while (ipc_get(p + total, used - total, IPC_SHARED_MAX, &h) > 0 &&
+	    total + ipc_size(&h) <= IPC_BATCH)
+		total += ipc_size(&h);
 	return total;
 }
 
@@ -91,7 +88,7 @@ give_up(struct session *s)
 	if (finish_line(s))
 		(void)!send(s->cfg->sock, error, sizeof(error) - 1,
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
-	child_exit(1);
+	proc_exit(1);
 }
 
 /*
@@ -124,14 +121,8 @@ static void
 up_record(
     struct session *s, enum ipc_type type, int code, const char *p, size_t len)
 {
-	struct ipc_hdr h;
-
-	h.slot = (uint32_t)s->cfg->slot;
-	h.type = (uint16_t)type;
-	h.code = (uint16_t)code;
-	h.len = (uint32_t)len;
-	if (buf_append(&s->upq, &h, IPC_HDR) < 0 ||
-	    buf_append(&s->upq, p, len) < 0)
+	if (ipc_put(&s->upq, (uint32_t)s->cfg->slot, type, (unsigned)code, p,
+	        len) < 0)
 		give_up(s); /* cannot keep the stream whole */
 }
 
@@ -218,7 +209,7 @@ done:
 }
 
 static void
-read_parent(struct session *s)
+read_down(struct session *s)
 {
 	ssize_t n;
 	char *p;
@@ -364,11 +355,7 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	s->fr.max = cfg->max_line;
 	if ((s->fr.line = malloc(cfg->max_line + 2)) == NULL)
 		return -1;
-	sigemptyset(set);
-	sigaddset(set, SIGIO);
-	sigaddset(set, SIGUSR2);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, IPC_SIG_FLOW);
+	proc_child_sigs(set); /* IO, USR2, TERM, IPC_SIG_FLOW */
 	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
 		return -1;
 	fl = fcntl(cfg->down_fd, F_GETFL);
@@ -415,7 +402,7 @@ session_run(const struct session_cfg *cfg)
 		else if (buf_used(&s.upq) > 0)
 			up_notify(&s);
 		if (sig != SIGIO || s.capped)
-			read_parent(&s);
+			read_down(&s);
 		write_client(&s);
 		if (s.dead)
 			break;

@@ -18,6 +18,7 @@
 
 #include "sys/daemon.h"
 #include "sys/failpoint.h"
+#include "sys/proc.h"
 #include "sys/safefile.h"
 
 int
@@ -40,15 +41,15 @@ daemon_start(void)
 		close(p[1]);
 		while (read(p[0], ok, sizeof(ok)) < 0 && errno == EINTR)
 			;
-		child_exit(ok[0] == 'o' ? 0 : 1);
+		proc_exit(ok[0] == 'o' ? 0 : 1);
 	}
 	close(p[0]);
 	if (setsid() < 0)
-		child_exit(1);
+		proc_exit(1);
 	if ((pid = fork()) < 0)
-		child_exit(1);
+		proc_exit(1);
 	if (pid > 0)
-		child_exit(0); /* not a session leader: no tty ever again */
+		proc_exit(0); /* not a session leader: no tty ever again */
 	umask(022);
 	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(fd, STDIN_FILENO);

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * failpoint.h - libfiu failure points, compiled in only for fault builds,
- * and child_exit(), which coverage builds hook.
+ * failpoint.h - libfiu failure points, compiled in only for fault builds.
  *
  * FAIL("forkchatd/spawn/fork", EAGAIN) is 0 in a normal build, so the
  * compiler removes it and the binary has no libfiu dependency.  Built with
@@ -105,26 +104,5 @@ failpoint_nth_hit(const char *name)
 #define FAIL(name, err)  0
 #define FAILPOINT_INIT() ((void)0)
 #endif
-
-/*
- * child_exit(status): how every forked child ends.  It is _exit(), which
- * must not run the parent's atexit handlers or flush its stdio buffers a
- * second time; a coverage build (-DFORKCHAT_COVERAGE) first writes the
- * child's gcov counters, which _exit() would otherwise throw away.
- */
-#include <unistd.h>
-#ifdef FORKCHAT_COVERAGE
-void __gcov_dump(void);
-#endif
-
-/* A function, not a macro: the status is computed before the dump. */
-static inline __attribute__((noreturn)) void
-child_exit(int status)
-{
-#ifdef FORKCHAT_COVERAGE
-	__gcov_dump();
-#endif
-	_exit(status);
-}
 
 #endif

@@ -34,7 +34,7 @@
 #include "lib/buf.h"
 #include "sys/clock.h"
 #include "fed/fed.h"
-#include "sys/ipc.h"
+#include "fed/fedipc.h"
 #include "lib/stats.h"
 
 #define FAKE_PID 800000
@@ -134,7 +134,7 @@ __wrap_chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
 {
 }
 
-static struct server_opts o;
+static struct fed_cfg o;
 static struct chat_fed hooks;
 static struct fed *f;
 

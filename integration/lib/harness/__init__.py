@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """harness - the one Python test harness of forkchat.
 
 Shared by integration/ (pytest), fault/ (the fault matrix, sweep, soak,

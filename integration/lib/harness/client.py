@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """client - one protocol client for every forkchat harness.
 
 ChatClient speaks docs/PROTOCOL.md over a plain TCP socket to 127.0.0.1:
@@ -364,7 +365,10 @@ class ChatClient:
     def register(self, nick=None, timeout=None):
         """Send nick and require OK NICK nick, OK JOIN lobby (after HELLO)."""
         nick = nick or self.nick
-        if self.hello is None:
+        with self.cond:     # the HELLO line: not yet read by the caller?
+            read = any(x.startswith("HELLO ") for x in self.history) and \
+                not any(x.startswith("HELLO ") for x in self.lines)
+        if self.hello is None and not read:
             self.hello = self.expect(r"HELLO forkchatd/\S+( .*)?", timeout)
         self.send(nick)
         self.expect_next_exact("OK NICK %s" % nick, timeout)

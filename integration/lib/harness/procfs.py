@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """procfs - inspect processes and sockets through /proc only (no ps, no names).
 
 A process counts as gone when /proc/PID is missing, is a zombie ('Z': PID 1

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """server - start, inspect and stop a real forkchatd (and a redis-server).
 
 Server(workdir, args): `forkchatd -f -p PORT -l WORKDIR/logs ARGS` on a free
@@ -184,14 +185,15 @@ class Server:
 
     def log_files(self):
         """Its log files (regular files only: never read a link to /dev/full)."""
-        return [p for p in sorted(self.logdir.glob("forkchatd_*.log")) if p.is_file()]
+        return [str(p) for p in sorted(self.logdir.glob("forkchatd_*.log")) if p.is_file()]
 
     def log(self):
         """All log text written so far (every forkchatd_*.log in the log dir)."""
         text = ""
         try:
             for p in self.log_files():
-                text += p.read_text(errors="replace")
+                with open(p, errors="replace") as f:
+                    text += f.read()
         except OSError:
             pass
         return text
@@ -299,16 +301,17 @@ class Server:
 
 
 class Redis:
-    """A redis-server on 127.0.0.1 (no persistence), stopped by PID."""
+    """A redis-server on 127.0.0.1 (no persistence), stopped by PID; on
+    port (else a free one), the same port again after stop() and start()."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, port=None):
         self.workdir = str(workdir)
-        self.port = None
+        self.port = port
         self.proc = None
         self.logf = None
 
     def start(self, port=None, timeout=10.0):
-        self.port = port or procfs.free_port()
+        self.port = port or self.port or procfs.free_port()
         self.logf = open(os.path.join(self.workdir, "redis-%d.log" % self.port), "ab")
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
