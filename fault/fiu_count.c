@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fiu_count.so - counts libfiu's preload failures (fault/README.md).
  *

@@ -63,8 +63,14 @@ class Fx:
 
     def start(self):
         self.srv.start()
+        # the baseline once setup() has opened all it keeps: the up pipe
+        # before the "limits" line, the bridge's pipes before "bridge
+        # pid=" (a fixed sleep raced setup() on a loaded machine: fed rows
+        # failed with "parent fds 9, baseline 7 (leak)" at load 77)
+        self.srv.log_has(r"\] info limits ", 10)
+        if "--redis" in self.srv.args:
+            self.srv.log_has(r"federation: bridge pid=\d+", 10)
         wait_for(lambda: self.srv.fds() > 0, 2)
-        time.sleep(0.05)
         self.base_fd = self.srv.fds()
         self.ctl = [self.client("c%d" % i) for i in range(self.nctl)]
         if self.ctl:

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fanout.c - the server parent's output side: per-child output queues,
- * the batched fan-out (one write and one SIGUSR2 per child per turn), the
- * bounded backlogs and the cuts.
+ * the batched fan-out (one write per child per turn; the write raises the
+ * child's SIGUSR2 itself, see session.c), the bounded backlogs and the
+ * cuts.
  *
  * Must never block on a child: every pipe it writes is non-blocking, and
  * what a pipe cannot take waits in that child's backlog.  With flow
@@ -11,7 +12,7 @@
  * consumer; without it, a backlog past --max-backlog is cut at once.
  *
  * Owns, per slot, the child's pid, the write end of its pipe, its output
- * queue and its state (fanout.h), and the dirty, wake and cut lists.  It
+ * queue and its state (fanout.h), and the dirty and cut lists.  It
  * never calls into the chat: the cuts it makes are reported through
  * cfg.cut after each pass over the dirty list.
  */
@@ -36,7 +37,6 @@ struct slot {
 	int dirty;      /* on the dirty list */
 	int backlogged; /* out holds what the pipe refused */
 	int failed;     /* output was lost (no memory): cut it */
-	int wake;       /* on the wake list: SIGUSR2 due */
 	struct buf out;
 };
 
@@ -50,8 +50,7 @@ struct fanout {
 	struct fanout_cfg cfg;
 	struct slot *sl;
 	int *dirty, ndirty, dirtycap;
-	int *woken, nwoken; /* children to signal after the writes */
-	struct cut *cuts;   /* to report after the pass (cfg.cut) */
+	struct cut *cuts; /* to report after the pass (cfg.cut) */
 	int ncuts;
 	int nbacklog;
 	int stopping;
@@ -71,9 +70,8 @@ fanout_new(const struct fanout_cfg *cfg)
 	f->dirtycap = cfg->max_clients * 2;
 	f->sl = calloc(n, sizeof(*f->sl));
 	f->dirty = calloc((size_t)f->dirtycap, sizeof(int));
-	f->woken = calloc(n, sizeof(int));
 	f->cuts = calloc(n, sizeof(*f->cuts));
-	if (!f->sl || !f->dirty || !f->woken || !f->cuts) {
+	if (!f->sl || !f->dirty || !f->cuts) {
 		fanout_free(f);
 		return NULL;
 	}
@@ -96,7 +94,6 @@ fanout_free(struct fanout *f)
 	}
 	free(f->sl);
 	free(f->dirty);
-	free(f->woken);
 	free(f->cuts);
 	free(f);
 }
@@ -280,7 +277,7 @@ static void
 flush_client(struct fanout *f, int slot)
 {
 	struct slot *c = &f->sl[slot];
-	size_t wrote = 0;
+	size_t wrote = 0; /* the child drained its pipe: flow.c */
 	ssize_t n;
 
 	if (c->failed && c->state != FANOUT_ABORTED) {
@@ -309,10 +306,6 @@ flush_client(struct fanout *f, int slot)
 			return;
 		}
 	}
-	if (wrote && !c->wake) {
-		c->wake = 1;
-		f->woken[f->nwoken++] = slot;
-	}
 	/* behind, but reading: the room is paced (flow.c), not cut */
 	if (f->cfg.flow != NULL &&
 	    flow_backlog(f->cfg.flow, slot, buf_used(&c->out), wrote,
@@ -327,38 +320,20 @@ flush_client(struct fanout *f, int slot)
 		set_backlogged(f, c, 0);
 		if (c->state == FANOUT_CLOSING && c->fd >= 0) {
 			close_down(f, c); /* EOF tells the child to finish */
-			kill(c->pid, SIGUSR2);
+			/* a lost one only delays: the child ticks */
+			if (FAIL("forkchatd/fanout/kill", ESRCH) ||
+			    kill(c->pid, SIGUSR1) < 0)
+				log_error("slot=%d: kill SIGUSR1: %s", slot,
+				    strerror(errno));
 		}
 	}
 }
 
 /*
- * Signal the children whose pipes got bytes, after all the writes (as the
- * floor benchmark does), so a woken child does not preempt the parent in
- * the middle of a fan-out.  A lost wake-up only delays: the child also
- * wakes on its own tick.
- */
-static void
-wake_children(struct fanout *f)
-{
-	struct slot *c;
-	int i;
-
-	for (i = 0; i < f->nwoken; i++) {
-		c = &f->sl[f->woken[i]];
-		c->wake = 0;
-		if (c->state == FANOUT_FREE)
-			continue;
-		if (FAIL("forkchatd/fanout/kill", ESRCH) ||
-		    kill(c->pid, SIGUSR2) < 0)
-			log_error("slot=%d: kill SIGUSR2: %s", f->woken[i],
-			    strerror(errno));
-	}
-	f->nwoken = 0;
-}
-
-/*
- * One write and one SIGUSR2 per child that got output this turn.  The
+ * One write per child that got output this turn; each write raises that
+ * child's SIGUSR2 (O_ASYNC + F_SETSIG on its read end, session.c), so the
+ * parent makes no kill() per delivery, and a child never misses bytes
+ * written after its last read.  The
  * cuts are reported after each pass; what the server queues then (PART
  * lines) makes another pass, until nothing is dirty.
  */
@@ -378,7 +353,6 @@ fanout_flush(struct fanout *f)
 		f->ndirty = 0;
 		report_cuts(f);
 	} while (f->ndirty > 0);
-	wake_children(f);
 	if (f->cfg.flow != NULL)
 		flow_turn(f->cfg.flow);
 }
@@ -392,7 +366,6 @@ fanout_flush_backlogs(struct fanout *f)
 		if (f->sl[slot].backlogged)
 			flush_client(f, slot);
 	report_cuts(f);
-	wake_children(f);
 	if (f->cfg.flow != NULL)
 		flow_turn(f->cfg.flow);
 }

@@ -62,7 +62,8 @@ void fanout_close(void *ctx, int slot);
 /* Cut slot off now (reported through cfg.cut by the next flush). */
 void fanout_abort(struct fanout *f, int slot, enum ipc_abort why);
 
-/* One write and one SIGUSR2 per child that got output since the last. */
+/* One write per child that got output since the last (the write raises
+ * the child's SIGUSR2, session.c). */
 void fanout_flush(struct fanout *f);
 /* Retry the children whose pipes were full. */
 void fanout_flush_backlogs(struct fanout *f);

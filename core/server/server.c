@@ -61,6 +61,7 @@ struct reaped {
 struct server {
 	const struct server_opts *o;
 	int lfd, up_r, up_w;
+	pid_t pid;      /* ours, for every child's F_SETOWN and death check */
 	size_t up_size; /* capacity of the shared pipe */
 	int *freel, nfree;
 	struct reaped *dead;
@@ -314,9 +315,12 @@ spawn_session(
 	static const char busy[] = "BYE INTERNAL server cannot start a "
 	                           "session now\n";
 	int slot = s->freel[s->nfree - 1], p[2];
-	pid_t pid, parent = getpid();
+	pid_t pid, parent = s->pid;
 
-	if (FAIL("forkchatd/spawn/pipe", EMFILE) || pipe2(p, O_CLOEXEC) < 0) {
+	/* non-blocking both ends: the parent's never blocks, the child's is
+	 * read until EAGAIN (no fcntl per connection for it) */
+	if (FAIL("forkchatd/spawn/pipe", EMFILE) ||
+	    pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("pipe for %s: %s", peer, strerror(errno));
 		hang_up(sock, busy);
 		return;
@@ -340,9 +344,8 @@ spawn_session(
 	admit_connected(s->adm, slot, a, clock_mono_ms());
 	chat_connect(s->chat, slot);
 	if (FAIL("forkchatd/spawn/fcntl", EBADF) ||
-	    fcntl(p[1], F_SETOWN, parent) < 0 ||
-	    net_set_flags(p[1], O_NONBLOCK) < 0) {
-		/* a blocking pipe could stall the parent: never keep one */
+	    fcntl(p[1], F_SETOWN, parent) < 0) {
+		/* no SIGIO when its backlog drains: never keep such a pipe */
 		log_error("slot=%d: fcntl: %s", slot, strerror(errno));
 		fanout_abort(s->fo, slot, IPC_ABORT_ERROR);
 	}
@@ -684,6 +687,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	memset(s, 0, sizeof(*s));
 	s->o = o;
 	s->lfd = lfd;
+	s->pid = getpid(); /* after daemonizing: the final pid */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = unused_handler;
 	sigemptyset(set);

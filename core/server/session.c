@@ -9,8 +9,9 @@
  * decisions are the parent's.
  *
  * It waits only in sigwaitinfo()/sigtimedwait() on SIGIO (socket readable
- * or writable), SIGUSR2 (the parent wrote), IPC_SIG_FLOW (the parent says
- * pause or resume reading the client) and SIGTERM (the parent says stop);
+ * or writable), SIGUSR2 (the parent wrote: raised by the write itself),
+ * SIGUSR1 (the parent closed the pipe), IPC_SIG_FLOW (the parent says pause
+ * or resume reading the client) and SIGTERM (the parent says stop);
  * after each wake-up it drains every source until EAGAIN, because one
  * signal may stand for many events.
  */
@@ -208,9 +209,18 @@ done:
 	up_notify(s);
 }
 
+/*
+ * Read the pipe from the parent.  Woken by SIGUSR2 (a write), stop at the
+ * first short read: the pipe was empty then, and any later write raises
+ * SIGUSR2 again.  The EOF is different: it raises no signal of its own
+ * that could not merge with a write's, so the parent sends SIGUSR1 after
+ * closing (fanout.c), and on that, a tick or anything else, read on until
+ * EAGAIN or the EOF.
+ */
 static void
-read_down(struct session *s)
+read_down(struct session *s, int to_eof)
 {
+	size_t room;
 	ssize_t n;
 	char *p;
 
@@ -220,11 +230,13 @@ read_down(struct session *s)
 		/* read into whatever room there is: no realloc per message */
 		if ((p = buf_reserve(&s->pending, READ_MIN)) == NULL)
 			return; /* retried on the next turn */
-		n = read(s->cfg->down_fd, p, buf_room(&s->pending));
-		if (n > 0) /* read on even after a short read: the */
-			buf_commit(
-			    &s->pending, (size_t)n); /* EOF brings no signal */
-		else if (n == 0)
+		room = buf_room(&s->pending);
+		n = read(s->cfg->down_fd, p, room);
+		if (n > 0) {
+			buf_commit(&s->pending, (size_t)n);
+			if (!to_eof && (size_t)n < room)
+				return; /* drained: the next write signals */
+		} else if (n == 0)
 			s->down_eof = 1;
 		else if (errno != EINTR)
 			return; /* EAGAIN */
@@ -349,6 +361,7 @@ static int
 session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 {
 	int fl, sndbuf = SOCK_SNDBUF, one = 1;
+	pid_t me = getpid();
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
@@ -358,8 +371,16 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	proc_child_sigs(set); /* IO, USR2, TERM, IPC_SIG_FLOW */
 	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
 		return -1;
+	/*
+	 * Signal-driven I/O on the pipe: every write of the parent raises
+	 * SIGUSR2 here by itself (F_SETSIG), so the parent makes no kill()
+	 * per delivery.  Bytes written before this are read by the first
+	 * turn of the loop.
+	 */
 	fl = fcntl(cfg->down_fd, F_GETFL);
-	if (fl < 0 || fcntl(cfg->down_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	if (fl < 0 || fcntl(cfg->down_fd, F_SETOWN, me) < 0 ||
+	    fcntl(cfg->down_fd, F_SETSIG, SIGUSR2) < 0 ||
+	    fcntl(cfg->down_fd, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
 		return -1;
 	/*
 	 * A fixed send buffer (no autotuning up to megabytes) keeps what a
@@ -371,7 +392,7 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	(void)setsockopt(
 	    cfg->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fl = fcntl(cfg->sock, F_GETFL);
-	if (fl < 0 || fcntl(cfg->sock, F_SETOWN, getpid()) < 0 ||
+	if (fl < 0 || fcntl(cfg->sock, F_SETOWN, me) < 0 ||
 	    fcntl(cfg->sock, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
 		return -1;
 	return 0;
@@ -402,7 +423,7 @@ session_run(const struct session_cfg *cfg)
 		else if (buf_used(&s.upq) > 0)
 			up_notify(&s);
 		if (sig != SIGIO || s.capped)
-			read_down(&s);
+			read_down(&s, sig != SIGUSR2);
 		write_client(&s);
 		if (s.dead)
 			break;

@@ -17,7 +17,9 @@
  *
  * Signals (see also docs/ARCHITECTURE.md):
  *   SIGUSR1  child -> parent  "records are waiting on the shared pipe"
- *   SIGUSR2  parent -> child  "bytes are waiting on your pipe"
+ *   SIGUSR2  parent -> child  "bytes are waiting on your pipe": raised by the
+ *            parent's write itself (O_ASYNC + F_SETSIG on the child's end)
+ *   SIGUSR1  parent -> child  "your pipe is closed: read on to the EOF"
  *   SIGIO    kernel -> owner  "a socket (or a full pipe you write) is ready"
  *   SIGTERM  parent -> child  via sigqueue: "stop now", si_value = enum ipc_abort
  *   IPC_SIG_FLOW parent -> child via sigqueue: si_value 1 "stop reading your

@@ -19,6 +19,7 @@ proc_child_sigs(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGIO);
+	sigaddset(set, SIGUSR1);
 	sigaddset(set, SIGUSR2);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, IPC_SIG_FLOW); /* flow control: fatal by default */

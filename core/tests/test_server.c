@@ -357,6 +357,25 @@ record_split_across_reads_is_handled_once_whole(void **state)
 }
 
 static void
+corrupt_record_drops_what_cannot_be_framed(void **state)
+{
+	struct ipc_hdr h = { 0, IPC_LINE, 0, IPC_SHARED_MAX + 1 };
+
+	rec.state[0] = FANOUT_ACTIVE;
+	put_record(IPC_LINE, 0, 0, "fine");
+	assert_int_equal(write(up_w, &h, IPC_HDR), (ssize_t)IPC_HDR);
+	assert_int_equal(write(up_w, "junk", 4), 4);
+	assert_int_equal(drain_inbound(&s, IN_BUDGET), 0);
+	assert_ev(0, "line 0 fine");
+	assert_int_equal(find(rec.ev, rec.nev, "line 0 junk"), -1);
+	assert_int_equal(rec.nlog, 1);
+	assert_string_equal(rec.log[0],
+	    "corrupt record on the shared pipe (length 4085), 16 bytes "
+	    "dropped");
+	assert_int_equal(buf_used(&s.in), 0);
+}
+
+static void
 inbound_is_read_within_its_budget(void **state)
 {
 	char body[1000];
@@ -573,6 +592,9 @@ main(void)
 		    eof_log_line_names_the_cause, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    record_split_across_reads_is_handled_once_whole, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    corrupt_record_drops_what_cannot_be_framed, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    inbound_is_read_within_its_budget, t_setup, t_teardown),
