@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 """The session spawner (core/server/spawner.c): one small process, forked at
 startup, creates every session child with clone(CLONE_PARENT), so each child
 is the server parent's child (reaped by it) and none maps a heap that the

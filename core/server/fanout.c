@@ -6,8 +6,10 @@
  * cuts.
  *
  * Must never block on a child: every pipe it writes is non-blocking, and
- * what a pipe cannot take waits in that child's backlog; past --max-backlog
- * the child is cut off as a slow consumer, so nobody else slows down.
+ * what a pipe cannot take waits in that child's backlog.  With flow
+ * control (flow.c) a backlog past the high-water mark paces the room's
+ * senders, and a child that stops draining it is cut off as a slow
+ * consumer; without it, a backlog past --max-backlog is cut at once.
  *
  * Owns, per slot, the child's pid, the write end of its pipe, its output
  * queue and its state (fanout.h), and the dirty and cut lists.  It
@@ -23,6 +25,7 @@
 
 #include "lib/buf.h"
 #include "server/fanout.h"
+#include "server/flow.h"
 #include "sys/failpoint.h"
 #include "sys/log.h"
 #include "sys/net.h"
@@ -206,6 +209,8 @@ set_backlogged(struct fanout *f, struct slot *c, int on)
 static void
 close_down(struct fanout *f, struct slot *c)
 {
+	if (f->cfg.flow != NULL)
+		flow_forget(f->cfg.flow, (int)(c - f->sl));
 	set_backlogged(f, c, 0);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -272,6 +277,7 @@ static void
 flush_client(struct fanout *f, int slot)
 {
 	struct slot *c = &f->sl[slot];
+	size_t wrote = 0; /* the child drained its pipe: flow.c */
 	ssize_t n;
 
 	if (c->failed && c->state != FANOUT_ABORTED) {
@@ -282,9 +288,10 @@ flush_client(struct fanout *f, int slot)
 		n = FAIL("forkchatd/fanout/write", EIO) ?
 		    -1 :
 		    write(c->fd, buf_head(&c->out), buf_used(&c->out));
-		if (n > 0)
+		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
-		else if (n < 0 && errno == EINTR)
+			wrote += (size_t)n;
+		} else if (n < 0 && errno == EINTR)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
 			break;
@@ -299,9 +306,15 @@ flush_client(struct fanout *f, int slot)
 			return;
 		}
 	}
-	if (buf_used(&c->out) > 0) {
+	/* behind, but reading: the room is paced (flow.c), not cut */
+	if (f->cfg.flow != NULL &&
+	    flow_backlog(f->cfg.flow, slot, buf_used(&c->out), wrote,
+	        c->backlogged) != FLOW_OK)
+		fanout_abort(f, slot, IPC_ABORT_SLOW_CONSUMER);
+	else if (buf_used(&c->out) > 0) {
 		set_backlogged(f, c, 1);
-		if (buf_used(&c->out) > f->cfg.max_backlog)
+		if (f->cfg.flow == NULL &&
+		    buf_used(&c->out) > f->cfg.max_backlog)
 			fanout_abort(f, slot, IPC_ABORT_SLOW_CONSUMER);
 	} else {
 		set_backlogged(f, c, 0);
@@ -340,6 +353,8 @@ fanout_flush(struct fanout *f)
 		f->ndirty = 0;
 		report_cuts(f);
 	} while (f->ndirty > 0);
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
 }
 
 void
@@ -351,6 +366,8 @@ fanout_flush_backlogs(struct fanout *f)
 		if (f->sl[slot].backlogged)
 			flush_client(f, slot);
 	report_cuts(f);
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
 }
 
 void

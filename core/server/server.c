@@ -42,6 +42,7 @@
 #include "lib/plural.h"
 #include "server/admit.h"
 #include "server/fanout.h"
+#include "server/flow.h"
 #include "server/server.h"
 #include "server/spawner.h"
 #include "lib/stats.h"
@@ -67,6 +68,7 @@ struct server {
 	struct reaped *dead;
 	int nchildren;
 	struct fanout *fo;     /* the output side: pipes, queues, cuts */
+	struct flow *flow;     /* pacing of rooms that are behind */
 	struct admit_tab *adm; /* the door: per-address limits, deadlines */
 	struct chat *chat;
 	struct fed *fed;   /* federation (--redis), or NULL */
@@ -100,12 +102,35 @@ srv_cut(void *ctx, int slot, enum ipc_abort why, size_t backlog)
 	chat_disconnect(s->chat, slot, "disconnected");
 }
 
+/* flow.c's view of the slots: their room, nick and child. */
+static const char *
+srv_room(void *ctx, int slot)
+{
+	return chat_room(((struct server *)ctx)->chat, slot);
+}
+
+static const char *
+srv_nick(void *ctx, int slot)
+{
+	return chat_nick(((struct server *)ctx)->chat, slot);
+}
+
+static pid_t
+srv_pid(void *ctx, int slot)
+{
+	struct server *s = ctx;
+
+	return fanout_state(s->fo, slot) == FANOUT_ACTIVE ?
+	    fanout_pid(s->fo, slot) :
+	    0;
+}
+
 static void
 srv_message(void *ctx, int slot, int recipients)
 {
 	struct server *s = ctx;
 
-	(void)slot;
+	flow_spoke(s->flow, slot); /* paced if its room is behind */
 	s->messages_in++;
 	s->deliveries += (unsigned long long)recipients;
 }
@@ -159,13 +184,14 @@ srv_registered(void *ctx, int slot)
 
 /* ---- input from children ------------------------------------------- */
 
+/* A record of an active slot, now (flow.c may have held it). */
 static void
-handle_child_record(struct server *s, const struct ipc_hdr *h, const char *p)
+dispatch(void *ctx, const struct ipc_hdr *h, const char *p)
 {
+	struct server *s = ctx;
 	int slot = (int)h->slot;
 
-	if (h->slot >= (uint32_t)s->o->max_clients ||
-	    fanout_state(s->fo, slot) != FANOUT_ACTIVE)
+	if (fanout_state(s->fo, slot) != FANOUT_ACTIVE)
 		return; /* said after /quit or a cut: ignored */
 	switch (h->type) {
 	case IPC_LINE:
@@ -188,6 +214,16 @@ handle_child_record(struct server *s, const struct ipc_hdr *h, const char *p)
 		fanout_close(s->fo, slot);
 		break;
 	}
+}
+
+static void
+handle_child_record(struct server *s, const struct ipc_hdr *h, const char *p)
+{
+	if (h->slot >= (uint32_t)s->o->max_clients ||
+	    fanout_state(s->fo, (int)h->slot) != FANOUT_ACTIVE)
+		return; /* said after /quit or a cut: ignored */
+	if (!flow_hold(s->flow, (int)h->slot, h, p)) /* paused: later */
+		dispatch(s, h, p);
 }
 
 static void
@@ -353,6 +389,7 @@ slot_of(struct server *s, pid_t pid)
 static void
 free_slot(struct server *s, int slot, int status, int unasked)
 {
+	flow_replay(s->flow, slot, 0, dispatch, s); /* kill_all: none left */
 	if (unasked) {
 		if (WIFSIGNALED(status))
 			log_warn("disconnect slot=%d nick=%s "
@@ -395,9 +432,12 @@ reap(struct server *s)
 		if (spawner_reaped(&s->sp, s->dead[i].pid, s->dead[i].status) ||
 		    fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
 			continue;
-		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
+		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0) {
+			/* what it said while paused, its EOF too, comes first */
+			flow_replay(s->flow, slot, 0, dispatch, s);
 			free_slot(s, slot, s->dead[i].status,
 			    fanout_state(s->fo, slot) == FANOUT_ACTIVE);
+		}
 }
 
 /* ---- shutdown ------------------------------------------------------- */
@@ -538,6 +578,8 @@ serve(struct server *s, const sigset_t *set)
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = clock_mono_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
+		if (flow_replay(s->flow, -1, IN_BUDGET / 4, dispatch, s))
+			more = 1; /* resumed senders' held records, a slice */
 		if (s->fed != NULL) { /* a burst in slices, paced by backlogs */
 			if (fed_drain(s->fed,
 			        fanout_nbacklog(s->fo) > 0 ?
@@ -626,7 +668,10 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 		SIGINT, SIGQUIT };
 	struct chat_io io = { NULL, fanout_send, fanout_close };
 	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered, s };
-	struct fanout_cfg fc = { o->max_clients, o->max_backlog, s, srv_cut };
+	struct fanout_cfg fc = { o->max_clients, o->max_backlog, s, srv_cut,
+		NULL };
+	struct flow_cfg flc = { o->max_clients, o->max_backlog, s, srv_room,
+		srv_nick, srv_pid, NULL };
 	struct chat_fed fh;
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
 	struct sigaction sa;
@@ -650,11 +695,13 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	/*
-	 * SIGUSR2 is blocked too, though the parent never waits for it: a
-	 * child inherits the mask, so one sent right after fork() stays
-	 * pending until the child waits for it instead of killing it.
+	 * SIGUSR2 and IPC_SIG_FLOW are blocked too, though the parent never
+	 * waits for them: a child inherits the mask, so one sent right after
+	 * fork() stays pending until the child waits for it instead of
+	 * killing it.
 	 */
 	sigaddset(&block, SIGUSR2);
+	sigaddset(&block, IPC_SIG_FLOW);
 	if (sigprocmask(SIG_BLOCK, set, NULL) < 0 ||
 	    sigprocmask(SIG_BLOCK, &block, NULL) < 0 || pipe2(p, O_CLOEXEC) < 0)
 		return -1;
@@ -668,7 +715,8 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 		return -1;
 	s->freel = calloc((size_t)o->max_clients, sizeof(int));
 	s->dead = calloc((size_t)o->max_clients, sizeof(*s->dead));
-	if ((s->fo = fanout_new(&fc)) == NULL)
+	if ((s->flow = fc.flow = flow_new(&flc)) == NULL ||
+	    (s->fo = fanout_new(&fc)) == NULL)
 		return -1;
 	io.ctx = s->fo;
 	s->chat = chat_new(&lim, &io);
@@ -715,6 +763,7 @@ server_run(const struct server_opts *o, int lfd)
 	admit_free(s.adm);
 	chat_free(s.chat);
 	fanout_free(s.fo);
+	flow_free(s.flow);
 	free(s.freel);
 	free(s.dead);
 	close(s.up_r);

@@ -10,7 +10,8 @@
  *
  * It waits only in sigwaitinfo()/sigtimedwait() on SIGIO (socket readable
  * or writable), SIGUSR2 (the parent wrote: raised by the write itself),
- * SIGUSR1 (the parent closed the pipe) and SIGTERM (the parent says stop);
+ * SIGUSR1 (the parent closed the pipe), IPC_SIG_FLOW (the parent says pause
+ * or resume reading the client) and SIGTERM (the parent says stop);
  * after each wake-up it drains every source until EAGAIN, because one
  * signal may stand for many events.
  */
@@ -56,6 +57,7 @@ struct session {
 	int midline;        /* the socket got part of a line */
 	int capped;         /* pipe not read: pending is full */
 	int sock_more;      /* socket not drained: read it again */
+	int paused;         /* the parent said: do not read the client */
 };
 
 /* Bytes of whole records at the head of upq that fit one atomic write. */
@@ -333,6 +335,18 @@ abort_session(struct session *s, const siginfo_t *si)
 		    s->cfg->sock, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/*
+ * The parent paces this client's room (flow.c): stop reading the socket,
+ * so TCP holds the sender back, or read it again.  Bytes already read are
+ * still forwarded; the pipe and the socket's output are served either way.
+ */
+static void
+flow_signal(struct session *s, const siginfo_t *si)
+{
+	if (si->si_code == SI_QUEUE && si->si_pid == s->cfg->parent)
+		s->paused = si->si_value.sival_int != 0;
+}
+
 /* Orderly close: FIN first, so unread input does not turn it into a RST. */
 static void
 close_client(struct session *s)
@@ -356,7 +370,7 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	s->fr.max = cfg->max_line;
 	if ((s->fr.line = malloc(cfg->max_line + 2)) == NULL)
 		return -1;
-	proc_child_sigs(set);
+	proc_child_sigs(set); /* IO, USR2, TERM, IPC_SIG_FLOW */
 	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
 		return -1;
 	/*
@@ -406,7 +420,7 @@ session_run(const struct session_cfg *cfg)
 		 * Then read only what the signal names: SIGUSR2 the pipe,
 		 * SIGIO the socket (a timeout or a retry, both).
 		 */
-		if (sig != SIGUSR2 || s.sock_more)
+		if ((sig != SIGUSR2 || s.sock_more) && !s.paused)
 			read_client(&s);
 		else if (buf_used(&s.upq) > 0)
 			up_notify(&s);
@@ -422,8 +436,6 @@ session_run(const struct session_cfg *cfg)
 				abort_session(&s, &si);
 			break;
 		}
-		if (s.sock_more && buf_used(&s.upq) == 0)
-			continue; /* more input and room for it: go on */
 		ts.tv_sec = TICK_SECS;
 		ts.tv_nsec = 0;
 		if (buf_used(&s.upq) > 0) { /* shared pipe full: retry soon */
@@ -437,10 +449,18 @@ session_run(const struct session_cfg *cfg)
 			if (ts.tv_sec <= 0)
 				break;
 		}
+		/*
+		 * More input and room for it: go on, but take the signals
+		 * first, so that a flood cannot hide a pause (flow.c).
+		 */
+		if (s.sock_more && !s.paused && buf_used(&s.upq) == 0)
+			ts.tv_sec = ts.tv_nsec = 0;
 		sig = sigtimedwait(&set, &si, &ts);
 		if (sig < 0 && ts.tv_sec == TICK_SECS) /* idle: after a burst */
 			memtrim_idle(SESSION_TRIM_SLACK);
-		if (sig == SIGTERM) {
+		if (sig == IPC_SIG_FLOW)
+			flow_signal(&s, &si);
+		else if (sig == SIGTERM) {
 			abort_session(&s, &si);
 			break;
 		}

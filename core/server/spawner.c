@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * spawner.c - the session spawner, and the parent's side of it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * spawner.h - the session spawner: a small process forked by the server
  * parent at startup, before its heap grows, that creates the session

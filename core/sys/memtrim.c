@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * memtrim.c - returning a burst's freed heap to the kernel.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * memtrim.h - give freed heap back to the kernel after a burst.
  */

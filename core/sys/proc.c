@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "sys/ipc.h"
 #include "sys/log.h"
 #include "sys/proc.h"
 
@@ -21,6 +22,7 @@ proc_child_sigs(sigset_t *set)
 	sigaddset(set, SIGUSR1);
 	sigaddset(set, SIGUSR2);
 	sigaddset(set, SIGTERM);
+	sigaddset(set, IPC_SIG_FLOW); /* flow control: fatal by default */
 }
 
 /* Keep only fds 0-2 and keep[0..n) (sorted ascending). */

@@ -140,7 +140,7 @@ open_slot(int i)
 static int
 setup(void **state)
 {
-	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut };
+	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut, NULL };
 	int i;
 
 	memset(&rec, 0, sizeof(rec));
