@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Memory of forkchatd's process tree per attached client (issue 17, goal 3).
 
 Starts build/forkchatd on a free port, attaches N clients to one room (the
