@@ -370,16 +370,18 @@ void
 report_summary(const struct lg_result *r)
 {
 	double span = (double)(r->last_recv - r->first_send) / 1e9;
+	int max = r->rep >= lg.repeat && lg.repeat > 0 && lg.rate > 0;
 
 	fprintf(stderr,
-	    "%s %s n=%d senders=%d rooms=%d rate=%g size=%d: "
+	    "%s %s%s n=%d senders=%d rooms=%d rate=%g size=%d: "
 	    "sent %llu, deliveries %llu/%llu (lost %llu, dup %llu, ooo %llu, "
 	    "malformed %llu, client errors %d)\n"
 	    "  latency us p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f; "
 	    "%.0f deliveries/s; connect+register %.1f ms; server rss %ld kB "
 	    "pss %ld kB pte %ld kB; server CPU %.1f us/delivery\n",
-	    lg.sysname, lg.scenario, lg.n, lg.senders, lg.rooms, lg.rate,
-	    lg.size, (unsigned long long)r->sent, (unsigned long long)r->unique,
+	    lg.sysname, lg.scenario, max ? "-max" : "", lg.n, lg.senders,
+	    lg.rooms, lg_phase_rate(r->rep), lg.size,
+	    (unsigned long long)r->sent, (unsigned long long)r->unique,
 	    (unsigned long long)r->expected, (unsigned long long)r->lost,
 	    (unsigned long long)r->dup, (unsigned long long)r->ooo,
 	    (unsigned long long)r->bad, r->errors, q_us(r, 0.5), q_us(r, 0.9),

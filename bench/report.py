@@ -683,6 +683,12 @@ def main():
                     r["system"], r["scenario"], r["n"], r["lost"],
                     r["duplicated"], r["out_of_order"], r["errors"],
                     r.get("error", "")))
+    for r in runs:
+        if r["scenario"] == "one-room" and r["rate"] and \
+                r["messages"] < a.rate * a.paced_s * 0.99:
+            problems.append("%s one-room n=%d: sent %d of %d messages in the run's time: "
+                            "it could not keep the pace" % (
+                                r["system"], r["n"], r["messages"], a.rate * a.paced_s))
     main_runs = [r for r in runs if not r["scenario"].startswith("fed-")
                  and r["system"] != "forkchat-burst"]
     pts = points(main_runs)

@@ -5,7 +5,9 @@
 #   make strict         gcc and clang, every warning we gate on, -Werror
 #   make test-asan      unit + integration tests against an ASan+UBSan build
 #   make valgrind       memcheck + fd tracking of the server in a scripted session
-#   make lint           cppcheck, clang-tidy, clang-format --dry-run --Werror
+#   make lint           cppcheck, clang-tidy, clang-format --dry-run --Werror,
+#                       pyflakes, check-layout
+#   make check-layout   module boundaries of core/ (ci/check_layout.py)
 #   make coverage       unit + integration (+ fault-quick) coverage, core/ >= 90% lines
 #   make ci-fault-quick make fault-quick (fails loudly if fault/ has no such target)
 #   make ci-fault       make fault: the full matrix, fuzz-quick (FUZZ_QUICK_SECONDS per
@@ -29,7 +31,7 @@ CI_ROOT := $(abspath .)
 CI_STAMP := $(BUILD)/.deps-ci.stamp
 
 .PHONY: ci strict strict-gcc strict-clang test-asan asan-build valgrind lint \
-        lint-cppcheck lint-tidy lint-format lint-py coverage cov-build ci-fault-quick ci-fault \
+        lint-cppcheck lint-tidy lint-format lint-py check-layout coverage cov-build ci-fault-quick ci-fault \
         bench-check results-check
 
 ci: ## run every CI stage (ci/gate.sh), PASS/FAIL per stage
@@ -179,8 +181,17 @@ CI_PY_SRCS := $(wildcard integration/*.py integration/lib/*/*.py fault/*.py faul
 lint-py: | $(CI_STAMP) ## pyflakes of every Python file
 	$(CI_PY) -m pyflakes $(CI_PY_SRCS)
 
-lint: ## cppcheck + clang-tidy + clang-format + pyflakes, zero findings
-	@$(MAKE) --no-print-directory -k lint-cppcheck lint-tidy lint-format lint-py
+# Module boundaries (issue 13): no include or call cycle between files
+# (calls from nm: defined vs undefined symbols of the objects), lib/*.o
+# call nothing but pure libc, and each folder includes and calls only the
+# folders it may (lib: none; sys: lib; chat: lib sys; fed: lib sys chat;
+# server: all but client; client: lib sys).  ci/check_layout.py says why
+# for each exception.
+check-layout: all ## module boundaries: no include/call cycle, lib/ pure, folder rules
+	$(CI_PY) ci/check_layout.py core $(BUILD)/obj
+
+lint: ## cppcheck + clang-tidy + clang-format + pyflakes + check-layout, zero findings
+	@$(MAKE) --no-print-directory -k lint-cppcheck lint-tidy lint-format lint-py check-layout
 
 # ---- 5. coverage ---------------------------------------------------------
 COV_MIN := 90

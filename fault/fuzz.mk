@@ -34,8 +34,10 @@ $(FUZZ_BUILD)/obj/%.o: core/%.c $(FUZZ_HDRS) | $(FAULT_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_COV) -c $< -o $@
 
-# chat.c with its failpoint compiled in, answered by fuzz_chat.c's fiu_fail().
-$(FUZZ_BUILD)/obj/chat/chat.o: core/chat/chat.c $(FUZZ_HDRS) | $(FAULT_STAMP)
+# The chat's objects (core/chat/), and room.c (room_create's calloc) with
+# its failpoint compiled in, answered by fuzz_chat.c's fiu_fail().
+FUZZ_CHAT_OBJS     := chat/chat.o chat/chatfed.o chat/room.o chat/nick.o chat/remote.o chat/name.o
+$(FUZZ_BUILD)/obj/chat/room.o: core/chat/room.c $(FUZZ_HDRS) | $(FAULT_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_COV) -DFIU_ENABLE -Ifault/fuzz/stub -c $< -o $@
 
@@ -46,10 +48,10 @@ $(FUZZ_BUILD)/obj/fuzz_%.o: fault/fuzz/fuzz_%.c $(FUZZ_HDRS) | $(FAULT_STAMP)
 $(FUZZ_BUILD)/fuzz_proto: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_proto.o lib/proto.o lib/utf8.o chat/name.o) | $(FAULT_STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
-$(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o chat/chat.o chat/chatfed.o lib/buf.o lib/proto.o lib/utf8.o sys/log.o sys/safefile.o chat/name.o) | $(FAULT_STAMP)
+$(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o $(FUZZ_CHAT_OBJS) lib/buf.o lib/proto.o lib/utf8.o sys/log.o sys/safefile.o) | $(FAULT_STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
-$(FUZZ_BUILD)/fuzz_fedev: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_fedev.o fed/fedev.o chat/chat.o chat/chatfed.o lib/buf.o lib/proto.o lib/utf8.o sys/log.o sys/safefile.o chat/name.o) | $(FAULT_STAMP)
+$(FUZZ_BUILD)/fuzz_fedev: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_fedev.o fed/fedev.o $(FUZZ_CHAT_OBJS) lib/buf.o lib/proto.o lib/utf8.o sys/log.o sys/safefile.o) | $(FAULT_STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
 fuzz-build: $(FUZZ_BINS) $(BUILD)/forkchatd | $(FAULT_STAMP) ## build the libFuzzer targets

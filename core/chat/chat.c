@@ -8,13 +8,12 @@
  * the order it was produced, which is what gives each client a single,
  * ordered stream.
  *
- * Rooms keep their members in a doubly linked list threaded through the
- * user table (join order, O(1) join and leave); nicknames are found through
- * a chained hash of their case-folded keys.
- *
- * The federation half (other hubs' presence snapshots, /list and /users
- * across hubs, chat_set_fed and the chat_fed_* entry points) is in
- * chatfed.c; chat_int.h holds the state and helpers the two share.
+ * The rooms and who is in them are room.c's, the nick keys nick.c's, what
+ * other hubs said remote.c's; chat.c holds the users (registered or not,
+ * nick claims in flight) and decides what every command does.  The
+ * federation entry points that other hubs' events come through
+ * (chat_fed_*, docs/SCALING.md) are in chatfed.c, which uses chat.c
+ * through chat_core.h; chat.c never calls it.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -23,13 +22,40 @@
 #include <string.h>
 
 #include "chat/chat.h"
-#include "chat/chat_int.h"
-#include "sys/failpoint.h"
-#include "sys/log.h"
+#include "chat/chat_core.h"
+#include "chat/name.h"
+#include "chat/nick.h"
+#include "chat/remote.h"
+#include "chat/room.h"
 #include "lib/plural.h"
 #include "lib/utf8.h"
+#include "sys/log.h"
 
 #define QUIT_TEXT_MAX 200 /* bytes of a /quit reason that are passed on */
+#define PEND_MAX      (64 * 1024) /* lines held during a nick claim */
+
+struct user {
+	int in_use, registered;
+	char nick[NAME_SZ]; /* NFC, as registered */
+	unsigned claim;     /* federation: nick claim in flight */
+	struct buf pend;    /* lines received while the claim is in flight */
+};
+
+struct chat {
+	struct chat_limits lim;
+	struct chat_io io;
+	struct chat_hooks hooks;
+	struct user *users;
+	struct rooms *rooms;     /* room.c: rooms and their members */
+	struct nicks *nicks;     /* nick.c: nick keys of users and claims */
+	struct remotes *remotes; /* remote.c: other hubs' snapshots */
+	int nusers;
+	char *line; /* scratch for one outgoing line */
+	size_t linesz;
+	struct chat_fed fed; /* federation hooks, when has_fed */
+	int has_fed;
+	unsigned claim_seq;
+};
 
 static const char *help_lines[] = {
 	"text                 send text to everyone in your room (//text sends /text)",
@@ -48,7 +74,7 @@ static const char *help_lines[] = {
 /* ---- output ---------------------------------------------------------- */
 
 void __attribute__((format(printf, 3, 4)))
-out(struct chat *c, int slot, const char *fmt, ...)
+chat_out(struct chat *c, int slot, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -65,7 +91,7 @@ out(struct chat *c, int slot, const char *fmt, ...)
 	c->io.send(c->io.ctx, slot, c->line, (size_t)n);
 }
 
-void __attribute__((format(printf, 4, 5)))
+static void __attribute__((format(printf, 4, 5)))
 out_err(struct chat *c, int slot, enum proto_err code, const char *fmt, ...)
 {
 	char text[512];
@@ -85,24 +111,15 @@ out_err(struct chat *c, int slot, enum proto_err code, const char *fmt, ...)
 		if (utf8_decode(text + n, sizeof(text) - 1 - n, &cp) == 0)
 			text[n] = '\0'; /* its character was cut */
 	}
-	out(c, slot, "ERR %d %s %s\n", (int)code, proto_err_name(code), text);
+	chat_out(
+	    c, slot, "ERR %d %s %s\n", (int)code, proto_err_name(code), text);
 }
 
-/*
- * Send the line in c->line (len bytes) to every member of r but except;
- * returns how many got it.
- */
-int
-room_send(struct chat *c, struct room *r, int except, size_t len)
+/* Send c->line (len bytes) to every member of r but except; how many. */
+static int
+line_to_room(struct chat *c, const struct room *r, int except, size_t len)
 {
-	int s, n = 0;
-
-	for (s = r->head; s >= 0; s = c->users[s].rnext)
-		if (s != except) {
-			c->io.send(c->io.ctx, s, c->line, len);
-			n++;
-		}
-	return n;
+	return room_send(c->rooms, r, except, c->line, len);
 }
 
 static void __attribute__((format(printf, 4, 5)))
@@ -115,7 +132,7 @@ room_notice(struct chat *c, struct room *r, int except, const char *fmt, ...)
 	n = vsnprintf(c->line, c->linesz, fmt, ap);
 	va_end(ap);
 	if (n > 0 && (size_t)n < c->linesz) {
-		room_send(c, r, except, (size_t)n);
+		line_to_room(c, r, except, (size_t)n);
 		if (c->has_fed) {
 			c->fed.room_line(
 			    c->fed.ctx, r->key, c->line, (size_t)n);
@@ -124,120 +141,12 @@ room_notice(struct chat *c, struct room *r, int except, const char *fmt, ...)
 	}
 }
 
-/* ---- lookup ---------------------------------------------------------- */
-
-static size_t
-hash_key(const char *key, size_t sz)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *key; key++)
-		h = (h ^ (unsigned char)*key) * 16777619u;
-	return h % sz;
-}
-
-/* Slot of the user whose key is key, or -1. */
-static int
-nick_find_key(struct chat *c, const char *key)
-{
-	int s;
-
-	for (s = c->hash[hash_key(key, c->hashsz)]; s >= 0;
-	     s = c->users[s].hnext)
-		if (strcmp(c->users[s].key, key) == 0)
-			return s;
-	return -1;
-}
-
-int
-nick_find(struct chat *c, const char *name, size_t len)
-{
-	char key[NAME_KEYSZ];
-
-	return name_key(name, len, key) ? nick_find_key(c, key) : -1;
-}
-
-void
-nick_unhash(struct chat *c, int slot)
-{
-	int *p = &c->hash[hash_key(c->users[slot].key, c->hashsz)];
-
-	while (*p >= 0 && *p != slot)
-		p = &c->users[*p].hnext;
-	if (*p == slot)
-		*p = c->users[slot].hnext;
-}
-
-struct room *
-room_find_key(struct chat *c, const char *key)
-{
-	int i;
-
-	for (i = 0; i < c->nrooms; i++)
-		if (strcmp(c->rooms[i]->key, key) == 0)
-			return c->rooms[i];
-	return NULL;
-}
-
-struct room *
-room_find(struct chat *c, const char *name, size_t len)
-{
-	char key[NAME_KEYSZ];
-
-	return name_key(name, len, key) ? room_find_key(c, key) : NULL;
-}
-
 /* ---- membership ------------------------------------------------------ */
 
 static void
-member_unlink(struct chat *c, int slot)
+drop_room(struct chat *c, struct room *r)
 {
-	struct user *u = &c->users[slot];
-	struct room *r = u->room;
-
-	if (u->rprev >= 0)
-		c->users[u->rprev].rnext = u->rnext;
-	else
-		r->head = u->rnext;
-	if (u->rnext >= 0)
-		c->users[u->rnext].rprev = u->rprev;
-	else
-		r->tail = u->rprev;
-	r->count--;
-	u->room = NULL;
-	u->rprev = u->rnext = -1;
-}
-
-static void
-member_link(struct chat *c, int slot, struct room *r)
-{
-	struct user *u = &c->users[slot];
-
-	u->room = r;
-	u->rnext = -1;
-	u->rprev = r->tail;
-	if (r->tail >= 0)
-		c->users[r->tail].rnext = slot;
-	else
-		r->head = slot;
-	r->tail = slot;
-	r->count++;
-}
-
-static void
-room_delete(struct chat *c, struct room *r)
-{
-	int i;
-
-	for (i = 1; i < c->nrooms; i++)
-		if (c->rooms[i] == r) {
-			memmove(&c->rooms[i], &c->rooms[i + 1],
-			    (size_t)(c->nrooms - i - 1) *
-			        sizeof(struct room *));
-			c->nrooms--;
-			break;
-		}
-	free(r);
+	room_delete(c->rooms, r);
 	if (c->has_fed)
 		c->fed.changed(c->fed.ctx);
 }
@@ -247,16 +156,16 @@ static void
 room_leave(struct chat *c, int slot, const char *reason)
 {
 	struct user *u = &c->users[slot];
-	struct room *r = u->room;
+	struct room *r = room_of(c->rooms, slot);
 
 	if (r == NULL)
 		return;
-	member_unlink(c, slot);
+	room_unlink(c->rooms, slot);
 	room_notice(c, r, -1, "PART %s %s %s\n", r->name, u->nick, reason);
-	if (r->owner == OWNER_REMOTE && r->count == 0) {
+	if (r->owner == ROOM_OWNER_REMOTE && r->count == 0) {
 		log_info(
 		    "room-part-gone room=%s (last member here left)", r->name);
-		room_delete(c, r);
+		drop_room(c, r);
 	}
 }
 
@@ -265,32 +174,15 @@ static void
 room_enter(struct chat *c, int slot, struct room *r)
 {
 	room_notice(c, r, -1, "JOIN %s %s\n", r->name, c->users[slot].nick);
-	member_link(c, slot, r);
+	room_link(c->rooms, slot, r);
 }
 
 static void
 room_move(struct chat *c, int slot, struct room *r)
 {
 	room_leave(c, slot, "left");
-	out(c, slot, "OK JOIN %s\n", r->name);
+	chat_out(c, slot, "OK JOIN %s\n", r->name);
 	room_enter(c, slot, r);
-}
-
-/* A room called name (NFC) whose key is key. */
-static struct room *
-room_create(struct chat *c, const char *name, const char *key, int owner)
-{
-	struct room *r;
-
-	if (FAIL("forkchatd/chat/calloc", ENOMEM) ||
-	    (r = calloc(1, sizeof(*r))) == NULL)
-		return NULL;
-	snprintf(r->name, sizeof(r->name), "%s", name);
-	snprintf(r->key, sizeof(r->key), "%s", key);
-	r->owner = owner;
-	r->head = r->tail = -1;
-	c->rooms[c->nrooms++] = r;
-	return r;
 }
 
 /* The owner of some rooms is leaving the server: hand them on or drop them. */
@@ -300,8 +192,8 @@ rooms_orphan(struct chat *c, int slot)
 	struct room *r;
 	int i;
 
-	for (i = 1; i < c->nrooms; i++) {
-		r = c->rooms[i];
+	for (i = 1; i < rooms_count(c->rooms); i++) {
+		r = rooms_at(c->rooms, i);
 		if (r->owner != slot)
 			continue;
 		if (r->count == 0) {
@@ -309,7 +201,7 @@ rooms_orphan(struct chat *c, int slot)
 			    "room-gone room=%s (owner left, empty)", r->name);
 			if (c->has_fed) /* parts elsewhere have no owner now */
 				c->fed.room_orphaned(c->fed.ctx, r->key);
-			room_delete(c, r);
+			drop_room(c, r);
 			i--;
 			continue;
 		}
@@ -323,7 +215,7 @@ rooms_orphan(struct chat *c, int slot)
 
 /* ---- commands -------------------------------------------------------- */
 
-void
+static void
 register_done(struct chat *c, int slot)
 {
 	struct user *u = &c->users[slot];
@@ -333,8 +225,8 @@ register_done(struct chat *c, int slot)
 	log_info("register slot=%d nick=%s", slot, u->nick);
 	if (c->hooks.registered != NULL)
 		c->hooks.registered(c->hooks.ctx, slot);
-	out(c, slot, "OK NICK %s\n", u->nick);
-	room_move(c, slot, c->rooms[0]);
+	chat_out(c, slot, "OK NICK %s\n", u->nick);
+	room_move(c, slot, room_lobby(c->rooms));
 }
 
 /* Refusal of a name: ERR code with why, or "too long" as toolong. */
@@ -360,7 +252,7 @@ static void
 cmd_register(struct chat *c, int slot, const char *name, size_t len)
 {
 	struct user *u = &c->users[slot];
-	char nfc[NAMESZ], key[NAME_KEYSZ];
+	char nfc[NAME_SZ], key[NAME_KEYSZ];
 	enum name_fault f;
 	uint32_t cp;
 	int s;
@@ -372,7 +264,7 @@ cmd_register(struct chat *c, int slot, const char *name, size_t len)
 		    PERR_NICK_TOO_LONG, PROTO_NICK_MAX_CHARS);
 		return;
 	}
-	if ((s = nick_find_key(c, key)) >= 0) {
+	if ((s = nick_find_key(c->nicks, key)) >= 0) {
 		if (strcmp(c->users[s].nick, nfc) == 0)
 			out_err(c, slot, PERR_NICK_TAKEN,
 			    "nickname %s is in use, choose another", nfc);
@@ -384,12 +276,10 @@ cmd_register(struct chat *c, int slot, const char *name, size_t len)
 		return;
 	}
 	snprintf(u->nick, sizeof(u->nick), "%s", nfc);
-	snprintf(u->key, sizeof(u->key), "%s", key);
-	u->hnext = c->hash[hash_key(u->key, c->hashsz)];
-	c->hash[hash_key(u->key, c->hashsz)] = slot;
+	nick_add(c->nicks, slot, key);
 	if (c->has_fed) { /* held locally until every hub agrees */
 		u->claim = ++c->claim_seq ? c->claim_seq : ++c->claim_seq;
-		c->fed.claim(c->fed.ctx, u->claim, u->key);
+		c->fed.claim(c->fed.ctx, u->claim, nick_key(c->nicks, slot));
 		return;
 	}
 	register_done(c, slot);
@@ -398,13 +288,13 @@ cmd_register(struct chat *c, int slot, const char *name, size_t len)
 /* The room name in cmd's argument, checked: NFC into nfc, key into key. */
 static int
 check_room_name(struct chat *c, int slot, const struct proto_cmd *cmd,
-    char nfc[NAMESZ], char key[NAME_KEYSZ])
+    char nfc[NAME_SZ], char key[NAME_KEYSZ])
 {
 	enum name_fault f;
 	uint32_t cp;
 
-	f = name_prepare(
-	    cmd->arg, cmd->arglen, PROTO_ROOM_MAX_CHARS, nfc, NAMESZ, key, &cp);
+	f = name_prepare(cmd->arg, cmd->arglen, PROTO_ROOM_MAX_CHARS, nfc,
+	    NAME_SZ, key, &cp);
 	if (f == NAME_OK)
 		return 0;
 	name_refused(c, slot, "room name", f, cp, PERR_BAD_ROOM, PERR_BAD_ROOM,
@@ -415,12 +305,12 @@ check_room_name(struct chat *c, int slot, const struct proto_cmd *cmd,
 static void
 cmd_add(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
-	char name[NAMESZ], key[NAME_KEYSZ];
+	char name[NAME_SZ], key[NAME_KEYSZ];
 	struct room *r;
 
 	if (check_room_name(c, slot, cmd, name, key) < 0)
 		return;
-	if ((r = room_find_key(c, key)) != NULL) {
+	if ((r = room_find_key(c->rooms, key)) != NULL) {
 		if (strcmp(r->name, name) == 0)
 			out_err(c, slot, PERR_ROOM_EXISTS,
 			    "room %s exists; /join %s", r->name, r->name);
@@ -431,43 +321,43 @@ cmd_add(struct chat *c, int slot, const struct proto_cmd *cmd)
 			    name, r->name, r->name);
 		return;
 	}
-	if (remote_has_room(c, name, strlen(name))) {
+	if (c->has_fed && remote_has_room(c->remotes, name, strlen(name))) {
 		out_err(c, slot, PERR_ROOM_EXISTS,
 		    "room %s exists on another hub; /join %s", name, name);
 		return;
 	}
-	if (c->nrooms - 1 >= c->lim.max_rooms) {
+	if (rooms_count(c->rooms) - 1 >= c->lim.max_rooms) {
 		out_err(c, slot, PERR_TOO_MANY_ROOMS,
 		    "the server has %d %s already", c->lim.max_rooms,
 		    PLURAL(c->lim.max_rooms, "room", "rooms"));
 		return;
 	}
-	if ((r = room_create(c, name, key, slot)) == NULL) {
+	if ((r = room_create(c->rooms, name, key, slot)) == NULL) {
 		log_error("room-add room=%s by=%s: out of memory", name,
 		    c->users[slot].nick);
 		out_err(c, slot, PERR_INTERNAL, "out of memory");
 		return;
 	}
 	log_info("room-add room=%s owner=%s", r->name, c->users[slot].nick);
-	out(c, slot, "OK ADD %s\n", r->name);
+	chat_out(c, slot, "OK ADD %s\n", r->name);
 	room_move(c, slot, r);
 }
 
 static void
 cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
-	char name[NAMESZ], key[NAME_KEYSZ];
+	char name[NAME_SZ], key[NAME_KEYSZ];
 	struct room *r = NULL;
 	uint32_t cp;
 
 	if (name_prepare(cmd->arg, cmd->arglen, PROTO_ROOM_MAX_CHARS, name,
 	        sizeof(name), key, &cp) == NAME_OK &&
-	    (r = room_find_key(c, key)) == NULL &&
-	    remote_room_name(c, key, name) && /* named as there */
-	    c->nrooms - 1 < c->lim.max_rooms &&
-	    (r = room_create(c, name, key, OWNER_REMOTE)) !=
+	    (r = room_find_key(c->rooms, key)) == NULL && c->has_fed &&
+	    remote_room_name(c->remotes, key, name) && /* named as there */
+	    rooms_count(c->rooms) - 1 < c->lim.max_rooms &&
+	    (r = room_create(c->rooms, name, key, ROOM_OWNER_REMOTE)) !=
 	        NULL) { /* this hub's part of a room on other hubs */
-		remote_room_owner(c, r->key, r->rowner);
+		remote_room_owner(c->remotes, r->key, r->rowner);
 		log_info("room-part room=%s owner=%s (on another hub)", r->name,
 		    r->rowner[0] ? r->rowner : "-");
 	}
@@ -478,7 +368,7 @@ cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 		    (int)cmd->arglen, cmd->arg);
 		return;
 	}
-	if (r == c->users[slot].room) {
+	if (r == room_of(c->rooms, slot)) {
 		out_err(c, slot, PERR_ALREADY_IN_ROOM, "you are in %s already",
 		    r->name);
 		return;
@@ -489,11 +379,11 @@ cmd_join(struct chat *c, int slot, const struct proto_cmd *cmd)
 static void
 cmd_leave(struct chat *c, int slot)
 {
-	if (c->users[slot].room == c->rooms[0]) {
+	if (room_of(c->rooms, slot) == room_lobby(c->rooms)) {
 		out_err(c, slot, PERR_IS_LOBBY, "you are in the lobby already");
 		return;
 	}
-	room_move(c, slot, c->rooms[0]);
+	room_move(c, slot, room_lobby(c->rooms));
 }
 
 /*
@@ -504,40 +394,40 @@ cmd_leave(struct chat *c, int slot)
  * ones alike), in r's member order.
  */
 void
-room_evict(struct chat *c, struct room *r, const char *by)
+chat_room_evict(struct chat *c, struct room *r, const char *by)
 {
-	struct room *lobby = c->rooms[0];
+	struct room *lobby = room_lobby(c->rooms);
 	int s, t;
 
-	for (s = r->head; s >= 0; s = c->users[s].rnext)
-		out(c, s, "REMOVED %s %s\n", r->name, by);
-	for (s = r->head; s >= 0; s = c->users[s].rnext) {
+	for (s = r->head; s >= 0; s = room_next(c->rooms, s))
+		chat_out(c, s, "REMOVED %s %s\n", r->name, by);
+	for (s = r->head; s >= 0; s = room_next(c->rooms, s)) {
 		room_notice(c, lobby, -1, "JOIN %s %s\n", lobby->name,
 		    c->users[s].nick);
-		for (t = r->head; t >= 0; t = c->users[t].rnext)
+		for (t = r->head; t >= 0; t = room_next(c->rooms, t))
 			if (t != s)
-				out(c, t, "JOIN %s %s\n", lobby->name,
+				chat_out(c, t, "JOIN %s %s\n", lobby->name,
 				    c->users[s].nick);
 	}
 	while ((s = r->head) >= 0) {
-		member_unlink(c, s);
-		member_link(c, s, lobby);
+		room_unlink(c->rooms, s);
+		room_link(c->rooms, s, lobby);
 	}
-	room_delete(c, r);
+	drop_room(c, r);
 }
 
 /* /rm of a room whose owner is on another hub, or that has none. */
 static void
 rm_not_owner(struct chat *c, int slot, const char *name, size_t len)
 {
-	struct room *r = room_find(c, name, len);
-	char key[NAME_KEYSZ], owner[NAMESZ];
+	struct room *r = room_find(c->rooms, name, len);
+	char key[NAME_KEYSZ], owner[NAME_SZ];
 
 	if (r != NULL)
 		snprintf(owner, sizeof(owner), "%s", r->rowner);
 	else {
 		name_key(name, len, key);
-		remote_room_owner(c, key, owner);
+		remote_room_owner(c->remotes, key, owner);
 	}
 	if (owner[0])
 		out_err(c, slot, PERR_NOT_OWNER,
@@ -553,11 +443,12 @@ rm_not_owner(struct chat *c, int slot, const char *name, size_t len)
 static void
 cmd_rm(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
-	struct room *r, *lobby = c->rooms[0];
+	struct room *r, *lobby = room_lobby(c->rooms);
 	const char *by = c->users[slot].nick;
 
-	if ((r = room_find(c, cmd->arg, cmd->arglen)) == NULL) {
-		if (remote_has_room(c, cmd->arg, cmd->arglen))
+	if ((r = room_find(c->rooms, cmd->arg, cmd->arglen)) == NULL) {
+		if (c->has_fed &&
+		    remote_has_room(c->remotes, cmd->arg, cmd->arglen))
 			rm_not_owner(c, slot, cmd->arg, cmd->arglen);
 		else
 			out_err(c, slot, PERR_NO_SUCH_ROOM, "no room %.*s",
@@ -568,7 +459,7 @@ cmd_rm(struct chat *c, int slot, const struct proto_cmd *cmd)
 		out_err(c, slot, PERR_IS_LOBBY, "the lobby cannot be removed");
 		return;
 	}
-	if (r->owner == OWNER_REMOTE) {
+	if (r->owner == ROOM_OWNER_REMOTE) {
 		rm_not_owner(c, slot, r->name, strlen(r->name));
 		return;
 	}
@@ -580,10 +471,86 @@ cmd_rm(struct chat *c, int slot, const struct proto_cmd *cmd)
 		return;
 	}
 	log_info("room-rm room=%s by=%s members=%d", r->name, by, r->count);
-	out(c, slot, "OK RM %s\n", r->name);
+	chat_out(c, slot, "OK RM %s\n", r->name);
 	if (c->has_fed) /* first: the moves below publish lobby JOINs */
 		c->fed.room_removed(c->fed.ctx, r->key, by);
-	room_evict(c, r, by);
+	chat_room_evict(c, r, by);
+}
+
+/* ---- /list across hubs ------------------------------------------------- */
+
+struct lrow {
+	char name[NAME_SZ], key[NAME_KEYSZ], owner[NAME_SZ];
+	long count;
+};
+
+struct ltab {
+	struct lrow *row;
+	int n, cap;
+};
+
+static int
+list_add(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct ltab *t = arg;
+	struct lrow *row;
+	char key[NAME_KEYSZ], owner[NAME_SZ] = "-";
+	int i;
+
+	(void)h;
+	if (rl->kind != 'R' || rl->fl[0] >= NAME_SZ || rl->fl[2] >= NAME_SZ ||
+	    !name_key(rl->f[0], rl->fl[0], key))
+		return 0;
+	if (remote_name_ok(rl->f[2], rl->fl[2])) /* else "-": none we know */
+		snprintf(
+		    owner, sizeof(owner), "%.*s", (int)rl->fl[2], rl->f[2]);
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->row[i].key, key) == 0)
+			break;
+	if (i == t->n) {
+		if (t->n == t->cap)
+			return 0; /* full: shown on the next /list */
+		row = &t->row[t->n++];
+		memset(row, 0, sizeof(*row));
+		snprintf(row->key, sizeof(row->key), "%s", key);
+		snprintf(row->name, sizeof(row->name), "%.*s", (int)rl->fl[0],
+		    rl->f[0]);
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
+	}
+	row = &t->row[i];
+	row->count += strtol(rl->f[1], NULL, 10);
+	if (strcmp(row->owner, "-") == 0 && i > 0)
+		snprintf(row->owner, sizeof(row->owner), "%s", owner);
+	return 0;
+}
+
+/* /list across hubs: local rooms, counts summed by name, then others'. */
+static void
+cmd_list_fed(struct chat *c, int slot)
+{
+	int i, nrooms = rooms_count(c->rooms);
+	struct room *r;
+	struct ltab t;
+
+	t.cap = nrooms + c->lim.max_rooms * (remotes_count(c->remotes) + 1) + 1;
+	if ((t.row = calloc((size_t)t.cap, sizeof(*t.row))) == NULL) {
+		out_err(c, slot, PERR_INTERNAL, "out of memory");
+		return;
+	}
+	for (t.n = 0; t.n < nrooms; t.n++) {
+		r = rooms_at(c->rooms, t.n);
+		snprintf(t.row[t.n].name, NAME_SZ, "%s", r->name);
+		snprintf(t.row[t.n].key, NAME_KEYSZ, "%s", r->key);
+		snprintf(t.row[t.n].owner, NAME_SZ, "%s",
+		    r->owner >= 0 ? c->users[r->owner].nick : "-");
+		t.row[t.n].count = r->count;
+	}
+	remote_each(c->remotes, list_add, &t);
+	for (i = 0; i < t.n; i++)
+		chat_out(c, slot, "ROOM %s %ld %s\n", t.row[i].name,
+		    t.row[i].count, t.row[i].owner);
+	chat_out(c, slot, "END LIST %d\n", t.n);
+	free(t.row);
 }
 
 static void
@@ -597,29 +564,54 @@ cmd_list(struct chat *c, int slot)
 		return;
 	}
 
-	for (i = 0; i < c->nrooms; i++) {
-		r = c->rooms[i];
-		out(c, slot, "ROOM %s %d %s\n", r->name, r->count,
+	for (i = 0; i < rooms_count(c->rooms); i++) {
+		r = rooms_at(c->rooms, i);
+		chat_out(c, slot, "ROOM %s %d %s\n", r->name, r->count,
 		    r->owner >= 0 ? c->users[r->owner].nick : "-");
 	}
-	out(c, slot, "END LIST %d\n", c->nrooms);
+	chat_out(c, slot, "END LIST %d\n", rooms_count(c->rooms));
+}
+
+/* cmd_users's state for users_add: one USER line per remote user. */
+struct users_q {
+	struct chat *c;
+	int slot, n;
+	const char *room_key; /* NULL: all */
+};
+
+static int
+users_add(const struct remote *h, const struct rline *rl, void *arg)
+{
+	struct users_q *q = arg;
+
+	(void)h;
+	if (rl->kind != 'U' || !remote_name_ok(rl->f[0], rl->fl[0]) ||
+	    !remote_name_ok(rl->f[1], rl->fl[1]) ||
+	    (q->room_key && !remote_same_key(rl->f[1], rl->fl[1], q->room_key)))
+		return 0; /* only names a hub could have accepted are shown */
+	chat_out(q->c, q->slot, "USER %.*s %.*s\n", (int)rl->fl[0], rl->f[0],
+	    (int)rl->fl[1], rl->f[1]);
+	q->n++;
+	return 0;
 }
 
 static void
 cmd_users(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
-	struct room *r = c->users[slot].room;
+	struct room *r = room_of(c->rooms, slot);
 	struct users_q q;
 	int s, n = 0;
 
 	if (cmd->arg == NULL) {
-		for (s = r->head; s >= 0; s = c->users[s].rnext, n++)
-			out(c, slot, "USER %s %s\n", c->users[s].nick, r->name);
+		for (s = r->head; s >= 0; s = room_next(c->rooms, s), n++)
+			chat_out(
+			    c, slot, "USER %s %s\n", c->users[s].nick, r->name);
 	} else {
 		for (s = 0; s < c->lim.max_clients; s++)
 			if (c->users[s].registered) {
-				out(c, slot, "USER %s %s\n", c->users[s].nick,
-				    c->users[s].room->name);
+				chat_out(c, slot, "USER %s %s\n",
+				    c->users[s].nick,
+				    room_of(c->rooms, s)->name);
 				n++;
 			}
 	}
@@ -628,28 +620,25 @@ cmd_users(struct chat *c, int slot, const struct proto_cmd *cmd)
 		q.slot = slot;
 		q.n = n;
 		q.room_key = cmd->arg == NULL ? r->key : NULL;
-		remote_each(c, users_add, &q);
+		remote_each(c->remotes, users_add, &q);
 		n = q.n;
 	}
-	out(c, slot, "END USERS %d\n", n);
+	chat_out(c, slot, "END USERS %d\n", n);
 }
 
 static void
 cmd_whisper(struct chat *c, int slot, const struct proto_cmd *cmd)
 {
-	int to = nick_find(c, cmd->arg, cmd->arglen);
-	struct nick_q q;
-	char key[NAME_KEYSZ];
+	int to = nick_find(c->nicks, cmd->arg, cmd->arglen);
+	const struct remote *hub;
+	char key[NAME_KEYSZ], nick[NAME_SZ];
 
-	if (to < 0 && c->has_fed && name_key(cmd->arg, cmd->arglen, key)) {
-		q.key = key;
-		if (remote_each(c, is_nick, &q)) {
-			c->fed.whisper(c->fed.ctx, q.hub->hub,
-			    c->users[slot].nick, q.nick, cmd->text,
-			    cmd->textlen);
-			out(c, slot, "OK WHISPER %s\n", q.nick);
-			return;
-		}
+	if (to < 0 && c->has_fed && name_key(cmd->arg, cmd->arglen, key) &&
+	    remote_find_nick(c->remotes, key, &hub, nick)) {
+		c->fed.whisper(c->fed.ctx, hub->hub, c->users[slot].nick, nick,
+		    cmd->text, cmd->textlen);
+		chat_out(c, slot, "OK WHISPER %s\n", nick);
+		return;
 	}
 	if (to < 0) {
 		out_err(c, slot, PERR_NO_SUCH_USER, "nobody is called %.*s",
@@ -662,9 +651,9 @@ cmd_whisper(struct chat *c, int slot, const struct proto_cmd *cmd)
 		    "yourself");
 		return;
 	}
-	out(c, to, "WHISPER %s %.*s\n", c->users[slot].nick, (int)cmd->textlen,
-	    cmd->text);
-	out(c, slot, "OK WHISPER %s\n", c->users[to].nick);
+	chat_out(c, to, "WHISPER %s %.*s\n", c->users[slot].nick,
+	    (int)cmd->textlen, cmd->text);
+	chat_out(c, slot, "OK WHISPER %s\n", c->users[to].nick);
 }
 
 static void
@@ -673,15 +662,15 @@ cmd_help(struct chat *c, int slot)
 	size_t i;
 
 	for (i = 0; i < sizeof(help_lines) / sizeof(help_lines[0]); i++)
-		out(c, slot, "HELP %s\n", help_lines[i]);
-	out(c, slot, "END HELP\n");
+		chat_out(c, slot, "HELP %s\n", help_lines[i]);
+	chat_out(c, slot, "END HELP\n");
 }
 
 static void
 cmd_text(struct chat *c, int slot, const char *text, size_t len)
 {
 	struct user *u = &c->users[slot];
-	struct room *r = u->room;
+	struct room *r = room_of(c->rooms, slot);
 	size_t rl = strlen(r->name), nl = strlen(u->nick), n;
 	char *p = c->line;
 	int got;
@@ -697,7 +686,7 @@ cmd_text(struct chat *c, int slot, const char *text, size_t len)
 	*p++ = ' ';
 	memcpy(p, text, len), p += len;
 	*p = '\n';
-	got = room_send(c, r, slot, n);
+	got = line_to_room(c, r, slot, n);
 	if (c->has_fed)
 		c->fed.room_line(c->fed.ctx, r->key, c->line, n);
 	if (c->hooks.message != NULL)
@@ -713,8 +702,8 @@ cmd_stats(struct chat *c, int slot)
 	if (c->hooks.stats != NULL)
 		n = c->hooks.stats(c->hooks.ctx, it, STATS_MAX_ITEMS);
 	for (i = 0; i < n && i < STATS_MAX_ITEMS; i++)
-		out(c, slot, "STAT %s %llu\n", it[i].name, it[i].value);
-	out(c, slot, "END STATS %zu\n", i);
+		chat_out(c, slot, "STAT %s %llu\n", it[i].name, it[i].value);
+	chat_out(c, slot, "END STATS %zu\n", i);
 }
 
 /*
@@ -765,7 +754,7 @@ cmd_quit(struct chat *c, int slot, const struct proto_cmd *cmd)
 		quit_text(cmd->arg, (size_t)(end - cmd->arg), text,
 		    QUIT_TEXT_MAX + 1);
 	}
-	out(c, slot, "BYE QUIT goodbye\n");
+	chat_out(c, slot, "BYE QUIT goodbye\n");
 	log_info("disconnect slot=%d nick=%s reason=quit%s%s%s", slot,
 	    chat_nick(c, slot), text[0] ? " text=\"" : "", text,
 	    text[0] ? "\"" : "");
@@ -915,9 +904,8 @@ chat_connect(struct chat *c, int slot)
 
 	memset(u, 0, sizeof(*u));
 	u->in_use = 1;
-	u->rprev = u->rnext = u->hnext = -1;
 	u->nick[0] = '-';
-	out(c, slot,
+	chat_out(c, slot,
 	    "HELLO forkchatd/%s welcome to forkchat; send your "
 	    "nickname\n",
 	    FORKCHAT_VERSION);
@@ -934,15 +922,13 @@ chat_disconnect(struct chat *c, int slot, const char *reason)
 	if (u->registered) {
 		room_leave(c, slot, reason);
 		rooms_orphan(c, slot);
-		nick_unhash(c, slot);
 		c->nusers--;
-	} else if (u->claim)
-		nick_unhash(c, slot);
+	}
 	if (c->has_fed && (u->registered || u->claim))
-		c->fed.release(c->fed.ctx, u->key);
+		c->fed.release(c->fed.ctx, nick_key(c->nicks, slot));
+	nick_remove(c->nicks, slot);
 	buf_free(&u->pend);
 	memset(u, 0, sizeof(*u));
-	u->rprev = u->rnext = u->hnext = -1;
 }
 
 /* "REGISTER_TIMEOUT" -> "register-timeout", the log's spelling. */
@@ -963,13 +949,100 @@ chat_bye(struct chat *c, int slot, const char *name, const char *text)
 {
 	if (slot < 0 || slot >= c->lim.max_clients || !c->users[slot].in_use)
 		return;
-	out(c, slot, "BYE %s %s\n", name, text);
+	chat_out(c, slot, "BYE %s %s\n", name, text);
 	log_info("disconnect slot=%d nick=%s reason=%s", slot,
 	    chat_nick(c, slot), reason_of(name));
 	chat_disconnect(
 	    c, slot, strcmp(name, "QUIT") == 0 ? "quit" : "disconnected");
 	c->io.close(c->io.ctx, slot);
 }
+
+/* ---- federation: set up, claims answered --------------------------------- */
+
+void
+chat_set_fed(struct chat *c, const struct chat_fed *f)
+{
+	c->fed = *f;
+	c->has_fed = 1;
+}
+
+void
+chat_fed_claimed(struct chat *c, unsigned token, int ok)
+{
+	struct user *u;
+	struct buf pend;
+	size_t len;
+	int slot;
+
+	for (slot = 0; slot < c->lim.max_clients; slot++)
+		if (c->users[slot].in_use && c->users[slot].claim == token)
+			break;
+	if (slot == c->lim.max_clients || token == 0)
+		return; /* gone meanwhile: chat_disconnect released it */
+	u = &c->users[slot];
+	u->claim = 0;
+	if (ok)
+		register_done(c, slot);
+	else {
+		out_err(c, slot, PERR_NICK_TAKEN,
+		    "nickname %s is in use on another hub, choose another",
+		    u->nick);
+		/* ours if we hold it */
+		c->fed.release(c->fed.ctx, nick_key(c->nicks, slot));
+		nick_remove(c->nicks, slot);
+		memset(u->nick, 0, sizeof(u->nick));
+		u->nick[0] = '-';
+	}
+	/* the lines that came meanwhile, in order */
+	pend = u->pend;
+	memset(&u->pend, 0, sizeof(u->pend));
+	while (buf_used(&pend) >= sizeof(len) && c->users[slot].in_use &&
+	    !c->users[slot].claim) {
+		memcpy(&len, buf_head(&pend), sizeof(len));
+		chat_line(c, slot, buf_head(&pend) + sizeof(len), len);
+		buf_consume(&pend, sizeof(len) + len);
+	}
+	if (buf_used(&pend) > 0 && c->users[slot].in_use &&
+	    c->users[slot].claim) /* a second claim: keep the rest */
+		(void)buf_append(
+		    &c->users[slot].pend, buf_head(&pend), buf_used(&pend));
+	buf_free(&pend);
+}
+
+/* ---- for chatfed.c (chat_core.h) ----------------------------------------- */
+
+struct rooms *
+chat_rooms(const struct chat *c)
+{
+	return c->rooms;
+}
+
+struct nicks *
+chat_nicks(const struct chat *c)
+{
+	return c->nicks;
+}
+
+struct remotes *
+chat_remotes(const struct chat *c)
+{
+	return c->remotes;
+}
+
+int
+chat_slots(const struct chat *c)
+{
+	return c->lim.max_clients;
+}
+
+char *
+chat_scratch(struct chat *c, size_t *size)
+{
+	*size = c->linesz;
+	return c->line;
+}
+
+/* ---- queries --------------------------------------------------------------- */
 
 int
 chat_in_use(const struct chat *c, int slot)
@@ -992,15 +1065,15 @@ chat_nick(const struct chat *c, int slot)
 const char *
 chat_room(const struct chat *c, int slot)
 {
-	return chat_is_registered(c, slot) && c->users[slot].room ?
-	    c->users[slot].room->name :
+	return chat_is_registered(c, slot) && room_of(c->rooms, slot) ?
+	    room_of(c->rooms, slot)->name :
 	    NULL;
 }
 
 int
 chat_room_count(const struct chat *c)
 {
-	return c->nrooms;
+	return rooms_count(c->rooms);
 }
 
 int
@@ -1012,32 +1085,23 @@ chat_user_count(const struct chat *c)
 struct chat *
 chat_new(const struct chat_limits *lim, const struct chat_io *io)
 {
-	char lobby_key[NAME_KEYSZ];
 	struct chat *c;
-	size_t i;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
-	name_key(PROTO_LOBBY, strlen(PROTO_LOBBY), lobby_key);
 	c->lim = *lim;
 	c->io = *io;
-	c->hashsz = (size_t)lim->max_clients * 2 + 1;
-	c->linesz = lim->max_line + 4 * NAMESZ + 64;
+	c->linesz = lim->max_line + 4 * NAME_SZ + 64;
 	c->users = calloc((size_t)lim->max_clients, sizeof(*c->users));
-	c->rooms = calloc((size_t)lim->max_rooms + 1, sizeof(struct room *));
-	c->hash = malloc(c->hashsz * sizeof(*c->hash));
 	c->line = malloc(c->linesz);
-	if (!c->users || !c->rooms || !c->hash || !c->line ||
-	    room_create(c, PROTO_LOBBY, lobby_key, -1) == NULL)
-		goto fail;
-	for (i = 0; i < c->hashsz; i++)
-		c->hash[i] = -1;
-	for (i = 0; i < (size_t)lim->max_clients; i++)
-		c->users[i].rprev = c->users[i].rnext = c->users[i].hnext = -1;
+	c->nicks = nicks_new(lim->max_clients);
+	c->remotes = remotes_new();
+	c->rooms = rooms_new(lim->max_rooms, lim->max_clients, io);
+	if (!c->users || !c->line || !c->nicks || !c->remotes || !c->rooms) {
+		chat_free(c);
+		return NULL;
+	}
 	return c;
-fail:
-	chat_free(c);
-	return NULL;
 }
 
 void
@@ -1055,16 +1119,12 @@ chat_free(struct chat *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; c->rooms && i < c->nrooms; i++)
-		free(c->rooms[i]);
 	for (i = 0; c->users && i < c->lim.max_clients; i++)
 		buf_free(&c->users[i].pend);
-	for (i = 0; i < c->nremotes; i++)
-		free(c->remotes[i].blob);
-	free(c->remotes);
-	free(c->rooms);
+	rooms_free(c->rooms);
+	nicks_free(c->nicks);
+	remotes_free(c->remotes);
 	free(c->users);
-	free(c->hash);
 	free(c->line);
 	free(c);
 }

@@ -15,6 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/proto.h"
+
+/* A name as stored and shown (NFC) with its NUL. */
+#define NAME_SZ (PROTO_NAME_MAX_BYTES + 1)
+
 /*
  * A key can be longer than its name (Hangul syllables become jamo
  * skeletons, ligatures expand): at most NAME_KEY_MAX bytes, or the name is

@@ -307,13 +307,12 @@ outbox_send(struct bridge *b)
 	unsigned long long seq;
 	uint32_t len;
 
-	while (b->nsent + 12 <= buf_used(&b->outbox)) {
-		memcpy(&seq, buf_head(&b->outbox) + b->nsent, 8);
-		memcpy(&len, buf_head(&b->outbox) + b->nsent + 8, 4);
-		if (send_event(b, seq, buf_head(&b->outbox) + b->nsent + 12,
-		        len, b->nsent < b->nacked ? TAG_OTHER : TAG_XADD) < 0)
+	while (fedipc_entry_at(&b->outbox, b->nsent, &seq, &len)) {
+		if (send_event(b, seq,
+		        buf_head(&b->outbox) + b->nsent + FEDIPC_ENTRY_HDR, len,
+		        b->nsent < b->nacked ? TAG_OTHER : TAG_XADD) < 0)
 			return;
-		b->nsent += 12 + len;
+		b->nsent += fedipc_entry_size(len);
 	}
 }
 
@@ -321,19 +320,19 @@ outbox_send(struct bridge *b)
 static void
 outbox_ack(struct bridge *b)
 {
+	unsigned long long seq;
 	uint32_t len;
 
-	if (b->nacked + 12 > buf_used(&b->outbox))
+	if (!fedipc_entry_at(&b->outbox, b->nacked, &b->acked, &len))
 		return;
-	memcpy(&b->acked, buf_head(&b->outbox) + b->nacked, 8);
-	memcpy(&len, buf_head(&b->outbox) + b->nacked + 8, 4);
-	b->nacked += 12 + (size_t)len;
-	while (b->nacked > BRIDGE_RETAIN) {
-		memcpy(&len, buf_head(&b->outbox) + 8, 4);
-		buf_consume(&b->outbox, 12 + (size_t)len);
-		b->nacked -= 12 + (size_t)len;
-		b->nsent =
-		    b->nsent > 12 + (size_t)len ? b->nsent - 12 - len : 0;
+	b->nacked += fedipc_entry_size(len);
+	while (b->nacked > BRIDGE_RETAIN &&
+	    fedipc_entry_at(&b->outbox, 0, &seq, &len)) {
+		buf_consume(&b->outbox, fedipc_entry_size(len));
+		b->nacked -= fedipc_entry_size(len);
+		b->nsent = b->nsent > fedipc_entry_size(len) ?
+		    b->nsent - fedipc_entry_size(len) :
+		    0;
 	}
 }
 
@@ -859,7 +858,8 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 			break;
 		}
 		/* [seq][len][body], numbered and kept by the parent too */
-		if (len < 12 || (memcpy(&blen, p + 8, 4), blen != len - 12))
+		if (!fedipc_entry_get(p, len, &seq, &blen) ||
+		    fedipc_entry_size(blen) != len)
 			break;
 		if (buf_used(&b->outbox) > OUTBOX_MAX) {
 			blog(b, 2, "federation: outbox full, event dropped");
@@ -867,7 +867,7 @@ handle_parent(struct bridge *b, const struct ipc_hdr *h, const char *p)
 		}
 		if (buf_append(&b->outbox, p, len) < 0)
 			break;
-		if (memcpy(&seq, p, 8), seq <= b->acked) /* handed over */
+		if (seq <= b->acked) /* handed over */
 			b->nacked += len;
 		if (b->up && !b->await_info)
 			outbox_send(b);

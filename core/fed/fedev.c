@@ -114,12 +114,6 @@ nick_ok(const char *p, size_t len)
 	return name_ok(p, len, PROTO_NICK_MAX_CHARS);
 }
 
-static int
-room_ok(const char *p, size_t len)
-{
-	return name_ok(p, len, PROTO_ROOM_MAX_CHARS);
-}
-
 /* A name key (name.h) as another hub keys a room: bounded, no space. */
 static int
 key_ok(const char *p, size_t len)
@@ -135,13 +129,20 @@ text_ok(const char *p, size_t len)
 	return len <= FEDEV_TEXT_MAX && proto_check_line(p, len) == PERR_NONE;
 }
 
-/* Is key (klen bytes) the key of room name (len bytes)? */
+/*
+ * Is name (len bytes) a room name of the profile whose key is key (klen
+ * bytes)?  room_ok() and the key compared, with one pass of the profile.
+ */
 static int
-folds_to(const char *name, size_t len, const char *key, size_t klen)
+room_keyed(const char *name, size_t len, const char *key, size_t klen)
 {
-	char k[NAME_KEYSZ];
+	char nfc[PROTO_NAME_MAX_BYTES + 1], k[NAME_KEYSZ];
+	uint32_t cp;
 
-	return name_key(name, len, k) == klen && memcmp(k, key, klen) == 0;
+	return len <= PROTO_NAME_MAX_BYTES &&
+	    name_prepare(name, len, PROTO_ROOM_MAX_CHARS, nfc, sizeof(nfc), k,
+	        &cp) == NAME_OK &&
+	    strlen(k) == klen && memcmp(k, key, klen) == 0;
 }
 
 /* f1 = "KW ROOM NICK[ REST]" for room key f0. */
@@ -166,8 +167,7 @@ room_line(struct fedev *ev)
 	        (kl == 4 && memcmp(kw, "JOIN", 4) == 0 && rest == 0) ||
 	        (kl == 5 && memcmp(kw, "OWNER", 5) == 0 && rest == 0)))
 		return "bad room line keyword";
-	if (!room_ok(ev->f[2], ev->fl[2]) ||
-	    !folds_to(ev->f[2], ev->fl[2], ev->f[0], ev->fl[0]))
+	if (!room_keyed(ev->f[2], ev->fl[2], ev->f[0], ev->fl[0]))
 		return "room line for another room";
 	if (!nick_ok(ev->f[3], ev->fl[3]))
 		return "bad nickname";

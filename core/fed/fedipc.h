@@ -40,4 +40,46 @@ enum ipc_fed_type {
  */
 #define FEDIPC_MAX ((16u << 20) - IPC_HDR)
 
+/*
+ * A reliable event as the parent keeps it, hands it to the bridge (the
+ * payload of IPC_FED_PUB with code 0) and the bridge keeps it in its
+ * outbox: [seq 8][len 4][body len], host byte order.
+ */
+#define FEDIPC_ENTRY_HDR 12
+
+static inline size_t
+fedipc_entry_size(uint32_t len)
+{
+	return FEDIPC_ENTRY_HDR + (size_t)len;
+}
+
+static inline void
+fedipc_entry_head(char *e, unsigned long long seq, uint32_t len)
+{
+	memcpy(e, &seq, 8);
+	memcpy(e + 8, &len, 4);
+}
+
+/* The head of the entry at p[0..n): 1 with *seq and *len (its body's
+ * bytes, which may not all be there), or 0 if n is too short. */
+static inline int
+fedipc_entry_get(
+    const char *p, size_t n, unsigned long long *seq, uint32_t *len)
+{
+	if (n < FEDIPC_ENTRY_HDR)
+		return 0;
+	memcpy(seq, p, 8);
+	memcpy(len, p + 8, 4);
+	return 1;
+}
+
+/* The same for the entry at offset off of a buffer of entries. */
+static inline int
+fedipc_entry_at(
+    const struct buf *b, size_t off, unsigned long long *seq, uint32_t *len)
+{
+	return off < buf_used(b) &&
+	    fedipc_entry_get(buf_head(b) + off, buf_used(b) - off, seq, len);
+}
+
 #endif

@@ -58,14 +58,22 @@ proto_check_line(const char *s, size_t len)
 	int blank = 1;
 
 	while (i < len) {
-		if (u[i] < 0x80) { /* ASCII fast path */
-			if (utf8_is_control(u[i]))
-				return PERR_CONTROL_CHAR;
-			if (u[i] != ' ' && u[i] != '\t')
-				blank = 0;
+		/*
+		 * ASCII inline, without a call per byte: every line a client
+		 * sends and every federated event passes here (visible,
+		 * blank, or C0/DEL, which utf8_is_control() refuses).
+		 */
+		if (u[i] > ' ' && u[i] < 0x7f) {
+			blank = 0;
 			i++;
 			continue;
 		}
+		if (u[i] == ' ' || u[i] == '\t') {
+			i++;
+			continue;
+		}
+		if (u[i] < 0x80)
+			return PERR_CONTROL_CHAR;
 		if ((n = utf8_decode(s + i, len - i, &cp)) == 0)
 			return PERR_BAD_UTF8;
 		if (utf8_is_control(cp))

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fanout.c - the server parent's output side: per-child output queues,
- * the batched fan-out (one write and one SIGUSR2 per child per turn), the
- * bounded backlogs and the cuts.
+ * the batched fan-out (one write per child per turn; the write raises the
+ * child's SIGUSR2 itself, see session.c), the bounded backlogs and the
+ * cuts.
  *
  * Must never block on a child: every pipe it writes is non-blocking, and
- * what a pipe cannot take waits in that child's backlog; past --max-backlog
- * the child is cut off as a slow consumer, so nobody else slows down.
+ * what a pipe cannot take waits in that child's backlog.  With flow
+ * control (flow.c) a backlog past the high-water mark paces the room's
+ * senders, and a child that stops draining it is cut off as a slow
+ * consumer; without it, a backlog past --max-backlog is cut at once.
  *
  * Owns, per slot, the child's pid, the write end of its pipe, its output
- * queue and its state (fanout.h), and the dirty, wake and cut lists.  It
+ * queue and its state (fanout.h), and the dirty and cut lists.  It
  * never calls into the chat: the cuts it makes are reported through
  * cfg.cut after each pass over the dirty list.
  */
@@ -22,6 +25,7 @@
 
 #include "lib/buf.h"
 #include "server/fanout.h"
+#include "server/flow.h"
 #include "sys/failpoint.h"
 #include "sys/log.h"
 #include "sys/net.h"
@@ -33,7 +37,6 @@ struct slot {
 	int dirty;      /* on the dirty list */
 	int backlogged; /* out holds what the pipe refused */
 	int failed;     /* output was lost (no memory): cut it */
-	int wake;       /* on the wake list: SIGUSR2 due */
 	struct buf out;
 };
 
@@ -47,8 +50,7 @@ struct fanout {
 	struct fanout_cfg cfg;
 	struct slot *sl;
 	int *dirty, ndirty, dirtycap;
-	int *woken, nwoken; /* children to signal after the writes */
-	struct cut *cuts;   /* to report after the pass (cfg.cut) */
+	struct cut *cuts; /* to report after the pass (cfg.cut) */
 	int ncuts;
 	int nbacklog;
 	int stopping;
@@ -68,9 +70,8 @@ fanout_new(const struct fanout_cfg *cfg)
 	f->dirtycap = cfg->max_clients * 2;
 	f->sl = calloc(n, sizeof(*f->sl));
 	f->dirty = calloc((size_t)f->dirtycap, sizeof(int));
-	f->woken = calloc(n, sizeof(int));
 	f->cuts = calloc(n, sizeof(*f->cuts));
-	if (!f->sl || !f->dirty || !f->woken || !f->cuts) {
+	if (!f->sl || !f->dirty || !f->cuts) {
 		fanout_free(f);
 		return NULL;
 	}
@@ -93,7 +94,6 @@ fanout_free(struct fanout *f)
 	}
 	free(f->sl);
 	free(f->dirty);
-	free(f->woken);
 	free(f->cuts);
 	free(f);
 }
@@ -209,6 +209,8 @@ set_backlogged(struct fanout *f, struct slot *c, int on)
 static void
 close_down(struct fanout *f, struct slot *c)
 {
+	if (f->cfg.flow != NULL)
+		flow_forget(f->cfg.flow, (int)(c - f->sl));
 	set_backlogged(f, c, 0);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -275,7 +277,7 @@ static void
 flush_client(struct fanout *f, int slot)
 {
 	struct slot *c = &f->sl[slot];
-	size_t wrote = 0;
+	size_t wrote = 0; /* the child drained its pipe: flow.c */
 	ssize_t n;
 
 	if (c->failed && c->state != FANOUT_ABORTED) {
@@ -304,50 +306,34 @@ flush_client(struct fanout *f, int slot)
 			return;
 		}
 	}
-	if (wrote && !c->wake) {
-		c->wake = 1;
-		f->woken[f->nwoken++] = slot;
-	}
-	if (buf_used(&c->out) > 0) {
+	/* behind, but reading: the room is paced (flow.c), not cut */
+	if (f->cfg.flow != NULL &&
+	    flow_backlog(f->cfg.flow, slot, buf_used(&c->out), wrote,
+	        c->backlogged) != FLOW_OK)
+		fanout_abort(f, slot, IPC_ABORT_SLOW_CONSUMER);
+	else if (buf_used(&c->out) > 0) {
 		set_backlogged(f, c, 1);
-		if (buf_used(&c->out) > f->cfg.max_backlog)
+		if (f->cfg.flow == NULL &&
+		    buf_used(&c->out) > f->cfg.max_backlog)
 			fanout_abort(f, slot, IPC_ABORT_SLOW_CONSUMER);
 	} else {
 		set_backlogged(f, c, 0);
 		if (c->state == FANOUT_CLOSING && c->fd >= 0) {
 			close_down(f, c); /* EOF tells the child to finish */
-			kill(c->pid, SIGUSR2);
+			/* a lost one only delays: the child ticks */
+			if (FAIL("forkchatd/fanout/kill", ESRCH) ||
+			    kill(c->pid, SIGUSR1) < 0)
+				log_error("slot=%d: kill SIGUSR1: %s", slot,
+				    strerror(errno));
 		}
 	}
 }
 
 /*
- * Signal the children whose pipes got bytes, after all the writes (as the
- * floor benchmark does), so a woken child does not preempt the parent in
- * the middle of a fan-out.  A lost wake-up only delays: the child also
- * wakes on its own tick.
- */
-static void
-wake_children(struct fanout *f)
-{
-	struct slot *c;
-	int i;
-
-	for (i = 0; i < f->nwoken; i++) {
-		c = &f->sl[f->woken[i]];
-		c->wake = 0;
-		if (c->state == FANOUT_FREE)
-			continue;
-		if (FAIL("forkchatd/fanout/kill", ESRCH) ||
-		    kill(c->pid, SIGUSR2) < 0)
-			log_error("slot=%d: kill SIGUSR2: %s", f->woken[i],
-			    strerror(errno));
-	}
-	f->nwoken = 0;
-}
-
-/*
- * One write and one SIGUSR2 per child that got output this turn.  The
+ * One write per child that got output this turn; each write raises that
+ * child's SIGUSR2 (O_ASYNC + F_SETSIG on its read end, session.c), so the
+ * parent makes no kill() per delivery, and a child never misses bytes
+ * written after its last read.  The
  * cuts are reported after each pass; what the server queues then (PART
  * lines) makes another pass, until nothing is dirty.
  */
@@ -367,7 +353,8 @@ fanout_flush(struct fanout *f)
 		f->ndirty = 0;
 		report_cuts(f);
 	} while (f->ndirty > 0);
-	wake_children(f);
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
 }
 
 void
@@ -379,7 +366,8 @@ fanout_flush_backlogs(struct fanout *f)
 		if (f->sl[slot].backlogged)
 			flush_client(f, slot);
 	report_cuts(f);
-	wake_children(f);
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
 }
 
 void

@@ -24,6 +24,8 @@ enum fanout_state {
 	FANOUT_ABORTED  /* cut off; waits to be reaped */
 };
 
+struct flow;
+
 struct fanout_cfg {
 	int max_clients;    /* slots 0 .. max_clients-1 */
 	size_t max_backlog; /* bytes a pipe may refuse before the cut */
@@ -35,6 +37,12 @@ struct fanout_cfg {
 	 * queue lines for other slots (they go out on the same flush).
 	 */
 	void (*cut)(void *ctx, int slot, enum ipc_abort why, size_t backlog);
+	/*
+	 * Flow control (flow.c), or NULL: then a backlog past max_backlog
+	 * is cut at once.  With it, the backlogs pace the rooms' senders
+	 * and flow decides the cuts.
+	 */
+	struct flow *flow;
 };
 
 struct fanout;
@@ -54,7 +62,8 @@ void fanout_close(void *ctx, int slot);
 /* Cut slot off now (reported through cfg.cut by the next flush). */
 void fanout_abort(struct fanout *f, int slot, enum ipc_abort why);
 
-/* One write and one SIGUSR2 per child that got output since the last. */
+/* One write per child that got output since the last (the write raises
+ * the child's SIGUSR2, session.c). */
 void fanout_flush(struct fanout *f);
 /* Retry the children whose pipes were full. */
 void fanout_flush_backlogs(struct fanout *f);

@@ -33,24 +33,26 @@
 #include "lib/buf.h"
 #include "sys/clock.h"
 #include "chat/chat.h"
-#include "sys/proc.h"
 #include "sys/failpoint.h"
 #include "fed/fed.h"
 #include "sys/ipc.h"
 #include "sys/log.h"
+#include "sys/memtrim.h"
 #include "sys/net.h"
 #include "lib/plural.h"
 #include "server/admit.h"
 #include "server/fanout.h"
+#include "server/flow.h"
 #include "server/server.h"
-#include "server/session.h"
+#include "server/spawner.h"
 #include "lib/stats.h"
 
-#define DOWN_PIPE_SIZE (256 * 1024)  /* parent -> child pipe capacity */
-#define UP_PIPE_SIZE   (1024 * 1024) /* shared child -> parent pipe */
-#define IN_CHUNK       (64 * 1024)
-#define IN_BUDGET      (1024 * 1024) /* per turn, then look at signals */
-#define SHUTDOWN_MS    5000          /* graceful bound, then SIGKILL */
+#define DOWN_PIPE_SIZE    (256 * 1024)  /* parent -> child pipe capacity */
+#define UP_PIPE_SIZE      (1024 * 1024) /* shared child -> parent pipe */
+#define IN_CHUNK          (64 * 1024)
+#define IN_BUDGET         (1024 * 1024) /* per turn, then look at signals */
+#define SHUTDOWN_MS       5000          /* graceful bound, then SIGKILL */
+#define PARENT_TRIM_SLACK (1024 * 1024) /* freed heap kept, memtrim.c */
 
 struct reaped {
 	pid_t pid;
@@ -60,14 +62,17 @@ struct reaped {
 struct server {
 	const struct server_opts *o;
 	int lfd, up_r, up_w;
+	pid_t pid;      /* ours, for every child's F_SETOWN and death check */
 	size_t up_size; /* capacity of the shared pipe */
 	int *freel, nfree;
 	struct reaped *dead;
 	int nchildren;
 	struct fanout *fo;     /* the output side: pipes, queues, cuts */
+	struct flow *flow;     /* pacing of rooms that are behind */
 	struct admit_tab *adm; /* the door: per-address limits, deadlines */
 	struct chat *chat;
-	struct fed *fed; /* federation (--redis), or NULL */
+	struct fed *fed;   /* federation (--redis), or NULL */
+	struct spawner sp; /* forks the session children (spawner.c) */
 	struct buf in;
 	int stopping; /* graceful shutdown under way */
 	long long deadline_ms;
@@ -97,12 +102,35 @@ srv_cut(void *ctx, int slot, enum ipc_abort why, size_t backlog)
 	chat_disconnect(s->chat, slot, "disconnected");
 }
 
+/* flow.c's view of the slots: their room, nick and child. */
+static const char *
+srv_room(void *ctx, int slot)
+{
+	return chat_room(((struct server *)ctx)->chat, slot);
+}
+
+static const char *
+srv_nick(void *ctx, int slot)
+{
+	return chat_nick(((struct server *)ctx)->chat, slot);
+}
+
+static pid_t
+srv_pid(void *ctx, int slot)
+{
+	struct server *s = ctx;
+
+	return fanout_state(s->fo, slot) == FANOUT_ACTIVE ?
+	    fanout_pid(s->fo, slot) :
+	    0;
+}
+
 static void
 srv_message(void *ctx, int slot, int recipients)
 {
 	struct server *s = ctx;
 
-	(void)slot;
+	flow_spoke(s->flow, slot); /* paced if its room is behind */
 	s->messages_in++;
 	s->deliveries += (unsigned long long)recipients;
 }
@@ -156,13 +184,14 @@ srv_registered(void *ctx, int slot)
 
 /* ---- input from children ------------------------------------------- */
 
+/* A record of an active slot, now (flow.c may have held it). */
 static void
-handle_child_record(struct server *s, const struct ipc_hdr *h, const char *p)
+dispatch(void *ctx, const struct ipc_hdr *h, const char *p)
 {
+	struct server *s = ctx;
 	int slot = (int)h->slot;
 
-	if (h->slot >= (uint32_t)s->o->max_clients ||
-	    fanout_state(s->fo, slot) != FANOUT_ACTIVE)
+	if (fanout_state(s->fo, slot) != FANOUT_ACTIVE)
 		return; /* said after /quit or a cut: ignored */
 	switch (h->type) {
 	case IPC_LINE:
@@ -185,6 +214,16 @@ handle_child_record(struct server *s, const struct ipc_hdr *h, const char *p)
 		fanout_close(s->fo, slot);
 		break;
 	}
+}
+
+static void
+handle_child_record(struct server *s, const struct ipc_hdr *h, const char *p)
+{
+	if (h->slot >= (uint32_t)s->o->max_clients ||
+	    fanout_state(s->fo, (int)h->slot) != FANOUT_ACTIVE)
+		return; /* said after /quit or a cut: ignored */
+	if (!flow_hold(s->flow, (int)h->slot, h, p)) /* paused: later */
+		dispatch(s, h, p);
 }
 
 static void
@@ -252,17 +291,6 @@ drain_inbound(struct server *s, size_t budget)
 
 /* ---- accept and fork ------------------------------------------------ */
 
-static void
-child_main(struct server *s, int sock, int down, int slot, pid_t parent)
-{
-	struct session_cfg cfg = { sock, down, s->up_w, slot, s->o->max_line,
-		parent };
-	int keep[3] = { sock, down, s->up_w };
-
-	proc_child_setup(parent, keep, 3);
-	proc_exit(session_run(&cfg));
-}
-
 /* Say why and hang up; used when a session could not start. */
 static void
 hang_up(int fd, const char *line)
@@ -278,23 +306,27 @@ spawn_session(
 	static const char busy[] = "BYE INTERNAL server cannot start a "
 	                           "session now\n";
 	int slot = s->freel[s->nfree - 1], p[2];
-	pid_t pid, parent = getpid();
+	pid_t pid, parent = s->pid;
 
-	if (FAIL("forkchatd/spawn/pipe", EMFILE) || pipe2(p, O_CLOEXEC) < 0) {
+	/* non-blocking both ends: the parent's never blocks, the child's is
+	 * read until EAGAIN (no fcntl per connection for it) */
+	if (FAIL("forkchatd/spawn/pipe", EMFILE) ||
+	    pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("pipe for %s: %s", peer, strerror(errno));
 		hang_up(sock, busy);
 		return;
 	}
 	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
-	if ((pid = FAIL("forkchatd/spawn/fork", EAGAIN) ? -1 : fork()) < 0) {
+	/* the spawner forks (spawner.c); the failpoint makes it fail */
+	pid = spawner_spawn(&s->sp, slot, sock, p[0],
+	    FAIL("forkchatd/spawn/fork", EAGAIN) ? EAGAIN : 0);
+	if (pid < 0) {
 		log_error("fork for %s: %s", peer, strerror(errno));
 		close(p[0]);
 		close(p[1]);
 		hang_up(sock, busy);
 		return;
 	}
-	if (pid == 0)
-		child_main(s, sock, p[0], slot, parent);
 	close(p[0]);
 	close(sock);
 	s->nfree--;
@@ -304,9 +336,8 @@ spawn_session(
 	admit_connected(s->adm, slot, a, clock_mono_ms());
 	chat_connect(s->chat, slot);
 	if (FAIL("forkchatd/spawn/fcntl", EBADF) ||
-	    fcntl(p[1], F_SETOWN, parent) < 0 ||
-	    net_set_flags(p[1], O_NONBLOCK) < 0) {
-		/* a blocking pipe could stall the parent: never keep one */
+	    fcntl(p[1], F_SETOWN, parent) < 0) {
+		/* no SIGIO when its backlog drains: never keep such a pipe */
 		log_error("slot=%d: fcntl: %s", slot, strerror(errno));
 		fanout_abort(s->fo, slot, IPC_ABORT_ERROR);
 	}
@@ -358,6 +389,7 @@ slot_of(struct server *s, pid_t pid)
 static void
 free_slot(struct server *s, int slot, int status, int unasked)
 {
+	flow_replay(s->flow, slot, 0, dispatch, s); /* kill_all: none left */
 	if (unasked) {
 		if (WIFSIGNALED(status))
 			log_warn("disconnect slot=%d nick=%s "
@@ -397,11 +429,15 @@ reap(struct server *s)
 	/* all a dead child wrote is within one pipe's capacity from the head */
 	drain_inbound(s, s->up_size + IN_CHUNK);
 	for (i = 0; i < n; i++)
-		if (fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
+		if (spawner_reaped(&s->sp, s->dead[i].pid, s->dead[i].status) ||
+		    fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
 			continue;
-		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0)
+		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0) {
+			/* what it said while paused, its EOF too, comes first */
+			flow_replay(s->flow, slot, 0, dispatch, s);
 			free_slot(s, slot, s->dead[i].status,
 			    fanout_state(s->fo, slot) == FANOUT_ACTIVE);
+		}
 }
 
 /* ---- shutdown ------------------------------------------------------- */
@@ -542,6 +578,8 @@ serve(struct server *s, const sigset_t *set)
 		ev = wait_events(set, wait_budget(s, now, more), &sig);
 		now = clock_mono_ms();
 		more = drain_inbound(s, IN_BUDGET); /* first: a nick may wait */
+		if (flow_replay(s->flow, -1, IN_BUDGET / 4, dispatch, s))
+			more = 1; /* resumed senders' held records, a slice */
 		if (s->fed != NULL) { /* a burst in slices, paced by backlogs */
 			if (fed_drain(s->fed,
 			        fanout_nbacklog(s->fo) > 0 ?
@@ -555,6 +593,7 @@ serve(struct server *s, const sigset_t *set)
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
 			admit_tick(s->adm, now);
+			memtrim_idle(PARENT_TRIM_SLACK); /* after a burst */
 		}
 		if (admit_next_timeout(s->adm) != 0 &&
 		    now >= admit_next_timeout(s->adm))
@@ -629,7 +668,10 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 		SIGINT, SIGQUIT };
 	struct chat_io io = { NULL, fanout_send, fanout_close };
 	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered, s };
-	struct fanout_cfg fc = { o->max_clients, o->max_backlog, s, srv_cut };
+	struct fanout_cfg fc = { o->max_clients, o->max_backlog, s, srv_cut,
+		NULL };
+	struct flow_cfg flc = { o->max_clients, o->max_backlog, s, srv_room,
+		srv_nick, srv_pid, NULL };
 	struct chat_fed fh;
 	struct chat_limits lim = { o->max_clients, o->max_rooms, o->max_line };
 	struct sigaction sa;
@@ -639,6 +681,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	memset(s, 0, sizeof(*s));
 	s->o = o;
 	s->lfd = lfd;
+	s->pid = getpid(); /* after daemonizing: the final pid */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = unused_handler;
 	sigemptyset(set);
@@ -652,11 +695,13 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	/*
-	 * SIGUSR2 is blocked too, though the parent never waits for it: a
-	 * child inherits the mask, so one sent right after fork() stays
-	 * pending until the child waits for it instead of killing it.
+	 * SIGUSR2 and IPC_SIG_FLOW are blocked too, though the parent never
+	 * waits for them: a child inherits the mask, so one sent right after
+	 * fork() stays pending until the child waits for it instead of
+	 * killing it.
 	 */
 	sigaddset(&block, SIGUSR2);
+	sigaddset(&block, IPC_SIG_FLOW);
 	if (sigprocmask(SIG_BLOCK, set, NULL) < 0 ||
 	    sigprocmask(SIG_BLOCK, &block, NULL) < 0 || pipe2(p, O_CLOEXEC) < 0)
 		return -1;
@@ -665,9 +710,13 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	(void)fcntl(s->up_r, F_SETPIPE_SZ, UP_PIPE_SIZE);
 	i = fcntl(s->up_r, F_GETPIPE_SZ);
 	s->up_size = i > 0 ? (size_t)i : UP_PIPE_SIZE;
+	/* first, while the heap is small: the sessions start from its image */
+	if (spawner_start(&s->sp, getpid(), s->up_w, o->max_line) < 0)
+		return -1;
 	s->freel = calloc((size_t)o->max_clients, sizeof(int));
 	s->dead = calloc((size_t)o->max_clients, sizeof(*s->dead));
-	if ((s->fo = fanout_new(&fc)) == NULL)
+	if ((s->flow = fc.flow = flow_new(&flc)) == NULL ||
+	    (s->fo = fanout_new(&fc)) == NULL)
 		return -1;
 	io.ctx = s->fo;
 	s->chat = chat_new(&lim, &io);
@@ -708,11 +757,13 @@ server_run(const struct server_opts *o, int lfd)
 	log_stats(&s); /* first: it reads the fed's counters */
 	fed_stop(s.fed);
 	s.fed = NULL;
+	spawner_stop(&s.sp);
 	log_info("shutdown complete");
 	buf_free(&s.in);
 	admit_free(s.adm);
 	chat_free(s.chat);
 	fanout_free(s.fo);
+	flow_free(s.flow);
 	free(s.freel);
 	free(s.dead);
 	close(s.up_r);

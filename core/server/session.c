@@ -9,8 +9,10 @@
  * decisions are the parent's.
  *
  * It waits only in sigwaitinfo()/sigtimedwait() on SIGIO (socket readable
- * or writable), SIGUSR2 (the parent wrote) and SIGTERM (the parent says
- * stop); after each wake-up it drains every source until EAGAIN, because one
+ * or writable), SIGUSR2 (the parent wrote: raised by the write itself),
+ * SIGUSR1 (the parent closed the pipe), IPC_SIG_FLOW (the parent says pause
+ * or resume reading the client) and SIGTERM (the parent says stop);
+ * after each wake-up it drains every source until EAGAIN, because one
  * signal may stand for many events.
  */
 #include <errno.h>
@@ -30,16 +32,18 @@
 #include "sys/ipc.h"
 #include "lib/proto.h"
 #include "server/session.h"
+#include "sys/memtrim.h"
 
-#define READ_CHUNK  (64 * 1024)
-#define READ_MIN    (16 * 1024)  /* least room to read the pipe into */
-#define READ_BUDGET (256 * 1024) /* socket bytes per turn, then serve output */
-#define PENDING_CAP (256 * 1024) /* stop reading the pipe past this */
-#define FLUSH_SECS  2            /* to deliver the last bytes at the end */
-#define SOCK_SNDBUF (128 * 1024) /* the kernel doubles it */
-#define TICK_SECS   2            /* wake anyway: a lost signal only delays */
-#define UPQ_CAP     (64 * 1024)  /* stop reading the client past this */
-#define UP_RETRY_NS (2 * 1000 * 1000) /* retry a full shared pipe */
+#define READ_CHUNK         (64 * 1024)
+#define READ_MIN           (16 * 1024) /* least room to read the pipe into */
+#define READ_BUDGET        (256 * 1024) /* socket bytes per turn, then serve output */
+#define PENDING_CAP        (256 * 1024) /* stop reading the pipe past this */
+#define FLUSH_SECS         2 /* to deliver the last bytes at the end */
+#define SOCK_SNDBUF        (128 * 1024) /* the kernel doubles it */
+#define TICK_SECS          2 /* wake anyway: a lost signal only delays */
+#define UPQ_CAP            (64 * 1024) /* stop reading the client past this */
+#define UP_RETRY_NS        (2 * 1000 * 1000) /* retry a full shared pipe */
+#define SESSION_TRIM_SLACK (32 * 1024)       /* freed heap kept, memtrim.c */
 
 struct session {
 	const struct session_cfg *cfg;
@@ -53,6 +57,7 @@ struct session {
 	int midline;        /* the socket got part of a line */
 	int capped;         /* pipe not read: pending is full */
 	int sock_more;      /* socket not drained: read it again */
+	int paused;         /* the parent said: do not read the client */
 };
 
 /* Bytes of whole records at the head of upq that fit one atomic write. */
@@ -206,9 +211,18 @@ done:
 	up_notify(s);
 }
 
+/*
+ * Read the pipe from the parent.  Woken by SIGUSR2 (a write), stop at the
+ * first short read: the pipe was empty then, and any later write raises
+ * SIGUSR2 again.  The EOF is different: it raises no signal of its own
+ * that could not merge with a write's, so the parent sends SIGUSR1 after
+ * closing (fanout.c), and on that, a tick or anything else, read on until
+ * EAGAIN or the EOF.
+ */
 static void
-read_down(struct session *s)
+read_down(struct session *s, int to_eof)
 {
+	size_t room;
 	ssize_t n;
 	char *p;
 
@@ -218,11 +232,13 @@ read_down(struct session *s)
 		/* read into whatever room there is: no realloc per message */
 		if ((p = buf_reserve(&s->pending, READ_MIN)) == NULL)
 			return; /* retried on the next turn */
-		n = read(s->cfg->down_fd, p, buf_room(&s->pending));
-		if (n > 0) /* read on even after a short read: the */
-			buf_commit(
-			    &s->pending, (size_t)n); /* EOF brings no signal */
-		else if (n == 0)
+		room = buf_room(&s->pending);
+		n = read(s->cfg->down_fd, p, room);
+		if (n > 0) {
+			buf_commit(&s->pending, (size_t)n);
+			if (!to_eof && (size_t)n < room)
+				return; /* drained: the next write signals */
+		} else if (n == 0)
 			s->down_eof = 1;
 		else if (errno != EINTR)
 			return; /* EAGAIN */
@@ -319,6 +335,18 @@ abort_session(struct session *s, const siginfo_t *si)
 		    s->cfg->sock, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/*
+ * The parent paces this client's room (flow.c): stop reading the socket,
+ * so TCP holds the sender back, or read it again.  Bytes already read are
+ * still forwarded; the pipe and the socket's output are served either way.
+ */
+static void
+flow_signal(struct session *s, const siginfo_t *si)
+{
+	if (si->si_code == SI_QUEUE && si->si_pid == s->cfg->parent)
+		s->paused = si->si_value.sival_int != 0;
+}
+
 /* Orderly close: FIN first, so unread input does not turn it into a RST. */
 static void
 close_client(struct session *s)
@@ -335,17 +363,26 @@ static int
 session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 {
 	int fl, sndbuf = SOCK_SNDBUF, one = 1;
+	pid_t me = getpid();
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
 	s->fr.max = cfg->max_line;
 	if ((s->fr.line = malloc(cfg->max_line + 2)) == NULL)
 		return -1;
-	proc_child_sigs(set);
+	proc_child_sigs(set); /* IO, USR2, TERM, IPC_SIG_FLOW */
 	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
 		return -1;
+	/*
+	 * Signal-driven I/O on the pipe: every write of the parent raises
+	 * SIGUSR2 here by itself (F_SETSIG), so the parent makes no kill()
+	 * per delivery.  Bytes written before this are read by the first
+	 * turn of the loop.
+	 */
 	fl = fcntl(cfg->down_fd, F_GETFL);
-	if (fl < 0 || fcntl(cfg->down_fd, F_SETFL, fl | O_NONBLOCK) < 0)
+	if (fl < 0 || fcntl(cfg->down_fd, F_SETOWN, me) < 0 ||
+	    fcntl(cfg->down_fd, F_SETSIG, SIGUSR2) < 0 ||
+	    fcntl(cfg->down_fd, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
 		return -1;
 	/*
 	 * A fixed send buffer (no autotuning up to megabytes) keeps what a
@@ -357,7 +394,7 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	(void)setsockopt(
 	    cfg->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	fl = fcntl(cfg->sock, F_GETFL);
-	if (fl < 0 || fcntl(cfg->sock, F_SETOWN, getpid()) < 0 ||
+	if (fl < 0 || fcntl(cfg->sock, F_SETOWN, me) < 0 ||
 	    fcntl(cfg->sock, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
 		return -1;
 	return 0;
@@ -383,12 +420,12 @@ session_run(const struct session_cfg *cfg)
 		 * Then read only what the signal names: SIGUSR2 the pipe,
 		 * SIGIO the socket (a timeout or a retry, both).
 		 */
-		if (sig != SIGUSR2 || s.sock_more)
+		if ((sig != SIGUSR2 || s.sock_more) && !s.paused)
 			read_client(&s);
 		else if (buf_used(&s.upq) > 0)
 			up_notify(&s);
 		if (sig != SIGIO || s.capped)
-			read_down(&s);
+			read_down(&s, sig != SIGUSR2);
 		write_client(&s);
 		if (s.dead)
 			break;
@@ -399,8 +436,6 @@ session_run(const struct session_cfg *cfg)
 				abort_session(&s, &si);
 			break;
 		}
-		if (s.sock_more && buf_used(&s.upq) == 0)
-			continue; /* more input and room for it: go on */
 		ts.tv_sec = TICK_SECS;
 		ts.tv_nsec = 0;
 		if (buf_used(&s.upq) > 0) { /* shared pipe full: retry soon */
@@ -414,8 +449,18 @@ session_run(const struct session_cfg *cfg)
 			if (ts.tv_sec <= 0)
 				break;
 		}
+		/*
+		 * More input and room for it: go on, but take the signals
+		 * first, so that a flood cannot hide a pause (flow.c).
+		 */
+		if (s.sock_more && !s.paused && buf_used(&s.upq) == 0)
+			ts.tv_sec = ts.tv_nsec = 0;
 		sig = sigtimedwait(&set, &si, &ts);
-		if (sig == SIGTERM) {
+		if (sig < 0 && ts.tv_sec == TICK_SECS) /* idle: after a burst */
+			memtrim_idle(SESSION_TRIM_SLACK);
+		if (sig == IPC_SIG_FLOW)
+			flow_signal(&s, &si);
+		else if (sig == SIGTERM) {
 			abort_session(&s, &si);
 			break;
 		}

@@ -17,9 +17,13 @@
  *
  * Signals (see also docs/ARCHITECTURE.md):
  *   SIGUSR1  child -> parent  "records are waiting on the shared pipe"
- *   SIGUSR2  parent -> child  "bytes are waiting on your pipe"
+ *   SIGUSR2  parent -> child  "bytes are waiting on your pipe": raised by the
+ *            parent's write itself (O_ASYNC + F_SETSIG on the child's end)
+ *   SIGUSR1  parent -> child  "your pipe is closed: read on to the EOF"
  *   SIGIO    kernel -> owner  "a socket (or a full pipe you write) is ready"
  *   SIGTERM  parent -> child  via sigqueue: "stop now", si_value = enum ipc_abort
+ *   IPC_SIG_FLOW parent -> child via sigqueue: si_value 1 "stop reading your
+ *            client" (its room is behind), 0 "read it again" (flow.c)
  *   SIGCHLD  kernel -> parent "a child ended": reap with waitpid(WNOHANG)
  *   SIGHUP   -> parent        "reopen the log"
  */
@@ -28,6 +32,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -52,6 +57,13 @@ struct ipc_hdr {
 /* The largest payload on the shared pipe: a record goes out whole in one
  * batch of at most IPC_BATCH bytes, so a longer one is never written. */
 #define IPC_SHARED_MAX (IPC_BATCH - IPC_HDR)
+
+/*
+ * Flow control (parent -> session child): a real-time signal, so that
+ * pause and resume queue in order instead of merging; blocked in every
+ * server process (a default real-time signal would kill the child).
+ */
+#define IPC_SIG_FLOW (SIGRTMIN + 1)
 
 /* Reasons the parent gives in a SIGTERM's si_value. */
 enum ipc_abort {

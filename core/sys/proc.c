@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "sys/ipc.h"
 #include "sys/log.h"
 #include "sys/proc.h"
 
@@ -18,8 +19,10 @@ proc_child_sigs(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGIO);
+	sigaddset(set, SIGUSR1);
 	sigaddset(set, SIGUSR2);
 	sigaddset(set, SIGTERM);
+	sigaddset(set, IPC_SIG_FLOW); /* flow control: fatal by default */
 }
 
 /* Keep only fds 0-2 and keep[0..n) (sorted ascending). */

@@ -16,7 +16,8 @@
 /*
  * The signals every server child waits for, blocked from the moment it is
  * forked: SIGIO (a socket is ready), SIGUSR2 (the parent wrote to its
- * pipe), SIGTERM (the parent says stop; sys/ipc.h).
+ * pipe), SIGUSR1 (the parent closed it), SIGTERM (the parent says stop;
+ * sys/ipc.h).
  */
 void proc_child_sigs(sigset_t *set);
 

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_fanout.c - unit tests for the parent's output side, fanout.c: lines
- * queued per slot reach the child's pipe whole and in order with one
- * SIGUSR2 per child per turn; what a full pipe refuses waits in the
+ * queued per slot reach the child's pipe whole and in order with one write
+ * per child per turn (the write raises the child's SIGUSR2: no kill); what a full pipe refuses waits in the
  * backlog (the slot is counted in nbacklog) and is retried; a backlog past
  * --max-backlog (not at it) cuts the slot as a slow consumer, told through
  * SIGTERM's si_value; a lost line (append failed) cuts it as an error; a
- * closing slot is flushed, then its pipe closed; a child gone (EPIPE) is
+ * closing slot is flushed, then its pipe closed and the child told with
+ * SIGUSR1 (read on to the EOF); a child gone (EPIPE) is
  * closed down without a cut; after BYE SHUTDOWN nothing more is queued;
  * the dirty list grows past its first capacity; a cut is reported through
  * the cut callback only after the pass over the dirty list (the other
@@ -14,7 +15,8 @@
  * on the same flush.
  *
  * Seams (WRAP_test_fanout): kill and sigqueue are recorded, not sent (the
- * pids are fake); buf_append can be made to fail.  The pipes are real, non-blocking, with
+ * pids are fake); writes to the pipes are counted; buf_append can be made
+ * to fail.  The pipes are real, non-blocking, with
  * their capacity set to one page.
  */
 #include <stdarg.h>
@@ -38,7 +40,8 @@
 #define PID0     900000 /* fake child pids: PID0 + slot */
 
 static struct {
-	int kills[NSLOT];    /* SIGUSR2 per slot */
+	int wakes[NSLOT];    /* writes that put bytes in the pipe (SIGUSR2) */
+	int eofs[NSLOT];     /* SIGUSR1 after closing the pipe */
 	int sigq[NSLOT];     /* SIGTERM via sigqueue per slot */
 	int sigq_why[NSLOT]; /* its si_value */
 	int disc[NSLOT];     /* cut callback per slot */
@@ -56,11 +59,26 @@ __wrap_kill(pid_t pid, int sig)
 {
 	int slot = (int)pid - PID0;
 
-	if (slot >= 0 && slot < NSLOT && sig == SIGUSR2)
-		rec.kills[slot]++;
+	if (slot >= 0 && slot < NSLOT && sig == SIGUSR1)
+		rec.eofs[slot]++;
 	else
 		rec.other_signals++;
 	return 0;
+}
+
+static int wfd[NSLOT]; /* write ends, to count the writes per slot */
+
+ssize_t __real_write(int fd, const void *p, size_t n);
+ssize_t
+__wrap_write(int fd, const void *p, size_t n)
+{
+	ssize_t r = __real_write(fd, p, n);
+	int i;
+
+	for (i = 0; r > 0 && i < NSLOT; i++)
+		if (wfd[i] == fd)
+			rec.wakes[i]++;
+	return r;
 }
 
 int
@@ -115,13 +133,14 @@ open_slot(int i)
 	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	assert_true(fcntl(p[1], F_SETPIPE_SZ, PIPE_CAP) >= PIPE_CAP);
 	rfd[i] = p[0];
+	wfd[i] = p[1];
 	fanout_open(f, i, PID0 + i, p[1]);
 }
 
 static int
 setup(void **state)
 {
-	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut };
+	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut, NULL };
 	int i;
 
 	memset(&rec, 0, sizeof(rec));
@@ -129,7 +148,7 @@ setup(void **state)
 	f = fanout_new(&cfg);
 	assert_non_null(f);
 	for (i = 0; i < NSLOT; i++)
-		rfd[i] = -1;
+		rfd[i] = wfd[i] = -1;
 	return 0;
 }
 
@@ -163,8 +182,8 @@ send_str(int slot, const char *line)
 	fanout_send(f, slot, line, strlen(line));
 }
 
-/* Two slots, three lines: each pipe gets its lines whole, in order, and
- * each child exactly one SIGUSR2 for the turn. */
+/* Two slots, three lines: each pipe gets its lines whole, in order, with
+ * one write (one SIGUSR2) per child for the turn, and no kill(). */
 static void
 test_lines_in_order_one_wake_per_turn(void **state)
 {
@@ -182,13 +201,14 @@ test_lines_in_order_one_wake_per_turn(void **state)
 	assert_memory_equal(got, "MSG a hello\nMSG b second\n", 25);
 	n = drain(1, got, sizeof(got));
 	assert_int_equal(n, 12);
-	assert_int_equal(rec.kills[0], 1);
-	assert_int_equal(rec.kills[1], 1);
+	assert_int_equal(rec.wakes[0], 1);
+	assert_int_equal(rec.wakes[1], 1);
 	assert_int_equal(fanout_lines_out(f), 3);
 	assert_int_equal(fanout_nbacklog(f), 0);
 	/* a turn with nothing queued wakes nobody */
 	fanout_flush(f);
-	assert_int_equal(rec.kills[0], 1);
+	assert_int_equal(rec.wakes[0], 1);
+	assert_int_equal(rec.eofs[0] + rec.eofs[1], 0);
 	assert_int_equal(rec.other_signals, 0);
 }
 
@@ -208,7 +228,7 @@ test_backlog_then_retry_delivers_all(void **state)
 	assert_int_equal(fanout_nbacklog(f), 1);
 	assert_int_equal(fanout_state(f, 3), FANOUT_ACTIVE);
 	assert_int_equal(rec.sigq[3], 0);
-	assert_int_equal(rec.kills[3], 1); /* it got bytes: woken */
+	assert_int_equal(rec.wakes[3], 1); /* it got bytes: woken */
 	/* still full: a retry writes nothing, keeps the backlog */
 	fanout_flush_backlogs(f);
 	n = drain(3, got, sizeof(got));
@@ -218,7 +238,7 @@ test_backlog_then_retry_delivers_all(void **state)
 	n += drain(3, got + n, sizeof(got) - n);
 	assert_int_equal(n, sizeof(line));
 	assert_memory_equal(got, line, sizeof(line));
-	assert_int_equal(rec.kills[3], 2);
+	assert_int_equal(rec.wakes[3], 2);
 	assert_int_equal(rec.sigq[3], 0);
 }
 
@@ -281,7 +301,8 @@ test_lost_line_cuts_as_error(void **state)
 }
 
 /* Closing: the queued lines go first, then the pipe is closed (the child
- * reads EOF after the last byte) and woken; nothing is cut. */
+ * reads EOF after the last byte) and told so with SIGUSR1, which cannot
+ * merge with the write's SIGUSR2; nothing is cut. */
 static void
 test_close_flushes_then_eof(void **state)
 {
@@ -295,8 +316,9 @@ test_close_flushes_then_eof(void **state)
 	assert_int_equal(drain(4, got, sizeof(got)), 9);
 	assert_memory_equal(got, "BYE QUIT\n", 9);
 	assert_int_equal(read(rfd[4], got, sizeof(got)), 0); /* EOF */
-	/* one wake for the bytes, one for the EOF */
-	assert_int_equal(rec.kills[4], 2);
+	/* one write for the bytes, one SIGUSR1 for the EOF */
+	assert_int_equal(rec.wakes[4], 1);
+	assert_int_equal(rec.eofs[4], 1);
 	assert_int_equal(rec.sigq[4], 0);
 }
 
@@ -348,7 +370,7 @@ test_dirty_list_grows(void **state)
 	fanout_flush(f);
 	for (i = 10; i < 30; i++) {
 		assert_int_equal(drain(i, got, sizeof(got)), 2);
-		assert_int_equal(rec.kills[i], 1);
+		assert_int_equal(rec.wakes[i], 1);
 	}
 }
 
@@ -377,8 +399,8 @@ test_cut_reported_after_the_pass(void **state)
 	assert_int_equal(rec.peeked, 9); /* slot 12 was written before */
 	assert_int_equal(drain(13, got, sizeof(got)), 9);
 	assert_memory_equal(got, "PART r x\n", 9);
-	assert_int_equal(rec.kills[13], 1);
-	assert_int_equal(rec.kills[12], 1);
+	assert_int_equal(rec.wakes[13], 1);
+	assert_int_equal(rec.wakes[12], 1);
 }
 
 int

@@ -5,8 +5,8 @@
  * ipc_put()/ipc_get() unchanged; a stream of records split at every byte
  * boundary is framed into the same records; several records that arrive
  * in one read come out in order; a length past the reader's bound is
- * refused (and ipc_put refuses a payload the header cannot count); and
- * ipc_read() stops for the right reason (EAGAIN, EOF, want reached, a
+ * refused (and ipc_put refuses a payload the header cannot count); the
+ * federation's event entries walk by offset; and ipc_read() stops for the right reason (EAGAIN, EOF, want reached, a
  * short read with IPC_RD_SHORT, EINTR retried) on real pipes.
  */
 #include <stdarg.h>
@@ -291,6 +291,43 @@ test_ipc_shared_max_fits_a_batch(void **state)
 	buf_free(&b);
 }
 
+/* Event entries [seq 8][len 4][body] (fedipc.h): written, walked by
+ * offset, a header cut short never taken for one. */
+static void
+test_fedipc_entries_walk(void **state)
+{
+	static const char *const bodies[] = { "M lobby hi", "", "O room" };
+	struct buf b = BUF_INIT;
+	unsigned long long seq = 0;
+	uint32_t len = 0;
+	size_t i, off;
+	char *e;
+
+	for (i = 0; i < 3; i++) {
+		len = (uint32_t)strlen(bodies[i]);
+		e = buf_reserve(&b, fedipc_entry_size(len));
+		assert_non_null(e);
+		fedipc_entry_head(e, 100 + i, len);
+		memcpy(e + FEDIPC_ENTRY_HDR, bodies[i], len);
+		buf_commit(&b, fedipc_entry_size(len));
+	}
+	for (i = 0, off = 0; fedipc_entry_at(&b, off, &seq, &len);
+	     i++, off += fedipc_entry_size(len)) {
+		assert_true(i < 3);
+		assert_int_equal(seq, 100 + i);
+		assert_int_equal(len, strlen(bodies[i]));
+		assert_memory_equal(
+		    buf_head(&b) + off + FEDIPC_ENTRY_HDR, bodies[i], len);
+	}
+	assert_int_equal(i, 3);
+	assert_int_equal(off, buf_used(&b));
+	assert_int_equal(
+	    fedipc_entry_get(buf_head(&b), FEDIPC_ENTRY_HDR - 1, &seq, &len),
+	    0);
+	assert_int_equal(fedipc_entry_at(&b, buf_used(&b) - 11, &seq, &len), 0);
+	buf_free(&b);
+}
+
 /* ---- ipc_read on real pipes ------------------------------------------ */
 
 static int p[2];
@@ -473,6 +510,7 @@ main(void)
 		T(test_ipc_short_header_needs_more),
 		T(test_ipc_put_refuses_uncountable),
 		T(test_ipc_shared_max_fits_a_batch),
+		T(test_fedipc_entries_walk),
 		TP(test_ipc_read_many_records_one_read),
 		TP(test_ipc_read_eagain_and_eof),
 		TP(test_ipc_read_want_and_chunk),

@@ -173,7 +173,7 @@ class NetFuzz:
         deadline = time.monotonic() + timeout
         while True:
             self.check_alive()
-            kids = procfs.children(self.server.pid)
+            kids = self.srv.children()     # session children, not the spawner
             zombies = procfs.zombies(self.server.pid)
             if len(kids) == want_children and not zombies:
                 return kids

@@ -57,6 +57,15 @@ def children(ppid, zombies=False):
     return out
 
 
+def comm(pid):
+    """The process name of pid (/proc/PID/comm), or "" if it is gone."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def zombies(ppid):
     """Sorted PIDs of ppid's children in state Z (not reaped by ppid)."""
     out = []

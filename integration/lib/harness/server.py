@@ -168,11 +168,23 @@ class Server:
         except OSError:
             return ""
 
+    # the process that forks the sessions (core/server/spawner.c)
+    SPAWNER = "forkchatd-spawn"
+
     def children(self):
-        """{pid: starttime} of its live children (remembered for stop())."""
+        """{pid: starttime} of its live session children and other helpers
+        (the federation bridge), not the spawner; all are remembered for
+        stop()."""
         kids = procfs.children(self.pid)
         self.seen_children.update(kids)
-        return kids
+        return {p: s for p, s in kids.items() if procfs.comm(p) != self.SPAWNER}
+
+    def spawner(self):
+        """Pid of its live spawner process, or None."""
+        for p in procfs.children(self.pid):
+            if procfs.comm(p) == self.SPAWNER:
+                return p
+        return None
 
     def zombies(self):
         return procfs.zombies(self.pid)
@@ -255,8 +267,8 @@ class Server:
         if self.stopped or self.pid is None:
             return {}
         self.stopped = True
+        self.children()           # the spawner too: seen_children has all
         kids = dict(self.seen_children)
-        kids.update(self.children())
         if not procfs.is_gone(self.pid):
             procfs.kill_pid(self.pid, sig)
         if not self._reap(timeout):
