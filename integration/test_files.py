@@ -296,8 +296,8 @@ def fd_targets(pid):
 
 def test_daemon_does_not_hold_the_launchers_fds(tmp_path, daemons):
     """The issue's `{ forkchatd ... 3>&1; } | cat` returns, and the daemon
-    holds only /dev/null (0-2), the listening socket, the log and its own
-    pipe, none of the fds it was started with."""
+    holds only /dev/null (0-2), the listening socket, the log, its own
+    pipe and its spawner's socket, none of the fds it was started with."""
     port = free_port()
     marker = tmp_path / "launcher-only"
     marker.write_text("x")
@@ -321,7 +321,10 @@ def test_daemon_does_not_hold_the_launchers_fds(tmp_path, daemons):
     fds = fd_targets(pid)
     assert [fds[i] for i in (0, 1, 2)] == ["/dev/null"] * 3, fds
     rest = sorted(t.split(":")[0] if ":" in t else t for f, t in fds.items() if f > 2)
-    assert rest == sorted(["socket", "pipe", "pipe", str(today_log(tmp_path / "logs"))]), fds
+    # listening socket, the shared pipe's two ends, the log, and the
+    # socketpair to the spawner (core/server/spawner.c)
+    assert rest == sorted(["socket", "socket", "pipe", "pipe",
+                           str(today_log(tmp_path / "logs"))]), fds
     assert str(marker) not in fds.values()
     daemons.stop(pid)
     assert is_gone(pid)
