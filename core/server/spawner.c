@@ -98,7 +98,7 @@ recv_req(int fd, struct spawn_req *rq, int fds[2])
 #ifdef FIU_ENABLE
 /*
  * Fault builds under fiu-run: libfiu gives each forked process its own
- * control FIFO from a pthread_atfork() handler, which a raw clone() does
+ * control FIFO from an atfork handler, which a raw clone() does
  * not run; so the child asks for one itself (fault/README.md: points are
  * switched on in a child through its FIFO).  Its thread gets every signal
  * blocked, as under fault/sigblock.py.
