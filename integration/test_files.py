@@ -395,11 +395,17 @@ def test_full_disk_loses_whole_lines_and_says_how_many(small_fs, server_factory)
     bad = [line for line in lines if not LINE_RX.match(line)]
     assert not bad, bad                                  # no fragment, no glued line
     notes = [line for line in lines if " warn log: " in line]
-    assert len(notes) == 1, notes
-    m = re.search(r" warn log: (\d+) lines? lost \((No space left on device|Input/output error)\)$",
-                  notes[0])
-    assert m, notes[0]
-    lost = int(m.group(1))
+    # A shorter line can still fit in the last page after a longer one was
+    # lost (and cut back off): then that line goes out after a note, and
+    # the lines lost after it get a note of their own.  So one note or
+    # more, and their counts add up.
+    assert notes, lines[-5:]
+    lost = 0
+    for note in notes:
+        m = re.search(r" warn log: (\d+) lines? lost \((No space left on device|Input/output error)\)$",
+                      note)
+        assert m, note
+        lost += int(m.group(1))
     # the 40 clients made 80 lines (connect + register): the ones written
     # and the ones counted as lost add up exactly
     written = sum(1 for line in lines if re.search(r" register slot=\d+ nick=full\d\d$", line))
@@ -407,8 +413,8 @@ def test_full_disk_loses_whole_lines_and_says_how_many(small_fs, server_factory)
     assert lost > 0 and lost + written == 80, (lost, written)
     # the note comes right after the space came back, before the new lines
     assert len(text.encode()) > lost_from
-    assert text.index(notes[0]) >= lost_from - 1
-    assert text.index(notes[0]) < text.index("nick=roomagain")
+    assert text.index(notes[-1]) >= lost_from - 1
+    assert text.index(notes[-1]) < text.index("nick=roomagain")
 
 
 def test_graceful_shutdown_logs_each_client_and_adds_up(server_factory):

@@ -133,6 +133,7 @@ class Server:
             self.pid = int(text)
             STARTED.add(self.pid)
             wait_until(lambda: procfs.is_listening(port), timeout, what="daemon listening")
+            self._settle(timeout)
             return True
         wait_for(lambda: procfs.is_listening(port) or proc.poll() is not None, timeout, 0.01)
         if proc.poll() is not None:
@@ -140,7 +141,17 @@ class Server:
         if not procfs.is_listening(port):
             self.kill()
             raise Fail("forkchatd not listening on %d after %.0fs" % (port, scaled(timeout)))
+        self._settle(timeout)
         return self.ready()
+
+    def _settle(self, timeout):
+        """The port listens before start-up is over: the parent then forks
+        the spawner and logs its limits last.  Wait for that line, so that
+        a test's baseline (fds, children) is the steady state; a server
+        whose log is not in the log dir is taken as settled."""
+        if "listening on" not in self.log():
+            return
+        wait_for(lambda: " info limits " in self.log(), timeout, 0.01)
 
     def ready(self):
         """After the port listens (FiuServer: its control FIFO exists)."""
