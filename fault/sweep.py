@@ -65,7 +65,7 @@ LONE_POINTS = [
     "forkchatd/fanout/append", "forkchatd/fanout/write", "forkchatd/fanout/kill",
     "forkchatd/abort/sigqueue", "forkchatd/session/read", "forkchatd/session/write",
     "forkchatd/session/send", "forkchatd/session/kill", "forkchatd/log/write",
-    "forkchatd/buf/malloc",
+    "forkchatd/buf/malloc", "forkchatd/flow/sigqueue",
 ]
 FED_POINTS = [
     "forkchatd/fed/pipe", "forkchatd/fed/fork", "forkchatd/bridge/connect",
@@ -251,6 +251,12 @@ class Run:
                 # about 1 MB/s: the readers (threads of this harness) keep
                 # up on a loaded machine, the sloth fills in under a second
                 time.sleep(0.02)
+            if not cut and self.ok(flooder) and self.up():
+                # flow control (docs/PROTOCOL.md): the room's senders are
+                # paused while the sloth is behind, and a reader that drains
+                # nothing is cut after 3 s, found on the parent's 1 s tick
+                cut = wait_for(lambda: re.search(r"nick=sloth reason=slow-consumer",
+                                                 self.log()), 8)
             s.resume()
             # the log line may be the write that failed (log/write): the
             # sloth's EOF is the other evidence of the cut
@@ -320,6 +326,8 @@ class Run:
         bridge = set()
         if self.redis:
             bridge = {int(m) for m in re.findall(r"bridge pid=(\d+)", self.log())}
+        # the spawner (core/server/spawner.c) lives as long as the server
+        bridge |= {int(m) for m in re.findall(r"spawner started pid=(\d+)", self.log())}
 
         def settled():
             kids = set(children(pid)) - bridge
