@@ -489,12 +489,16 @@ struct ltab {
 	int n, cap;
 };
 
+/* a room's member count summed over hubs never goes past this */
+#define LIST_COUNT_MAX 1000000000L
+
 static int
 list_add(const struct remote *h, const struct rline *rl, void *arg)
 {
 	struct ltab *t = arg;
 	struct lrow *row;
 	char key[NAME_KEYSZ], owner[NAME_SZ] = "-";
+	long v;
 	int i;
 
 	(void)h;
@@ -518,7 +522,12 @@ list_add(const struct remote *h, const struct rline *rl, void *arg)
 		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	}
 	row = &t->row[i];
-	row->count += strtol(rl->f[1], NULL, 10);
+	/* another hub's count: saturate, never overflow (fuzz_fedev) */
+	v = strtol(rl->f[1], NULL, 10);
+	if (v < 0)
+		v = 0;
+	row->count =
+	    v > LIST_COUNT_MAX - row->count ? LIST_COUNT_MAX : row->count + v;
 	if (strcmp(row->owner, "-") == 0 && i > 0)
 		snprintf(row->owner, sizeof(row->owner), "%s", owner);
 	return 0;
