@@ -20,32 +20,42 @@ LDFLAGS ?=
 PYTEST  := /usr/bin/python3 -m pytest
 PORT    ?= 5101
 
-# Debian packages the build, the tests and the tools need.  Fragments
-# (bench/bench.mk, fault/fault.mk, ci/ci.mk) append their own with +=.
-DEB_DEPS := gcc make pkg-config libcmocka-dev python3 python3-pytest \
-            python3-pexpect python3-pytest-timeout netcat-openbsd procps \
-            man-db groff-base dpkg-dev binutils systemd redis-server \
-            libhiredis-dev tmux libunistring-dev libicu-dev lintian strace
+# Debian packages, per purpose (RECIPES.md section 6).  Each group has its
+# own stamp, so `make run` installs only what building and running the
+# server and the client need, `make test` what the tests need; the fragments
+# add theirs (DEPS_bench in bench/bench.mk, DEPS_fault in fault/fault.mk and
+# fault/fuzz.mk, DEPS_ci in ci/ci.mk).  Only missing packages are installed.
+DEPS_run  := gcc libc6-dev make libunistring-dev libicu-dev
+DEPS_test := $(DEPS_run) libcmocka-dev libhiredis-dev python3 python3-pytest \
+             python3-pexpect python3-pytest-timeout netcat-openbsd procps \
+             man-db groff-base dpkg-dev binutils systemd redis-server tmux \
+             lintian strace git
+DEPS_GROUPS := run test
 
-# The name profile (core/name.c, docs/SECURITY.md): GNU libunistring for
+# The name profile (core/chat/name.c, docs/SECURITY.md): GNU libunistring for
 # classes, normalisation and case folding, ICU for confusable skeletons.
-# The log (core/log.c) escapes with libunistring's classes.  Every program
+# The log (core/sys/log.c) escapes with libunistring's classes.  Every program
 # linking the server's objects links these; the client needs neither.
 NAME_LIBS := -lunistring -licui18n -licuuc -licudata
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb
-all: $(BUILD)/forkchatd $(BUILD)/forkchat
+all: $(BUILD)/forkchatd $(BUILD)/forkchat ## build build/forkchatd and build/forkchat
 
 # ---- Debian dependencies (RECIPES.md section 6) --------------------------
-STAMP := $(BUILD)/.deps.stamp
-deps: $(STAMP)
-$(STAMP):
-	@mkdir -p $(BUILD)
-	@missing=; for p in $(sort $(DEB_DEPS)); do \
+# $(BUILD)/.deps-GROUP.stamp checks DEPS_GROUP (dpkg status `ii`, not
+# dpkg -s) and installs what is missing; it is checked again when a build
+# file changes.  Targets wait for their group's stamp (order-only).
+STAMP       := $(BUILD)/.deps-run.stamp
+TEST_STAMP  := $(BUILD)/.deps-test.stamp
+DEPS_FILES  := $(wildcard Makefile bench/bench.mk fault/fault.mk fault/fuzz.mk ci/ci.mk)
+deps: $(foreach g,$(DEPS_GROUPS),$(BUILD)/.deps-$(g).stamp) ## install every group's missing Debian packages
+$(BUILD)/.deps-%.stamp: $(DEPS_FILES)
+	@mkdir -p $(@D)
+	@missing=; for p in $(sort $(DEPS_$*)); do \
 	  dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || missing="$$missing $$p"; \
 	done; \
-	if [ -n "$$missing" ]; then echo "installing missing Debian packages:$$missing"; \
+	if [ -n "$$missing" ]; then echo "installing missing Debian packages ($*):$$missing"; \
 	  if [ "$$(id -u)" -ne 0 ]; then echo "run: sudo apt-get install -y$$missing"; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; fi
 	@touch $@
@@ -53,13 +63,23 @@ $(STAMP):
 # ---- core ----------------------------------------------------------------
 # Everything except the two main() files goes into one static library that
 # the programs and the unit tests link against.
-LIB_SRCS := $(filter-out core/forkchatd.c core/client.c,$(wildcard core/*.c))
+# core/ is laid out by role (docs/ARCHITECTURE.md): lib (pure code), sys
+# (system plumbing), chat (the parent's state), server, fed (federation),
+# client.  Includes name their folder: #include "sys/log.h".
+CORE_DIRS := lib sys chat server fed client
+CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.c))
+CORE_HDRS := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.h))
+LIB_SRCS := $(filter-out core/server/forkchatd.c core/client/client.c,$(CORE_SRCS))
 LIB_OBJS := $(LIB_SRCS:core/%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libforkchat.a
 
-$(BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(STAMP)
+# -MMD -MP: each object depends on the headers it includes, no more
+# (build/**/*.d, read back at the end of this file).
+DEPFLAGS := -MMD -MP
+
+$(BUILD)/obj/%.o: core/%.c | $(STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
@@ -67,13 +87,14 @@ $(LIB): $(LIB_OBJS)
 # -z now: every symbol is bound at startup, in the parent, so no session
 # child forked later resolves a libc, libunistring or ICU symbol lazily
 # (full RELRO as well).
-$(BUILD)/forkchatd: $(BUILD)/obj/forkchatd.o $(LIB)
+$(BUILD)/forkchatd: $(BUILD)/obj/server/forkchatd.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -Wl,-z,relro,-z,now $(NAME_LIBS)
 
-$(BUILD)/forkchat: $(BUILD)/obj/client.o $(LIB)
+$(BUILD)/forkchat: $(BUILD)/obj/client/client.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
 
-run: $(BUILD)/forkchatd
+# Both programs: the README's next step is starting the client.
+run: all ## build both programs, start the server in the foreground on 127.0.0.1:$(PORT)
 	$(BUILD)/forkchatd -f -p $(PORT) -b 127.0.0.1
 
 # ---- unit tests (cmocka) -------------------------------------------------
@@ -89,33 +110,44 @@ WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=w
                  -Wl,--wrap=bind -Wl,--wrap=listen
 WRAP_test_resp_hiredis := -lhiredis
 WRAP_test_chatfed := -Wl,--wrap=malloc
-WRAP_test_fanout := -Wl,--wrap=kill -Wl,--wrap=sigqueue -Wl,--wrap=chat_nick \
-                    -Wl,--wrap=chat_disconnect -Wl,--wrap=buf_append
+WRAP_test_fanout := -Wl,--wrap=kill -Wl,--wrap=sigqueue -Wl,--wrap=buf_append -Wl,--wrap=write
+WRAP_test_flow := -Wl,--wrap=kill -Wl,--wrap=sigqueue
 WRAP_test_fed := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=kill -Wl,--wrap=waitpid \
+                 -Wl,--wrap=clock_gettime \
                  -Wl,--wrap=chat_fed_room_line -Wl,--wrap=chat_fed_claimed \
                  -Wl,--wrap=chat_fed_snapshot -Wl,--wrap=chat_fed_expire \
                  -Wl,--wrap=chat_fed_presence
+WRAP_test_server := -Wl,--wrap=log_msg -Wl,--wrap=chat_line -Wl,--wrap=chat_reject \
+                    -Wl,--wrap=chat_disconnect -Wl,--wrap=chat_nick \
+                    -Wl,--wrap=fanout_state -Wl,--wrap=fanout_pid -Wl,--wrap=fanout_close \
+                    -Wl,--wrap=fanout_send -Wl,--wrap=fanout_flush -Wl,--wrap=fanout_release \
+                    -Wl,--wrap=fanout_stopping -Wl,--wrap=fanout_hang_up_backlogged \
+                    -Wl,--wrap=fanout_nbacklog -Wl,--wrap=admit_next_timeout \
+                    -Wl,--wrap=admit_released -Wl,--wrap=fed_reaped -Wl,--wrap=waitpid \
+                    -Wl,--wrap=sigtimedwait
+WRAP_test_session := -Wl,--wrap=kill -Wl,--wrap=sigtimedwait -Wl,--wrap=write \
+                     -Wl,--wrap=send -Wl,--wrap=read
 
-$(BUILD)/tests/%: core/tests/%.c $(LIB) $(wildcard core/*.h) | $(STAMP)
+$(BUILD)/tests/%: core/tests/%.c $(LIB) | $(TEST_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Wno-unused-parameter $< $(LIB) -o $@ $(LDFLAGS) -lcmocka $(WRAP_$*) $(NAME_LIBS)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -Wno-unused-parameter $< $(LIB) -o $@ $(LDFLAGS) -lcmocka $(WRAP_$*) $(NAME_LIBS)
 
 # ci/run-unit.sh also fails on skipped tests not in ci/skips.allow.
-unit: $(UNIT_TESTS)
+unit: $(UNIT_TESTS) ## cmocka unit tests (core/tests/), skips gated by ci/skips.allow
 	@bash ci/run-unit.sh $(UNIT_TESTS)
 
 # ---- integration tests (pytest) ------------------------------------------
-integration: all $(BUILD)/forkchat-load
+integration: all $(BUILD)/forkchat-load | $(TEST_STAMP) ## pytest end-to-end suite (integration/)
 	$(PYTEST) -q integration $(PYTEST_ARGS)
 
 # The design forbids threads and select/poll/epoll: prove it on the binaries.
-check-symbols: all
+check-symbols: all ## the binaries use no pthread, select, poll or epoll symbol
 	@bad=$$(nm -D --undefined-only $(BUILD)/forkchatd $(BUILD)/forkchat | \
 	  grep -E ' (pthread_[a-z_]+|select|pselect|poll|ppoll|epoll_[a-z_0-9]+)(@|$$)'); \
 	if [ -n "$$bad" ]; then echo "forbidden symbols:"; echo "$$bad"; exit 1; fi; \
 	echo "check-symbols: no pthread, select, poll or epoll symbols"
 
-test: check-symbols unit integration
+test: check-symbols unit integration ## every test suite: check-symbols, unit, integration
 
 # ---- install, uninstall, Debian package ------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: programs, man pages, docs and
@@ -166,11 +198,14 @@ deb: all $(BUILD)/forkchat-load ## Debian package into build/ (dpkg-deb)
 	  UNITDIR=/lib/systemd/system >/dev/null
 	VERSION=$(DEB_VERSION) ARCH=$(DEB_ARCH) sh docs/packaging/mkdeb.sh $(BUILD)/deb $(DEB)
 
-clean:
+clean: ## remove build/
 	rm -rf $(BUILD)
 
-help:
+help: ## this list
 	@sed -n 's/^#   //p' Makefile; echo; \
 	grep -h -E '^[a-z][a-zA-Z0-9_-]*:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 -include bench/bench.mk fault/fault.mk ci/ci.mk
+
+# Header dependencies written by -MMD (every build variant).
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d $(BUILD)/*/*/*/*.d)

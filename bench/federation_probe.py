@@ -9,33 +9,26 @@ Run: /usr/bin/python3 bench/federation_probe.py (after make).
 """
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "integration"))
-from chatclient import ChatClient  # noqa: E402
-from serverproc import free_port  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "integration", "lib"))
+from harness.client import ChatClient  # noqa: E402
+from harness.server import Redis, Server  # noqa: E402
 
-SERVER = os.path.join(ROOT, "build", "forkchatd")
 tmp = tempfile.mkdtemp()
-rport = free_port()
-redis = subprocess.Popen(["redis-server", "--port", str(rport), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-time.sleep(0.5)
+redis = Redis(tmp)
 procs = []
-ports = []
-for i in range(2):
-    p = free_port()
-    d = os.path.join(tmp, "h%d" % i); os.makedirs(d)
-    procs.append(subprocess.Popen([SERVER, "-f", "-p", str(p), "-l", d, "--redis", "127.0.0.1:%d" % rport, "--hub-id", "h%d" % i], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    ports.append(p)
-time.sleep(1.0)
 def mk(port, nick):
     c = ChatClient(port); c.register(nick); return c
 try:
+    redis.start()
+    for i in range(2):
+        procs.append(Server(os.path.join(tmp, "h%d" % i), args=["--redis", "127.0.0.1:%d" % redis.port, "--hub-id", "h%d" % i]).start())
+        procs[-1].wait_log(r"federation: connected to redis", 10)
+    ports = [srv.port for srv in procs]
     s = mk(ports[0], "snd"); local = mk(ports[0], "loc"); remote = mk(ports[1], "rem")
     time.sleep(1.0)
     for c in (s, local, remote): c.drain(0.2)
@@ -67,7 +60,6 @@ try:
     print("latency_us p50/p99:", {k: (round(a), round(b)) for k, (a, b) in res.items()})
     print("burst %d msgs: same hub %.3fs (%.0f msg/s), cross hub %s (%s msg/s), got_r=%d" % (N, tl, N/tl, tr and "%.3fs" % tr, tr and round(N/tr), got_r))
 finally:
-    for p in procs: p.send_signal(signal.SIGTERM)
-    for p in procs: p.wait(10)
-    redis.kill(); redis.wait()
+    for srv in procs: srv.stop()
+    redis.stop()
     shutil.rmtree(tmp)

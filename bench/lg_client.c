@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * lg_client.c - real TCP clients for forkchat and Redis pub/sub.
+ * lg_client.c - real TCP clients for forkchat, IRC and Redis pub/sub, and
+ * the receivers of the pipe+SIGUSR2+TCP floor.
  *
  * One process per client; it blocks in read() on its socket (a load
  * generator may block: it is not the system under test).  A client that
@@ -10,10 +11,23 @@
  * connection cannot PUBLISH; the writer forks a drainer that reads and
  * discards the PUBLISH replies.
  *
+ * IRC (ngircd, InspIRCd): NICK + USER, registered at numeric 001; every
+ * client JOINs its channel (#lobby, or #rNN with rooms) and is in once
+ * 366 (end of NAMES) arrives; a PING is answered with PONG at any time;
+ * a message is "PRIVMSG #chan :text".  No echo to the sender, as forkchat.
+ *
+ * The TCP floor's receivers connect to the floor's server process
+ * (lg_floor.c), send their index as one line and read bare text lines.
+ *
  * Phases, each started by the parent closing a barrier pipe:
- *   0 connect + register (forkchat: nickname; Redis: SUBSCRIBE)
- *   1 room creators /add their room   2 everybody else /join
+ *   0 connect + register (forkchat: nickname; IRC: NICK/USER; Redis:
+ *     SUBSCRIBE; TCP floor: index line, then the server's "k")
+ *   1 room creators /add (IRC: JOIN) their room
+ *   2 everybody else /join (IRC: JOIN, also with one room)
  *   3 traffic: writers send; receivers read until told to stop (SIGUSR1)
+ * With --window W a writer keeps at most W of its messages in flight: it
+ * sends message q once every receiver of its room has counted message
+ * q - W (the receivers' per-sender counters in shared memory).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,17 +43,17 @@
 #include "lg.h"
 #include "lg_report.h"
 
-#define CONN_BUF	(256 * 1024)
+#define CONN_BUF (256 * 1024)
 
 struct conn {
-	int	fd;
-	size_t	off, len;
-	int64_t	t;		/* time of the read that completed the data */
-	char	buf[CONN_BUF];
+	int fd;
+	size_t off, len;
+	int64_t t; /* time of the read that completed the data */
+	char buf[CONN_BUF];
 };
 
-static int bar[4][2];
-static struct conn cn;		/* a client process has one reading conn */
+static int bar[3][2];  /* set-up phases; traffic: lg_go */
+static struct conn cn; /* a client process has one reading conn */
 
 static int
 conn_open(int idx)
@@ -51,8 +65,8 @@ conn_open(int idx)
 		return -1;
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)(lg.nports > 0 ?
-	    lg.ports[idx % lg.nports] : lg.port));
+	a.sin_port = htons(
+	    (uint16_t)(lg.nports > 0 ? lg.ports[idx % lg.nports] : lg.port));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	while (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
@@ -90,6 +104,7 @@ conn_line(struct conn *c, char **line)
 {
 	char *nl;
 	ssize_t r;
+	int one = 1;
 
 	for (;;) {
 		nl = memchr(c->buf + c->off, '\n', c->len - c->off);
@@ -112,6 +127,9 @@ conn_line(struct conn *c, char **line)
 		if (r > 0) {
 			c->t = now_ns();
 			c->len += (size_t)r;
+			if (lg.quickack) /* re-armed: the kernel clears it */
+				setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK,
+				    &one, sizeof(one));
 		} else if (r == 0)
 			return 0;
 		else
@@ -119,7 +137,50 @@ conn_line(struct conn *c, char **line)
 	}
 }
 
-/* Reads lines until one starts with `want`; fails on ERR/BYE/-ERR. */
+static int send_line(int idx, const char *fmt, const char *arg);
+
+/* IRC: the command (or numeric) of a line, after the optional :prefix;
+ * its length in *len. */
+static const char *
+irc_command(const char *l, size_t *len)
+{
+	const char *sp;
+
+	if (l[0] == ':') {
+		if ((sp = strchr(l, ' ')) == NULL)
+			return NULL;
+		l = sp + 1;
+	}
+	sp = strchr(l, ' ');
+	*len = sp != NULL ? (size_t)(sp - l) : strlen(l);
+	return l;
+}
+
+/* IRC: answers PING; returns -1 for ERROR or an error numeric (4xx and
+ * 5xx but 422, "no MOTD"), 1 if the line is the numeric/command `want`. */
+static int
+irc_check(int idx, const char *l, const char *want)
+{
+	const char *c;
+	size_t n;
+
+	if (strncmp(l, "PING", 4) == 0)
+		return send_line(idx, "PONG%s\r\n", l + 4) < 0 ? -1 : 0;
+	if ((c = irc_command(l, &n)) == NULL)
+		return 0;
+	if (want != NULL && n == strlen(want) && memcmp(c, want, n) == 0)
+		return 1;
+	if ((n == 5 && memcmp(c, "ERROR", 5) == 0) ||
+	    (n == 3 && (c[0] == '4' || c[0] == '5') &&
+	        memcmp(c, "422", 3) != 0)) {
+		slot_fail(idx, "irc: %.70s", l);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads lines until one starts with `want` (IRC: whose command or numeric
+ * is `want`); fails on ERR/BYE/-ERR and IRC errors. */
 static int
 expect(int idx, const char *want, const char *what)
 {
@@ -131,9 +192,16 @@ expect(int idx, const char *want, const char *what)
 		if (r == -2 && !lg_got_alrm)
 			continue;
 		if (r <= 0) {
-			slot_fail(idx, "%s: %s", what, r == 0 ? "server closed" :
-			    lg_got_alrm ? "timeout" : strerror(errno));
+			slot_fail(idx, "%s: %s", what,
+			    r == 0          ? "server closed" :
+			        lg_got_alrm ? "timeout" :
+			                      strerror(errno));
 			return -1;
+		}
+		if (lg.sys == SYS_IRC) {
+			if ((r = irc_check(idx, l, want)) != 0)
+				return r > 0 ? 0 : -1;
+			continue;
 		}
 		if (strncmp(l, want, strlen(want)) == 0)
 			return 0;
@@ -148,10 +216,12 @@ expect(int idx, const char *want, const char *what)
 static void
 room_name(char *buf, size_t cap, int idx)
 {
+	const char *hash = lg.sys == SYS_IRC ? "#" : "";
+
 	if (lg.rooms == 1)
-		snprintf(buf, cap, "lobby");
+		snprintf(buf, cap, "%slobby", hash);
 	else
-		snprintf(buf, cap, "r%02d", lg_room_of(idx));
+		snprintf(buf, cap, "%sr%02d", hash, lg_room_of(idx));
 }
 
 static int
@@ -185,7 +255,7 @@ redis_subscribe(int idx, const char *room)
 static int
 client_register(int idx)
 {
-	char nick[32], room[40];
+	char nick[32], room[40], reg[96];
 
 	if ((cn.fd = conn_open(idx)) < 0) {
 		slot_fail(idx, "connect: %s", strerror(errno));
@@ -196,6 +266,18 @@ client_register(int idx)
 		return redis_subscribe(idx, room);
 	}
 	snprintf(nick, sizeof(nick), "%s%04d", lg.nick_prefix, idx);
+	if (lg.sys == SYS_FLOOR_TCP)
+		return send_line(idx, "%s\n", nick + strlen(lg.nick_prefix)) <
+		        0 ?
+		    -1 :
+		    expect(idx, "k", "floor-tcp accept");
+	if (lg.sys == SYS_IRC) {
+		snprintf(reg, sizeof(reg), "NICK %s\r\nUSER %s 0 * :b\r\n",
+		    nick, nick);
+		return send_line(idx, "%s", reg) < 0 ?
+		    -1 :
+		    expect(idx, "001", "register");
+	}
 	if (expect(idx, "HELLO", "hello") < 0 ||
 	    send_line(idx, "%s\n", nick) < 0 ||
 	    expect(idx, "OK NICK", "register") < 0 ||
@@ -210,50 +292,94 @@ client_enter_room(int idx)
 {
 	char room[40];
 
-	if (lg.sys == SYS_REDIS || lg.rooms == 1)
+	int irc = lg.sys == SYS_IRC;
+
+	if (lg.sys == SYS_REDIS || lg.sys == SYS_FLOOR_TCP ||
+	    (lg.rooms == 1 && !irc))
 		return 0;
 	room_name(room, sizeof(room), idx);
 	if (idx < lg.rooms) {
 		if (wait_barrier(bar[1][0]) < 0)
 			return -1;
-		if (send_line(idx, "/add %s\n", room) < 0)
+		if (send_line(idx, irc ? "JOIN %s\r\n" : "/add %s\n", room) < 0)
 			return -1;
 	} else {
 		if (wait_barrier(bar[2][0]) < 0)
 			return -1;
-		if (send_line(idx, "/join %s\n", room) < 0)
+		if (send_line(idx, irc ? "JOIN %s\r\n" : "/join %s\n", room) <
+		    0)
 			return -1;
 	}
-	return expect(idx, "OK JOIN", "room");
+	return expect(idx, irc ? "366" : "OK JOIN", "room");
 }
 
-/* The messages of sender idx on fd, paced or back to back. */
+/* Messages of sender idx that every receiver of its room has counted. */
+static uint64_t
+window_acked(int idx)
+{
+	uint64_t min = UINT64_MAX, v;
+	int i;
+
+	for (i = 0; i < lg.n; i++)
+		if (i != idx && lg_room_of(i) == lg_room_of(idx) &&
+		    (v = lg_shm->slot[i].from[idx]) < min)
+			min = v;
+	return min;
+}
+
+/* --window: until message q is within W of the slowest receiver, polling
+ * the shared counters every 100 us; -1 at `stop` or the alarm. */
+static int
+window_wait(int idx, long q, uint64_t *acked, int64_t stop)
+{
+	while ((uint64_t)q >= *acked + (uint64_t)lg.window) {
+		if ((*acked = window_acked(idx)) + (uint64_t)lg.window >
+		    (uint64_t)q)
+			return 0;
+		if (lg_got_alrm || now_ns() > stop)
+			return -1;
+		sleep_until(now_ns() + 100000);
+	}
+	return 0;
+}
+
+/* The messages of sender idx on fd for repetition rep (sequence numbers
+ * rep * M ...), paced or back to back. */
 static void
-writer_send(int idx, int fd)
+writer_send(int idx, int fd, int rep)
 {
 	char text[LG_MAX_SIZE + 16], out[LG_MAX_SIZE + 128], room[40];
 	struct lg_sender *sd = &lg_shm->snd[idx];
 	int64_t t0, stop, gap = 0, t;
-	long q;
+	uint64_t acked = 0;
+	long q, q0 = lg_phase_q0(rep), msgs = lg_phase_msgs(rep);
+	double rate = lg_phase_rate(rep);
 	int n, len;
 
 	room_name(room, sizeof(room), idx);
 	t0 = lg_shm->t_start;
 	stop = t0 + (int64_t)(lg.duration * 1e9);
-	if (lg.rate > 0) {
-		gap = (int64_t)(1e9 * lg.senders / lg.rate);
-		t0 += (int64_t)(1e9 * idx / lg.rate);
+	if (rate > 0) {
+		gap = (int64_t)(1e9 * lg.senders / rate);
+		t0 += (int64_t)(1e9 * idx / rate);
 	}
-	for (q = 0; q < lg.messages; q++) {
-		if (lg.rate > 0)
-			sleep_until(t0 + q * gap);
+	for (q = q0; q < q0 + msgs; q++) {
+		if (rate > 0)
+			sleep_until(t0 + (q - q0) * gap);
+		if (lg.window > 0 && rate == 0 &&
+		    window_wait(idx, q, &acked, stop) < 0)
+			break;
 		if ((t = now_ns()) > stop || lg_got_alrm)
 			break;
 		len = lg_format(text, sizeof(text), idx, (uint64_t)q, t);
-		if (lg.sys == SYS_REDIS)
-			n = snprintf(out, sizeof(out), "*3\r\n$7\r\nPUBLISH\r\n"
-			    "$%zu\r\n%s\r\n$%d\r\n%s\r\n", strlen(room), room,
-			    len, text);
+		if (lg.sys == SYS_IRC)
+			n = snprintf(
+			    out, sizeof(out), "PRIVMSG %s :%s\r\n", room, text);
+		else if (lg.sys == SYS_REDIS)
+			n = snprintf(out, sizeof(out),
+			    "*3\r\n$7\r\nPUBLISH\r\n"
+			    "$%zu\r\n%s\r\n$%d\r\n%s\r\n",
+			    strlen(room), room, len, text);
 		else
 			n = snprintf(out, sizeof(out), "%s\n", text);
 		if (n < 0 || (size_t)n >= sizeof(out) ||
@@ -261,12 +387,27 @@ writer_send(int idx, int fd)
 			slot_fail(idx, "send: %s", strerror(errno));
 			break;
 		}
-		if (q == 0)
+		if (q == q0)
 			sd->first_ns = t;
 		sd->last_ns = t;
-		sd->sent = (uint64_t)q + 1;
+		sd->sent++;
 	}
 	status_send(idx, ST_SENT);
+}
+
+/* Every repetition: wait for its barrier, send.  0, or -1 if a barrier
+ * failed (the alarm). */
+static int
+writer_reps(int idx, int fd)
+{
+	int rep;
+
+	for (rep = 0; rep < lg_phases(); rep++) {
+		if (wait_barrier(lg_go[rep][0]) < 0)
+			return -1;
+		writer_send(idx, fd, rep);
+	}
+	return 0;
 }
 
 /* Redis publisher connection: a drainer child eats the PUBLISH replies. */
@@ -284,18 +425,17 @@ writer_redis(int idx, int ready)
 	if ((dr = fork()) == 0) {
 		keep[0] = fd;
 		keep[1] = lg_status_wr;
-		child_setup(keep, 2);
+		lg_child_setup(keep, 2);
 		arm_alarm(lg.timeout);
 		while (read(fd, buf, sizeof(buf)) > 0 && !lg_got_alrm)
 			;
 		_exit(0);
 	}
 	close(ready);
-	if (dr < 0 || wait_barrier(bar[3][0]) < 0)
+	if (dr < 0 || writer_reps(idx, fd) < 0)
 		_exit(1);
-	writer_send(idx, fd);
 	write_all(fd, "*1\r\n$4\r\nQUIT\r\n", 14);
-	waitpid(dr, NULL, 0);	/* Redis closes after QUIT; alarm bounds it */
+	waitpid(dr, NULL, 0); /* Redis closes after QUIT; alarm bounds it */
 	_exit(0);
 }
 
@@ -303,7 +443,7 @@ writer_redis(int idx, int ready)
 static int
 client_fork_writer(int idx)
 {
-	int rp[2], keep[4];
+	int rp[2], keep[4 + LG_MAX_REPEAT], nk = 0, r;
 	pid_t pid;
 	char c;
 
@@ -312,17 +452,17 @@ client_fork_writer(int idx)
 		return -1;
 	}
 	if (pid == 0) {
-		keep[0] = cn.fd;
-		keep[1] = bar[3][0];
-		keep[2] = lg_status_wr;
-		keep[3] = rp[1];
-		child_setup(keep, 4);
+		keep[nk++] = cn.fd;
+		keep[nk++] = lg_status_wr;
+		keep[nk++] = rp[1];
+		for (r = 0; r < lg_phases(); r++)
+			keep[nk++] = lg_go[r][0];
+		lg_child_setup(keep, nk);
 		arm_alarm(lg.timeout);
 		if (lg.sys == SYS_REDIS)
 			writer_redis(idx, rp[1]);
 		close(rp[1]);
-		if (wait_barrier(bar[3][0]) == 0)
-			writer_send(idx, cn.fd);
+		writer_reps(idx, cn.fd);
 		_exit(0);
 	}
 	close(rp[1]);
@@ -337,6 +477,18 @@ client_line(int idx, struct lg_sink *k, char *l)
 {
 	char *p;
 
+	if (lg.sys == SYS_FLOOR_TCP) {
+		sink_payload(k, l, strlen(l), cn.t);
+		return;
+	}
+	if (lg.sys == SYS_IRC) {
+		if ((p = strstr(l, " PRIVMSG ")) != NULL &&
+		    (p = strstr(p + 9, " :")) != NULL)
+			sink_payload(k, p + 2, strlen(p + 2), cn.t);
+		else
+			irc_check(idx, l, NULL);
+		return;
+	}
 	if (lg.sys == SYS_REDIS) {
 		if (l[0] == 's' && l[1] == '=')
 			sink_payload(k, l, strlen(l), cn.t);
@@ -348,7 +500,7 @@ client_line(int idx, struct lg_sink *k, char *l)
 		if ((p = strstr(l + 4, " s=")) != NULL)
 			sink_payload(k, p + 1, strlen(p + 1), cn.t);
 		else
-			sink_payload(k, l, strlen(l), cn.t);	/* counts it bad */
+			sink_payload(k, l, strlen(l), cn.t); /* counts it bad */
 	} else if (strncmp(l, "BYE ", 4) == 0)
 		slot_fail(idx, "server said: %.70s", l);
 }
@@ -390,25 +542,29 @@ client_receive(int idx)
 static void
 client_main(int idx)
 {
-	int keep[5] = { bar[0][0], bar[1][0], bar[2][0], bar[3][0],
-	    lg_status_wr };
+	int keep[4 + LG_MAX_REPEAT] = { bar[0][0], bar[1][0], bar[2][0],
+		lg_status_wr };
+	int r;
 	char *l;
 
-	child_setup(keep, 5);
+	for (r = 0; r < lg_phases(); r++)
+		keep[4 + r] = lg_go[r][0];
+	lg_child_setup(keep, 4 + lg_phases());
 	arm_alarm(lg.hold > 0 ? lg.hold + lg.timeout : lg.timeout);
 	if (wait_barrier(bar[0][0]) < 0 || client_register(idx) < 0)
 		_exit(1);
 	status_send(idx, ST_REG);
 	if (lg.connect_only)
 		_exit(0);
-	if (lg.hold > 0) {	/* until the server closes us */
+	if (lg.hold > 0) { /* until the server closes us */
 		while (conn_line(&cn, &l) != 0 && !lg_got_alrm)
 			;
 		_exit(0);
 	}
 	if (client_enter_room(idx) < 0)
 		_exit(1);
-	if (idx < lg.senders && client_fork_writer(idx) < 0)
+	if (idx < lg.senders && !LG_VIRTUAL_SENDERS() &&
+	    client_fork_writer(idx) < 0)
 		_exit(1);
 	status_send(idx, ST_READY);
 	client_receive(idx);
@@ -446,7 +602,8 @@ secs(double s)
 static int
 run_fail(struct lg_wait *w, pid_t *pids, const char *what)
 {
-	fprintf(stderr, "forkchat-load: %s %s n=%d: %s did not complete "
+	fprintf(stderr,
+	    "forkchat-load: %s %s n=%d: %s did not complete "
 	    "(reg %d, ready %d, sent %d, complete %d, errors %d)\n",
 	    lg.sysname, lg.scenario, lg.n, what, w->count[ST_REG],
 	    w->count[ST_READY], w->count[ST_SENT], w->count[ST_COMPLETE],
@@ -490,15 +647,15 @@ client_setup_phase(struct lg_result *r, struct lg_wait *w, pid_t *pids)
 
 	t0 = now_ns();
 	close(bar[0][1]);
-	if (parent_wait(lg_status_rd, w, ST_REG, lg.n, secs(lg.timeout / 2),
-	    1) < 0)
+	if (parent_wait(
+	        lg_status_rd, w, ST_REG, lg.n, secs(lg.timeout / 2), 1) < 0)
 		return run_fail(w, pids, "connect+register");
 	r->connect_ns = now_ns() - t0;
 	if (lg.connect_only || lg.hold)
 		return 0;
 	close(bar[1][1]);
 	if (parent_wait(lg_status_rd, w, ST_READY, lg.rooms > 1 ? lg.rooms : 0,
-	    secs(30), 0) < 0)
+	        secs(30), 0) < 0)
 		return run_fail(w, pids, "room creation");
 	close(bar[2][1]);
 	if (parent_wait(lg_status_rd, w, ST_READY, lg.n, secs(30), 0) < 0)
@@ -506,23 +663,122 @@ client_setup_phase(struct lg_result *r, struct lg_wait *w, pid_t *pids)
 	return 0;
 }
 
+/*
+ * Repetition rep: release the writers (barrier lg_go[rep]), wait until
+ * they sent and everything arrived, then print this repetition's result
+ * (the difference to the previous totals; report.c).  0, or -1 if the
+ * senders or the deliveries did not finish in time.
+ */
+static int
+client_traffic(struct lg_result *r, struct lg_wait *w, int rep)
+{
+	int64_t cpu0;
+	int rc;
+
+	if (rep > 0)
+		sleep_until(secs(0.2));
+	report_rep_start(r);
+	cpu0 = report_server_cpu();
+	lg_shm->t_start = now_ns() + 1000000;
+	close(lg_go[rep][1]);
+	rc = parent_wait(lg_status_rd, w, ST_SENT, lg.senders * (rep + 1),
+	    secs(lg.duration + lg.drain + 1), 1);
+	if (rc < 0)
+		fprintf(stderr, "forkchat-load: senders did not finish\n");
+	else if ((rc = parent_drain(lg_status_rd, w, lg.drain)) < 0)
+		fprintf(stderr,
+		    "forkchat-load: not everything delivered "
+		    "within %g s\n",
+		    lg.drain);
+	if (cpu0 >= 0 && (r->cpu_ns = report_server_cpu()) >= 0)
+		r->cpu_ns -= cpu0;
+	report_server_mem(r);
+	report_rep_end(r, rep, rc < 0 || w->failed);
+	return rc < 0 || w->failed ? -1 : 0;
+}
+
+/*
+ * The TCP floor: a listening socket on an ephemeral 127.0.0.1 port and the
+ * floor's server process (lg_floor.c) that accepts the N receivers; it
+ * starts sending on barrier 3, like the writers.  Its pid is the server's.
+ */
+static pid_t
+floor_tcp_start(void)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int lfd, keep[2 + LG_MAX_REPEAT], r;
+	pid_t pid;
+
+	if ((lfd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(lfd, 4096) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&a, &al) < 0 ||
+	    (pid = fork()) < 0) {
+		close(lfd);
+		return -1;
+	}
+	if (pid == 0) {
+		keep[0] = lfd;
+		keep[1] = lg_status_wr;
+		for (r = 0; r < lg_phases(); r++)
+			keep[2 + r] = lg_go[r][0];
+		lg_child_setup(keep, 2 + lg_phases());
+		_exit(floor_tcp_server(lfd));
+	}
+	close(lfd);
+	lg.port = ntohs(a.sin_port);
+	lg.server_pid = pid;
+	return pid;
+}
+
+/* SIGTERM to the TCP floor's server, then reap it (bounded). */
+static void
+floor_tcp_stop(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	arm_alarm(5);
+	if (waitpid(pid, NULL, 0) < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	arm_alarm(0);
+}
+
 int
 client_run(struct lg_result *r)
 {
 	struct lg_wait w;
-	pid_t *pids;
+	pid_t *pids, fpid = 0;
 	int i, notify = -1, rc;
 
 	memset(&w, 0, sizeof(w));
 	if (lg.hold && hold_detach(&notify) < 0)
 		return -1;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 3; i++)
 		if (pipe(bar[i]) < 0)
 			return -1;
-	if ((pids = fork_clients()) == NULL)
+	for (i = 0; i < lg_phases(); i++)
+		if (pipe(lg_go[i]) < 0)
+			return -1;
+	if (lg.sys == SYS_FLOOR_TCP && (fpid = floor_tcp_start()) < 0) {
+		perror("forkchat-load: floor-tcp server");
 		return -1;
-	if (client_setup_phase(r, &w, pids) < 0)
+	}
+	if ((pids = fork_clients()) == NULL) {
+		floor_tcp_stop(fpid);
 		return -1;
+	}
+	if (client_setup_phase(r, &w, pids) < 0) {
+		floor_tcp_stop(fpid);
+		return -1;
+	}
 	if (lg.connect_only || lg.hold) {
 		if (notify >= 0 && write(notify, "k", 1) == 1)
 			close(notify);
@@ -530,25 +786,19 @@ client_run(struct lg_result *r)
 		for (i = 0; i < lg.n; i++)
 			waitpid(pids[i], NULL, 0);
 		if (!lg.quiet && lg.connect_only)
-			fprintf(stderr, "%s: %d clients connected and registered "
-			    "in %.1f ms\n", lg.sysname, lg.n,
-			    (double)r->connect_ns / 1e6);
+			fprintf(stderr,
+			    "%s: %d clients connected and registered "
+			    "in %.1f ms\n",
+			    lg.sysname, lg.n, (double)r->connect_ns / 1e6);
 		if (lg.hold)
 			_exit(0);
 		return 0;
 	}
 	if (lg.settle > 0)
 		sleep_until(secs(lg.settle));
-	lg_shm->t_start = now_ns() + 1000000;
-	close(bar[3][1]);
-	rc = parent_wait(lg_status_rd, &w, ST_SENT, lg.senders,
-	    secs(lg.duration + lg.drain + 1), 1);
-	if (rc < 0)
-		fprintf(stderr, "forkchat-load: senders did not finish\n");
-	else if ((rc = parent_drain(lg_status_rd, &w, lg.drain)) < 0)
-		fprintf(stderr, "forkchat-load: not everything delivered "
-		    "within %g s\n", lg.drain);
-	sample_server_mem(r, 0);
+	for (i = 0, rc = 0; i < lg_phases() && rc == 0; i++)
+		rc = client_traffic(r, &w, i);
 	parent_finish(lg_status_rd, &w, pids, lg.n);
+	floor_tcp_stop(fpid);
 	return rc < 0 || w.failed ? -1 : 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * lg_floor.c - the floor: forkchatd's fan-out mechanism with nothing else.
+ * lg_floor.c - the floors: forkchatd's fan-out mechanism with nothing else.
  *
- * The parent plays the server's parent process: it fans each message out
+ * floor-pipe (the raw pipe+SIGUSR2 floor; "floor" is an alias):
+ * the parent plays the server's parent process: it fans each message out
  * to N children over one pipe per child (parent end non-blocking) and then
  * wakes each child with one SIGUSR2; a child waits in sigwaitinfo() and
  * drains its pipe until EAGAIN.  No TCP, no parsing of commands, no rooms
@@ -12,6 +13,19 @@
  * pipe write and one signal per batch per child.  If a pipe
  * is full the parent signals that child and finishes the write blocking
  * (a floor has no slow-consumer policy; it measures the mechanism).
+ *
+ * With --batch 1 every message is one write and one signal per child, as
+ * the raw floor; a larger batch (64 by default) is the batched floor,
+ * whose back-to-back throughput is an upper bound of batching, not of the
+ * per-message mechanism.
+ *
+ * floor-tcp (the pipe+SIGUSR2+TCP floor): the same parent and fan-out in a
+ * server process of its own (floor_tcp_server, forked by lg_client.c),
+ * whose N children each own one accepted TCP connection: woken by
+ * SIGUSR2, a child makes one read() of its pipe and one send() of what it
+ * read to its receiver, an ordinary client process that timestamps the
+ * line.  The least a fork + pipe + signal + TCP design can do per
+ * delivery.  The server's CPU is that process tree alone.
  *
  * The virtual senders 0..S-1 are not children, so every child of the room
  * receives every message: N deliveries per message where forkchat makes
@@ -23,12 +37,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "lg.h"
 #include "lg_report.h"
 
-#define FLOOR_BUF	(256 * 1024)
+#define FLOOR_BUF (256 * 1024)
 
 static pid_t *kids;
 static int *wfd;
@@ -43,7 +58,7 @@ floor_drain(int fd, struct lg_sink *k, char *buf, size_t *len)
 	for (;;) {
 		r = read(fd, buf + *len, FLOOR_BUF - *len);
 		if (r <= 0)
-			return;		/* EAGAIN: drained */
+			return; /* EAGAIN: drained */
 		t = now_ns();
 		*len += (size_t)r;
 		p = buf;
@@ -67,7 +82,7 @@ floor_child(int idx, int rfd)
 	size_t len = 0;
 	int keep[2] = { rfd, lg_status_wr }, done = 0, sig;
 
-	child_setup(keep, 2);
+	lg_child_setup(keep, 2);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
@@ -158,10 +173,10 @@ floor_fanout(int room, const char *buf, size_t len)
 
 /* Appends message k (sender k % S, seq k / S) to its room's buffer. */
 static void
-floor_add(char **rb, size_t *rl, long k, int64_t t)
+floor_add(char **rb, size_t *rl, long k, int rep, int64_t t)
 {
 	int s = (int)(k % lg.senders), room = lg_room_of(s), n;
-	long q = k / lg.senders;
+	long q = k / lg.senders + lg_phase_q0(rep);
 
 	n = lg_format(rb[room] + rl[room], LG_MAX_SIZE + 64, s, (uint64_t)q, t);
 	if (n < 0)
@@ -171,13 +186,16 @@ floor_add(char **rb, size_t *rl, long k, int64_t t)
 	if (lg_shm->snd[s].first_ns == 0)
 		lg_shm->snd[s].first_ns = t;
 	lg_shm->snd[s].last_ns = t;
-	lg_shm->snd[s].sent = (uint64_t)q + 1;
+	lg_shm->snd[s].sent++;
 }
 
+/* Repetition rep's messages (sequence numbers from rep * M), paced from
+ * lg_shm->t_start or back to back. */
 static void
-floor_send(void)
+floor_send(int rep)
 {
-	long k = 0, total = lg.messages * lg.senders, b;
+	long k = 0, total = lg_phase_msgs(rep) * lg.senders, b;
+	double rate = lg_phase_rate(rep);
 	int64_t t0 = lg_shm->t_start, stop, t;
 	size_t rl[LG_MAX_ROOMS];
 	char *rb[LG_MAX_ROOMS];
@@ -189,15 +207,17 @@ floor_send(void)
 		    NULL)
 			return;
 	while (k < total) {
-		if (lg.rate > 0)
-			sleep_until(t0 + (int64_t)((double)k * 1e9 / lg.rate));
+		if (rate > 0)
+			sleep_until(t0 + (int64_t)((double)k * 1e9 / rate));
 		if ((t = now_ns()) > stop)
 			break;
 		memset(rl, 0, sizeof(rl));
 		/* paced: everything that is due (one message unless behind) */
-		for (b = 0; b < per && k < total && (lg.rate == 0 || b == 0 ||
-		    t0 + (int64_t)((double)k * 1e9 / lg.rate) <= t); b++, k++)
-			floor_add(rb, rl, k, now_ns());
+		for (b = 0; b < per && k < total &&
+		     (rate == 0 || b == 0 ||
+		         t0 + (int64_t)((double)k * 1e9 / rate) <= t);
+		     b++, k++)
+			floor_add(rb, rl, k, rep, now_ns());
 		for (room = 0; room < lg.rooms; room++)
 			if (rl[room] > 0)
 				floor_fanout(room, rb[room], rl[room]);
@@ -211,36 +231,173 @@ floor_run(struct lg_result *r)
 {
 	struct lg_wait w;
 	sigset_t set;
-	int64_t t0;
-	int rc;
+	int64_t t0, cpu0;
+	int rc, rep;
 
 	memset(&w, 0, sizeof(w));
 	if (lg.senders < 1 || lg.connect_only || lg.hold) {
-		fprintf(stderr, "forkchat-load: floor needs senders >= 1 and "
+		fprintf(stderr,
+		    "forkchat-load: floor needs senders >= 1 and "
 		    "has no connect-only/hold mode\n");
 		return -1;
 	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
-	sigprocmask(SIG_BLOCK, &set, NULL);	/* children start blocked */
+	sigprocmask(SIG_BLOCK, &set, NULL); /* children start blocked */
 	t0 = now_ns();
 	if (floor_fork() < 0)
 		return -1;
 	if (parent_wait(lg_status_rd, &w, ST_READY, lg.n,
-	    now_ns() + (int64_t)(lg.timeout / 2 * 1e9), 0) < 0) {
+	        now_ns() + (int64_t)(lg.timeout / 2 * 1e9), 0) < 0) {
 		parent_finish(lg_status_rd, &w, kids, lg.n);
 		return -1;
 	}
 	r->connect_ns = now_ns() - t0;
 	if (lg.settle > 0)
 		sleep_until(now_ns() + (int64_t)(lg.settle * 1e9));
-	lg_shm->t_start = now_ns() + 1000000;
-	sleep_until(lg_shm->t_start);
-	floor_send();
-	if ((rc = parent_drain(lg_status_rd, &w, lg.drain)) < 0)
-		fprintf(stderr, "forkchat-load: not everything delivered "
-		    "within %g s\n", lg.drain);
-	sample_server_mem(r, 0);
+	lg.server_pid = getpid(); /* parent + children: the floor */
+	for (rep = 0, rc = 0; rep < lg_phases() && rc == 0; rep++) {
+		if (rep > 0)
+			sleep_until(now_ns() + 200000000);
+		report_rep_start(r);
+		cpu0 = report_server_cpu();
+		lg_shm->t_start = now_ns() + 1000000;
+		sleep_until(lg_shm->t_start);
+		floor_send(rep);
+		if ((rc = parent_drain(lg_status_rd, &w, lg.drain)) < 0)
+			fprintf(stderr,
+			    "forkchat-load: not everything delivered "
+			    "within %g s\n",
+			    lg.drain);
+		if (cpu0 >= 0 && (r->cpu_ns = report_server_cpu()) >= 0)
+			r->cpu_ns -= cpu0;
+		report_server_mem(r);
+		report_rep_end(r, rep, rc < 0 || w.failed);
+	}
 	parent_finish(lg_status_rd, &w, kids, lg.n);
 	return rc < 0 || w.failed ? -1 : 0;
+}
+
+/* A TCP floor child: one read of the pipe, one send() to the receiver. */
+static void
+floor_tcp_child(int sock, int rfd)
+{
+	static char buf[FLOOR_BUF];
+	sigset_t set;
+	siginfo_t si;
+	ssize_t r, w;
+	size_t off;
+	int keep[2] = { sock, rfd }, sig;
+
+	lg_child_setup(keep, 2);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fcntl(rfd, F_SETFL, O_NONBLOCK);
+	if (write(sock, "k\n", 2) != 2)
+		_exit(1);
+	for (;;) {
+		sig = sigwaitinfo(&set, &si);
+		if (sig != SIGUSR2)
+			_exit(0);
+		do { /* a short read emptied the pipe: no EAGAIN read */
+			r = read(rfd, buf, sizeof(buf));
+			for (off = 0; r > 0 && off < (size_t)r;
+			     off += (size_t)w)
+				if ((w = send(sock, buf + off, (size_t)r - off,
+				         MSG_NOSIGNAL)) <= 0)
+					_exit(w < 0 && errno == EPIPE ? 0 : 1);
+		} while (r == (ssize_t)sizeof(buf));
+	}
+}
+
+/* Reads the receiver's index line from a just accepted connection. */
+static int
+floor_tcp_index(int fd)
+{
+	char line[16];
+	size_t len = 0;
+	ssize_t r;
+	long v;
+	char *end;
+
+	while (len < sizeof(line) - 1) {
+		r = read(fd, line + len, 1);
+		if (r <= 0)
+			return -1;
+		if (line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = '\0';
+	v = strtol(line, &end, 10);
+	return end == line || *end != '\0' || v < 0 || v >= lg.n ? -1 : (int)v;
+}
+
+/*
+ * The TCP floor's server process: accept the N receivers (each names its
+ * index), fork one child per connection with a pipe, then on `start` fan
+ * the messages out exactly as floor-pipe does, report the virtual senders
+ * SENT (every repetition on its barrier), and wait for SIGTERM from the generator; the children are killed
+ * and reaped on the way out.  Bounded by the alarm.  Returns the exit
+ * status.
+ */
+int
+floor_tcp_server(int lfd)
+{
+	sigset_t set, wset;
+	siginfo_t si;
+	int i, fd, idx, p[2], got = 0, s, rep;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL); /* children start blocked */
+	arm_alarm(lg.timeout);
+	kids = calloc((size_t)lg.n, sizeof(pid_t));
+	wfd = calloc((size_t)lg.n, sizeof(int));
+	if (kids == NULL || wfd == NULL)
+		return 1;
+	while (got < lg.n) {
+		if ((fd = accept(lfd, NULL, NULL)) < 0) {
+			if (errno == EINTR && !lg_got_alrm)
+				continue;
+			goto out;
+		}
+		if ((idx = floor_tcp_index(fd)) < 0 || kids[idx] != 0 ||
+		    pipe(p) < 0 || (kids[idx] = fork()) < 0)
+			goto out;
+		if (kids[idx] == 0)
+			floor_tcp_child(fd, p[0]);
+		close(p[0]);
+		close(fd);
+		wfd[idx] = p[1];
+		fcntl(wfd[idx], F_SETFL, O_NONBLOCK);
+		got++;
+	}
+	close(lfd);
+	for (rep = 0; rep < lg_phases(); rep++) {
+		if (wait_barrier(lg_go[rep][0]) < 0)
+			goto out;
+		sleep_until(lg_shm->t_start);
+		floor_send(rep);
+		for (s = 0; s < lg.senders; s++)
+			status_send(s, ST_SENT);
+	}
+	sigemptyset(&wset);
+	sigaddset(&wset, SIGTERM);
+	sigaddset(&wset, SIGUSR1);
+	sigaddset(&wset, SIGALRM);
+	sigprocmask(SIG_BLOCK, &wset, NULL);
+	arm_alarm(lg.timeout);
+	sigwaitinfo(&wset, &si);
+out:
+	for (i = 0; i < lg.n; i++)
+		if (kids[i] > 0)
+			kill(kids[i], SIGKILL);
+	for (i = 0; i < lg.n; i++)
+		if (kids[i] > 0)
+			waitpid(kids[i], NULL, 0);
+	return got == lg.n ? 0 : 1;
 }

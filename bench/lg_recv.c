@@ -17,19 +17,13 @@
 #include "lg.h"
 
 struct lg_sink {
-	int		self;
-	struct lg_slot	*slot;
-	long		words;		/* bitmap words per sender */
-	uint64_t	*seen;		/* senders x words */
-	int64_t		*highest;	/* per sender, -1 = none */
-	uint64_t	want;		/* expected if every sender sends all */
+	int self;
+	struct lg_slot *slot;
+	long words;       /* bitmap words per sender */
+	uint64_t *seen;   /* senders x words */
+	int64_t *highest; /* per sender, -1 = none */
+	uint64_t want;    /* expected if every sender sends all */
 };
-
-int
-lg_room_of(int idx)
-{
-	return idx % lg.rooms;
-}
 
 /* Receivers of sender s: every client of its room but the sender itself
  * (forkchat does not echo).  The floor has no sending client, so a floor
@@ -37,7 +31,7 @@ lg_room_of(int idx)
 static int
 sink_hears(const struct lg_sink *k, int s)
 {
-	if (lg.sys == SYS_FLOOR)
+	if (LG_VIRTUAL_SENDERS())
 		return lg_room_of(s) == lg_room_of(k->self);
 	return s != k->self && lg_room_of(s) == lg_room_of(k->self);
 }
@@ -52,7 +46,7 @@ sink_new(int self, struct lg_slot *slot)
 		return NULL;
 	k->self = self;
 	k->slot = slot;
-	k->words = (lg.messages + 63) / 64;
+	k->words = (lg_phase_q0(lg_phases()) + 63) / 64;
 	k->seen = calloc((size_t)lg.senders * (size_t)k->words, 8);
 	k->highest = malloc((size_t)lg.senders * sizeof(int64_t));
 	if (k->seen == NULL || k->highest == NULL)
@@ -60,7 +54,7 @@ sink_new(int self, struct lg_slot *slot)
 	for (s = 0; s < lg.senders; s++) {
 		k->highest[s] = -1;
 		if (sink_hears(k, s))
-			k->want += (uint64_t)lg.messages;
+			k->want += (uint64_t)lg_phase_q0(lg_phases());
 	}
 	return k;
 }
@@ -111,8 +105,8 @@ sink_payload(struct lg_sink *k, const char *p, size_t len, int64_t now)
 	 * forkchat never echoes, so the Redis receiver drops its own. */
 	if (lg.sys == SYS_REDIS && s == (uint64_t)k->self)
 		return 0;
-	if (s >= (uint64_t)lg.senders || q >= (uint64_t)lg.messages ||
-	    !sink_hears(k, (int)s))
+	if (s >= (uint64_t)lg.senders ||
+	    q >= (uint64_t)lg_phase_q0(lg_phases()) || !sink_hears(k, (int)s))
 		goto bad;
 	sl->received++;
 	bit = (uint64_t)1 << (q & 63);
@@ -126,6 +120,7 @@ sink_payload(struct lg_sink *k, const char *p, size_t len, int64_t now)
 	else
 		k->highest[s] = (int64_t)q;
 	sl->unique++;
+	sl->from[s]++;
 	lat = now - (int64_t)t;
 	hist_add(sl->hist, lat);
 	if (lat > sl->max_ns)

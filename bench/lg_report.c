@@ -14,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include "lg.h"
 #include "lg_report.h"
 
-#define MAX_PROCS	32768
+#define MAX_PROCS 32768
 
 static int
 proc_ppid(int pid)
@@ -37,69 +39,162 @@ proc_ppid(int pid)
 	return ppid;
 }
 
+/* `root` and every descendant into out[] (root first); 0 if root is gone.
+ * Reads every /proc/PID/stat once; membership by a bitmap over pids. */
+static int
+proc_tree(int root, int *out, int max)
+{
+	static int pid[MAX_PROCS], ppid[MAX_PROCS];
+	static unsigned char *in;
+	static long inlen;
+	struct dirent *de;
+	DIR *d;
+	int n = 0, i, k = 0, added;
+	long v;
+
+	if (root <= 0 || kill(root, 0) < 0 || (d = opendir("/proc")) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < MAX_PROCS) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		pid[n] = atoi(de->d_name);
+		ppid[n] = proc_ppid(pid[n]);
+		if (pid[n] >= inlen) {
+			v = (long)pid[n] * 2 + 1024;
+			free(in);
+			if ((in = calloc((size_t)v, 1)) == NULL) {
+				inlen = 0;
+				closedir(d);
+				return 0;
+			}
+			inlen = v;
+		}
+		n++;
+	}
+	closedir(d);
+	memset(in, 0, (size_t)inlen);
+	in[root] = 1;
+	out[k++] = root;
+	do { /* a fixed point: at most depth-of-tree passes */
+		added = 0;
+		for (i = 0; i < n && k < max; i++)
+			if (!in[pid[i]] && ppid[i] > 0 && ppid[i] < inlen &&
+			    in[ppid[i]]) {
+				in[pid[i]] = 1;
+				out[k++] = pid[i];
+				added = 1;
+			}
+	} while (added);
+	return k;
+}
+
 static void
-proc_mem(int pid, long *rss, long *pss)
+proc_mem(int pid, long *rss, long *pss, long *pte)
 {
 	char path[64], line[256];
 	long v;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "Rss: %ld", &v) == 1)
-			*rss += v;
-		else if (sscanf(line, "Pss: %ld", &v) == 1)
-			*pss += v;
-	}
-	fclose(f);
-}
-
-/* Rss and Pss in kB of `root` and every descendant; -1 if root is gone. */
-void
-report_server_mem(int root, long *rss, long *pss)
-{
-	static int pid[MAX_PROCS], ppid[MAX_PROCS], in[MAX_PROCS];
-	struct dirent *de;
-	DIR *d;
-	int n = 0, i, added, procs = 1;
-
-	*rss = *pss = -1;
-	if (root <= 0 || (d = opendir("/proc")) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL && n < MAX_PROCS) {
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		pid[n] = atoi(de->d_name);
-		ppid[n] = proc_ppid(pid[n]);
-		in[n] = pid[n] == root;
-		n++;
-	}
-	closedir(d);
-	do {	/* a fixed point: at most depth-of-tree passes */
-		added = 0;
-		for (i = 0; i < n; i++) {
-			int j;
-
-			if (in[i])
-				continue;
-			for (j = 0; j < n; j++)
-				if (in[j] && pid[j] == ppid[i])
-					break;
-			if (j < n) {
-				in[i] = 1;
-				added = 1;
-				procs++;
-			}
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			if (sscanf(line, "Rss: %ld", &v) == 1)
+				*rss += v;
+			else if (sscanf(line, "Pss: %ld", &v) == 1)
+				*pss += v;
 		}
-	} while (added && procs < n);
-	*rss = *pss = 0;
-	for (i = 0; i < n; i++)
-		if (in[i])
-			proc_mem(pid[i], rss, pss);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "VmPTE: %ld", &v) == 1)
+				*pte += v;
+		fclose(f);
+	}
 }
 
+/* CPU time in ns the process has run: the sum over its threads of
+ * /proc/PID/task/TID/schedstat (sum_exec_runtime, ns-exact); falls back
+ * to utime+stime of /proc/PID/stat (clock ticks) without schedstats. */
+static int64_t
+proc_cpu_ns(int pid)
+{
+	char path[96], buf[512], *p;
+	struct dirent *de;
+	unsigned long long ns, ut, st;
+	int64_t sum = 0;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	if ((d = opendir(path)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (!isdigit((unsigned char)de->d_name[0]))
+				continue;
+			snprintf(path, sizeof(path),
+			    "/proc/%d/task/%.20s/schedstat", pid, de->d_name);
+			if ((f = fopen(path, "r")) == NULL)
+				continue;
+			if (fscanf(f, "%llu", &ns) == 1)
+				sum += (int64_t)ns;
+			fclose(f);
+		}
+		closedir(d);
+		if (sum > 0)
+			return sum;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	if (fgets(buf, sizeof(buf), f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL &&
+	    sscanf(p + 1,
+	        " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+	        &st) == 2)
+		sum = (int64_t)(ut + st) * (1000000000 / sysconf(_SC_CLK_TCK));
+	fclose(f);
+	return sum;
+}
+
+/* CPU ns of the server's process tree now (-1 if there is no server). */
+int64_t
+report_server_cpu(void)
+{
+	static int tree[MAX_PROCS];
+	int n, i;
+	int64_t sum = 0;
+
+	if ((n = proc_tree(lg_server_pid(), tree, MAX_PROCS)) == 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		sum += proc_cpu_ns(tree[i]);
+	return sum;
+}
+
+/* Rss, Pss and page tables (kB) of the server and every descendant, at
+ * the end of the traffic; keeps the largest sample. */
+void
+report_server_mem(struct lg_result *r)
+{
+	static int tree[MAX_PROCS];
+	long rss = 0, pss = 0, pte = 0;
+	int n, i;
+
+	if ((n = proc_tree(lg_server_pid(), tree, MAX_PROCS)) == 0)
+		return;
+	for (i = 0; i < n; i++)
+		proc_mem(tree[i], &rss, &pss, &pte);
+	if (rss > r->rss_kb) {
+		r->rss_kb = rss;
+		r->pss_kb = pss;
+		r->pte_kb = pte;
+		r->procs = n;
+	}
+}
+
+/* The cumulative counters and histogram of every slot into r (the
+ * server's memory and CPU fields are left alone). */
 void
 report_merge(struct lg_result *r)
 {
@@ -107,16 +202,20 @@ report_merge(struct lg_result *r)
 	int i, b;
 
 	memset(r->hist, 0, sizeof(r->hist));
-	r->first_send = 0;
+	r->sent = r->expected = r->received = r->unique = 0;
+	r->dup = r->ooo = r->bad = 0;
+	r->max_ns = r->first_send = r->last_recv = 0;
+	r->errors = 0;
 	for (i = 0; i < lg.senders; i++) {
 		r->sent += lg_shm->snd[i].sent;
-		if (lg_shm->snd[i].first_ns && (r->first_send == 0 ||
-		    lg_shm->snd[i].first_ns < r->first_send))
+		if (lg_shm->snd[i].first_ns &&
+		    (r->first_send == 0 ||
+		        lg_shm->snd[i].first_ns < r->first_send))
 			r->first_send = lg_shm->snd[i].first_ns;
 	}
 	for (i = 0; i < lg.n; i++) {
 		sl = &lg_shm->slot[i];
-		r->expected += sl->expected;
+		r->expected += lg_expected(i);
 		r->received += sl->received;
 		r->unique += sl->unique;
 		r->dup += sl->dup;
@@ -135,6 +234,65 @@ report_merge(struct lg_result *r)
 	r->lost = r->expected > r->unique ? r->expected - r->unique : 0;
 }
 
+/* the totals when the current repetition started */
+static struct lg_result prev;
+
+/* Before repetition `rep`'s traffic (nothing in flight). */
+void
+report_rep_start(struct lg_result *r)
+{
+	lg_rep_reset();
+	report_merge(&prev);
+	r->rss_kb = r->pss_kb = r->pte_kb = -1;
+	r->procs = 0;
+	r->cpu_ns = -1;
+}
+
+/* After its deliveries: this repetition's result is the totals minus
+ * those at its start; printed as one JSON line (and the summary). */
+void
+report_rep_end(struct lg_result *r, int rep, int failed)
+{
+	int b;
+
+	report_merge(r);
+	r->sent -= prev.sent;
+	r->expected -= prev.expected;
+	r->received -= prev.received;
+	r->unique -= prev.unique;
+	r->dup -= prev.dup;
+	r->ooo -= prev.ooo;
+	r->bad -= prev.bad;
+	for (b = 0; b < LG_HIST_BINS; b++)
+		r->hist[b] -= prev.hist[b];
+	r->lost = r->expected > r->unique ? r->expected - r->unique : 0;
+	r->rep = rep;
+	report_output(r);
+	if (failed)
+		r->any_bad = 1;
+}
+
+/* The JSON line (stdout or appended to -j) and the summary; remembers
+ * whether anything was wrong, for the exit status. */
+void
+report_output(struct lg_result *r)
+{
+	FILE *out = stdout;
+
+	if (lg.json != NULL && (out = fopen(lg.json, "a")) == NULL) {
+		perror(lg.json);
+		out = stdout;
+	}
+	report_print(out, r);
+	if (out != stdout)
+		fclose(out);
+	if (!lg.quiet)
+		report_summary(r);
+	if (r->lost || r->dup || r->ooo || r->bad || r->errors)
+		r->any_bad = 1;
+	r->printed++;
+}
+
 /* A bin's middle can lie above the exact maximum: clamp to it. */
 static double
 q_us(const struct lg_result *r, double q)
@@ -147,38 +305,56 @@ q_us(const struct lg_result *r, double q)
 	return (double)(v > r->max_ns ? r->max_ns : v) / 1e3;
 }
 
-static const double cdf_q[] = {
-	0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
-	0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0
-};
+static const double cdf_q[] = { 0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6,
+	0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0 };
 
 void
 report_print(FILE *f, const struct lg_result *r)
 {
-	double span, dps = 0;
+	double span, dps = 0, rate = lg_phase_rate(r->rep);
+	int max = r->rep >= lg.repeat; /* a --max-repeat phase */
+	char sc[96];
 	size_t i;
 
+	/* a back-to-back phase after paced ones is labelled SCENARIO-max */
+	snprintf(sc, sizeof(sc), "%s%s", lg.scenario,
+	    max && lg.repeat > 0 && lg.rate > 0 ? "-max" : "");
 	span = (double)(r->last_recv - r->first_send) / 1e9;
 	if (r->unique > 0 && span > 0)
 		dps = (double)r->unique / span;
-	fprintf(f, "{\"system\": \"%s\", \"scenario\": \"%s\", \"n\": %d, "
+	fprintf(f,
+	    "{\"system\": \"%s\", \"scenario\": \"%s\", \"n\": %d, "
 	    "\"senders\": %d, \"rooms\": %d, \"rate\": %g, \"size\": %d, "
 	    "\"messages\": %llu, \"expected\": %llu, \"received\": %llu, "
 	    "\"lost\": %llu, \"duplicated\": %llu, \"out_of_order\": %llu, "
 	    "\"malformed\": %llu, \"errors\": %d, ",
-	    lg.sysname, lg.scenario, lg.n, lg.senders, lg.rooms, lg.rate,
-	    lg.size, (unsigned long long)r->sent,
-	    (unsigned long long)r->expected, (unsigned long long)r->received,
-	    (unsigned long long)r->lost, (unsigned long long)r->dup,
-	    (unsigned long long)r->ooo, (unsigned long long)r->bad,
-	    r->errors);
-	fprintf(f, "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
+	    lg.sysname, sc, lg.n, lg.senders, lg.rooms, rate, lg.size,
+	    (unsigned long long)r->sent, (unsigned long long)r->expected,
+	    (unsigned long long)r->received, (unsigned long long)r->lost,
+	    (unsigned long long)r->dup, (unsigned long long)r->ooo,
+	    (unsigned long long)r->bad, r->errors);
+	fprintf(f,
+	    "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
 	    "\"p999_us\": %.1f, \"max_us\": %.1f, \"deliveries_per_s\": %.0f, "
 	    "\"send_span_s\": %.3f, \"connect_ms\": %.1f, "
-	    "\"server_rss_kb\": %ld, \"server_pss_kb\": %ld, \"cdf\": [",
+	    "\"server_rss_kb\": %ld, \"server_pss_kb\": %ld, ",
 	    q_us(r, 0.5), q_us(r, 0.9), q_us(r, 0.99), q_us(r, 0.999),
-	    q_us(r, 1.0), dps, span > 0 ? span : 0,
-	    (double)r->connect_ns / 1e6, r->rss_kb, r->pss_kb);
+	    q_us(r, 1.0), dps, span > 0 ? span : 0, (double)r->connect_ns / 1e6,
+	    r->rss_kb, r->pss_kb);
+	fprintf(f, "\"rep\": %d, \"repeat\": %d, ",
+	    max ? r->rep - lg.repeat : r->rep, max ? lg.max_repeat : lg.repeat);
+	fprintf(f,
+	    "\"receivers\": %d, \"protocol\": \"%s\", \"batch\": %d, "
+	    "\"window\": %d, \"quickack\": %d, "
+	    "\"duration_s\": %g, \"server_pte_kb\": %ld, \"server_procs\": %d, "
+	    "\"server_cpu_ms\": %.3f, \"cpu_us_per_delivery\": %.3f, \"cdf\": [",
+	    LG_VIRTUAL_SENDERS() ? lg.n : lg.n - lg.senders, lg_proto_name(),
+	    lg.batch, rate > 0 ? 0 : lg.window, lg.quickack, lg.duration,
+	    r->pte_kb, r->procs,
+	    r->cpu_ns >= 0 ? (double)r->cpu_ns / 1e6 : -1.0,
+	    r->cpu_ns >= 0 && r->unique > 0 ?
+	        (double)r->cpu_ns / 1e3 / (double)r->unique :
+	        -1.0);
 	for (i = 0; i < sizeof(cdf_q) / sizeof(cdf_q[0]); i++)
 		fprintf(f, "%s[%g, %.1f]", i ? ", " : "", cdf_q[i],
 		    r->unique ? q_us(r, cdf_q[i]) : 0.0);
@@ -194,20 +370,27 @@ void
 report_summary(const struct lg_result *r)
 {
 	double span = (double)(r->last_recv - r->first_send) / 1e9;
+	int max = r->rep >= lg.repeat && lg.repeat > 0 && lg.rate > 0;
 
-	fprintf(stderr, "%s %s n=%d senders=%d rooms=%d rate=%g size=%d: "
+	fprintf(stderr,
+	    "%s %s%s n=%d senders=%d rooms=%d rate=%g size=%d: "
 	    "sent %llu, deliveries %llu/%llu (lost %llu, dup %llu, ooo %llu, "
 	    "malformed %llu, client errors %d)\n"
 	    "  latency us p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f; "
 	    "%.0f deliveries/s; connect+register %.1f ms; server rss %ld kB "
-	    "pss %ld kB\n", lg.sysname, lg.scenario, lg.n, lg.senders,
-	    lg.rooms, lg.rate, lg.size, (unsigned long long)r->sent,
-	    (unsigned long long)r->unique, (unsigned long long)r->expected,
-	    (unsigned long long)r->lost, (unsigned long long)r->dup,
-	    (unsigned long long)r->ooo, (unsigned long long)r->bad, r->errors,
-	    q_us(r, 0.5), q_us(r, 0.9), q_us(r, 0.99), q_us(r, 0.999),
-	    q_us(r, 1.0), span > 0 ? (double)r->unique / span : 0.0,
-	    (double)r->connect_ns / 1e6, r->rss_kb, r->pss_kb);
+	    "pss %ld kB pte %ld kB; server CPU %.1f us/delivery\n",
+	    lg.sysname, lg.scenario, max ? "-max" : "", lg.n, lg.senders,
+	    lg.rooms, lg_phase_rate(r->rep), lg.size,
+	    (unsigned long long)r->sent, (unsigned long long)r->unique,
+	    (unsigned long long)r->expected, (unsigned long long)r->lost,
+	    (unsigned long long)r->dup, (unsigned long long)r->ooo,
+	    (unsigned long long)r->bad, r->errors, q_us(r, 0.5), q_us(r, 0.9),
+	    q_us(r, 0.99), q_us(r, 0.999), q_us(r, 1.0),
+	    span > 0 ? (double)r->unique / span : 0.0,
+	    (double)r->connect_ns / 1e6, r->rss_kb, r->pss_kb, r->pte_kb,
+	    r->cpu_ns >= 0 && r->unique > 0 ?
+	        (double)r->cpu_ns / 1e3 / (double)r->unique :
+	        -1.0);
 	if (r->first_err[0] != '\0')
 		fprintf(stderr, "  first error: %s\n", r->first_err);
 }

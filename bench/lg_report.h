@@ -10,17 +10,26 @@
 #include "lg.h"
 
 struct lg_result {
-	uint64_t	sent, expected, received, unique, lost, dup, ooo, bad;
-	int64_t		max_ns, first_send, last_recv, connect_ns;
-	long		rss_kb, pss_kb;
-	int		errors;
-	char		first_err[160];
-	uint64_t	hist[LG_HIST_BINS];
+	uint64_t sent, expected, received, unique, lost, dup, ooo, bad;
+	int64_t max_ns, first_send, last_recv, connect_ns;
+	long rss_kb, pss_kb, pte_kb; /* server tree, -1 unknown */
+	int procs;                   /* processes in that tree */
+	int64_t cpu_ns;              /* server tree CPU over the traffic */
+	int errors;
+	int rep;     /* repetition number (--repeat) */
+	int printed; /* results printed so far */
+	int any_bad; /* a printed result was wrong */
+	char first_err[160];
+	uint64_t hist[LG_HIST_BINS];
 };
 
-void	report_server_mem(int root, long *rss, long *pss);
-void	report_merge(struct lg_result *);
-void	report_print(FILE *, const struct lg_result *);
-void	report_summary(const struct lg_result *);
+int64_t report_server_cpu(void);
+void report_server_mem(struct lg_result *);
+void report_merge(struct lg_result *);
+void report_rep_start(struct lg_result *);
+void report_rep_end(struct lg_result *, int rep, int failed);
+void report_output(struct lg_result *);
+void report_print(FILE *, const struct lg_result *);
+void report_summary(const struct lg_result *);
 
 #endif

@@ -3,14 +3,20 @@
 """bench/report.py - turn forkchat-load's JSON lines into the bench report.
 
 Reads the runs (one JSON object per line, written by forkchat-load -j),
-the hyperfine exports and the problem notes of bench/run.sh, and writes
-  latest.json   {"machine", "started", "mode", "runs", "hyperfine", "problems",
-                 "provenance" (git commit, dirty flag, compiler, kernel, machine:
-                 ci/provenance.py)}
-  latest.md     tables: forkchat next to the floor and Redis, with ratios;
-                "Federation": 3 federated hubs (system forkchat-federated)
-                vs one hub at the same N, with ratios
+the hyperfine exports, the peers' configurations and the problem notes of
+bench/run.sh, and writes
+  latest.json   {"machine", "started", "mode", "method", "runs" (every run),
+                 "points" (median and min..max per system, scenario, N),
+                 "goals" (issue 17's ratios, measured in this run, met or
+                 not), "peers" (each peer's command, configuration and what
+                 could not be disabled), "burst", "hyperfine", "problems",
+                 "federation", "provenance" (ci/provenance.py)}
+  latest.md     the goals, then the tables: paced latency and server CPU
+                per delivery, windowed back to back, memory, connect storm,
+                the burst, federation, every run
   latency-vs-n.png, throughput-vs-n.png, latency-cdf.png (gnuplot)
+N is the number of receivers in the room ("receivers" in a run; the
+senders come on top for every system whose senders are clients).
 Standard library only; gnuplot is optional (a missing plot is a note).
 """
 import argparse
@@ -25,9 +31,51 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "ci"))
 import provenance  # noqa: E402
 
-SYSTEMS = ("forkchat", "floor", "redis")
+# every system in the order of the tables; what each one is
+SYSTEMS = ("forkchat", "ngircd", "inspircd", "redis", "floor-pipe", "floor-tcp",
+           "floor-pipe-batched")
+WHAT = {
+    "forkchat": "forkchatd: parent + one session child per client (fork, pipes, SIGUSR2)",
+    "ngircd": "ngircd 26 (Debian), one process, no penalties (RECIPES.md section 8)",
+    "inspircd": "InspIRCd 3 (Debian), one process, no throttle/fake lag where it can be set",
+    "redis": "redis-server 7 pub/sub (Debian), one event loop",
+    "floor-pipe": "raw pipe+SIGUSR2 floor: per message one pipe write + one SIGUSR2 to each "
+                  "child, which reads it (no TCP; the children are the receivers)",
+    "floor-tcp": "pipe+SIGUSR2+TCP floor: as floor-pipe, and each child send()s what it "
+                 "read on a TCP socket to a receiver process that timestamps it",
+    "floor-pipe-batched": "batched pipe+SIGUSR2 program: up to 64 messages per pipe write "
+                          "and one signal per batch (an upper bound of batching, not a floor "
+                          "of the per-message mechanism)",
+}
 FEDERATED = "forkchat-federated"
-SCENARIOS = ("one-room", "one-room-max", "ten-rooms", "connect-storm")
+HIST_RESOLUTION = 0.0078    # bin width / value, 128 sub-buckets per power of two
+
+# What could not be disabled or is different by design, per peer.
+LIMITS = {
+    "forkchat": ["Started with --max-backlog 64 MiB (the burst run: its default) so that "
+                 "windowed back-to-back runs measure throughput, not cuts."],
+    "ngircd": ["Compile-time: at most 3 commands per client per main-loop pass; a client "
+               "whose write buffer passes 32 KiB is disconnected (back-to-back runs are "
+               "windowed, so no receiver gets near it).",
+               "No TCP_NODELAY on client sockets (Nagle): the receivers ACK at once "
+               "(forkchat-load --quickack, for every system), else ngircd's next line waits "
+               "for a delayed ACK (p90 about 30 ms at N=10, measured)."],
+    "inspircd": ["threshold, commandrate and fakelag are off; InspIRCd still stalls an "
+                 "unbounded burst on its 1-second timer (edge-triggered reads of "
+                 "netbuffersize): measured paced only, and only at N <= 100 to keep make "
+                 "bench under 15 minutes.",
+                 "Registration completes about 1 s after connecting (its timer), so its "
+                 "connect time is not comparable.",
+                 "Runs as root with --runasroot (CI runs as root)."],
+    "redis": ["A publisher needs a second connection (RESP2 subscribers cannot PUBLISH), "
+              "and Redis also delivers a message to the publisher's own subscription "
+              "(dropped unseen by the receiver: one extra write per message)."],
+    "floor-pipe": ["Its senders are virtual (the parent makes the messages), so N "
+                   "deliveries per message; its server CPU is the parent and the children, "
+                   "which also do the receivers' accounting."],
+    "floor-tcp": ["Senders virtual as floor-pipe; its server CPU is the floor's server "
+                  "process and its N children only (the receivers are separate)."],
+}
 
 
 def machine():
@@ -35,8 +83,10 @@ def machine():
     return dict(provenance.machine(), kernel=platform.release())
 
 
-def load_runs(path):
+def load_jsonl(path):
     runs = []
+    if not path or not os.path.exists(path):
+        return runs
     with open(path) as f:
         for line in f:
             line = line.strip()
@@ -62,35 +112,89 @@ def load_hyperfine(outdir):
     return out
 
 
-def pick_medians(runs):
-    """Back-to-back runs are repeated (their throughput varies run to run):
-    keep the median by deliveries/s and record every value."""
+def load_peers(confdir):
+    """The command line and configuration file bench/run.sh used per peer."""
+    peers = {}
+    for sysname in SYSTEMS + ("forkchat-burst",):
+        cmd = os.path.join(confdir or "", sysname + ".cmd")
+        if not confdir or not os.path.exists(cmd):
+            continue
+        with open(cmd) as f:
+            item = {"command": f.read().strip()}
+        conf = os.path.join(confdir, sysname + ".conf")
+        if os.path.exists(conf):
+            with open(conf) as f:
+                item["config"] = f.read()
+        item["not_disabled"] = LIMITS.get(sysname, [])
+        peers[sysname] = item
+    for sysname in ("floor-pipe", "floor-tcp"):
+        peers.setdefault(sysname, {"command": "forkchat-load -s %s -B 1" % sysname,
+                                   "not_disabled": LIMITS[sysname]})
+    return peers
+
+
+def receivers(r):
+    return r.get("receivers", r["n"])
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[(len(xs) - 1) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+METRICS = ("p50_us", "p90_us", "p99_us", "p999_us", "max_us", "deliveries_per_s",
+           "cpu_us_per_delivery", "connect_ms")
+
+
+def points(runs):
+    """Per (system, scenario, N): the median and min..max of every metric
+    over its repetitions, the run nearest the median p50 (for the CDF), and
+    memory per client (server PSS + page tables / clients)."""
     groups, order = {}, []
     for r in runs:
-        key = (r["system"], r["scenario"], r["n"])
+        key = (r["system"], r["scenario"], receivers(r))
         if key not in groups:
             groups[key] = []
             order.append(key)
         groups[key].append(r)
     out = []
     for key in order:
-        g = sorted(groups[key], key=lambda r: r["deliveries_per_s"])
-        pick = dict(g[(len(g) - 1) // 2])
-        pick["repeats"] = len(g)
-        pick["deliveries_per_s_all"] = [r["deliveries_per_s"] for r in g]
-        out.append(pick)
+        g = groups[key]
+        p = {"system": key[0], "scenario": key[1], "n": key[2], "clients": g[0]["n"],
+             "senders": g[0]["senders"], "rate": g[0]["rate"], "repeats": len(g),
+             "messages": [r["messages"] for r in g],
+             "lost": sum(r["lost"] for r in g), "duplicated": sum(r["duplicated"] for r in g),
+             "out_of_order": sum(r["out_of_order"] for r in g),
+             "errors": sum(r["errors"] for r in g),
+             "send_span_s": [r["send_span_s"] for r in g]}
+        for m in METRICS:
+            vals = [r[m] for r in g if r.get(m) is not None and r[m] >= 0]
+            if vals:
+                p[m] = median(vals)
+                p[m + "_min"] = min(vals)
+                p[m + "_max"] = max(vals)
+        mem = [(r["server_pss_kb"] + max(r.get("server_pte_kb", 0), 0)) / r["n"]
+               for r in g if r.get("server_pss_kb", -1) >= 0]
+        if mem:
+            p["mem_kb_per_client"] = median(mem)
+            p["pss_kb"] = median([r["server_pss_kb"] for r in g if r["server_pss_kb"] >= 0])
+            p["pte_kb"] = median([r.get("server_pte_kb", -1) for r in g
+                                  if r["server_pss_kb"] >= 0])
+        mid = min(g, key=lambda r: abs(r["p50_us"] - p.get("p50_us", 0)))
+        p["cdf"] = mid.get("cdf", [])
+        out.append(p)
     return out
 
 
-def find(runs, system, scenario, n):
-    for r in runs:
-        if r["system"] == system and r["scenario"] == scenario and r["n"] == n:
-            return r
+def find(pts, system, scenario, n):
+    for p in pts:
+        if p["system"] == system and p["scenario"] == scenario and p["n"] == n:
+            return p
     return None
 
 
 def ratio(a, b):
-    if a is None or b is None or not b:
+    if a is None or b is None or not b or a < 0 or b < 0:
         return None
     return a / b
 
@@ -117,49 +221,190 @@ def fmt_rate(x):
     return "%.0f /s" % x
 
 
-def reference_ns(runs, scenario):
-    """The N of a scenario that the floor or Redis ran (so not the extra
-    single-hub point that only the federation comparison uses)."""
-    return sorted({r["n"] for r in runs if r["scenario"] == scenario and
-                   r["system"] in ("floor", "redis")})
+def spread(p, m, fmt):
+    """'median (min..max)' of metric m of point p."""
+    if p is None or m not in p:
+        return "-"
+    if p["repeats"] == 1:
+        return fmt(p[m])
+    return "%s (%s..%s)" % (fmt(p[m]), fmt(p[m + "_min"]), fmt(p[m + "_max"]))
 
 
-def comparison_table(runs, scenario):
-    """forkchat vs floor vs Redis per N, with forkchat's ratios."""
-    ns = reference_ns(runs, scenario)
-    if not ns:
-        return []
-    rows = ["| N | forkchat p50 | p99 | deliveries/s | floor p50 | p99 | "
-            "deliveries/s | redis p50 | p99 | deliveries/s | "
-            "p50 vs floor | p99 vs floor | del/s vs floor | "
-            "p50 vs redis | p99 vs redis | del/s vs redis |",
-            "|" + "---|" * 16]
-    for n in ns:
-        fc, fl, rd = (find(runs, s, scenario, n) for s in SYSTEMS)
+def ns_of(pts, scenario):
+    return sorted({p["n"] for p in pts if p["scenario"] == scenario})
+
+
+# ---- the goals of issue 17 -----------------------------------------------------
+
+def goal(items, number, what, n, value, limit, kind="<=", note=""):
+    """One checked ratio (value None: not measured in this run)."""
+    met = None
+    if value is not None:
+        met = value <= limit if kind == "<=" else value >= limit
+    items.append({"goal": number, "what": what, "n": n,
+                  "value": None if value is None else round(value, 3),
+                  "limit": limit, "kind": kind, "met": met, "note": note})
+
+
+def goals(pts, burst):
+    """Issue 17's goals, each ratio from this run's medians."""
+    g = []
+    P = "one-room"
+    for n in (10, 100):
+        fc, ng, ft = (find(pts, s, P, n) for s in ("forkchat", "ngircd", "floor-tcp"))
+        c = "cpu_us_per_delivery"
+        goal(g, 1, "server CPU per paced delivery / floor-tcp", n,
+             ratio(fc and fc.get(c), ft and ft.get(c)), 1.5)
+        goal(g, 1, "server CPU per paced delivery / ngircd", n,
+             ratio(fc and fc.get(c), ng and ng.get(c)), 2.0)
+    for n, p50, p99 in ((10, 1.5, 2.5), (100, 1.25, 2.5)):
+        fc, ng = find(pts, "forkchat", P, n), find(pts, "ngircd", P, n)
+        goal(g, 2, "paced p50 / ngircd", n, ratio(fc and fc["p50_us"], ng and ng["p50_us"]), p50)
+        goal(g, 2, "paced p99 / ngircd", n, ratio(fc and fc["p99_us"], ng and ng["p99_us"]), p99)
+    for n in (500, 1000):
+        fc, ft = find(pts, "forkchat", P, n), find(pts, "floor-tcp", P, n)
+        notes = []
+        for ref in ("ngircd", "redis"):
+            rp = find(pts, ref, P, n)
+            if ft and rp:
+                notes.append("floor-tcp / %s: p50 %s, p99 %s" % (
+                    ref, fmt_ratio(ratio(ft["p50_us"], rp["p50_us"])),
+                    fmt_ratio(ratio(ft["p99_us"], rp["p99_us"]))))
+        goal(g, 2, "paced p50 / floor-tcp", n, ratio(fc and fc["p50_us"], ft and ft["p50_us"]),
+             1.3, note="; ".join(notes))
+        goal(g, 2, "paced p99 / floor-tcp", n, ratio(fc and fc["p99_us"], ft and ft["p99_us"]),
+             1.3)
+    for n in (100, 1000):
+        fc = find(pts, "forkchat", P, n)
+        goal(g, 3, "server PSS + page tables per client (kB)", n,
+             fc and fc.get("mem_kb_per_client"), 100,
+             note="paced run, all clients attached")
+    for n in ns_of(pts, "one-room-max"):
+        fc = find(pts, "forkchat", "one-room-max", n)
+        for ref in ("ngircd", "redis"):
+            rp = find(pts, ref, "one-room-max", n)
+            goal(g, 4, "windowed back-to-back deliveries/s / %s" % ref, n,
+                 ratio(fc and fc["deliveries_per_s"], rp and rp["deliveries_per_s"]), 1.0, ">=")
+    for b in burst:
+        goal(g, 4, "slow-consumer cuts in the unbounded burst", b["n"], b["cuts"], 0,
+             note="lost deliveries %s" % b.get("lost", "-"))
+    fc = find(pts, "forkchat", "connect-storm", 1000 - 1)
+    rd = find(pts, "redis", "connect-storm", 1000 - 1)
+    goal(g, 5, "connect storm 1000 clients: time / Redis SUBSCRIBE", 1000,
+         ratio(fc and fc["connect_ms"], rd and rd["connect_ms"]), 1.0,
+         note="must be < 1.00x")
+    if g[-1]["value"] is not None:
+        g[-1]["met"] = g[-1]["value"] < 1.0
+    return g
+
+
+def goals_table(items):
+    rows = ["| goal | ratio | N | measured | limit | met |", "|---|---|---|---|---|---|"]
+    for it in items:
+        v = it["value"]
+        if v is None:
+            shown = "not measured"
+        elif "kB" in it["what"]:
+            shown = "%.0f kB" % v
+        elif "cuts" in it["what"]:
+            shown = "%d" % v
+        else:
+            shown = "%.2fx" % v
+        lim = ("%s %g kB" if "kB" in it["what"] else "%s %g" if "cuts" in it["what"]
+               else "%s %gx") % (it["kind"] if it["kind"] == ">=" else "<=", it["limit"])
+        met = "-" if it["met"] is None else ("**yes**" if it["met"] else "no")
+        rows.append("| %d | %s | %d | %s | %s | %s |" % (
+            it["goal"], it["what"] + (" (%s)" % it["note"] if it["note"] else ""),
+            it["n"], shown, lim, met))
+    return rows
+
+
+# ---- tables ---------------------------------------------------------------------
+
+def paced_table(pts, scenario="one-room"):
+    rows = ["| N | system | runs | messages/run | p50 | p99 | p99.9 | server CPU/delivery | "
+            "p50 vs ngircd | p99 vs ngircd | CPU vs ngircd | p50 vs floor-tcp | "
+            "p99 vs floor-tcp | CPU vs floor-tcp |", "|" + "---|" * 14]
+    for n in ns_of(pts, scenario):
+        ng, ft = find(pts, "ngircd", scenario, n), find(pts, "floor-tcp", scenario, n)
+        for s in SYSTEMS:
+            p = find(pts, s, scenario, n)
+            if p is None:
+                continue
+            cells = [str(n), s, str(p["repeats"]), "%d" % median(p["messages"]),
+                     spread(p, "p50_us", fmt_us), spread(p, "p99_us", fmt_us),
+                     spread(p, "p999_us", fmt_us),
+                     spread(p, "cpu_us_per_delivery", lambda x: "%.1f us" % x)]
+            for ref in (ng, ft):
+                for m in ("p50_us", "p99_us", "cpu_us_per_delivery"):
+                    cells.append(fmt_ratio(ratio(p.get(m), ref and ref.get(m)))
+                                 if ref is not p else "1.00x")
+            rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def ratio_matrix(pts, scenario="one-room"):
+    """forkchat / every other system, p50 p99 CPU, per N."""
+    others = [s for s in SYSTEMS if s != "forkchat" and
+              any(p["system"] == s and p["scenario"] == scenario for p in pts)]
+    rows = ["| N | " + " | ".join("vs %s p50 / p99 / CPU" % s for s in others) + " |",
+            "|---|" + "---|" * len(others)]
+    for n in ns_of(pts, scenario):
+        fc = find(pts, "forkchat", scenario, n)
         cells = [str(n)]
-        for r in (fc, fl, rd):
-            cells += [fmt_us(r and r["p50_us"]), fmt_us(r and r["p99_us"]),
-                      fmt_rate(r and r["deliveries_per_s"])]
-        for ref in (fl, rd):
-            for key in ("p50_us", "p99_us", "deliveries_per_s"):
-                cells.append(fmt_ratio(ratio(fc and fc[key],
-                                             ref and ref[key])))
+        for s in others:
+            r = find(pts, s, scenario, n)
+            cells.append(" / ".join(fmt_ratio(ratio(fc and fc.get(m), r and r.get(m)))
+                                    for m in ("p50_us", "p99_us", "cpu_us_per_delivery")))
         rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def max_table(pts, scenario="one-room-max"):
+    rows = ["| N | system | runs | deliveries/s | server CPU/delivery | vs ngircd | vs redis |",
+            "|" + "---|" * 7]
+    for n in ns_of(pts, scenario):
+        ng, rd = find(pts, "ngircd", scenario, n), find(pts, "redis", scenario, n)
+        for s in SYSTEMS:
+            p = find(pts, s, scenario, n)
+            if p is None:
+                continue
+            rows.append("| %d | %s | %d | %s | %s | %s | %s |" % (
+                n, s, p["repeats"], spread(p, "deliveries_per_s", fmt_rate),
+                spread(p, "cpu_us_per_delivery", lambda x: "%.2f us" % x),
+                fmt_ratio(ratio(p["deliveries_per_s"], ng and ng["deliveries_per_s"])),
+                fmt_ratio(ratio(p["deliveries_per_s"], rd and rd["deliveries_per_s"]))))
+    return rows
+
+
+def mem_table(pts, scenario="one-room"):
+    rows = ["| N | system | clients | server PSS | page tables | (PSS + page tables) / client |",
+            "|---|---|---|---|---|---|"]
+    for n in ns_of(pts, scenario):
+        for s in SYSTEMS:
+            p = find(pts, s, scenario, n)
+            if p is None or "pss_kb" not in p:
+                continue
+            rows.append("| %d | %s | %d | %.1f MB | %s | %.0f kB |" % (
+                n, s, p["clients"], p["pss_kb"] / 1024.0,
+                "%.1f MB" % (p["pte_kb"] / 1024.0) if p["pte_kb"] >= 0 else "-",
+                p["mem_kb_per_client"]))
     return rows
 
 
 def federation(runs):
     """forkchat-federated (clients spread over the hubs) vs forkchat (one
-    hub) at the same scenario and N: ratios federated / single hub."""
+    hub) at the same scenario and N: ratios federated / single hub
+    (medians of the repeated runs)."""
+    pts = points([r for r in runs if r["scenario"].startswith("fed-")])
     out = []
-    for fed in runs:
+    for fed in pts:
         if fed["system"] != FEDERATED:
             continue
-        one = find(runs, "forkchat", fed["scenario"], fed["n"])
+        one = find(pts, "forkchat", fed["scenario"], fed["n"])
         if one is None:
             continue
-        item = {"scenario": fed["scenario"], "n": fed["n"],
-                "rate": fed["rate"]}
+        item = {"scenario": fed["scenario"], "n": fed["clients"], "rate": fed["rate"]}
         for key in ("p50_us", "p99_us", "deliveries_per_s"):
             item["single_hub_" + key] = one[key]
             item["federated_" + key] = fed[key]
@@ -171,7 +416,7 @@ def federation(runs):
 
 
 def federation_table(items):
-    rows = ["| scenario | N | single hub p50 | p99 | deliveries/s | "
+    rows = ["| scenario | clients | single hub p50 | p99 | deliveries/s | "
             "3 hubs p50 | p99 | deliveries/s | p50 3 hubs / 1 | "
             "p99 3 hubs / 1 | del/s 3 hubs / 1 | extra hop (p50) |",
             "|" + "---|" * 12]
@@ -191,24 +436,26 @@ def federation_table(items):
 
 
 def full_table(runs):
-    rows = ["| system | scenario | N | senders | rooms | rate | size | "
+    rows = ["| system | scenario | N | clients | senders | rate | window | "
             "messages | expected | received | lost | dup | ooo | "
-            "p50 | p90 | p99 | p99.9 | max | deliveries/s | "
-            "connect+register | server RSS | server PSS |",
+            "p50 | p99 | p99.9 | max | deliveries/s | server CPU/delivery | "
+            "connect+register | server PSS | page tables |",
             "|" + "---|" * 22]
     for r in runs:
         rows.append("| " + " | ".join([
-            r["system"], r["scenario"], str(r["n"]), str(r["senders"]),
-            str(r["rooms"]), "max" if not r["rate"] else "%g/s" % r["rate"],
-            str(r["size"]), str(r["messages"]), str(r["expected"]),
+            r["system"], r["scenario"], str(receivers(r)), str(r["n"]), str(r["senders"]),
+            "max" if not r["rate"] else "%g/s" % r["rate"], str(r.get("window", 0)),
+            str(r["messages"]), str(r["expected"]),
             str(r["received"]), str(r["lost"]), str(r["duplicated"]),
-            str(r["out_of_order"]), fmt_us(r["p50_us"]), fmt_us(r["p90_us"]),
+            str(r["out_of_order"]), fmt_us(r["p50_us"]),
             fmt_us(r["p99_us"]), fmt_us(r["p999_us"]), fmt_us(r["max_us"]),
-            fmt_rate(r["deliveries_per_s"]), "%.0f ms" % r["connect_ms"],
-            "%.1f MB" % (r["server_rss_kb"] / 1024.0)
-            if r["server_rss_kb"] >= 0 else "-",
+            fmt_rate(r["deliveries_per_s"]),
+            "%.2f us" % r["cpu_us_per_delivery"] if r.get("cpu_us_per_delivery", -1) >= 0
+            else "-", "%.0f ms" % r["connect_ms"],
             "%.1f MB" % (r["server_pss_kb"] / 1024.0)
-            if r["server_pss_kb"] >= 0 else "-"]) + " |")
+            if r["server_pss_kb"] >= 0 else "-",
+            "%.1f MB" % (r["server_pte_kb"] / 1024.0)
+            if r.get("server_pte_kb", -1) >= 0 else "-"]) + " |")
     return rows
 
 
@@ -222,6 +469,22 @@ def hyperfine_table(hf):
     return rows
 
 
+def peers_section(peers):
+    out = []
+    for s in SYSTEMS + ("forkchat-burst",):
+        p = peers.get(s)
+        if not p:
+            continue
+        out += ["### %s" % s, "", WHAT.get(s, "forkchatd with its default --max-backlog "
+                                           "(the unbounded burst)"), "",
+                "Command: `%s`" % p["command"], ""]
+        if p.get("config"):
+            out += ["```", p["config"].rstrip(), "```", ""]
+        if p.get("not_disabled"):
+            out += ["Not disabled / different: " + " ".join(p["not_disabled"]), ""]
+    return out
+
+
 def provenance_lines(prov):
     """Which code was measured (ci/provenance.py), for latest.md."""
     if not prov:
@@ -233,66 +496,68 @@ def provenance_lines(prov):
 
 
 def write_md(path, doc):
-    runs = doc["runs"]
+    pts = doc["points"]
     m = doc["machine"]
+    meth = doc["method"]
     out = ["# forkchat benchmark (%s)" % doc["mode"], "",
-           "%s, %s cores, Linux %s; started %s. Latency = receiver's read of "
-           "the complete line minus the sender's CLOCK_MONOTONIC just before "
-           "write(); see bench/README.md." % (m["cpu"], m["cores"],
-                                              m["kernel"], doc["started"]),
-           ""] + provenance_lines(doc.get("provenance"))
-    titles = {
-        "one-room": "One room, paced (%s msg/s over all senders)",
-        "one-room-max": "One room, back to back (throughput)",
-        "ten-rooms": "Ten rooms of N/10, paced",
-        "connect-storm": "Connect storm",
-    }
-    for sc in SCENARIOS:
-        rows = comparison_table(runs, sc)
-        if not rows:
-            continue
-        if sc == "one-room-max":
-            rows += ["", "Median of %d runs each; deliveries/s of every "
-                     "run (min..max): " % max(r["repeats"] for r in runs
-                                              if r["scenario"] == sc) +
-                     "; ".join("%s N=%d %s..%s" % (
-                         r["system"], r["n"],
-                         fmt_rate(min(r["deliveries_per_s_all"])),
-                         fmt_rate(max(r["deliveries_per_s_all"])))
-                         for r in runs if r["scenario"] == sc and
-                         r["system"] in SYSTEMS and
-                         r["n"] in reference_ns(runs, sc)) + "."]
-        title = titles[sc]
-        if "%s" in title:
-            rate = next((r["rate"] for r in runs if r["scenario"] == sc), 0)
-            title = title % ("%g" % rate)
-        out += ["## " + title, ""] + rows + [""]
-    storm = [r for r in runs if r["scenario"] == "connect-storm"]
+           "%s, %s cores, Linux %s; started %s, load average (1, 5, 15 min) at start -> end: %s; the runs "
+           "took %s s. Latency = receiver's read of the complete line minus the sender's "
+           "CLOCK_MONOTONIC just before write(); see bench/README.md." % (
+               m["cpu"], m["cores"], m["kernel"], doc["started"],
+               doc.get("loadavg", "?"), doc.get("wall_s", "?")), ""] + \
+        provenance_lines(doc.get("provenance"))
+    out += ["Method: N = receivers in one room; 4 senders on top (for the floors the senders "
+            "are virtual, N deliveries per message). Paced: %d messages/s over the senders for "
+            "%g s (%d messages) per run, %d run(s) per (system, N): median and (min..max). "
+            "Histogram: 128 sub-buckets per power of two (a bin is <= %.2f %% of its value). "
+            "Server CPU per delivery: the server's process tree (/proc/PID/task/*/schedstat), "
+            "from the start of the traffic to the last delivery, divided by the deliveries. "
+            "Back to back: windowed, each sender at most %d messages ahead of its slowest "
+            "receiver." % (meth["rate"], meth["paced_s"], meth["rate"] * meth["paced_s"],
+                           meth["reps"], HIST_RESOLUTION * 100, meth["window"]), ""]
+    if meth["reps"] < 3 or meth["paced_s"] < 10:
+        out += ["**Quick mode: fewer and shorter runs than the method of issue 17 asks "
+                "(>= 10 s, 3 repetitions); the ratios are indicative only.**", ""]
+    out += ["## Goals of issue 17 (ratios of this run's medians)", ""] + \
+        goals_table(doc["goals"]) + [""]
+    out += ["## One room, paced: latency and server CPU per delivery", ""] + paced_table(pts) + \
+        ["", "forkchat / each system (p50 / p99 / CPU per delivery):", ""] + ratio_matrix(pts) + [""]
+    if ns_of(pts, "one-room-max"):
+        out += ["## One room, windowed back to back (throughput)", ""] + max_table(pts) + [""]
+    out += ["## Server memory with all clients attached (paced runs, end of traffic)", ""] + \
+        mem_table(pts) + [""]
+    if ns_of(pts, "ten-rooms"):
+        out += ["## Ten rooms, paced", ""] + paced_table(pts, "ten-rooms") + [""]
+    storm = [p for p in pts if p["scenario"] == "connect-storm"]
     if storm:
         out += ["## Connect storm: connect+register time", "",
-                "| system | N | connect+register | lost | server RSS |",
-                "|---|---|---|---|---|"]
-        for r in storm:
-            out.append("| %s | %d | %.0f ms | %d | %.1f MB |" % (
-                r["system"], r["n"], r["connect_ms"], r["lost"],
-                r["server_rss_kb"] / 1024.0))
+                "| system | clients | connect+register | lost |", "|---|---|---|---|"]
+        for p in storm:
+            out.append("| %s | %d | %.0f ms | %d |" % (p["system"], p["clients"],
+                                                      p["connect_ms"], p["lost"]))
+        out.append("")
+    if doc.get("burst"):
+        out += ["## Unbounded burst (forkchatd's default backlog)", "",
+                "| clients | cuts (slow-consumer) | lost deliveries | deliveries/s |",
+                "|---|---|---|---|"]
+        for b in doc["burst"]:
+            out.append("| %d | %d | %s | %s |" % (b["clients"], b["cuts"], b.get("lost", "-"),
+                                                  fmt_rate(b.get("deliveries_per_s"))))
         out.append("")
     if doc.get("federation"):
         out += ["## Federation: 3 hubs through Redis vs one hub", "",
-                "The same load with the N clients spread over three "
+                "The same load with the clients spread over three "
                 "forkchatd hubs federated through one redis-server (client "
                 "i on hub i mod 3, system forkchat-federated) and with all "
-                "of them on one hub (system forkchat). Most deliveries cross "
-                "hubs: sender's hub, XADD, the other hubs' bridges, their "
-                "fan-out. Ratios are 3 hubs / 1 hub; \"extra hop\" is the "
-                "p50 difference. Back to back (median of the repeated runs), "
-                "compare deliveries/s: latency there is queueing. See "
-                "docs/SCALING.md.", ""] + \
+                "of them on one hub (system forkchat). Ratios are 3 hubs / 1 hub; "
+                "\"extra hop\" is the p50 difference. Back to back here is unwindowed: "
+                "compare deliveries/s. See docs/SCALING.md.", ""] + \
             federation_table(doc["federation"]) + [""]
+    out += ["## The systems and their configuration", ""] + peers_section(doc["peers"])
     if doc["hyperfine"]:
         out += ["## Whole commands (hyperfine)", ""] + \
             hyperfine_table(doc["hyperfine"]) + [""]
-    out += ["## Every run", ""] + full_table(runs) + [""]
+    out += ["## Every run", ""] + full_table(doc["runs"]) + [""]
     if doc["problems"]:
         out += ["## Problems seen", ""] + ["- " + p for p in doc["problems"]]
         out.append("")
@@ -300,61 +565,65 @@ def write_md(path, doc):
         f.write("\n".join(out))
 
 
-def plot(outdir, runs):
+def plot(outdir, pts):
     """Three PNGs with gnuplot; returns a list of notes on failure."""
     tmp = tempfile.mkdtemp(prefix="forkchat-plot.")
+    shown = [s for s in SYSTEMS if any(p["system"] == s for p in pts)]
     dat = {}
-    for sysname in SYSTEMS:
+    for sysname in shown:
         for sc in ("one-room", "one-room-max"):
-            ns = reference_ns(runs, sc)
-            rs = sorted((r for r in runs if r["system"] == sysname and
-                         r["scenario"] == sc and r["n"] in ns),
-                        key=lambda r: r["n"])
-            p = os.path.join(tmp, "%s-%s.dat" % (sysname, sc))
-            with open(p, "w") as f:
-                for r in rs:
+            rs = sorted((p for p in pts if p["system"] == sysname and p["scenario"] == sc),
+                        key=lambda p: p["n"])
+            path = os.path.join(tmp, "%s-%s.dat" % (sysname, sc))
+            with open(path, "w") as f:
+                for p in rs:
                     f.write("%d %f %f %f %f\n" % (
-                        r["n"], max(r["p50_us"], 0.1), max(r["p99_us"], 0.1),
-                        max(r["p999_us"], 0.1), r["deliveries_per_s"]))
-            dat[(sysname, sc)] = p
-    cdf_n = 100 if any(r["n"] == 100 for r in runs) else \
-        max([r["n"] for r in runs] or [0])
+                        p["n"], max(p["p50_us"], 0.1), max(p["p99_us"], 0.1),
+                        max(p["p999_us"], 0.1), p["deliveries_per_s"]))
+            dat[(sysname, sc)] = path
+    cdf_n = 100 if any(p["n"] == 100 for p in pts) else max([p["n"] for p in pts] or [0])
     cdf = {}
-    for sysname in SYSTEMS:
-        r = find(runs, sysname, "one-room", cdf_n)
-        p = os.path.join(tmp, "%s-cdf.dat" % sysname)
-        with open(p, "w") as f:
-            for q, us in (r["cdf"] if r else []):
+    for sysname in shown:
+        p = find(pts, sysname, "one-room", cdf_n)
+        path = os.path.join(tmp, "%s-cdf.dat" % sysname)
+        with open(path, "w") as f:
+            for q, us in (p["cdf"] if p else []):
                 f.write("%f %f\n" % (max(us, 0.1), q * 100))
-        cdf[sysname] = p
-    colors = {"forkchat": "#d62728", "floor": "#2ca02c", "redis": "#1f77b4"}
+        cdf[sysname] = path
+    colors = {"forkchat": "#d62728", "ngircd": "#9467bd", "inspircd": "#8c564b",
+              "redis": "#1f77b4", "floor-pipe": "#2ca02c", "floor-tcp": "#17becf",
+              "floor-pipe-batched": "#7f7f7f"}
+    paced = [s for s in shown if os.path.getsize(dat[(s, "one-room")])]
+    maxed = [s for s in shown if os.path.getsize(dat[(s, "one-room-max")])]
     lat = ", ".join(
         "'%s' u 1:%d w lp lw 2 pt %d lc rgb '%s' t '%s %s'" % (
             dat[(s, "one-room")], col, pt, colors[s], s, name)
-        for s in SYSTEMS for col, pt, name in ((2, 7, "p50"), (3, 5, "p99")))
+        for s in paced for col, pt, name in ((2, 7, "p50"), (3, 5, "p99")))
     thr = ", ".join("'%s' u 1:5 w lp lw 2 pt 7 lc rgb '%s' t '%s'" % (
-        dat[(s, "one-room-max")], colors[s], s) for s in SYSTEMS)
+        dat[(s, "one-room-max")], colors[s], s) for s in maxed)
     cdfp = ", ".join("'%s' u 1:2 w l lw 2 lc rgb '%s' t '%s'" % (
-        cdf[s], colors[s], s) for s in SYSTEMS)
+        cdf[s], colors[s], s) for s in paced)
+    if not lat or not thr:
+        return ["plots skipped: no paced or no back-to-back points"]
     script = """
 set terminal pngcairo size 900,560 font ',10'
 set grid
 set key left top
 set logscale x
-set xlabel 'N (clients in the room)'
+set xlabel 'N (receivers in the room)'
 set output '{o}/latency-vs-n.png'
-set title 'one room, paced: latency percentiles vs N'
+set title 'one room, paced: latency percentiles vs N (medians)'
 set logscale y
 set ylabel 'latency (us)'
 plot {lat}
 set output '{o}/throughput-vs-n.png'
-set title 'one room, back to back: deliveries per second vs N'
+set title 'one room, windowed back to back: deliveries per second vs N (medians)'
 unset logscale y
 set ylabel 'deliveries/s'
 set format y '%.1s%c'
 plot {thr}
 set output '{o}/latency-cdf.png'
-set title 'one room, paced, N={n}: latency CDF'
+set title 'one room, paced, N={n}: latency CDF (the run nearest the median p50)'
 set format y '%g'
 set xlabel 'latency (us)'
 set ylabel 'percent of deliveries at or below'
@@ -372,6 +641,17 @@ plot {cdfp}
     return []
 
 
+def burst_items(runs, cuts):
+    out = []
+    for c in cuts:
+        r = next((r for r in runs if r["system"] == c["system"] and
+                  r["scenario"] == c["scenario"]), None)
+        out.append({"clients": c["n"], "n": c["n"] - (r["senders"] if r else 0),
+                    "cuts": c["cuts"], "lost": r and r["lost"],
+                    "deliveries_per_s": r and r["deliveries_per_s"]})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", required=True)
@@ -380,30 +660,55 @@ def main():
     ap.add_argument("--mode", default="quick")
     ap.add_argument("--out", required=True)
     ap.add_argument("--server", help="the forkchatd measured (recorded in provenance)")
+    ap.add_argument("--conf", help="bench/run.sh's directory of peer commands and configs")
+    ap.add_argument("--cuts", help="JSON lines: slow-consumer cuts of the burst runs")
+    ap.add_argument("--wall-s", type=int, help="wall time of the runs")
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--paced-s", type=float, default=10)
+    ap.add_argument("--rate", type=int, default=100)
+    ap.add_argument("--window", type=int, default=32)
+    ap.add_argument("--loadavg", help="load average at the start and the end")
     a = ap.parse_args()
-    runs = load_runs(a.runs)
+    runs = load_jsonl(a.runs)
     problems = []
     if a.problems and os.path.exists(a.problems):
         with open(a.problems) as f:
             problems = [ln.strip() for ln in f if ln.strip()]
     for r in runs:
-        if r["lost"] or r["duplicated"] or r["out_of_order"] or r["errors"]:
+        if (r["lost"] or r["duplicated"] or r["out_of_order"] or r["errors"]) and \
+                r["system"] != "forkchat-burst":
             problems.append(
                 "%s %s n=%d: lost %d, duplicated %d, out of order %d, "
                 "client errors %d %s" % (
                     r["system"], r["scenario"], r["n"], r["lost"],
                     r["duplicated"], r["out_of_order"], r["errors"],
                     r.get("error", "")))
-    runs = pick_medians(runs)
+    for r in runs:
+        if r["scenario"] == "one-room" and r["rate"] and \
+                r["messages"] < a.rate * a.paced_s * 0.99:
+            problems.append("%s one-room n=%d: sent %d of %d messages in the run's time: "
+                            "it could not keep the pace" % (
+                                r["system"], r["n"], r["messages"], a.rate * a.paced_s))
+    main_runs = [r for r in runs if not r["scenario"].startswith("fed-")
+                 and r["system"] != "forkchat-burst"]
+    pts = points(main_runs)
+    burst = burst_items(runs, load_jsonl(a.cuts))
+    load = a.loadavg or "?"
     doc = {"machine": machine(), "started": a.started, "mode": a.mode,
-           "runs": runs, "hyperfine": load_hyperfine(a.out),
+           "wall_s": a.wall_s, "loadavg": load,
+           "method": {"reps": a.reps, "paced_s": a.paced_s, "rate": a.rate,
+                      "window": a.window, "hist_resolution": HIST_RESOLUTION,
+                      "n": "receivers in the room; 4 senders on top except for the floors"},
+           "goals": goals(pts, burst), "points": pts, "burst": burst,
+           "peers": load_peers(a.conf), "runs": runs,
+           "hyperfine": load_hyperfine(a.out),
            "problems": problems, "provenance": provenance.collect(binary=a.server)}
     doc["commit"] = doc["provenance"]["commit"]    # what the hook and humans grep for
     fed = federation(runs)
     if fed:
         doc["federation"] = fed
     os.makedirs(a.out, exist_ok=True)
-    doc["problems"] += plot(a.out, runs)
+    doc["problems"] += plot(a.out, pts)
     with open(os.path.join(a.out, "latest.json"), "w") as f:
         json.dump(doc, f, indent=1)
         f.write("\n")

@@ -4,11 +4,13 @@
 #
 #   bench/run.sh quick|full        (make bench-quick / make bench)
 #
-# Every server (forkchatd, redis-server) is started here on a free loopback
-# port, one per run, and stopped by PID afterwards; the EXIT trap stops
-# whatever is still running, so nothing is left behind even on failure.
-# Every wait loop is bounded.  Exit status: 0 when every run delivered
-# everything exactly once and in order, 1 otherwise (timings never fail it).
+# Every server (forkchatd, ngircd, inspircd, redis-server) is started here
+# on a free loopback port with a config written here, one per run, and
+# stopped by PID afterwards; the EXIT trap stops whatever is still running,
+# so nothing is left behind even on failure.  Every wait loop is bounded.
+# Exit status: 0 when every run delivered everything exactly once and in
+# order, 1 otherwise (timings never fail it; the unbounded burst counts
+# its cuts instead).  bench/README.md describes the method.
 set -u
 MODE=${1:-quick}
 BUILD=${BUILD:-build}
@@ -20,6 +22,9 @@ TMP=$(mktemp -d /tmp/forkchat-bench.XXXXXX)
 RUNS=$TMP/runs.jsonl
 PROBLEMS=$TMP/problems.txt
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+T0=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+CONF=$TMP/conf		# the peers' configurations, copied into the report
 SRV_PID=
 SRV_KIND=
 FED_PIDS=()	# forkchat-federated: redis-server + 3 hubs of the current run
@@ -28,6 +33,9 @@ FED_HUB_PORTS=
 FAILED=0
 : >"$RUNS"
 : >"$PROBLEMS"
+
+# 1004 clients and their sockets: the servers inherit this limit
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 case $MODE in
 quick|full) ;;
@@ -83,24 +91,92 @@ wait_port() {
 	return 1
 }
 
-# start_server forkchat|redis -> PORT, SRV_PID
+# The peers' configurations (RECIPES.md section 8 for ngircd): no
+# penalties, no fake lag, no connection limits, no DNS/ident lookups.
+ngircd_conf() {	# PORT FILE
+	cat >"$2" <<-EOF
+	[Global]
+	Name = bench.local
+	Listen = 127.0.0.1
+	Ports = $1
+	[Limits]
+	MaxConnections = 0
+	MaxConnectionsIP = 0
+	MaxJoins = 0
+	MaxPenaltyTime = 0
+	PingTimeout = 600
+	PongTimeout = 600
+	[Options]
+	DNS = no
+	Ident = no
+	PAM = no
+	EOF
+}
+
+inspircd_conf() {	# PORT FILE DIR
+	cat >"$2" <<-EOF
+	<config format="xml">
+	<server name="bench.local" description="forkchat bench peer" network="bench">
+	<admin name="bench" nick="bench" email="bench@bench.local">
+	<bind address="127.0.0.1" port="$1" type="clients">
+	<connect name="main" allow="*" timeout="60" pingfreq="600" threshold="2000000000" commandrate="2000000000" fakelag="no" localmax="100000" globalmax="100000" maxchans="100" limit="100000" recvq="65536" softsendq="1048576" hardsendq="67108864" useident="no" resolvehostnames="no" maxconnwarn="off">
+	<performance netbuffersize="65536" somaxconn="4096" softlimit="100000" clonesonconnect="no" nouserdns="yes" quietbursts="yes">
+	<pid file="$3/inspircd.pid">
+	<log method="file" type="* -USERINPUT -USEROUTPUT" level="default" target="$3/inspircd.log">
+	<dns timeout="1">
+	<options>
+	<security announceinvites="dynamic" hidesplits="no" hideulines="no">
+	<limits maxnick="30" maxchan="64" maxmodes="20" maxident="10" maxhost="64" maxquit="255" maxtopic="307" maxkick="255" maxreal="128" maxgecos="128" maxaway="200" maxline="2048">
+	EOF
+}
+
+# keep the first config and command line of each peer for the report
+note_conf() {	# KIND COMMAND [CONFIG_FILE]
+	[ -e "$CONF/$1.cmd" ] && return
+	mkdir -p "$CONF"
+	echo "$2" >"$CONF/$1.cmd"
+	[ -n "${3:-}" ] && sed "s/$PORT/PORT/g; s#$TMP#TMP#g" "$3" >"$CONF/$1.conf"
+}
+
+# start_server forkchat|redis|ngircd|inspircd -> PORT, SRV_PID
 start_server() {
+	local kind=$1 f
 	PORT=$(free_port)
-	SRV_KIND=$1
-	if [ "$1" = forkchat ]; then
+	SRV_KIND=$kind
+	case $kind in
+	forkchat)
 		mkdir -p "$TMP/logs"
-		"$SERVER" -f -p "$PORT" -b 127.0.0.1 -l "$TMP/logs" \
-		    --max-backlog 67108864 -m 1100 --register-timeout 0 \
-		    2>>"$TMP/forkchatd.stderr" &
-	else
-		redis-server --port "$PORT" --bind 127.0.0.1 --save '' \
+		# BACKLOG=default: the server's own --max-backlog (the burst)
+		set -- -f -p "$PORT" -b 127.0.0.1 -l "$TMP/logs" -m 1100 \
+		    --register-timeout 0
+		[ "${BACKLOG:-}" = default ] || set -- "$@" --max-backlog 67108864
+		"$SERVER" "$@" 2>>"$TMP/forkchatd.stderr" &
+		note_conf "forkchat${BACKLOG:+-burst}" "forkchatd $(echo "$*" | sed "s/$PORT/PORT/; s#$TMP#TMP#")"
+		;;
+	redis)
+		set -- --port "$PORT" --bind 127.0.0.1 --save '' \
 		    --appendonly no --daemonize no --maxclients 4000 \
-		    --tcp-backlog 4096 --loglevel warning \
-		    >>"$TMP/redis.log" 2>&1 &
-	fi
+		    --tcp-backlog 4096 --loglevel warning
+		redis-server "$@" >>"$TMP/redis.log" 2>&1 &
+		note_conf redis "redis-server $(echo "$*" | sed "s/$PORT/PORT/; s/''/\"\"/")"
+		;;
+	ngircd)
+		f=$TMP/ngircd.conf
+		ngircd_conf "$PORT" "$f"
+		ngircd -n -p -f "$f" >>"$TMP/ngircd.log" 2>&1 &
+		note_conf ngircd "ngircd -n -p -f ngircd.conf" "$f"
+		;;
+	inspircd)
+		f=$TMP/inspircd.conf
+		mkdir -p "$TMP/insp"
+		inspircd_conf "$PORT" "$f" "$TMP/insp"
+		inspircd --nofork --runasroot --config="$f" >>"$TMP/inspircd.out" 2>&1 &
+		note_conf inspircd "inspircd --nofork --runasroot --config=inspircd.conf" "$f"
+		;;
+	esac
 	SRV_PID=$!
 	if ! wait_port "$PORT" "$SRV_PID"; then
-		echo "$1 did not start listening on port $PORT" >>"$PROBLEMS"
+		echo "$kind did not start listening on port $PORT" >>"$PROBLEMS"
 		stop_server
 		return 1
 	fi
@@ -199,32 +275,52 @@ stop_federation() {
 # ---- one measurement ------------------------------------------------------
 
 # run SYSTEM SCENARIO N SENDERS ROOMS MESSAGES_PER_SENDER RATE [extra args]
+# SYSTEM: forkchat, forkchat-burst (forkchatd with its default backlog),
+# forkchat-federated, ngircd, inspircd, redis, floor-pipe (raw: one write
+# and one SIGUSR2 per message and child), floor-pipe-batched (up to 64 per
+# write and signal), floor-tcp (pipe+SIGUSR2+TCP).
 run() {
-	local sys=$1 sc=$2 n=$3 s=$4 k=$5 m=$6 rate=$7 rc pidarg=
+	local sys=$1 sc=$2 n=$3 s=$4 k=$5 m=$6 rate=$7 rc pidarg= sysarg srv=
 	shift 7
 	CUR="$sys $sc n=$n"
+	sysarg="-s $sys"
+	case $sys in
+	forkchat|redis|ngircd|inspircd) srv=$sys ;;
+	forkchat-burst) srv=forkchat; sysarg="-s forkchat --label $sys" ;;
+	floor-pipe) sysarg="-s floor-pipe -B 1" ;;
+	floor-pipe-batched) sysarg="-s floor-pipe --label $sys -B 64" ;;
+	# the TCP floor batches what is due when behind, as forkchatd does
+	floor-tcp) sysarg="-s floor-tcp -B 64" ;;
+	esac
 	if [ "$sys" = forkchat-federated ]; then
 		# client i on hub i mod 3; no -P: the memory of 3 hubs + redis
 		# is not one process tree
 		start_federation || { FAILED=1; return; }
 		pidarg="--ports $FED_PORTS"
-	elif [ "$sys" != floor ]; then
-		start_server "$sys" || { FAILED=1; return; }
+	elif [ "$sys" = forkchat-burst ]; then
+		BACKLOG=default start_server forkchat || { FAILED=1; return; }
+		pidarg="-P $SRV_PID"
+	elif [ -n "$srv" ]; then
+		start_server "$srv" || { FAILED=1; return; }
 		pidarg="-P $SRV_PID"
 	fi
 	settle=0.2
 	[ "$n" -ge 500 ] && settle=0.8
 	[ "$sys" = forkchat-federated ] && settle=1	# presence crosses Redis
 	# shellcheck disable=SC2086
-	timeout -k 5 120 "$LOAD" -s "$sys" -p "${PORT:-1}" -n "$n" -S "$s" -k "$k" \
-	    -m "$m" -r "$rate" --scenario "$sc" -j "$RUNS" --settle $settle \
-	    -T 100 $pidarg "$@" 2>"$TMP/load.err"
+	timeout -k 5 $((BOUND + 30)) "$LOAD" $sysarg -p "${PORT:-1}" -n "$n" \
+	    -S "$s" -k "$k" -m "$m" -r "$rate" --scenario "$sc" -j "$RUNS" \
+	    --settle $settle -T 120 --drain 30 --quickack $pidarg "$@" \
+	    2>"$TMP/load.err"
 	rc=$?
 	grep -v '^  \[' "$TMP/load.err" >&2
-	if [ $rc -ne 0 ]; then
+	if [ $rc -ne 0 ] && [ "$sys" = forkchat-burst ]; then
+		# the burst measures cuts: they are its result, not a failure
+		echo "$CUR: $(grep -m1 -E 'FAILED|error' "$TMP/load.err") (cuts are this run's measurement)" >>"$PROBLEMS"
+	elif [ $rc -ne 0 ]; then
 		FAILED=1
-		echo "$CUR: forkchat-load exit $rc: $(grep -m1 -E 'FAILED|error|did not' "$TMP/load.err")" >>"$PROBLEMS"
-		if [ "$sys" = forkchat ]; then
+		echo "$CUR: forkchat-load exit $rc: $(grep -E 'FAILED|first error|did not|not everything' "$TMP/load.err" | head -2 | tr '\n' ' ')" >>"$PROBLEMS"
+		if [ "$srv" = forkchat ]; then
 			mkdir -p "$RES/failures"
 			cp "$TMP"/logs/*.log "$RES/failures/forkchatd-$sc-$n.log" 2>/dev/null
 		elif [ "$sys" = forkchat-federated ]; then
@@ -239,10 +335,13 @@ run() {
 		grep -h -E 'slow-consumer|error' "$TMP"/fed/h*/*.log 2>/dev/null | head -3 |
 		    sed "s/^/$CUR: hub log: /" >>"$PROBLEMS"
 		rm -rf "$TMP/fed"
-	elif [ "$sys" != floor ]; then
+	elif [ -n "$srv" ]; then
 		stop_server
 	fi
-	if [ "$sys" = forkchat ] && ls "$TMP"/logs/*.log >/dev/null 2>&1; then
+	if [ "$srv" = forkchat ] && ls "$TMP"/logs/*.log >/dev/null 2>&1; then
+		if [ "$sys" = forkchat-burst ]; then
+			echo "{\"system\": \"$sys\", \"scenario\": \"$sc\", \"n\": $n, \"cuts\": $(cat "$TMP"/logs/*.log | grep -c 'slow-consumer')}" >>"$TMP/cuts.jsonl"
+		fi
 		grep -h -E 'slow-consumer|error' "$TMP"/logs/*.log | head -3 |
 		    sed "s/^/$CUR: server log: /" >>"$PROBLEMS"
 		rm -f "$TMP"/logs/*.log
@@ -257,59 +356,119 @@ per_sender() {	# N S D
 }
 
 # ---- the scenarios --------------------------------------------------------
+# Method (bench/README.md): N = receivers in the room, so N + SEND client
+# processes for the systems whose senders are clients (the floors' senders
+# are virtual: N receivers, nothing extra).  Paced runs: RATE messages/s
+# over SEND senders for PACED s (full: 10 s, 1000 messages); REPS runs per
+# (system, N), then (the servers) REPS windowed back-to-back runs, all on
+# one server and one set of connected clients (forkchat-load --repeat,
+# --max-repeat); the report shows the median and min..max.
+# Order: what the goals of issue 17 need first; ten rooms, federation and
+# hyperfine after, skipped (and said so) once BUDGET seconds have passed,
+# so that make bench stays under 15 minutes on a loaded 2-core machine.
 
-SYSTEMS="floor forkchat redis"
 if [ "$MODE" = quick ]; then
 	NS="10 100"
-	MAXD=1000000
+	MAXD=500000
+	REPS=${BENCH_REPS:-1}
+	PACED=${BENCH_PACED_S:-3}
+	INSP_NS=${BENCH_INSPIRCD_NS:-}
+	FLOOR_PIPE_NS="10 100"
+	BUDGET=${BENCH_BUDGET_S:-150}
 else
 	NS="10 100 500 1000"
-	MAXD=2000000
+	MAXD=300000
+	REPS=${BENCH_REPS:-3}
+	PACED=${BENCH_PACED_S:-10}
+	INSP_NS=${BENCH_INSPIRCD_NS:-10}	# paced only: see bench/README.md
+	FLOOR_PIPE_NS="10"		# time: the goals use the TCP floor
+	BUDGET=${BENCH_BUDGET_S:-720}
 fi
-REPEAT=3	# back-to-back runs per point; the report keeps the median
-RATE=100	# one-room: messages/s over all senders (100 k deliveries/s at N=1000)
-PACED=2		# seconds of paced traffic
-SEND=4		# senders in one room
+RATE=100	# paced: messages/s over all senders (100 k deliveries/s at N=1000)
+SEND=4		# senders in one room, in addition to the N receivers
+WINDOW=32	# windowed back to back: messages in flight per sender
+# the servers: paced then windowed back to back on one set-up each
+SERVERS="forkchat ngircd redis"
+command -v ngircd >/dev/null || { echo "ngircd is not installed (make deps)" >>"$PROBLEMS"; FAILED=1; }
+command -v inspircd >/dev/null || { echo "inspircd is not installed: no InspIRCd runs" >>"$PROBLEMS"; INSP_NS=""; }
 
-echo "forkchat bench ($MODE): $(date)" >&2
+# clients: N receivers, plus the senders for the client-sender systems
+clients() {	# SYSTEM N
+	case $1 in floor-*) echo "$2" ;; *) echo $(($2 + SEND)) ;; esac
+}
+in_list() {	# N LIST
+	case " $2 " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+# within_budget WHAT: false (and a note) once BUDGET seconds have passed
+within_budget() {
+	if [ $(( $(date +%s) - T0 )) -gt "$BUDGET" ]; then
+		echo "skipped $1: the time budget of $BUDGET s was used up (BENCH_BUDGET_S)" >>"$PROBLEMS"
+		return 1
+	fi
+}
+BOUND=$((60 + REPS * (PACED + 40)))	# -T: set-up + every phase
+
+echo "forkchat bench ($MODE): $(date); NS=$NS, paced ${PACED}s x $REPS" >&2
 for n in $NS; do
-	for sys in $SYSTEMS; do
-		run "$sys" one-room "$n" $SEND 1 $((RATE * PACED / SEND)) $RATE
-		for rep in $(seq "$REPEAT"); do
-			run "$sys" one-room-max "$n" $SEND 1 "$(per_sender "$n" $SEND $MAXD)" 0 -d 8
-		done
+	extra=
+	in_list "$n" "$FLOOR_PIPE_NS" && extra="floor-pipe"
+	in_list "$n" "$INSP_NS" && extra="$extra inspircd"
+	c=$((n + SEND))
+	for sys in $SERVERS; do	# one-room, then one-room-max
+		run "$sys" one-room $c $SEND 1 $((RATE * PACED / SEND)) $RATE \
+		    -d $((PACED + 5)) -R "$REPS" --max-repeat "$REPS" \
+		    --max-messages "$(per_sender $c $SEND $MAXD)" -w $WINDOW -T $BOUND
 	done
+	for sys in floor-tcp $extra; do
+		run "$sys" one-room "$(clients "$sys" "$n")" $SEND 1 \
+		    $((RATE * PACED / SEND)) $RATE -d $((PACED + 5)) -R "$REPS" -T $BOUND
+	done
+	run floor-pipe-batched one-room-max "$n" $SEND 1 \
+	    "$(per_sender "$n" $SEND $MAXD)" 0 -d 8 -R "$REPS" -T $BOUND
 done
+# the unbounded burst of issue 17 (N = 10, forkchatd's default backlog):
+# the senders write back to back with no window; cuts are counted
+run forkchat-burst one-room-burst $((10 + SEND)) $SEND 1 \
+    "$(per_sender $((10 + SEND)) $SEND $((MAXD * 2)))" 0 -d 8 --drain 3
 if [ "$MODE" = full ]; then
-	for sys in $SYSTEMS; do
-		run "$sys" ten-rooms 1000 10 10 $((2 * RATE * PACED / 10)) $((2 * RATE))
-	done
 	for sys in forkchat redis; do
 		run "$sys" connect-storm 1000 1 1 5 0
 	done
+	if within_budget "ten-rooms"; then
+		for sys in forkchat ngircd redis floor-pipe; do
+			run "$sys" ten-rooms 1000 10 10 $((2 * RATE * 2 / 10)) $((2 * RATE))
+		done
+	fi
 fi
 # Federation (docs/SCALING.md): 3 hubs x 33 clients (quick: x 10) in one
-# room vs one hub with all of them, the same one-room (paced) and
-# one-room-max (back to back; full: 3 runs, median) loads; the report's
-# "Federation" table divides the two (the cost of the extra hop).  (CI's
-# bench-check runs its own A/B of the federated point: ci/bench_ab.py.)
-if [ "$MODE" = full ]; then FEDN=$((FED_HUBS * 33)) FEDREP=$REPEAT
-else FEDN=$((FED_HUBS * 10)) FEDREP=1; fi
-for sys in forkchat forkchat-federated; do
-	run "$sys" one-room $FEDN $SEND 1 $((RATE * PACED / SEND)) $RATE
-	for rep in $(seq "$FEDREP"); do
-		run "$sys" one-room-max $FEDN $SEND 1 "$(per_sender $FEDN $SEND $MAXD)" 0 -d 8
+# room vs one hub with all of them, the same one-room (paced, 2 s) and
+# one-room-max (back to back, unwindowed) loads; the report's "Federation"
+# table divides the two (the cost of the extra hop).  (CI's bench-check
+# runs its own A/B of the federated point: ci/bench_ab.py.)
+if [ "$MODE" = full ]; then FEDN=$((FED_HUBS * 33))
+else FEDN=$((FED_HUBS * 10)); fi
+if within_budget "federation"; then
+	for sys in forkchat forkchat-federated; do
+		run "$sys" fed-one-room $FEDN $SEND 1 $((RATE * 2 / SEND)) $RATE
+		run "$sys" fed-one-room-max $FEDN $SEND 1 "$(per_sender $FEDN $SEND $MAXD)" 0 -d 8
 	done
-done
+fi
+echo "runs done in $(( $(date +%s) - T0 )) s" >&2
 
 # ---- hyperfine: whole commands ----------------------------------------------
-BENCH_TMP=$TMP LOAD=$LOAD SERVER=$SERVER MODE=$MODE RES=$RES \
-    bench/hyperfine.sh 2>>"$PROBLEMS.hf" || echo "hyperfine step failed: $(tail -3 "$PROBLEMS.hf" | tr '\n' ' ')" >>"$PROBLEMS"
+if within_budget "hyperfine"; then
+	BENCH_TMP=$TMP LOAD=$LOAD SERVER=$SERVER MODE=$MODE RES=$RES \
+	    bench/hyperfine.sh 2>>"$PROBLEMS.hf" || echo "hyperfine step failed: $(tail -3 "$PROBLEMS.hf" | tr '\n' ' ')" >>"$PROBLEMS"
+fi
 
 # ---- report -------------------------------------------------------------------
 mkdir -p "$RES"
 $PY bench/report.py --runs "$RUNS" --problems "$PROBLEMS" --started "$STARTED" \
-    --mode "$MODE" --out "$RES" --server "$SERVER" || FAILED=1
+    --mode "$MODE" --out "$RES" --server "$SERVER" --conf "$CONF" \
+    --cuts "$TMP/cuts.jsonl" --wall-s $(( $(date +%s) - T0 )) \
+    --reps "$REPS" --paced-s "$PACED" --rate $RATE --window $WINDOW \
+    --loadavg "$LOAD_START -> $(cut -d' ' -f1-3 /proc/loadavg)" || FAILED=1
 # the hyperfine exports are results files too: tie them to the code
 for f in "$RES"/hyperfine-*.json; do
 	[ -f "$f" ] && [ "$f" -nt "$RUNS" ] && $PY ci/provenance.py stamp "$f" "$SERVER"

@@ -53,7 +53,8 @@ if [ ! -x "$BASEDIR/build/forkchatd" ]; then
 	rm -rf "$BASEDIR" && mkdir -p "$BASEDIR/build" || fail "cannot create $BASEDIR"
 	git archive --format=tar "$base" | tar -x -C "$BASEDIR" || fail "git archive $short"
 	# our own `make` already checked the Debian packages
-	touch "$BASEDIR/build/.deps.stamp"
+	# (the stamp's name before and after the per-group split of issue 13)
+	touch "$BASEDIR/build/.deps.stamp" "$BASEDIR/build/.deps-run.stamp"
 	make --no-print-directory -C "$BASEDIR" build/forkchatd >"$OUT/base-build.log" 2>&1 ||
 	    { tail -20 "$OUT/base-build.log"; fail "the base $short does not build"; }
 fi

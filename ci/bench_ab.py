@@ -22,11 +22,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "integration", "lib"))
+from harness.procfs import accepting, free_port  # noqa: E402
+from harness.timescale import wait_for  # noqa: E402
 
 SEND = 4                # senders in the room
 RATE = 100              # paced: messages/s over all senders
@@ -47,22 +51,6 @@ POINTS = {
     "fed:one-room-max/30": ("forkchat-federated", "one-room-max", 30, "deliveries_per_s"),
 }
 DEFAULT_POINTS = list(POINTS)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def accepting(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
 
 
 class Procs:
@@ -104,15 +92,6 @@ class Procs:
     def stop_all(self):
         for p in reversed(list(self.procs)):
             self.stop(p)
-
-
-def wait_for(cond, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def server_argv(binary, port, logdir, extra=()):

@@ -7,7 +7,7 @@
 # COV_MIN percent, or its branch coverage below COV_BRANCH_MIN percent.
 # Test failures are reported but gated by other stages.
 #
-# Forked children leave through child_exit() (core/failpoint.h), which in
+# Forked children leave through proc_exit() (core/sys/proc.h), which in
 # this build (-DFORKCHAT_COVERAGE) calls __gcov_dump() before _exit(), so
 # code that runs only in a child (session.c, the client's keyboard child)
 # is counted too.  See ci/README.md.
@@ -17,7 +17,7 @@ COV_MIN=${COV_MIN:-90}
 COV_BRANCH_MIN=${COV_BRANCH_MIN:-0}
 PYTEST=${PYTEST:-/usr/bin/python3 -m pytest}
 # -O0 + gcov runs about 2x slower: every deadline of the harness is scaled
-# (integration/timescale.py).
+# (integration/lib/harness/timescale.py).
 export FORKCHAT_TIME_SCALE=${FORKCHAT_TIME_SCALE:-2}
 COV=$BUILD/cov
 ROOT=$(pwd)

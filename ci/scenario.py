@@ -7,62 +7,35 @@ Registers four clients, chats in the lobby, creates/joins/leaves/removes
 rooms, whispers, lists, sends a few invalid lines, drops one connection
 without /quit, quits the rest.  Exits 0 if every expected reply arrived,
 1 (with the reason) otherwise.  --hold registers one client and waits
-until the server sends BYE SHUTDOWN (shutdown with a client connected).  Python stdlib only; every wait is bounded.
+until the server sends BYE SHUTDOWN (shutdown with a client connected).  Python
+stdlib and the harness (integration/lib/harness); every wait is bounded.
 """
-import socket
+import os
+import re
 import sys
-import time
 
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "integration", "lib"))
+from harness.client import ChatClient  # noqa: E402
+
 TIMEOUT = 20.0          # generous: the server runs under valgrind
 
 
-class Client:
+class Client(ChatClient):
+    """A registered harness client; expect() takes a line's prefix."""
+
     def __init__(self, port, nick):
-        self.nick = nick
-        self.sock = socket.create_connection((HOST, port), timeout=TIMEOUT)
-        self.buf = b""
-        self.expect("HELLO ")
-        self.send(nick)
-        self.expect("OK NICK " + nick)
-        self.expect("OK JOIN lobby")
+        ChatClient.__init__(self, port, timeout=TIMEOUT, name=nick)
+        self.register(nick)
 
-    def send(self, line):
-        self.sock.sendall(line.encode() + b"\n")
-
-    def line(self, deadline):
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("%s: timed out" % self.nick)
-            self.sock.settimeout(left)
-            data = self.sock.recv(4096)
-            if not data:
-                raise EOFError("%s: connection closed" % self.nick)
-            self.buf += data
-        raw, self.buf = self.buf.split(b"\n", 1)
-        return raw.decode("utf-8", "replace")
-
-    def expect(self, prefix):
+    def expect(self, prefix, timeout=None):
         """Skip lines until one starts with prefix; return it."""
-        deadline = time.monotonic() + TIMEOUT
-        seen = []
-        while True:
-            try:
-                got = self.line(deadline)
-            except (AssertionError, EOFError) as e:
-                raise AssertionError("%s waiting for %r (saw %r)" % (e, prefix, seen))
-            if got.startswith(prefix):
-                return got
-            seen.append(got)
+        return ChatClient.expect(self, re.escape(prefix) + ".*", timeout)
 
     def quit(self):
         self.send("/quit bye")
         self.expect("BYE QUIT")
         self.close()
-
-    def close(self):
-        self.sock.close()
 
 
 def scenario(port):
@@ -120,7 +93,7 @@ def main():
             hold(port)
         else:
             scenario(port)
-    except (AssertionError, OSError, EOFError) as e:
+    except (AssertionError, OSError) as e:
         print("scenario FAILED: %s" % e)
         return 1
     print("scenario: ok")

@@ -11,14 +11,19 @@
 #
 # See fault/README.md for the failpoint names and how to enable one by hand.
 
-DEB_DEPS += libfiu-dev fiu-utils procps util-linux
+DEPS_fault  := $(DEPS_run) libfiu-dev fiu-utils procps util-linux redis-server \
+               python3 netcat-openbsd
+DEPS_GROUPS += fault
+FAULT_STAMP := $(BUILD)/.deps-fault.stamp
 
 FAULT_BUILD := $(BUILD)/fault
-FAULT_SRCS  := $(filter-out core/client.c,$(wildcard core/*.c))
+FAULT_SRCS  := $(filter-out core/client/client.c,$(CORE_SRCS))
 FAULT_OBJS  := $(FAULT_SRCS:core/%.c=$(FAULT_BUILD)/obj/%.o)
 FAULT_BIN   := $(FAULT_BUILD)/forkchatd
+# counts libfiu's preload failures (posix/*, libc/*) for the fired column
+FAULT_COUNT := $(FAULT_BUILD)/fiu_count.so
 FAULT_PY    := /usr/bin/python3
-FAULT_RUN   := $(FAULT_PY) fault/runner.py --server $(FAULT_BIN)
+FAULT_RUN   := $(FAULT_PY) fault/runner.py --server $(FAULT_BIN) --count-lib $(FAULT_COUNT)
 SEED        ?= 1
 DURATION    ?= 30
 FAULT_ARGS  ?=
@@ -29,16 +34,20 @@ FAULT_ARGS  ?=
 FAULT_FUZZ := $(if $(wildcard fault/fuzz.mk),--fuzz-cmd '$(MAKE) --no-print-directory fuzz-quick',)
 
 .PHONY: fault fault-quick fault-soak fault-build
-fault-build: $(FAULT_BIN)  ## build the libfiu-enabled server (build/fault/forkchatd)
+fault-build: $(FAULT_BIN) $(FAULT_COUNT)  ## build the libfiu-enabled server (build/fault/forkchatd)
 
-$(FAULT_BUILD)/obj/%.o: core/%.c $(wildcard core/*.h) | $(STAMP)
+$(FAULT_COUNT): fault/fiu_count.c | $(FAULT_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -DFIU_ENABLE -c $< -o $@
+	$(CC) -O2 -Wall -Wextra -Werror -fPIC -shared $< -o $@ -ldl
 
-$(FAULT_BIN): $(FAULT_OBJS) | $(STAMP)
+$(FAULT_BUILD)/obj/%.o: core/%.c | $(FAULT_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -DFIU_ENABLE -c $< -o $@
+
+$(FAULT_BIN): $(FAULT_OBJS) | $(FAULT_STAMP)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu $(NAME_LIBS)
 
-fault: $(FAULT_BIN) | $(STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
+fault: $(FAULT_BIN) $(FAULT_COUNT) | $(FAULT_STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
 	$(FAULT_RUN) --suite full $(FAULT_FUZZ) $(FAULT_ARGS)
 	@$(MAKE) --no-print-directory fault-sweep
 
@@ -46,11 +55,11 @@ fault: $(FAULT_BIN) | $(STAMP)  ## fault-injection matrix (table, fault/results/
 SWEEP_BUDGET ?= 240
 SWEEP_ARGS   ?=
 .PHONY: fault-sweep
-fault-sweep: $(FAULT_BIN) | $(STAMP)  ## Nth-call sweep of every in-code failpoint (SWEEP_BUDGET s)
+fault-sweep: $(FAULT_BIN) $(FAULT_COUNT) | $(FAULT_STAMP)  ## Nth-call sweep of every in-code failpoint (SWEEP_BUDGET s)
 	$(FAULT_PY) fault/sweep.py --server $(FAULT_BIN) --fed --budget $(SWEEP_BUDGET) $(SWEEP_ARGS)
 
-fault-quick: $(FAULT_BIN) | $(STAMP)  ## CI subset of the fault matrix (< 2 min)
+fault-quick: $(FAULT_BIN) $(FAULT_COUNT) | $(FAULT_STAMP)  ## CI subset of the fault matrix (< 2 min)
 	$(FAULT_RUN) --suite quick $(FAULT_ARGS)
 
-fault-soak: $(FAULT_BIN) | $(STAMP)  ## random failpoints under load (SEED=n DURATION=s)
+fault-soak: $(FAULT_BIN) $(FAULT_COUNT) | $(FAULT_STAMP)  ## random failpoints under load (SEED=n DURATION=s)
 	$(FAULT_RUN) --soak --seed $(SEED) --duration $(DURATION) $(FAULT_ARGS)

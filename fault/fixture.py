@@ -21,7 +21,10 @@ import re
 import shutil
 import time
 
-from fclib import Client, Fail, Server, check_seq, seq_received, wait_for
+from fclib import Fail, FiuServer
+from harness.client import ChatClient, check_seq, seq_received
+from harness.procfs import cpu_ticks, is_listening
+from harness.timescale import wait_for
 
 RSS_SLACK_KB = 2048
 
@@ -37,7 +40,7 @@ class Fx:
         penv = {"FIU_PRNG_SEED": str(ctx.seed)}
         if env:
             penv.update(env)
-        self.srv = Server(self.rundir, args=args, preload=preload, start_cmds=start_cmds,
+        self.srv = FiuServer(self.rundir, args=args, preload=preload, start_cmds=start_cmds,
                           wrap=wrap, env=penv, logdir=logdir)
         self.nctl = nctl
         self.do_start = start
@@ -60,8 +63,14 @@ class Fx:
 
     def start(self):
         self.srv.start()
+        # the baseline once setup() has opened all it keeps: the up pipe
+        # before the "limits" line, the bridge's pipes before "bridge
+        # pid=" (a fixed sleep raced setup() on a loaded machine: fed rows
+        # failed with "parent fds 9, baseline 7 (leak)" at load 77)
+        self.srv.log_has(r"\] info limits ", 10)
+        if "--redis" in self.srv.args:
+            self.srv.log_has(r"federation: bridge pid=\d+", 10)
         wait_for(lambda: self.srv.fds() > 0, 2)
-        time.sleep(0.05)
         self.base_fd = self.srv.fds()
         self.ctl = [self.client("c%d" % i) for i in range(self.nctl)]
         if self.ctl:
@@ -89,7 +98,8 @@ class Fx:
 
     # ---- clients -----------------------------------------------------------
     def client(self, nick, register=True, **kw):
-        c = Client(self.port, nick, **kw)
+        kw.setdefault("reading", True)
+        c = ChatClient(self.port, nick, hello=False, nodelay=True, **kw)
         self.clients.append(c)
         if register:
             c.register()
@@ -232,7 +242,6 @@ class Fx:
         return used, wall
 
     def srv_cpu(self):
-        from fclib import cpu_ticks
         return cpu_ticks(self.srv.pid)
 
 
@@ -240,7 +249,7 @@ def startup_fail(ctx, name, expect_rc, err_rx, **kw):
     """Start a server that must fail at startup: exit code and stderr message."""
     rundir = ctx.rundir / name
     rundir.mkdir(parents=True, exist_ok=True)
-    srv = Server(rundir, env={"FIU_PRNG_SEED": str(ctx.seed)}, **kw)
+    srv = FiuServer(rundir, env={"FIU_PRNG_SEED": str(ctx.seed)}, **kw)
     try:
         rc = srv.run_to_exit(10)
         err = srv.stderr()
@@ -249,8 +258,7 @@ def startup_fail(ctx, name, expect_rc, err_rx, **kw):
             raise Fail("exit %s, want %d; stderr %r" % (rc, expect_rc, err.strip()[-160:]))
         if not m:
             raise Fail("stderr lacks /%s/: %r" % (err_rx, err.strip()[-160:]))
-        from fclib import listening
-        if listening(srv.port):
+        if is_listening(srv.port):
             raise Fail("port %d still listening after exit" % srv.port)
         return "exit %d, stderr: %s" % (rc, m.group(0).strip()[:100])
     finally:

@@ -9,7 +9,7 @@
 # never in the repository.  FUZZ_ALLOW_KNOWN=1 tolerates the known, reported
 # core bugs replayed from fault/corpus/*/regress-*.
 
-DEB_DEPS += clang libclang-rt-14-dev python3
+DEPS_fault += clang libclang-rt-14-dev python3
 
 FUZZ_CC            ?= clang
 FUZZ_BUILD         := $(BUILD)/fuzz
@@ -25,40 +25,42 @@ FUZZ_CFLAGS        := -std=gnu11 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE \
 # Coverage feedback comes from core/ only: the harness's own loops over
 # every byte would only slow each run down.
 FUZZ_COV           := -fsanitize=fuzzer-no-link
-FUZZ_HDRS          := $(wildcard core/*.h) $(wildcard fault/fuzz/*.h) fault/fuzz/stub/fiu.h
+FUZZ_HDRS          := $(CORE_HDRS) $(wildcard fault/fuzz/*.h) fault/fuzz/stub/fiu.h
 FUZZ_BINS          := $(FUZZ_BUILD)/fuzz_proto $(FUZZ_BUILD)/fuzz_chat $(FUZZ_BUILD)/fuzz_fedev
 
 .PHONY: fuzz fuzz-quick fuzz-build fuzz-corpus
 
-$(FUZZ_BUILD)/obj/%.o: core/%.c $(FUZZ_HDRS) | $(STAMP)
+$(FUZZ_BUILD)/obj/%.o: core/%.c $(FUZZ_HDRS) | $(FAULT_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_COV) -c $< -o $@
 
-# chat.c with its failpoint compiled in, answered by fuzz_chat.c's fiu_fail().
-$(FUZZ_BUILD)/obj/chat.o: core/chat.c $(FUZZ_HDRS) | $(STAMP)
+# The chat's objects (core/chat/), and room.c (room_create's calloc) with
+# its failpoint compiled in, answered by fuzz_chat.c's fiu_fail().
+FUZZ_CHAT_OBJS     := chat/chat.o chat/chatfed.o chat/room.o chat/nick.o chat/remote.o chat/name.o
+$(FUZZ_BUILD)/obj/chat/room.o: core/chat/room.c $(FUZZ_HDRS) | $(FAULT_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_COV) -DFIU_ENABLE -Ifault/fuzz/stub -c $< -o $@
 
-$(FUZZ_BUILD)/obj/fuzz_%.o: fault/fuzz/fuzz_%.c $(FUZZ_HDRS) | $(STAMP)
+$(FUZZ_BUILD)/obj/fuzz_%.o: fault/fuzz/fuzz_%.c $(FUZZ_HDRS) | $(FAULT_STAMP)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -c $< -o $@
 
-$(FUZZ_BUILD)/fuzz_proto: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_proto.o proto.o utf8.o name.o) | $(STAMP)
+$(FUZZ_BUILD)/fuzz_proto: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_proto.o lib/proto.o lib/utf8.o chat/name.o) | $(FAULT_STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
-$(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o chat.o chatfed.o buf.o proto.o utf8.o log.o safefile.o name.o) | $(STAMP)
+$(FUZZ_BUILD)/fuzz_chat: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_chat.o $(FUZZ_CHAT_OBJS) lib/buf.o lib/proto.o lib/utf8.o sys/log.o sys/safefile.o) | $(FAULT_STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
-$(FUZZ_BUILD)/fuzz_fedev: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_fedev.o fedev.o chat.o chatfed.o buf.o proto.o utf8.o log.o safefile.o name.o) | $(STAMP)
+$(FUZZ_BUILD)/fuzz_fedev: $(addprefix $(FUZZ_BUILD)/obj/,fuzz_fedev.o fed/fedev.o $(FUZZ_CHAT_OBJS) lib/buf.o lib/proto.o lib/utf8.o sys/log.o sys/safefile.o) | $(FAULT_STAMP)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer $^ -o $@ $(NAME_LIBS)
 
-fuzz-build: $(FUZZ_BINS) $(BUILD)/forkchatd | $(STAMP)
+fuzz-build: $(FUZZ_BINS) $(BUILD)/forkchatd | $(FAULT_STAMP) ## build the libFuzzer targets
 
-fuzz-quick: fuzz-build | $(STAMP) ## bounded fuzzing: libFuzzer targets + network fuzzer (~75 s)
+fuzz-quick: fuzz-build | $(FAULT_STAMP) ## bounded fuzzing: libFuzzer targets + network fuzzer (~75 s)
 	$(FUZZ_PY) fault/fuzz/run.py --seconds $(FUZZ_QUICK_SECONDS) --net-seconds $(FUZZ_QUICK_NET) \
 	  $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 
-fuzz: fuzz-build | $(STAMP) ## longer fuzzing (FUZZ_SECONDS per target, default 300)
+fuzz: fuzz-build | $(FAULT_STAMP) ## longer fuzzing (FUZZ_SECONDS per target, default 300)
 	$(FUZZ_PY) fault/fuzz/run.py --seconds $(FUZZ_SECONDS) --net-seconds $(FUZZ_NET_SECONDS) \
 	  $(if $(FUZZ_SEED),--seed $(FUZZ_SEED))
 

@@ -30,13 +30,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent / "integration"))
+sys.path.insert(2, str(HERE.parent / "integration" / "lib"))
+sys.path.insert(3, str(HERE.parent / "ci"))
 
 import fclib                     # noqa: E402
 import skipgate                  # noqa: E402
-sys.path.insert(2, str(HERE.parent / "ci"))
 import provenance                # noqa: E402
-import timescale                 # noqa: E402
 from fclib import Fail           # noqa: E402
+from harness import procfs, server, timescale  # noqa: E402
 
 RESULTS = HERE / "results"
 
@@ -59,12 +60,14 @@ def one_line(s, n=400):
     return re.sub(r"\s+", " ", str(s)).strip()[:n]
 
 
-INCODE_RX = re.compile(r"forkchatd/[a-z_]+/[a-z_0-9]+")
+# the scenario's own point: the first failpoint name in its point column
+POINT_RX = re.compile(r"(?:forkchatd|posix|libc)(?:/[a-z_0-9]+)+")
 
 
 def fired_counts(path):
     """{point: injected failures} from a FORKCHAT_FAILPOINT_LOG file (one
-    "NAME PID" line per failure, written by core/failpoint.h)."""
+    "NAME PID" line per failure, written by core/sys/failpoint.h for the
+    in-code points and by fault/fiu_count.c for libfiu's preload points)."""
     out = {}
     try:
         with open(path) as f:
@@ -77,26 +80,34 @@ def fired_counts(path):
     return out
 
 
-def judge_fired(row, point, counts):
-    """The scenario's in-code point (the first forkchatd/... name in its
-    point column) must have fired at least once for a pass: a failpoint
-    that never fired proves nothing.  Sets row["fired"]: the count, or "-"
-    for preload (posix/*) and signal/limit rows, which are not counted."""
-    m = INCODE_RX.search(point or "")
+def judge_fired(row, point, counts, fires=True):
+    """The scenario's point (the first forkchatd/..., posix/... or libc/...
+    name in its point column) must have fired at least once for a pass: a
+    failpoint that never fired proves nothing.  fires=False is the opposite
+    claim (a point the server never reaches, e.g. a call the preload does
+    not wrap): a pass needs 0.  Sets row["fired"]: the count, or "-" for
+    signal/limit rows, which have no point."""
+    m = POINT_RX.search(point or "")
     if m is None:
         row["fired"] = "-"
         return
     n = counts.get(m.group(0), 0)
     row["fired"] = n
-    if row["result"] == "pass" and n == 0:
+    if row["result"] != "pass":
+        return
+    if fires and n == 0:
         row["result"] = "fail"
         row["evidence"] = one_line("failpoint %s never fired: the scenario proved nothing | %s"
                                    % (m.group(0), row["evidence"]))
+    elif not fires and n:
+        row["result"] = "fail"
+        row["evidence"] = one_line("failpoint %s fired %d times, but the scenario claims the "
+                                   "server never reaches it | %s" % (m.group(0), n, row["evidence"]))
 
 
 def run_scenario(sc, ctx):
     t0 = time.monotonic()
-    # core/failpoint.h records every injected failure here (fired column)
+    # core/sys/failpoint.h records every injected failure here (fired column)
     fired_log = None
     if ctx is not None:
         fired_log = ctx.rundir / ("fired-%s.log" % re.sub(r"[^A-Za-z0-9_.-]", "_", sc["name"]))
@@ -104,7 +115,7 @@ def run_scenario(sc, ctx):
         os.chmod(fired_log, 0o666)      # a server run as another uid appends too
         os.environ["FORKCHAT_FAILPOINT_LOG"] = str(fired_log)
     signal.signal(signal.SIGALRM, on_alarm)
-    limit = int(fclib.scaled(sc["timeout"]))
+    limit = int(timescale.scaled(sc["timeout"]))
     signal.alarm(limit)
     try:
         ev = sc["fn"](ctx)
@@ -126,7 +137,8 @@ def run_scenario(sc, ctx):
     row = {"name": sc["name"], "kind": sc["kind"], "point": sc["point"], "result": res,
            "evidence": one_line(ev)}
     if res != "skip":
-        judge_fired(row, sc["point"], fired_counts(fired_log) if fired_log else {})
+        judge_fired(row, sc["point"], fired_counts(fired_log) if fired_log else {},
+                    sc.get("fires", True))
     else:
         row["fired"] = "-"
     return row, time.monotonic() - t0
@@ -134,16 +146,16 @@ def run_scenario(sc, ctx):
 
 def reap_started():
     """Whatever a scenario left behind: kill it by pid (only pids we started)."""
-    for pid in list(fclib.STARTED):
-        if fclib.alive(pid):
-            for k in fclib.children(pid, True):
-                fclib.kill_pid(k)
-            fclib.kill_pid(pid)
+    for pid in list(server.STARTED):
+        if procfs.alive(pid):
+            for k in procfs.children(pid, True):
+                procfs.kill_pid(k)
+            procfs.kill_pid(pid)
         try:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
-        fclib.STARTED.discard(pid)
+        server.STARTED.discard(pid)
 
 
 def table(rows, width=None):
@@ -235,18 +247,22 @@ def main():
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the run dir")
     ap.add_argument("--server", help="the libfiu-enabled forkchatd")
+    ap.add_argument("--count-lib", help="fiu_count.so (fault/fiu_count.c), counts preload points")
     ap.add_argument("--fuzz-cmd")
     ap.add_argument("--fuzz-budget", type=int, default=240)
     ap.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "1") or 1))
     ap.add_argument("--soak", action="store_true")
     ap.add_argument("--duration", type=float, default=30)
     a = ap.parse_args()
-    if a.server:
-        fclib.SERVER_BIN = Path(a.server).resolve()
-    fclib.SCALE = timescale.detect(str(fclib.SERVER_BIN))
+    fclib.use_server(a.server)
+    if a.count_lib:
+        fclib.COUNT_LIB = Path(a.count_lib).resolve()
     for tool in ("/usr/bin/fiu-run", "/usr/lib/fiu/fiu_run_preload.so"):
         if not os.path.exists(tool):
             sys.exit("fault: %s missing (apt-get install fiu-utils libfiu-dev)" % tool)
+    if not fclib.fiu_count_lib().exists():
+        sys.exit("fault: %s missing (it counts the preload points): make fault-build"
+                 % fclib.fiu_count_lib())
     if not fclib.SERVER_BIN.exists():
         sys.exit("fault: %s missing: make fault-build" % fclib.SERVER_BIN)
     base = Path(tempfile.mkdtemp(prefix="forkchat-fault-"))
@@ -279,7 +295,7 @@ def run_matrix(a, ctx, base):
         return 0
     t0 = time.monotonic()
     print("fault matrix: %d scenarios (suite %s, seed %d, server %s, time scale x%g, "
-          "run dir %s)" % (len(scs), a.suite, a.seed, fclib.SERVER_BIN, fclib.SCALE, base),
+          "run dir %s)" % (len(scs), a.suite, a.seed, fclib.SERVER_BIN, timescale.SCALE, base),
           flush=True)
     rows = []
     for sc in scs:

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """fiu-run's launch, with every signal blocked:
 
-    sigblock.py [-x] [-f CTRLPREFIX] [-c COMMAND]... -- PROGRAM [ARGS...]
+    sigblock.py [-x] [-p LIB] [-f CTRLPREFIX] [-c COMMAND]... -- PROGRAM [ARGS...]
 
 takes the options of /usr/bin/fiu-run and exports exactly what that script
 exports (LD_PRELOAD=/usr/lib/fiu/fiu_run_preload.so [fiu_posix_preload.so],
 FIU_CTRL_FIFO, FIU_ENABLE = the -c commands, one a line), then execs PROGRAM
-with all signals blocked.
+with all signals blocked.  -p LIB puts LIB first in LD_PRELOAD: the
+harness's fiu_count.so (fault/fiu_count.c), which counts the preload's
+failures for the fired column.
 
 Why not fiu-run itself: fiu_run_preload.so starts its remote-control thread
 in a library constructor, before forkchatd's main() blocks the signals it
@@ -26,11 +28,14 @@ PLIB = "/usr/lib/fiu"
 
 
 def main(argv):
-    posix, prefix, cmds = False, None, []
+    posix, prefix, cmds, first = False, None, [], []
     i = 0
     while i < len(argv) and argv[i] != "--":
         if argv[i] == "-x":
             posix = True
+        elif argv[i] == "-p":
+            i += 1
+            first.append(argv[i])
         elif argv[i] == "-f":
             i += 1
             prefix = argv[i]
@@ -42,8 +47,8 @@ def main(argv):
         i += 1
     prog = argv[i + 1:]
     if not prog:
-        sys.exit("usage: sigblock.py [-x] [-f prefix] [-c cmd]... -- prog [args]")
-    libs = [PLIB + "/fiu_run_preload.so"] + ([PLIB + "/fiu_posix_preload.so"] if posix else [])
+        sys.exit("usage: sigblock.py [-x] [-p lib] [-f prefix] [-c cmd]... -- prog [args]")
+    libs = first + [PLIB + "/fiu_run_preload.so"] + ([PLIB + "/fiu_posix_preload.so"] if posix else [])
     os.environ["LD_PRELOAD"] = " ".join(libs)
     os.environ["FIU_CTRL_FIFO"] = prefix if prefix is not None else "/tmp/fiu-ctrl"
     os.environ["FIU_ENABLE"] = "\n".join(cmds)

@@ -22,8 +22,9 @@ import random
 import threading
 import time
 
-from fclib import Fail, seq_received
+from fclib import Fail
 from fixture import Fx
+from harness.client import seq_received
 import runner
 
 # name, failinfo (preload errno), highest probability used

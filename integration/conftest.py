@@ -19,11 +19,14 @@ import tempfile
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.join(HERE, "lib"))     # the harness package
 
-from chatclient import ChatClient  # noqa: E402
-from serverproc import SERVER, STARTED_PIDS, Server, proc_stat  # noqa: E402
-from timescale import SCALE  # noqa: E402
+from harness.client import ChatClient  # noqa: E402
+from harness.procfs import proc_stat  # noqa: E402
+from harness.server import SERVER, STARTED, Server  # noqa: E402
+from harness.timescale import SCALE  # noqa: E402
 
 # A skip is never a pass: skipped tests not in ci/skips.allow fail the run.
 pytest_plugins = ["skipgate"]
@@ -51,7 +54,7 @@ def pytest_unconfigure(config):
 
 
 def pytest_report_header(config):
-    return "forkchatd: %s; time scale x%g (timescale.py)" % (SERVER, SCALE)
+    return "forkchatd: %s; time scale x%g (harness/timescale.py)" % (SERVER, SCALE)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -131,7 +134,7 @@ def user(connect):
 def pytest_sessionfinish(session, exitstatus):
     """Last resort: SIGKILL any forkchatd we started that is still alive."""
     session.config._forkchat_failed = exitstatus != 0
-    for pid in STARTED_PIDS:
+    for pid in STARTED:
         st = proc_stat(pid)
         if st is None or st[0] == "Z":
             continue

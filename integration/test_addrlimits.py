@@ -13,7 +13,7 @@ tests that need limits on those addresses pass --exempt none.
 import re
 import time
 
-from serverproc import wait_until
+from harness.timescale import wait_until
 
 HELLO = r"HELLO forkchatd/\S+( .*)?"
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from serverproc import SERVER, free_port
+from harness.procfs import free_port
+from harness.server import SERVER
 
 
 def run(args, tmp_path, timeout=10):

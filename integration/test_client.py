@@ -14,7 +14,9 @@ import threading
 import pexpect
 import pytest
 
-from serverproc import CLIENT, children_of, scaled, wait_gone, wait_until
+from harness.procfs import children, wait_gone
+from harness.server import CLIENT
+from harness.timescale import scaled, wait_until
 
 
 def client_env(color):
@@ -45,7 +47,7 @@ class Pty:
         return self.out.getvalue()
 
     def kids(self):
-        return children_of(self.child.pid)
+        return children(self.child.pid)
 
     def wait_exit(self, timeout=5):
         self.child.expect(pexpect.EOF, timeout=scaled(timeout))

@@ -15,7 +15,8 @@ import unicodedata
 
 import pytest
 
-from serverproc import CLIENT, wait_until
+from harness.server import CLIENT
+from harness.timescale import wait_until
 from tmuxterm import Term, client_argv
 
 NICK = "하늘"

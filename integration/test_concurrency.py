@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from chatclient import ChatClient, connect_many, exchange, pump_all
-from serverproc import scaled
+from harness.client import ChatClient, connect_many, exchange, pump_all
+from harness.timescale import scaled
 
 
 def race_for_nick(port, nicks):

@@ -18,8 +18,9 @@ import time
 
 import pytest
 
-from chatclient import connect_many, exchange
-from serverproc import free_port, scaled, wait_until
+from harness.client import connect_many, exchange
+from harness.server import Redis
+from harness.timescale import scaled, wait_until
 
 pytestmark = [pytest.mark.federation,
               pytest.mark.skipif(shutil.which("redis-server") is None,
@@ -28,40 +29,6 @@ pytestmark = [pytest.mark.federation,
 # The server's --nick-ttl: tests tell "released at once" (< TTL/2) from
 # "released by the TTL", so it grows with the build's slowness (timescale.py).
 NICK_TTL = round(scaled(6))
-
-
-class Redis:
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.port = None
-        self.proc = None
-
-    def start(self, port=None):
-        self.port = port or free_port()
-        self.log = open(os.path.join(self.workdir, "redis-%d.log" % self.port), "ab")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
-            cwd=self.workdir)
-        wait_until(self.ping, timeout=10, what="redis-server answering PING")
-        return self
-
-    def ping(self):
-        r = subprocess.run(["redis-cli", "-p", str(self.port), "PING"],
-                           capture_output=True, text=True)
-        return r.stdout.strip() == "PONG"
-
-    def cli(self, *args):
-        return subprocess.run(["redis-cli", "-p", str(self.port)] + list(args),
-                              capture_output=True, text=True).stdout.strip()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        self.proc = None
-        self.log.close()
 
 
 @pytest.fixture
@@ -362,7 +329,7 @@ def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
     gil.expect_exact("OK JOIN den")
     wait_presence(a, ["gus", "hal", "ivy", "gil"])
     t_kill = time.monotonic()
-    hubs[2].send_signal(signal.SIGKILL)
+    hubs[2].signal(signal.SIGKILL)
     a.send("still here")
     b.expect_exact("MSG lobby gus still here")
     # The dead hub's nick stays taken until its key expires, then is free:
@@ -586,32 +553,56 @@ def test_300_clients_over_3_hubs_in_one_room_exactly_once_in_order(hubs):
                 c.close()
 
 
-def test_redis_restart_loses_no_acknowledged_event(hubs, redis, user):
+def test_redis_restart_loses_no_acknowledged_event(redis, server_factory, user):
     """Redis without persistence restarts after it acknowledged events that
     a hub had not read yet: the sender's hub sees a new run_id and sends
-    the events it keeps again; the reader gets each exactly once."""
+    the events it keeps again (BRIDGE_RETAIN, 8 MiB); the reader gets each
+    exactly once, in order, byte for byte.  About 3 MiB (1600 messages of
+    1900 B): with BRIDGE_RETAIN cut to 64 KiB the reader's first one was
+    number 1567 (only the last 64 KiB were kept)."""
+    hubs = [server_factory(["--redis", "127.0.0.1:%d" % redis.port, "--hub-id", "hub%d" % i,
+                            "--nick-ttl", str(NICK_TTL), "--max-backlog", str(64 << 20)],
+                           name="hub%d" % i) for i in range(2)]
+    for h in hubs:
+        h.wait_log(r"federation: connected to redis", timeout=10)
     a = user("ada", hubs[0].port)
     b = user("bea", hubs[1].port)
     wait_presence(b, ["ada", "bea"])
+    n, size = 1600, 1900
+
+    def line(i):
+        unit = "kept.%d:" % i
+        return "kept %d %s" % (i, (unit * (size // len(unit) + 1))[:size])
     pid = int(hubs[1].wait_log(r"federation: bridge pid=(\d+)").group(1))
     os.kill(pid, signal.SIGSTOP)        # hub1 reads nothing for a while
     try:
-        for i in range(5):
-            a.send("kept %d" % i)
+        for i in range(n):
+            a.send(line(i))
         # Redis has them (hub0's outbox is empty), hub1 has not read them
-        wait_until(lambda: a.stats()["fed_unacked"] == 0, timeout=5, interval=0.05,
+        wait_until(lambda: a.stats()["fed_unacked"] == 0, timeout=30, interval=0.1,
                    what="hub0's events acknowledged")
+        assert a.stats()["fed_events_out"] >= n
+        b.assert_silent(0.3)
         port = redis.port
         redis.stop()                    # no persistence: the stream is gone
         redis.start(port)
     finally:
         os.kill(pid, signal.SIGCONT)
     hubs[0].wait_log(r"federation: redis restarted \(run_id .*\): sending again", timeout=15)
-    for i in range(5):
-        b.expect_exact("MSG lobby ada kept %d" % i, timeout=15)
+    got, other = 0, []
+    while got < n:
+        x = b.readline(timeout=30)
+        if x.startswith("MSG lobby ada "):
+            if x != "MSG lobby ada " + line(got):
+                pytest.fail("message %d: got %r" % (got, x[:60]))
+            got += 1
+        else:
+            other.append(x)
+    assert not [x for x in other if x.startswith(("MSG", "NOTICE"))], other[:3]
     a.send("after")
     b.expect_exact("MSG lobby ada after")
     b.assert_silent(0.3)                # nothing twice
+    assert b.stats()["fed_events_lost"] == 0
 
 
 def xadd_raw(redis, value, field=b"e"):

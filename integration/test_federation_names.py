@@ -5,7 +5,7 @@ refused by the Redis claim, a lookalike room on another hub exists, and a
 whisper or /join typed in another form finds the one name.  Uses the redis
 and hubs fixtures of test_federation.py."""
 
-from serverproc import wait_until
+from harness.timescale import wait_until
 from test_federation import hubs, redis, wait_presence  # fixtures
 
 __all__ = ["hubs", "redis"]

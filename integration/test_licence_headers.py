@@ -4,7 +4,7 @@ LICENSE holds the text; docs/packaging/copyright the Debian form."""
 
 import subprocess
 
-from serverproc import ROOT
+from harness.server import ROOT
 
 SPDX = "SPDX-License-Identifier: BSD-3-Clause"
 KINDS = (".c", ".h", ".py", ".sh", ".mk")

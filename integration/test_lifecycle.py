@@ -11,8 +11,9 @@ import subprocess
 
 import pytest
 
-from serverproc import (SERVER, free_port, is_listening, proc_stat,
-                        today_log_names, wait_gone, wait_until)
+from harness.procfs import free_port, is_listening, proc_stat, wait_gone
+from harness.server import SERVER, today_log_names
+from harness.timescale import wait_until
 
 
 def test_daemon_mode_writes_pid_file_and_dated_log(server_factory, connect):
@@ -71,7 +72,7 @@ def test_graceful_shutdown_in_foreground_exits_0(server_factory, connect, sig, n
     srv = server_factory()
     a = connect(srv.port).register("alice")
     kids = dict(srv.children())
-    srv.send_signal(sig)
+    srv.signal(sig)
     got = a.expect_closed(timeout=7)
     assert got and got[-1].startswith("BYE SHUTDOWN"), got
     srv.proc.wait(7)
@@ -125,7 +126,7 @@ def test_sighup_reopens_log(server_factory, connect):
     srv.wait_log(r"listening on")
     [path] = srv.log_files()
     os.rename(path, path + ".old")
-    srv.send_signal(signal.SIGHUP)
+    srv.signal(signal.SIGHUP)
     wait_until(lambda: os.path.exists(path), 5, what="new log file after SIGHUP")
     connect(srv.port).register("afterhup")
     wait_until(lambda: "register slot" in open(path).read(), 5, what="new lines in new log")

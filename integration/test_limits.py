@@ -7,7 +7,7 @@ import math
 import re
 import time
 
-from timescale import scaled
+from harness.timescale import scaled
 
 
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pexpect
 
-from serverproc import scaled
+from harness.timescale import scaled
 
 NC = shutil.which("nc") or "/usr/bin/nc"
 

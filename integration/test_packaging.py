@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from serverproc import ROOT, SERVER
+from harness.server import ROOT, SERVER
 
 BUILD = ROOT / "build"
 MAN = ROOT / "docs" / "man"
@@ -308,8 +308,9 @@ def test_unit_syscall_filter_allows_every_syscall_the_server_makes(tmp_path):
     allowed = expand("@system-service") - expand("@privileged")
     assert len(allowed) > 100, "systemd-analyze syscall-filter gave %d calls" % len(allowed)
 
-    from chatclient import ChatClient
-    from serverproc import free_port, is_listening, wait_until
+    from harness.client import ChatClient
+    from harness.procfs import free_port, is_listening
+    from harness.timescale import wait_until
     import signal
     port, trace, pidfile = free_port(), tmp_path / "trace", tmp_path / "pid"
     p = subprocess.Popen(["strace", "-f", "-qq", "-o", str(trace), str(SERVER), "-f",

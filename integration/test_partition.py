@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from serverproc import wait_until
-from timescale import scaled
-from test_federation import Redis, wait_presence  # noqa: F401 (fixtures are ours)
+from harness.server import Redis
+from harness.timescale import scaled, wait_until
+from test_federation import wait_presence
 
 pytestmark = [pytest.mark.federation]
 
@@ -211,7 +211,7 @@ def test_dead_hub_users_part_with_hub_lost(hubs, user):
     gil.drain(0.2)
     hal.drain(0.2)
     t0 = time.monotonic()
-    hubs[2].send_signal(signal.SIGKILL)
+    hubs[2].signal(signal.SIGKILL)
     gil.expect_exact("PART Den ivy hub-lost", timeout=NICK_TTL + 10)
     took = time.monotonic() - t0
     hal.expect_exact("PART lobby ian hub-lost", timeout=5)

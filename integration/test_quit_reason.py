@@ -5,7 +5,7 @@ read correctly in the singular ("within 1 second")."""
 
 import re
 
-from serverproc import wait_until
+from harness.timescale import wait_until
 
 
 def test_quit_reason_reaches_part_line_and_log(user, server):

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from chatclient import ChatClient
-from serverproc import fd_count, vm_rss_kb, wait_until
+from harness.client import ChatClient
+from harness.procfs import fd_count, rss_kb
+from harness.timescale import wait_until
 
 
 def cycle(port, i, how):
@@ -45,7 +46,7 @@ def test_500_cycles_leak_no_fds_memory_or_zombies(server, user):
     wait_until(lambda: len(server.children()) == 1 and not server.zombies(), 10,
                what="warm-up children reaped")
     fds0 = fd_count(server.pid)
-    rss0 = vm_rss_kb(server.pid)
+    rss0 = rss_kb(server.pid)
     t0 = time.monotonic()
     for i in range(500):
         cycle(server.port, 100 + i, kinds[i % 4])
@@ -54,7 +55,7 @@ def test_500_cycles_leak_no_fds_memory_or_zombies(server, user):
                and fd_count(server.pid) == fds0, 10,
                what="fd count back to %d (now %d), children %r, zombies %r" % (
                    fds0, fd_count(server.pid), server.children(), server.zombies()))
-    rss1 = vm_rss_kb(server.pid)
+    rss1 = rss_kb(server.pid)
     assert rss1 - rss0 <= 1024, "parent RSS grew from %d kB to %d kB" % (rss0, rss1)
     # the watcher is still served and saw every registered cycle come and go
     watcher.skipped = []

@@ -5,8 +5,8 @@ commands before registration and unknown commands (PROTOCOL.md "Session")."""
 import re
 import time
 
-from chatclient import ChatClient
-from serverproc import scaled
+from harness.client import ChatClient
+from harness.timescale import scaled
 
 
 def test_hello_is_first_line_with_version(connect):

@@ -1,15 +1,18 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Slow consumer (PROTOCOL.md "Disconnect reasons", DESIGN.md section 1): a
-client that stops reading is cut once its backlog passes --max-backlog, the
-reason is logged, and nobody else slows down or loses anything."""
+"""Slow consumer (PROTOCOL.md "Slow consumers and flow control"): a client
+that stops reading is cut once its backlog has passed the high-water mark
+(--max-backlog / 4) and it has drained nothing for the stall time (3 s); the
+reason is logged; meanwhile its room is paced (its senders are paused), and
+nobody else loses anything.  Bursts to readers that keep reading:
+test_flow_control.py."""
 
 import re
 import time
 
 import pytest
 
-from chatclient import pump_all
-from serverproc import scaled
+from harness.client import pump_all
+from harness.timescale import scaled
 
 PAYLOAD = "p" * 1000
 
@@ -39,6 +42,8 @@ def test_slow_consumer_is_cut_and_others_get_everything(server_factory, connect)
 
     # Paced: each 20 kB batch waits until the observer has read it, so the
     # observer is a client that keeps up; only the victim stops reading.
+    # While the victim holds the room (3 s stall, found on the parent's 1 s
+    # tick at worst) the sender is paused, so a batch may wait that long.
     sent = 0
     cut_at = None
     deadline = time.monotonic() + scaled(40)
@@ -47,7 +52,7 @@ def test_slow_consumer_is_cut_and_others_get_everything(server_factory, connect)
         sender.send_lines(["%d %s" % (sent + k, PAYLOAD) for k in range(20)])
         sent += 20
         t0 = time.monotonic()
-        while len(got) < sent and time.monotonic() - t0 < scaled(2):
+        while len(got) < sent and time.monotonic() - t0 < scaled(2) + 6:
             drain_observer(0.2)
         assert len(got) == sent, "observer stalled at %d of %d; log tail %r" % (
             len(got), sent, srv.log()[-400:])
@@ -67,12 +72,12 @@ def test_slow_consumer_is_cut_and_others_get_everything(server_factory, connect)
     # the victim's connection ends (possibly after buffered lines and a BYE)
     victim.keep_history = False
     t0 = time.monotonic()
-    while not victim.closed and time.monotonic() - t0 < scaled(10):
+    while not victim.eof and time.monotonic() - t0 < scaled(10):
         pump_all([victim], 0.5)
         tail = victim.lines[-3:]
         victim.lines.clear()
         victim.lines.extend(tail)
-    assert victim.closed, "server did not close the slow consumer's socket"
+    assert victim.eof, "server did not close the slow consumer's socket"
     for line in victim.lines:
         assert line.startswith(("MSG ", "BYE SLOW_CONSUMER", "JOIN ", "PART ")), line
     # the sender was never disturbed, and the nick is free again
@@ -110,9 +115,8 @@ def test_unpaced_burst_within_the_backlog_reaches_a_reading_client_promptly(serv
     """600 kB sent back to back in 100-line bursts while the observer keeps
     reading: nothing may stall (a sender's child that stopped reading its
     socket because the parent was behind must resume without a new SIGIO),
-    and a reader whose backlog stays under --max-backlog (default 1 MiB)
-    is not cut.  (A burst that outruns the reader by more than the backlog
-    does cut it: PROTOCOL.md, SLOW_CONSUMER.)"""
+    and a reader that keeps reading is not cut.  (A burst that outruns the
+    reader paces the sender instead: test_flow_control.py.)"""
     srv = server_factory([])
     observer = connect(srv.port).register("observer")
     sender = connect(srv.port).register("sender")
@@ -132,7 +136,7 @@ def test_unpaced_burst_within_the_backlog_reaches_a_reading_client_promptly(serv
         sender.send_lines(["%d %s" % (b * 100 + k, PAYLOAD) for k in range(100)])
         take(0)
     t0 = time.monotonic()
-    while len(seqs) < n and time.monotonic() - t0 < scaled(3) and not observer.closed:
+    while len(seqs) < n and time.monotonic() - t0 < scaled(3) and not observer.eof:
         take(0.5)
     assert "nick=observer reason=slow-consumer" not in srv.log(), "a reading client was cut"
     assert seqs == list(range(n)), "observer got %d of %d within 3 s of the last send" % (

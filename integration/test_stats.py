@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from serverproc import wait_until
+from harness.timescale import wait_until
 
 NAMES = ["uptime_s", "clients", "users", "rooms", "messages_in", "lines_out",
          "deliveries", "slow_consumer_cuts", "fanout_p50_us", "fanout_p99_us",

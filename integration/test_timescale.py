@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""timescale.py: the factor every deadline of the harness is multiplied by
+"""harness/timescale.py: the factor every deadline of the harness is multiplied by
 (a slow build must not turn a wait into a verdict; ci/README.md)."""
 
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import timescale
+from harness import timescale
 
 HERE = Path(__file__).resolve().parent
 
@@ -61,7 +61,7 @@ def test_helpers_and_pytest_timeout_follow_the_scale(tmp_path):
     t = tmp_path / "test_probe.py"
     t.write_text(
         "import pytest\n"
-        "from serverproc import scaled, wait_until\n"
+        "from harness.timescale import scaled, wait_until\n"
         "def test_default(request):\n"
         "    assert scaled(2) == 8\n"
         "    assert request.node.get_closest_marker('timeout').args[0] == 240\n"
@@ -70,7 +70,8 @@ def test_helpers_and_pytest_timeout_follow_the_scale(tmp_path):
         "    assert request.node.get_closest_marker('timeout').args[0] == 120\n")
     conf = (HERE / "conftest.py").read_text()
     (tmp_path / "conftest.py").write_text(
-        "import sys\nsys.path.insert(0, %r)\n" % str(HERE) + conf)
+        "import sys\nsys.path.insert(0, %r)\n" % str(HERE) +
+        conf.replace('os.path.join(HERE, "lib")', repr(str(HERE / "lib"))))
     (tmp_path / "pytest.ini").write_text("[pytest]\ntimeout = 60\n")
     env = {"FORKCHAT_TIME_SCALE": "4", "PATH": "/usr/bin:/bin"}
     r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from chatclient import ChatClient
-from serverproc import SERVER, Server, free_port, wait_until
+from harness.client import ChatClient
+from harness.procfs import free_port
+from harness.server import SERVER, Server
+from harness.timescale import wait_until
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="--user needs root to switch users")
 
@@ -99,7 +101,7 @@ def test_user_sighup_reopens_log_after_dropping_root(user_server):
     old = Path(srv.log_files()[0])
     rotated = old.with_name(old.name + ".1")
     old.rename(rotated)                           # what logrotate does
-    srv.send_signal(signal.SIGHUP)
+    srv.signal(signal.SIGHUP)
     wait_until(lambda: old.exists() and "log reopened (SIGHUP)" in old.read_text(),
                5.0, what="a new log file after SIGHUP")
     assert old.stat().st_uid == pw.pw_uid

@@ -15,7 +15,9 @@ import subprocess
 import tempfile
 import time
 
-from serverproc import CLIENT, STARTED_PIDS, is_gone, wait_until
+from harness.procfs import is_gone
+from harness.server import CLIENT, STARTED
+from harness.timescale import wait_until
 
 TMUX = "tmux"
 
@@ -41,7 +43,7 @@ class Term:
                    "-y", str(height), cmd)
         self.target = name
         self.pid = int(self._tmux("display-message", "-p", "-t", name, "#{pid}").strip())
-        STARTED_PIDS.add(self.pid)
+        STARTED.add(self.pid)
         self._tmux("set-option", "-t", name, "remain-on-exit", "on")
         self.pane_pid = int(self._tmux("display-message", "-p", "-t", name,
                                        "#{pane_pid}").strip())

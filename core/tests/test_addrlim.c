@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_addrlim.c - unit tests for core/addrlim.c: address groups (IPv4
+ * test_addrlim.c - unit tests for core/server/addrlim.c: address groups (IPv4
  * alone, IPv4-mapped IPv6 as IPv4, IPv6 by /64), network parsing and
  * matching, the per-group table (including deletion inside long probe runs,
  * checked against a plain array model), and the refusal log limit.
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "addrlim.h"
+#include "server/addrlim.h"
 
 static struct addr16
 addr(const char *s)

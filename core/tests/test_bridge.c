@@ -20,7 +20,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "../bridge.c"
+#include "../fed/bridge.c"
 
 static struct bridge_cfg cfg;
 static struct bridge br;

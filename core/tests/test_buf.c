@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_buf.c - unit tests for core/buf.c: append, reserve/commit, consume,
+ * test_buf.c - unit tests for core/lib/buf.c: append, reserve/commit, consume,
  * reset, growth by doubling from 4 KiB, lazy memmove compaction, release
  * of large idle buffers, and failures that leave the buffer unchanged.
  *
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "lib/buf.h"
 
 #define MIN_CAP  4096        /* BUF_MIN in buf.c */
 #define KEEP_CAP (64 * 1024) /* BUF_KEEP in buf.c */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_chat.c - unit tests for core/chat.c, the whole chat state machine,
+ * test_chat.c - unit tests for core/chat/chat.c, the whole chat state machine,
  * driven through struct chat_io with a fake send/close that records the
  * lines queued for every slot.  Every test asserts the exact lines each
  * slot received (docs/PROTOCOL.md), so a missing, extra, duplicated or
@@ -20,8 +20,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "chat.h"
-#include "utf8.h"
+#include "chat/chat.h"
+#include "lib/utf8.h"
 
 #define NSLOT     8
 #define MAXLINES  64
@@ -1876,7 +1876,7 @@ fake_stats(void *ctx, struct stats_item *it, size_t max)
 static void
 hooks_on(struct chat *c)
 {
-	struct chat_hooks h = { fake_message, fake_stats, NULL };
+	struct chat_hooks h = { fake_message, fake_stats, NULL, NULL };
 
 	memset(&hook_rec, 0, sizeof(hook_rec));
 	chat_set_hooks(c, &h);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_chatfed.c - unit tests for the chat's federation half, chatfed.c
- * (chat_set_fed and chat_fed_*): the hooks a room-wide line and a
+ * test_chatfed.c - unit tests for the chat with federation: chat_set_fed
+ * and chat_fed_claimed (chat.c), the chat_fed_* entry points (chatfed.c)
+ * and other hubs' snapshots (remote.c), through chat.h: the hooks a room-wide line and a
  * registration call, the pending claim (lines held, then answered in order;
  * refused; client gone before the answer), remote room lines and whispers,
  * presence snapshots merged into /list and /users, remote-only rooms for
@@ -18,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
+#include "chat/chat.h"
 
 /* malloc(n) fails for n >= fail_from (0: never); linked with --wrap. */
 static size_t fail_from;

@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "edit.h"
-#include "render.h"
-#include "utf8.h"
+#include "client/edit.h"
+#include "client/render.h"
+#include "lib/utf8.h"
 
 static struct edit ed;
 

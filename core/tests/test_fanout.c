@@ -1,18 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_fanout.c - unit tests for the parent's output side, fanout.c: lines
- * queued per slot reach the child's pipe whole and in order with one
- * SIGUSR2 per child per turn; what a full pipe refuses waits in the
+ * queued per slot reach the child's pipe whole and in order with one write
+ * per child per turn (the write raises the child's SIGUSR2: no kill); what a full pipe refuses waits in the
  * backlog (the slot is counted in nbacklog) and is retried; a backlog past
  * --max-backlog (not at it) cuts the slot as a slow consumer, told through
  * SIGTERM's si_value; a lost line (append failed) cuts it as an error; a
- * closing slot is flushed, then its pipe closed; a child gone (EPIPE) is
+ * closing slot is flushed, then its pipe closed and the child told with
+ * SIGUSR1 (read on to the EOF); a child gone (EPIPE) is
  * closed down without a cut; after BYE SHUTDOWN nothing more is queued;
- * the dirty list grows past its first capacity.
+ * the dirty list grows past its first capacity; a cut is reported through
+ * the cut callback only after the pass over the dirty list (the other
+ * dirty slots are written by then), and what the callback queues goes out
+ * on the same flush.
  *
  * Seams (WRAP_test_fanout): kill and sigqueue are recorded, not sent (the
- * pids are fake); chat_nick and chat_disconnect stand in for the chat;
- * buf_append can be made to fail.  The pipes are real, non-blocking, with
+ * pids are fake); writes to the pipes are counted; buf_append can be made
+ * to fail.  The pipes are real, non-blocking, with
  * their capacity set to one page.
  */
 #include <stdarg.h>
@@ -28,19 +32,26 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server_int.h"
+#include "lib/buf.h"
+#include "server/fanout.h"
 
 #define NSLOT    40
 #define PIPE_CAP 4096
 #define PID0     900000 /* fake child pids: PID0 + slot */
 
 static struct {
-	int kills[NSLOT];    /* SIGUSR2 per slot */
+	int wakes[NSLOT];    /* writes that put bytes in the pipe (SIGUSR2) */
+	int eofs[NSLOT];     /* SIGUSR1 after closing the pipe */
 	int sigq[NSLOT];     /* SIGTERM via sigqueue per slot */
 	int sigq_why[NSLOT]; /* its si_value */
-	int disc[NSLOT];     /* chat_disconnect per slot */
-	int other_signals;   /* anything else: a bug */
-	int fail_append;     /* buf_append fails while set */
+	int disc[NSLOT];     /* cut callback per slot */
+	int disc_why[NSLOT]; /* its reason */
+	size_t disc_backlog[NSLOT];
+	int peek_slot;     /* the callback reads this slot's pipe... */
+	size_t peeked;     /* ...and how many bytes it held then */
+	int part_slot;     /* the callback queues a line for this slot */
+	int other_signals; /* anything else: a bug */
+	int fail_append;   /* buf_append fails while set */
 } rec;
 
 int
@@ -48,11 +59,26 @@ __wrap_kill(pid_t pid, int sig)
 {
 	int slot = (int)pid - PID0;
 
-	if (slot >= 0 && slot < NSLOT && sig == SIGUSR2)
-		rec.kills[slot]++;
+	if (slot >= 0 && slot < NSLOT && sig == SIGUSR1)
+		rec.eofs[slot]++;
 	else
 		rec.other_signals++;
 	return 0;
+}
+
+static int wfd[NSLOT]; /* write ends, to count the writes per slot */
+
+ssize_t __real_write(int fd, const void *p, size_t n);
+ssize_t
+__wrap_write(int fd, const void *p, size_t n)
+{
+	ssize_t r = __real_write(fd, p, n);
+	int i;
+
+	for (i = 0; r > 0 && i < NSLOT; i++)
+		if (wfd[i] == fd)
+			rec.wakes[i]++;
+	return r;
 }
 
 int
@@ -68,19 +94,6 @@ __wrap_sigqueue(pid_t pid, int sig, const union sigval v)
 	return 0;
 }
 
-const char *
-__wrap_chat_nick(const struct chat *c, int slot)
-{
-	return "nick";
-}
-
-void
-__wrap_chat_disconnect(struct chat *c, int slot, const char *reason)
-{
-	if (slot >= 0 && slot < NSLOT)
-		rec.disc[slot]++;
-}
-
 int __real_buf_append(struct buf *b, const void *p, size_t n);
 int
 __wrap_buf_append(struct buf *b, const void *p, size_t n)
@@ -90,10 +103,26 @@ __wrap_buf_append(struct buf *b, const void *p, size_t n)
 	return __real_buf_append(b, p, n);
 }
 
-static struct server_opts o;
-static struct server s;
-static struct client cl[NSLOT];
+static struct fanout *f;
 static int rfd[NSLOT]; /* read ends: what each "child" receives */
+
+static size_t drain(int i, char *out, size_t max);
+
+/* The server's cut handler: records, peeks, queues a PART line. */
+static void
+on_cut(void *ctx, int slot, enum ipc_abort why, size_t backlog)
+{
+	char got[256];
+
+	assert_ptr_equal(ctx, &rec);
+	rec.disc[slot]++;
+	rec.disc_why[slot] = (int)why;
+	rec.disc_backlog[slot] = backlog;
+	if (rec.peek_slot >= 0)
+		rec.peeked = drain(rec.peek_slot, got, sizeof(got));
+	if (rec.part_slot >= 0)
+		fanout_send(f, rec.part_slot, "PART r x\n", 9);
+}
 
 /* Slot i gets a fresh non-blocking pipe of PIPE_CAP bytes. */
 static void
@@ -104,32 +133,22 @@ open_slot(int i)
 	assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 	assert_true(fcntl(p[1], F_SETPIPE_SZ, PIPE_CAP) >= PIPE_CAP);
 	rfd[i] = p[0];
-	cl[i].fd = p[1];
-	cl[i].pid = PID0 + i;
-	cl[i].state = CL_ACTIVE;
+	wfd[i] = p[1];
+	fanout_open(f, i, PID0 + i, p[1]);
 }
 
 static int
 setup(void **state)
 {
+	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut, NULL };
 	int i;
 
 	memset(&rec, 0, sizeof(rec));
-	memset(&s, 0, sizeof(s));
-	memset(cl, 0, sizeof(cl));
-	o.max_clients = NSLOT;
-	o.max_backlog = 8192;
-	s.o = &o;
-	s.cl = cl;
-	s.dirtycap = 4; /* small, so that growing it is exercised */
-	s.dirty = calloc((size_t)s.dirtycap, sizeof(int));
-	s.woken = calloc(NSLOT, sizeof(int));
-	assert_non_null(s.dirty);
-	assert_non_null(s.woken);
-	for (i = 0; i < NSLOT; i++) {
-		rfd[i] = -1;
-		cl[i].fd = -1;
-	}
+	rec.peek_slot = rec.part_slot = -1;
+	f = fanout_new(&cfg);
+	assert_non_null(f);
+	for (i = 0; i < NSLOT; i++)
+		rfd[i] = wfd[i] = -1;
 	return 0;
 }
 
@@ -138,15 +157,10 @@ teardown(void **state)
 {
 	int i;
 
-	for (i = 0; i < NSLOT; i++) {
+	for (i = 0; i < NSLOT; i++)
 		if (rfd[i] >= 0)
 			close(rfd[i]);
-		if (cl[i].fd >= 0)
-			close(cl[i].fd);
-		buf_free(&cl[i].out);
-	}
-	free(s.dirty);
-	free(s.woken);
+	fanout_free(f); /* closes the write ends */
 	return 0;
 }
 
@@ -165,11 +179,11 @@ drain(int i, char *out, size_t max)
 static void
 send_str(int slot, const char *line)
 {
-	fanout_send(&s, slot, line, strlen(line));
+	fanout_send(f, slot, line, strlen(line));
 }
 
-/* Two slots, three lines: each pipe gets its lines whole, in order, and
- * each child exactly one SIGUSR2 for the turn. */
+/* Two slots, three lines: each pipe gets its lines whole, in order, with
+ * one write (one SIGUSR2) per child for the turn, and no kill(). */
 static void
 test_lines_in_order_one_wake_per_turn(void **state)
 {
@@ -181,21 +195,20 @@ test_lines_in_order_one_wake_per_turn(void **state)
 	send_str(0, "MSG a hello\n");
 	send_str(1, "MSG a hello\n");
 	send_str(0, "MSG b second\n");
-	assert_int_equal(s.ndirty, 2); /* slot 0 listed once */
-	fanout_flush(&s);
+	fanout_flush(f);
 	n = drain(0, got, sizeof(got));
 	assert_int_equal(n, 25);
 	assert_memory_equal(got, "MSG a hello\nMSG b second\n", 25);
 	n = drain(1, got, sizeof(got));
 	assert_int_equal(n, 12);
-	assert_int_equal(rec.kills[0], 1);
-	assert_int_equal(rec.kills[1], 1);
-	assert_int_equal(s.lines_out, 3);
-	assert_int_equal(s.ndirty, 0);
-	assert_int_equal(s.nbacklog, 0);
+	assert_int_equal(rec.wakes[0], 1);
+	assert_int_equal(rec.wakes[1], 1);
+	assert_int_equal(fanout_lines_out(f), 3);
+	assert_int_equal(fanout_nbacklog(f), 0);
 	/* a turn with nothing queued wakes nobody */
-	fanout_flush(&s);
-	assert_int_equal(rec.kills[0], 1);
+	fanout_flush(f);
+	assert_int_equal(rec.wakes[0], 1);
+	assert_int_equal(rec.eofs[0] + rec.eofs[1], 0);
 	assert_int_equal(rec.other_signals, 0);
 }
 
@@ -210,26 +223,22 @@ test_backlog_then_retry_delivers_all(void **state)
 	for (i = 0; i < sizeof(line); i++)
 		line[i] = (char)('a' + i % 26);
 	open_slot(3);
-	fanout_send(&s, 3, line, sizeof(line));
-	fanout_flush(&s);
-	assert_int_equal(cl[3].backlogged, 1);
-	assert_int_equal(s.nbacklog, 1);
-	assert_int_equal(buf_used(&cl[3].out), sizeof(line) - PIPE_CAP);
-	assert_int_equal(cl[3].state, CL_ACTIVE);
+	fanout_send(f, 3, line, sizeof(line));
+	fanout_flush(f);
+	assert_int_equal(fanout_nbacklog(f), 1);
+	assert_int_equal(fanout_state(f, 3), FANOUT_ACTIVE);
 	assert_int_equal(rec.sigq[3], 0);
-	assert_int_equal(rec.kills[3], 1); /* it got bytes: woken */
+	assert_int_equal(rec.wakes[3], 1); /* it got bytes: woken */
 	/* still full: a retry writes nothing, keeps the backlog */
-	fanout_flush_backlogs(&s);
-	assert_int_equal(cl[3].backlogged, 1);
+	fanout_flush_backlogs(f);
 	n = drain(3, got, sizeof(got));
 	assert_int_equal(n, PIPE_CAP);
-	fanout_flush_backlogs(&s);
-	assert_int_equal(cl[3].backlogged, 0);
-	assert_int_equal(s.nbacklog, 0);
+	fanout_flush_backlogs(f);
+	assert_int_equal(fanout_nbacklog(f), 0);
 	n += drain(3, got + n, sizeof(got) - n);
 	assert_int_equal(n, sizeof(line));
 	assert_memory_equal(got, line, sizeof(line));
-	assert_int_equal(rec.kills[3], 2);
+	assert_int_equal(rec.wakes[3], 2);
 	assert_int_equal(rec.sigq[3], 0);
 }
 
@@ -245,30 +254,33 @@ test_slow_consumer_cut_past_max_backlog_only(void **state)
 	memset(big, 'x', sizeof(big));
 	open_slot(5);
 	open_slot(6);
-	fanout_send(&s, 5, big, PIPE_CAP + o.max_backlog); /* = max */
+	fanout_send(f, 5, big, PIPE_CAP + 8192); /* = max */
 	send_str(6, "MSG c hi\n");
-	fanout_flush(&s);
-	assert_int_equal(buf_used(&cl[5].out), o.max_backlog);
-	assert_int_equal(cl[5].state, CL_ACTIVE);
-	assert_int_equal(s.slow_cuts, 0);
+	fanout_flush(f);
+	assert_int_equal(fanout_state(f, 5), FANOUT_ACTIVE);
+	assert_int_equal(fanout_slow_cuts(f), 0);
 	send_str(5, "y"); /* one byte past the limit */
-	fanout_flush(&s);
-	assert_int_equal(cl[5].state, CL_ABORTED);
-	assert_int_equal(cl[5].fd, -1);
-	assert_int_equal(buf_used(&cl[5].out), 0);
-	assert_int_equal(cl[5].backlogged, 0);
-	assert_int_equal(s.nbacklog, 0);
-	assert_int_equal(s.slow_cuts, 1);
+	fanout_flush(f);
+	assert_int_equal(fanout_state(f, 5), FANOUT_ABORTED);
+	assert_int_equal(rec.disc_backlog[5], 8192 + 1); /* dropped */
+	assert_int_equal(rec.disc_why[5], IPC_ABORT_SLOW_CONSUMER);
+	/* its pipe is closed: what it held, then EOF */
+	assert_int_equal(drain(5, big, sizeof(big)), PIPE_CAP);
+	assert_int_equal(read(rfd[5], got, sizeof(got)), 0);
+	assert_int_equal(fanout_nbacklog(f), 0);
+	assert_int_equal(fanout_slow_cuts(f), 1);
 	assert_int_equal(rec.sigq[5], 1);
 	assert_int_equal(rec.sigq_why[5], IPC_ABORT_SLOW_CONSUMER);
 	assert_int_equal(rec.disc[5], 1);
 	/* the bystander got its line and was not cut */
 	assert_int_equal(drain(6, got, sizeof(got)), 9);
-	assert_int_equal(cl[6].state, CL_ACTIVE);
+	assert_int_equal(fanout_state(f, 6), FANOUT_ACTIVE);
 	assert_int_equal(rec.sigq[6], 0);
 	/* an aborted slot takes no more lines */
 	send_str(5, "MSG late\n");
-	assert_int_equal(buf_used(&cl[5].out), 0);
+	fanout_flush(f);
+	assert_int_equal(fanout_lines_out(f), 3);
+	assert_int_equal(rec.disc[5], 1);
 }
 
 /* A line that could not be queued is never dropped silently: the slot is
@@ -280,18 +292,17 @@ test_lost_line_cuts_as_error(void **state)
 	rec.fail_append = 1;
 	send_str(2, "MSG lost\n");
 	rec.fail_append = 0;
-	assert_int_equal(cl[2].failed, 1);
-	fanout_flush(&s);
-	assert_int_equal(cl[2].state, CL_ABORTED);
+	fanout_flush(f);
+	assert_int_equal(fanout_state(f, 2), FANOUT_ABORTED);
 	assert_int_equal(rec.sigq[2], 1);
 	assert_int_equal(rec.sigq_why[2], IPC_ABORT_ERROR);
-	assert_int_equal(s.slow_cuts, 0);
-	assert_int_equal(cl[2].failed, 0);
+	assert_int_equal(fanout_slow_cuts(f), 0);
 	assert_int_equal(rec.disc[2], 1);
 }
 
 /* Closing: the queued lines go first, then the pipe is closed (the child
- * reads EOF after the last byte) and woken; nothing is cut. */
+ * reads EOF after the last byte) and told so with SIGUSR1, which cannot
+ * merge with the write's SIGUSR2; nothing is cut. */
 static void
 test_close_flushes_then_eof(void **state)
 {
@@ -299,15 +310,15 @@ test_close_flushes_then_eof(void **state)
 
 	open_slot(4);
 	send_str(4, "BYE QUIT\n");
-	fanout_close(&s, 4);
-	assert_int_equal(cl[4].state, CL_CLOSING);
-	fanout_flush(&s);
-	assert_int_equal(cl[4].fd, -1);
+	fanout_close(f, 4);
+	assert_int_equal(fanout_state(f, 4), FANOUT_CLOSING);
+	fanout_flush(f);
 	assert_int_equal(drain(4, got, sizeof(got)), 9);
 	assert_memory_equal(got, "BYE QUIT\n", 9);
 	assert_int_equal(read(rfd[4], got, sizeof(got)), 0); /* EOF */
-	/* one wake for the bytes, one for the EOF */
-	assert_int_equal(rec.kills[4], 2);
+	/* one write for the bytes, one SIGUSR1 for the EOF */
+	assert_int_equal(rec.wakes[4], 1);
+	assert_int_equal(rec.eofs[4], 1);
 	assert_int_equal(rec.sigq[4], 0);
 }
 
@@ -321,12 +332,11 @@ test_child_gone_is_closed_not_cut(void **state)
 	close(rfd[7]);
 	rfd[7] = -1;
 	send_str(7, "MSG x\n");
-	fanout_flush(&s);
-	assert_int_equal(cl[7].fd, -1);
-	assert_int_equal(cl[7].state, CL_ACTIVE);
+	fanout_flush(f);
+	assert_int_equal(fanout_state(f, 7), FANOUT_ACTIVE);
 	assert_int_equal(rec.sigq[7], 0);
 	assert_int_equal(rec.disc[7], 0);
-	assert_int_equal(s.slow_cuts, 0);
+	assert_int_equal(fanout_slow_cuts(f), 0);
 }
 
 /* After BYE SHUTDOWN (stopping, closing) nothing more reaches the slot. */
@@ -337,13 +347,13 @@ test_nothing_after_shutdown(void **state)
 
 	open_slot(8);
 	send_str(8, "BYE SHUTDOWN\n");
-	fanout_close(&s, 8);
-	s.stopping = 1;
+	fanout_close(f, 8);
+	fanout_stopping(f);
 	send_str(8, "MSG late\n");
-	fanout_flush(&s);
+	fanout_flush(f);
 	assert_int_equal(drain(8, got, sizeof(got)), 13);
 	assert_memory_equal(got, "BYE SHUTDOWN\n", 13);
-	assert_int_equal(s.lines_out, 1);
+	assert_int_equal(fanout_lines_out(f), 1);
 }
 
 /* More dirty slots than the list's first capacity: every one flushed. */
@@ -357,13 +367,40 @@ test_dirty_list_grows(void **state)
 		open_slot(i);
 		send_str(i, "L\n");
 	}
-	assert_int_equal(s.ndirty, 20);
-	assert_true(s.dirtycap >= 20);
-	fanout_flush(&s);
+	fanout_flush(f);
 	for (i = 10; i < 30; i++) {
 		assert_int_equal(drain(i, got, sizeof(got)), 2);
-		assert_int_equal(rec.kills[i], 1);
+		assert_int_equal(rec.wakes[i], 1);
 	}
+}
+
+/*
+ * A cut is reported after the pass over the dirty list, not in the middle
+ * of it: when the callback runs, the slot listed after the cut one has its
+ * line in its pipe already.  What the callback queues for a third slot (the
+ * chat's PART lines) goes out on the same flush, with one SIGUSR2.
+ */
+static void
+test_cut_reported_after_the_pass(void **state)
+{
+	static char big[PIPE_CAP + 8192 + 1];
+	char got[64];
+
+	memset(big, 'x', sizeof(big));
+	open_slot(11);
+	open_slot(12);
+	open_slot(13);
+	rec.peek_slot = 12;
+	rec.part_slot = 13;
+	fanout_send(f, 11, big, sizeof(big)); /* one byte past the limit */
+	send_str(12, "MSG c hi\n");
+	fanout_flush(f);
+	assert_int_equal(rec.disc[11], 1);
+	assert_int_equal(rec.peeked, 9); /* slot 12 was written before */
+	assert_int_equal(drain(13, got, sizeof(got)), 9);
+	assert_memory_equal(got, "PART r x\n", 9);
+	assert_int_equal(rec.wakes[13], 1);
+	assert_int_equal(rec.wakes[12], 1);
 }
 
 int
@@ -387,6 +424,8 @@ main(void)
 		    test_nothing_after_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_dirty_list_grows, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cut_reported_after_the_pass, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

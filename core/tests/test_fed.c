@@ -28,14 +28,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "bridge.h"
-#include "buf.h"
-#include "clock.h"
-#include "fed.h"
-#include "ipc.h"
-#include "stats.h"
+#include "fed/bridge.h"
+#include "lib/buf.h"
+#include "sys/clock.h"
+#include "fed/fed.h"
+#include "fed/fedipc.h"
+#include "lib/stats.h"
 
 #define FAKE_PID 800000
 #define ORIG     "hub2/1733400000123.4242 "
@@ -134,7 +135,19 @@ __wrap_chat_fed_presence(struct chat *c, const char *hub, size_t hlen,
 {
 }
 
-static struct server_opts o;
+/* The wall clock fed_start() reads for its origin (HUB/EPOCH_MS.PID). */
+int __real_clock_gettime(clockid_t clk, struct timespec *ts);
+int
+__wrap_clock_gettime(clockid_t clk, struct timespec *ts)
+{
+	if (clk != CLOCK_REALTIME)
+		return __real_clock_gettime(clk, ts);
+	ts->tv_sec = 1733400000;
+	ts->tv_nsec = 555 * 1000000;
+	return 0;
+}
+
+static struct fed_cfg o;
 static struct chat_fed hooks;
 static struct fed *f;
 
@@ -292,6 +305,31 @@ test_dedup_per_origin(void **state)
 	assert_int_equal(stat_of("fed_malformed"), 1);
 }
 
+/* Our own events come back from the stream: never handled, not even
+ * parsed (a malformed one is not counted); an origin that only starts
+ * like ours is another hub's. */
+static void
+test_own_events_dropped_unparsed(void **state)
+{
+	char own[64], e[160];
+
+	snprintf(own, sizeof(own), "hub1/1733400000555.%d", (int)getpid());
+	snprintf(e, sizeof(e), "%s 1 M lobby MSG Lobby me mine", own);
+	event(e);
+	snprintf(e, sizeof(e), "%s x not even an event", own);
+	event(e);
+	assert_int_equal(rec.nlines, 0);
+	assert_int_equal(stat_of("fed_events_in"), 0);
+	assert_int_equal(stat_of("fed_malformed"), 0);
+	snprintf(e, sizeof(e), "%s7 1 M lobby MSG Lobby her hers", own);
+	event(e);
+	assert_int_equal(rec.nlines, 1);
+	assert_string_equal(rec.lines[0], "MSG Lobby her hers");
+	snprintf(e, sizeof(e), "%s", own); /* no space: malformed */
+	event(e);
+	assert_int_equal(stat_of("fed_malformed"), 1);
+}
+
 /* Presence (seq 0) is never a duplicate and does not reset the origin's
  * sequence: seq 2 after presence is still a duplicate of seq 2. */
 static void
@@ -444,6 +482,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_dedup_per_origin, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_own_events_dropped_unparsed, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_presence_never_duplicate, setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fedev.h"
+#include "fed/fedev.h"
 
 #define O "hub1/1733400000123.4242 "
 

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "sys/log.h"
 
 static const char *
 esc(const char *s, size_t outsz)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_name.c - unit tests for core/name.c, the name profile: what is
+ * test_name.c - unit tests for core/chat/name.c, the name profile: what is
  * refused (and which code point is named), the stored NFC form, and which
  * names share a key (case, compatibility forms, confusables) and which do
  * not.  The lookalike pairs are those of issue 12; with the hand-written
@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "name.h"
-#include "proto.h"
+#include "chat/name.h"
+#include "lib/proto.h"
 
 /* ---- helpers --------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_opts.c - unit tests for core/opts.c: defaults, every option in its
+ * test_opts.c - unit tests for core/server/opts.c: defaults, every option in its
  * short and long spelling, range limits, bad values and unknown options
  * (OPTS_USAGE with a one-line reason), --help and --version (OPTS_EXIT_OK,
  * text written to the FILE* passed as void *out), and repeated parsing.
@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "opts.h"
-#include "proto.h"
+#include "server/opts.h"
+#include "lib/proto.h"
 
 #define MAXARGS 24
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_proto.c - unit tests for core/proto.c: error names, line checks,
+ * test_proto.c - unit tests for core/lib/proto.c: error names, line checks,
  * the framer (CRLF, over-long lines
  * discarded then recovery, lines split across feeds, several lines per
  * feed, NUL bytes, early stop) and command parsing and usage rules.
@@ -15,7 +15,8 @@
 
 #include <string.h>
 
-#include "proto.h"
+#include "lib/proto.h"
+#include "lib/utf8.h"
 
 /* ---- helpers --------------------------------------------------------- */
 
@@ -213,6 +214,58 @@ test_proto_check_line_control_beats_blank(void **state)
 {
 	/* a blank line that also holds a control character is CONTROL_CHAR */
 	assert_int_equal(check_line("  \x07 "), PERR_CONTROL_CHAR);
+}
+
+/*
+ * The definition proto_check_line() must keep (its ASCII path is inlined
+ * for speed): every code point decoded by utf8_decode(), control as
+ * utf8_is_control() says, blank as utf8_is_space() says.
+ */
+static enum proto_err
+check_line_ref(const char *s, size_t len)
+{
+	size_t i = 0, n;
+	uint32_t cp;
+	int blank = 1;
+
+	while (i < len) {
+		if ((n = utf8_decode(s + i, len - i, &cp)) == 0)
+			return PERR_BAD_UTF8;
+		if (utf8_is_control(cp))
+			return PERR_CONTROL_CHAR;
+		if (!utf8_is_space(cp))
+			blank = 0;
+		i += n;
+	}
+	return blank ? PERR_EMPTY_LINE : PERR_NONE;
+}
+
+/* Every string of 1 or 2 bytes, and of 3 bytes whose first byte is ASCII
+ * or a lead byte, gets the reference's answer. */
+static void
+test_proto_check_line_matches_reference(void **state)
+{
+	char b[3];
+	unsigned x, y, z;
+
+	for (x = 0; x < 256; x++) {
+		b[0] = (char)x;
+		assert_int_equal(proto_check_line(b, 1), check_line_ref(b, 1));
+		for (y = 0; y < 256; y++) {
+			b[1] = (char)y;
+			assert_int_equal(
+			    proto_check_line(b, 2), check_line_ref(b, 2));
+		}
+	}
+	for (x = 0; x < 256; x += (x < 0x80 ? 7 : 1))
+		for (y = 0; y < 256; y++)
+			for (z = 0; z < 256; z += 3) {
+				b[0] = (char)x;
+				b[1] = (char)y;
+				b[2] = (char)z;
+				assert_int_equal(proto_check_line(b, 3),
+				    check_line_ref(b, 3));
+			}
 }
 
 /* ---- framer ---------------------------------------------------------- */
@@ -642,6 +695,7 @@ main(void)
 		cmocka_unit_test(test_proto_check_line_bad_utf8),
 		cmocka_unit_test(test_proto_check_line_control_chars),
 		cmocka_unit_test(test_proto_check_line_control_beats_blank),
+		cmocka_unit_test(test_proto_check_line_matches_reference),
 		cmocka_unit_test(test_proto_frame_single_line),
 		cmocka_unit_test(test_proto_frame_crlf_stripped),
 		cmocka_unit_test(test_proto_frame_only_one_cr_stripped),

@@ -16,8 +16,8 @@
 
 #include <string.h>
 
-#include "render.h"
-#include "utf8.h"
+#include "client/render.h"
+#include "lib/utf8.h"
 
 static char out[RENDER_OUT_MAX];
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_resp.c - unit tests for core/resp.c: command encoding, every reply
+ * test_resp.c - unit tests for core/fed/resp.c: command encoding, every reply
  * type, nested arrays (an XREAD reply), incomplete input at every prefix,
  * malformed input, the node limit and resp_skip().
  */
@@ -13,7 +13,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "resp.h"
+#include "fed/resp.h"
 
 static void
 test_resp_command(void **state)

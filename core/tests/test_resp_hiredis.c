@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_resp_hiredis.c - differential tests of core/resp.c against hiredis,
+ * test_resp_hiredis.c - differential tests of core/fed/resp.c against hiredis,
  * the reference client library (Debian libhiredis-dev, linked by this test
  * only: the server itself never links it, docs/SCALING.md).
  *
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resp.h"
+#include "fed/resp.h"
 
 #define ROUNDS    4000
 #define MAX_NODES 512

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_safefile.c - core/safefile.c against the real kernel: the links,
+ * test_safefile.c - core/sys/safefile.c against the real kernel: the links,
  * files and directories a local service user could plant where forkchatd
  * (as root) opens its log and pid file, and the directories it creates.
  * Tests that need another owner (chown) need root and are skipped, saying
@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "safefile.h"
+#include "sys/safefile.h"
 
 #define OTHER_UID 54321 /* nobody we trust */
 

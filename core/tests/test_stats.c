@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_stats.c - unit tests for core/stats.c: bucket boundaries (linear
+ * test_stats.c - unit tests for core/lib/stats.c: bucket boundaries (linear
  * below 2^STATS_SUB_BITS, then STATS_SUB buckets per power of two, the
  * whole uint64_t range), the relative bucket width, quantiles (empty,
  * single value, uniform and skewed data, never above the maximum), reset,
@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "stats.h"
+#include "lib/stats.h"
 
 static struct stats_hist h;
 

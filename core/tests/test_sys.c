@@ -2,7 +2,7 @@
 /* WRAP: -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=write -Wl,--wrap=open -Wl,--wrap=openat -Wl,--wrap=mkdir -Wl,--wrap=mkdirat -Wl,--wrap=socket -Wl,--wrap=setsockopt -Wl,--wrap=bind -Wl,--wrap=listen */
 /*
  * test_sys.c - error paths (and the main success paths) of the modules
- * that talk to the kernel: core/daemon.c, core/net.c and core/log.c.
+ * that talk to the kernel: core/sys/daemon.c, core/sys/net.c and core/sys/log.c.
  *
  * Linker seams (-Wl,--wrap, see the first line) put a fake in front of
  * each libc call.  Every fake passes through to the real call unless the
@@ -37,9 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
-#include "log.h"
-#include "net.h"
+#include "sys/daemon.h"
+#include "sys/log.h"
+#include "sys/net.h"
 
 /* ---- seams ----------------------------------------------------------- */
 

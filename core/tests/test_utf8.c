@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * test_utf8.c - unit tests for core/utf8.c: strict decoding (overlongs,
+ * test_utf8.c - unit tests for core/lib/utf8.c: strict decoding (overlongs,
  * surrogates, out-of-range and truncated sequences), validation, counting,
  * encoding round trips and control/space classification.  Case folding
  * is name.c's (libunistring, ICU): core/tests/test_name.c.
@@ -15,7 +15,7 @@
 
 #include <string.h>
 
-#include "utf8.h"
+#include "lib/utf8.h"
 
 /* Decode s (a C string literal), expecting n bytes and code point want. */
 static void

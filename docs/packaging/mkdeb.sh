@@ -9,7 +9,7 @@
 # maintainer scripts that only tell systemd about the unit (the service is
 # not enabled or started by installing), and a control file whose Depends
 # comes from dpkg-shlibdeps (libc6; forkchatd also links libunistring and
-# ICU for the name profile, core/name.c).
+# ICU for the name profile, core/chat/name.c).
 # Environment: VERSION (e.g. 1.0-1), ARCH (e.g. amd64).
 set -eu
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * fuzz_chat.c - libFuzzer target for the chat state machine (core/chat.c).
+ * fuzz_chat.c - libFuzzer target for the chat state machine (core/chat/chat.c).
  *
  * The input is a script for a chat with 8 slots and small limits.  Its
  * first byte picks the limits; then each operation is one byte (slot in
@@ -31,10 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
-#include "name.h"
-#include "proto.h"
-#include "utf8.h"
+#include "chat/chat.h"
+#include "chat/name.h"
+#include "lib/proto.h"
+#include "lib/utf8.h"
 #include "fuzz_util.h"
 
 #define NSLOTS		8

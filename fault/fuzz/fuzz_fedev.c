@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_fedev.c - libFuzzer target for the federation event parser
- * (core/fedev.c) and what the parent does with the events it accepts
- * (core/chatfed.c), as fed.c's handle_event() does (issue 12: nothing
+ * (core/fed/fedev.c) and what the parent does with the events it accepts
+ * (core/chat/chatfed.c), as fed.c's handle_event() does (issue 12: nothing
  * read from Redis is trusted).
  *
  * The input is a list of stream entry values, each [len 2, big-endian]
@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat.h"
-#include "fedev.h"
-#include "proto.h"
+#include "chat/chat.h"
+#include "fed/fedev.h"
+#include "lib/proto.h"
 #include "fuzz_util.h"
 
 #define NSLOTS 4

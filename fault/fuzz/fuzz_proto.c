@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_proto.c - libFuzzer target for the framer, the line validator and
- * the command parser (core/proto.c, core/utf8.c).
+ * the command parser (core/lib/proto.c, core/lib/utf8.c).
  *
  * The input is split in two: the first bytes choose the framer's limit
  * and how the rest is cut into pieces; the rest is the byte stream a
@@ -19,9 +19,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "name.h"
-#include "proto.h"
-#include "utf8.h"
+#include "chat/name.h"
+#include "lib/proto.h"
+#include "lib/utf8.h"
 #include "fuzz_util.h"
 
 /* ---- reference model ---------------------------------------------------- */
@@ -228,7 +228,7 @@ check_parse(const char *s, size_t len)
 	}
 }
 
-/* The name profile (core/name.c): what it accepts, and its key. */
+/* The name profile (core/chat/name.c): what it accepts, and its key. */
 static void
 check_name(const char *s, size_t len)
 {

@@ -83,7 +83,7 @@ fz_trace(void)
 }
 
 /*
- * Known bug KB1 (fixed by core/name.c; no target calls this any more):
+ * Known bug KB1 (fixed by core/chat/name.c; no target calls this any more):
  * utf8_fold(U+0178 LATIN CAPITAL LETTER Y WITH DIAERESIS) returned U+0179,
  * so the fold was not idempotent and "Ÿ" did not clash with "ÿ".
  */

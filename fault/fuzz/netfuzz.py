@@ -38,7 +38,7 @@ import time
 HOST = "127.0.0.1"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # seconds for a /list reply to the control client (x the build's time scale,
-# integration/timescale.py).  A liveness bound: a hang never answers.  5 s
+# integration/lib/harness/timescale.py).  A liveness bound: a hang never answers.  5 s
 # failed a full `make fault` on a busy 2-core machine (load 28) where the
 # same seed then passed with its slowest reply at 4.4 s, and at 10.5 s
 # while another benchmark ran.
@@ -47,10 +47,9 @@ MAX_FUZZ_CONNS = 48         # fuzz connections open at once
 MAX_PENDING = 1 << 20       # bytes queued per fuzz client before we drop
 MAX_LINE = 2000             # server default --max-line
 
-sys.path.insert(0, os.path.join(ROOT, "fault"))
-sys.path.insert(1, os.path.join(ROOT, "integration"))
-from fclib import proc_stat  # noqa: E402  (state, ppid, starttime, cpu ticks)
-import timescale  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "integration", "lib"))
+from harness import Fail, procfs, timescale  # noqa: E402
+from harness.server import Server  # noqa: E402
 
 _LIMITS = {}
 
@@ -60,35 +59,6 @@ def list_limit(server):
     if server not in _LIMITS:
         _LIMITS[server] = LIST_TIMEOUT * timescale.detect(server)
     return _LIMITS[server]
-
-
-class Fail(Exception):
-    pass
-
-
-# ---- /proc ---------------------------------------------------------------
-def children_of(ppid):
-    """{pid: (state, starttime)} of ppid's children, zombies included."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        st = proc_stat(int(name))
-        if st and st[1] == ppid:
-            out[int(name)] = (st[0], st[2])
-    return out
-
-
-def fd_count(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind((HOST, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---- payload generators --------------------------------------------------
@@ -177,7 +147,8 @@ class NetFuzz:
         self.sel = selectors.DefaultSelector()
         self.conns = []
         self.stats = {}
-        self.server = None
+        self.srv = None
+        self.server = None          # its Popen
         self.tmp = tempfile.mkdtemp(prefix="forkchat-netfuzz-")
         self.port = None
         self.problems = []
@@ -185,73 +156,38 @@ class NetFuzz:
 
     # -- server --
     def start_server(self):
-        for _ in range(5):
-            self.port = free_port()
-            self.errf = open(os.path.join(self.tmp, "stderr.log"), "wb")
-            cmd = [self.args.server, "-f", "-b", HOST, "-p", str(self.port),
-                   "-l", os.path.join(self.tmp, "logs"), "--max-rooms", "64",
-                   "--max-backlog", "262144", "--register-timeout", "3"]
-            self.server = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                           stdout=self.errf, stderr=self.errf,
-                                           start_new_session=True)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                if self.server.poll() is not None:
-                    break
-                try:
-                    s = socket.create_connection((HOST, self.port), timeout=1)
-                    s.close()
-                    return
-                except OSError:
-                    time.sleep(0.02)
-            self.kill_server()
-        raise Fail("server did not start (see %s)" % self.tmp)
+        self.srv = Server(self.tmp, binary=self.args.server, new_session=True,
+                          args=["-b", HOST, "--max-rooms", "64", "--max-backlog", "262144",
+                                "--register-timeout", "3"])
+        self.srv.start(timeout=5)
+        self.server = self.srv.proc
+        self.port = self.srv.port
 
     def kill_server(self):
-        """SIGKILL our server and its children (checked by ppid), reap it."""
-        srv = self.server
-        if srv is None or srv.poll() is not None:
-            return
-        kids = children_of(srv.pid)
-        os.kill(srv.pid, signal.SIGKILL)
-        for pid in kids:
-            st = proc_stat(pid)
-            if st and st[1] == srv.pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        srv.wait(5)
-        # children reparented after the parent died: kill by recorded start time
-        for pid, (_, start) in kids.items():
-            st = proc_stat(pid)
-            if st and st[2] == start and st[0] != "Z":
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        """SIGKILL our server and its children (by PID), reap it."""
+        if self.srv is not None:
+            self.srv.kill()
 
     def settle(self, want_children, timeout=10.0):
         """Wait until the server has want_children live children, no zombies."""
         deadline = time.monotonic() + timeout
         while True:
             self.check_alive()
-            kids = children_of(self.server.pid)
-            live = [p for p, (st, _) in kids.items() if st != "Z"]
-            if len(live) == want_children and len(live) == len(kids):
+            kids = self.srv.children()     # session children, not the spawner
+            zombies = procfs.zombies(self.server.pid)
+            if len(kids) == want_children and not zombies:
                 return kids
             if time.monotonic() > deadline:
-                zombies = [p for p, (st, _) in kids.items() if st == "Z"]
                 raise Fail("server has %d children (%d zombies), want %d"
-                           % (len(kids), len(zombies), want_children))
+                           % (len(kids) + len(zombies), len(zombies), want_children))
             time.sleep(0.02)
 
     def wait_fds(self, want, timeout=10.0):
         deadline = time.monotonic() + timeout
-        while fd_count(self.server.pid) != want:
+        while procfs.fd_count(self.server.pid) != want:
             if time.monotonic() > deadline:
                 raise Fail("server fd count %d, baseline %d (%s): %s"
-                           % (fd_count(self.server.pid), want, self.phase,
+                           % (procfs.fd_count(self.server.pid), want, self.phase,
                               sorted(os.listdir("/proc/%d/fd" % self.server.pid))))
             time.sleep(0.02)
 
@@ -260,7 +196,7 @@ class NetFuzz:
         deadline = time.monotonic() + timeout
         last, since = -1, time.monotonic()
         while True:
-            n = fd_count(self.server.pid)
+            n = procfs.fd_count(self.server.pid)
             now = time.monotonic()
             if n != last:
                 last, since = n, now
@@ -537,8 +473,7 @@ class NetFuzz:
                 raise Fail("no BYE SHUTDOWN before close: %s" % e)
         if rc != 0:
             raise Fail("server exited with status %d after SIGTERM" % rc)
-        left = [p for p, (_, start) in kids.items()
-                if (lambda st: st is not None and st[2] == start and st[0] != "Z")(proc_stat(p))]
+        left = [p for p, start in kids.items() if not procfs.is_gone(p, start)]
         if left:
             raise Fail("children left after shutdown: %r" % left)
         self.close(a)

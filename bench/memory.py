@@ -1,0 +1,312 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Memory of forkchatd's process tree per attached client (issue 17, goal 3).
+
+Starts build/forkchatd on a free port, attaches N clients to one room (the
+lobby) with `forkchat-load --hold`, and reads every process of the server's
+tree from /proc: Pss and Rss from /proc/PID/smaps_rollup, page tables from
+VmPTE in /proc/PID/status.  Then it runs a back-to-back burst through the
+same room (the held clients receive it too), attaches N more clients and
+reads the tree again, so that a parent heap grown by the burst and
+inherited by later children shows up in the second group's figures.
+
+    /usr/bin/python3 bench/memory.py -n 100 -n 1000 [--storm 3] [--json F]
+
+Per client = (the whole tree: parent, spawner, every session child) / number
+of clients attached; "child" figures are the average of the session
+children alone.  --storm K also times K connect storms of 1000 clients
+(`forkchat-load --connect-only`, connect+register, median reported).
+Nothing here fails on a figure; it fails only if the server or the load
+generator does.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = Path(os.environ.get("BUILD", ROOT / "build"))
+SERVER = Path(os.environ.get("FORKCHATD", BUILD / "forkchatd"))
+LOAD = BUILD / "forkchat-load"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_stat(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    return rest[0], int(rest[1])
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def tree(root):
+    """{pid: role} of root and every live descendant."""
+    ppid = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st and st[0] not in ("Z", "X"):
+                ppid[int(name)] = st[1]
+    out, todo = {root: "parent"}, [root]
+    while todo:
+        p = todo.pop()
+        for pid, pp in ppid.items():
+            if pp == p and pid not in out:
+                out[pid] = "spawner" if comm(pid) == "forkchatd-spawn" else "child"
+                todo.append(pid)
+    return out
+
+
+def mem(pid):
+    """{'pss','rss','pte'} in kB, or None if pid is gone."""
+    m = {}
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("Pss", "Rss"):
+                    m[k.lower()] = int(v.split()[0])
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmPTE:"):
+                    m["pte"] = int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return m if len(m) == 3 else None
+
+
+def snapshot(root, nclients, groups=None):
+    """Figures for the tree; groups: {name: set of child pids}."""
+    t = tree(root)
+    per = {pid: mem(pid) for pid in t}
+    per = {pid: m for pid, m in per.items() if m}
+    tot = {k: sum(m[k] for m in per.values()) for k in ("pss", "rss", "pte")}
+    kids = [pid for pid in per if t[pid] == "child"]
+    out = {
+        "clients": nclients,
+        "processes": len(per),
+        "children": len(kids),
+        "tree_pss_kb": tot["pss"], "tree_rss_kb": tot["rss"], "tree_pte_kb": tot["pte"],
+        "parent": per.get(root),
+        "spawner": next((per[p] for p in per if t[p] == "spawner"), None),
+        "per_client_pss_pte_kb": round((tot["pss"] + tot["pte"]) / max(nclients, 1), 1),
+        "per_client_pss_kb": round(tot["pss"] / max(nclients, 1), 1),
+        "per_client_rss_kb": round(tot["rss"] / max(nclients, 1), 1),
+        "per_client_pte_kb": round(tot["pte"] / max(nclients, 1), 1),
+    }
+    for name, pids in (groups or {"all": set(kids)}).items():
+        g = [per[p] for p in pids if p in per]
+        if g:
+            out["child_" + name] = {k: round(sum(m[k] for m in g) / len(g), 1)
+                                    for k in ("pss", "rss", "pte")}
+            out["child_" + name]["n"] = len(g)
+    return out
+
+
+def hold(port, n, prefix, secs=600, errfile=os.devnull):
+    """Attach n clients that stay (forkchat-load --hold); returns once in."""
+    with open(errfile, "ab") as err:
+        r = hold_run(port, n, prefix, secs, err)
+    # (the detached holder keeps any pipe open: no stderr capture here)
+    if r.returncode != 0:
+        raise RuntimeError("forkchat-load --hold %d failed (%s)" % (n, errfile))
+
+
+def hold_run(port, n, prefix, secs, err):
+    return subprocess.run([str(LOAD), "-p", str(port), "-n", str(n), "--hold", str(secs),
+                           "--nick-prefix", prefix, "-q", "-T", "300"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=err, timeout=400)
+
+
+def burst(port, n, msgs):
+    """Back to back: n receivers, 4 senders, msgs each, in the lobby."""
+    r = subprocess.run([str(LOAD), "-p", str(port), "-n", str(n), "-S", "4", "-r", "0",
+                        "-m", str(msgs), "-d", "60", "--drain", "30",
+                        "--nick-prefix", "pid", "-q", "-T", "150", "-j", "/dev/null"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=200)
+    return r.returncode
+
+
+def storm(port, n):
+    """Connect and register n clients at once; forkchat-load's own figure."""
+    r = subprocess.run([str(LOAD), "-p", str(port), "-n", str(n), "--connect-only",
+                        "--nick-prefix", "pid", "-T", "120"],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=180)
+    m = re.search(r"connected and registered in ([0-9.]+) ms", r.stderr.decode())
+    if r.returncode != 0 or m is None:
+        raise RuntimeError("connect storm: %s" % r.stderr.decode()[-400:])
+    return float(m.group(1))
+
+
+class Srv:
+    def __init__(self, maxc):
+        self.dir = tempfile.mkdtemp(prefix="fc-mem-")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [str(SERVER), "-f", "-p", str(self.port), "-l", self.dir, "-m", str(maxc),
+             "--stats-interval", "0"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(os.path.join(self.dir, "stderr"), "wb"))
+        for _ in range(500):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("forkchatd exited")
+                time.sleep(0.02)
+        raise RuntimeError("forkchatd not listening")
+
+    def kids(self):
+        return {p for p, r in tree(self.proc.pid).items() if r == "child"}
+
+    def wait_kids(self, n, secs=60):
+        end = time.monotonic() + secs
+        while len(self.kids()) != n and time.monotonic() < end:
+            time.sleep(0.1)
+        return self.kids()
+
+    def cpu_ticks(self):
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            f = f.read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+
+    def wait_idle(self, secs=120):
+        """Until the parent has used no CPU for 2 s (the room is drained)."""
+        end, last = time.monotonic() + secs, -1
+        while time.monotonic() < end:
+            t = self.cpu_ticks()
+            if t == last:
+                return
+            last = t
+            time.sleep(2)
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_n(n, burst_msgs, burst_n):
+    srv = Srv(2 * n + burst_n + 16)
+    try:
+        hold(srv.port, n, "a", errfile=os.path.join(srv.dir, "hold.err"))
+        first = srv.wait_kids(n)
+        time.sleep(0.5)
+        before = snapshot(srv.proc.pid, n, {"first": first})
+        rc = burst(srv.port, burst_n, burst_msgs)
+        srv.wait_kids(n)
+        srv.wait_idle()     # the held clients have read the whole burst
+        time.sleep(3.5)     # idle: past the parent's 1 s and a child's 2 s tick
+        after = snapshot(srv.proc.pid, n, {"first": first})
+        out = {"n": n, "burst": {"receivers": burst_n, "senders": 4,
+                                 "messages_each": burst_msgs, "rc": rc},
+               "before_burst": before, "after_burst": after}
+        try:
+            hold(srv.port, n, "c", errfile=os.path.join(srv.dir, "hold.err"))
+        except RuntimeError as e:
+            out["error"] = str(e)
+            return out
+        second = srv.wait_kids(2 * n) - first
+        time.sleep(0.5)
+        out["after_burst_plus_n"] = snapshot(srv.proc.pid, len(first | second),
+                                             {"first": first, "second": second})
+        # the marginal cost of the n clients attached after the burst
+        a, m = out["after_burst"], out["after_burst_plus_n"]
+        out["marginal_per_client_kb"] = {
+            k: round((m["tree_%s_kb" % k] - a["tree_%s_kb" % k]) / max(len(second), 1), 1)
+            for k in ("pss", "rss", "pte")}
+        return out
+    finally:
+        srv.stop()
+
+
+def row(label, s, grp):
+    c = s.get("child_" + grp, {})
+    return "| %s | %d | %.1f | %.1f | %.1f | %.1f | %s / %s / %s |" % (
+        label, s["clients"], s["per_client_pss_kb"], s["per_client_rss_kb"],
+        s["per_client_pte_kb"], s["per_client_pss_pte_kb"],
+        c.get("pss", "-"), c.get("rss", "-"), c.get("pte", "-"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, action="append", help="clients (repeatable)")
+    ap.add_argument("--burst-msgs", type=int, default=20000)
+    ap.add_argument("--burst-n", type=int, default=20)
+    ap.add_argument("--storm", type=int, default=0, help="connect storms of 1000")
+    ap.add_argument("--json", help="append the result line here")
+    a = ap.parse_args()
+    res = {"runs": [], "storm_ms": []}
+    for n in a.n or [100]:
+        res["runs"].append(run_n(n, a.burst_msgs, a.burst_n))
+        if a.json:      # as it goes: a later failure keeps what was measured
+            with open(a.json + ".part", "a") as f:
+                f.write(json.dumps(res["runs"][-1]) + "\n")
+    if a.storm:
+        srv = Srv(1100)
+        try:
+            for i in range(a.storm):
+                res["storm_ms"].append(storm(srv.port, 1000))
+                srv.wait_kids(0)
+        finally:
+            srv.stop()
+        res["storm_median_ms"] = statistics.median(res["storm_ms"])
+    print("| phase | clients | PSS/client kB | RSS/client kB | PTE/client kB | "
+          "PSS+PTE/client kB | child avg PSS / RSS / PTE kB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in res["runs"]:
+        n = r["n"]
+        print(row("N=%d attached" % n, r["before_burst"], "first"))
+        print(row("N=%d after burst" % n, r["after_burst"], "first"))
+        if "after_burst_plus_n" in r:
+            print(row("N=%d + %d after burst (new children)" % (n, n),
+                      r["after_burst_plus_n"], "second"))
+            mg = r["marginal_per_client_kb"]
+            print("|   marginal per client attached after the burst | | %s | %s | %s | %.1f | |"
+                  % (mg["pss"], mg["rss"], mg["pte"], mg["pss"] + mg["pte"]))
+        else:
+            print("| N=%d + %d: %s | | | | | | |" % (n, n, r.get("error")))
+        p = r["after_burst"]["parent"]
+        print("|   parent after burst (PSS/RSS/PTE kB) | | %s | %s | %s | | |" % (
+            p["pss"], p["rss"], p["pte"]))
+    if res["storm_ms"]:
+        print("connect storm, 1000 clients: %s ms (median %.1f)" % (
+            res["storm_ms"], res["storm_median_ms"]))
+    if a.json:
+        with open(a.json, "a") as f:
+            f.write(json.dumps(res) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

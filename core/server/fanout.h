@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * fanout.h - the server parent's output side: one output queue, pipe and
+ * state per child slot, the dirty list, the bounded backlogs and the cuts.
+ *
+ * The fan-out never calls into the chat: a slot it cuts (slow consumer,
+ * lost output, write error) is reported through cfg.cut once the flush has
+ * gone through its dirty list, and what the server does about it (chat_
+ * disconnect, which queues PART lines for the others) is flushed on the
+ * same turn.
+ */
+#ifndef FORKCHAT_FANOUT_H
+#define FORKCHAT_FANOUT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "sys/ipc.h"
+
+enum fanout_state {
+	FANOUT_FREE,    /* no child */
+	FANOUT_ACTIVE,  /* takes lines */
+	FANOUT_CLOSING, /* flushed, then its pipe is closed (EOF ends it) */
+	FANOUT_ABORTED  /* cut off; waits to be reaped */
+};
+
+struct flow;
+
+struct fanout_cfg {
+	int max_clients;    /* slots 0 .. max_clients-1 */
+	size_t max_backlog; /* bytes a pipe may refuse before the cut */
+	void *ctx;
+	/*
+	 * Slot was cut off (its child told why through SIGTERM's si_value,
+	 * its pipe closed), with backlog bytes left undelivered.  Called
+	 * after a flush's pass over the dirty list, never during it; it may
+	 * queue lines for other slots (they go out on the same flush).
+	 */
+	void (*cut)(void *ctx, int slot, enum ipc_abort why, size_t backlog);
+	/*
+	 * Flow control (flow.c), or NULL: then a backlog past max_backlog
+	 * is cut at once.  With it, the backlogs pace the rooms' senders
+	 * and flow decides the cuts.
+	 */
+	struct flow *flow;
+};
+
+struct fanout;
+
+struct fanout *fanout_new(const struct fanout_cfg *cfg);
+void fanout_free(struct fanout *f);
+
+/* Slot's child pid started; fd is the write end of its pipe: ACTIVE. */
+void fanout_open(struct fanout *f, int slot, pid_t pid, int fd);
+/* Slot's child was reaped: close its pipe, drop its queue: FREE. */
+void fanout_release(struct fanout *f, int slot);
+
+/* chat_io callbacks (ctx is the fanout): queue a line for slot; close
+ * slot once what is queued is flushed. */
+void fanout_send(void *ctx, int slot, const char *line, size_t len);
+void fanout_close(void *ctx, int slot);
+/* Cut slot off now (reported through cfg.cut by the next flush). */
+void fanout_abort(struct fanout *f, int slot, enum ipc_abort why);
+
+/* One write per child that got output since the last (the write raises
+ * the child's SIGUSR2, session.c). */
+void fanout_flush(struct fanout *f);
+/* Retry the children whose pipes were full. */
+void fanout_flush_backlogs(struct fanout *f);
+
+/* Graceful shutdown: a CLOSING slot takes no more lines. */
+void fanout_stopping(struct fanout *f);
+/* Shutdown: a CLOSING slot whose pipe is still full is told SHUTDOWN
+ * through SIGTERM's si_value and its pipe is closed. */
+void fanout_hang_up_backlogged(struct fanout *f);
+
+enum fanout_state fanout_state(const struct fanout *f, int slot);
+pid_t fanout_pid(const struct fanout *f, int slot);
+/* Slots whose pipe refused output (retried on SIGIO or the tick). */
+int fanout_nbacklog(const struct fanout *f);
+/* Counters for /stats: lines queued, slow-consumer cuts. */
+unsigned long long fanout_lines_out(const struct fanout *f);
+unsigned long long fanout_slow_cuts(const struct fanout *f);
+
+#endif

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * spawner.h - the session spawner: a small process forked by the server
+ * parent at startup, before its heap grows, that creates the session
+ * children on the parent's behalf (docs/ARCHITECTURE.md, "Processes").
+ */
+#ifndef FORKCHAT_SPAWNER_H
+#define FORKCHAT_SPAWNER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct spawner {
+	pid_t pid;    /* the spawner, or 0 if there is none */
+	int fd;       /* the parent's end of the socketpair, or -1 */
+	pid_t parent; /* the server parent */
+	int up_w;     /* write end of the shared pipe, for the sessions */
+	size_t max_line;
+	int starts; /* spawners started so far (1 + restarts) */
+};
+
+/*
+ * Fork the spawner.  It keeps only up_w and its end of a socketpair, and
+ * names itself "forkchatd-spawn".  0, or -1 with errno set (sp->pid = 0).
+ */
+int spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line);
+
+/*
+ * Have the spawner create the session child for slot, serving sock with
+ * down (the read end of its pipe): the child is the parent's child
+ * (clone(CLONE_PARENT)), reaped by the parent's waitpid().  inject: an
+ * errno that the spawner returns instead of creating the child (the
+ * forkchatd/spawn/fork failpoint), or 0.  The spawner gets its own copies
+ * of both descriptors; the caller still owns and closes them.  Returns the
+ * child's pid, or -1 with errno set: the fork's errno, or EPIPE if the
+ * spawner is gone (sp->pid and sp->fd are kept for spawner_reaped()).
+ */
+pid_t
+spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject);
+
+/*
+ * pid ended with status: if it was the spawner, log it, forget it and
+ * return 1 (the next spawner_spawn() starts a new one); else 0.
+ */
+int spawner_reaped(struct spawner *sp, pid_t pid, int status);
+
+/* Close the spawner's socket (it exits at once) and wait for it. */
+void spawner_stop(struct spawner *sp);
+
+#endif

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * proc.c - fork hygiene shared by every server child.
+ *
+ * A child must hold no other child's pipe ends (the original program leaked
+ * one more per slot), must not outlive the parent, and must start with the
+ * signals it waits for already blocked, so none sent right after fork() is
+ * lost or fatal.  The wait set is written here once (proc_child_sigs).
+ */
+#include <signal.h>
+#include <unistd.h>
+
+#include "sys/ipc.h"
+#include "sys/log.h"
+#include "sys/proc.h"
+
+void
+proc_child_sigs(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGIO);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, IPC_SIG_FLOW); /* flow control: fatal by default */
+}
+
+/* Keep only fds 0-2 and keep[0..n) (sorted ascending). */
+static void
+close_all_but(const int *keep, int n)
+{
+	unsigned int from = 3;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned int)keep[i] > from)
+			close_range(from, (unsigned int)keep[i] - 1, 0);
+		from = (unsigned int)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
+void
+proc_child_setup(pid_t parent, int *keep, int n)
+{
+	sigset_t set;
+	int i, j, t;
+
+	if (proc_die_with(parent, SIGKILL) < 0)
+		proc_exit(1);
+	signal(SIGINT, SIG_IGN); /* ^C is for the parent to handle */
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	proc_child_sigs(&set);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	log_close();
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n; j++)
+			if (keep[j] < keep[i])
+				t = keep[i], keep[i] = keep[j], keep[j] = t;
+	close_all_but(keep, n);
+}

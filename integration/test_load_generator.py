@@ -1,0 +1,187 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""forkchat-load, the bench's load generator (bench/README.md): it speaks
+IRC to a real ngircd, its pipe+SIGUSR2+TCP floor delivers everything and
+reports the floor server's CPU, --repeat prints one result per repetition,
+--window cannot deadlock, and bench/report.py decides the goals of issue 17
+from the medians.  Every process started here is stopped by PID; a run
+leaves no process behind."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.procfs import free_port, is_listening, proc_stat
+from harness.timescale import scaled
+
+ROOT = Path(__file__).resolve().parent.parent
+LOAD = ROOT / "build" / "forkchat-load"
+sys.path.insert(0, str(ROOT / "bench"))
+
+import report  # noqa: E402
+
+
+def load(*args, timeout=60):
+    """Runs forkchat-load with a marker in its argv (inherited by every
+    forked process) and returns (exit status, JSON results, stderr)."""
+    assert LOAD.exists(), "run `make build/forkchat-load`"
+    marker = "lgtest-%d-%d" % (os.getpid(), time.monotonic_ns())
+    p = subprocess.run([str(LOAD), "--scenario", marker, "-q"] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=scaled(timeout))
+    left = leftovers(marker)
+    assert not left, "forkchat-load left processes behind: %r" % left
+    return p.returncode, [json.loads(l) for l in p.stdout.splitlines() if l.strip()], p.stderr
+
+
+def leftovers(marker, wait=5.0):
+    """Live processes whose command line carries the marker (zombies are
+    gone: PID 1 may reap late)."""
+    end = time.monotonic() + scaled(wait)
+    while True:
+        left = []
+        for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    cmd = f.read()
+            except OSError:
+                continue
+            st = proc_stat(pid)
+            if marker.encode() in cmd and st and st[0] != "Z":
+                left.append(pid)
+        if not left or time.monotonic() > end:
+            return left
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def ngircd(tmp_path):
+    """ngircd configured as bench/run.sh does (RECIPES.md section 8)."""
+    if shutil.which("ngircd") is None:
+        pytest.skip("ngircd is not installed (make deps installs it)")
+    port = free_port()
+    conf = tmp_path / "ngircd.conf"
+    conf.write_text("[Global]\nName = bench.local\nListen = 127.0.0.1\nPorts = %d\n"
+                    "[Limits]\nMaxConnections = 0\nMaxConnectionsIP = 0\nMaxJoins = 0\n"
+                    "MaxPenaltyTime = 0\nPingTimeout = 600\nPongTimeout = 600\n"
+                    "[Options]\nDNS = no\nIdent = no\nPAM = no\n" % port)
+    with open(tmp_path / "ngircd.log", "wb") as log:
+        p = subprocess.Popen(["ngircd", "-n", "-p", "-f", str(conf)], stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=log)
+    try:
+        end = time.monotonic() + scaled(10)
+        while not is_listening(port) and p.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert p.poll() is None and is_listening(port), (tmp_path / "ngircd.log").read_text()
+        yield port, p.pid
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def test_irc_paced_and_windowed_against_ngircd(ngircd):
+    port, pid = ngircd
+    # 6 clients, 2 of them send: each message reaches the 5 others (no echo)
+    rc, res, err = load("-s", "ngircd", "-p", port, "-n", 6, "-S", 2, "-m", 20, "-r", 200,
+                        "--quickack", "-P", pid, "-R", 2)
+    assert rc == 0, err
+    assert [r["rep"] for r in res] == [0, 1]
+    for r in res:
+        assert r["protocol"] == "irc" and r["receivers"] == 4
+        assert r["messages"] == 40 and r["expected"] == 200 and r["received"] == 200
+        assert r["lost"] == r["duplicated"] == r["out_of_order"] == r["malformed"] == 0
+        assert r["server_cpu_ms"] > 0 and r["server_procs"] == 1 and r["server_pss_kb"] > 0
+    rc, res, err = load("-s", "ngircd", "-p", port, "-n", 6, "-S", 2, "-m", 300, "-r", 0,
+                        "-w", 4, "-P", pid)
+    assert rc == 0, err
+    assert res[0]["expected"] == 3000 and res[0]["lost"] == 0 and res[0]["window"] == 4
+
+
+def test_paced_then_windowed_phases_on_one_set_up(server_factory):
+    srv = server_factory(["--register-timeout", "0"])
+    rc, res, err = load("-s", "forkchat", "-p", srv.port, "-n", 6, "-S", 2, "-m", 10, "-r", 200,
+                        "-R", 2, "--max-repeat", 2, "--max-messages", 100, "-w", 8,
+                        "-P", srv.pid)
+    assert rc == 0, err
+    kinds = [(r["scenario"].endswith("-max"), r["rep"], r["rate"], r["window"]) for r in res]
+    assert kinds == [(False, 0, 200, 0), (False, 1, 200, 0), (True, 0, 0, 8), (True, 1, 0, 8)]
+    # each phase counted on its own: 2 senders x messages x 5 receivers
+    assert [r["expected"] for r in res] == [100, 100, 1000, 1000]
+    assert all(r["lost"] == 0 and r["received"] == r["expected"] for r in res)
+
+
+def test_tcp_floor_delivers_everything_and_measures_its_own_server():
+    rc, res, err = load("-s", "floor-tcp", "-B", 1, "-n", 5, "-S", 2, "-m", 20, "-r", 400,
+                        "-R", 2)
+    assert rc == 0, err
+    assert len(res) == 2
+    for r in res:
+        # virtual senders: every receiver hears every message
+        assert r["system"] == "floor-tcp" and r["receivers"] == 5
+        assert r["expected"] == 200 and r["received"] == 200 and r["lost"] == 0
+        # the floor's server process and its 5 children, not the receivers
+        assert r["server_procs"] == 6
+        assert r["server_cpu_ms"] > 0 and r["cpu_us_per_delivery"] > 0
+
+
+def test_raw_floor_and_label():
+    rc, res, err = load("-s", "floor-pipe", "--label", "floor-pipe-batched", "-n", 4, "-S", 2,
+                        "-m", 100, "-r", 0)
+    assert rc == 0, err
+    assert res[0]["system"] == "floor-pipe-batched" and res[0]["protocol"] == "floor-pipe"
+    assert res[0]["expected"] == 800 and res[0]["lost"] == 0 and res[0]["batch"] == 64
+
+
+def test_window_of_one_is_lockstep_and_completes(server_factory):
+    srv = server_factory(["--register-timeout", "0"])
+    rc, res, err = load("-s", "forkchat", "-p", srv.port, "-n", 5, "-S", 2, "-m", 50, "-r", 0,
+                        "-w", 1, "-P", srv.pid)
+    assert rc == 0, err
+    assert res[0]["expected"] == 400 and res[0]["lost"] == 0
+    # the session children are in the server's tree
+    assert res[0]["server_procs"] >= 6
+
+
+def test_unknown_system_is_a_usage_error():
+    rc, res, err = load("-s", "nosuch", "-n", 2)
+    assert rc == 2 and "usage" in err and res == []
+
+
+def point(system, n, **kw):
+    p = {"system": system, "scenario": kw.pop("scenario", "one-room"), "n": n}
+    p.update(kw)
+    return p
+
+
+def test_report_goals_from_medians():
+    pts = [point("forkchat", 10, cpu_us_per_delivery=30.0, p50_us=400.0, p99_us=900.0),
+           point("floor-tcp", 10, cpu_us_per_delivery=25.0, p50_us=300.0, p99_us=800.0),
+           point("ngircd", 10, cpu_us_per_delivery=10.0, p50_us=300.0, p99_us=300.0),
+           point("forkchat", 100, mem_kb_per_client=150.0, cpu_us_per_delivery=-1,
+                 p50_us=1.0, p99_us=1.0),
+           point("forkchat", 10, scenario="one-room-max", deliveries_per_s=2e6),
+           point("redis", 10, scenario="one-room-max", deliveries_per_s=1e6),
+           point("ngircd", 10, scenario="one-room-max", deliveries_per_s=3e6)]
+    g = {(x["goal"], x["what"], x["n"]): x for x in report.goals(pts, [{"n": 10, "cuts": 0}])}
+    cpu_floor = g[(1, "server CPU per paced delivery / floor-tcp", 10)]
+    assert cpu_floor["value"] == 1.2 and cpu_floor["met"] is True
+    assert g[(1, "server CPU per paced delivery / ngircd", 10)]["met"] is False
+    assert g[(2, "paced p50 / ngircd", 10)]["value"] == round(400 / 300, 3)
+    assert g[(2, "paced p50 / ngircd", 10)]["met"] is True           # <= 1.5x
+    assert g[(2, "paced p99 / ngircd", 10)]["met"] is False          # 3x > 2.5x
+    assert g[(3, "server PSS + page tables per client (kB)", 100)]["met"] is False
+    assert g[(4, "windowed back-to-back deliveries/s / redis", 10)]["met"] is True
+    assert g[(4, "windowed back-to-back deliveries/s / ngircd", 10)]["met"] is False
+    assert g[(4, "slow-consumer cuts in the unbounded burst", 10)]["met"] is True
+    # nothing measured: said so, not guessed
+    assert g[(2, "paced p50 / floor-tcp", 500)]["met"] is None
+    assert g[(5, "connect storm 1000 clients: time / Redis SUBSCRIBE", 1000)]["value"] is None
