@@ -40,7 +40,7 @@ NAME_LIBS := -lunistring -licui18n -licuuc -licudata
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb
-all: $(BUILD)/forkchatd $(BUILD)/forkchat ## build build/forkchatd and build/forkchat
+all: $(BUILD)/forkchatd $(BUILD)/forkchatd-session $(BUILD)/forkchat ## build build/forkchatd (+ its session image) and build/forkchat
 
 # ---- Debian dependencies (RECIPES.md section 6) --------------------------
 # $(BUILD)/.deps-GROUP.stamp checks DEPS_GROUP (dpkg status `ii`, not
@@ -69,7 +69,7 @@ $(BUILD)/.deps-%.stamp: $(DEPS_FILES)
 CORE_DIRS := lib sys chat server fed client
 CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.c))
 CORE_HDRS := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.h))
-LIB_SRCS := $(filter-out core/server/forkchatd.c core/client/client.c,$(CORE_SRCS))
+LIB_SRCS := $(filter-out core/server/forkchatd.c core/server/sessiond.c core/client/client.c,$(CORE_SRCS))
 LIB_OBJS := $(LIB_SRCS:core/%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libforkchat.a
 
@@ -89,6 +89,18 @@ $(LIB): $(LIB_OBJS)
 # (full RELRO as well).
 $(BUILD)/forkchatd: $(BUILD)/obj/server/forkchatd.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -Wl,-z,relro,-z,now $(NAME_LIBS)
+
+# The session image (core/server/sessiond.c): the spawner execs it once and
+# clones every session child from it.  libc only: it must link without
+# NAME_LIBS (a session object that pulled in the log or the name profile
+# fails here), so that no child maps ICU, libstdc++ or libunistring.
+# Static (PIE): no ld.so, no relocated libc pages, fewer page tables per
+# child (bench/memory.py, docs/ARCHITECTURE.md).  The sanitizer, fault,
+# coverage and valgrind builds link it dynamically (they need the
+# preloads and the malloc interposition that a static binary defeats).
+SESSION_LDFLAGS ?= -static-pie
+$(BUILD)/forkchatd-session: $(BUILD)/obj/server/sessiond.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(SESSION_LDFLAGS)
 
 $(BUILD)/forkchat: $(BUILD)/obj/client/client.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)

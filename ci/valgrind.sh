@@ -13,11 +13,14 @@
 # log, attributed through the server's "connect ... pid=N" and "bridge
 # pid=N" lines; every child's log must exist, be complete and show 0
 # errors (definite/indirect leaks count as errors).  Children leave
-# through _exit(), see ci/README.md.
+# through _exit(), see ci/README.md.  The spawner execs the session image
+# (forkchatd-session, linked dynamically for this run: build/vg/), and
+# --trace-children=yes follows that exec; its log (same pid) is the
+# exec'd image's, and every session child is cloned from that image.
 set -uo pipefail
 BUILD=${BUILD:-build}
 PY=/usr/bin/python3
-SERVER=$BUILD/forkchatd
+SERVER=${SERVER:-$BUILD/forkchatd} # its session image beside it (ci/ci.mk)
 OUT=$BUILD/valgrind
 rm -rf "$OUT" && mkdir -p "$OUT"
 

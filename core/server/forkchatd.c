@@ -28,6 +28,7 @@
 #include "lib/plural.h"
 #include "sys/safefile.h"
 #include "server/server.h"
+#include "server/spawner.h"
 
 static void
 die(const char *what, const char *arg)
@@ -261,6 +262,8 @@ main(int argc, char **argv)
 		find_user(o.user, &pw, pwbuf, sizeof(pwbuf));
 		safefile_set_user(pw.pw_uid, pw.pw_gid);
 	}
+	if (spawner_find_image() < 0) /* the sessions' program */
+		die("cannot find the session image", spawner_image());
 	o.max_clients = raise_nofile(o.max_clients);
 	snprintf(where, sizeof(where), "%s:%d", o.bind, o.port);
 	if ((lfd = net_listen(o.bind, o.port)) < 0)
