@@ -173,19 +173,25 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
 DOCDIR  ?= $(PREFIX)/share/doc/forkchat
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+# The session image: forkchatd looks for it beside itself, then in
+# ../lib/forkchat/ from its own directory (core/server/spawner.c), so it
+# goes to $(PREFIX)/lib/forkchat with forkchatd in $(PREFIX)/sbin.
+PKGLIBDIR ?= $(SBINDIR)/../lib/forkchat
 INSTALL ?= install
 DOCS    := README.md docs/PROTOCOL.md docs/SERVER-CLI.md docs/ARCHITECTURE.md \
            docs/SECURITY.md docs/SCALING.md
 MAN1    := docs/man/forkchat.1 docs/man/forkchat-load.1
 MAN8    := docs/man/forkchatd.8
-INSTALLED := $(SBINDIR)/forkchatd $(BINDIR)/forkchat $(BINDIR)/forkchat-load \
+INSTALLED := $(SBINDIR)/forkchatd $(PKGLIBDIR)/forkchatd-session \
+             $(BINDIR)/forkchat $(BINDIR)/forkchat-load \
              $(MAN1:docs/man/%=$(MANDIR)/man1/%) $(MAN8:docs/man/%=$(MANDIR)/man8/%) \
              $(addprefix $(DOCDIR)/,$(notdir $(DOCS))) $(UNITDIR)/forkchatd.service
 
 install: all $(BUILD)/forkchat-load ## install under PREFIX (default /usr/local), DESTDIR
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PKGLIBDIR)
 	$(INSTALL) -m 755 $(BUILD)/forkchatd $(DESTDIR)$(SBINDIR)/forkchatd
+	$(INSTALL) -m 755 $(BUILD)/forkchatd-session $(DESTDIR)$(PKGLIBDIR)/forkchatd-session
 	$(INSTALL) -m 755 $(BUILD)/forkchat $(BUILD)/forkchat-load $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
@@ -198,7 +204,7 @@ install: all $(BUILD)/forkchat-load ## install under PREFIX (default /usr/local)
 
 uninstall: ## remove what make install installed (same PREFIX, DESTDIR)
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PKGLIBDIR) 2>/dev/null || true
 
 DEB_VERSION := $(VERSION)-1
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)

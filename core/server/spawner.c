@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -55,6 +56,7 @@ static char image[PATH_MAX]; /* the session image, or what was tried */
 static int
 try_image(const char *dir, const char *rel)
 {
+	char canon[PATH_MAX];
 	struct stat st;
 	int n;
 
@@ -69,6 +71,8 @@ try_image(const char *dir, const char *rel)
 		errno = EACCES;
 		return -1;
 	}
+	if (realpath(image, canon) != NULL) /* no "sbin/../lib" in the log */
+		memcpy(image, canon, strlen(canon) + 1);
 	return 0;
 }
 
@@ -134,7 +138,7 @@ int
 spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line)
 {
 	struct timeval tv = { ANSWER_SECS, 0 };
-	int sv[2], keep[2];
+	int sv[2], keep[3];
 	pid_t pid;
 
 	sp->pid = 0;
@@ -152,8 +156,10 @@ spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line)
 	if (pid == 0) {
 		keep[0] = sv[1];
 		keep[1] = up_w;
+		keep[2] =
+		    failpoint_nth_fd(); /* fault builds: the sweep's page */
 		log_close();
-		proc_child_setup(parent, keep, 2);
+		proc_child_setup(parent, keep, keep[2] >= 0 ? 3 : 2);
 		(void)prctl(PR_SET_NAME, SPAWNER_NAME);
 		exec_image(parent, sv[1], up_w, max_line);
 	}
