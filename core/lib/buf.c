@@ -34,7 +34,10 @@ buf_reserve(struct buf *b, size_t n)
 		b->len = used;
 		return b->data + b->len;
 	}
-	ncap = b->cap ? b->cap : BUF_MIN;
+	/* a small keep is also the first size: a quiet client's buffer */
+	ncap = b->cap                    ? b->cap :
+	    b->keep && b->keep < BUF_MIN ? b->keep :
+	                                   BUF_MIN;
 	while (ncap - used < n) {
 		if (ncap > (size_t)-1 / 2) {
 			errno = ENOMEM;

@@ -30,7 +30,7 @@
 #include "sys/log.h"
 #include "sys/net.h"
 
-#define OUT_KEEP (4 * 1024) /* an empty backlog above this is freed */
+#define OUT_KEEP 1024 /* first size; an empty backlog above it is freed */
 
 struct slot {
 	pid_t pid;

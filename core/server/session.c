@@ -36,6 +36,7 @@
 
 #define READ_CHUNK         (64 * 1024)
 #define READ_MIN           (16 * 1024) /* least room to read the pipe into */
+#define READ_FIRST         (2 * 1024)  /* ... into an empty pending buffer */
 #define READ_BUDGET        (256 * 1024) /* socket bytes per turn, then serve output */
 #define PENDING_CAP        (256 * 1024) /* stop reading the pipe past this */
 #define FLUSH_SECS         2 /* to deliver the last bytes at the end */
@@ -43,8 +44,8 @@
 #define TICK_SECS          2 /* wake anyway: a lost signal only delays */
 #define UPQ_CAP            (64 * 1024) /* stop reading the client past this */
 #define UP_RETRY_NS        (2 * 1000 * 1000) /* retry a full shared pipe */
-#define SESSION_TRIM_SLACK (32 * 1024)       /* freed heap kept, memtrim.c */
-#define UPQ_KEEP           (4 * 1024)        /* larger, an empty upq is freed */
+#define SESSION_TRIM_SLACK (8 * 1024)        /* freed heap kept, memtrim.c */
+#define UPQ_KEEP           1024 /* first size; larger, an empty upq is freed */
 
 struct session {
 	const struct session_cfg *cfg;
@@ -239,7 +240,10 @@ read_down(struct session *s, int to_eof)
 	while (!s->down_eof &&
 	    !(s->capped = buf_used(&s->pending) >= PENDING_CAP)) {
 		/* read into whatever room there is: no realloc per message */
-		if ((p = buf_reserve(&s->pending, READ_MIN)) == NULL)
+		/* an idle child's first buffer is small (a page) */
+		if ((p = buf_reserve(&s->pending,
+		         buf_used(&s->pending) ? READ_MIN : READ_FIRST)) ==
+		    NULL)
 			return; /* retried on the next turn */
 		room = buf_room(&s->pending);
 		n = read(s->cfg->down_fd, p, room);
@@ -366,6 +370,19 @@ close_client(struct session *s)
 	close(s->cfg->sock);
 }
 
+/*
+ * Idle for a tick: the output buffer a burst grew goes back (it is kept
+ * while busy: no malloc per wake-up), and memtrim.c returns the freed
+ * pages, so an idle child is as small after a burst as before it.
+ */
+static void
+idle_release(struct session *s)
+{
+	if (buf_used(&s->pending) == 0 && s->pending.cap > READ_FIRST)
+		buf_free(&s->pending);
+	memtrim_idle(SESSION_TRIM_SLACK);
+}
+
 static int
 session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 {
@@ -467,7 +484,7 @@ session_run(const struct session_cfg *cfg)
 			ts.tv_sec = ts.tv_nsec = 0;
 		sig = sigtimedwait(&set, &si, &ts);
 		if (sig < 0 && ts.tv_sec == TICK_SECS) /* idle: after a burst */
-			memtrim_idle(SESSION_TRIM_SLACK);
+			idle_release(&s);
 		if (sig == IPC_SIG_FLOW)
 			flow_signal(&s, &si);
 		else if (sig == SIGTERM) {
