@@ -291,8 +291,14 @@ main(int argc, char **argv)
 		    daemon_pidfile_error());
 		exit(1);
 	}
-	if (o.user[0])
+	if (o.user[0]) {
 		drop_root(&pw);
+		if (spawner_find_image() < 0) { /* can that user run it? */
+			log_error("session image %s: %s", spawner_image(),
+			    strerror(errno));
+			die("cannot run the session image", spawner_image());
+		}
+	}
 	log_info("listening on %s (pid %d, max-clients %d, log %s)", where,
 	    (int)getpid(), o.max_clients, log_path());
 	if (o.user[0]) {

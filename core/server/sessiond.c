@@ -39,6 +39,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "lib/proto.h"
 #include "server/session.h"
 #include "server/spawner.h"
 #include "sys/failpoint.h"
@@ -182,16 +183,17 @@ arg(const char *s, long long lo, long long hi)
 int
 main(int argc, char **argv)
 {
-	struct sessiond sd;
+	/* SOCKFD UPFD PARENTPID MAXLINE: the bounds of each */
+	static const long long lo[4] = { 3, 3, 1, PROTO_MIN_LINE_LIMIT };
+	static const long long hi[4] = { INT_MAX, INT_MAX, INT_MAX,
+		PROTO_MAX_LINE_LIMIT };
 	long long v[4] = { -1, -1, -1, -1 };
+	struct sessiond sd;
 	int keep[2], i;
 
 	FAILPOINT_INIT();
 	for (i = 0; i < 4 && argc == 5; i++)
-		v[i] = arg(argv[i + 1], i < 2 ? 3 : 1,
-		    i < 2      ? INT_MAX :
-		        i == 2 ? INT_MAX :
-		                 1 << 30);
+		v[i] = arg(argv[i + 1], lo[i], hi[i]);
 	if (argc != 5 || v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0 ||
 	    v[0] == v[1]) {
 		fprintf(stderr,

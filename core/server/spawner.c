@@ -94,10 +94,13 @@ spawner_find_image(void)
 		return -1;
 	}
 	*slash = '\0';
-	if (try_image(dir, SPAWNER_IMAGE) == 0 ||
-	    try_image(dir, "../lib/forkchat/" SPAWNER_IMAGE) == 0)
+	if (try_image(dir, SPAWNER_IMAGE) == 0)
 		return 0;
-	e = errno;
+	e = errno; /* the first one's, unless it is not there at all */
+	if (try_image(dir, "../lib/forkchat/" SPAWNER_IMAGE) == 0)
+		return 0;
+	if (e == ENOENT)
+		e = errno;
 	if (snprintf(image, sizeof(image), "%.3000s/%s (or ../lib/forkchat/)",
 	        dir, SPAWNER_IMAGE) < 0)
 		image[0] = '\0';
