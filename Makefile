@@ -87,7 +87,8 @@ $(LIB): $(LIB_OBJS)
 # -z now: every symbol is bound at startup, in the parent, so no session
 # child forked later resolves a libc, libunistring or ICU symbol lazily
 # (full RELRO as well).
-$(BUILD)/forkchatd: $(BUILD)/obj/server/forkchatd.o $(LIB)
+# (order-only: whatever builds the server builds its session image too)
+$(BUILD)/forkchatd: $(BUILD)/obj/server/forkchatd.o $(LIB) | $(BUILD)/forkchatd-session
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -Wl,-z,relro,-z,now $(NAME_LIBS)
 
 # The session image (core/server/sessiond.c): the spawner execs it once and

@@ -91,7 +91,7 @@ $(BUILD)/$(1)/obj/%.o: core/%.c | $(CI_STAMP)
 	gcc $(CI_DEFS) $(DEPFLAGS) $$($(1)_CFLAGS) -c $$< -o $$@
 $(BUILD)/$(1)/libforkchat.a: $(LIB_SRCS:core/%.c=$(BUILD)/$(1)/obj/%.o)
 	rm -f $$@ && ar rcs $$@ $$^
-$(BUILD)/$(1)/forkchatd: $(BUILD)/$(1)/obj/server/forkchatd.o $(BUILD)/$(1)/libforkchat.a
+$(BUILD)/$(1)/forkchatd: $(BUILD)/$(1)/obj/server/forkchatd.o $(BUILD)/$(1)/libforkchat.a | $(BUILD)/$(1)/forkchatd-session
 	gcc $$($(1)_CFLAGS) $$^ -o $$@ $$($(1)_LDFLAGS) $(NAME_LIBS)
 $(BUILD)/$(1)/forkchatd-session: $(BUILD)/$(1)/obj/server/sessiond.o $(BUILD)/$(1)/libforkchat.a
 	gcc $$($(1)_CFLAGS) $$^ -o $$@ $$($(1)_LDFLAGS)
