@@ -155,10 +155,11 @@ integration: all $(BUILD)/forkchat-load | $(TEST_STAMP) ## pytest end-to-end sui
 
 # The design forbids threads and select/poll/epoll: prove it on the binaries.
 check-symbols: all ## the binaries use no pthread, select, poll or epoll symbol
-	@bad=$$(nm -D --undefined-only $(BUILD)/forkchatd $(BUILD)/forkchat | \
-	  grep -E ' (pthread_[a-z_]+|select|pselect|poll|ppoll|epoll_[a-z_0-9]+)(@|$$)'); \
+	@bad=$$( { nm -D --undefined-only $(BUILD)/forkchatd $(BUILD)/forkchat; \
+	  nm $(BUILD)/forkchatd-session; } | \
+	  grep -E ' (pthread_create|pthread_[a-z_]+@.*|select|pselect|poll|ppoll|epoll_[a-z_0-9]+)(@|$$)'); \
 	if [ -n "$$bad" ]; then echo "forbidden symbols:"; echo "$$bad"; exit 1; fi; \
-	echo "check-symbols: no pthread, select, poll or epoll symbols"
+	echo "check-symbols: no pthread, select, poll or epoll symbols (the session image's static libc included)"
 
 test: check-symbols unit integration ## every test suite: check-symbols, unit, integration
 
