@@ -60,6 +60,7 @@ struct session {
 	int capped;         /* pipe not read: pending is full */
 	int sock_more;      /* socket not drained: read it again */
 	int paused;         /* the parent said: do not read the client */
+	size_t trim_low;    /* memtrim.c's state (on the stack: see there) */
 };
 
 /* Bytes of whole records at the head of upq that fit one atomic write. */
@@ -380,7 +381,7 @@ idle_release(struct session *s)
 {
 	if (buf_used(&s->pending) == 0 && s->pending.cap > READ_FIRST)
 		buf_free(&s->pending);
-	memtrim_idle(SESSION_TRIM_SLACK);
+	memtrim_idle(SESSION_TRIM_SLACK, &s->trim_low);
 }
 
 static int
