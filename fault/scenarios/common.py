@@ -9,6 +9,7 @@ import signal
 import time
 
 from fclib import Fail
+from harness.procfs import alive
 from harness.timescale import wait_for
 from fixture import Fx, startup_fail
 
@@ -147,3 +148,33 @@ def burst_prob(ctx, name, point, prob, preload=False, failinfo=None, nctl=6, per
         nerr = fx.srv.log_count(r"\] (error|warn):? ")
         return "p=%g: %d/%d cut (%d with BYE), %d error/warn lines logged; survivors complete; %s" % (
             prob, len(cut), nctl, nbye, nerr, summ)
+
+
+def lost_eof_signal(ctx, name, point, preload, failinfo=None):
+    """point fails the SIGUSR1 that tells a closing child its pipe is at
+    EOF (with ESRCH: what a child already gone answers).  A quitter still
+    gets BYE and the close, its child ends (on its tick) and is reaped, the
+    others chat on, and the log has no error line for the lost signal."""
+    with Fx(ctx, name, preload=preload) as fx:
+        q = fx.client("quitter")
+        qpid = fx.child_of(q)
+        before = fx.fired(point)
+        fx.srv.enable(point, failinfo=failinfo)
+        t0 = time.monotonic()
+        q.send("/quit bye")
+        bye = fx.expect_cut(q, (r"^BYE QUIT",), 5, need_line=True)
+        dt = time.monotonic() - t0
+        n = fx.expect_fired(point, above=before)
+        logl = fx.expect_log(r"disconnect slot=\d+ nick=quitter reason=quit")
+        if not wait_for(lambda: not alive(qpid), 5):
+            raise Fail("quitter's child %d still running after the lost EOF signal" % qpid)
+        for c in fx.ctl:
+            fx.seq(c, 3)
+        if not fx.delivered():
+            raise Fail("control clients lost messages while the EOF signal failed")
+        fx.srv.disable(point)
+        # ESRCH is what a child already gone answers: expected, not an error
+        fx.expect_no_log(r"\] error .*kill SIGUSR1", "ESRCH logged as an error")
+        summ = fx.verify()
+        return "%s fired %d; quitter got %r and the close %.1fs after /quit; log '%s'; " \
+            "no error line; %s" % (point, n - before, bye[:40], dt, logl, summ)

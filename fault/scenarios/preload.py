@@ -11,7 +11,7 @@ from fclib import Fail
 from harness.timescale import wait_for
 from fixture import Fx
 from scenarios.common import (EADDRINUSE, EAGAIN, ECHILD, EIO, ENOMEM, ENOSPC, EPIPE, ESRCH,
-                              OOM_LOG, burst_prob, delay_only, one_cut, scenario,
+                              OOM_LOG, burst_prob, delay_only, lost_eof_signal, one_cut, scenario,
                               spawn_refused, startup)
 
 
@@ -109,23 +109,10 @@ def _p_kill(ctx):
     """libc's kill() fails: deliveries need none (the pipe write raises the
     child's SIGUSR2), so the one kill left is the SIGUSR1 that tells a
     closing child its pipe is at EOF; the client still gets its last lines
-    and the close, on the child's tick, and the others chat on."""
-    with Fx(ctx, "posix-kill-esrch", preload=True) as fx:
-        fx.srv.enable("posix/proc/kill", failinfo=ESRCH)
-        q = fx.client("quitter")
-        t0 = time.monotonic()
-        q.send("/quit bye")
-        bye = fx.expect_cut(q, (r"^BYE QUIT",), 5, need_line=True)
-        dt = time.monotonic() - t0
-        logl = fx.expect_log(r"kill SIGUSR1: No such process")
-        for c in fx.ctl:
-            fx.seq(c, 3)
-        if not fx.delivered():
-            raise Fail("control clients lost messages while kill() failed")
-        fx.srv.disable("posix/proc/kill")
-        summ = fx.verify()
-        return "quitter got %r and the close %.1fs after /quit; log '%s'; %s" % (
-            bye[:40], dt, logl, summ)
+    and the close, on the child's tick, and the others chat on.  ESRCH
+    (the child gone) is no error line."""
+    return lost_eof_signal(ctx, "posix-kill-esrch", "posix/proc/kill", preload=True,
+                           failinfo=ESRCH)
 
 
 @scenario("posix-malloc-onetime", "preload", "libc/mm/malloc (onetime)", quick=True)
