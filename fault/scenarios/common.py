@@ -178,3 +178,22 @@ def lost_eof_signal(ctx, name, point, preload, failinfo=None):
         summ = fx.verify()
         return "%s fired %d; quitter got %r and the close %.1fs after /quit; log '%s'; " \
             "no error line; %s" % (point, n - before, bye[:40], dt, logl, summ)
+
+
+def zombies_kept(fx, point, pids, timeout=5.0):
+    """pids (session children that were told to end) must be zombies that
+    a failed waitpid() left unreaped: each one a zombie, then `point`
+    failing one more waitpid after that, and all still zombies.  Seeing a
+    zombie proves nothing by itself: a child is one from its exit until the
+    parent handles SIGCHLD, which on a loaded machine takes a while (the
+    old check saw that one, switched the point off, and the point never
+    fired).  The parent also calls waitpid() on its 1 s tick, so the point
+    fires within a tick whatever the children do.  Returns the count."""
+    if not wait_for(lambda: set(pids) <= set(fx.srv.zombies()), timeout):
+        raise Fail("children %s not all zombies while %s failed (zombies %s)"
+                   % (sorted(pids), point, fx.srv.zombies()))
+    n = fx.expect_fired(point, timeout, above=fx.fired(point))
+    if not set(pids) <= set(fx.srv.zombies()):
+        raise Fail("%s fired but children %s were reaped anyway (zombies %s)"
+                   % (point, sorted(pids), fx.srv.zombies()))
+    return n
