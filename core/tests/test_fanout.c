@@ -60,6 +60,9 @@ static struct {
 	char last_error[160];
 } rec;
 
+void __wrap_log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* The log: lines at warn and error level are counted, the last one kept. */
 void
 __wrap_log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
