@@ -77,7 +77,7 @@ def test_500_cycles_leak_no_fds_memory_or_zombies(server, user):
 
 def test_parent_fds_do_not_grow_with_open_connections_after_they_close(server):
     # the baseline is the steady state: start() returned after start-up's
-    # last line (harness/server.py _settle), not when the port listened
+    # last line (harness/server.py settle), not when the port listened
     fds0 = fd_count(server.pid)
     clients = [ChatClient(server.port, name="c%d" % i) for i in range(30)]
     for i, c in enumerate(clients):

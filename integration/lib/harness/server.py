@@ -133,7 +133,7 @@ class Server:
             self.pid = int(text)
             STARTED.add(self.pid)
             wait_until(lambda: procfs.is_listening(port), timeout, what="daemon listening")
-            self._settle(timeout)
+            self.settle(timeout)
             return True
         wait_for(lambda: procfs.is_listening(port) or proc.poll() is not None, timeout, 0.01)
         if proc.poll() is not None:
@@ -141,10 +141,10 @@ class Server:
         if not procfs.is_listening(port):
             self.kill()
             raise Fail("forkchatd not listening on %d after %.0fs" % (port, scaled(timeout)))
-        self._settle(timeout)
+        self.settle(timeout)
         return self.ready()
 
-    def _settle(self, timeout):
+    def settle(self, timeout=10.0):
         """The port listens before start-up is over: the parent opens its
         log after listen(), then makes its pipes, forks the spawner and logs
         its limits (then starts the bridge, if federated).  Wait for those
