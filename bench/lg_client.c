@@ -780,16 +780,16 @@ client_run(struct lg_result *r)
 		return -1;
 	}
 	if (lg.connect_only || lg.hold) {
+		if (!lg.quiet) /* --hold: before the caller returns */
+			fprintf(stderr,
+			    "%s: %d clients connected and registered "
+			    "in %.1f ms\n",
+			    lg.sysname, lg.n, (double)r->connect_ns / 1e6);
 		if (notify >= 0 && write(notify, "k", 1) == 1)
 			close(notify);
 		arm_alarm(lg.hold > 0 ? lg.hold + 10 : 10);
 		for (i = 0; i < lg.n; i++)
 			waitpid(pids[i], NULL, 0);
-		if (!lg.quiet && lg.connect_only)
-			fprintf(stderr,
-			    "%s: %d clients connected and registered "
-			    "in %.1f ms\n",
-			    lg.sysname, lg.n, (double)r->connect_ns / 1e6);
 		if (lg.hold)
 			_exit(0);
 		return 0;
