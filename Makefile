@@ -29,7 +29,7 @@ DEPS_run  := gcc libc6-dev make libunistring-dev libicu-dev
 DEPS_test := $(DEPS_run) libcmocka-dev libhiredis-dev python3 python3-pytest \
              python3-pexpect python3-pytest-timeout netcat-openbsd procps \
              man-db groff-base dpkg-dev binutils systemd redis-server tmux \
-             lintian strace git
+             lintian strace git iproute2
 DEPS_GROUPS := run test
 
 # The name profile (core/chat/name.c, docs/SECURITY.md): GNU libunistring for

@@ -20,8 +20,10 @@
  * exactly as if the parent had forked it.  It answers with the pid (or the
  * errno), closes its copies of the descriptors, and waits for the next.
  *
- * The parent waits for each answer (a few microseconds: the spawner does
- * nothing else), bounded by SO_RCVTIMEO.  If the spawner dies, the parent
+ * The parent may send several requests before it reads their answers
+ * (in order: the spawner serves one at a time), so that it prepares the
+ * next connection while the spawner clones (server.c, SPAWN_WINDOW); each
+ * wait for an answer is bounded by SO_RCVTIMEO.  If the spawner dies, the parent
  * reaps it, logs it, and starts a new one at the next connection; that one
  * is forked from the parent as it is then (so its children are as large as
  * a fork of the parent would be: service first).  The spawner exits when
@@ -252,12 +254,10 @@ send_req(struct spawner *sp, struct spawn_req *rq, int sock, int down)
 	return n == (ssize_t)sizeof(*rq) ? 0 : -1;
 }
 
-pid_t
-spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject)
+int
+spawner_request(struct spawner *sp, int slot, int sock, int down, int inject)
 {
 	struct spawn_req rq = { slot, inject };
-	struct spawn_ans an;
-	ssize_t n;
 	int e;
 
 	if (sp->fd < 0) {
@@ -275,6 +275,19 @@ spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject)
 	}
 	if (send_req(sp, &rq, sock, down) < 0) {
 		lost(sp, "send");
+		return -1;
+	}
+	return 0;
+}
+
+pid_t
+spawner_answer(struct spawner *sp)
+{
+	struct spawn_ans an;
+	ssize_t n;
+
+	if (sp->fd < 0) { /* lost with this request in it */
+		errno = EPIPE;
 		return -1;
 	}
 	while ((n = recv(sp->fd, &an, sizeof(an), 0)) < 0 && errno == EINTR)

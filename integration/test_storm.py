@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Connections that arrive together (issue 17, goal 5: the connect storm).
+
+The parent accepts every queued connection in one wake-up and asks the
+spawner for up to SPAWN_WINDOW (8) sessions before it reads the first answer,
+so it prepares the next connections while the spawner clones, instead of
+one round trip per connection.  The tests hold the spawner (SIGSTOP) and the
+parent while connections queue, let the parent go, and read how many
+requests wait on the spawner's socket (`ss -x`: Recv-Q of its end, 8 bytes a
+request).  The per-address limits count a request not answered yet.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from harness.timescale import scaled, wait_until
+
+REQ = 8  # bytes of one spawner request (slot, inject)
+WINDOW = 8
+
+
+def sock_inode(pid):
+    """Inode of the one socket pid holds (the spawner's socketpair end)."""
+    found = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        m = re.match(r"socket:\[(\d+)\]", t)
+        if m:
+            found.append(m.group(1))
+    assert len(found) == 1, "spawner %d holds sockets %r" % (pid, found)
+    return found[0]
+
+
+def queued(inode):
+    """Recv-Q of the unix socket with that inode (ss -x), or None."""
+    out = subprocess.run(["ss", "-x", "-a", "-n"], capture_output=True,
+                         text=True, check=True).stdout
+    for line in out.splitlines():
+        f = line.split()
+        # Netid State Recv-Q Send-Q Local(* INODE) Peer(* INODE)
+        if len(f) >= 8 and f[5] == inode:
+            return int(f[2])
+    return None
+
+
+def read_line(s, timeout):
+    buf = b""
+    s.settimeout(scaled(timeout))
+    while b"\n" not in buf:
+        d = s.recv(4096)
+        if not d:
+            break
+        buf += d
+    return buf.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def held(server_factory):
+    """start(args) -> (server, spawner pid); both are let go at teardown
+    whatever happens."""
+    held = []
+
+    def start(args=()):
+        srv = server_factory(list(args))
+        sp = wait_until(srv.spawner, 5, what="the spawner")
+        held.extend([srv.pid, sp])
+        return srv, sp
+
+    yield start
+    for pid in held:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def storm(srv, sp, k):
+    """Stop the spawner and the parent, queue k connections, let the parent
+    go; returns the sockets."""
+    os.kill(sp, signal.SIGSTOP)
+    os.kill(srv.pid, signal.SIGSTOP)
+    socks = [socket.create_connection(("127.0.0.1", srv.port), 5) for _ in range(k)]
+    os.kill(srv.pid, signal.SIGCONT)
+    return socks
+
+
+def test_connections_that_arrive_together_reach_the_spawner_before_any_answer(held):
+    srv, sp = held()
+    ino = sock_inode(sp)
+    socks = storm(srv, sp, 5)
+    try:
+        # one wake-up: all 5 accepted and sent on, the parent now waits for
+        # the first answer (one round trip at a time would leave 8 bytes)
+        wait_until(lambda: queued(ino) == 5 * REQ, 4,
+                   what="5 requests queued on the held spawner (have %r bytes)" % queued(ino))
+        os.kill(sp, signal.SIGCONT)
+        for i, s in enumerate(socks):
+            assert read_line(s, 5).startswith("HELLO"), "client %d got no HELLO" % i
+            s.sendall(b"st%d\n" % i)
+            assert "OK NICK st%d" % i in read_line(s, 5)
+        assert len(srv.children()) == 5
+        assert len(re.findall(r"connect slot=\d+ pid=\d+", srv.log())) == 5
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_the_spawner_holds_at_most_a_window_of_requests(held):
+    srv, sp = held()
+    ino = sock_inode(sp)
+    k = WINDOW + 4
+    socks = storm(srv, sp, k)
+    try:
+        wait_until(lambda: queued(ino) == WINDOW * REQ, 4,
+                   what="a window of requests queued (have %r bytes)" % queued(ino))
+        for _ in range(5):  # the parent waits for the oldest answer now
+            time.sleep(0.05)
+            assert queued(ino) == WINDOW * REQ
+        os.kill(sp, signal.SIGCONT)
+        for i, s in enumerate(socks):
+            assert read_line(s, 5).startswith("HELLO"), "client %d got no HELLO" % i
+        wait_until(lambda: len(srv.children()) == k, 5, what="%d sessions" % k)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_requests_not_answered_yet_count_against_the_address_limit(held):
+    srv, sp = held(["--exempt", "none", "--max-per-addr", "3"])
+    ino = sock_inode(sp)
+    socks = storm(srv, sp, 5)
+    try:
+        # the 4th and 5th are refused at the door while 3 wait on the spawner
+        for s in socks[3:]:
+            assert read_line(s, 5).startswith("BYE TOO_MANY_CONNECTIONS")
+        wait_until(lambda: queued(ino) == 3 * REQ, 4,
+                   what="3 requests queued (have %r bytes)" % queued(ino))
+        os.kill(sp, signal.SIGCONT)
+        for i, s in enumerate(socks[:3]):
+            assert read_line(s, 5).startswith("HELLO"), "client %d got no HELLO" % i
+        assert len(srv.children()) == 3
+    finally:
+        for s in socks:
+            s.close()
