@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from harness import procfs
 from harness.timescale import scaled, wait_until
 
 REQ = 8  # bytes of one spawner request (slot, inject)
@@ -88,6 +89,9 @@ def storm(srv, sp, k):
     go; returns the sockets."""
     os.kill(sp, signal.SIGSTOP)
     os.kill(srv.pid, signal.SIGSTOP)
+    for pid in (sp, srv.pid):  # a stop takes effect when it is scheduled
+        wait_until(lambda: procfs.proc_stat(pid)[0] in ("T", "t"), 10,
+                   what="process %d stopped" % pid)
     socks = [socket.create_connection(("127.0.0.1", srv.port), 5) for _ in range(k)]
     os.kill(srv.pid, signal.SIGCONT)
     return socks
@@ -151,3 +155,23 @@ def test_requests_not_answered_yet_count_against_the_address_limit(held):
     finally:
         for s in socks:
             s.close()
+
+
+def test_a_nickname_sent_before_hello_registers(server):
+    """A client may send its nickname at once, as forkchat-load's storm
+    clients do (one round trip, like IRC's NICK and Redis's SUBSCRIBE);
+    the replies come after HELLO, in order."""
+    s = socket.create_connection(("127.0.0.1", server.port), 5)
+    try:
+        s.sendall(b"early_bird\n")
+        s.settimeout(scaled(5))
+        buf = b""
+        while buf.count(b"\n") < 3:
+            d = s.recv(4096)
+            assert d, "closed after %r" % buf
+            buf += d
+        lines = buf.decode().splitlines()
+        assert lines[0].startswith("HELLO ")
+        assert lines[1:3] == ["OK NICK early_bird", "OK JOIN lobby"]
+    finally:
+        s.close()
