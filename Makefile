@@ -122,7 +122,8 @@ WRAP_test_server := -Wl,--wrap=log_msg -Wl,--wrap=chat_line -Wl,--wrap=chat_reje
                     -Wl,--wrap=fanout_state -Wl,--wrap=fanout_pid -Wl,--wrap=fanout_close \
                     -Wl,--wrap=fanout_send -Wl,--wrap=fanout_flush -Wl,--wrap=fanout_release \
                     -Wl,--wrap=fanout_stopping -Wl,--wrap=fanout_hang_up_backlogged \
-                    -Wl,--wrap=fanout_nbacklog -Wl,--wrap=admit_next_timeout \
+                    -Wl,--wrap=fanout_nbacklog -Wl,--wrap=fanout_next_lazy \
+                    -Wl,--wrap=fanout_flush_lazy -Wl,--wrap=admit_next_timeout \
                     -Wl,--wrap=admit_released -Wl,--wrap=fed_reaped -Wl,--wrap=waitpid \
                     -Wl,--wrap=sigtimedwait
 WRAP_test_session := -Wl,--wrap=kill -Wl,--wrap=sigtimedwait -Wl,--wrap=write \

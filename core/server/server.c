@@ -102,6 +102,17 @@ srv_cut(void *ctx, int slot, enum ipc_abort why, size_t backlog)
 	chat_disconnect(s->chat, slot, "disconnected");
 }
 
+/*
+ * Presence lines may wait a little (fanout.h, FANOUT_LAZY_MS): JOIN and
+ * PART of others (a user's own room change is "OK JOIN").
+ */
+static int
+srv_lazy(const char *line, size_t len)
+{
+	return (len > 5 && memcmp(line, "JOIN ", 5) == 0) ||
+	    (len > 5 && memcmp(line, "PART ", 5) == 0);
+}
+
 /* flow.c's view of the slots: their room, nick and child. */
 static const char *
 srv_room(void *ctx, int slot)
@@ -608,6 +619,7 @@ wait_budget(const struct server *s, long long now, int more)
 {
 	long long ms = 1000 - (now - s->last_tick_ms);
 	long long due = admit_next_timeout(s->adm);
+	long long lazy = fanout_next_lazy(s->fo);
 
 	if (more)
 		return 0; /* input left over: just collect signals */
@@ -619,6 +631,8 @@ wait_budget(const struct server *s, long long now, int more)
 		ms = 200; /* presence updates, the bridge's backlog */
 	if (due != 0 && ms > due - now)
 		ms = due - now; /* a register deadline */
+	if (lazy != 0 && ms > lazy - now)
+		ms = lazy - now; /* presence lines that waited */
 	return ms < 0 ? 0 : ms;
 }
 
@@ -678,6 +692,7 @@ serve(struct server *s, const sigset_t *set)
 			    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 			kill_all(s);
 		}
+		fanout_flush_lazy(s->fo, clock_mono_ms()); /* its cuts: next */
 		fanout_flush(s->fo);
 		if (s->fed != NULL)
 			fed_flush(s->fed);
@@ -725,7 +740,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	struct chat_io io = { NULL, fanout_send, fanout_close };
 	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered, s };
 	struct fanout_cfg fc = { o->max_clients, o->max_backlog, s, srv_cut,
-		NULL };
+		NULL, srv_lazy };
 	struct flow_cfg flc = { o->max_clients, o->max_backlog, s, srv_room,
 		srv_nick, srv_pid, NULL };
 	struct chat_fed fh;
