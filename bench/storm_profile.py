@@ -12,6 +12,8 @@ kind (parent, spawner, session child; Redis: the server):
   runq_us     time runnable but waiting for a CPU (field 2): load, not work
   slices      times scheduled in (field 3): wake-ups
   minflt      minor page faults (/proc/PID/stat): copy-on-write after a fork
+  sleeps      voluntary context switches (/proc/PID/status): waits that
+              ended in a wake-up (slices also count preemptions)
 
 and the kernel's listen-queue counters over the run (nstat:
 TcpExtListenOverflows, TcpExtListenDrops, TcpExtTCPReqQFullDrop,
@@ -84,6 +86,12 @@ def pstat(pid):
         return None
     rest = data[data.rindex(")") + 2:].split()
     return rest[0], int(rest[1]), int(rest[7])
+
+
+def sleeps(pid):
+    data = read("/proc/%d/status" % pid) or ""
+    m = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", data, re.M)
+    return int(m.group(1)) if m else 0
 
 
 def schedstat(pid):
@@ -205,7 +213,8 @@ def one(a, tmp):
         wait_port(port, proc)
         root = server_pid(proc, a.strace)
         time.sleep(0.3)
-        before = {p: (schedstat(p), pstat(p)) for p in kinds(root)}
+        before = {p: (schedstat(p), pstat(p), sleeps(p))
+                  for p in kinds(root)}
         ns0 = nstat()
         res["loadavg_start"] = read("/proc/loadavg").split()[0]
         res["storm_ms"] = storm("redis" if a.system == "redis" else
@@ -216,28 +225,31 @@ def one(a, tmp):
         k = kinds(root)
         ns1 = nstat()
         res["nstat"] = {x: ns1[x] - ns0[x] for x in NSTAT}
-        agg = collections.defaultdict(lambda: [0, 0, 0, 0, 0])
+        agg = collections.defaultdict(lambda: [0, 0, 0, 0, 0, 0])
         for pid, kind in k.items():
-            ss, st = schedstat(pid), pstat(pid)
+            ss, st, sl = schedstat(pid), pstat(pid), sleeps(pid)
             if ss is None or st is None:
                 continue
             b = before.get(pid)
             if b and b[0] and b[1]:
                 ss = [x - y for x, y in zip(ss, b[0])]
                 st = (st[0], st[1], st[2] - b[1][2])
+                sl -= b[2]
             g = agg[kind]
             g[0] += 1
             g[1] += ss[0]
             g[2] += ss[1]
             g[3] += ss[2]
             g[4] += st[2]
+            g[5] += sl
         per = {}
         for kind, g in agg.items():
             per[kind] = {"processes": g[0],
                          "cpu_us": round(g[1] / 1000 / a.n, 1),
                          "runq_us": round(g[2] / 1000 / a.n, 1),
                          "slices": round(g[3] / a.n, 2),
-                         "minflt": round(g[4] / a.n, 2)}
+                         "minflt": round(g[4] / a.n, 2),
+                         "sleeps": round(g[5] / a.n, 2)}
         res["per_connection"] = per
         res["cpu_us_total"] = round(sum(v["cpu_us"] for v in per.values()), 1)
     finally:
