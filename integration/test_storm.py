@@ -10,6 +10,7 @@ requests wait on the spawner's socket (`ss -x`: Recv-Q of its end, 8 bytes a
 request).  The per-address limits count a request not answered yet.
 """
 
+import datetime
 import os
 import re
 import signal
@@ -173,5 +174,29 @@ def test_a_nickname_sent_before_hello_registers(server):
         lines = buf.decode().splitlines()
         assert lines[0].startswith("HELLO ")
         assert lines[1:3] == ["OK NICK early_bird", "OK JOIN lobby"]
+    finally:
+        s.close()
+
+
+def test_register_deadline_counts_from_the_session_start(held):
+    """The register deadline of a connection whose session was asked for
+    counts from the session's start (its "connect" log line), not from the
+    request: a slow spawner does not eat into the client's time."""
+    srv, sp = held(["--register-timeout", "1"])
+    os.kill(sp, signal.SIGSTOP)
+    wait_until(lambda: procfs.proc_stat(sp)[0] in ("T", "t"), 10, what="spawner stopped")
+    s = socket.create_connection(("127.0.0.1", srv.port), 5)
+    try:
+        time.sleep(0.5)  # the request waits on the held spawner
+        os.kill(sp, signal.SIGCONT)
+        assert read_line(s, 5).startswith("HELLO")
+        stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \[\d+\] \w+ "
+        con = srv.wait_log(stamp + r"connect slot=(\d+) pid=")
+        cut = srv.wait_log(stamp + r"disconnect slot=%s nick=- reason=register-timeout"
+                           % con.group(2), timeout=10)
+
+        def secs(t):
+            return datetime.datetime.strptime(t, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        assert secs(cut.group(1)) - secs(con.group(1)) >= 1 - 0.002
     finally:
         s.close()

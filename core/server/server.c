@@ -386,6 +386,7 @@ spawn_finish(struct server *s, struct pending *ps)
 	s->nchildren++;
 	fanout_open(s->fo, slot, pid, ps->down_w);
 	log_info("connect slot=%d pid=%d peer=%s", slot, (int)pid, ps->peer);
+	admit_clock(s->adm, slot, clock_mono_ms()); /* from the log line */
 	chat_connect(s->chat, slot);
 	if (FAIL("forkchatd/spawn/fcntl", EBADF) ||
 	    fcntl(ps->down_w, F_SETOWN, s->pid) < 0) {
