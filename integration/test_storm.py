@@ -200,3 +200,30 @@ def test_register_deadline_counts_from_the_session_start(held):
         assert secs(cut.group(1)) - secs(con.group(1)) >= 1 - 0.002
     finally:
         s.close()
+
+
+def voluntary_switches(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches for %d" % pid)
+
+
+def test_arrivals_wake_a_lobby_member_once_per_presence_window(server, connect):
+    """20 clients register one after the other: the first member's session
+    child gets their JOIN lines in a few writes (presence lines wait up to
+    200 ms, FANOUT_LAZY_MS), not one wake-up per arrival.  The bound comes
+    from the time the arrivals took: one wake-up per 200 ms window, one per
+    2 s tick, and a few more; 20 sequential arrivals woke it 20 times."""
+    first = connect().register("lobby0")
+    kid = server.child_for(first)
+    time.sleep(0.3)  # its own start-up and registration are over
+    v0, t0 = voluntary_switches(kid), time.monotonic()
+    for i in range(20):
+        connect().register("arr%02d" % i)
+    for i in range(20):
+        first.expect_exact("JOIN lobby arr%02d" % i)
+    elapsed = time.monotonic() - t0
+    wakes = voluntary_switches(kid) - v0
+    assert wakes <= elapsed / 0.2 + elapsed / 2 + 3, (wakes, elapsed)
