@@ -137,6 +137,21 @@ def settle(root, secs=20):
         time.sleep(0.3)
 
 
+def gone(pid, secs=15):
+    """SIGTERM pid (and SIGKILL after secs) until it is gone (or a zombie)."""
+    end = time.monotonic() + secs
+    while True:
+        st = pstat(pid)
+        if st is None or st[0] in ("Z", "X"):
+            return
+        try:
+            os.kill(pid, signal.SIGKILL if time.monotonic() > end
+                    else signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+
+
 def start(system, port, tmp, strace):
     if system == "redis":
         cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
@@ -209,6 +224,7 @@ def one(a, tmp):
     port = free_port()
     proc = start(a.system, port, tmp, a.strace)
     res = {"system": a.system, "n": a.n}
+    root = None
     try:
         wait_port(port, proc)
         root = server_pid(proc, a.strace)
@@ -253,12 +269,18 @@ def one(a, tmp):
         res["per_connection"] = per
         res["cpu_us_total"] = round(sum(v["cpu_us"] for v in per.values()), 1)
     finally:
-        proc.send_signal(signal.SIGTERM)
+        # the server itself: strace, signalled, would detach and leave it
+        try:
+            os.kill(root if root else proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if a.strace and root:  # a detached strace may leave it running
+            gone(root)
     if a.strace:
         cnt = strace_counts(tmp, root)
         res["syscalls_per_connection"] = {
