@@ -16,6 +16,7 @@ struct buf {
 	size_t off; /* first unconsumed byte */
 	size_t len; /* bytes in use, counted from data[0] */
 	size_t cap;
+	size_t keep; /* an empty buffer above this is freed; 0: BUF_KEEP */
 };
 
 /* An empty buffer: struct buf b = BUF_INIT; */
@@ -52,8 +53,19 @@ void buf_commit(struct buf *b, size_t n);
 /* Drop n bytes from the head (n <= buf_used). */
 void buf_consume(struct buf *b, size_t n);
 
-/* Empty the buffer; keep its memory unless it is large. */
+/* Empty the buffer; keep its memory unless it is larger than its keep. */
 void buf_reset(struct buf *b);
+
+/*
+ * The most an empty b keeps (buf_consume() to empty, buf_reset()); larger
+ * is freed.  Default (0) 64 KiB: for a buffer the process has one of.  One
+ * per client takes a small keep, so that a burst's memory goes back.
+ */
+static inline void
+buf_set_keep(struct buf *b, size_t keep)
+{
+	b->keep = keep;
+}
 void buf_free(struct buf *b);
 
 #endif

@@ -31,6 +31,8 @@
 #include "sys/log.h"
 #include "sys/net.h"
 
+#define OUT_KEEP 1024 /* first size; an empty backlog above it is freed */
+
 struct slot {
 	pid_t pid;
 	int fd; /* write end of the child's pipe, or -1 */
@@ -112,6 +114,8 @@ fanout_open(struct fanout *f, int slot, pid_t pid, int fd)
 	c->pid = pid;
 	c->fd = fd;
 	c->state = FANOUT_ACTIVE;
+	/* one per client: a burst's backlog is freed once written */
+	buf_set_keep(&c->out, OUT_KEEP);
 }
 
 enum fanout_state

@@ -73,6 +73,7 @@ struct server {
 	struct chat *chat;
 	struct fed *fed;   /* federation (--redis), or NULL */
 	struct spawner sp; /* forks the session children (spawner.c) */
+	size_t trim_low;   /* memtrim.c's state */
 	struct buf in;
 	int stopping; /* graceful shutdown under way */
 	long long deadline_ms;
@@ -664,7 +665,7 @@ serve(struct server *s, const sigset_t *set)
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
 			admit_tick(s->adm, now);
-			memtrim_idle(PARENT_TRIM_SLACK); /* after a burst */
+			memtrim_idle(PARENT_TRIM_SLACK, &s->trim_low);
 		}
 		if (admit_next_timeout(s->adm) != 0 &&
 		    now >= admit_next_timeout(s->adm))

@@ -1,14 +1,34 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * spawner.h - the session spawner: a small process forked by the server
- * parent at startup, before its heap grows, that creates the session
- * children on the parent's behalf (docs/ARCHITECTURE.md, "Processes").
+ * parent at startup, that execs the session image (forkchatd-session,
+ * sessiond.c) and creates the session children on the parent's behalf
+ * (docs/ARCHITECTURE.md, "Processes").  The two structs are the wire
+ * format of the socketpair between the two programs.
  */
 #ifndef FORKCHAT_SPAWNER_H
 #define FORKCHAT_SPAWNER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+/* Its process name (comm), as tests and bench/memory.py know it. */
+#define SPAWNER_NAME "forkchatd-spawn"
+/* The session image, next to forkchatd or in ../lib/forkchat/. */
+#define SPAWNER_IMAGE "forkchatd-session"
+
+/* parent -> spawner, with the socket and the pipe's read end (SCM_RIGHTS) */
+struct spawner_req {
+	int32_t slot;
+	int32_t inject; /* errno to answer instead of forking, or 0 */
+};
+
+/* spawner -> parent */
+struct spawner_ans {
+	int32_t pid; /* > 0, or -1 */
+	int32_t err; /* errno of the failed clone */
+};
 
 struct spawner {
 	pid_t pid;    /* the spawner, or 0 if there is none */
@@ -20,8 +40,20 @@ struct spawner {
 };
 
 /*
- * Fork the spawner.  It keeps only up_w and its end of a socketpair, and
- * names itself "forkchatd-spawn".  0, or -1 with errno set (sp->pid = 0).
+ * Find the session image once, at startup, from this program's own path
+ * (/proc/self/exe: never PATH or the environment): DIR/forkchatd-session,
+ * else DIR/../lib/forkchat/forkchatd-session (make install, the Debian
+ * package).  It must be a regular, executable file.  0, or -1 with errno
+ * set and spawner_image() naming what was tried.
+ */
+int spawner_find_image(void);
+/* The image's absolute path, or after a failure what was tried. */
+const char *spawner_image(void);
+
+/*
+ * Fork the spawner, which execs the session image.  It keeps only up_w
+ * and its end of a socketpair, and names itself "forkchatd-spawn".  0, or
+ * -1 with errno set (sp->pid = 0).
  */
 int spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line);
 
