@@ -172,7 +172,7 @@ fanout_send(void *ctx, int slot, const char *line, size_t len)
 	if (len > 0)
 		f->lines_out++;
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
-	    buf_append(&c->out, line, len) < 0)
+	    buf_put(&c->out, line, len) < 0)
 		c->failed = 1; /* never drop a line silently */
 	if (!c->dirty) {
 		if (f->ndirty == f->dirtycap && grow_dirty(f) < 0)
