@@ -110,7 +110,8 @@ WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=w
                  -Wl,--wrap=bind -Wl,--wrap=listen
 WRAP_test_resp_hiredis := -lhiredis
 WRAP_test_chatfed := -Wl,--wrap=malloc
-WRAP_test_fanout := -Wl,--wrap=kill -Wl,--wrap=sigqueue -Wl,--wrap=buf_append -Wl,--wrap=write
+WRAP_test_fanout := -Wl,--wrap=kill -Wl,--wrap=sigqueue -Wl,--wrap=buf_append -Wl,--wrap=write \
+                    -Wl,--wrap=log_msg
 WRAP_test_flow := -Wl,--wrap=kill -Wl,--wrap=sigqueue
 WRAP_test_fed := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=kill -Wl,--wrap=waitpid \
                  -Wl,--wrap=clock_gettime \

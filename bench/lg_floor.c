@@ -177,9 +177,10 @@ floor_fanout(int room, const char *buf, size_t len)
 		kill(kids[i], SIGUSR2);
 }
 
-/* Appends message k (sender k % S, seq k / S) to its room's buffer. */
+/* Appends message k (sender k % S, seq k / S), stamped t, to its room's
+ * buffer; late: t is the time it fell due (floor_send). */
 static void
-floor_add(char **rb, size_t *rl, long k, int rep, int64_t t)
+floor_add(char **rb, size_t *rl, long k, int rep, int64_t t, int late)
 {
 	int s = (int)(k % lg.senders), room = lg_room_of(s), n;
 	long q = k / lg.senders + lg_phase_q0(rep);
@@ -193,6 +194,26 @@ floor_add(char **rb, size_t *rl, long k, int rep, int64_t t)
 		lg_shm->snd[s].first_ns = t;
 	lg_shm->snd[s].last_ns = t;
 	lg_shm->snd[s].sent++;
+	if (late)
+		lg_shm->snd[s].late++;
+}
+
+/*
+ * Repetition rep's messages (sequence numbers from rep * M), paced from
+ * lg_shm->t_start or back to back.
+ *
+ * The floor's parent is its own sender, so paced it must not measure from
+ * the moment it gets round to a message (coordinated omission): a message
+ * that fell due while the parent was still fanning out the previous ones
+ * is stamped with the time it was due, as a sender process would have
+ * written it then and forkchat's senders do (the wait for the busy parent
+ * counts, as it does for every server).  A message the parent slept for
+ * is stamped when it wakes, as a sender stamps after its sleep.
+ */
+static int64_t
+floor_due(int64_t t0, long k, double rate)
+{
+	return t0 + (int64_t)((double)k * 1e9 / rate);
 }
 
 /* Messages of virtual sender s that every receiver of its room has
@@ -227,17 +248,18 @@ floor_window_ok(long k, int rep, uint64_t *acked)
 	return q < acked[s] + (uint64_t)lg.window;
 }
 
-/* Repetition rep's messages (sequence numbers from rep * M), paced from
- * lg_shm->t_start, back to back, or back to back within --window. */
+/* Repetition rep's messages: paced (floor_due), back to back, or back to
+ * back within --window. */
 static void
 floor_send(int rep)
 {
 	long k = 0, total = lg_phase_msgs(rep) * lg.senders, b;
 	double rate = lg_phase_rate(rep);
-	int64_t t0 = lg_shm->t_start, stop, t;
+	int64_t t0 = lg_shm->t_start, stop, t, due;
 	size_t rl[LG_MAX_ROOMS];
 	char *rb[LG_MAX_ROOMS];
-	int room, per = lg.batch, windowed = rate == 0 && lg.window > 0;
+	int room, per = lg.batch, late;
+	int windowed = rate == 0 && lg.window > 0;
 	uint64_t acked[LG_MAX_SENDERS] = { 0 };
 
 	stop = t0 + (int64_t)(lg.duration * 1e9);
@@ -246,8 +268,13 @@ floor_send(int rep)
 		    NULL)
 			return;
 	while (k < total) {
-		if (rate > 0)
-			sleep_until(t0 + (int64_t)((double)k * 1e9 / rate));
+		late = 0;
+		if (rate > 0) {
+			due = floor_due(t0, k, rate);
+			/* busy when it fell due (the first: slept for) */
+			late = k > 0 && now_ns() > due;
+			sleep_until(due);
+		}
 		/* windowed: poll the receivers' counters every 100 us, as
 		 * the clients' writers do */
 		while (windowed && !floor_window_ok(k, rep, acked) &&
@@ -259,11 +286,13 @@ floor_send(int rep)
 		/* paced: everything that is due (one message unless behind);
 		 * windowed: everything the window lets go, up to --batch */
 		for (b = 0; b < per && k < total &&
-		     (rate == 0 || b == 0 ||
-		         t0 + (int64_t)((double)k * 1e9 / rate) <= t) &&
+		     (rate == 0 || b == 0 || floor_due(t0, k, rate) <= t) &&
 		     (!windowed || b == 0 || floor_window_ok(k, rep, acked));
-		     b++, k++)
-			floor_add(rb, rl, k, rep, now_ns());
+		     b++, k++) {
+			late = rate > 0 && (late || b > 0);
+			floor_add(rb, rl, k, rep,
+			    late ? floor_due(t0, k, rate) : now_ns(), late);
+		}
 		for (room = 0; room < lg.rooms; room++)
 			if (rl[room] > 0)
 				floor_fanout(room, rb[room], rl[room]);

@@ -238,12 +238,13 @@ report_merge(struct lg_result *r)
 	int i, b;
 
 	memset(r->hist, 0, sizeof(r->hist));
-	r->sent = r->expected = r->received = r->unique = 0;
+	r->sent = r->late = r->expected = r->received = r->unique = 0;
 	r->dup = r->ooo = r->bad = 0;
 	r->max_ns = r->first_send = r->last_recv = 0;
 	r->errors = 0;
 	for (i = 0; i < lg.senders; i++) {
 		r->sent += lg_shm->snd[i].sent;
+		r->late += lg_shm->snd[i].late;
 		if (lg_shm->snd[i].first_ns &&
 		    (r->first_send == 0 ||
 		        lg_shm->snd[i].first_ns < r->first_send))
@@ -294,6 +295,7 @@ report_rep_end(struct lg_result *r, int rep, int failed)
 
 	report_merge(r);
 	r->sent -= prev.sent;
+	r->late -= prev.late;
 	r->expected -= prev.expected;
 	r->received -= prev.received;
 	r->unique -= prev.unique;
@@ -364,12 +366,14 @@ report_print(FILE *f, const struct lg_result *r)
 	    "\"senders\": %d, \"rooms\": %d, \"rate\": %g, \"size\": %d, "
 	    "\"messages\": %llu, \"expected\": %llu, \"received\": %llu, "
 	    "\"lost\": %llu, \"duplicated\": %llu, \"out_of_order\": %llu, "
-	    "\"malformed\": %llu, \"errors\": %d, ",
+	    "\"malformed\": %llu, \"errors\": %d, \"late_stamped\": %llu, "
+	    "\"connecting_max\": %d, ",
 	    lg.sysname, sc, lg.n, lg.senders, lg.rooms, rate, lg.size,
 	    (unsigned long long)r->sent, (unsigned long long)r->expected,
 	    (unsigned long long)r->received, (unsigned long long)r->lost,
 	    (unsigned long long)r->dup, (unsigned long long)r->ooo,
-	    (unsigned long long)r->bad, r->errors);
+	    (unsigned long long)r->bad, r->errors, (unsigned long long)r->late,
+	    lg_shm->connecting_max);
 	fprintf(f,
 	    "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
 	    "\"p999_us\": %.1f, \"max_us\": %.1f, \"deliveries_per_s\": %.0f, "

@@ -59,7 +59,10 @@ LIMITS = {
                "windowed, so no receiver gets near it).",
                "No TCP_NODELAY on client sockets (Nagle): the receivers ACK at once "
                "(forkchat-load --quickack, for every system), else ngircd's next line waits "
-               "for a delayed ACK (p90 about 30 ms at N=10, measured)."],
+               "for a delayed ACK (p90 about 30 ms at N=10, measured).",
+               "Compile-time listen backlog of 10: the IRC clients connect and register at "
+               "most 8 at a time (all at once, the handshakes past the backlog waited in "
+               "TCP's SYN back-off, and at N=500 some were not in after 105 s)."],
     "inspircd": ["threshold, commandrate and fakelag are off; InspIRCd still stalls an "
                  "unbounded burst on its 1-second timer (edge-triggered reads of "
                  "netbuffersize): measured paced only, and only at N <= 100 to keep make "
@@ -74,7 +77,10 @@ LIMITS = {
                    "deliveries per message; its server CPU is the parent and the children, "
                    "which also do the receivers' accounting."],
     "floor-tcp": ["Senders virtual as floor-pipe; its server CPU is the floor's server "
-                  "process and its N children only (the receivers are separate)."],
+                  "process and its N children only (the receivers are separate).",
+                  "Paced, a message that fell due while the floor's parent was still fanning "
+                  "out the previous ones is stamped with its due time (as a sender process "
+                  "would have written it then), not when the parent got to it."],
 }
 
 

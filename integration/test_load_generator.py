@@ -106,6 +106,35 @@ def test_irc_paced_and_windowed_against_ngircd(ngircd):
     assert res[0]["expected"] == 3000 and res[0]["lost"] == 0 and res[0]["window"] == 4
 
 
+def test_irc_clients_connect_a_few_at_a_time(ngircd):
+    """ngircd listens with a backlog of 10: 40 clients connecting at once
+    overflowed it, and at N = 500 some were still in TCP's SYN back-off
+    when the registration deadline passed.  At most 8 connect at a time."""
+    port, pid = ngircd
+    rc, res, err = load("-s", "ngircd", "-p", port, "-n", 40, "-S", 2, "-m", 5, "-r", 100,
+                        "--quickack", "-P", pid)
+    assert rc == 0, err
+    r = res[0]
+    assert r["expected"] == 2 * 5 * 39 and r["received"] == r["expected"] and r["lost"] == 0
+    assert 1 <= r["connecting_max"] <= 8
+
+
+def test_late_floor_messages_are_stamped_when_due():
+    """The floor's parent is its own sender: a message that fell due while
+    it was busy fanning out the previous ones is stamped with its due time
+    (no coordinated omission), one it slept for when it woke.  At 1 M
+    messages/s no parent keeps up, so nearly all are late; back to back
+    nothing is due, so nothing is late."""
+    rc, res, err = load("-s", "floor-tcp", "-B", 64, "-n", 3, "-S", 2, "-m", 300,
+                        "-r", 1000000)
+    assert rc == 0, err
+    assert res[0]["received"] == res[0]["expected"] == 1800
+    assert 0 < res[0]["late_stamped"] <= 600
+    rc, res, err = load("-s", "floor-pipe", "-B", 64, "-n", 3, "-S", 2, "-m", 100, "-r", 0)
+    assert rc == 0, err
+    assert res[0]["late_stamped"] == 0 and res[0]["lost"] == 0
+
+
 def test_paced_then_windowed_phases_on_one_set_up(server_factory):
     srv = server_factory(["--register-timeout", "0"])
     rc, res, err = load("-s", "forkchat", "-p", srv.port, "-n", 6, "-S", 2, "-m", 10, "-r", 200,

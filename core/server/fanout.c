@@ -218,6 +218,20 @@ close_down(struct fanout *f, struct slot *c)
 	buf_reset(&c->out);
 }
 
+/*
+ * A signal to a child failed (errno).  ESRCH is expected, not an error:
+ * the child is gone, and the pipe just closed says all the signal would
+ * have (a lost signal only delays: the child ticks); its exit is logged
+ * where it is reaped.  Anything else (EPERM, EINVAL) means a wrong pid
+ * or a broken environment: logged as an error.
+ */
+static void
+signal_failed(int slot, const char *what)
+{
+	if (errno != ESRCH)
+		log_error("slot=%d: %s: %s", slot, what, strerror(errno));
+}
+
 void
 fanout_release(struct fanout *f, int slot)
 {
@@ -252,7 +266,7 @@ fanout_abort(struct fanout *f, int slot, enum ipc_abort why)
 	/* the reason first: the child looks for it when it sees pipe EOF */
 	if (FAIL("forkchatd/abort/sigqueue", ESRCH) ||
 	    sigqueue(c->pid, SIGTERM, v) < 0)
-		log_error("slot=%d: sigqueue: %s", slot, strerror(errno));
+		signal_failed(slot, "sigqueue SIGTERM");
 	close_down(f, c);
 	c->state = FANOUT_ABORTED;
 	c->failed = 0;
@@ -323,8 +337,7 @@ flush_client(struct fanout *f, int slot)
 			/* a lost one only delays: the child ticks */
 			if (FAIL("forkchatd/fanout/kill", ESRCH) ||
 			    kill(c->pid, SIGUSR1) < 0)
-				log_error("slot=%d: kill SIGUSR1: %s", slot,
-				    strerror(errno));
+				signal_failed(slot, "kill SIGUSR1");
 		}
 	}
 }

@@ -16,7 +16,8 @@
  *
  * Seams (WRAP_test_fanout): kill and sigqueue are recorded, not sent (the
  * pids are fake); writes to the pipes are counted; buf_append can be made
- * to fail.  The pipes are real, non-blocking, with
+ * to fail; kill and sigqueue can be made to fail with an errno (ESRCH, a
+ * child gone, is no error line; EPERM is one); log_msg is recorded.  The pipes are real, non-blocking, with
  * their capacity set to one page.
  */
 #include <stdarg.h>
@@ -28,12 +29,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
 #include "server/fanout.h"
+#include "sys/log.h"
 
 #define NSLOT    40
 #define PIPE_CAP 4096
@@ -52,7 +55,28 @@ static struct {
 	int part_slot;     /* the callback queues a line for this slot */
 	int other_signals; /* anything else: a bug */
 	int fail_append;   /* buf_append fails while set */
+	int sig_errno;     /* kill and sigqueue fail with it while set */
+	int errors;        /* log lines at warn or error level */
+	char last_error[160];
 } rec;
+
+void __wrap_log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The log: lines at warn and error level are counted, the last one kept. */
+void
+__wrap_log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)func;
+	if (lvl == LOG_INFO)
+		return;
+	rec.errors++;
+	va_start(ap, fmt);
+	vsnprintf(rec.last_error, sizeof(rec.last_error), fmt, ap);
+	va_end(ap);
+}
 
 int
 __wrap_kill(pid_t pid, int sig)
@@ -63,6 +87,10 @@ __wrap_kill(pid_t pid, int sig)
 		rec.eofs[slot]++;
 	else
 		rec.other_signals++;
+	if (rec.sig_errno != 0) {
+		errno = rec.sig_errno;
+		return -1;
+	}
 	return 0;
 }
 
@@ -91,6 +119,10 @@ __wrap_sigqueue(pid_t pid, int sig, const union sigval v)
 		rec.sigq_why[slot] = v.sival_int;
 	} else
 		rec.other_signals++;
+	if (rec.sig_errno != 0) {
+		errno = rec.sig_errno;
+		return -1;
+	}
 	return 0;
 }
 
@@ -403,6 +435,69 @@ test_cut_reported_after_the_pass(void **state)
 	assert_int_equal(rec.wakes[12], 1);
 }
 
+/* Close slot's pipe with a line in it, its SIGUSR1 failing with err. */
+static void
+close_with_kill_failing(int slot, int err)
+{
+	char got[64];
+
+	open_slot(slot);
+	send_str(slot, "BYE QUIT\n");
+	fanout_close(f, slot);
+	rec.sig_errno = err;
+	fanout_flush(f);
+	rec.sig_errno = 0;
+	assert_int_equal(rec.eofs[slot], 1); /* it was tried */
+	assert_int_equal(drain(slot, got, sizeof(got)), 9);
+	assert_int_equal(read(rfd[slot], got, sizeof(got)), 0); /* EOF */
+}
+
+/* The SIGUSR1 after the close finds the child gone (ESRCH): expected, the
+ * pipe's EOF says it all, so no error line; EPERM is a real error, logged. */
+static void
+test_eof_signal_to_gone_child_is_not_an_error(void **state)
+{
+	close_with_kill_failing(14, ESRCH);
+	assert_int_equal(rec.errors, 0);
+	close_with_kill_failing(15, EPERM);
+	assert_int_equal(rec.errors, 1);
+	assert_string_equal(
+	    rec.last_error, "slot=15: kill SIGUSR1: Operation not permitted");
+	assert_int_equal(rec.disc[14] + rec.disc[15], 0);
+}
+
+/* Cut a slot (a lost line) while its SIGTERM fails with err: the cut
+ * happens all the same (pipe closed, reported). */
+static void
+cut_with_sigqueue_failing(int slot, int err)
+{
+	char got[16];
+
+	open_slot(slot);
+	rec.fail_append = 1;
+	send_str(slot, "MSG lost\n");
+	rec.fail_append = 0;
+	rec.sig_errno = err;
+	fanout_flush(f);
+	rec.sig_errno = 0;
+	assert_int_equal(rec.sigq[slot], 1);
+	assert_int_equal(fanout_state(f, slot), FANOUT_ABORTED);
+	assert_int_equal(rec.disc[slot], 1);
+	assert_int_equal(read(rfd[slot], got, sizeof(got)), 0); /* EOF */
+}
+
+/* The same for the cut's SIGTERM: ESRCH quiet, EPERM logged. */
+static void
+test_cut_signal_to_gone_child_is_not_an_error(void **state)
+{
+	cut_with_sigqueue_failing(16, ESRCH);
+	assert_int_equal(rec.errors, 0);
+	cut_with_sigqueue_failing(17, EPERM);
+	assert_int_equal(rec.errors, 1);
+	assert_string_equal(rec.last_error,
+	    "slot=17: sigqueue SIGTERM: Operation not permitted");
+}
+
 int
 main(void)
 {
@@ -426,6 +521,12 @@ main(void)
 		    test_dirty_list_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_cut_reported_after_the_pass, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_eof_signal_to_gone_child_is_not_an_error, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cut_signal_to_gone_child_is_not_an_error, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
