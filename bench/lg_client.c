@@ -715,13 +715,14 @@ client_setup_phase(struct lg_result *r, struct lg_wait *w, pid_t *pids)
 static int
 client_traffic(struct lg_result *r, struct lg_wait *w, int rep)
 {
-	int64_t cpu0;
+	int64_t cpu0, wk0;
 	int rc;
 
 	if (rep > 0)
 		sleep_until(secs(0.2));
 	report_rep_start(r);
 	cpu0 = report_server_cpu();
+	wk0 = report_server_wakeups();
 	lg_shm->t_start = now_ns() + 1000000;
 	close(lg_go[rep][1]);
 	rc = parent_wait(lg_status_rd, w, ST_SENT, lg.senders * (rep + 1),
@@ -735,6 +736,8 @@ client_traffic(struct lg_result *r, struct lg_wait *w, int rep)
 		    lg.drain);
 	if (cpu0 >= 0 && (r->cpu_ns = report_server_cpu()) >= 0)
 		r->cpu_ns -= cpu0;
+	if (wk0 >= 0 && (r->wakeups = report_server_wakeups()) >= 0)
+		r->wakeups -= wk0;
 	report_server_mem(r);
 	report_rep_end(r, rep, rc < 0 || w->failed);
 	return rc < 0 || w->failed ? -1 : 0;

@@ -182,7 +182,7 @@ fanout_send(void *ctx, int slot, const char *line, size_t len)
 	if (len > 0)
 		f->lines_out++;
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
-	    buf_append(&c->out, line, len) < 0)
+	    buf_put(&c->out, line, len) < 0)
 		c->failed = 1; /* never drop a line silently */
 	if (!c->dirty && f->cfg.lazy != NULL && len > 0 &&
 	    f->cfg.lazy(line, len)) {

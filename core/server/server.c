@@ -781,6 +781,11 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	s->up_r = p[0];
 	s->up_w = p[1];
 	(void)fcntl(s->up_r, F_SETPIPE_SZ, UP_PIPE_SIZE);
+	/* every child's write raises SIGUSR1 here by itself: no kill() */
+	if (fcntl(s->up_r, F_SETOWN, s->pid) < 0 ||
+	    fcntl(s->up_r, F_SETSIG, SIGUSR1) < 0 ||
+	    net_set_flags(s->up_r, O_ASYNC) < 0)
+		return -1;
 	i = fcntl(s->up_r, F_GETPIPE_SZ);
 	s->up_size = i > 0 ? (size_t)i : UP_PIPE_SIZE;
 	/* first, while the heap is small: the sessions start from its image */
