@@ -29,7 +29,7 @@ DEPS_run  := gcc libc6-dev make libunistring-dev libicu-dev
 DEPS_test := $(DEPS_run) libcmocka-dev libhiredis-dev python3 python3-pytest \
              python3-pexpect python3-pytest-timeout netcat-openbsd procps \
              man-db groff-base dpkg-dev binutils systemd redis-server tmux \
-             lintian strace git
+             lintian strace git iproute2
 DEPS_GROUPS := run test
 
 # The name profile (core/chat/name.c, docs/SECURITY.md): GNU libunistring for
@@ -136,7 +136,8 @@ WRAP_test_server := -Wl,--wrap=log_msg -Wl,--wrap=chat_line -Wl,--wrap=chat_reje
                     -Wl,--wrap=fanout_state -Wl,--wrap=fanout_pid -Wl,--wrap=fanout_close \
                     -Wl,--wrap=fanout_send -Wl,--wrap=fanout_flush -Wl,--wrap=fanout_release \
                     -Wl,--wrap=fanout_stopping -Wl,--wrap=fanout_hang_up_backlogged \
-                    -Wl,--wrap=fanout_nbacklog -Wl,--wrap=admit_next_timeout \
+                    -Wl,--wrap=fanout_nbacklog -Wl,--wrap=fanout_next_lazy \
+                    -Wl,--wrap=fanout_flush_lazy -Wl,--wrap=admit_next_timeout \
                     -Wl,--wrap=admit_released -Wl,--wrap=fed_reaped -Wl,--wrap=waitpid \
                     -Wl,--wrap=sigtimedwait
 WRAP_test_session := -Wl,--wrap=kill -Wl,--wrap=sigtimedwait -Wl,--wrap=write \

@@ -27,6 +27,12 @@
  * line.  The least a fork + pipe + signal + TCP design can do per
  * delivery.  The server's CPU is that process tree alone.
  *
+ * Back to back with --window W (both floors), the parent sends a virtual
+ * sender's message q once every receiver of the room has counted its
+ * message q - W, polling the receivers' counters every 100 us as the
+ * clients' writers do, and batches whatever the window lets go (at most
+ * --batch messages per pipe write).
+ *
  * The virtual senders 0..S-1 are not children, so every child of the room
  * receives every message: N deliveries per message where forkchat makes
  * N-1 (no echo to the sender).
@@ -210,6 +216,40 @@ floor_due(int64_t t0, long k, double rate)
 	return t0 + (int64_t)((double)k * 1e9 / rate);
 }
 
+/* Messages of virtual sender s that every receiver of its room has
+ * counted (every child of the room receives them, s's own included). */
+static uint64_t
+floor_acked(int s)
+{
+	uint64_t min = UINT64_MAX, v;
+	int i;
+
+	for (i = lg_room_of(s); i < lg.n; i += lg.rooms)
+		if ((v = lg_shm->slot[i].from[s]) < min)
+			min = v;
+	return min;
+}
+
+/*
+ * --window W back to back: message k (sender k % S, sequence q) may go
+ * once every receiver has counted the sender's message q - W, as the
+ * clients' writers do (lg_client.c).  acked[] caches each sender's last
+ * reading; it is read again only when the cache says no.
+ */
+static int
+floor_window_ok(long k, int rep, uint64_t *acked)
+{
+	int s = (int)(k % lg.senders);
+	uint64_t q = (uint64_t)(k / lg.senders + lg_phase_q0(rep));
+
+	if (q < acked[s] + (uint64_t)lg.window)
+		return 1;
+	acked[s] = floor_acked(s);
+	return q < acked[s] + (uint64_t)lg.window;
+}
+
+/* Repetition rep's messages: paced (floor_due), back to back, or back to
+ * back within --window. */
 static void
 floor_send(int rep)
 {
@@ -219,6 +259,8 @@ floor_send(int rep)
 	size_t rl[LG_MAX_ROOMS];
 	char *rb[LG_MAX_ROOMS];
 	int room, per = lg.batch, late;
+	int windowed = rate == 0 && lg.window > 0;
+	uint64_t acked[LG_MAX_SENDERS] = { 0 };
 
 	stop = t0 + (int64_t)(lg.duration * 1e9);
 	for (room = 0; room < lg.rooms; room++)
@@ -233,12 +275,19 @@ floor_send(int rep)
 			late = k > 0 && now_ns() > due;
 			sleep_until(due);
 		}
-		if ((t = now_ns()) > stop)
+		/* windowed: poll the receivers' counters every 100 us, as
+		 * the clients' writers do */
+		while (windowed && !floor_window_ok(k, rep, acked) &&
+		    !lg_got_alrm && now_ns() <= stop)
+			sleep_until(now_ns() + 100000);
+		if ((t = now_ns()) > stop || lg_got_alrm)
 			break;
 		memset(rl, 0, sizeof(rl));
-		/* paced: everything that is due (one message unless behind) */
+		/* paced: everything that is due (one message unless behind);
+		 * windowed: everything the window lets go, up to --batch */
 		for (b = 0; b < per && k < total &&
-		     (rate == 0 || b == 0 || floor_due(t0, k, rate) <= t);
+		     (rate == 0 || b == 0 || floor_due(t0, k, rate) <= t) &&
+		     (!windowed || b == 0 || floor_window_ok(k, rep, acked));
 		     b++, k++) {
 			late = rate > 0 && (late || b > 0);
 			floor_add(rb, rl, k, rep,
@@ -257,7 +306,7 @@ floor_run(struct lg_result *r)
 {
 	struct lg_wait w;
 	sigset_t set;
-	int64_t t0, cpu0;
+	int64_t t0, cpu0, wk0;
 	int rc, rep;
 
 	memset(&w, 0, sizeof(w));
@@ -287,6 +336,7 @@ floor_run(struct lg_result *r)
 			sleep_until(now_ns() + 200000000);
 		report_rep_start(r);
 		cpu0 = report_server_cpu();
+		wk0 = report_server_wakeups();
 		lg_shm->t_start = now_ns() + 1000000;
 		sleep_until(lg_shm->t_start);
 		floor_send(rep);
@@ -297,6 +347,8 @@ floor_run(struct lg_result *r)
 			    lg.drain);
 		if (cpu0 >= 0 && (r->cpu_ns = report_server_cpu()) >= 0)
 			r->cpu_ns -= cpu0;
+		if (wk0 >= 0 && (r->wakeups = report_server_wakeups()) >= 0)
+			r->wakeups -= wk0;
 		report_server_mem(r);
 		report_rep_end(r, rep, rc < 0 || w.failed);
 	}

@@ -172,6 +172,42 @@ report_server_cpu(void)
 	return sum;
 }
 
+/* Voluntary context switches of pid (all its threads): each is a wait
+ * that blocked, so, summed over a tree, the wake-ups it made. */
+static int64_t
+proc_wakeups(int pid)
+{
+	char path[64], line[256];
+	long long v;
+	int64_t sum = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %lld", &v) == 1)
+			sum += v;
+	fclose(f);
+	return sum;
+}
+
+/* Wake-ups (voluntary context switches) of the server's process tree
+ * so far (-1 if there is no server). */
+int64_t
+report_server_wakeups(void)
+{
+	static int tree[MAX_PROCS];
+	int n, i;
+	int64_t sum = 0;
+
+	if ((n = proc_tree(lg_server_pid(), tree, MAX_PROCS)) == 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		sum += proc_wakeups(tree[i]);
+	return sum;
+}
+
 /* Rss, Pss and page tables (kB) of the server and every descendant, at
  * the end of the traffic; keeps the largest sample. */
 void
@@ -247,6 +283,7 @@ report_rep_start(struct lg_result *r)
 	r->rss_kb = r->pss_kb = r->pte_kb = -1;
 	r->procs = 0;
 	r->cpu_ns = -1;
+	r->wakeups = -1;
 }
 
 /* After its deliveries: this repetition's result is the totals minus
@@ -351,13 +388,19 @@ report_print(FILE *f, const struct lg_result *r)
 	    "\"receivers\": %d, \"protocol\": \"%s\", \"batch\": %d, "
 	    "\"window\": %d, \"quickack\": %d, "
 	    "\"duration_s\": %g, \"server_pte_kb\": %ld, \"server_procs\": %d, "
-	    "\"server_cpu_ms\": %.3f, \"cpu_us_per_delivery\": %.3f, \"cdf\": [",
+	    "\"server_cpu_ms\": %.3f, \"cpu_us_per_delivery\": %.3f, "
+	    "\"server_wakeups\": %lld, \"wakeups_per_delivery\": %.4f, "
+	    "\"cdf\": [",
 	    LG_VIRTUAL_SENDERS() ? lg.n : lg.n - lg.senders, lg_proto_name(),
 	    lg.batch, rate > 0 ? 0 : lg.window, lg.quickack, lg.duration,
 	    r->pte_kb, r->procs,
 	    r->cpu_ns >= 0 ? (double)r->cpu_ns / 1e6 : -1.0,
 	    r->cpu_ns >= 0 && r->unique > 0 ?
 	        (double)r->cpu_ns / 1e3 / (double)r->unique :
+	        -1.0,
+	    (long long)r->wakeups,
+	    r->wakeups >= 0 && r->unique > 0 ?
+	        (double)r->wakeups / (double)r->unique :
 	        -1.0);
 	for (i = 0; i < sizeof(cdf_q) / sizeof(cdf_q[0]); i++)
 		fprintf(f, "%s[%g, %.1f]", i ? ", " : "", cdf_q[i],

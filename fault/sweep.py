@@ -67,7 +67,7 @@ LONE_POINTS = [
     "forkchatd/spawn/fcntl", "forkchatd/inbound/read", "forkchatd/reap/waitpid",
     "forkchatd/fanout/append", "forkchatd/fanout/write", "forkchatd/fanout/kill",
     "forkchatd/abort/sigqueue", "forkchatd/session/read", "forkchatd/session/write",
-    "forkchatd/session/send", "forkchatd/session/kill", "forkchatd/log/write",
+    "forkchatd/session/send", "forkchatd/log/write",
     "forkchatd/buf/malloc", "forkchatd/flow/sigqueue",
 ]
 FED_POINTS = [

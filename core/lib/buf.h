@@ -10,6 +10,7 @@
 #define FORKCHAT_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
 	char *data;
@@ -44,6 +45,22 @@ buf_room(const struct buf *b)
 
 /* Append n bytes.  Returns 0, or -1 (errno ENOMEM) leaving b unchanged. */
 int buf_append(struct buf *b, const void *p, size_t n);
+
+/*
+ * buf_append() with its common case inline: room at the tail.  The fan-out
+ * appends every delivered line to each member's queue (fanout.c), where
+ * the calls cost more than the copy.  0, or -1 as buf_append().
+ */
+static inline int
+buf_put(struct buf *b, const void *p, size_t n)
+{
+	if (n > 0 && b->cap - b->len >= n) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+		return 0;
+	}
+	return buf_append(b, p, n);
+}
 
 /* Make room for n more bytes at the tail; returns the tail or NULL. */
 char *buf_reserve(struct buf *b, size_t n);

@@ -26,6 +26,7 @@
 #include "lib/buf.h"
 #include "server/fanout.h"
 #include "server/flow.h"
+#include "sys/clock.h"
 #include "sys/failpoint.h"
 #include "sys/log.h"
 #include "sys/net.h"
@@ -39,6 +40,7 @@ struct slot {
 	int dirty;      /* on the dirty list */
 	int backlogged; /* out holds what the pipe refused */
 	int failed;     /* output was lost (no memory): cut it */
+	int lazy;       /* on the lazy list (presence lines may wait) */
 	struct buf out;
 };
 
@@ -52,7 +54,9 @@ struct fanout {
 	struct fanout_cfg cfg;
 	struct slot *sl;
 	int *dirty, ndirty, dirtycap;
-	struct cut *cuts; /* to report after the pass (cfg.cut) */
+	int *lazyl, nlazy;  /* slots whose presence lines wait */
+	long long lazy_due; /* when they go out (ms), 0 = none wait */
+	struct cut *cuts;   /* to report after the pass (cfg.cut) */
 	int ncuts;
 	int nbacklog;
 	int stopping;
@@ -73,7 +77,8 @@ fanout_new(const struct fanout_cfg *cfg)
 	f->sl = calloc(n, sizeof(*f->sl));
 	f->dirty = calloc((size_t)f->dirtycap, sizeof(int));
 	f->cuts = calloc(n, sizeof(*f->cuts));
-	if (!f->sl || !f->dirty || !f->cuts) {
+	f->lazyl = calloc(n, sizeof(int));
+	if (!f->sl || !f->dirty || !f->cuts || !f->lazyl) {
 		fanout_free(f);
 		return NULL;
 	}
@@ -97,6 +102,7 @@ fanout_free(struct fanout *f)
 	free(f->sl);
 	free(f->dirty);
 	free(f->cuts);
+	free(f->lazyl);
 	free(f);
 }
 
@@ -176,8 +182,19 @@ fanout_send(void *ctx, int slot, const char *line, size_t len)
 	if (len > 0)
 		f->lines_out++;
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
-	    buf_append(&c->out, line, len) < 0)
+	    buf_put(&c->out, line, len) < 0)
 		c->failed = 1; /* never drop a line silently */
+	if (!c->dirty && f->cfg.lazy != NULL && len > 0 &&
+	    f->cfg.lazy(line, len)) {
+		/* a slot is on the list once: lazy stays set until it is read */
+		if (!c->lazy) {
+			c->lazy = 1;
+			f->lazyl[f->nlazy++] = slot;
+		}
+		if (f->lazy_due == 0)
+			f->lazy_due = clock_mono_ms() + FANOUT_LAZY_MS;
+		return;
+	}
 	if (!c->dirty) {
 		if (f->ndirty == f->dirtycap && grow_dirty(f) < 0)
 			return;
@@ -372,6 +389,35 @@ fanout_flush(struct fanout *f)
 	} while (f->ndirty > 0);
 	if (f->cfg.flow != NULL)
 		flow_turn(f->cfg.flow);
+}
+
+void
+fanout_flush_lazy(struct fanout *f, long long now_ms)
+{
+	struct slot *c;
+	int i;
+
+	if (f->lazy_due == 0 || now_ms < f->lazy_due)
+		return;
+	for (i = 0; i < f->nlazy; i++) {
+		c = &f->sl[f->lazyl[i]];
+		c->lazy = 0;
+		/* what a write since took along, or a cut dropped, is gone */
+		if (!c->dirty && c->fd >= 0 && buf_used(&c->out) > 0 &&
+		    (c->state == FANOUT_ACTIVE || c->state == FANOUT_CLOSING))
+			flush_client(f, f->lazyl[i]);
+	}
+	f->nlazy = 0;
+	f->lazy_due = 0;
+	report_cuts(f);
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
+}
+
+long long
+fanout_next_lazy(const struct fanout *f)
+{
+	return f->lazy_due;
 }
 
 void

@@ -51,7 +51,6 @@ struct session {
 	const struct session_cfg *cfg;
 	struct proto_framer fr;
 	struct buf upq;     /* records the shared pipe has not taken */
-	int batched;        /* batches written since the last SIGUSR1 */
 	struct buf pending; /* parent output not yet on the socket */
 	int sock_eof;       /* client closed its side (or the socket died) */
 	int down_eof;       /* parent closed our pipe: finish and exit */
@@ -107,7 +106,9 @@ give_up(struct session *s)
 
 /*
  * Write queued records in batches of at most PIPE_BUF bytes: each write is
- * atomic, so batches of different children never interleave.  The shared
+ * atomic, so batches of different children never interleave.  No kill():
+ * every write raises the parent's SIGUSR1 by itself (O_ASYNC + F_SETSIG on
+ * the pipe's read end, server.c), so a turn costs no signal system call.  The shared
  * pipe is non-blocking: when the parent is behind, the rest waits here
  * (and the client is not read) while this child keeps serving its output.
  */
@@ -121,10 +122,9 @@ up_flush(struct session *s)
 		n = FAIL("forkchatd/session/write", EIO) ?
 		    -1 :
 		    write(s->cfg->up_fd, buf_head(&s->upq), len);
-		if (n == (ssize_t)len) {
+		if (n == (ssize_t)len)
 			buf_consume(&s->upq, len);
-			s->batched++;
-		} else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		else if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		else /* EPIPE: the parent is gone */
 			give_up(s);
@@ -140,19 +140,6 @@ up_record(
 		give_up(s); /* cannot keep the stream whole */
 }
 
-/* Tell the parent once per turn, however many records were sent. */
-static void
-up_notify(struct session *s)
-{
-	up_flush(s);
-	if (s->batched) {
-		/* if this is lost, the parent finds the records on its tick */
-		if (!FAIL("forkchatd/session/kill", ESRCH))
-			kill(s->cfg->parent, SIGUSR1);
-		s->batched = 0;
-	}
-}
-
 /* Before exiting: give the parent what is queued, for a bounded time. */
 static void
 up_drain(struct session *s)
@@ -161,7 +148,7 @@ up_drain(struct session *s)
 	int tries;
 
 	for (tries = 0; tries < 500 && buf_used(&s->upq) > 0; tries++) {
-		up_notify(s);
+		up_flush(s);
 		if (buf_used(&s->upq) > 0)
 			nanosleep(&ts, NULL);
 	}
@@ -219,7 +206,7 @@ read_client(struct session *s)
 	}
 	s->sock_more = !s->sock_eof; /* stopped by the budget or the queue */
 done:
-	up_notify(s);
+	up_flush(s);
 }
 
 /*
@@ -298,7 +285,7 @@ write_client(struct session *s)
 			if (!s->sock_eof) {
 				s->sock_eof = 1;
 				up_record(s, IPC_EOF, errno, NULL, 0);
-				up_notify(s);
+				up_flush(s);
 			}
 		}
 	}
@@ -451,7 +438,7 @@ session_run(const struct session_cfg *cfg)
 		if ((sig != SIGUSR2 || s.sock_more) && !s.paused)
 			read_client(&s);
 		else if (buf_used(&s.upq) > 0)
-			up_notify(&s);
+			up_flush(&s);
 		if (sig != SIGIO || s.capped)
 			read_down(&s, sig != SIGUSR2);
 		write_client(&s);

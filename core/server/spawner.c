@@ -19,8 +19,10 @@
  * passed on (the sanitizers', libfiu's and gcov's settings are there).
  *
  * The parent sends one request per connection on a unix socketpair (the
- * slot, the socket and the pipe's read end as SCM_RIGHTS) and waits for
- * the pid (a few microseconds: the spawner does nothing else), bounded by
+ * slot, the socket and the pipe's read end as SCM_RIGHTS).  It may send
+ * several before it reads their answers (in order: the spawner serves one
+ * at a time), so that it prepares the next connection while the spawner
+ * clones (server.c, SPAWN_WINDOW); each wait for an answer is bounded by
  * SO_RCVTIMEO.  If the spawner dies, the parent reaps it, logs it, and
  * starts a new one (exec'd again: as small) at the next connection.  The
  * spawner exits when the parent closes its end (shutdown) and dies with
@@ -214,12 +216,10 @@ send_req(struct spawner *sp, struct spawner_req *rq, int sock, int down)
 	return n == (ssize_t)sizeof(*rq) ? 0 : -1;
 }
 
-pid_t
-spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject)
+int
+spawner_request(struct spawner *sp, int slot, int sock, int down, int inject)
 {
 	struct spawner_req rq = { slot, inject };
-	struct spawner_ans an;
-	ssize_t n;
 	int e;
 
 	if (sp->fd < 0) {
@@ -237,6 +237,19 @@ spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject)
 	}
 	if (send_req(sp, &rq, sock, down) < 0) {
 		lost(sp, "send");
+		return -1;
+	}
+	return 0;
+}
+
+pid_t
+spawner_answer(struct spawner *sp)
+{
+	struct spawner_ans an;
+	ssize_t n;
+
+	if (sp->fd < 0) { /* lost with this request in it */
+		errno = EPIPE;
 		return -1;
 	}
 	while ((n = recv(sp->fd, &an, sizeof(an), 0)) < 0 && errno == EINTR)

@@ -58,21 +58,30 @@ const char *spawner_image(void);
 int spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line);
 
 /*
- * Have the spawner create the session child for slot, serving sock with
+ * Ask the spawner to create the session child for slot, serving sock with
  * down (the read end of its pipe): the child is the parent's child
  * (clone(CLONE_PARENT)), reaped by the parent's waitpid().  inject: an
  * errno that the spawner returns instead of creating the child (the
  * forkchatd/spawn/fork failpoint), or 0.  The spawner gets its own copies
- * of both descriptors; the caller still owns and closes them.  Returns the
- * child's pid, or -1 with errno set: the fork's errno, or EPIPE if the
- * spawner is gone (sp->pid and sp->fd are kept for spawner_reaped()).
+ * of both descriptors; the caller still owns and closes them (once the
+ * answer is read).  Starts a new spawner if the last one was reaped.  0,
+ * or -1 with errno set (EPIPE if the spawner is gone: sp->pid and sp->fd
+ * are kept for spawner_reaped()).  Several requests may be sent before
+ * their answers are read.
  */
-pid_t
-spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject);
+int
+spawner_request(struct spawner *sp, int slot, int sock, int down, int inject);
+
+/*
+ * The answer to the oldest request not answered yet: the child's pid, or
+ * -1 with errno set: the fork's errno, or EPIPE if the spawner is gone
+ * (then every request still unanswered gets EPIPE too).
+ */
+pid_t spawner_answer(struct spawner *sp);
 
 /*
  * pid ended with status: if it was the spawner, log it, forget it and
- * return 1 (the next spawner_spawn() starts a new one); else 0.
+ * return 1 (the next spawner_request() starts a new one); else 0.
  */
 int spawner_reaped(struct spawner *sp, pid_t pid, int status);
 

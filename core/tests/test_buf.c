@@ -344,6 +344,34 @@ test_buf_append_malloc_failure_unchanged(void **state)
 	buf_free(&b);
 }
 
+/* buf_put: in place while there is room at the tail, buf_append's growth
+ * (and its failure, leaving the buffer as it was) when there is not. */
+static void
+test_buf_put_in_place_then_grows(void **state)
+{
+	struct buf b = BUF_INIT;
+	volatile size_t huge = (size_t)1 << 62; /* malloc cannot give it */
+	char line[100], *data;
+	size_t i;
+
+	assert_int_equal(buf_put(&b, "", 0), 0); /* nothing, no memory */
+	assert_null(b.data);
+	memset(line, 'a', sizeof(line));
+	assert_int_equal(buf_put(&b, line, sizeof(line)), 0); /* allocates */
+	data = b.data;
+	for (i = 1; (i + 1) * sizeof(line) <= b.cap; i++)
+		assert_int_equal(buf_put(&b, line, sizeof(line)), 0);
+	assert_ptr_equal(b.data, data); /* all in place */
+	assert_int_equal(buf_put(&b, "tail", 4), 0);
+	assert_int_equal(buf_used(&b), i * sizeof(line) + 4);
+	assert_memory_equal(buf_head(&b) + i * sizeof(line), "tail", 4);
+	errno = 0;
+	assert_int_equal(buf_put(&b, line, huge), -1);
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(buf_used(&b), i * sizeof(line) + 4);
+	buf_free(&b);
+}
+
 static void
 test_buf_queue_many_rounds(void **state)
 {
@@ -374,6 +402,7 @@ main(void)
 		cmocka_unit_test(test_buf_init_is_empty),
 		cmocka_unit_test(test_buf_append_and_read_back),
 		cmocka_unit_test(test_buf_append_zero_is_noop),
+		cmocka_unit_test(test_buf_put_in_place_then_grows),
 		cmocka_unit_test(test_buf_consume_partial),
 		cmocka_unit_test(test_buf_consume_all_resets_offsets),
 		cmocka_unit_test(test_buf_reserve_commit),

@@ -172,7 +172,7 @@ open_slot(int i)
 static int
 setup(void **state)
 {
-	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut, NULL };
+	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut, NULL, NULL };
 	int i;
 
 	memset(&rec, 0, sizeof(rec));
@@ -212,6 +212,82 @@ static void
 send_str(int slot, const char *line)
 {
 	fanout_send(f, slot, line, strlen(line));
+}
+
+/* The server's presence predicate, as srv_lazy: JOIN lines wait. */
+static int
+is_join(const char *line, size_t len)
+{
+	return len > 5 && memcmp(line, "JOIN ", 5) == 0;
+}
+
+static void
+use_lazy(void)
+{
+	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut, NULL, is_join };
+
+	fanout_free(f);
+	f = fanout_new(&cfg);
+	assert_non_null(f);
+}
+
+/* Presence lines of many arrivals wait and go out together, one write per
+ * child, once the first one has waited FANOUT_LAZY_MS. */
+static void
+test_presence_lines_wait_and_go_out_together(void **state)
+{
+	char got[256];
+	long long due;
+
+	use_lazy();
+	open_slot(0);
+	open_slot(1);
+	send_str(0, "JOIN lobby a\n");
+	send_str(1, "JOIN lobby a\n");
+	fanout_flush(f);
+	assert_int_equal(drain(0, got, sizeof(got)), 0);
+	due = fanout_next_lazy(f);
+	assert_true(due > 0);
+	send_str(0, "JOIN lobby b\n"); /* a later arrival: same deadline */
+	assert_true(fanout_next_lazy(f) == due);
+	fanout_flush_lazy(f, due - 1);
+	assert_int_equal(drain(0, got, sizeof(got)), 0);
+	fanout_flush_lazy(f, due);
+	assert_int_equal(drain(0, got, sizeof(got)), 26);
+	assert_memory_equal(got, "JOIN lobby a\nJOIN lobby b\n", 26);
+	assert_int_equal(drain(1, got, sizeof(got)), 13);
+	assert_true(fanout_next_lazy(f) == 0);
+	(void)state;
+}
+
+/* Any other line takes the waiting ones along at once, in order; they are
+ * not written twice. */
+static void
+test_other_line_takes_presence_along_in_order(void **state)
+{
+	char got[256];
+
+	use_lazy();
+	open_slot(0);
+	open_slot(1);
+	send_str(0, "JOIN lobby a\n");
+	send_str(1, "JOIN lobby a\n");
+	send_str(0, "MSG a hi\n");
+	fanout_flush(f);
+	assert_int_equal(drain(0, got, sizeof(got)), 22);
+	assert_memory_equal(got, "JOIN lobby a\nMSG a hi\n", 22);
+	assert_int_equal(drain(1, got, sizeof(got)), 0); /* still waits */
+	fanout_flush_lazy(f, fanout_next_lazy(f));
+	assert_int_equal(drain(0, got, sizeof(got)), 0);
+	assert_int_equal(drain(1, got, sizeof(got)), 13);
+	/* a slot released and reused while listed: no stale write */
+	send_str(1, "JOIN lobby c\n");
+	fanout_release(f, 1);
+	close(rfd[1]);
+	open_slot(1);
+	fanout_flush_lazy(f, fanout_next_lazy(f));
+	assert_int_equal(drain(1, got, sizeof(got)), 0);
+	(void)state;
 }
 
 /* Two slots, three lines: each pipe gets its lines whole, in order, with
@@ -502,6 +578,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_presence_lines_wait_and_go_out_together, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_other_line_takes_presence_along_in_order, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_lines_in_order_one_wake_per_turn, setup, teardown),
 		cmocka_unit_test_setup_teardown(
