@@ -157,9 +157,9 @@ proc_cpu_ns(int pid)
 	return sum;
 }
 
-/* CPU ns of the server's process tree now (-1 if there is no server). */
-int64_t
-report_server_cpu(void)
+/* f summed over the server's process tree now (-1 if there is no server). */
+static int64_t
+tree_sum(int64_t (*f)(int))
 {
 	static int tree[MAX_PROCS];
 	int n, i;
@@ -168,8 +168,15 @@ report_server_cpu(void)
 	if ((n = proc_tree(lg_server_pid(), tree, MAX_PROCS)) == 0)
 		return -1;
 	for (i = 0; i < n; i++)
-		sum += proc_cpu_ns(tree[i]);
+		sum += f(tree[i]);
 	return sum;
+}
+
+/* CPU ns of the server's process tree now (-1 if there is no server). */
+int64_t
+report_server_cpu(void)
+{
+	return tree_sum(proc_cpu_ns);
 }
 
 /* Voluntary context switches of pid (all its threads): each is a wait
@@ -197,15 +204,7 @@ proc_wakeups(int pid)
 int64_t
 report_server_wakeups(void)
 {
-	static int tree[MAX_PROCS];
-	int n, i;
-	int64_t sum = 0;
-
-	if ((n = proc_tree(lg_server_pid(), tree, MAX_PROCS)) == 0)
-		return -1;
-	for (i = 0; i < n; i++)
-		sum += proc_wakeups(tree[i]);
-	return sum;
+	return tree_sum(proc_wakeups);
 }
 
 /* Rss, Pss and page tables (kB) of the server and every descendant, at
