@@ -79,6 +79,11 @@ void fanout_flush(struct fanout *f);
 /* Write the presence lines that waited, once their time (the first
  * one's + FANOUT_LAZY_MS) has come: now_ms, from clock_mono_ms(). */
 void fanout_flush_lazy(struct fanout *f, long long now_ms);
+/* Free the storage of every empty backlog (the parent's 1 s tick): a
+ * burst keeps its buffers while it lasts, an idle client holds none. */
+void fanout_trim_idle(struct fanout *f);
+/* Bytes of storage slot's backlog holds (memory accounting, tests). */
+size_t fanout_backlog_cap(const struct fanout *f, int slot);
 /* When fanout_flush_lazy() has work: clock_mono_ms() time, 0 = none. */
 long long fanout_next_lazy(const struct fanout *f);
 /* Retry the children whose pipes were full. */

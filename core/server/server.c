@@ -665,6 +665,7 @@ serve(struct server *s, const sigset_t *set)
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
 			admit_tick(s->adm, now);
+			fanout_trim_idle(s->fo);
 			memtrim_idle(PARENT_TRIM_SLACK, &s->trim_low);
 		}
 		if (admit_next_timeout(s->adm) != 0 &&

@@ -430,6 +430,41 @@ test_close_flushes_then_eof(void **state)
 	assert_int_equal(rec.sigq[4], 0);
 }
 
+/* A burst keeps its backlog's storage from turn to turn (no free and
+ * regrow per turn); the tick frees it once empty, never while it holds
+ * bytes. */
+static void
+test_backlog_kept_through_a_burst_freed_when_idle(void **state)
+{
+	char got[PIPE_CAP];
+	size_t cap;
+	int i;
+
+	open_slot(5);
+	open_slot(6);
+	for (i = 0; i < 150; i++) /* more than the pipe holds: a backlog */
+		send_str(5, "MSG lobby a 0123456789012345678901234567890123\n");
+	fanout_flush(f);
+	assert_true(fanout_backlog_cap(f, 5) > 0);
+	fanout_trim_idle(f); /* not empty: kept, bytes intact */
+	cap = fanout_backlog_cap(f, 5);
+	assert_true(cap > 0);
+	for (i = 0; i < 10 && fanout_nbacklog(f) > 0; i++) {
+		(void)drain(5, got, sizeof(got));
+		fanout_flush_backlogs(f);
+	}
+	assert_int_equal(fanout_nbacklog(f), 0);
+	(void)drain(5, got, sizeof(got));
+	/* emptied by the flush: the storage stays for the next turn */
+	assert_int_equal(fanout_backlog_cap(f, 5), cap);
+	send_str(6, "MSG lobby a x\n");
+	fanout_flush(f);
+	fanout_trim_idle(f);
+	assert_int_equal(fanout_backlog_cap(f, 5), 0);
+	assert_int_equal(fanout_backlog_cap(f, 6), 0);
+	assert_true(drain(6, got, sizeof(got)) == 14);
+}
+
 /* A child that is gone (EPIPE): closed down quietly, no cut, no SIGTERM;
  * reaping frees the slot later. */
 static void
@@ -595,6 +630,9 @@ main(void)
 		    test_lost_line_cuts_as_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_close_flushes_then_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_backlog_kept_through_a_burst_freed_when_idle, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_child_gone_is_closed_not_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(
