@@ -18,7 +18,9 @@
 # Everything is built under $(BUILD)/<variant>/; the normal build in
 # $(BUILD)/ is never touched except by stages that test it (valgrind, bench).
 
-# make ci runs every stage: it needs every group plus the analysers.
+# make ci runs every stage: it needs every group plus the analysers
+# (DEPS_bench brings linux-perf, for the profiles in bench/README.md; its
+# /usr/bin/perf is a dpkg diversion, which deps-check reports as such).
 DEPS_ci = $(DEPS_test) $(DEPS_bench) $(DEPS_fault) gcc clang clang-tidy clang-format \
           cppcheck valgrind gcovr libcmocka-dev libfiu-dev fiu-utils python3 \
           python3-pytest python3-pytest-timeout redis-server gnuplot-nox hyperfine \
