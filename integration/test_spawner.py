@@ -98,6 +98,63 @@ def test_missing_session_image_fails_the_start(tmp_path):
     assert "cannot find the session image %s/forkchatd-session" % lone.parent in p.stderr
 
 
+
+@pytest.mark.parametrize("kind", ["not-executable", "directory"])
+def test_unusable_session_image_fails_the_start(tmp_path, kind):
+    """An image that is there but cannot be run (no execute bit: root too is
+    refused, or not a regular file) fails the start with Permission denied
+    and its path, not a spawner that dies at every connection; the server
+    does not go on to look elsewhere."""
+    lone = tmp_path / "sbin" / "forkchatd"
+    lone.parent.mkdir()
+    shutil.copy(SERVER, lone)
+    img = lone.parent / "forkchatd-session"
+    if kind == "directory":
+        img.mkdir()
+    else:
+        shutil.copy(os.path.join(os.path.dirname(SERVER), "forkchatd-session"), img)
+        img.chmod(0o644)
+    p = subprocess.run([str(lone), "-f", "-p", str(procfs.free_port()), "-l", str(tmp_path)],
+                       capture_output=True, text=True, timeout=scaled(30),
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    assert "cannot find the session image %s/forkchatd-session" % lone.parent in p.stderr, p.stderr
+    assert "Permission denied" in p.stderr, p.stderr
+
+
+def test_session_image_that_dies_costs_the_client_not_the_server(tmp_path):
+    """An image that runs but exits at once (a broken install): each client
+    is told BYE INTERNAL, the server keeps serving and logs why; no crash,
+    no hang."""
+    import socket
+    lone = tmp_path / "sbin" / "forkchatd"
+    lone.parent.mkdir()
+    shutil.copy(SERVER, lone)
+    img = lone.parent / "forkchatd-session"
+    img.write_text("#!/bin/sh\nexit 3\n")
+    img.chmod(0o755)
+    port, logs = procfs.free_port(), tmp_path / "logs"
+    p = subprocess.Popen([str(lone), "-f", "-b", "127.0.0.1", "-p", str(port), "-l", str(logs)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: procfs.is_listening(port), scaled(10), what="listening")
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", port), timeout=scaled(10)) as c:
+                got = b""
+                while not got.endswith(b"\n"):
+                    chunk = c.recv(256)
+                    if not chunk:
+                        break
+                    got += chunk
+            assert got.startswith(b"BYE INTERNAL"), got
+            assert p.poll() is None
+        text = "".join(f.read_text(errors="replace") for f in logs.iterdir())
+        assert "spawner" in text and "error" in text, text[-2000:]
+    finally:
+        p.terminate()
+        assert p.wait(scaled(15)) == 0
+
 def test_sessions_are_reaped_by_the_parent(server, user):
     a = user("sp_r")
     kid = server.child_for(a)
