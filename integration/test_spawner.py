@@ -155,6 +155,23 @@ def test_session_image_that_dies_costs_the_client_not_the_server(tmp_path):
         p.terminate()
         assert p.wait(scaled(15)) == 0
 
+
+@pytest.mark.parametrize("args", [[], ["3", "4", "1"], ["x", "4", "1", "2000"],
+                                  ["3", "4x", "1", "2000"], ["2", "4", "1", "2000"],
+                                  ["3", "3", "1", "2000"], ["3", "4", "0", "2000"],
+                                  ["3", "4", "1", "99999999999"],
+                                  ["3", "4", "1", "99999999999999999999999"]])
+def test_session_image_refuses_to_run_by_hand(args):
+    """The image is started by forkchatd only: a wrong count, a non-number,
+    trailing bytes, a descriptor below 3, the same descriptor twice, pid 0,
+    a line limit out of range or an overflow exit 2 with the usage line,
+    touching nothing."""
+    image = os.path.join(os.path.dirname(SERVER), "forkchatd-session")
+    p = subprocess.run([image] + args, capture_output=True, text=True,
+                       timeout=scaled(30), stdin=subprocess.DEVNULL)
+    assert p.returncode == 2, (args, p.returncode, p.stderr)
+    assert "usage: forkchatd-session SOCKFD UPFD PARENTPID MAXLINE" in p.stderr
+
 def test_sessions_are_reaped_by_the_parent(server, user):
     a = user("sp_r")
     kid = server.child_for(a)
