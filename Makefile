@@ -29,7 +29,7 @@ DEPS_run  := gcc libc6-dev make libunistring-dev libicu-dev
 DEPS_test := $(DEPS_run) libcmocka-dev libhiredis-dev python3 python3-pytest \
              python3-pexpect python3-pytest-timeout netcat-openbsd procps \
              man-db groff-base dpkg-dev binutils systemd redis-server tmux \
-             lintian strace git
+             lintian strace git iproute2
 DEPS_GROUPS := run test
 
 # The name profile (core/chat/name.c, docs/SECURITY.md): GNU libunistring for
@@ -40,7 +40,7 @@ NAME_LIBS := -lunistring -licui18n -licuuc -licudata
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb
-all: $(BUILD)/forkchatd $(BUILD)/forkchat ## build build/forkchatd and build/forkchat
+all: $(BUILD)/forkchatd $(BUILD)/forkchatd-session $(BUILD)/forkchat ## build build/forkchatd (+ its session image) and build/forkchat
 
 # ---- Debian dependencies (RECIPES.md section 6) --------------------------
 # $(BUILD)/.deps-GROUP.stamp checks DEPS_GROUP (dpkg status `ii`, not
@@ -69,7 +69,7 @@ $(BUILD)/.deps-%.stamp: $(DEPS_FILES)
 CORE_DIRS := lib sys chat server fed client
 CORE_SRCS := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.c))
 CORE_HDRS := $(foreach d,$(CORE_DIRS),$(wildcard core/$(d)/*.h))
-LIB_SRCS := $(filter-out core/server/forkchatd.c core/client/client.c,$(CORE_SRCS))
+LIB_SRCS := $(filter-out core/server/forkchatd.c core/server/sessiond.c core/client/client.c,$(CORE_SRCS))
 LIB_OBJS := $(LIB_SRCS:core/%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libforkchat.a
 
@@ -87,8 +87,21 @@ $(LIB): $(LIB_OBJS)
 # -z now: every symbol is bound at startup, in the parent, so no session
 # child forked later resolves a libc, libunistring or ICU symbol lazily
 # (full RELRO as well).
-$(BUILD)/forkchatd: $(BUILD)/obj/server/forkchatd.o $(LIB)
+# (order-only: whatever builds the server builds its session image too)
+$(BUILD)/forkchatd: $(BUILD)/obj/server/forkchatd.o $(LIB) | $(BUILD)/forkchatd-session
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -Wl,-z,relro,-z,now $(NAME_LIBS)
+
+# The session image (core/server/sessiond.c): the spawner execs it once and
+# clones every session child from it.  libc only: it must link without
+# NAME_LIBS (a session object that pulled in the log or the name profile
+# fails here), so that no child maps ICU, libstdc++ or libunistring.
+# Static (PIE): no ld.so, no relocated libc pages, fewer page tables per
+# child (bench/memory.py, docs/ARCHITECTURE.md).  The sanitizer, fault,
+# coverage and valgrind builds link it dynamically (they need the
+# preloads and the malloc interposition that a static binary defeats).
+SESSION_LDFLAGS ?= -static-pie
+$(BUILD)/forkchatd-session: $(BUILD)/obj/server/sessiond.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(SESSION_LDFLAGS)
 
 $(BUILD)/forkchat: $(BUILD)/obj/client/client.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS)
@@ -110,7 +123,8 @@ WRAP_test_sys := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=setsid -Wl,--wrap=w
                  -Wl,--wrap=bind -Wl,--wrap=listen
 WRAP_test_resp_hiredis := -lhiredis
 WRAP_test_chatfed := -Wl,--wrap=malloc
-WRAP_test_fanout := -Wl,--wrap=kill -Wl,--wrap=sigqueue -Wl,--wrap=buf_append -Wl,--wrap=write
+WRAP_test_fanout := -Wl,--wrap=kill -Wl,--wrap=sigqueue -Wl,--wrap=buf_append -Wl,--wrap=write \
+                    -Wl,--wrap=log_msg
 WRAP_test_flow := -Wl,--wrap=kill -Wl,--wrap=sigqueue
 WRAP_test_fed := -Wl,--wrap=fork -Wl,--wrap=pipe2 -Wl,--wrap=kill -Wl,--wrap=waitpid \
                  -Wl,--wrap=clock_gettime \
@@ -122,7 +136,8 @@ WRAP_test_server := -Wl,--wrap=log_msg -Wl,--wrap=chat_line -Wl,--wrap=chat_reje
                     -Wl,--wrap=fanout_state -Wl,--wrap=fanout_pid -Wl,--wrap=fanout_close \
                     -Wl,--wrap=fanout_send -Wl,--wrap=fanout_flush -Wl,--wrap=fanout_release \
                     -Wl,--wrap=fanout_stopping -Wl,--wrap=fanout_hang_up_backlogged \
-                    -Wl,--wrap=fanout_nbacklog -Wl,--wrap=admit_next_timeout \
+                    -Wl,--wrap=fanout_nbacklog -Wl,--wrap=fanout_next_lazy \
+                    -Wl,--wrap=fanout_flush_lazy -Wl,--wrap=admit_next_timeout \
                     -Wl,--wrap=admit_released -Wl,--wrap=fed_reaped -Wl,--wrap=waitpid \
                     -Wl,--wrap=sigtimedwait
 WRAP_test_session := -Wl,--wrap=kill -Wl,--wrap=sigtimedwait -Wl,--wrap=write \
@@ -142,10 +157,11 @@ integration: all $(BUILD)/forkchat-load | $(TEST_STAMP) ## pytest end-to-end sui
 
 # The design forbids threads and select/poll/epoll: prove it on the binaries.
 check-symbols: all ## the binaries use no pthread, select, poll or epoll symbol
-	@bad=$$(nm -D --undefined-only $(BUILD)/forkchatd $(BUILD)/forkchat | \
-	  grep -E ' (pthread_[a-z_]+|select|pselect|poll|ppoll|epoll_[a-z_0-9]+)(@|$$)'); \
+	@bad=$$( { nm -D --undefined-only $(BUILD)/forkchatd $(BUILD)/forkchat; \
+	  nm $(BUILD)/forkchatd-session; } | \
+	  grep -E ' (pthread_create|pthread_[a-z_]+@.*|select|pselect|poll|ppoll|epoll_[a-z_0-9]+)(@|$$)'); \
 	if [ -n "$$bad" ]; then echo "forbidden symbols:"; echo "$$bad"; exit 1; fi; \
-	echo "check-symbols: no pthread, select, poll or epoll symbols"
+	echo "check-symbols: no pthread, select, poll or epoll symbols (the session image's static libc included)"
 
 test: check-symbols unit integration ## every test suite: check-symbols, unit, integration
 
@@ -161,19 +177,25 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR  ?= $(PREFIX)/share/man
 DOCDIR  ?= $(PREFIX)/share/doc/forkchat
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+# The session image: forkchatd looks for it beside itself, then in
+# ../lib/forkchat/ from its own directory (core/server/spawner.c), so it
+# goes to $(PREFIX)/lib/forkchat with forkchatd in $(PREFIX)/sbin.
+PKGLIBDIR ?= $(SBINDIR)/../lib/forkchat
 INSTALL ?= install
 DOCS    := README.md docs/PROTOCOL.md docs/SERVER-CLI.md docs/ARCHITECTURE.md \
            docs/SECURITY.md docs/SCALING.md
 MAN1    := docs/man/forkchat.1 docs/man/forkchat-load.1
 MAN8    := docs/man/forkchatd.8
-INSTALLED := $(SBINDIR)/forkchatd $(BINDIR)/forkchat $(BINDIR)/forkchat-load \
+INSTALLED := $(SBINDIR)/forkchatd $(PKGLIBDIR)/forkchatd-session \
+             $(BINDIR)/forkchat $(BINDIR)/forkchat-load \
              $(MAN1:docs/man/%=$(MANDIR)/man1/%) $(MAN8:docs/man/%=$(MANDIR)/man8/%) \
              $(addprefix $(DOCDIR)/,$(notdir $(DOCS))) $(UNITDIR)/forkchatd.service
 
 install: all $(BUILD)/forkchat-load ## install under PREFIX (default /usr/local), DESTDIR
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PKGLIBDIR)
 	$(INSTALL) -m 755 $(BUILD)/forkchatd $(DESTDIR)$(SBINDIR)/forkchatd
+	$(INSTALL) -m 755 $(BUILD)/forkchatd-session $(DESTDIR)$(PKGLIBDIR)/forkchatd-session
 	$(INSTALL) -m 755 $(BUILD)/forkchat $(BUILD)/forkchat-load $(DESTDIR)$(BINDIR)/
 	$(INSTALL) -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
@@ -186,7 +208,7 @@ install: all $(BUILD)/forkchat-load ## install under PREFIX (default /usr/local)
 
 uninstall: ## remove what make install installed (same PREFIX, DESTDIR)
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	-rmdir $(DESTDIR)$(DOCDIR) $(DESTDIR)$(PKGLIBDIR) 2>/dev/null || true
 
 DEB_VERSION := $(VERSION)-1
 DEB_ARCH    := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)

@@ -12,7 +12,7 @@
 
 # ngircd and inspircd: the IRC servers make bench runs beside forkchat
 DEPS_bench  := $(DEPS_run) redis-server ngircd inspircd gnuplot-nox hyperfine procps \
-               coreutils python3
+               coreutils python3 linux-perf
 DEPS_GROUPS += bench
 BENCH_STAMP := $(BUILD)/.deps-bench.stamp
 

@@ -61,6 +61,7 @@ struct lg_rec {
 
 struct lg_sender {
 	volatile uint64_t sent;
+	volatile uint64_t late; /* floors: stamped when due, not when written */
 	volatile int64_t first_ns;
 	volatile int64_t last_ns;
 };
@@ -83,6 +84,9 @@ struct lg_slot {
 
 struct lg_shm {
 	volatile int64_t t_start; /* traffic starts, set by parent */
+	volatile int registered;  /* IRC: clients registered (lg_client.c) */
+	volatile int connecting;  /* IRC: clients connecting right now */
+	volatile int connecting_max;
 	struct lg_sender snd[LG_MAX_SENDERS];
 	struct lg_slot slot[];
 };

@@ -27,6 +27,12 @@
  * line.  The least a fork + pipe + signal + TCP design can do per
  * delivery.  The server's CPU is that process tree alone.
  *
+ * Back to back with --window W (both floors), the parent sends a virtual
+ * sender's message q once every receiver of the room has counted its
+ * message q - W, polling the receivers' counters every 100 us as the
+ * clients' writers do, and batches whatever the window lets go (at most
+ * --batch messages per pipe write).
+ *
  * The virtual senders 0..S-1 are not children, so every child of the room
  * receives every message: N deliveries per message where forkchat makes
  * N-1 (no echo to the sender).
@@ -171,9 +177,10 @@ floor_fanout(int room, const char *buf, size_t len)
 		kill(kids[i], SIGUSR2);
 }
 
-/* Appends message k (sender k % S, seq k / S) to its room's buffer. */
+/* Appends message k (sender k % S, seq k / S), stamped t, to its room's
+ * buffer; late: t is the time it fell due (floor_send). */
 static void
-floor_add(char **rb, size_t *rl, long k, int rep, int64_t t)
+floor_add(char **rb, size_t *rl, long k, int rep, int64_t t, int late)
 {
 	int s = (int)(k % lg.senders), room = lg_room_of(s), n;
 	long q = k / lg.senders + lg_phase_q0(rep);
@@ -187,19 +194,73 @@ floor_add(char **rb, size_t *rl, long k, int rep, int64_t t)
 		lg_shm->snd[s].first_ns = t;
 	lg_shm->snd[s].last_ns = t;
 	lg_shm->snd[s].sent++;
+	if (late)
+		lg_shm->snd[s].late++;
 }
 
-/* Repetition rep's messages (sequence numbers from rep * M), paced from
- * lg_shm->t_start or back to back. */
+/*
+ * Repetition rep's messages (sequence numbers from rep * M), paced from
+ * lg_shm->t_start or back to back.
+ *
+ * The floor's parent is its own sender, so paced it must not measure from
+ * the moment it gets round to a message (coordinated omission): a message
+ * that fell due while the parent was still fanning out the previous ones
+ * is stamped with the time it was due, as a sender process would have
+ * written it then and forkchat's senders do (the wait for the busy parent
+ * counts, as it does for every server).  A message the parent slept for
+ * is stamped when it wakes, as a sender stamps after its sleep.
+ */
+static int64_t
+floor_due(int64_t t0, long k, double rate)
+{
+	return t0 + (int64_t)((double)k * 1e9 / rate);
+}
+
+/* Messages of virtual sender s that every receiver of its room has
+ * counted (every child of the room receives them, s's own included). */
+static uint64_t
+floor_acked(int s)
+{
+	uint64_t min = UINT64_MAX, v;
+	int i;
+
+	for (i = lg_room_of(s); i < lg.n; i += lg.rooms)
+		if ((v = lg_shm->slot[i].from[s]) < min)
+			min = v;
+	return min;
+}
+
+/*
+ * --window W back to back: message k (sender k % S, sequence q) may go
+ * once every receiver has counted the sender's message q - W, as the
+ * clients' writers do (lg_client.c).  acked[] caches each sender's last
+ * reading; it is read again only when the cache says no.
+ */
+static int
+floor_window_ok(long k, int rep, uint64_t *acked)
+{
+	int s = (int)(k % lg.senders);
+	uint64_t q = (uint64_t)(k / lg.senders + lg_phase_q0(rep));
+
+	if (q < acked[s] + (uint64_t)lg.window)
+		return 1;
+	acked[s] = floor_acked(s);
+	return q < acked[s] + (uint64_t)lg.window;
+}
+
+/* Repetition rep's messages: paced (floor_due), back to back, or back to
+ * back within --window. */
 static void
 floor_send(int rep)
 {
 	long k = 0, total = lg_phase_msgs(rep) * lg.senders, b;
 	double rate = lg_phase_rate(rep);
-	int64_t t0 = lg_shm->t_start, stop, t;
+	int64_t t0 = lg_shm->t_start, stop, t, due;
 	size_t rl[LG_MAX_ROOMS];
 	char *rb[LG_MAX_ROOMS];
-	int room, per = lg.batch;
+	int room, per = lg.batch, late;
+	int windowed = rate == 0 && lg.window > 0;
+	uint64_t acked[LG_MAX_SENDERS] = { 0 };
 
 	stop = t0 + (int64_t)(lg.duration * 1e9);
 	for (room = 0; room < lg.rooms; room++)
@@ -207,17 +268,31 @@ floor_send(int rep)
 		    NULL)
 			return;
 	while (k < total) {
-		if (rate > 0)
-			sleep_until(t0 + (int64_t)((double)k * 1e9 / rate));
-		if ((t = now_ns()) > stop)
+		late = 0;
+		if (rate > 0) {
+			due = floor_due(t0, k, rate);
+			/* busy when it fell due (the first: slept for) */
+			late = k > 0 && now_ns() > due;
+			sleep_until(due);
+		}
+		/* windowed: poll the receivers' counters every 100 us, as
+		 * the clients' writers do */
+		while (windowed && !floor_window_ok(k, rep, acked) &&
+		    !lg_got_alrm && now_ns() <= stop)
+			sleep_until(now_ns() + 100000);
+		if ((t = now_ns()) > stop || lg_got_alrm)
 			break;
 		memset(rl, 0, sizeof(rl));
-		/* paced: everything that is due (one message unless behind) */
+		/* paced: everything that is due (one message unless behind);
+		 * windowed: everything the window lets go, up to --batch */
 		for (b = 0; b < per && k < total &&
-		     (rate == 0 || b == 0 ||
-		         t0 + (int64_t)((double)k * 1e9 / rate) <= t);
-		     b++, k++)
-			floor_add(rb, rl, k, rep, now_ns());
+		     (rate == 0 || b == 0 || floor_due(t0, k, rate) <= t) &&
+		     (!windowed || b == 0 || floor_window_ok(k, rep, acked));
+		     b++, k++) {
+			late = rate > 0 && (late || b > 0);
+			floor_add(rb, rl, k, rep,
+			    late ? floor_due(t0, k, rate) : now_ns(), late);
+		}
 		for (room = 0; room < lg.rooms; room++)
 			if (rl[room] > 0)
 				floor_fanout(room, rb[room], rl[room]);
@@ -231,7 +306,7 @@ floor_run(struct lg_result *r)
 {
 	struct lg_wait w;
 	sigset_t set;
-	int64_t t0, cpu0;
+	int64_t t0, cpu0, wk0;
 	int rc, rep;
 
 	memset(&w, 0, sizeof(w));
@@ -261,6 +336,7 @@ floor_run(struct lg_result *r)
 			sleep_until(now_ns() + 200000000);
 		report_rep_start(r);
 		cpu0 = report_server_cpu();
+		wk0 = report_server_wakeups();
 		lg_shm->t_start = now_ns() + 1000000;
 		sleep_until(lg_shm->t_start);
 		floor_send(rep);
@@ -271,6 +347,8 @@ floor_run(struct lg_result *r)
 			    lg.drain);
 		if (cpu0 >= 0 && (r->cpu_ns = report_server_cpu()) >= 0)
 			r->cpu_ns -= cpu0;
+		if (wk0 >= 0 && (r->wakeups = report_server_wakeups()) >= 0)
+			r->wakeups -= wk0;
 		report_server_mem(r);
 		report_rep_end(r, rep, rc < 0 || w.failed);
 	}

@@ -388,6 +388,7 @@ main(int argc, char **argv)
 	}
 	r.rss_kb = r.pss_kb = r.pte_kb = -1;
 	r.cpu_ns = -1;
+	r.wakeups = -1;
 	rc = lg.sys == SYS_FLOOR ? floor_run(&r) : client_run(&r);
 	(void)fd;
 	if (lg.connect_only || lg.hold)

@@ -157,9 +157,9 @@ proc_cpu_ns(int pid)
 	return sum;
 }
 
-/* CPU ns of the server's process tree now (-1 if there is no server). */
-int64_t
-report_server_cpu(void)
+/* f summed over the server's process tree now (-1 if there is no server). */
+static int64_t
+tree_sum(int64_t (*f)(int))
 {
 	static int tree[MAX_PROCS];
 	int n, i;
@@ -168,8 +168,43 @@ report_server_cpu(void)
 	if ((n = proc_tree(lg_server_pid(), tree, MAX_PROCS)) == 0)
 		return -1;
 	for (i = 0; i < n; i++)
-		sum += proc_cpu_ns(tree[i]);
+		sum += f(tree[i]);
 	return sum;
+}
+
+/* CPU ns of the server's process tree now (-1 if there is no server). */
+int64_t
+report_server_cpu(void)
+{
+	return tree_sum(proc_cpu_ns);
+}
+
+/* Voluntary context switches of pid (all its threads): each is a wait
+ * that blocked, so, summed over a tree, the wake-ups it made. */
+static int64_t
+proc_wakeups(int pid)
+{
+	char path[64], line[256];
+	long long v;
+	int64_t sum = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %lld", &v) == 1)
+			sum += v;
+	fclose(f);
+	return sum;
+}
+
+/* Wake-ups (voluntary context switches) of the server's process tree
+ * so far (-1 if there is no server). */
+int64_t
+report_server_wakeups(void)
+{
+	return tree_sum(proc_wakeups);
 }
 
 /* Rss, Pss and page tables (kB) of the server and every descendant, at
@@ -202,12 +237,13 @@ report_merge(struct lg_result *r)
 	int i, b;
 
 	memset(r->hist, 0, sizeof(r->hist));
-	r->sent = r->expected = r->received = r->unique = 0;
+	r->sent = r->late = r->expected = r->received = r->unique = 0;
 	r->dup = r->ooo = r->bad = 0;
 	r->max_ns = r->first_send = r->last_recv = 0;
 	r->errors = 0;
 	for (i = 0; i < lg.senders; i++) {
 		r->sent += lg_shm->snd[i].sent;
+		r->late += lg_shm->snd[i].late;
 		if (lg_shm->snd[i].first_ns &&
 		    (r->first_send == 0 ||
 		        lg_shm->snd[i].first_ns < r->first_send))
@@ -246,6 +282,7 @@ report_rep_start(struct lg_result *r)
 	r->rss_kb = r->pss_kb = r->pte_kb = -1;
 	r->procs = 0;
 	r->cpu_ns = -1;
+	r->wakeups = -1;
 }
 
 /* After its deliveries: this repetition's result is the totals minus
@@ -257,6 +294,7 @@ report_rep_end(struct lg_result *r, int rep, int failed)
 
 	report_merge(r);
 	r->sent -= prev.sent;
+	r->late -= prev.late;
 	r->expected -= prev.expected;
 	r->received -= prev.received;
 	r->unique -= prev.unique;
@@ -327,12 +365,14 @@ report_print(FILE *f, const struct lg_result *r)
 	    "\"senders\": %d, \"rooms\": %d, \"rate\": %g, \"size\": %d, "
 	    "\"messages\": %llu, \"expected\": %llu, \"received\": %llu, "
 	    "\"lost\": %llu, \"duplicated\": %llu, \"out_of_order\": %llu, "
-	    "\"malformed\": %llu, \"errors\": %d, ",
+	    "\"malformed\": %llu, \"errors\": %d, \"late_stamped\": %llu, "
+	    "\"connecting_max\": %d, ",
 	    lg.sysname, sc, lg.n, lg.senders, lg.rooms, rate, lg.size,
 	    (unsigned long long)r->sent, (unsigned long long)r->expected,
 	    (unsigned long long)r->received, (unsigned long long)r->lost,
 	    (unsigned long long)r->dup, (unsigned long long)r->ooo,
-	    (unsigned long long)r->bad, r->errors);
+	    (unsigned long long)r->bad, r->errors, (unsigned long long)r->late,
+	    lg_shm->connecting_max);
 	fprintf(f,
 	    "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
 	    "\"p999_us\": %.1f, \"max_us\": %.1f, \"deliveries_per_s\": %.0f, "
@@ -347,13 +387,19 @@ report_print(FILE *f, const struct lg_result *r)
 	    "\"receivers\": %d, \"protocol\": \"%s\", \"batch\": %d, "
 	    "\"window\": %d, \"quickack\": %d, "
 	    "\"duration_s\": %g, \"server_pte_kb\": %ld, \"server_procs\": %d, "
-	    "\"server_cpu_ms\": %.3f, \"cpu_us_per_delivery\": %.3f, \"cdf\": [",
+	    "\"server_cpu_ms\": %.3f, \"cpu_us_per_delivery\": %.3f, "
+	    "\"server_wakeups\": %lld, \"wakeups_per_delivery\": %.4f, "
+	    "\"cdf\": [",
 	    LG_VIRTUAL_SENDERS() ? lg.n : lg.n - lg.senders, lg_proto_name(),
 	    lg.batch, rate > 0 ? 0 : lg.window, lg.quickack, lg.duration,
 	    r->pte_kb, r->procs,
 	    r->cpu_ns >= 0 ? (double)r->cpu_ns / 1e6 : -1.0,
 	    r->cpu_ns >= 0 && r->unique > 0 ?
 	        (double)r->cpu_ns / 1e3 / (double)r->unique :
+	        -1.0,
+	    (long long)r->wakeups,
+	    r->wakeups >= 0 && r->unique > 0 ?
+	        (double)r->wakeups / (double)r->unique :
 	        -1.0);
 	for (i = 0; i < sizeof(cdf_q) / sizeof(cdf_q[0]); i++)
 		fprintf(f, "%s[%g, %.1f]", i ? ", " : "", cdf_q[i],

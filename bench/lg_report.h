@@ -11,10 +11,12 @@
 
 struct lg_result {
 	uint64_t sent, expected, received, unique, lost, dup, ooo, bad;
+	uint64_t late; /* floors: messages stamped with their due time */
 	int64_t max_ns, first_send, last_recv, connect_ns;
 	long rss_kb, pss_kb, pte_kb; /* server tree, -1 unknown */
 	int procs;                   /* processes in that tree */
 	int64_t cpu_ns;              /* server tree CPU over the traffic */
+	int64_t wakeups; /* its voluntary context switches, -1 unknown */
 	int errors;
 	int rep;     /* repetition number (--repeat) */
 	int printed; /* results printed so far */
@@ -24,6 +26,7 @@ struct lg_result {
 };
 
 int64_t report_server_cpu(void);
+int64_t report_server_wakeups(void);
 void report_server_mem(struct lg_result *);
 void report_merge(struct lg_result *);
 void report_rep_start(struct lg_result *);

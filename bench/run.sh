@@ -420,7 +420,12 @@ for n in $NS; do
 		    -d $((PACED + 5)) -R "$REPS" --max-repeat "$REPS" \
 		    --max-messages "$(per_sender $c $SEND $MAXD)" -w $WINDOW -T $BOUND
 	done
-	for sys in floor-tcp $extra; do
+	# floor-tcp also windowed back to back (its virtual senders keep
+	# the same window): the floor of goal 4
+	run floor-tcp one-room "$n" $SEND 1 $((RATE * PACED / SEND)) $RATE \
+	    -d $((PACED + 5)) -R "$REPS" --max-repeat "$REPS" \
+	    --max-messages "$(per_sender "$n" $SEND $MAXD)" -w $WINDOW -T $BOUND
+	for sys in $extra; do
 		run "$sys" one-room "$(clients "$sys" "$n")" $SEND 1 \
 		    $((RATE * PACED / SEND)) $RATE -d $((PACED + 5)) -R "$REPS" -T $BOUND
 	done

@@ -67,6 +67,12 @@ done
 mkdir -p "$OUT/base" "$OUT/cand"
 cp "$BASEDIR/build/forkchatd" "$OUT/base/forkchatd" && cp "$BUILD/forkchatd" "$OUT/cand/forkchatd" ||
     fail "cannot copy the servers into $OUT"
+# each with its session image beside it, where it has one (core/server/spawner.c)
+for d in "$BASEDIR/build:$OUT/base" "$BUILD:$OUT/cand"; do
+	rm -f "${d#*:}/forkchatd-session"
+	[ ! -e "${d%%:*}/forkchatd-session" ] || cp "${d%%:*}/forkchatd-session" "${d#*:}/" ||
+	    fail "cannot copy the session image into ${d#*:}"
+done
 ab() {	# ab ROUNDS FIRST
 	$PY ci/bench_ab.py --base "$OUT/base/forkchatd" --cand "$OUT/cand/forkchatd" \
 	    --load "$BUILD/forkchat-load" --out "$OUT/runs.jsonl" --rounds "$1" --first-round "$2" \

@@ -72,6 +72,8 @@ class Procs:
         if p not in self.procs:
             return p.returncode, 0.0
         self.procs.remove(p)
+        if p.returncode is not None:    # already reaped by poll(): it exited
+            return p.returncode, 0.0
         try:
             os.kill(p.pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -197,6 +199,14 @@ def run_point(procs, load, binary, point, side, rnd, out):
             rec["failed"] = "forkchat-load exit %d: %s" % (lp.returncode, lp.stderr.strip()[-200:])
         return rec
     finally:
+        if "failed" in rec:     # keep the servers' logs beside the runs file
+            kept = os.path.join(os.path.dirname(os.path.abspath(out.name)),
+                                "failed-%s-%s-%d" % (point.replace("/", "-"), side, rnd))
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(tmp, kept, ignore_dangling_symlinks=True)
+            rec["kept"] = kept
+            print("bench-check: logs of the failed run kept in %s" % kept,
+                  file=sys.stderr, flush=True)
         shutil.rmtree(tmp, ignore_errors=True)
         out.write(json.dumps(rec) + "\n")
         out.flush()

@@ -13,11 +13,14 @@
 # log, attributed through the server's "connect ... pid=N" and "bridge
 # pid=N" lines; every child's log must exist, be complete and show 0
 # errors (definite/indirect leaks count as errors).  Children leave
-# through _exit(), see ci/README.md.
+# through _exit(), see ci/README.md.  The spawner execs the session image
+# (forkchatd-session, linked dynamically for this run: build/vg/), and
+# --trace-children=yes follows that exec; its log (same pid) is the
+# exec'd image's, and every session child is cloned from that image.
 set -uo pipefail
 BUILD=${BUILD:-build}
 PY=/usr/bin/python3
-SERVER=$BUILD/forkchatd
+SERVER=${SERVER:-$BUILD/forkchatd} # its session image beside it (ci/ci.mk)
 OUT=$BUILD/valgrind
 rm -rf "$OUT" && mkdir -p "$OUT"
 
@@ -120,6 +123,17 @@ check_children() {
 		fi
 	done
 	[ "$n" -ge "$1" ] || { echo "valgrind: only $n session child logs (expected >= $1)"; bad=1; }
+	# the spawner runs the session image, whose malloc memcheck sees (a
+	# static image would report "0 allocs" in every session child)
+	for pid in $spawner; do
+		grep -q "Command: .*/forkchatd-session " "$OUT/$NAME/vg.$pid.log" 2>/dev/null ||
+			{ echo "valgrind: spawner $pid did not exec the session image"; bad=1; }
+	done
+	# shellcheck disable=SC2086
+	if [ -n "$sessions" ] && ! (cd "$OUT/$NAME" && grep -h 'total heap usage: [1-9]' \
+		$(for pid in $sessions; do printf 'vg.%s.log ' "$pid"; done) 2>/dev/null | grep -q .); then
+		echo "valgrind: no session child's heap was seen by memcheck (static session image?)"; bad=1
+	fi
 	if [ "${2:-}" = bridge ] && [ "$nb" -ne 1 ]; then
 		echo "valgrind: $nb bridge logs (expected 1)"; bad=1
 	fi

@@ -17,9 +17,12 @@ DEPS_GROUPS += fault
 FAULT_STAMP := $(BUILD)/.deps-fault.stamp
 
 FAULT_BUILD := $(BUILD)/fault
-FAULT_SRCS  := $(filter-out core/client/client.c,$(CORE_SRCS))
+FAULT_SRCS  := $(filter-out core/client/client.c core/server/sessiond.c,$(CORE_SRCS))
 FAULT_OBJS  := $(FAULT_SRCS:core/%.c=$(FAULT_BUILD)/obj/%.o)
 FAULT_BIN   := $(FAULT_BUILD)/forkchatd
+# its session image (dynamic: fiu-run's preload must reach the sessions)
+FAULT_SESS  := $(FAULT_BUILD)/forkchatd-session
+FAULT_LIB   := $(FAULT_BUILD)/libforkchat.a
 # counts libfiu's preload failures (posix/*, libc/*) for the fired column
 FAULT_COUNT := $(FAULT_BUILD)/fiu_count.so
 FAULT_PY    := /usr/bin/python3
@@ -34,7 +37,7 @@ FAULT_ARGS  ?=
 FAULT_FUZZ := $(if $(wildcard fault/fuzz.mk),--fuzz-cmd '$(MAKE) --no-print-directory fuzz-quick',)
 
 .PHONY: fault fault-quick fault-soak fault-build
-fault-build: $(FAULT_BIN) $(FAULT_COUNT)  ## build the libfiu-enabled server (build/fault/forkchatd)
+fault-build: $(FAULT_BIN) $(FAULT_SESS) $(FAULT_COUNT)  ## build the libfiu-enabled server (build/fault/forkchatd)
 
 $(FAULT_COUNT): fault/fiu_count.c | $(FAULT_STAMP)
 	@mkdir -p $(@D)
@@ -44,8 +47,14 @@ $(FAULT_BUILD)/obj/%.o: core/%.c | $(FAULT_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DEPFLAGS) -DFIU_ENABLE -c $< -o $@
 
-$(FAULT_BIN): $(FAULT_OBJS) | $(FAULT_STAMP)
+$(FAULT_BIN): $(FAULT_OBJS) | $(FAULT_STAMP) $(FAULT_SESS)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu $(NAME_LIBS)
+
+$(FAULT_LIB): $(filter-out %/server/forkchatd.o,$(FAULT_OBJS))
+	rm -f $@ && ar rcs $@ $^
+
+$(FAULT_SESS): $(FAULT_BUILD)/obj/server/sessiond.o $(FAULT_LIB) | $(FAULT_STAMP)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) -lfiu
 
 fault: $(FAULT_BIN) $(FAULT_COUNT) | $(FAULT_STAMP)  ## fault-injection matrix (table, fault/results/latest.json)
 	$(FAULT_RUN) --suite full $(FAULT_FUZZ) $(FAULT_ARGS)

@@ -135,6 +135,9 @@ class FiuServer(Server):
     @property
     def binary(self):
         if "setpriv" in self.wrap:      # runs as nobody: the checkout may be 0700
+            image = Path(SERVER_BIN).parent / "forkchatd-session"
+            if image.exists():          # the spawner's image, found beside the server
+                public_copy(image)
             return public_copy(SERVER_BIN)
         return SERVER_BIN
 

@@ -181,6 +181,34 @@ class Fx:
             raise Fail("log has no %s (/%s/)" % (what or "line", pattern))
         return line.split("] ", 1)[-1][:90]
 
+    def fired(self, point):
+        """Injected failures of point so far, by every process of this
+        scenario: the "NAME PID" lines in $FORKCHAT_FAILPOINT_LOG (the
+        runner's per-scenario file; 0 without one)."""
+        path = os.environ.get("FORKCHAT_FAILPOINT_LOG")
+        if not path:
+            return 0
+        try:
+            with open(path) as f:
+                return sum(1 for line in f if line.split(" ", 1)[0] == point)
+        except OSError:
+            return 0
+
+    def expect_fired(self, point, timeout=3.0, above=0):
+        """Wait until point has fired more than `above` times; returns the
+        count, or raises Fail (the scenario would prove nothing)."""
+        if not wait_for(lambda: self.fired(point) > above, timeout, 0.02):
+            raise Fail("%s fired %d times, want more than %d: the failure was never injected"
+                       % (point, self.fired(point), above))
+        return self.fired(point)
+
+    def expect_no_log(self, pattern, why):
+        """The log must have no line matching pattern (now: call it after
+        the effect was waited for); raises Fail with why otherwise."""
+        line = self.srv.log_has(pattern, 0)
+        if line:
+            raise Fail("%s: %r" % (why, line.split("] ", 1)[-1][:90]))
+
     def cut_clients(self):
         return [c for c in self.ctl if c.eof]
 

@@ -67,7 +67,7 @@ LONE_POINTS = [
     "forkchatd/spawn/fcntl", "forkchatd/inbound/read", "forkchatd/reap/waitpid",
     "forkchatd/fanout/append", "forkchatd/fanout/write", "forkchatd/fanout/kill",
     "forkchatd/abort/sigqueue", "forkchatd/session/read", "forkchatd/session/write",
-    "forkchatd/session/send", "forkchatd/session/kill", "forkchatd/log/write",
+    "forkchatd/session/send", "forkchatd/log/write",
     "forkchatd/buf/malloc", "forkchatd/flow/sigqueue",
 ]
 FED_POINTS = [
@@ -128,6 +128,8 @@ class Run:
         self.srv.logdir.mkdir(exist_ok=True)
         self.proc = self.srv.launch()
         wait_for(lambda: is_listening(self.port) or self.proc.poll() is not None, 10)
+        # the baseline (fds) once start-up is over, not when the port listens
+        self.srv.settle(10)
 
     def up(self):
         return self.proc.poll() is None
@@ -417,7 +419,6 @@ def one(rundir, point, n, redis):
         if r.up():
             if redis:
                 wait_for(lambda: "federation: connected to redis" in r.log() or not r.up(), 5)
-            time.sleep(0.05)
             r.base_fd = r.fds()
             r.base_rss = rss_kb(r.proc.pid)
             r.session()

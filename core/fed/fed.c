@@ -416,6 +416,7 @@ spawn_bridge(struct fed *f)
 	if (pid == 0) {
 		keep[0] = down[0];
 		keep[1] = up[1];
+		log_close();
 		proc_child_setup(parent, keep, 2);
 		snprintf(cfg.host, sizeof(cfg.host), "%s", f->cfg.redis_host);
 		cfg.port = f->cfg.redis_port;

@@ -5,7 +5,10 @@
  * Consumption only advances an offset; the live bytes are moved to the
  * front lazily, when more room is needed, so a drain loop costs no memmove
  * per read.  Large idle buffers are released so that a thousand quiet
- * clients do not pin memory that one burst needed once.
+ * clients do not pin memory that one burst needed once: above 64 KiB by
+ * default, above a smaller keep (buf_set_keep()) for the buffers there is
+ * one of per client (issue 17: a per-client buffer kept at 64 KiB after a
+ * burst was 64 kB of the tree per client).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -15,7 +18,7 @@
 #include "sys/failpoint.h"
 
 #define BUF_MIN  4096
-#define BUF_KEEP (64 * 1024) /* larger empty buffers are freed */
+#define BUF_KEEP (64 * 1024) /* larger empty buffers are freed (default) */
 
 char *
 buf_reserve(struct buf *b, size_t n)
@@ -31,7 +34,10 @@ buf_reserve(struct buf *b, size_t n)
 		b->len = used;
 		return b->data + b->len;
 	}
-	ncap = b->cap ? b->cap : BUF_MIN;
+	/* a small keep is also the first size: a quiet client's buffer */
+	ncap = b->cap                    ? b->cap :
+	    b->keep && b->keep < BUF_MIN ? b->keep :
+	                                   BUF_MIN;
 	while (ncap - used < n) {
 		if (ncap > (size_t)-1 / 2) {
 			errno = ENOMEM;
@@ -83,7 +89,7 @@ void
 buf_reset(struct buf *b)
 {
 	b->off = b->len = 0;
-	if (b->cap > BUF_KEEP)
+	if (b->cap > (b->keep ? b->keep : BUF_KEEP))
 		buf_free(b);
 }
 

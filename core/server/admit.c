@@ -148,18 +148,25 @@ admit_connected(
     struct admit_tab *t, int slot, const struct admit *a, long long now_ms)
 {
 	struct entry *c = &t->e[slot];
-	long long due;
 
-	c->since_ms = now_ms;
 	c->group = a->group;
 	c->counted = c->unreg = 0;
 	if (!a->exempt && addrlim_add(t->addrs, &c->group) == 0) {
 		c->counted = c->unreg = 1;
 		t->npool++;
 	}
+	admit_clock(t, slot, now_ms);
+}
+
+void
+admit_clock(struct admit_tab *t, int slot, long long now_ms)
+{
+	long long due;
+
+	t->e[slot].since_ms = now_ms;
 	if (t->o->register_timeout > 0) {
 		/* +1: whole milliseconds, so that the cut is never early */
-		due = c->since_ms + t->o->register_timeout * 1000LL + 1;
+		due = now_ms + t->o->register_timeout * 1000LL + 1;
 		if (t->next_timeout_ms == 0 || due < t->next_timeout_ms)
 			t->next_timeout_ms = due;
 	}

@@ -36,9 +36,15 @@ void admit_free(struct admit_tab *t);
  */
 int admit_check(struct admit_tab *t, int fd, const struct sockaddr_storage *ss,
     const char *peer, int nfree, struct admit *a);
-/* slot's session started at now_ms: count it, schedule its deadline. */
+/*
+ * slot's session was asked for at now_ms: count it, schedule its deadline
+ * (admit_clock moves it to when the session started).
+ */
 void admit_connected(
     struct admit_tab *t, int slot, const struct admit *a, long long now_ms);
+/* slot's session started at now_ms: its register deadline counts from
+ * here, as its "connect" log line says. */
+void admit_clock(struct admit_tab *t, int slot, long long now_ms);
 /* slot registered, or is no longer waiting for it: leave the pool. */
 void admit_registered(struct admit_tab *t, int slot);
 /* slot is being freed. */

@@ -43,7 +43,18 @@ struct fanout_cfg {
 	 * and flow decides the cuts.
 	 */
 	struct flow *flow;
+	/*
+	 * Presence lines (JOIN, PART: the server says which), or NULL.  A
+	 * slot that has only such lines waits up to FANOUT_LAZY_MS before
+	 * its write, so that the lines of many arrivals go out together:
+	 * without it, 1000 clients arriving one by one wake each lobby
+	 * member about once per arrival (issue 17, the connect storm).  Any
+	 * other line for the slot takes them along at once, in order.
+	 */
+	int (*lazy)(const char *line, size_t len);
 };
+
+#define FANOUT_LAZY_MS 200
 
 struct fanout;
 
@@ -65,6 +76,16 @@ void fanout_abort(struct fanout *f, int slot, enum ipc_abort why);
 /* One write per child that got output since the last (the write raises
  * the child's SIGUSR2, session.c). */
 void fanout_flush(struct fanout *f);
+/* Write the presence lines that waited, once their time (the first
+ * one's + FANOUT_LAZY_MS) has come: now_ms, from clock_mono_ms(). */
+void fanout_flush_lazy(struct fanout *f, long long now_ms);
+/* Free the storage of every empty backlog (the parent's 1 s tick): a
+ * burst keeps its buffers while it lasts, an idle client holds none. */
+void fanout_trim_idle(struct fanout *f);
+/* Bytes of storage slot's backlog holds (memory accounting, tests). */
+size_t fanout_backlog_cap(const struct fanout *f, int slot);
+/* When fanout_flush_lazy() has work: clock_mono_ms() time, 0 = none. */
+long long fanout_next_lazy(const struct fanout *f);
 /* Retry the children whose pipes were full. */
 void fanout_flush_backlogs(struct fanout *f);
 

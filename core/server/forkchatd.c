@@ -28,6 +28,7 @@
 #include "lib/plural.h"
 #include "sys/safefile.h"
 #include "server/server.h"
+#include "server/spawner.h"
 
 static void
 die(const char *what, const char *arg)
@@ -261,6 +262,8 @@ main(int argc, char **argv)
 		find_user(o.user, &pw, pwbuf, sizeof(pwbuf));
 		safefile_set_user(pw.pw_uid, pw.pw_gid);
 	}
+	if (spawner_find_image() < 0) /* the sessions' program */
+		die("cannot find the session image", spawner_image());
 	o.max_clients = raise_nofile(o.max_clients);
 	snprintf(where, sizeof(where), "%s:%d", o.bind, o.port);
 	if ((lfd = net_listen(o.bind, o.port)) < 0)
@@ -288,8 +291,14 @@ main(int argc, char **argv)
 		    daemon_pidfile_error());
 		exit(1);
 	}
-	if (o.user[0])
+	if (o.user[0]) {
 		drop_root(&pw);
+		if (spawner_find_image() < 0) { /* can that user run it? */
+			log_error("session image %s: %s", spawner_image(),
+			    strerror(errno));
+			die("cannot run the session image", spawner_image());
+		}
+	}
 	log_info("listening on %s (pid %d, max-clients %d, log %s)", where,
 	    (int)getpid(), o.max_clients, log_path());
 	if (o.user[0]) {

@@ -73,6 +73,7 @@ struct server {
 	struct chat *chat;
 	struct fed *fed;   /* federation (--redis), or NULL */
 	struct spawner sp; /* forks the session children (spawner.c) */
+	size_t trim_low;   /* memtrim.c's state */
 	struct buf in;
 	int stopping; /* graceful shutdown under way */
 	long long deadline_ms;
@@ -100,6 +101,17 @@ srv_cut(void *ctx, int slot, enum ipc_abort why, size_t backlog)
 	    why == IPC_ABORT_SLOW_CONSUMER ? "slow-consumer" : "error",
 	    backlog);
 	chat_disconnect(s->chat, slot, "disconnected");
+}
+
+/*
+ * Presence lines may wait a little (fanout.h, FANOUT_LAZY_MS): JOIN and
+ * PART of others (a user's own room change is "OK JOIN").
+ */
+static int
+srv_lazy(const char *line, size_t len)
+{
+	return (len > 5 && memcmp(line, "JOIN ", 5) == 0) ||
+	    (len > 5 && memcmp(line, "PART ", 5) == 0);
 }
 
 /* flow.c's view of the slots: their room, nick and child. */
@@ -299,60 +311,113 @@ hang_up(int fd, const char *line)
 	close(fd);
 }
 
-static void
-spawn_session(
-    struct server *s, int sock, const char *peer, const struct admit *a)
+/*
+ * A connection whose session the spawner was asked for: the parent reads
+ * the answers in order, while it prepares the next connections and the
+ * spawner clones (a round trip per connection would hold the parent for
+ * every clone: issue 17, the connect storm).
+ */
+struct pending {
+	int slot, sock, down_r, down_w;
+	char peer[48];
+};
+
+#define SPAWN_WINDOW 8 /* requests the spawner holds at most at once */
+
+static const char busy[] = "BYE INTERNAL server cannot start a session now\n";
+
+/*
+ * Take a slot for sock, make its pipe and ask the spawner for its child.
+ * The slot is counted at the door (admit_connected) at once, so that the
+ * per-address limits see the requests not answered yet.  0, or -1 (the
+ * client was told and hung up on; the slot is free again).
+ */
+static int
+spawn_request(struct server *s, struct pending *ps, int sock, const char *peer,
+    const struct admit *a)
 {
-	static const char busy[] = "BYE INTERNAL server cannot start a "
-	                           "session now\n";
-	int slot = s->freel[s->nfree - 1], p[2];
-	pid_t pid, parent = s->pid;
+	int slot = s->freel[--s->nfree], p[2];
 
 	/* non-blocking both ends: the parent's never blocks, the child's is
 	 * read until EAGAIN (no fcntl per connection for it) */
 	if (FAIL("forkchatd/spawn/pipe", EMFILE) ||
 	    pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_error("pipe for %s: %s", peer, strerror(errno));
-		hang_up(sock, busy);
-		return;
+		goto fail;
 	}
 	(void)fcntl(p[1], F_SETPIPE_SZ, DOWN_PIPE_SIZE);
 	/* the spawner forks (spawner.c); the failpoint makes it fail */
-	pid = spawner_spawn(&s->sp, slot, sock, p[0],
-	    FAIL("forkchatd/spawn/fork", EAGAIN) ? EAGAIN : 0);
-	if (pid < 0) {
+	if (spawner_request(&s->sp, slot, sock, p[0],
+	        FAIL("forkchatd/spawn/fork", EAGAIN) ? EAGAIN : 0) < 0) {
 		log_error("fork for %s: %s", peer, strerror(errno));
 		close(p[0]);
 		close(p[1]);
-		hang_up(sock, busy);
+		goto fail;
+	}
+	ps->slot = slot;
+	ps->sock = sock;
+	ps->down_r = p[0];
+	ps->down_w = p[1];
+	snprintf(ps->peer, sizeof(ps->peer), "%s", peer);
+	admit_connected(s->adm, slot, a, clock_mono_ms());
+	return 0;
+fail:
+	hang_up(sock, busy);
+	s->freel[s->nfree++] = slot;
+	return -1;
+}
+
+/* The spawner's answer for ps: the session starts, or the client is told. */
+static void
+spawn_finish(struct server *s, struct pending *ps)
+{
+	pid_t pid = spawner_answer(&s->sp);
+	int slot = ps->slot;
+
+	close(ps->down_r);
+	if (pid < 0) {
+		log_error("fork for %s: %s", ps->peer, strerror(errno));
+		close(ps->down_w);
+		hang_up(ps->sock, busy);
+		admit_released(s->adm, slot);
+		s->freel[s->nfree++] = slot;
 		return;
 	}
-	close(p[0]);
-	close(sock);
-	s->nfree--;
+	close(ps->sock);
 	s->nchildren++;
-	fanout_open(s->fo, slot, pid, p[1]);
-	log_info("connect slot=%d pid=%d peer=%s", slot, (int)pid, peer);
-	admit_connected(s->adm, slot, a, clock_mono_ms());
+	fanout_open(s->fo, slot, pid, ps->down_w);
+	log_info("connect slot=%d pid=%d peer=%s", slot, (int)pid, ps->peer);
+	admit_clock(s->adm, slot, clock_mono_ms()); /* from the log line */
 	chat_connect(s->chat, slot);
 	if (FAIL("forkchatd/spawn/fcntl", EBADF) ||
-	    fcntl(p[1], F_SETOWN, parent) < 0) {
+	    fcntl(ps->down_w, F_SETOWN, s->pid) < 0) {
 		/* no SIGIO when its backlog drains: never keep such a pipe */
 		log_error("slot=%d: fcntl: %s", slot, strerror(errno));
 		fanout_abort(s->fo, slot, IPC_ABORT_ERROR);
 	}
 }
 
+/*
+ * Accept every pending connection (until EAGAIN).  The spawner is asked
+ * for up to SPAWN_WINDOW sessions before the oldest answer is read; all
+ * are answered before this returns.
+ */
 static void
 accept_all(struct server *s)
 {
+	struct pending pend[SPAWN_WINDOW];
 	struct sockaddr_storage ss;
 	struct admit a;
 	socklen_t sl;
 	char peer[48];
-	int fd;
+	int fd, head = 0, n = 0;
 
 	while (!s->stopping) {
+		if (n == SPAWN_WINDOW) { /* full: the oldest first */
+			spawn_finish(s, &pend[head]);
+			head = (head + 1) % SPAWN_WINDOW;
+			n--;
+		}
 		sl = sizeof(ss);
 		fd = FAIL("forkchatd/accept/accept", EMFILE) ?
 		    -1 :
@@ -363,12 +428,16 @@ accept_all(struct server *s)
 			if (errno !=
 			    EAGAIN) /* EMFILE...: retried on the tick */
 				log_error("accept: %s", strerror(errno));
-			return;
+			break;
 		}
 		net_peer(&ss, peer, sizeof(peer));
-		if (admit_check(s->adm, fd, &ss, peer, s->nfree, &a) == 0)
-			spawn_session(s, fd, peer, &a);
+		if (admit_check(s->adm, fd, &ss, peer, s->nfree, &a) == 0 &&
+		    spawn_request(
+		        s, &pend[(head + n) % SPAWN_WINDOW], fd, peer, &a) == 0)
+			n++;
 	}
+	for (; n > 0; n--, head = (head + 1) % SPAWN_WINDOW)
+		spawn_finish(s, &pend[head]);
 }
 
 /* ---- children ending ------------------------------------------------ */
@@ -552,6 +621,7 @@ wait_budget(const struct server *s, long long now, int more)
 {
 	long long ms = 1000 - (now - s->last_tick_ms);
 	long long due = admit_next_timeout(s->adm);
+	long long lazy = fanout_next_lazy(s->fo);
 
 	if (more)
 		return 0; /* input left over: just collect signals */
@@ -563,6 +633,8 @@ wait_budget(const struct server *s, long long now, int more)
 		ms = 200; /* presence updates, the bridge's backlog */
 	if (due != 0 && ms > due - now)
 		ms = due - now; /* a register deadline */
+	if (lazy != 0 && ms > lazy - now)
+		ms = lazy - now; /* presence lines that waited */
 	return ms < 0 ? 0 : ms;
 }
 
@@ -593,7 +665,8 @@ serve(struct server *s, const sigset_t *set)
 			ev |= EV_IO | EV_CHILD;
 			s->last_tick_ms = now;
 			admit_tick(s->adm, now);
-			memtrim_idle(PARENT_TRIM_SLACK); /* after a burst */
+			fanout_trim_idle(s->fo);
+			memtrim_idle(PARENT_TRIM_SLACK, &s->trim_low);
 		}
 		if (admit_next_timeout(s->adm) != 0 &&
 		    now >= admit_next_timeout(s->adm))
@@ -622,6 +695,7 @@ serve(struct server *s, const sigset_t *set)
 			    sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
 			kill_all(s);
 		}
+		fanout_flush_lazy(s->fo, clock_mono_ms()); /* its cuts: next */
 		fanout_flush(s->fo);
 		if (s->fed != NULL)
 			fed_flush(s->fed);
@@ -669,7 +743,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	struct chat_io io = { NULL, fanout_send, fanout_close };
 	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered, s };
 	struct fanout_cfg fc = { o->max_clients, o->max_backlog, s, srv_cut,
-		NULL };
+		NULL, srv_lazy };
 	struct flow_cfg flc = { o->max_clients, o->max_backlog, s, srv_room,
 		srv_nick, srv_pid, NULL };
 	struct chat_fed fh;
@@ -708,6 +782,11 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	s->up_r = p[0];
 	s->up_w = p[1];
 	(void)fcntl(s->up_r, F_SETPIPE_SZ, UP_PIPE_SIZE);
+	/* every child's write raises SIGUSR1 here by itself: no kill() */
+	if (fcntl(s->up_r, F_SETOWN, s->pid) < 0 ||
+	    fcntl(s->up_r, F_SETSIG, SIGUSR1) < 0 ||
+	    net_set_flags(s->up_r, O_ASYNC) < 0)
+		return -1;
 	i = fcntl(s->up_r, F_GETPIPE_SZ);
 	s->up_size = i > 0 ? (size_t)i : UP_PIPE_SIZE;
 	/* first, while the heap is small: the sessions start from its image */

@@ -36,6 +36,7 @@
 
 #define READ_CHUNK         (64 * 1024)
 #define READ_MIN           (16 * 1024) /* least room to read the pipe into */
+#define READ_FIRST         (2 * 1024)  /* ... into an empty pending buffer */
 #define READ_BUDGET        (256 * 1024) /* socket bytes per turn, then serve output */
 #define PENDING_CAP        (256 * 1024) /* stop reading the pipe past this */
 #define FLUSH_SECS         2 /* to deliver the last bytes at the end */
@@ -43,13 +44,13 @@
 #define TICK_SECS          2 /* wake anyway: a lost signal only delays */
 #define UPQ_CAP            (64 * 1024) /* stop reading the client past this */
 #define UP_RETRY_NS        (2 * 1000 * 1000) /* retry a full shared pipe */
-#define SESSION_TRIM_SLACK (32 * 1024)       /* freed heap kept, memtrim.c */
+#define SESSION_TRIM_SLACK (8 * 1024)        /* freed heap kept, memtrim.c */
+#define UPQ_KEEP           1024 /* first size; larger, an empty upq is freed */
 
 struct session {
 	const struct session_cfg *cfg;
 	struct proto_framer fr;
 	struct buf upq;     /* records the shared pipe has not taken */
-	int batched;        /* batches written since the last SIGUSR1 */
 	struct buf pending; /* parent output not yet on the socket */
 	int sock_eof;       /* client closed its side (or the socket died) */
 	int down_eof;       /* parent closed our pipe: finish and exit */
@@ -58,6 +59,7 @@ struct session {
 	int capped;         /* pipe not read: pending is full */
 	int sock_more;      /* socket not drained: read it again */
 	int paused;         /* the parent said: do not read the client */
+	size_t trim_low;    /* memtrim.c's state (on the stack: see there) */
 };
 
 /* Bytes of whole records at the head of upq that fit one atomic write. */
@@ -75,6 +77,14 @@ up_batch(const struct session *s)
 }
 
 static int finish_line(struct session *s);
+
+/*
+ * What read_client() reads the socket into, and close_client() drains into.
+ * Static, not on the stack: only the pages a read touches are dirty, and
+ * the stack stays a page or two deep (a 64 KiB frame put the deeper calls
+ * on pages of their own: 8-12 kB more per idle child, bench/memory.py).
+ */
+static char rbuf[READ_CHUNK];
 
 /*
  * This child cannot go on (its parent's pipe failed, or no memory to keep
@@ -96,7 +106,9 @@ give_up(struct session *s)
 
 /*
  * Write queued records in batches of at most PIPE_BUF bytes: each write is
- * atomic, so batches of different children never interleave.  The shared
+ * atomic, so batches of different children never interleave.  No kill():
+ * every write raises the parent's SIGUSR1 by itself (O_ASYNC + F_SETSIG on
+ * the pipe's read end, server.c), so a turn costs no signal system call.  The shared
  * pipe is non-blocking: when the parent is behind, the rest waits here
  * (and the client is not read) while this child keeps serving its output.
  */
@@ -110,10 +122,9 @@ up_flush(struct session *s)
 		n = FAIL("forkchatd/session/write", EIO) ?
 		    -1 :
 		    write(s->cfg->up_fd, buf_head(&s->upq), len);
-		if (n == (ssize_t)len) {
+		if (n == (ssize_t)len)
 			buf_consume(&s->upq, len);
-			s->batched++;
-		} else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		else if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
 		else /* EPIPE: the parent is gone */
 			give_up(s);
@@ -129,19 +140,6 @@ up_record(
 		give_up(s); /* cannot keep the stream whole */
 }
 
-/* Tell the parent once per turn, however many records were sent. */
-static void
-up_notify(struct session *s)
-{
-	up_flush(s);
-	if (s->batched) {
-		/* if this is lost, the parent finds the records on its tick */
-		if (!FAIL("forkchatd/session/kill", ESRCH))
-			kill(s->cfg->parent, SIGUSR1);
-		s->batched = 0;
-	}
-}
-
 /* Before exiting: give the parent what is queued, for a bounded time. */
 static void
 up_drain(struct session *s)
@@ -150,7 +148,7 @@ up_drain(struct session *s)
 	int tries;
 
 	for (tries = 0; tries < 500 && buf_used(&s->upq) > 0; tries++) {
-		up_notify(s);
+		up_flush(s);
 		if (buf_used(&s->upq) > 0)
 			nanosleep(&ts, NULL);
 	}
@@ -179,7 +177,7 @@ on_line(enum proto_frame_ev ev, const char *line, size_t len, void *arg)
 static void
 read_client(struct session *s)
 {
-	char buf[READ_CHUNK];
+	char *buf = rbuf;
 	size_t total = 0;
 	ssize_t n;
 
@@ -189,11 +187,11 @@ read_client(struct session *s)
 	    buf_used(&s->upq) < UPQ_CAP) {
 		n = FAIL("forkchatd/session/read", ECONNRESET) ?
 		    -1 :
-		    read(s->cfg->sock, buf, sizeof(buf));
+		    read(s->cfg->sock, buf, sizeof(rbuf));
 		if (n > 0) {
 			proto_frame(&s->fr, buf, (size_t)n, on_line, s);
 			total += (size_t)n;
-			if ((size_t)n < sizeof(buf))
+			if ((size_t)n < sizeof(rbuf))
 				goto done; /* drained: more raises a SIGIO */
 		} else if (n < 0 && errno == EINTR)
 			continue;
@@ -208,7 +206,7 @@ read_client(struct session *s)
 	}
 	s->sock_more = !s->sock_eof; /* stopped by the budget or the queue */
 done:
-	up_notify(s);
+	up_flush(s);
 }
 
 /*
@@ -230,7 +228,10 @@ read_down(struct session *s, int to_eof)
 	while (!s->down_eof &&
 	    !(s->capped = buf_used(&s->pending) >= PENDING_CAP)) {
 		/* read into whatever room there is: no realloc per message */
-		if ((p = buf_reserve(&s->pending, READ_MIN)) == NULL)
+		/* an idle child's first buffer is small (a page) */
+		if ((p = buf_reserve(&s->pending,
+		         buf_used(&s->pending) ? READ_MIN : READ_FIRST)) ==
+		    NULL)
 			return; /* retried on the next turn */
 		room = buf_room(&s->pending);
 		n = read(s->cfg->down_fd, p, room);
@@ -284,7 +285,7 @@ write_client(struct session *s)
 			if (!s->sock_eof) {
 				s->sock_eof = 1;
 				up_record(s, IPC_EOF, errno, NULL, 0);
-				up_notify(s);
+				up_flush(s);
 			}
 		}
 	}
@@ -351,12 +352,23 @@ flow_signal(struct session *s, const siginfo_t *si)
 static void
 close_client(struct session *s)
 {
-	char junk[4096];
-
 	shutdown(s->cfg->sock, SHUT_WR);
-	while (read(s->cfg->sock, junk, sizeof(junk)) > 0)
+	while (read(s->cfg->sock, rbuf, sizeof(rbuf)) > 0)
 		;
 	close(s->cfg->sock);
+}
+
+/*
+ * Idle for a tick: the output buffer a burst grew goes back (it is kept
+ * while busy: no malloc per wake-up), and memtrim.c returns the freed
+ * pages, so an idle child is as small after a burst as before it.
+ */
+static void
+idle_release(struct session *s)
+{
+	if (buf_used(&s->pending) == 0 && s->pending.cap > READ_FIRST)
+		buf_free(&s->pending);
+	memtrim_idle(SESSION_TRIM_SLACK, &s->trim_low);
 }
 
 static int
@@ -367,6 +379,9 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 
 	memset(s, 0, sizeof(*s));
 	s->cfg = cfg;
+	/* what a burst grew is freed once empty (memtrim.c returns it) */
+	buf_set_keep(&s->pending, READ_MIN);
+	buf_set_keep(&s->upq, UPQ_KEEP);
 	s->fr.max = cfg->max_line;
 	if ((s->fr.line = malloc(cfg->max_line + 2)) == NULL)
 		return -1;
@@ -423,7 +438,7 @@ session_run(const struct session_cfg *cfg)
 		if ((sig != SIGUSR2 || s.sock_more) && !s.paused)
 			read_client(&s);
 		else if (buf_used(&s.upq) > 0)
-			up_notify(&s);
+			up_flush(&s);
 		if (sig != SIGIO || s.capped)
 			read_down(&s, sig != SIGUSR2);
 		write_client(&s);
@@ -457,7 +472,7 @@ session_run(const struct session_cfg *cfg)
 			ts.tv_sec = ts.tv_nsec = 0;
 		sig = sigtimedwait(&set, &si, &ts);
 		if (sig < 0 && ts.tv_sec == TICK_SECS) /* idle: after a burst */
-			memtrim_idle(SESSION_TRIM_SLACK);
+			idle_release(&s);
 		if (sig == IPC_SIG_FLOW)
 			flow_signal(&s, &si);
 		else if (sig == SIGTERM) {

@@ -1,178 +1,140 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * spawner.c - the session spawner, and the parent's side of it.
+ * spawner.c - the parent's side of the session spawner.
  *
  * A session child forked straight from the server parent inherits the
  * parent's address space: its heap, grown by every burst and never given
  * back to the kernel whole, the client table, ICU's data once a nickname
  * was checked.  Copy-on-write shares the pages, but every child still gets
  * page tables for all of it, and counts it in its RSS (issue 17: per-child
- * RSS 3.1 -> 18.4 MB after a burst).  So the parent forks one small
- * process at startup, before any of that exists, and that process creates
- * every session child: each one starts from the spawner's small image.
+ * RSS 3.1 -> 18.4 MB after a burst).  A child forked from a small process
+ * forked at startup still mapped ICU, libstdc++ and libunistring (56-60 kB
+ * of page tables each).  So the parent forks one process at startup, and
+ * that process execs the session image (forkchatd-session, sessiond.c),
+ * linked with libc only, which creates every session child.
  *
- * The spawner holds no chat state and makes no decision.  It reads one
- * request at a time on a unix socketpair: the slot number, and the
- * client's socket and the read end of its pipe as SCM_RIGHTS.  It creates
- * the child with clone(CLONE_PARENT | SIGCHLD), so the child is the server
- * parent's child: the parent's SIGCHLD and waitpid() reap it, its
- * PR_SET_PDEATHSIG names the parent, and its getppid() is the parent's pid,
- * exactly as if the parent had forked it.  It answers with the pid (or the
- * errno), closes its copies of the descriptors, and waits for the next.
+ * The image's path comes from /proc/self/exe, found once before the
+ * server detaches (a missing image fails the start on the terminal), and
+ * is exec'd by its absolute path: no PATH lookup.  The environment is
+ * passed on (the sanitizers', libfiu's and gcov's settings are there).
  *
- * The parent waits for each answer (a few microseconds: the spawner does
- * nothing else), bounded by SO_RCVTIMEO.  If the spawner dies, the parent
- * reaps it, logs it, and starts a new one at the next connection; that one
- * is forked from the parent as it is then (so its children are as large as
- * a fork of the parent would be: service first).  The spawner exits when
- * the parent closes its end (shutdown) and dies with the parent.
+ * The parent sends one request per connection on a unix socketpair (the
+ * slot, the socket and the pipe's read end as SCM_RIGHTS).  It may send
+ * several before it reads their answers (in order: the spawner serves one
+ * at a time), so that it prepares the next connection while the spawner
+ * clones (server.c, SPAWN_WINDOW); each wait for an answer is bounded by
+ * SO_RCVTIMEO.  If the spawner dies, the parent reaps it, logs it, and
+ * starts a new one (exec'd again: as small) at the next connection.  The
+ * spawner exits when the parent closes its end (shutdown) and dies with
+ * the parent.
  */
 #include <errno.h>
-#include <malloc.h>
-#include <sched.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/session.h"
 #include "server/spawner.h"
 #include "sys/failpoint.h"
 #include "sys/proc.h"
 #include "sys/log.h"
 
-#ifdef FIU_ENABLE
-#include <fiu-control.h>
-#include <stdlib.h>
-#endif
-
 #define ANSWER_SECS 5 /* a spawner that takes longer is dead to us */
 
-struct spawn_req {
-	int32_t slot;
-	int32_t inject; /* errno to answer instead of forking, or 0 */
-};
+extern char **environ;
 
-struct spawn_ans {
-	int32_t pid; /* > 0, or -1 */
-	int32_t err; /* errno of the failed clone */
-};
+static char image[PATH_MAX]; /* the session image, or what was tried */
 
-/* ---- the spawner process ------------------------------------------- */
-
-/* One request and its two descriptors; 0 at EOF, -1 on error. */
+/* dir/rel if it is a regular executable file: 0, else -1 (errno). */
 static int
-recv_req(int fd, struct spawn_req *rq, int fds[2])
+try_image(const char *dir, const char *rel)
 {
-	char cbuf[CMSG_SPACE(2 * sizeof(int))];
-	struct iovec iov = { rq, sizeof(*rq) };
-	struct msghdr mh;
-	struct cmsghdr *cm;
-	ssize_t n;
+	char canon[PATH_MAX];
+	struct stat st;
+	int n;
 
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cbuf;
-	mh.msg_controllen = sizeof(cbuf);
-	while ((n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-		;
-	if (n <= 0)
-		return (int)n;
-	cm = CMSG_FIRSTHDR(&mh);
-	if (n != (ssize_t)sizeof(*rq) || cm == NULL ||
-	    cm->cmsg_type != SCM_RIGHTS ||
-	    cm->cmsg_len != CMSG_LEN(2 * sizeof(int))) {
-		errno = EPROTO;
+	n = snprintf(image, sizeof(image), "%s/%s", dir, rel);
+	if (n < 0 || (size_t)n >= sizeof(image)) {
+		errno = ENAMETOOLONG;
 		return -1;
 	}
-	memcpy(fds, CMSG_DATA(cm), 2 * sizeof(int));
-	return 1;
-}
-
-#ifdef FIU_ENABLE
-/*
- * Fault builds under fiu-run: libfiu gives each forked process its own
- * control FIFO from an atfork handler, which a raw clone() does
- * not run; so the child asks for one itself (fault/README.md: points are
- * switched on in a child through its FIFO).  Its thread gets every signal
- * blocked, as under fault/sigblock.py.
- */
-static void
-fiu_reattach(void)
-{
-	const char *base = getenv("FIU_CTRL_FIFO");
-	sigset_t all, old;
-
-	if (base == NULL || *base == '\0')
-		return;
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, &old);
-	(void)fiu_rc_fifo(base);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-}
-#else
-#define fiu_reattach() ((void)0)
-#endif
-
-/* The new session child: same hygiene as a child forked by the parent. */
-static __attribute__((noreturn)) void
-session_child(const struct spawner *sp, int slot, int sock, int down)
-{
-	struct session_cfg cfg = { sock, down, sp->up_w, slot, sp->max_line,
-		sp->parent };
-	int keep[3] = { sock, down, sp->up_w };
-
-	(void)prctl(PR_SET_NAME, "forkchatd");
-	proc_child_setup(sp->parent, keep, 3);
-	fiu_reattach();
-	proc_exit(session_run(&cfg));
-}
-
-/*
- * A fork whose child's parent is our parent.  The raw system call: glibc's
- * fork() has no such flag, and its clone() wants a new stack.
- */
-static pid_t
-clone_parent(void)
-{
-	return (pid_t)syscall(SYS_clone,
-	    (unsigned long)(CLONE_PARENT | SIGCHLD), NULL, NULL, NULL, 0UL);
-}
-
-static __attribute__((noreturn)) void
-spawner_main(const struct spawner *sp, int fd)
-{
-	struct spawn_req rq = { 0, 0 };
-	struct spawn_ans an;
-	int fds[2], r;
-	pid_t pid;
-
-	for (;;) {
-		if ((r = recv_req(fd, &rq, fds)) == 0)
-			proc_exit(0); /* the parent closed: shutdown */
-		if (r < 0)
-			proc_exit(errno == EPROTO ? 2 : 1);
-		an.err = rq.inject;
-		pid = rq.inject ? -1 : clone_parent();
-		if (pid == 0) {
-			close(fd);
-			session_child(sp, (int)rq.slot, fds[0], fds[1]);
-		}
-		if (pid < 0 && !rq.inject)
-			an.err = errno;
-		an.pid = (int32_t)pid;
-		close(fds[0]);
-		close(fds[1]);
-		if (send(fd, &an, sizeof(an), MSG_NOSIGNAL) !=
-		    (ssize_t)sizeof(an))
-			proc_exit(1);
+	if (stat(image, &st) < 0)
+		return -1;
+	if (!S_ISREG(st.st_mode) || access(image, X_OK) < 0) {
+		errno = EACCES;
+		return -1;
 	}
+	if (realpath(image, canon) != NULL) /* no "sbin/../lib" in the log */
+		memcpy(image, canon, strlen(canon) + 1);
+	return 0;
+}
+
+int
+spawner_find_image(void)
+{
+	char dir[PATH_MAX], *slash;
+	ssize_t n;
+	int e;
+
+	n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(dir) - 1) {
+		snprintf(image, sizeof(image), "/proc/self/exe");
+		return -1;
+	}
+	dir[n] = '\0';
+	if ((slash = strrchr(dir, '/')) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	*slash = '\0';
+	if (try_image(dir, SPAWNER_IMAGE) == 0)
+		return 0;
+	e = errno; /* the first one's, unless it is not there at all */
+	if (try_image(dir, "../lib/forkchat/" SPAWNER_IMAGE) == 0)
+		return 0;
+	if (e == ENOENT)
+		e = errno;
+	if (snprintf(image, sizeof(image), "%.3000s/%s (or ../lib/forkchat/)",
+	        dir, SPAWNER_IMAGE) < 0)
+		image[0] = '\0';
+	errno = e;
+	return -1;
+}
+
+const char *
+spawner_image(void)
+{
+	return image;
+}
+
+/*
+ * In the forked spawner: keep sock and up_w open across exec and exec the
+ * session image (sessiond.c) with them, the parent's pid and max_line.
+ */
+static __attribute__((noreturn)) void
+exec_image(pid_t parent, int sock, int up_w, size_t max_line)
+{
+	char a[4][24];
+	char *argv[6] = { SPAWNER_NAME, a[0], a[1], a[2], a[3], NULL };
+
+	snprintf(a[0], sizeof(a[0]), "%d", sock);
+	snprintf(a[1], sizeof(a[1]), "%d", up_w);
+	snprintf(a[2], sizeof(a[2]), "%d", (int)parent);
+	snprintf(a[3], sizeof(a[3]), "%zu", max_line);
+	if (fcntl(sock, F_SETFD, 0) < 0 || fcntl(up_w, F_SETFD, 0) < 0 ||
+	    image[0] != '/')
+		proc_exit(126);
+	execve(image, argv, environ);
+	proc_exit(127); /* the parent logs the exit status */
 }
 
 /* ---- the parent's side ---------------------------------------------- */
@@ -181,7 +143,7 @@ int
 spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line)
 {
 	struct timeval tv = { ANSWER_SECS, 0 };
-	int sv[2], keep[2];
+	int sv[2], keep[3];
 	pid_t pid;
 
 	sp->pid = 0;
@@ -199,17 +161,19 @@ spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line)
 	if (pid == 0) {
 		keep[0] = sv[1];
 		keep[1] = up_w;
-		proc_child_setup(parent, keep, 2);
-		(void)prctl(PR_SET_NAME, "forkchatd-spawn");
-		(void)malloc_trim(0); /* a restart: give back what it can */
-		spawner_main(sp, sv[1]);
+		keep[2] =
+		    failpoint_nth_fd(); /* fault builds: the sweep's page */
+		log_close();
+		proc_child_setup(parent, keep, keep[2] >= 0 ? 3 : 2);
+		(void)prctl(PR_SET_NAME, SPAWNER_NAME);
+		exec_image(parent, sv[1], up_w, max_line);
 	}
 	close(sv[1]);
 	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	sp->pid = pid;
 	sp->fd = sv[0];
 	sp->starts++;
-	log_info("spawner started pid=%d", (int)pid);
+	log_info("spawner started pid=%d image=%s", (int)pid, image);
 	return 0;
 }
 
@@ -227,7 +191,7 @@ lost(struct spawner *sp, const char *what)
 }
 
 static int
-send_req(struct spawner *sp, struct spawn_req *rq, int sock, int down)
+send_req(struct spawner *sp, struct spawner_req *rq, int sock, int down)
 {
 	char cbuf[CMSG_SPACE(2 * sizeof(int))];
 	struct iovec iov = { rq, sizeof(*rq) };
@@ -252,12 +216,10 @@ send_req(struct spawner *sp, struct spawn_req *rq, int sock, int down)
 	return n == (ssize_t)sizeof(*rq) ? 0 : -1;
 }
 
-pid_t
-spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject)
+int
+spawner_request(struct spawner *sp, int slot, int sock, int down, int inject)
 {
-	struct spawn_req rq = { slot, inject };
-	struct spawn_ans an;
-	ssize_t n;
+	struct spawner_req rq = { slot, inject };
 	int e;
 
 	if (sp->fd < 0) {
@@ -275,6 +237,19 @@ spawner_spawn(struct spawner *sp, int slot, int sock, int down, int inject)
 	}
 	if (send_req(sp, &rq, sock, down) < 0) {
 		lost(sp, "send");
+		return -1;
+	}
+	return 0;
+}
+
+pid_t
+spawner_answer(struct spawner *sp)
+{
+	struct spawner_ans an;
+	ssize_t n;
+
+	if (sp->fd < 0) { /* lost with this request in it */
+		errno = EPIPE;
 		return -1;
 	}
 	while ((n = recv(sp->fd, &an, sizeof(an), 0)) < 0 && errno == EINTR)

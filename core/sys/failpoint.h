@@ -55,7 +55,10 @@ failpoint_fired(const char *name, int err)
  * The Nth-call sweep (fault/sweep.py): FORKCHAT_FAILPOINT_NTH="NAME:N"
  * makes the Nth evaluation of FAIL(NAME) fail, once, counting the calls of
  * the server and of all its children together: the counter lives in a
- * shared page that failpoint_init() maps before the first fork.  Weak: one
+ * shared page that failpoint_init() maps before the first fork.  The page
+ * is a memfd whose number is exported as FORKCHAT_FAILPOINT_NTH_FD, so the
+ * session image that the spawner execs (sessiond.c) maps the same page
+ * (the spawner keeps that descriptor open: failpoint_nth_fd()).  Weak: one
  * pointer for every file that includes this header.
  */
 struct failpoint_nth {
@@ -64,19 +67,42 @@ struct failpoint_nth {
 	long calls; /* so far, every process */
 };
 __attribute__((weak)) struct failpoint_nth *failpoint_nth_state;
+__attribute__((weak)) int failpoint_nth_memfd = -1;
+
+/* The shared page's descriptor (to keep open across exec), or -1. */
+static inline int
+failpoint_nth_fd(void)
+{
+	return failpoint_nth_memfd;
+}
 
 static inline void
 failpoint_init(void)
 {
 	const char *e = getenv("FORKCHAT_FAILPOINT_NTH"), *c;
+	const char *inherited = getenv("FORKCHAT_FAILPOINT_NTH_FD");
 	struct failpoint_nth *p;
+	char num[16];
+	int fd;
 
 	fiu_init(0);
 	if (e == NULL || (c = strrchr(e, ':')) == NULL ||
 	    (size_t)(c - e) >= sizeof(p->name))
 		return;
-	p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (inherited != NULL) { /* exec'd by the spawner: the same page */
+		fd = (int)strtol(inherited, NULL, 10);
+		p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED,
+		    fd, 0);
+		if (p != MAP_FAILED) {
+			failpoint_nth_memfd = fd;
+			failpoint_nth_state = p;
+		}
+		return;
+	}
+	if ((fd = memfd_create("forkchat-failpoint-nth", 0)) < 0 ||
+	    ftruncate(fd, (off_t)sizeof(*p)) < 0)
+		return;
+	p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return;
 	memcpy(p->name, e, (size_t)(c - e));
@@ -84,6 +110,9 @@ failpoint_init(void)
 	p->n = strtol(c + 1, NULL, 10);
 	p->calls = 0;
 	failpoint_nth_state = p;
+	failpoint_nth_memfd = fd;
+	snprintf(num, sizeof(num), "%d", fd);
+	setenv("FORKCHAT_FAILPOINT_NTH_FD", num, 1);
 }
 
 static inline int
@@ -101,8 +130,9 @@ failpoint_nth_hit(const char *name)
 	        0)
 #define FAILPOINT_INIT() failpoint_init()
 #else
-#define FAIL(name, err)  0
-#define FAILPOINT_INIT() ((void)0)
+#define FAIL(name, err)    0
+#define FAILPOINT_INIT()   ((void)0)
+#define failpoint_nth_fd() (-1)
 #endif
 
 #endif

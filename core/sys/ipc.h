@@ -16,7 +16,8 @@
  * program on the same machine) followed by hdr.len payload bytes.
  *
  * Signals (see also docs/ARCHITECTURE.md):
- *   SIGUSR1  child -> parent  "records are waiting on the shared pipe"
+ *   SIGUSR1  child -> parent  "records are waiting on the shared pipe": raised
+ *            by the child's write itself (O_ASYNC + F_SETSIG on the parent's end)
  *   SIGUSR2  parent -> child  "bytes are waiting on your pipe": raised by the
  *            parent's write itself (O_ASYNC + F_SETSIG on the child's end)
  *   SIGUSR1  parent -> child  "your pipe is closed: read on to the EOF"

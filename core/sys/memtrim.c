@@ -21,17 +21,16 @@
  * and is free now can be resident again.
  */
 int
-memtrim_idle(size_t slack)
+memtrim_idle(size_t slack, size_t *low)
 {
-	static size_t low; /* 0: nothing was free at the start */
-	struct mallinfo2 mi = mallinfo2();
+	struct mallinfo2 mi = mallinfo2(); /* *low 0: nothing was free */
 	int r;
 
-	if (mi.fordblks < low)
-		low = mi.fordblks;
-	if (mi.fordblks <= slack || mi.fordblks - low <= slack)
+	if (mi.fordblks < *low)
+		*low = mi.fordblks;
+	if (mi.fordblks <= slack || mi.fordblks - *low <= slack)
 		return 0;
 	r = malloc_trim(0);
-	low = mallinfo2().fordblks;
+	*low = mallinfo2().fordblks;
 	return r;
 }

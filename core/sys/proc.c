@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "sys/ipc.h"
-#include "sys/log.h"
 #include "sys/proc.h"
 
 void
@@ -54,7 +53,6 @@ proc_child_setup(pid_t parent, int *keep, int n)
 	signal(SIGCHLD, SIG_DFL);
 	proc_child_sigs(&set);
 	sigprocmask(SIG_SETMASK, &set, NULL);
-	log_close();
 	for (i = 0; i < n; i++)
 		for (j = i + 1; j < n; j++)
 			if (keep[j] < keep[i])

@@ -36,9 +36,10 @@ proc_die_with(pid_t parent, int sig)
 /*
  * Right after fork() in a server child: die with the parent (exits at once
  * if it is already gone), leave ^C and the parent's other signals to the
- * parent, block proc_child_sigs(), drop the log, and close every
- * descriptor but 0-2 and the n in keep (which is sorted in place).  Never
- * returns on failure.
+ * parent, block proc_child_sigs(), and close every descriptor but 0-2
+ * and the n in keep (which is sorted in place).  Never returns on failure.
+ * A child that was forked with the log open calls log_close() first (the
+ * session image, sessiond.c, links no log: it needs no libunistring).
  */
 void proc_child_setup(pid_t parent, int *keep, int n);
 

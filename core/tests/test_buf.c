@@ -247,6 +247,53 @@ test_buf_drained_large_buffer_released(void **state)
 	assert_int_equal(b.cap, 0);
 }
 
+/* A per-client buffer (buf_set_keep): small first, freed once empty above
+ * its keep, so a burst's memory goes back (issue 17, goal 3). */
+static void
+test_buf_small_keep_is_first_size_and_limit(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	buf_set_keep(&b, 1024);
+	assert_int_equal(buf_append(&b, "hi", 2), 0);
+	assert_int_equal(b.cap, 1024); /* not BUF_MIN */
+	buf_consume(&b, 2);
+	assert_non_null(b.data); /* empty, at its keep: kept */
+	assert_int_equal(b.cap, 1024);
+	fill(&b, 'x', 3000); /* a burst: grows */
+	assert_int_equal(b.cap, 4096);
+	buf_consume(&b, 1000);
+	assert_non_null(b.data); /* not empty yet */
+	buf_consume(&b, 2000);
+	assert_null(b.data); /* empty above its keep: freed */
+	assert_int_equal(b.cap, 0);
+	assert_int_equal(b.keep, 1024); /* and the keep stays */
+	assert_int_equal(buf_append(&b, "again", 5), 0);
+	assert_int_equal(b.cap, 1024);
+	buf_free(&b);
+}
+
+/* A keep above the default minimum: first size BUF_MIN, kept up to it. */
+static void
+test_buf_large_keep_keeps_more(void **state)
+{
+	struct buf b = BUF_INIT;
+	char *data;
+
+	buf_set_keep(&b, 4 * MIN_CAP);
+	fill(&b, 'x', 10);
+	assert_int_equal(b.cap, MIN_CAP);
+	fill(&b, 'x', 2 * MIN_CAP);
+	assert_int_equal(b.cap, 4 * MIN_CAP);
+	data = b.data;
+	buf_reset(&b);
+	assert_ptr_equal(b.data, data); /* 16 KiB <= keep */
+	fill(&b, 'x', 4 * MIN_CAP + 1);
+	buf_reset(&b);
+	assert_null(b.data); /* 32 KiB > keep */
+	buf_free(&b);
+}
+
 static void
 test_buf_free_clears_everything(void **state)
 {
@@ -297,6 +344,34 @@ test_buf_append_malloc_failure_unchanged(void **state)
 	buf_free(&b);
 }
 
+/* buf_put: in place while there is room at the tail, buf_append's growth
+ * (and its failure, leaving the buffer as it was) when there is not. */
+static void
+test_buf_put_in_place_then_grows(void **state)
+{
+	struct buf b = BUF_INIT;
+	volatile size_t huge = (size_t)1 << 62; /* malloc cannot give it */
+	char line[100], *data;
+	size_t i;
+
+	assert_int_equal(buf_put(&b, "", 0), 0); /* nothing, no memory */
+	assert_null(b.data);
+	memset(line, 'a', sizeof(line));
+	assert_int_equal(buf_put(&b, line, sizeof(line)), 0); /* allocates */
+	data = b.data;
+	for (i = 1; (i + 1) * sizeof(line) <= b.cap; i++)
+		assert_int_equal(buf_put(&b, line, sizeof(line)), 0);
+	assert_ptr_equal(b.data, data); /* all in place */
+	assert_int_equal(buf_put(&b, "tail", 4), 0);
+	assert_int_equal(buf_used(&b), i * sizeof(line) + 4);
+	assert_memory_equal(buf_head(&b) + i * sizeof(line), "tail", 4);
+	errno = 0;
+	assert_int_equal(buf_put(&b, line, huge), -1);
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(buf_used(&b), i * sizeof(line) + 4);
+	buf_free(&b);
+}
+
 static void
 test_buf_queue_many_rounds(void **state)
 {
@@ -327,6 +402,7 @@ main(void)
 		cmocka_unit_test(test_buf_init_is_empty),
 		cmocka_unit_test(test_buf_append_and_read_back),
 		cmocka_unit_test(test_buf_append_zero_is_noop),
+		cmocka_unit_test(test_buf_put_in_place_then_grows),
 		cmocka_unit_test(test_buf_consume_partial),
 		cmocka_unit_test(test_buf_consume_all_resets_offsets),
 		cmocka_unit_test(test_buf_reserve_commit),
@@ -341,6 +417,8 @@ main(void)
 		cmocka_unit_test(test_buf_reset_keeps_small_memory),
 		cmocka_unit_test(test_buf_reset_releases_large_memory),
 		cmocka_unit_test(test_buf_drained_large_buffer_released),
+		cmocka_unit_test(test_buf_small_keep_is_first_size_and_limit),
+		cmocka_unit_test(test_buf_large_keep_keeps_more),
 		cmocka_unit_test(test_buf_free_clears_everything),
 		cmocka_unit_test(test_buf_reserve_overflow_enomem_unchanged),
 		cmocka_unit_test(test_buf_append_malloc_failure_unchanged),

@@ -16,7 +16,8 @@
  *
  * Seams (WRAP_test_fanout): kill and sigqueue are recorded, not sent (the
  * pids are fake); writes to the pipes are counted; buf_append can be made
- * to fail.  The pipes are real, non-blocking, with
+ * to fail; kill and sigqueue can be made to fail with an errno (ESRCH, a
+ * child gone, is no error line; EPERM is one); log_msg is recorded.  The pipes are real, non-blocking, with
  * their capacity set to one page.
  */
 #include <stdarg.h>
@@ -28,12 +29,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
 #include "server/fanout.h"
+#include "sys/log.h"
 
 #define NSLOT    40
 #define PIPE_CAP 4096
@@ -52,7 +55,28 @@ static struct {
 	int part_slot;     /* the callback queues a line for this slot */
 	int other_signals; /* anything else: a bug */
 	int fail_append;   /* buf_append fails while set */
+	int sig_errno;     /* kill and sigqueue fail with it while set */
+	int errors;        /* log lines at warn or error level */
+	char last_error[160];
 } rec;
+
+void __wrap_log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The log: lines at warn and error level are counted, the last one kept. */
+void
+__wrap_log_msg(enum log_level lvl, const char *func, const char *fmt, ...)
+{
+	va_list ap;
+
+	(void)func;
+	if (lvl == LOG_INFO)
+		return;
+	rec.errors++;
+	va_start(ap, fmt);
+	vsnprintf(rec.last_error, sizeof(rec.last_error), fmt, ap);
+	va_end(ap);
+}
 
 int
 __wrap_kill(pid_t pid, int sig)
@@ -63,6 +87,10 @@ __wrap_kill(pid_t pid, int sig)
 		rec.eofs[slot]++;
 	else
 		rec.other_signals++;
+	if (rec.sig_errno != 0) {
+		errno = rec.sig_errno;
+		return -1;
+	}
 	return 0;
 }
 
@@ -91,6 +119,10 @@ __wrap_sigqueue(pid_t pid, int sig, const union sigval v)
 		rec.sigq_why[slot] = v.sival_int;
 	} else
 		rec.other_signals++;
+	if (rec.sig_errno != 0) {
+		errno = rec.sig_errno;
+		return -1;
+	}
 	return 0;
 }
 
@@ -140,7 +172,7 @@ open_slot(int i)
 static int
 setup(void **state)
 {
-	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut, NULL };
+	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut, NULL, NULL };
 	int i;
 
 	memset(&rec, 0, sizeof(rec));
@@ -180,6 +212,82 @@ static void
 send_str(int slot, const char *line)
 {
 	fanout_send(f, slot, line, strlen(line));
+}
+
+/* The server's presence predicate, as srv_lazy: JOIN lines wait. */
+static int
+is_join(const char *line, size_t len)
+{
+	return len > 5 && memcmp(line, "JOIN ", 5) == 0;
+}
+
+static void
+use_lazy(void)
+{
+	struct fanout_cfg cfg = { NSLOT, 8192, &rec, on_cut, NULL, is_join };
+
+	fanout_free(f);
+	f = fanout_new(&cfg);
+	assert_non_null(f);
+}
+
+/* Presence lines of many arrivals wait and go out together, one write per
+ * child, once the first one has waited FANOUT_LAZY_MS. */
+static void
+test_presence_lines_wait_and_go_out_together(void **state)
+{
+	char got[256];
+	long long due;
+
+	use_lazy();
+	open_slot(0);
+	open_slot(1);
+	send_str(0, "JOIN lobby a\n");
+	send_str(1, "JOIN lobby a\n");
+	fanout_flush(f);
+	assert_int_equal(drain(0, got, sizeof(got)), 0);
+	due = fanout_next_lazy(f);
+	assert_true(due > 0);
+	send_str(0, "JOIN lobby b\n"); /* a later arrival: same deadline */
+	assert_true(fanout_next_lazy(f) == due);
+	fanout_flush_lazy(f, due - 1);
+	assert_int_equal(drain(0, got, sizeof(got)), 0);
+	fanout_flush_lazy(f, due);
+	assert_int_equal(drain(0, got, sizeof(got)), 26);
+	assert_memory_equal(got, "JOIN lobby a\nJOIN lobby b\n", 26);
+	assert_int_equal(drain(1, got, sizeof(got)), 13);
+	assert_true(fanout_next_lazy(f) == 0);
+	(void)state;
+}
+
+/* Any other line takes the waiting ones along at once, in order; they are
+ * not written twice. */
+static void
+test_other_line_takes_presence_along_in_order(void **state)
+{
+	char got[256];
+
+	use_lazy();
+	open_slot(0);
+	open_slot(1);
+	send_str(0, "JOIN lobby a\n");
+	send_str(1, "JOIN lobby a\n");
+	send_str(0, "MSG a hi\n");
+	fanout_flush(f);
+	assert_int_equal(drain(0, got, sizeof(got)), 22);
+	assert_memory_equal(got, "JOIN lobby a\nMSG a hi\n", 22);
+	assert_int_equal(drain(1, got, sizeof(got)), 0); /* still waits */
+	fanout_flush_lazy(f, fanout_next_lazy(f));
+	assert_int_equal(drain(0, got, sizeof(got)), 0);
+	assert_int_equal(drain(1, got, sizeof(got)), 13);
+	/* a slot released and reused while listed: no stale write */
+	send_str(1, "JOIN lobby c\n");
+	fanout_release(f, 1);
+	close(rfd[1]);
+	open_slot(1);
+	fanout_flush_lazy(f, fanout_next_lazy(f));
+	assert_int_equal(drain(1, got, sizeof(got)), 0);
+	(void)state;
 }
 
 /* Two slots, three lines: each pipe gets its lines whole, in order, with
@@ -322,6 +430,41 @@ test_close_flushes_then_eof(void **state)
 	assert_int_equal(rec.sigq[4], 0);
 }
 
+/* A burst keeps its backlog's storage from turn to turn (no free and
+ * regrow per turn); the tick frees it once empty, never while it holds
+ * bytes. */
+static void
+test_backlog_kept_through_a_burst_freed_when_idle(void **state)
+{
+	char got[PIPE_CAP];
+	size_t cap;
+	int i;
+
+	open_slot(5);
+	open_slot(6);
+	for (i = 0; i < 150; i++) /* more than the pipe holds: a backlog */
+		send_str(5, "MSG lobby a 0123456789012345678901234567890123\n");
+	fanout_flush(f);
+	assert_true(fanout_backlog_cap(f, 5) > 0);
+	fanout_trim_idle(f); /* not empty: kept, bytes intact */
+	cap = fanout_backlog_cap(f, 5);
+	assert_true(cap > 0);
+	for (i = 0; i < 10 && fanout_nbacklog(f) > 0; i++) {
+		(void)drain(5, got, sizeof(got));
+		fanout_flush_backlogs(f);
+	}
+	assert_int_equal(fanout_nbacklog(f), 0);
+	(void)drain(5, got, sizeof(got));
+	/* emptied by the flush: the storage stays for the next turn */
+	assert_int_equal(fanout_backlog_cap(f, 5), cap);
+	send_str(6, "MSG lobby a x\n");
+	fanout_flush(f);
+	fanout_trim_idle(f);
+	assert_int_equal(fanout_backlog_cap(f, 5), 0);
+	assert_int_equal(fanout_backlog_cap(f, 6), 0);
+	assert_true(drain(6, got, sizeof(got)) == 14);
+}
+
 /* A child that is gone (EPIPE): closed down quietly, no cut, no SIGTERM;
  * reaping frees the slot later. */
 static void
@@ -403,10 +546,79 @@ test_cut_reported_after_the_pass(void **state)
 	assert_int_equal(rec.wakes[12], 1);
 }
 
+/* Close slot's pipe with a line in it, its SIGUSR1 failing with err. */
+static void
+close_with_kill_failing(int slot, int err)
+{
+	char got[64];
+
+	open_slot(slot);
+	send_str(slot, "BYE QUIT\n");
+	fanout_close(f, slot);
+	rec.sig_errno = err;
+	fanout_flush(f);
+	rec.sig_errno = 0;
+	assert_int_equal(rec.eofs[slot], 1); /* it was tried */
+	assert_int_equal(drain(slot, got, sizeof(got)), 9);
+	assert_int_equal(read(rfd[slot], got, sizeof(got)), 0); /* EOF */
+}
+
+/* The SIGUSR1 after the close finds the child gone (ESRCH): expected, the
+ * pipe's EOF says it all, so no error line; EPERM is a real error, logged. */
+static void
+test_eof_signal_to_gone_child_is_not_an_error(void **state)
+{
+	close_with_kill_failing(14, ESRCH);
+	assert_int_equal(rec.errors, 0);
+	close_with_kill_failing(15, EPERM);
+	assert_int_equal(rec.errors, 1);
+	assert_string_equal(
+	    rec.last_error, "slot=15: kill SIGUSR1: Operation not permitted");
+	assert_int_equal(rec.disc[14] + rec.disc[15], 0);
+}
+
+/* Cut a slot (a lost line) while its SIGTERM fails with err: the cut
+ * happens all the same (pipe closed, reported). */
+static void
+cut_with_sigqueue_failing(int slot, int err)
+{
+	char got[16];
+
+	open_slot(slot);
+	rec.fail_append = 1;
+	send_str(slot, "MSG lost\n");
+	rec.fail_append = 0;
+	rec.sig_errno = err;
+	fanout_flush(f);
+	rec.sig_errno = 0;
+	assert_int_equal(rec.sigq[slot], 1);
+	assert_int_equal(fanout_state(f, slot), FANOUT_ABORTED);
+	assert_int_equal(rec.disc[slot], 1);
+	assert_int_equal(read(rfd[slot], got, sizeof(got)), 0); /* EOF */
+}
+
+/* The same for the cut's SIGTERM: ESRCH quiet, EPERM logged. */
+static void
+test_cut_signal_to_gone_child_is_not_an_error(void **state)
+{
+	cut_with_sigqueue_failing(16, ESRCH);
+	assert_int_equal(rec.errors, 0);
+	cut_with_sigqueue_failing(17, EPERM);
+	assert_int_equal(rec.errors, 1);
+	assert_string_equal(rec.last_error,
+	    "slot=17: sigqueue SIGTERM: Operation not permitted");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_presence_lines_wait_and_go_out_together, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_other_line_takes_presence_along_in_order, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_lines_in_order_one_wake_per_turn, setup, teardown),
 		cmocka_unit_test_setup_teardown(
@@ -419,6 +631,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_close_flushes_then_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(
+		    test_backlog_kept_through_a_burst_freed_when_idle, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
 		    test_child_gone_is_closed_not_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_nothing_after_shutdown, setup, teardown),
@@ -426,6 +641,12 @@ main(void)
 		    test_dirty_list_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_cut_reported_after_the_pass, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_eof_signal_to_gone_child_is_not_an_error, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cut_signal_to_gone_child_is_not_an_error, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

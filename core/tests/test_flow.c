@@ -114,7 +114,7 @@ setup(void **state)
 {
 	struct flow_cfg fc = { NSLOT, MAXB, NULL, room_of, nick_of, pid_of,
 		clock_of };
-	struct fanout_cfg cfg = { NSLOT, MAXB, NULL, on_cut, NULL };
+	struct fanout_cfg cfg = { NSLOT, MAXB, NULL, on_cut, NULL, NULL };
 	int i, p[2];
 
 	memset(&rec, 0, sizeof(rec));

@@ -45,7 +45,8 @@ static struct {
 	pid_t pid[NSLOT];
 	int nbacklog;
 	long long next_timeout;
-	char ev[NEV][160]; /* what was asked, in order */
+	long long next_lazy; /* fanout_next_lazy */
+	char ev[NEV][160];   /* what was asked, in order */
 	int nev;
 	char log[NEV][200]; /* log lines */
 	int nlog;
@@ -212,6 +213,22 @@ __wrap_sigtimedwait(
 static struct server_opts o;
 static struct server s;
 static int up_w = -1;
+
+long long __wrap_fanout_next_lazy(const struct fanout *f);
+long long
+__wrap_fanout_next_lazy(const struct fanout *f)
+{
+	(void)f;
+	return rec.next_lazy;
+}
+
+void __wrap_fanout_flush_lazy(struct fanout *f, long long now_ms);
+void
+__wrap_fanout_flush_lazy(struct fanout *f, long long now_ms)
+{
+	(void)f;
+	(void)now_ms;
+}
 
 static int
 t_setup(void **state)
@@ -545,6 +562,9 @@ wait_is_bounded_by_tick_backlog_shutdown_fed_and_deadline(void **state)
 	rec.next_timeout = now - 5; /* overdue: do not wait */
 	assert_int_equal(wait_budget(&s, now, 0), 0);
 	rec.next_timeout = 0;
+	rec.next_lazy = now + 150; /* presence lines that wait (fanout.h) */
+	assert_int_equal(wait_budget(&s, now, 0), 150);
+	rec.next_lazy = 0;
 	s.last_tick_ms = now - 1500; /* tick overdue */
 	assert_int_equal(wait_budget(&s, now, 0), 0);
 }

@@ -20,8 +20,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 maint="forkchat maintainers <maintainers@users.noreply.b-seed-82561036.example>"
 doc=$stage/usr/share/doc/forkchat
 bins="$stage/usr/sbin/forkchatd $stage/usr/bin/forkchat $stage/usr/bin/forkchat-load"
+# the session image (core/server/sessiond.c): static, so no Depends of its own
+session=$stage/usr/lib/forkchat/forkchatd-session
 
-for b in $bins; do
+for b in $bins $session; do
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note "$b"
 done
 gzip -9nf "$stage"/usr/share/man/man1/*.1 "$stage"/usr/share/man/man8/*.8
@@ -31,7 +33,10 @@ done
 install -m 644 "$here/copyright" "$doc/copyright"
 # not meant for the Debian archive: there is no ITP bug to close
 mkdir -p "$stage/usr/share/lintian/overrides"
-printf 'forkchat: initial-upload-closes-no-bugs\n' >"$stage/usr/share/lintian/overrides/forkchat"
+# the session image is a static PIE executable, which lintian takes for a
+# shared library without dependencies
+printf 'forkchat: initial-upload-closes-no-bugs\nforkchat: shared-library-lacks-prerequisites [usr/lib/forkchat/forkchatd-session]\n' \
+	>"$stage/usr/share/lintian/overrides/forkchat"
 chmod 644 "$stage/usr/share/lintian/overrides/forkchat"
 
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$here" log -1 --format=%ct 2>/dev/null || date +%s)}

@@ -8,7 +8,7 @@ from fclib import Fail
 from harness.procfs import alive
 from harness.timescale import wait_for
 from fixture import Fx
-from scenarios.common import delay_only, scenario
+from scenarios.common import scenario
 
 
 # ---- child-side points: enabled through the child's own control FIFO ----------------
@@ -52,9 +52,3 @@ def _s_send(ctx):
     return child_point(ctx, "session-send-epipe", "forkchatd/session/send",
                        lambda fx, v: fx.seq(fx.ctl[0], 1),
                        r"disconnect slot=\d+ nick=victim reason=eof \(Broken pipe\)")
-
-
-@scenario("session-kill-esrch", "failpoint", "forkchatd/session/kill (child)")
-def _s_kill(ctx):
-    return delay_only(ctx, "session-kill-esrch", "forkchatd/session/kill", None,
-                      target=lambda fx: fx.ctl[0], window=2.0)

@@ -133,7 +133,7 @@ class Server:
             self.pid = int(text)
             STARTED.add(self.pid)
             wait_until(lambda: procfs.is_listening(port), timeout, what="daemon listening")
-            self._settle(timeout)
+            self.settle(timeout)
             return True
         wait_for(lambda: procfs.is_listening(port) or proc.poll() is not None, timeout, 0.01)
         if proc.poll() is not None:
@@ -141,17 +141,31 @@ class Server:
         if not procfs.is_listening(port):
             self.kill()
             raise Fail("forkchatd not listening on %d after %.0fs" % (port, scaled(timeout)))
-        self._settle(timeout)
+        self.settle(timeout)
         return self.ready()
 
-    def _settle(self, timeout):
-        """The port listens before start-up is over: the parent then forks
-        the spawner and logs its limits last.  Wait for that line, so that
-        a test's baseline (fds, children) is the steady state; a server
-        whose log is not in the log dir is taken as settled."""
-        if "listening on" not in self.log():
+    def settle(self, timeout=10.0):
+        """The port listens before start-up is over: the parent opens its
+        log after listen(), then makes its pipes, forks the spawner and logs
+        its limits (then starts the bridge, if federated).  Wait for those
+        lines, so that a test's baseline (fds, children) is the steady
+        state.  Not on the log file alone: the port can listen before the
+        file exists (a baseline taken then missed the log, the pipes and
+        the spawner's socket: test_parent_fds_do_not_grow... failed under
+        load).  A foreground server copies every line to stderr, so they
+        show even when its file cannot be written; a daemon's launcher
+        exits only after "listening on" is logged, so a daemon without
+        that line has no working log and is taken as settled."""
+        if not self.foreground and "listening on" not in self.log():
             return
-        wait_for(lambda: " info limits " in self.log(), timeout, 0.01)
+        marks = [" info limits "]
+        if any(a.startswith("--redis") for a in self.args):
+            marks.append(" info federation: bridge pid=")
+
+        def settled():
+            text = self.log() + (self.stderr() if self.foreground else "")
+            return all(m in text for m in marks) or not self.alive()
+        wait_for(settled, timeout, 0.01)
 
     def ready(self):
         """After the port listens (FiuServer: its control FIFO exists)."""
