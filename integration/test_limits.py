@@ -110,7 +110,12 @@ def test_register_timeout_cuts_at_s_not_on_the_next_tick(server_factory, connect
                            % con.group(2))
         waits.append(_log_seconds(cut.group(1)) - _log_seconds(con.group(1)))
     assert min(waits) >= s - 0.002, waits             # ms stamps, both truncated
-    assert max(waits) < s + min(scaled(0.5), 0.9), waits   # not at the next tick
+    # not at the next tick: cut on a 1 s tick, five waits 0.2 s apart in
+    # phase would reach S + 0.8 s at least, on any machine; so the bound
+    # comes from that, not from the build's speed, and leaves the server
+    # 0.75 s of wake-up lateness (it was 0.5 s, scaled: a plain build at
+    # load ~300 could fail it; ASan's 0.9 s missed the bug half the time)
+    assert max(waits) < s + 0.75, waits
 
 
 def test_failed_attempts_do_not_extend_register_timeout(server_factory, connect):
