@@ -421,3 +421,53 @@ def test_slow_but_running_spawner_does_not_fail_clients(server_factory):
     # the same spawner serves on, at full speed again
     assert read_line(srv.port, scaled(10)).startswith(b"HELLO ")
     assert srv.spawner() == sp
+
+
+FREEZER = "/sys/fs/cgroup/freezer"
+
+
+@pytest.mark.timeout(300)
+def test_shutdown_is_not_held_by_a_working_spawner(server_factory):
+    """While the parent waits for a spawner that looks busy, a SIGTERM is
+    seen at the end of the slice: the wait ends, the client is told, and
+    the server shuts down, instead of waiting up to the 60 s cap.  The
+    spawner is frozen (cgroup v1 freezer: it shows D, "working", and never
+    answers), so the only way out before the cap is the pending signal."""
+    if os.geteuid() != 0 or not os.path.exists(os.path.join(FREEZER, "cgroup.procs")):
+        pytest.skip("needs root and the cgroup v1 freezer")
+    import socket
+    srv = server_factory()
+    sp = wait_until(srv.spawner, 5, what="the spawner")
+    path = os.path.join(FREEZER, "forkchat-spawner-%d" % os.getpid())
+    os.mkdir(path)
+
+    def state(value):
+        with open(os.path.join(path, "freezer.state"), "w") as f:
+            f.write(value)
+    try:
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write(str(sp))
+        state("FROZEN")
+        wait_until(lambda: procfs.proc_stat(sp)[0] == "D", 10, what="spawner frozen (D)")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(ANSWER_CAP_SECS)) as c:
+            srv.wait_log(WORKING % sp, timeout=ANSWER_CAP_SECS)
+            srv.signal(signal.SIGTERM)
+            srv.wait_log(r"spawner pid=%d: answer \(shutdown pending\): no answer" % sp,
+                         timeout=ANSWER_CAP_SECS / 2)
+            state("THAWED")
+            got = c.recv(256)
+        assert got == b"BYE INTERNAL server cannot start a session now\n", got
+        assert srv.log_count(r"still working after") == 0
+        srv.wait_log(r"shutdown complete", timeout=15)
+    finally:
+        state("THAWED")
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            for pid in f.read().split():
+                try:
+                    with open(os.path.join(FREEZER, "cgroup.procs"), "w") as g:
+                        g.write(pid)
+                except OSError:
+                    pass
+        wait_until(lambda: not open(os.path.join(path, "cgroup.procs")).read().split(),
+                   10, what="freezer cgroup empty")
+        os.rmdir(path)
