@@ -281,9 +281,11 @@ drain_inbound(struct server *s, size_t budget)
 			/*
 			 * Flush per chunk: a flooding sender must not make the
 			 * parent pile up output (and cut readers who keep up
-			 * as slow consumers) before anything is written.
+			 * as slow consumers) before anything is written.  Only
+			 * what is worth a child's wake-up goes now; the end of
+			 * the turn writes the rest unless more input waits.
 			 */
-			fanout_flush(s->fo);
+			fanout_flush_busy(s->fo, clock_mono_us());
 			stats_hist_add(
 			    &s->fanout, (uint64_t)(clock_mono_us() - t0));
 			total += n;
@@ -579,11 +581,12 @@ enum {
 	EV_QUIT = 1 << 5
 };
 
-/* Wait up to ms for signals, then take every other one already pending. */
+/* Wait up to us microseconds for signals, then take every other one
+ * already pending. */
 static unsigned
-wait_events(const sigset_t *set, long long ms, int *stopsig)
+wait_events(const sigset_t *set, long long us, int *stopsig)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
 	unsigned ev = 0;
 	siginfo_t si;
 	int sig;
@@ -616,12 +619,27 @@ wait_events(const sigset_t *set, long long ms, int *stopsig)
 	return ev;
 }
 
+/*
+ * A child wrote to the shared pipe since the last wait (SIGUSR1 pending):
+ * the next turn comes at once, so small output may wait for it
+ * (fanout_flush_busy()).
+ */
+static int
+input_waiting(void)
+{
+	sigset_t p;
+
+	return sigpending(&p) == 0 && sigismember(&p, SIGUSR1) == 1;
+}
+
+/* How long the next wait may be, in microseconds (now: in ms). */
 static long long
 wait_budget(const struct server *s, long long now, int more)
 {
 	long long ms = 1000 - (now - s->last_tick_ms);
 	long long due = admit_next_timeout(s->adm);
 	long long lazy = fanout_next_lazy(s->fo);
+	long long cork = fanout_cork_due(s->fo);
 
 	if (more)
 		return 0; /* input left over: just collect signals */
@@ -635,7 +653,31 @@ wait_budget(const struct server *s, long long now, int more)
 		ms = due - now; /* a register deadline */
 	if (lazy != 0 && ms > lazy - now)
 		ms = lazy - now; /* presence lines that waited */
-	return ms < 0 ? 0 : ms;
+	if (ms < 0)
+		ms = 0;
+	if (cork != 0) { /* corked output: at most FANOUT_CORK_US */
+		cork -= clock_mono_us();
+		return cork < 0 ? 0 : cork < ms * 1000 ? cork : ms * 1000;
+	}
+	return ms * 1000;
+}
+
+/*
+ * The end of a turn: write every child's output, unless more input waits
+ * or the last write was less than FANOUT_CORK_US ago (back to back): then
+ * small output waits for the next turn's, up to FANOUT_CORK_US, so that a
+ * child's wake-up carries more lines (fanout_flush_busy()).  An isolated
+ * line (nothing written for FANOUT_CORK_US) goes out at once.
+ */
+static void
+flush_turn(struct server *s, int more)
+{
+	long long now = clock_mono_us();
+
+	if (more || input_waiting() || fanout_busy(s->fo, now))
+		fanout_flush_busy(s->fo, now);
+	else
+		fanout_flush(s->fo);
 }
 
 static void
@@ -696,7 +738,7 @@ serve(struct server *s, const sigset_t *set)
 			kill_all(s);
 		}
 		fanout_flush_lazy(s->fo, clock_mono_ms()); /* its cuts: next */
-		fanout_flush(s->fo);
+		flush_turn(s, more);
 		if (s->fed != NULL)
 			fed_flush(s->fed);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
