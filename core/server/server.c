@@ -53,6 +53,7 @@
 #define IN_BUDGET         (1024 * 1024) /* per turn, then look at signals */
 #define SHUTDOWN_MS       5000          /* graceful bound, then SIGKILL */
 #define PARENT_TRIM_SLACK (1024 * 1024) /* freed heap kept, memtrim.c */
+#define CORK_MIN_MESSAGES 2 /* a turn with as many: behind (flush_turn) */
 
 struct reaped {
 	pid_t pid;
@@ -81,7 +82,8 @@ struct server {
 	/* statistics (/stats and the periodic "stats" log line) */
 	long long start_ms, last_stats_ms;
 	unsigned long long messages_in, deliveries;
-	struct stats_hist fanout; /* microseconds per batch, read to flush */
+	unsigned long long turn_in; /* messages_in when the turn began */
+	struct stats_hist fanout;   /* microseconds per batch, read to flush */
 };
 
 /* ---- output to children -------------------------------------------- */
@@ -663,18 +665,22 @@ wait_budget(const struct server *s, long long now, int more)
 }
 
 /*
- * The end of a turn: write every child's output, unless more input waits
- * or the last write was less than FANOUT_CORK_US ago (back to back): then
- * small output waits for the next turn's, up to FANOUT_CORK_US, so that a
- * child's wake-up carries more lines (fanout_flush_busy()).  An isolated
- * line (nothing written for FANOUT_CORK_US) goes out at once.
+ * The end of a turn: write every child's output, unless more input waits,
+ * or this turn handled several messages (the parent is behind) and the
+ * fan-out wrote less than FANOUT_CORK_US ago (back to back): then small
+ * output waits for the next turn's, up to FANOUT_CORK_US, so that a
+ * child's wake-up carries more lines (fanout_flush_busy()).  Paced
+ * traffic, a message a turn, goes out at once.
  */
 static void
 flush_turn(struct server *s, int more)
 {
 	long long now = clock_mono_us();
+	unsigned long long msgs = s->messages_in - s->turn_in;
 
-	if (more || input_waiting() || fanout_busy(s->fo, now))
+	s->turn_in = s->messages_in;
+	if (more || input_waiting() ||
+	    (msgs >= CORK_MIN_MESSAGES && fanout_busy(s->fo, now)))
 		fanout_flush_busy(s->fo, now);
 	else
 		fanout_flush(s->fo);

@@ -600,8 +600,10 @@ wait_is_bounded_by_tick_backlog_shutdown_fed_and_deadline(void **state)
 
 /*
  * The end of a turn writes everything (fanout_flush) unless more input
- * waits (left over, or SIGUSR1 pending) or the fan-out wrote less than
- * FANOUT_CORK_US ago: then small output may wait (fanout_flush_busy).
+ * waits (left over, or SIGUSR1 pending), or the turn handled
+ * CORK_MIN_MESSAGES or more and the fan-out wrote less than FANOUT_CORK_US
+ * ago: then small output may wait (fanout_flush_busy).  A paced message,
+ * one a turn, is never held.
  */
 static void
 turn_flushes_all_when_idle_and_corks_when_busy(void **state)
@@ -612,22 +614,29 @@ turn_flushes_all_when_idle_and_corks_when_busy(void **state)
 	assert_ev(0, "flush");
 	flush_turn(&s, 1); /* input left over */
 	assert_ev(1, "flush_busy");
-	rec.busy = 1; /* wrote a moment ago */
+	rec.busy = 1; /* wrote a moment ago... */
+	s.messages_in += 1;
+	flush_turn(&s, 0); /* ...but one message (paced): at once */
+	assert_ev(2, "flush");
+	s.messages_in += CORK_MIN_MESSAGES; /* behind: more a turn */
 	flush_turn(&s, 0);
-	assert_ev(2, "flush_busy");
-	rec.busy = 0;
+	assert_ev(3, "flush_busy");
+	s.messages_in += CORK_MIN_MESSAGES;
+	rec.busy = 0; /* nothing written for a while: at once */
+	flush_turn(&s, 0);
+	assert_ev(4, "flush");
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	assert_int_equal(sigprocmask(SIG_BLOCK, &usr1, &old), 0);
 	assert_int_equal(raise(SIGUSR1), 0); /* a child wrote: pending */
 	flush_turn(&s, 0);
-	assert_ev(3, "flush_busy");
+	assert_ev(5, "flush_busy");
 	signal(SIGUSR1, SIG_IGN); /* discards the pending one */
 	signal(SIGUSR1, SIG_DFL);
 	assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
 	flush_turn(&s, 0);
-	assert_ev(4, "flush");
-	assert_int_equal(rec.nev, 5);
+	assert_ev(6, "flush");
+	assert_int_equal(rec.nev, 7);
 }
 
 static void
