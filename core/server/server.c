@@ -679,8 +679,8 @@ flush_turn(struct server *s, int more)
 	unsigned long long msgs = s->messages_in - s->turn_in;
 
 	s->turn_in = s->messages_in;
-	if (more || input_waiting() ||
-	    (msgs >= CORK_MIN_MESSAGES && fanout_busy(s->fo, now)))
+	if (more || (msgs >= CORK_MIN_MESSAGES && fanout_busy(s->fo, now)) ||
+	    input_waiting()) /* the system call last */
 		fanout_flush_busy(s->fo, now);
 	else
 		fanout_flush(s->fo);
