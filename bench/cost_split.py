@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -208,7 +209,7 @@ def run(a):
         if a.callgrind:
             srv_cmd = ["valgrind", "--tool=callgrind",
                        "--callgrind-out-file=" + a.callgrind] + srv_cmd
-        srv = subprocess.Popen(srv_cmd)
+        srv = subprocess.Popen(srv_cmd, stderr=subprocess.DEVNULL)
         time.sleep(2.0 if a.callgrind else 0.3)
         load_cmd += ["-p", str(port), "-P", str(srv.pid)]
     else:
@@ -243,6 +244,7 @@ def run(a):
             srv.wait()
     sys_counts = read_perf(os.path.join(tmp, "perf")) \
         if a.perf and not a.record else {}
+    shutil.rmtree(tmp, ignore_errors=True)
     d = res["received"]
     table = {}
     for pid, kind in kinds.items():
