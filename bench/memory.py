@@ -13,7 +13,8 @@ inherited by later children shows up in the second group's figures.
     /usr/bin/python3 bench/memory.py -n 100 -n 1000 [--storm 3] [--json F]
 
 Per client = (the whole tree: parent, spawner, every session child) / number
-of clients attached; "child" figures are the average of the session
+of clients attached, read once the name helper (forkchatd-names, started by
+the registrations) has exited after its 5 idle seconds: the steady state; "child" figures are the average of the session
 children alone.  --storm K also times K connect storms of 1000 clients
 (`forkchat-load --connect-only`, connect+register, median reported).
 Nothing here fails on a figure; it fails only if the server or the load
@@ -63,6 +64,10 @@ def comm(pid):
         return ""
 
 
+# process names (comm) of the tree's helpers; the rest are session children
+ROLES = {"forkchatd-spawn": "spawner", "forkchatd-names": "names"}
+
+
 def tree(root):
     """{pid: role} of root and every live descendant."""
     ppid = {}
@@ -76,7 +81,7 @@ def tree(root):
         p = todo.pop()
         for pid, pp in ppid.items():
             if pp == p and pid not in out:
-                out[pid] = "spawner" if comm(pid) == "forkchatd-spawn" else "child"
+                out[pid] = ROLES.get(comm(pid), "child")
                 todo.append(pid)
     return out
 
@@ -113,6 +118,7 @@ def snapshot(root, nclients, groups=None):
         "tree_pss_kb": tot["pss"], "tree_rss_kb": tot["rss"], "tree_pte_kb": tot["pte"],
         "parent": per.get(root),
         "spawner": next((per[p] for p in per if t[p] == "spawner"), None),
+        "names_helper": next((per[p] for p in per if t[p] == "names"), None),
         "per_client_pss_pte_kb": round((tot["pss"] + tot["pte"]) / max(nclients, 1), 1),
         "per_client_pss_kb": round(tot["pss"] / max(nclients, 1), 1),
         "per_client_rss_kb": round(tot["rss"] / max(nclients, 1), 1),
@@ -197,6 +203,16 @@ class Srv:
             f = f.read().rsplit(")", 1)[1].split()
         return int(f[11]) + int(f[12])
 
+    def wait_names_gone(self, secs=30):
+        """Until the name helper has exited (it does after 5 s without a
+        name to check, core/server/names.c): the steady state."""
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            if "names" not in tree(self.proc.pid).values():
+                return True
+            time.sleep(0.2)
+        return False
+
     def wait_idle(self, secs=120):
         """Until the parent has used no CPU for 2 s (the room is drained)."""
         end, last = time.monotonic() + secs, -1
@@ -221,12 +237,14 @@ def run_n(n, burst_msgs, burst_n):
     try:
         hold(srv.port, n, "a", errfile=os.path.join(srv.dir, "hold.err"))
         first = srv.wait_kids(n)
+        srv.wait_names_gone()
         time.sleep(0.5)
         before = snapshot(srv.proc.pid, n, {"first": first})
         rc = burst(srv.port, burst_n, burst_msgs)
         srv.wait_kids(n)
         srv.wait_idle()     # the held clients have read the whole burst
         time.sleep(3.5)     # idle: past the parent's 1 s and a child's 2 s tick
+        srv.wait_names_gone()
         after = snapshot(srv.proc.pid, n, {"first": first})
         out = {"n": n, "burst": {"receivers": burst_n, "senders": 4,
                                  "messages_each": burst_msgs, "rc": rc},
@@ -237,6 +255,7 @@ def run_n(n, burst_msgs, burst_n):
             out["error"] = str(e)
             return out
         second = srv.wait_kids(2 * n) - first
+        srv.wait_names_gone()
         time.sleep(0.5)
         out["after_burst_plus_n"] = snapshot(srv.proc.pid, len(first | second),
                                              {"first": first, "second": second})
