@@ -17,17 +17,22 @@ of clients attached, read once the name helper (forkchatd-names, started by
 the registrations) has exited after its 5 idle seconds: the steady state; "child" figures are the average of the session
 children alone.  --storm K also times K connect storms of 1000 clients
 (`forkchat-load --connect-only`, connect+register, median reported).
+"quiet" PSS (as root) leaves other forkchat processes and ICU users out of
+each page's sharers (/proc/PID/pagemap, /proc/kpagecount): the figure a
+quiet machine would show, on a machine shared with other test servers.
 Nothing here fails on a figure; it fails only if the server or the load
 generator does.
 """
 
 import argparse
+import collections
 import json
 import os
 import re
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -104,6 +109,61 @@ def mem(pid):
     return m if len(m) == 3 else None
 
 
+def _present(pid, files_only=False):
+    """Physical page numbers of pid's resident pages (root: /proc/PID/pagemap
+    shows them to root only; zeros otherwise)."""
+    out = []
+    with open("/proc/%d/maps" % pid) as f:
+        spans = [line.split() for line in f]
+    fd = os.open("/proc/%d/pagemap" % pid, os.O_RDONLY)
+    try:
+        for sp in spans:
+            a, b = (int(x, 16) for x in sp[0].split("-"))
+            name = sp[5] if len(sp) > 5 else ""
+            if name == "[vsyscall]" or b - a > (1 << 31) or (files_only and not name.startswith("/")):
+                continue
+            data = os.pread(fd, (b - a) // 4096 * 8, a // 4096 * 8)
+            for (e,) in struct.iter_unpack("<Q", data):
+                if e >> 63 and e & ((1 << 55) - 1):
+                    out.append(e & ((1 << 55) - 1))
+    finally:
+        os.close(fd)
+    return out
+
+
+def quiet_pss(pids):
+    """PSS (kB) of the tree as on a quiet machine: each resident page counts
+    4 kB / its mappers, leaving out the mappers that are other forkchat
+    processes or ICU users (another server's tests share libunistring, libc
+    and the images; they would not run on a quiet machine).  None if the
+    page frames cannot be read (not root)."""
+    try:
+        mine = {pid: _present(pid) for pid in pids}
+        frames = set(f for fl in mine.values() for f in fl)
+        if not frames:
+            return None
+        foreign = collections.Counter()
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in pids:
+                continue
+            try:
+                with open("/proc/%s/maps" % name) as f:
+                    m = f.read()
+                if "forkchat" in m or "libicu" in m:
+                    foreign.update(f for f in _present(int(name), True) if f in frames)
+            except OSError:
+                continue
+        fd = os.open("/proc/kpagecount", os.O_RDONLY)
+        try:
+            count = {f: struct.unpack("<Q", os.pread(fd, 8, f * 8))[0] for f in frames}
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    return round(sum(4.0 / max(count[f] - foreign[f], 1)
+                     for fl in mine.values() for f in fl), 1)
+
+
 def snapshot(root, nclients, groups=None):
     """Figures for the tree; groups: {name: set of child pids}."""
     t = tree(root)
@@ -124,6 +184,10 @@ def snapshot(root, nclients, groups=None):
         "per_client_rss_kb": round(tot["rss"] / max(nclients, 1), 1),
         "per_client_pte_kb": round(tot["pte"] / max(nclients, 1), 1),
     }
+    q = quiet_pss(set(per))
+    if q is not None:
+        out["tree_quiet_pss_kb"] = q
+        out["per_client_quiet_pss_pte_kb"] = round((q + tot["pte"]) / max(nclients, 1), 1)
     for name, pids in (groups or {"all": set(kids)}).items():
         g = [per[p] for p in pids if p in per]
         if g:
@@ -271,9 +335,10 @@ def run_n(n, burst_msgs, burst_n):
 
 def row(label, s, grp):
     c = s.get("child_" + grp, {})
-    return "| %s | %d | %.1f | %.1f | %.1f | %.1f | %s / %s / %s |" % (
+    return "| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s / %s / %s |" % (
         label, s["clients"], s["per_client_pss_kb"], s["per_client_rss_kb"],
         s["per_client_pte_kb"], s["per_client_pss_pte_kb"],
+        s.get("per_client_quiet_pss_pte_kb", "-"),
         c.get("pss", "-"), c.get("rss", "-"), c.get("pte", "-"))
 
 
@@ -301,8 +366,8 @@ def main():
             srv.stop()
         res["storm_median_ms"] = statistics.median(res["storm_ms"])
     print("| phase | clients | PSS/client kB | RSS/client kB | PTE/client kB | "
-          "PSS+PTE/client kB | child avg PSS / RSS / PTE kB |")
-    print("|---|---|---|---|---|---|---|")
+          "PSS+PTE/client kB | quiet PSS+PTE/client kB | child avg PSS / RSS / PTE kB |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in res["runs"]:
         n = r["n"]
         print(row("N=%d attached" % n, r["before_burst"], "first"))
@@ -311,12 +376,12 @@ def main():
             print(row("N=%d + %d after burst (new children)" % (n, n),
                       r["after_burst_plus_n"], "second"))
             mg = r["marginal_per_client_kb"]
-            print("|   marginal per client attached after the burst | | %s | %s | %s | %.1f | |"
+            print("|   marginal per client attached after the burst | | %s | %s | %s | %.1f | | |"
                   % (mg["pss"], mg["rss"], mg["pte"], mg["pss"] + mg["pte"]))
         else:
-            print("| N=%d + %d: %s | | | | | | |" % (n, n, r.get("error")))
+            print("| N=%d + %d: %s | | | | | | | |" % (n, n, r.get("error")))
         p = r["after_burst"]["parent"]
-        print("|   parent after burst (PSS/RSS/PTE kB) | | %s | %s | %s | | |" % (
+        print("|   parent after burst (PSS/RSS/PTE kB) | | %s | %s | %s | | | |" % (
             p["pss"], p["rss"], p["pte"]))
     if res["storm_ms"]:
         print("connect storm, 1000 clients: %s ms (median %.1f)" % (

@@ -318,8 +318,13 @@ def test_daemon_does_not_hold_the_launchers_fds(tmp_path, daemons):
             STARTED.add(int(pidfile.read_text()))
     assert p.returncode == 0, err
     wait_until(lambda: is_listening(port), 5.0, what="daemon listening")
-    # the name helper keyed the lobby at startup: its socket goes with it,
-    # 5 idle seconds later (core/server/names.c)
+    # the name helper keyed the lobby at startup (its log line comes before
+    # "limits"): its socket goes with it, 5 idle seconds later
+    # (core/server/names.c)
+    log = today_log(tmp_path / "logs")
+    wait_until(lambda: log.exists() and " info limits " in log.read_text(), 10.0,
+               what="start-up to end")
+    assert " name helper started pid=" in log.read_text()
     wait_until(lambda: "forkchatd-names" not in [comm(c) for c in children(pid)], 20.0,
                0.1, what="the name helper to exit")
     fds = fd_targets(pid)

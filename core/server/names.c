@@ -15,8 +15,8 @@
  *
  * One request at a time on a unix socketpair (SOCK_SEQPACKET): the name
  * and its limits; the answer is name_prepare()'s result.  The parent
- * waits for it (bounded by SO_RCVTIMEO: the helper does nothing else and
- * answers in microseconds), as it waits for the spawner's answers.  A
+ * waits for it (bounded by SO_RCVTIMEO, 10 s: the helper does nothing else
+ * and answers in microseconds), as it waits for the spawner's answers.  A
  * helper that died or was closed while idle is replaced by a new one and
  * the request is sent again, once; if that fails too the name "could not
  * be checked" (NAME_NOMEM) and the client may try again.  The helper is
@@ -40,7 +40,8 @@
 #include "sys/log.h"
 #include "sys/proc.h"
 
-#define ANSWER_SECS 5
+/* generous: the first answer loads ICU, slow under valgrind */
+#define ANSWER_SECS 10
 /* longer than any line (PROTO_MAX_LINE_LIMIT): a name from a line fits */
 #define NAMES_MAX_IN 4096
 
@@ -123,6 +124,7 @@ start(void)
 	h.fd = sv[0];
 	h.owner = parent;
 	h.starts++;
+	log_info("name helper started pid=%d", (int)pid);
 	return 0;
 }
 
