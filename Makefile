@@ -144,6 +144,9 @@ WRAP_test_server := -Wl,--wrap=log_msg -Wl,--wrap=chat_line -Wl,--wrap=chat_reje
                     -Wl,--wrap=fanout_flush_lazy -Wl,--wrap=admit_next_timeout \
                     -Wl,--wrap=admit_released -Wl,--wrap=fed_reaped -Wl,--wrap=waitpid \
                     -Wl,--wrap=sigtimedwait
+WRAP_test_spawner := -Wl,--wrap=fork -Wl,--wrap=socketpair -Wl,--wrap=sendmsg \
+                     -Wl,--wrap=recv -Wl,--wrap=kill -Wl,--wrap=waitpid \
+                     -Wl,--wrap=readlink -Wl,--wrap=log_msg
 WRAP_test_session := -Wl,--wrap=kill -Wl,--wrap=sigtimedwait -Wl,--wrap=write \
                      -Wl,--wrap=send -Wl,--wrap=read
 

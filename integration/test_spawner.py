@@ -265,3 +265,99 @@ def test_session_read_buffer_is_placed_after_bss():
     assert "rbuf" in bss, "no rbuf symbol in %s" % image
     after = sorted(n for n, a in bss.items() if a > bss["rbuf"])
     assert after == [], "in .bss after rbuf: %r" % after[:10]
+
+
+def run_image(sock_fd, up_fd):
+    """The session image on (sock_fd, up_fd), as the spawner runs it: exit
+    status and stderr."""
+    image = os.path.join(os.path.dirname(SERVER), "forkchatd-session")
+    p = subprocess.run([image, str(sock_fd), str(up_fd), str(os.getpid()), "2000"],
+                       pass_fds=(sock_fd, up_fd), capture_output=True, text=True,
+                       timeout=scaled(30), stdin=subprocess.DEVNULL)
+    return p.returncode, p.stderr
+
+
+def request(slot, inject, fds=None):
+    """A request as spawner.c sends it: (slot, inject), with the fds."""
+    import socket
+    import struct
+    anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("%di" % len(fds), *fds))] if fds else []
+    return [struct.pack("2i", slot, inject)], anc
+
+
+@pytest.fixture
+def image_pair():
+    """A SEQPACKET pair (ours, the image's) and a pipe for UPFD; closed after."""
+    import socket
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    up_r, up_w = os.pipe()
+    yield ours, theirs, up_w
+    for s in (ours, theirs):
+        s.close()
+    for fd in (up_r, up_w):
+        os.close(fd)
+
+
+def test_session_image_answers_an_injected_failure_and_exits_0_at_eof(image_pair):
+    """An inject request is answered (pid -1, that errno) without a clone,
+    the image closes its copies of both descriptors, and it exits 0 when
+    the parent's end closes (the shutdown)."""
+    import errno
+    import struct
+    ours, theirs, up_w = image_pair
+    r, w = os.pipe()
+    ours.sendmsg(*request(4, errno.ENOMEM, (r, w)))
+    os.close(r)
+    ours.sendmsg(*request(5, errno.EAGAIN, (w, w)))
+    os.close(w)
+    ours.shutdown(1)     # then EOF (SHUT_WR): the shutdown; answers stay readable
+    rc, err = run_image(theirs.fileno(), up_w)
+    assert rc == 0, (rc, err)
+    assert struct.unpack("2i", ours.recv(64)) == (-1, errno.ENOMEM)
+    assert struct.unpack("2i", ours.recv(64)) == (-1, errno.EAGAIN)
+
+
+@pytest.mark.parametrize("bad", ["short", "no-fds", "one-fd"])
+def test_session_image_exits_2_on_a_malformed_request(image_pair, bad):
+    """A packet that is not a request with two descriptors is a protocol
+    error: exit 2, no answer, no clone."""
+    ours, theirs, up_w = image_pair
+    r, w = os.pipe()
+    if bad == "short":
+        ours.send(b"abc")
+    elif bad == "no-fds":
+        ours.sendmsg(*request(1, 0))
+    else:
+        ours.sendmsg(*request(1, 0, (r,)))
+    os.close(r)
+    os.close(w)
+    rc, err = run_image(theirs.fileno(), up_w)
+    assert rc == 2, (bad, rc, err)
+    ours.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        ours.recv(64)            # nothing was answered
+
+
+def test_session_image_exits_1_when_its_socket_is_not_one(image_pair):
+    """SOCKFD that is no socket (recvmsg fails): exit 1."""
+    _, _, up_w = image_pair
+    r, w = os.pipe()
+    try:
+        rc, err = run_image(r, up_w)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert rc == 1, (rc, err)
+
+
+def test_session_image_exits_1_when_the_answer_cannot_be_sent(image_pair):
+    """The parent's end is gone when the answer is due (EPIPE): exit 1."""
+    import errno
+    ours, theirs, up_w = image_pair
+    r, w = os.pipe()
+    ours.sendmsg(*request(2, errno.ENOMEM, (r, w)))
+    os.close(r)
+    os.close(w)
+    ours.close()             # the request is queued; nobody will read the answer
+    rc, err = run_image(theirs.fileno(), up_w)
+    assert rc == 1, (rc, err)

@@ -103,9 +103,8 @@ spawner_find_image(void)
 		return 0;
 	if (e == ENOENT)
 		e = errno;
-	if (snprintf(image, sizeof(image), "%.3000s/%s (or ../lib/forkchat/)",
-	        dir, SPAWNER_IMAGE) < 0)
-		image[0] = '\0';
+	(void)snprintf(image, sizeof(image), "%.3000s/%s (or ../lib/forkchat/)",
+	    dir, SPAWNER_IMAGE); /* fits: 3000 + 40 < PATH_MAX */
 	errno = e;
 	return -1;
 }

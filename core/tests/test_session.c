@@ -492,6 +492,25 @@ bye_never_lands_in_the_middle_of_a_line(void **state)
 	assert_string_equal(got, "MSG lobb"); /* and no BYE glued to it */
 }
 
+/* The session ends (a SIGTERM) while the shared pipe is full: the records
+ * still queued are given to the parent before the child exits, retried
+ * until the pipe takes them. */
+static void
+queued_records_are_drained_at_exit(void **state)
+{
+	struct rrec r[4];
+
+	rec.up_eagain = 5; /* the parent is behind past the SIGTERM */
+	send_client("one\ntwo\n");
+	script_sigterm(PARENT + 1, 0);
+	assert_int_equal(session_run(&cfg), 0);
+	assert_int_equal(rec.up_eagain, 0);
+	assert_int_equal(records(r, 4), 2);
+	assert_record(&r[0], IPC_LINE, 0, "one");
+	assert_record(&r[1], IPC_LINE, 0, "two");
+	assert_int_equal(rec.runaway, 0);
+}
+
 int
 main(void)
 {
@@ -506,6 +525,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    full_shared_pipe_holds_records_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    queued_records_are_drained_at_exit, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    parent_gone_ends_the_child_with_bye_internal, setup,
 		    teardown),
