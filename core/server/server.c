@@ -53,7 +53,7 @@
 #define IN_CHUNK          (64 * 1024)
 #define IN_BUDGET         (1024 * 1024) /* per turn, then look at signals */
 #define SHUTDOWN_MS       5000          /* graceful bound, then SIGKILL */
-#define PARENT_TRIM_SLACK (256 * 1024) /* freed heap kept, memtrim.c */
+#define PARENT_TRIM_SLACK (256 * 1024)  /* freed heap kept, memtrim.c */
 
 struct reaped {
 	pid_t pid;
