@@ -35,8 +35,12 @@ DEPS_GROUPS := run test
 # The name profile (core/chat/name.c, docs/SECURITY.md): GNU libunistring for
 # classes, normalisation and case folding, ICU for confusable skeletons.
 # The log (core/sys/log.c) escapes with libunistring's classes.  Every program
-# linking the server's objects links these; the client needs neither.
-NAME_LIBS := -lunistring -licui18n -licuuc -licudata
+# linking the server's objects links these; the client needs neither.  ICU is
+# not linked: name.c loads it with dlopen() where a key is made (in the
+# server, the name helper only, core/server/names.c), so that the parent
+# never maps it (issue 17, bench/memory.py); libicu-dev gives its headers
+# and, through its dependency, the library.
+NAME_LIBS := -lunistring
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb

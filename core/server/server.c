@@ -43,6 +43,7 @@
 #include "server/admit.h"
 #include "server/fanout.h"
 #include "server/flow.h"
+#include "server/names.h"
 #include "server/server.h"
 #include "server/spawner.h"
 #include "lib/stats.h"
@@ -52,7 +53,7 @@
 #define IN_CHUNK          (64 * 1024)
 #define IN_BUDGET         (1024 * 1024) /* per turn, then look at signals */
 #define SHUTDOWN_MS       5000          /* graceful bound, then SIGKILL */
-#define PARENT_TRIM_SLACK (1024 * 1024) /* freed heap kept, memtrim.c */
+#define PARENT_TRIM_SLACK (256 * 1024)  /* freed heap kept, memtrim.c */
 #define CORK_MIN_MESSAGES 2 /* a turn with as many: behind (flush_turn) */
 
 struct reaped {
@@ -503,6 +504,7 @@ reap(struct server *s)
 	drain_inbound(s, s->up_size + IN_CHUNK);
 	for (i = 0; i < n; i++)
 		if (spawner_reaped(&s->sp, s->dead[i].pid, s->dead[i].status) ||
+		    names_reaped(s->dead[i].pid, s->dead[i].status) ||
 		    fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
 			continue;
 		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0) {
@@ -715,6 +717,7 @@ serve(struct server *s, const sigset_t *set)
 			admit_tick(s->adm, now);
 			fanout_trim_idle(s->fo);
 			memtrim_idle(PARENT_TRIM_SLACK, &s->trim_low);
+			names_tick(now);
 		}
 		if (admit_next_timeout(s->adm) != 0 &&
 		    now >= admit_next_timeout(s->adm))
@@ -840,6 +843,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	/* first, while the heap is small: the sessions start from its image */
 	if (spawner_start(&s->sp, getpid(), s->up_w, o->max_line) < 0)
 		return -1;
+	name_set_backend(names_check); /* ICU in the name helper only */
 	s->freel = calloc((size_t)o->max_clients, sizeof(int));
 	s->dead = calloc((size_t)o->max_clients, sizeof(*s->dead));
 	if ((s->flow = fc.flow = flow_new(&flc)) == NULL ||
@@ -885,6 +889,7 @@ server_run(const struct server_opts *o, int lfd)
 	fed_stop(s.fed);
 	s.fed = NULL;
 	spawner_stop(&s.sp);
+	names_stop();
 	log_info("shutdown complete");
 	buf_free(&s.in);
 	admit_free(s.adm);
