@@ -9,7 +9,7 @@ import os
 import signal
 
 from harness import procfs
-from harness.timescale import wait_until
+from harness.timescale import scaled, wait_until
 
 ICU_LIBS = ("libicu", "libstdc++")
 
@@ -67,3 +67,22 @@ def test_killed_helper_is_replaced(server, user, connect):
     user("frank")
     server.wait_log(r"name helper pid=%d ended" % h)
     assert server.alive() and server.zombies() == []
+
+
+def test_stopped_helper_does_not_hold_the_shutdown(server, user):
+    """A name helper that is stopped when the server shuts down (a blocking
+    waitpid() on it never returns) is killed after its bound (names.c,
+    STOP_MS): the server ends by itself, says so, and leaves no process."""
+    user("gina")
+    h = server.names_helper()
+    assert h is not None
+    os.kill(h, signal.SIGSTOP)
+    try:
+        left = server.stop(timeout=scaled(20))
+    finally:
+        if not procfs.is_gone(h):
+            os.kill(h, signal.SIGCONT)
+    assert not server.needed_sigkill, server.log()[-2000:]
+    assert left == {}
+    assert server.log_count(r"name helper pid=%d did not end in \d+ ms: killed" % h) == 1
+    assert server.log_count(r"shutdown complete") == 1

@@ -316,6 +316,24 @@ def test_stopped_spawner_fails_clients_after_one_slice(server_factory, connect):
     assert srv.spawner() not in (None, sp)
 
 
+
+def test_stopped_spawner_does_not_hold_the_shutdown(server_factory):
+    """A spawner that is stopped when the server shuts down (a blocking
+    waitpid() on it never returns) is killed after its bound (spawner.c,
+    STOP_MS): the server ends by itself, says so, and leaves no process."""
+    srv = server_factory()
+    sp = wait_until(srv.spawner, 5, what="the spawner")
+    os.kill(sp, signal.SIGSTOP)
+    try:
+        left = srv.stop(timeout=scaled(20))
+    finally:
+        if not procfs.is_gone(sp):
+            os.kill(sp, signal.SIGCONT)
+    assert not srv.needed_sigkill, srv.log()[-2000:]
+    assert left == {}
+    assert srv.log_count(r"spawner pid=%d did not end in \d+ ms: killed" % sp) == 1
+    assert srv.log_count(r"shutdown complete") == 1
+
 CPU_V1, CPU_V2 = "/sys/fs/cgroup/cpu", "/sys/fs/cgroup"
 
 

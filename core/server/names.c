@@ -42,6 +42,8 @@
 
 /* generous: the first answer loads ICU, slow under valgrind */
 #define ANSWER_SECS 10
+/* closed at shutdown and still there (stopped, hung): killed */
+#define STOP_MS 5000
 /* longer than any line (PROTO_MAX_LINE_LIMIT): a name from a line fits */
 #define NAMES_MAX_IN 4096
 
@@ -239,11 +241,10 @@ void
 names_stop(void)
 {
 	pid_t pid = h.pid;
-	int st;
 
 	close_helper(0);
-	if (pid > 0)
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
+	if (pid > 0 && proc_reap_within(pid, STOP_MS) > 0)
+		log_warn("name helper pid=%d did not end in %d ms: killed",
+		    (int)pid, STOP_MS);
 	h.closed = 0;
 }

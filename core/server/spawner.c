@@ -58,8 +58,9 @@
 #include "sys/proc.h"
 #include "sys/log.h"
 
-#define ANSWER_SECS     5  /* silent and not working that long: dead */
-#define ANSWER_CAP_SECS 60 /* silent that long, even while working: hung */
+#define ANSWER_SECS     5    /* silent and not working that long: dead */
+#define ANSWER_CAP_SECS 60   /* silent that long, even while working: hung */
+#define STOP_MS         5000 /* closed at shutdown and still there: killed */
 #define STR_(x)         #x
 #define STR(x)          STR_(x)
 
@@ -401,14 +402,13 @@ spawner_reaped(struct spawner *sp, pid_t pid, int status)
 void
 spawner_stop(struct spawner *sp)
 {
-	int st;
-
 	if (sp->fd >= 0)
 		close(sp->fd);
 	sp->fd = -1;
 	if (sp->pid <= 0)
 		return;
-	while (waitpid(sp->pid, &st, 0) < 0 && errno == EINTR)
-		;
+	if (proc_reap_within(sp->pid, STOP_MS) > 0)
+		log_warn("spawner pid=%d did not end in %d ms: killed",
+		    (int)sp->pid, STOP_MS);
 	sp->pid = 0;
 }
