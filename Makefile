@@ -35,8 +35,12 @@ DEPS_GROUPS := run test
 # The name profile (core/chat/name.c, docs/SECURITY.md): GNU libunistring for
 # classes, normalisation and case folding, ICU for confusable skeletons.
 # The log (core/sys/log.c) escapes with libunistring's classes.  Every program
-# linking the server's objects links these; the client needs neither.
-NAME_LIBS := -lunistring -licui18n -licuuc -licudata
+# linking the server's objects links these; the client needs neither.  ICU is
+# not linked: name.c loads it with dlopen() where a key is made (in the
+# server, the name helper only, core/server/names.c), so that the parent
+# never maps it (issue 17, bench/memory.py); libicu-dev gives its headers
+# and, through its dependency, the library.
+NAME_LIBS := -lunistring
 
 .PHONY: all run test unit integration check-symbols clean help deps \
         install uninstall deb
@@ -135,11 +139,15 @@ WRAP_test_server := -Wl,--wrap=log_msg -Wl,--wrap=chat_line -Wl,--wrap=chat_reje
                     -Wl,--wrap=chat_disconnect -Wl,--wrap=chat_nick \
                     -Wl,--wrap=fanout_state -Wl,--wrap=fanout_pid -Wl,--wrap=fanout_close \
                     -Wl,--wrap=fanout_send -Wl,--wrap=fanout_flush -Wl,--wrap=fanout_release \
+                    -Wl,--wrap=fanout_flush_busy -Wl,--wrap=fanout_cork_due -Wl,--wrap=fanout_busy \
                     -Wl,--wrap=fanout_stopping -Wl,--wrap=fanout_hang_up_backlogged \
                     -Wl,--wrap=fanout_nbacklog -Wl,--wrap=fanout_next_lazy \
                     -Wl,--wrap=fanout_flush_lazy -Wl,--wrap=admit_next_timeout \
                     -Wl,--wrap=admit_released -Wl,--wrap=fed_reaped -Wl,--wrap=waitpid \
                     -Wl,--wrap=sigtimedwait
+WRAP_test_spawner := -Wl,--wrap=fork -Wl,--wrap=socketpair -Wl,--wrap=sendmsg \
+                     -Wl,--wrap=recv -Wl,--wrap=kill -Wl,--wrap=waitpid \
+                     -Wl,--wrap=readlink -Wl,--wrap=log_msg
 WRAP_test_session := -Wl,--wrap=kill -Wl,--wrap=sigtimedwait -Wl,--wrap=write \
                      -Wl,--wrap=send -Wl,--wrap=read
 

@@ -114,6 +114,7 @@ struct lg_opts {
 	double drain;      /* max wait after sending, s */
 	double timeout;    /* hard bound on the whole run, s */
 	double settle;     /* pause before traffic, s */
+	double linger;     /* pause after the last result, s */
 	pid_t server_pid;
 	const char *pid_file;
 	const char *json;

@@ -844,6 +844,8 @@ client_run(struct lg_result *r)
 		sleep_until(secs(lg.settle));
 	for (i = 0, rc = 0; i < lg_phases() && rc == 0; i++)
 		rc = client_traffic(r, &w, i);
+	if (lg.linger > 0) /* bench/cost_split.py reads the server now */
+		sleep_until(secs(lg.linger));
 	parent_finish(lg_status_rd, &w, pids, lg.n);
 	floor_tcp_stop(fpid);
 	return rc < 0 || w.failed ? -1 : 0;

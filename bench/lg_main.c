@@ -65,6 +65,8 @@ usage(FILE *f)
 	    "      --drain S          wait at most S seconds for deliveries after (10)\n"
 	    "  -T, --timeout S        hard bound on the whole run (default 120)\n"
 	    "      --settle S         pause between setup and traffic (default 0.2)\n"
+	    "      --linger S         keep the clients connected S s after the\n"
+	    "                         last result line (a tool reads the server)\n"
 	    "  -P, --server-pid PID   server pid, for its CPU and memory (with children)\n"
 	    "      --pid-file PATH    read the server pid from PATH\n"
 	    "      --scenario NAME    label in the report\n"
@@ -151,7 +153,7 @@ parse_opts(int argc, char **argv)
 		{ "quickack", 0, NULL, 12 }, { "repeat", 1, NULL, 'R' },
 		{ "max-repeat", 1, NULL, 13 }, { "max-messages", 1, NULL, 14 },
 		{ "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
-		{ NULL, 0, NULL, 0 } };
+		{ "linger", 1, NULL, 15 }, { NULL, 0, NULL, 0 } };
 	const char *label = NULL;
 	int c, proto_set = 0;
 
@@ -219,6 +221,9 @@ parse_opts(int argc, char **argv)
 			break;
 		case 2:
 			lg.settle = atof(optarg);
+			break;
+		case 15:
+			lg.linger = atof(optarg);
 			break;
 		case 'P':
 			lg.server_pid = atoi(optarg);

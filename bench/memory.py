@@ -13,20 +13,26 @@ inherited by later children shows up in the second group's figures.
     /usr/bin/python3 bench/memory.py -n 100 -n 1000 [--storm 3] [--json F]
 
 Per client = (the whole tree: parent, spawner, every session child) / number
-of clients attached; "child" figures are the average of the session
+of clients attached, read once the name helper (forkchatd-names, started by
+the registrations) has exited after its 5 idle seconds: the steady state; "child" figures are the average of the session
 children alone.  --storm K also times K connect storms of 1000 clients
 (`forkchat-load --connect-only`, connect+register, median reported).
+"quiet" PSS (as root) leaves other forkchat processes and ICU users out of
+each page's sharers (/proc/PID/pagemap, /proc/kpagecount): the figure a
+quiet machine would show, on a machine shared with other test servers.
 Nothing here fails on a figure; it fails only if the server or the load
 generator does.
 """
 
 import argparse
+import collections
 import json
 import os
 import re
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -63,6 +69,10 @@ def comm(pid):
         return ""
 
 
+# process names (comm) of the tree's helpers; the rest are session children
+ROLES = {"forkchatd-spawn": "spawner", "forkchatd-names": "names"}
+
+
 def tree(root):
     """{pid: role} of root and every live descendant."""
     ppid = {}
@@ -76,7 +86,7 @@ def tree(root):
         p = todo.pop()
         for pid, pp in ppid.items():
             if pp == p and pid not in out:
-                out[pid] = "spawner" if comm(pid) == "forkchatd-spawn" else "child"
+                out[pid] = ROLES.get(comm(pid), "child")
                 todo.append(pid)
     return out
 
@@ -99,6 +109,61 @@ def mem(pid):
     return m if len(m) == 3 else None
 
 
+def _present(pid, files_only=False):
+    """Physical page numbers of pid's resident pages (root: /proc/PID/pagemap
+    shows them to root only; zeros otherwise)."""
+    out = []
+    with open("/proc/%d/maps" % pid) as f:
+        spans = [line.split() for line in f]
+    fd = os.open("/proc/%d/pagemap" % pid, os.O_RDONLY)
+    try:
+        for sp in spans:
+            a, b = (int(x, 16) for x in sp[0].split("-"))
+            name = sp[5] if len(sp) > 5 else ""
+            if name == "[vsyscall]" or b - a > (1 << 31) or (files_only and not name.startswith("/")):
+                continue
+            data = os.pread(fd, (b - a) // 4096 * 8, a // 4096 * 8)
+            for (e,) in struct.iter_unpack("<Q", data):
+                if e >> 63 and e & ((1 << 55) - 1):
+                    out.append(e & ((1 << 55) - 1))
+    finally:
+        os.close(fd)
+    return out
+
+
+def quiet_pss(pids):
+    """PSS (kB) of the tree as on a quiet machine: each resident page counts
+    4 kB / its mappers, leaving out the mappers that are other forkchat
+    processes or ICU users (another server's tests share libunistring, libc
+    and the images; they would not run on a quiet machine).  None if the
+    page frames cannot be read (not root)."""
+    try:
+        mine = {pid: _present(pid) for pid in pids}
+        frames = set(f for fl in mine.values() for f in fl)
+        if not frames:
+            return None
+        foreign = collections.Counter()
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in pids:
+                continue
+            try:
+                with open("/proc/%s/maps" % name) as f:
+                    m = f.read()
+                if "forkchat" in m or "libicu" in m:
+                    foreign.update(f for f in _present(int(name), True) if f in frames)
+            except OSError:
+                continue
+        fd = os.open("/proc/kpagecount", os.O_RDONLY)
+        try:
+            count = {f: struct.unpack("<Q", os.pread(fd, 8, f * 8))[0] for f in frames}
+        finally:
+            os.close(fd)
+    except OSError:
+        return None
+    return round(sum(4.0 / max(count[f] - foreign[f], 1)
+                     for fl in mine.values() for f in fl), 1)
+
+
 def snapshot(root, nclients, groups=None):
     """Figures for the tree; groups: {name: set of child pids}."""
     t = tree(root)
@@ -113,11 +178,16 @@ def snapshot(root, nclients, groups=None):
         "tree_pss_kb": tot["pss"], "tree_rss_kb": tot["rss"], "tree_pte_kb": tot["pte"],
         "parent": per.get(root),
         "spawner": next((per[p] for p in per if t[p] == "spawner"), None),
+        "names_helper": next((per[p] for p in per if t[p] == "names"), None),
         "per_client_pss_pte_kb": round((tot["pss"] + tot["pte"]) / max(nclients, 1), 1),
         "per_client_pss_kb": round(tot["pss"] / max(nclients, 1), 1),
         "per_client_rss_kb": round(tot["rss"] / max(nclients, 1), 1),
         "per_client_pte_kb": round(tot["pte"] / max(nclients, 1), 1),
     }
+    q = quiet_pss(set(per))
+    if q is not None:
+        out["tree_quiet_pss_kb"] = q
+        out["per_client_quiet_pss_pte_kb"] = round((q + tot["pte"]) / max(nclients, 1), 1)
     for name, pids in (groups or {"all": set(kids)}).items():
         g = [per[p] for p in pids if p in per]
         if g:
@@ -197,6 +267,16 @@ class Srv:
             f = f.read().rsplit(")", 1)[1].split()
         return int(f[11]) + int(f[12])
 
+    def wait_names_gone(self, secs=30):
+        """Until the name helper has exited (it does after 5 s without a
+        name to check, core/server/names.c): the steady state."""
+        end = time.monotonic() + secs
+        while time.monotonic() < end:
+            if "names" not in tree(self.proc.pid).values():
+                return True
+            time.sleep(0.2)
+        return False
+
     def wait_idle(self, secs=120):
         """Until the parent has used no CPU for 2 s (the room is drained)."""
         end, last = time.monotonic() + secs, -1
@@ -221,12 +301,14 @@ def run_n(n, burst_msgs, burst_n):
     try:
         hold(srv.port, n, "a", errfile=os.path.join(srv.dir, "hold.err"))
         first = srv.wait_kids(n)
+        srv.wait_names_gone()
         time.sleep(0.5)
         before = snapshot(srv.proc.pid, n, {"first": first})
         rc = burst(srv.port, burst_n, burst_msgs)
         srv.wait_kids(n)
         srv.wait_idle()     # the held clients have read the whole burst
         time.sleep(3.5)     # idle: past the parent's 1 s and a child's 2 s tick
+        srv.wait_names_gone()
         after = snapshot(srv.proc.pid, n, {"first": first})
         out = {"n": n, "burst": {"receivers": burst_n, "senders": 4,
                                  "messages_each": burst_msgs, "rc": rc},
@@ -237,6 +319,7 @@ def run_n(n, burst_msgs, burst_n):
             out["error"] = str(e)
             return out
         second = srv.wait_kids(2 * n) - first
+        srv.wait_names_gone()
         time.sleep(0.5)
         out["after_burst_plus_n"] = snapshot(srv.proc.pid, len(first | second),
                                              {"first": first, "second": second})
@@ -252,9 +335,10 @@ def run_n(n, burst_msgs, burst_n):
 
 def row(label, s, grp):
     c = s.get("child_" + grp, {})
-    return "| %s | %d | %.1f | %.1f | %.1f | %.1f | %s / %s / %s |" % (
+    return "| %s | %d | %.1f | %.1f | %.1f | %.1f | %s | %s / %s / %s |" % (
         label, s["clients"], s["per_client_pss_kb"], s["per_client_rss_kb"],
         s["per_client_pte_kb"], s["per_client_pss_pte_kb"],
+        s.get("per_client_quiet_pss_pte_kb", "-"),
         c.get("pss", "-"), c.get("rss", "-"), c.get("pte", "-"))
 
 
@@ -282,8 +366,8 @@ def main():
             srv.stop()
         res["storm_median_ms"] = statistics.median(res["storm_ms"])
     print("| phase | clients | PSS/client kB | RSS/client kB | PTE/client kB | "
-          "PSS+PTE/client kB | child avg PSS / RSS / PTE kB |")
-    print("|---|---|---|---|---|---|---|")
+          "PSS+PTE/client kB | quiet PSS+PTE/client kB | child avg PSS / RSS / PTE kB |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in res["runs"]:
         n = r["n"]
         print(row("N=%d attached" % n, r["before_burst"], "first"))
@@ -292,12 +376,12 @@ def main():
             print(row("N=%d + %d after burst (new children)" % (n, n),
                       r["after_burst_plus_n"], "second"))
             mg = r["marginal_per_client_kb"]
-            print("|   marginal per client attached after the burst | | %s | %s | %s | %.1f | |"
+            print("|   marginal per client attached after the burst | | %s | %s | %s | %.1f | | |"
                   % (mg["pss"], mg["rss"], mg["pte"], mg["pss"] + mg["pte"]))
         else:
-            print("| N=%d + %d: %s | | | | | | |" % (n, n, r.get("error")))
+            print("| N=%d + %d: %s | | | | | | | |" % (n, n, r.get("error")))
         p = r["after_burst"]["parent"]
-        print("|   parent after burst (PSS/RSS/PTE kB) | | %s | %s | %s | | |" % (
+        print("|   parent after burst (PSS/RSS/PTE kB) | | %s | %s | %s | | | |" % (
             p["pss"], p["rss"], p["pte"]))
     if res["storm_ms"]:
         print("connect storm, 1000 clients: %s ms (median %.1f)" % (

@@ -211,8 +211,9 @@ lint: ## cppcheck + clang-tidy + clang-format + pyflakes + check-layout, zero fi
 # ---- 5. coverage ---------------------------------------------------------
 COV_MIN := 90
 # branch coverage of core/ (gcovr): 79.3 %, then 79.5 %, then 79.4 % (with test_session,
-# test_server) measured on 2026-12-05, floored (ci/README.md)
-COV_BRANCH_MIN := 79
+# test_server) measured on 2026-12-05; 82.0 % (3834 of 4675) on 2026-12-06 with
+# test_spawner, test_failpoint and more; floored, minus 1 % of margin (ci/README.md)
+COV_BRANCH_MIN := 80
 # Built with failpoints compiled in (inert until fiu-ctrl enables one), so
 # the same binary serves the integration suite and make fault-quick.
 cov_CFLAGS  := -O0 -g --coverage -DFIU_ENABLE -DFORKCHAT_COVERAGE -Wall -Wextra -Werror

@@ -100,13 +100,15 @@ vg_run() {
 # 0 errors.  Each child pid the server logged must have a log, and each
 # log must belong to a child the server logged (no unattributed process).
 check_children() {
-	local SLOG sessions bridge spawner pid log kind n=0 nb=0 bad=0
+	local SLOG sessions bridge spawner names pid log kind n=0 nb=0 bad=0
 	SLOG=$(cat "$OUT/$NAME"/logs/*.log)
 	sessions=$(printf '%s\n' "$SLOG" | sed -n 's/.* connect slot=[0-9]* pid=\([0-9]*\) .*/\1/p')
 	bridge=$(printf '%s\n' "$SLOG" | sed -n 's/.* federation: bridge pid=\([0-9]*\) .*/\1/p')
 	# the spawner (core/server/spawner.c) is forked by the parent at startup
 	spawner=$(printf '%s\n' "$SLOG" | sed -n 's/.* spawner started pid=\([0-9]*\).*/\1/p')
-	for pid in $sessions $bridge $spawner; do
+	# name helpers (core/server/names.c), forked on demand, gone when idle
+	names=$(printf '%s\n' "$SLOG" | sed -n 's/.* name helper started pid=\([0-9]*\).*/\1/p')
+	for pid in $sessions $bridge $spawner $names; do
 		[ -f "$OUT/$NAME/vg.$pid.log" ] || { echo "valgrind: no log for child pid $pid"; bad=1; }
 	done
 	for log in "$OUT/$NAME"/vg.*.log; do
@@ -115,6 +117,7 @@ check_children() {
 		if printf '%s\n' $bridge | grep -qx "$pid"; then kind=bridge; nb=$((nb + 1))
 		elif printf '%s\n' $sessions | grep -qx "$pid"; then kind=session; n=$((n + 1))
 		elif printf '%s\n' $spawner | grep -qx "$pid"; then kind=spawner
+		elif printf '%s\n' $names | grep -qx "$pid"; then kind=names
 		else echo "valgrind: $log: pid $pid is not a child the server logged"; bad=1; continue; fi
 		grep -q "Parent PID: $VG\$" "$log" || { echo "valgrind: $log ($kind): not a child of $VG"; bad=1; }
 		if ! grep -q 'ERROR SUMMARY: 0 errors' "$log"; then

@@ -332,8 +332,10 @@ class Run:
         if self.redis:
             bridge = {int(m) for m in re.findall(r"bridge pid=(\d+)", self.log())}
         # the spawner (core/server/spawner.c) lives as long as the server;
-        # known by its name, since its log line may be the one that failed
-        bridge |= {k for k in children(pid) if procfs.comm(k) == "forkchatd-spawn"}
+        # known by its name, since its log line may be the one that failed;
+        # so does the name helper for 5 s after a name (core/server/names.c)
+        bridge |= {k for k in children(pid)
+                   if procfs.comm(k) in ("forkchatd-spawn", "forkchatd-names")}
 
         def settled():
             kids = set(children(pid)) - bridge

@@ -276,3 +276,46 @@ def test_client_connection_refused_exits_1(tmp_path):
                        timeout=scaled(10), env=client_env(color=False))
     assert r.returncode == 1, (r.returncode, r.stderr)
     assert r.stderr.strip()
+
+
+def test_client_whisper_without_text_is_not_echoed(pty, user):
+    """'/w bob' and '/w' are left to the server's usage error: no own
+    whisper line is drawn for them; '/w bob text' is."""
+    alice, bob = registered(pty, user)
+    alice.line("/w bob")
+    alice.expect(r"(?i:usage)")
+    alice.line("/w")
+    alice.expect(r"(?i:usage)(.|\n)*(?i:usage)")
+    assert b"whisper to" not in alice.output()
+    alice.line("/w bob now with text")
+    bob.expect_next_exact("WHISPER alice now with text")
+    alice.expect(r"whisper to bob\S* <alice> now with text")
+
+
+def test_client_own_lines_name_the_lobby_after_the_room_is_removed(pty, user):
+    alice, bob = registered(pty, user)
+    bob.send("/add den")
+    bob.expect_next_exact("OK ADD den")
+    bob.expect_next_exact("OK JOIN den")
+    alice.line("/join den")
+    bob.expect_next_exact("JOIN den alice")
+    alice.line("in den")
+    alice.expect(r"den\S* <alice> in den")
+    bob.send("/rm den")
+    alice.expect(r"REMOVED|removed")
+    alice.line("back home")
+    alice.expect(r"lobby\S* <alice> back home")
+
+
+def test_client_pipe_retries_a_refused_nickname_with_the_next_line(server, user):
+    """stdin from a pipe, no -n: a refused nickname takes the next line as
+    the next attempt (nick_refused() without -n); an empty line and a CRLF
+    line end are taken too."""
+    bob = user("bob")
+    r = subprocess.run([str(CLIENT), "127.0.0.1", str(server.port)],
+                       input=b"bob\n\nalice\r\nhello\n/quit\n", capture_output=True,
+                       timeout=scaled(10), env=client_env(color=False))
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    bob.expect_next_exact("JOIN lobby alice")
+    bob.expect_next_exact("MSG lobby alice hello")
+    bob.expect_next_exact("PART lobby alice quit")

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -26,9 +27,54 @@ pytestmark = [pytest.mark.federation,
               pytest.mark.skipif(shutil.which("redis-server") is None,
                                  reason="redis-server is not installed")]
 
-# The server's --nick-ttl: tests tell "released at once" (< TTL/2) from
-# "released by the TTL", so it grows with the build's slowness (timescale.py).
+# The server's --nick-ttl, grown with the build's slowness (timescale.py).
+# Tests tell "released at once" from "released by the TTL" by how the key
+# went (KeyEvents: DEL or expired), not by the time it took: a release at
+# load ~300 took longer than TTL/2 (issue 16, item 8).
 NICK_TTL = round(scaled(6))
+
+
+class KeyEvents:
+    """Redis keyspace notifications for one key, on a connection of our
+    own: how the key went away, "del" (a DEL: the release, at once) or
+    "expired" (its TTL ran out).  Redis decides, whatever the machine's
+    speed."""
+
+    GONE = {b"\r\n$3\r\ndel\r\n": "del", b"\r\n$7\r\nexpired\r\n": "expired"}
+
+    def __init__(self, redis, key):
+        assert redis.cli("CONFIG", "SET", "notify-keyspace-events", "Kgx") == "OK"
+        self.key, self.buf = key, b""
+        self.s = socket.create_connection(("127.0.0.1", redis.port), timeout=scaled(10))
+        self.s.sendall(b"SUBSCRIBE __keyspace@0__:" + key.encode() + b"\r\n")
+        self._read_until(lambda: b"subscribe" in self.buf, "subscribed")
+        # the claim reaches Redis through the bridge after the client's OK
+        # NICK: a key not there yet could not tell a release from anything
+        wait_until(lambda: redis.cli("EXISTS", key) == "1", timeout=10, interval=0.05,
+                   what="%s in redis" % key)
+
+    def _read_until(self, done, what):
+        end = time.monotonic() + scaled(30)
+        while not done():
+            left = end - time.monotonic()
+            assert left > 0, "no %s for %s: %r" % (what, self.key, self.buf)
+            self.s.settimeout(left)
+            try:
+                chunk = self.s.recv(4096)
+            except socket.timeout:
+                continue
+            assert chunk, "redis closed the subscription: %r" % self.buf
+            self.buf += chunk
+
+    def how_gone(self):
+        """"del" or "expired": the first event that removed the key (waits,
+        bounded only against a hang: the caller saw it gone already)."""
+        def first():
+            at = [(self.buf.find(k), v) for k, v in self.GONE.items() if k in self.buf]
+            return min(at)[1] if at else None
+        self._read_until(lambda: first() is not None, "del/expired event")
+        self.s.close()
+        return first()
 
 
 @pytest.fixture
@@ -59,15 +105,19 @@ def wait_presence(client, nicks, timeout=10):
 
 def wait_nick_free(c, nick, timeout, interval):
     """Send nick on client c (not registered yet) until it is accepted;
-    every refusal must be ERR 422."""
+    every refusal must be ERR 422.  Returns the number of refusals."""
+    refused = []
+
     def free():
         c.send(nick)
         line = c.readline()
         if line == "OK NICK %s" % nick:
             return True
         assert line.startswith("ERR 422"), line
+        refused.append(line)
         return False
     wait_until(free, timeout=timeout, interval=interval, what="%s free" % nick)
+    return len(refused)
 
 
 def test_rooms_and_commands_across_hubs(hubs, user):
@@ -117,7 +167,7 @@ def test_rooms_and_commands_across_hubs(hubs, user):
     carol.expect_exact("PART ops bob left")
 
 
-def test_nick_unique_across_hubs(hubs, user, connect):
+def test_nick_unique_across_hubs(redis, hubs, user, connect):
     dana = user("Dana", hubs[0].port)
     c1 = connect(hubs[1].port)
     c1.send("dana")
@@ -135,25 +185,28 @@ def test_nick_unique_across_hubs(hubs, user, connect):
     c1.expect_closed()
     dana2.send("dana")
     dana2.expect_err(422)
-    # the nick is free again once Dana quits: at once, not after the TTL
+    # the nick is free again once Dana quits: at once (her hub deletes
+    # the key), not after the TTL (Redis expires it)
+    gone = KeyEvents(redis, "fc:nick:dana")
     dana.quit()
     t0 = time.monotonic()
-    wait_nick_free(dana2, "dana", timeout=NICK_TTL, interval=0.05)
-    assert time.monotonic() - t0 < NICK_TTL / 2, time.monotonic() - t0
+    wait_nick_free(dana2, "dana", timeout=NICK_TTL * 2, interval=0.05)
+    assert gone.how_gone() == "del", time.monotonic() - t0
 
 
-def test_nick_released_on_quit(hubs, user, connect):
+def test_nick_released_on_quit(redis, hubs, user, connect):
     """A quit deletes the nick's key in Redis at once (not after the TTL).
     The release travels hub0's parent, bridge and Redis after the client
     has seen its connection close, so another hub may still refuse the nick
-    for a moment: it must be free well before half the TTL (the TTL alone
-    would free it only after about NICK_TTL)."""
+    for a moment; once it is free, Redis must have seen a DEL of the key,
+    not its expiry (the TTL alone would free it after about NICK_TTL)."""
     f = user("frank", hubs[0].port)
+    gone = KeyEvents(redis, "fc:nick:frank")
     t0 = time.monotonic()
     f.quit()
     c = connect(hubs[2].port)
-    wait_nick_free(c, "frank", timeout=NICK_TTL, interval=0.05)
-    assert time.monotonic() - t0 < NICK_TTL / 2, time.monotonic() - t0
+    wait_nick_free(c, "frank", timeout=NICK_TTL * 2, interval=0.05)
+    assert gone.how_gone() == "del", time.monotonic() - t0
 
 
 def chat_round(senders, receivers, per_sender, tag, room="lobby", midway=None):
@@ -312,12 +365,16 @@ def test_hub_stopped_gracefully_is_forgotten_at_once(hubs, user):
     wait_presence(a, ["lea", "max"])
     t0 = time.monotonic()
     assert not hubs[2].stop()
-    wait_until(lambda: "max" not in dict(a.users(all_=True)), timeout=NICK_TTL,
+    wait_until(lambda: "max" not in dict(a.users(all_=True)), timeout=NICK_TTL * 2,
                interval=0.1, what="max forgotten")
-    assert time.monotonic() - t0 < NICK_TTL / 2
+    # by hub2's last, empty presence snapshot (fed_stop), not by its
+    # silence past the TTL, which hub0 would log (chatfed.c hub_gone); a
+    # time bound (< NICK_TTL / 2) raced the machine's load
+    assert hubs[0].log_count(r"federation: hub hub2 silent for") == 0, (
+        time.monotonic() - t0, hubs[0].log()[-1500:])
 
 
-def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
+def test_hub_sigkill_does_not_disturb_others(redis, hubs, user, connect):
     a = user("gus", hubs[0].port)
     b = user("hal", hubs[1].port)
     ivy = user("ivy", hubs[2].port)
@@ -328,18 +385,22 @@ def test_hub_sigkill_does_not_disturb_others(hubs, user, connect):
     gil.send("/join den")
     gil.expect_exact("OK JOIN den")
     wait_presence(a, ["gus", "hal", "ivy", "gil"])
+    gone = KeyEvents(redis, "fc:nick:ivy")
     t_kill = time.monotonic()
     hubs[2].signal(signal.SIGKILL)
     a.send("still here")
     b.expect_exact("MSG lobby gus still here")
     # The dead hub's nick stays taken until its key expires, then is free:
-    # the bridge refreshed the key every NICK_TTL/3 (checked at least every
-    # second), so it expires between NICK_TTL*2/3 - 1 s and NICK_TTL after
-    # the kill; the claim is retried every 0.2 s.
+    # the bridge refreshed the key every NICK_TTL/3, so it expires at most
+    # NICK_TTL after the kill; the claim is retried every 0.2 s.  Judged by
+    # Redis, not by the clock (bounds on the time raced the machine's load:
+    # a late refresh or a late claim moves them): refused at first, and
+    # freed by the key's expiry, not by a DEL.
     c = connect(hubs[1].port)
-    wait_nick_free(c, "ivy", timeout=NICK_TTL + 10, interval=0.2)
+    refused = wait_nick_free(c, "ivy", timeout=NICK_TTL * 3, interval=0.2)
     dt = time.monotonic() - t_kill
-    assert NICK_TTL * 2 / 3 - 1.2 <= dt <= NICK_TTL + scaled(3), (dt, NICK_TTL)
+    assert refused >= 1, ("ivy was free at once after the kill", dt)
+    assert gone.how_gone() == "expired", (dt, NICK_TTL)
     wait_until(lambda: dict(a.users(all_=True)).get("ivy") == "lobby",
                timeout=10, interval=0.2, what="ivy listed from hub1")
     # the dead hub owned den: gil's part of it has no owner now
@@ -498,11 +559,12 @@ def test_stats_federation_counters(hubs, user):
     b.assert_silent(0.3)
 
 
-def test_release_lost_with_the_bridge_is_repeated(hubs, user, connect):
+def test_release_lost_with_the_bridge_is_repeated(redis, hubs, user, connect):
     """A quit whose release was still in the pipe of a bridge that then dies
     is repeated by the next bridge (compare-and-delete), so the nick is free
     on the other hubs at once, not only after --nick-ttl."""
     u = user("uma", hubs[0].port)
+    gone = KeyEvents(redis, "fc:nick:urna")  # the key is the skeleton: m -> rn
     pid = int(hubs[0].wait_log(r"federation: bridge pid=(\d+)").group(1))
     os.kill(pid, signal.SIGSTOP)        # it will never read the release
     try:
@@ -513,9 +575,9 @@ def test_release_lost_with_the_bridge_is_repeated(hubs, user, connect):
         os.kill(pid, signal.SIGKILL)
     hubs[0].wait_log(r"(?s)ended \(signal 9\).*federation: connected to redis", timeout=10)
     c = connect(hubs[1].port)
-    wait_nick_free(c, "uma", timeout=NICK_TTL, interval=0.1)
-    # the key's TTL would have freed it no sooner than NICK_TTL - NICK_TTL/3
-    assert time.monotonic() - t0 < NICK_TTL * 2 / 3, time.monotonic() - t0
+    wait_nick_free(c, "uma", timeout=NICK_TTL * 2, interval=0.1)
+    # deleted by the new bridge, not expired by the TTL
+    assert gone.how_gone() == "del", time.monotonic() - t0
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from harness.client import ChatClient
-from harness.procfs import free_port, is_gone, is_listening, wait_gone
+from harness.procfs import children, comm, free_port, is_gone, is_listening, wait_gone
 from harness.server import SERVER, Server, STARTED
 from harness.timescale import wait_until
 
@@ -318,6 +318,15 @@ def test_daemon_does_not_hold_the_launchers_fds(tmp_path, daemons):
             STARTED.add(int(pidfile.read_text()))
     assert p.returncode == 0, err
     wait_until(lambda: is_listening(port), 5.0, what="daemon listening")
+    # the name helper keyed the lobby at startup (its log line comes before
+    # "limits"): its socket goes with it, 5 idle seconds later
+    # (core/server/names.c)
+    log = today_log(tmp_path / "logs")
+    wait_until(lambda: log.exists() and " info limits " in log.read_text(), 10.0,
+               what="start-up to end")
+    assert " name helper started pid=" in log.read_text()
+    wait_until(lambda: "forkchatd-names" not in [comm(c) for c in children(pid)], 20.0,
+               0.1, what="the name helper to exit")
     fds = fd_targets(pid)
     assert [fds[i] for i in (0, 1, 2)] == ["/dev/null"] * 3, fds
     rest = sorted(t.split(":")[0] if ":" in t else t for f, t in fds.items() if f > 2)

@@ -110,29 +110,47 @@ def test_register_timeout_cuts_at_s_not_on_the_next_tick(server_factory, connect
                            % con.group(2))
         waits.append(_log_seconds(cut.group(1)) - _log_seconds(con.group(1)))
     assert min(waits) >= s - 0.002, waits             # ms stamps, both truncated
-    assert max(waits) < s + min(scaled(0.5), 0.9), waits   # not at the next tick
+    # not at the next tick: cut on a 1 s tick, five waits 0.2 s apart in
+    # phase would reach S + 0.8 s at least, on any machine; so the bound
+    # comes from that, not from the build's speed, and leaves the server
+    # 0.75 s of wake-up lateness (it was 0.5 s, scaled: a plain build at
+    # load ~300 could fail it; ASan's 0.9 s missed the bug half the time)
+    assert max(waits) < s + 0.75, waits
 
 
 def test_failed_attempts_do_not_extend_register_timeout(server_factory, connect):
-    """Bad nicknames do not restart the clock.  T is 6 s and the second bad
-    attempt comes 2 s after the first one was answered, so at least 2 s
-    after the server started the clock (the answer proves the connection
-    was accepted: a slow fork or a loaded machine no longer eats into the
-    margin, as when this was counted from before connect()).  Cut at T
-    after the connection, the BYE follows that attempt's ERR by at most
-    about 4 s; had the attempt restarted the clock, by about 6 s.  The
-    threshold (5 s) is a second from either; the second attempt reaches
-    the server before T unless the first answer took 4 s."""
+    """Bad nicknames do not restart the clock.  T is 6 s; client c sends a
+    bad nickname at once and another one 2 s after the first was answered;
+    a control client connects just after c and says nothing.  Cut at T
+    after its connection, c is cut no later than the control (its deadline
+    is the earlier one: whatever the load, the pass that cuts the control
+    finds c due too); had the second attempt restarted c's clock, c would
+    be cut about 2 s after the control.  Judged by the server's own log
+    stamps against that reference from the same run, not by a fixed gap
+    from the client's clock (5 s after the ERR: it raced the machine's load,
+    issue 16 item 8).  Under a load that makes the server wake 2 s late
+    both are cut in one pass and the bug goes unseen: never a false
+    failure."""
     t = 6
     srv = server_factory(["--register-timeout", str(t)])
     c = connect(srv.port)
+    ctl = connect(srv.port)      # connected after c: the later deadline
     c.send("bad nick")
     c.expect_err(420)
     time.sleep(2.0)
     c.send("bad nick")
     c.expect_err(420)
-    t_err = time.monotonic()
     got = c.expect_closed(timeout=t + 5)
-    gap = time.monotonic() - t_err
     assert got and got[-1].startswith("BYE REGISTER_TIMEOUT"), got
-    assert gap < 5.0, gap
+    got = ctl.expect_closed(timeout=t + 5)
+    assert got and got[-1].startswith("BYE REGISTER_TIMEOUT"), got
+    stamp = r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \[\d+\] \w+ "
+    cuts = []
+    for cl in (c, ctl):
+        con = srv.wait_log(stamp + r"connect slot=(\d+) pid=\d+ peer=127\.0\.0\.1:%d\b"
+                           % cl.local_port)
+        cut = srv.wait_log(stamp + r"disconnect slot=%s nick=- reason=register-timeout"
+                           % con.group(2))
+        cuts.append(_log_seconds(cut.group(1)))
+    late = cuts[0] - cuts[1]
+    assert late < 1.0, "c cut %.3f s after the control: its clock restarted" % late

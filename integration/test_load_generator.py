@@ -235,3 +235,34 @@ def test_report_goals_from_medians():
     # nothing measured: said so, not guessed
     assert g[(2, "paced p50 / floor-tcp", 500)]["met"] is None
     assert g[(5, "connect storm 1000 clients: time / Redis SUBSCRIBE", 1000)]["value"] is None
+
+
+@pytest.mark.parametrize("system", ["forkchat", "floor-tcp"])
+def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_path):
+    """bench/cost_split.py (issue 17, goal 4) splits a windowed run's cost
+    by process kind; it reads /proc after the last delivery while the
+    clients still linger (forkchat-load --linger), so every session child
+    (or floor child) is still there to be read."""
+    out = tmp_path / "cost.jsonl"
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "cost_split.py"), "-s", system,
+                        "-n", "3", "-m", "200", "--settle", "0.5", "--json", str(out)],
+                       capture_output=True, text=True, timeout=scaled(120))
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads(out.read_text().splitlines()[0])
+    kinds = res["kinds"]
+    if system == "forkchat":
+        # 3 receivers + 4 senders; a message reaches the 6 others
+        assert res["deliveries"] == 4 * 200 * 6 and res["lost"] == 0
+        assert kinds["parent"]["procs"] == 1
+        assert kinds["senders' children"]["procs"] == 4
+        assert kinds["receivers' children"]["procs"] == 3
+        busy = ["parent", "senders' children", "receivers' children"]
+    else:
+        assert res["deliveries"] == 4 * 200 * 3 and res["lost"] == 0
+        assert kinds["floor parent"]["procs"] == 1
+        assert kinds["floor children"]["procs"] == 3
+        busy = ["floor parent", "floor children"]
+    for k in busy:
+        assert kinds[k]["cpu_us"] > 0, (k, kinds[k])
+    # every child slept at least once between the batches it was woken for
+    assert kinds[busy[-1]]["vol_cs"] > 0

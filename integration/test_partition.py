@@ -15,7 +15,7 @@ import time
 import pytest
 
 from harness.server import Redis
-from harness.timescale import scaled, wait_until
+from harness.timescale import wait_until
 from test_federation import wait_presence
 
 pytestmark = [pytest.mark.federation]
@@ -112,6 +112,8 @@ def hung_redis(hubs, redis, user, connect, stop_s):
     t1 = time.monotonic()
     for h in hubs:
         h.wait_log(r"federation: redis .* back after \d+ ms out", timeout=15)
+    # every hub's outage began after the SIGSTOP and ended before we saw its line
+    m["seen_back_s"] = time.monotonic() - st.t0
     m["out_ms"] = [int(h.wait_log(r"back after (\d+) ms out").group(1)) for h in hubs]
     # everything said meanwhile arrives once, in order, after SIGCONT
     b.expect_exact("WHISPER ann in flight", timeout=15)
@@ -130,14 +132,22 @@ def hung_redis(hubs, redis, user, connect, stop_s):
 
 
 def test_redis_sigstop_10s(hubs, redis, user, connect):
-    a, b, c, m = hung_redis(hubs, redis, user, connect, 10)
-    assert m["detected_s"] < TIMEOUT_MS / 1000 * 2 + 5, m
+    """No verdict here times the server against a fixed bound (they raced
+    the machine's load, issue 16 item 8): the detection is bounded by the
+    log waits (scaled); a registration answered inside the Stopped block
+    was answered while Redis could not reply (SIGCONT comes only after the
+    block), so it was decided without Redis, and one that waited for Redis
+    would get no answer at all within the read's timeout; the outage each
+    hub logs is checked against what the test saw in the same run: it
+    cannot be longer than from the SIGSTOP until its "back" line was seen,
+    nor shorter than from the last detection seen to the SIGCONT."""
+    stop_s = 10
+    a, b, c, m = hung_redis(hubs, redis, user, connect, stop_s)
     for cl, line, took in m["reg"]:
         assert line.startswith("OK NICK new"), line
-        assert took < TIMEOUT_MS / 1000 + scaled(3), m["reg"]
     assert {"ann", "ben", "cid"} <= m["users_late"], m
     for out in m["out_ms"]:
-        assert 10000 - 3 * TIMEOUT_MS - 2000 < out < 10000 + 3000, m["out_ms"]
+        assert (stop_s - m["detected_s"]) * 1000 - 50 <= out <= m["seen_back_s"] * 1000 + 50, m
     print("measured: %r" % {k: v for k, v in m.items() if k != "reg"},
           [round(t, 3) for _, _, t in m["reg"]])
 
@@ -169,7 +179,8 @@ def test_redis_sigstop_twice_the_ttl(hubs, redis, user, connect):
             cl, line, d = registration_time(connect, h.port, "late%d" % i)
             assert line == "OK NICK late%d" % i, line
             took.append(d)
-        assert max(took) < TIMEOUT_MS / 1000 + scaled(3), took
+        # answered while Redis is stopped: decided without it (see
+        # test_redis_sigstop_10s); the times are reported (below), not judged
         st.sleep_until(stop_s - 1)
         users = {n for n, _ in a.users(all_=True)}
         assert {"amy", "bo", "cy"} <= users, users
@@ -218,10 +229,12 @@ def test_dead_hub_users_part_with_hub_lost(hubs, user):
     for cl in (gil, hal):
         rest = cl.drain(0.5)
         assert not [ln for ln in rest if ln.startswith("PART")], (cl.nick, rest)
-    # last presence was at most a third of the TTL before the kill
-    assert NICK_TTL * 2 / 3 - 1 < took < NICK_TTL + scaled(10), took
-    hubs[0].wait_log(r"federation: hub hub2 silent for \d+ ms, forgetting its users "
-                     r"\(2 parted: hub-lost\)")
+    # forgotten for its silence, and only after a whole TTL of it, as the
+    # hub measured it (a bound on the time since the kill raced the load:
+    # hub2's last presence may have been late)
+    silent = hubs[0].wait_log(r"federation: hub hub2 silent for (\d+) ms, forgetting its "
+                              r"users \(2 parted: hub-lost\)")
+    assert int(silent.group(1)) >= NICK_TTL * 1000, silent.group(0)
     print("PART hub-lost %.2f s after SIGKILL (--nick-ttl %d)" % (took, NICK_TTL))
 
 

@@ -6,7 +6,7 @@ import re
 import time
 
 from harness.client import ChatClient
-from harness.timescale import scaled
+from harness.wakeups import Waits, ended_on_tick, last_tick_wait
 
 
 def test_hello_is_first_line_with_version(connect):
@@ -71,23 +71,33 @@ def test_quit_with_text_tells_room_and_logs(server, user):
     server.wait_log(r"disconnect slot=\d+ nick=bob reason=quit text=\"see you\"")
 
 
-def test_quit_closes_the_connection_promptly(server):
-    """After BYE QUIT the server must close the socket at once, every time."""
-    slow = []
+def test_quit_closes_the_connection_promptly(server, tmp_path):
+    """After BYE QUIT the server must close the socket at once, every time:
+    the session child finds the EOF of its pipe on a signal (the parent's
+    SIGUSR1 after the close, or the SIGUSR2 that brought the BYE), never on
+    its 2 s safety tick.  Judged by what woke the child (strace on its
+    sigtimedwait, harness/wakeups.py), not by a wall-clock bound: 0.5 s
+    raced the machine's load (issue 16, item 8).  The seconds from BYE to
+    EOF are reported, and bounded only against a hang."""
+    late = []
     for i in range(30):
         c = ChatClient(server.port)
         c.register("q%d" % i)
-        c.send("/quit")
-        c.expect_next(r"BYE QUIT( .*)?")
-        t0 = time.monotonic()
-        c.expect_closed(timeout=5)
-        dt = time.monotonic() - t0
-        if dt > scaled(0.5):
-            slow.append((i, round(dt, 2)))
-        c.close()
-        if len(slow) >= 3:
+        waits = Waits(server.child_for(c), tmp_path / ("q%d.trace" % i))
+        try:
+            c.send("/quit")
+            c.expect_next(r"BYE QUIT( .*)?")
+            t0 = time.monotonic()
+            c.expect_closed(timeout=5)
+            dt = time.monotonic() - t0
+        finally:
+            calls = waits.stop(detach=False)  # strace ends with the child
+            c.close()
+        if ended_on_tick(calls):
+            late.append((i, round(dt, 2), last_tick_wait(calls)))
+        if len(late) >= 3:
             break
-    assert not slow, "EOF came late after BYE QUIT (cycle, seconds): %r" % slow
+    assert not late, "EOF found on the tick after BYE QUIT (cycle, seconds, wait): %r" % late
 
 
 def test_close_without_quit_is_part_disconnected(server, user):

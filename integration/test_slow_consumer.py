@@ -136,8 +136,10 @@ def test_unpaced_burst_within_the_backlog_reaches_a_reading_client_promptly(serv
         sender.send_lines(["%d %s" % (b * 100 + k, PAYLOAD) for k in range(100)])
         take(0)
     t0 = time.monotonic()
-    while len(seqs) < n and time.monotonic() - t0 < scaled(3) and not observer.eof:
+    # a bound on a hang only (3 s raced a loaded machine): a cut or a loss
+    # fails below whatever it took
+    while len(seqs) < n and time.monotonic() - t0 < scaled(10) and not observer.eof:
         take(0.5)
     assert "nick=observer reason=slow-consumer" not in srv.log(), "a reading client was cut"
-    assert seqs == list(range(n)), "observer got %d of %d within 3 s of the last send" % (
+    assert seqs == list(range(n)), "observer got %d of %d within 10 s of the last send" % (
         len(seqs), n)

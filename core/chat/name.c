@@ -14,9 +14,17 @@
  *
  * The character data comes from libunistring and ICU (their Unicode
  * versions are those of the Debian packages), never from tables of ours.
- * The spoof checker is opened on first use, in the parent; its data is
- * in libicudata's read-only mapping, shared by every process.
+ *
+ * ICU is loaded with dlopen() on the first key, not linked: only the
+ * process that computes keys maps it.  In the server that is the name
+ * helper (server/names.c, name_set_backend()), which exits when idle, so
+ * the parent never maps ICU, libstdc++ and their relocated pages: 3-4 MB
+ * of the parent's PSS when it linked them (issue 17, bench/memory.py).
+ * The library's soname and symbols are those of the headers we were
+ * built with (libicui18n.so.72, uspoof_open_72, ...), as linking would
+ * pin them.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +32,7 @@
 #include <unicase.h>
 #include <unicode/uclean.h>
 #include <unicode/uspoof.h>
+#include <unicode/uvernum.h>
 #include <unictype.h>
 #include <uninorm.h>
 #include <unistr.h>
@@ -32,6 +41,52 @@
 #include "lib/proto.h"
 
 static USpoofChecker *spoof;
+static name_backend_fn *backend; /* NULL: compute here */
+
+/* "uspoof_open" -> "uspoof_open_72": ICU's renaming macros, as a string */
+#define ICU_STR2(x) #x
+#define ICU_STR(x)  ICU_STR2(x)
+#define ICU_LIB     "libicui18n.so." ICU_STR(U_ICU_VERSION_MAJOR_NUM)
+
+/* The four ICU functions we use, from dlopen(ICU_LIB). */
+static struct {
+	void *lib;
+	USpoofChecker *(*open)(UErrorCode *);
+	int32_t (*skeleton)(const USpoofChecker *, uint32_t, const char *,
+	    int32_t, char *, int32_t, UErrorCode *);
+	void (*close)(USpoofChecker *);
+	void (*cleanup)(void);
+} icu;
+
+/* dlsym into a function pointer (POSIX's idiom: no object-to-function
+ * pointer cast). */
+static int
+icu_sym(void *fp, const char *name)
+{
+	void *p = dlsym(icu.lib, name);
+
+	memcpy(fp, &p, sizeof(p));
+	return p != NULL ? 0 : -1;
+}
+
+/* Load ICU (once): 0, or -1 (then no key can be made: NAME_NOMEM). */
+static int
+icu_load(void)
+{
+	if (icu.lib != NULL)
+		return 0;
+	if ((icu.lib = dlopen(ICU_LIB, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		return -1;
+	if (icu_sym(&icu.open, ICU_STR(uspoof_open)) < 0 ||
+	    icu_sym(&icu.skeleton, ICU_STR(uspoof_getSkeletonUTF8)) < 0 ||
+	    icu_sym(&icu.close, ICU_STR(uspoof_close)) < 0 ||
+	    icu_sym(&icu.cleanup, ICU_STR(u_cleanup)) < 0) {
+		dlclose(icu.lib);
+		icu.lib = NULL;
+		return -1;
+	}
+	return 0;
+}
 
 /* Why code point cp cannot be in a name, or NAME_OK. */
 static enum name_fault
@@ -101,7 +156,8 @@ make_key(const uint8_t *s, size_t len, char key[NAME_KEYSZ], uint32_t *badcp)
 	uint8_t *fold, *k;
 	int32_t sl;
 
-	if (spoof == NULL && (spoof = uspoof_open(&st), U_FAILURE(st))) {
+	if (spoof == NULL &&
+	    (icu_load() < 0 || (spoof = icu.open(&st), U_FAILURE(st)))) {
 		spoof = NULL;
 		return NAME_NOMEM;
 	}
@@ -112,8 +168,8 @@ make_key(const uint8_t *s, size_t len, char key[NAME_KEYSZ], uint32_t *badcp)
 		free(fold);
 		return NAME_KEY_TOO_LONG;
 	}
-	sl = uspoof_getSkeletonUTF8(spoof, 0, (const char *)fold, (int32_t)flen,
-	    skel, (int32_t)sizeof(skel), &st);
+	sl = icu.skeleton(spoof, 0, (const char *)fold, (int32_t)flen, skel,
+	    (int32_t)sizeof(skel), &st);
 	free(fold);
 	if (st == U_BUFFER_OVERFLOW_ERROR ||
 	    st == U_STRING_NOT_TERMINATED_WARNING)
@@ -218,7 +274,9 @@ name_prepare(const char *s, size_t len, size_t maxchars, char *nfc,
 	enum name_fault f;
 
 	if (len == 0 || len > sizeof(m->s))
-		return prepare(s, len, maxchars, nfc, nfcsz, key, badcp);
+		return backend != NULL ?
+		    backend(s, len, maxchars, nfc, nfcsz, key, badcp) :
+		    prepare(s, len, maxchars, nfc, nfcsz, key, badcp);
 	m = memo_slot(s, len, maxchars);
 	if (m->len == len && m->maxchars == maxchars && m->nfclen < nfcsz &&
 	    memcmp(m->s, s, len) == 0) {
@@ -227,7 +285,9 @@ name_prepare(const char *s, size_t len, size_t maxchars, char *nfc,
 		*badcp = m->badcp;
 		return m->f;
 	}
-	f = prepare(s, len, maxchars, nfc, nfcsz, key, badcp);
+	f = backend != NULL ?
+	    backend(s, len, maxchars, nfc, nfcsz, key, badcp) :
+	    prepare(s, len, maxchars, nfc, nfcsz, key, badcp);
 	if (f == NAME_NOMEM || f == NAME_TOO_LONG ||
 	    strlen(nfc) >= sizeof(m->nfc))
 		return f;
@@ -300,11 +360,28 @@ name_explain(enum name_fault f, uint32_t cp, char *buf, size_t sz)
 		snprintf(buf, sz, "%s", what[f]);
 }
 
+enum name_fault
+name_compute(const char *s, size_t len, size_t maxchars, char *nfc,
+    size_t nfcsz, char key[NAME_KEYSZ], uint32_t *badcp)
+{
+	return prepare(s, len, maxchars, nfc, nfcsz, key, badcp);
+}
+
+void
+name_set_backend(name_backend_fn *fn)
+{
+	backend = fn;
+}
+
 void
 name_cleanup(void)
 {
+	if (icu.lib == NULL)
+		return;
 	if (spoof != NULL)
-		uspoof_close(spoof);
+		icu.close(spoof);
 	spoof = NULL;
-	u_cleanup();
+	icu.cleanup();
+	dlclose(icu.lib);
+	icu.lib = NULL;
 }

@@ -6,8 +6,10 @@
  * by (UTS #39 skeleton of the NFKC case fold, in NFC).
  *
  * Built on GNU libunistring (classes, normalisation, full case folding)
- * and ICU's spoof checker (confusable skeletons): no hand-written tables.
- * Pure apart from the libraries' allocations; used by the parent only.
+ * and ICU's spoof checker (confusable skeletons, loaded with dlopen() on
+ * the first key): no hand-written tables.  Pure apart from the libraries'
+ * allocations and loading; used by the parent, which hands the work to
+ * the name helper (server/names.c).
  */
 #ifndef FORKCHAT_NAME_H
 #define FORKCHAT_NAME_H
@@ -74,7 +76,21 @@ int name_shown_ok(const char *s, size_t len);
 /* Why a name was refused, for an ERR line ("contains U+202E, a bidi..."). */
 void name_explain(enum name_fault f, uint32_t cp, char *buf, size_t sz);
 
-/* Free the libraries' state (at exit; the next call opens it again). */
+/*
+ * What name_prepare() calls on a memo miss: name_compute() (the profile,
+ * here) unless a backend is set.  The server parent sets the name helper's
+ * (server/names.c), so that ICU is loaded in that process only.
+ */
+typedef enum name_fault
+name_backend_fn(const char *s, size_t len, size_t maxchars, char *nfc,
+    size_t nfcsz, char key[NAME_KEYSZ], uint32_t *badcp);
+void name_set_backend(name_backend_fn *fn);
+
+/* name_prepare() in this process, without the memo or the backend. */
+enum name_fault name_compute(const char *s, size_t len, size_t maxchars,
+    char *nfc, size_t nfcsz, char key[NAME_KEYSZ], uint32_t *badcp);
+
+/* Free ICU's state and unload it (at exit; the next key loads it again). */
 void name_cleanup(void);
 
 #endif

@@ -58,6 +58,9 @@ struct fanout {
 	int ncuts;
 	int nbacklog;
 	int stopping;
+	long long corked_us;  /* when output was first left corked, 0 = none */
+	long long flushed_us; /* when the last flush that wrote ended */
+	int wrote;            /* this flush wrote to a pipe */
 	unsigned long long lines_out, slow_cuts;
 };
 
@@ -341,6 +344,7 @@ flush_client(struct fanout *f, int slot)
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
 			wrote += (size_t)n;
+			f->wrote = 1;
 		} else if (n < 0 && errno == EINTR)
 			continue;
 		else if (n < 0 && errno == EAGAIN)
@@ -402,8 +406,76 @@ fanout_flush(struct fanout *f)
 		f->ndirty = 0;
 		report_cuts(f);
 	} while (f->ndirty > 0);
+	f->corked_us = 0;
+	if (f->wrote) {
+		f->wrote = 0;
+		f->flushed_us = clock_mono_us();
+	}
 	if (f->cfg.flow != NULL)
 		flow_turn(f->cfg.flow);
+}
+
+/*
+ * The parent is busy: more input waits (server.c).  Write only the slots
+ * whose output is worth a wake-up of their child on its own (at least
+ * FANOUT_CORK_BYTES, or closing, failed or behind), and leave the rest
+ * "corked" on the dirty list for the next flush, at most FANOUT_CORK_US
+ * after the first was left.  Each write wakes a child, whose turn (signal,
+ * read, send to its client, the receiver's wake-up) costs the same for one
+ * line as for fifty: writing every turn's few lines made 2x the child
+ * wake-ups of the floor per delivery back to back (issue 17, goal 4).
+ * A slot left corked stays dirty; a kept slot is marked 2 for the pass,
+ * so that a second entry of it in the list is dropped.
+ */
+void
+fanout_flush_busy(struct fanout *f, long long now_us)
+{
+	int i, k = 0, slot;
+	struct slot *c;
+
+	if (f->corked_us != 0 && now_us - f->corked_us >= FANOUT_CORK_US) {
+		fanout_flush(f);
+		return;
+	}
+	for (i = 0; i < f->ndirty; i++) { /* may grow while we loop */
+		c = &f->sl[slot = f->dirty[i]];
+		if (c->dirty != 1)
+			continue; /* flushed or freed since, or kept already */
+		if (c->state == FANOUT_ACTIVE && !c->failed && !c->backlogged &&
+		    buf_used(&c->out) < FANOUT_CORK_BYTES) {
+			c->dirty = 2;
+			f->dirty[k++] = slot;
+			continue;
+		}
+		c->dirty = 0;
+		flush_client(f, slot);
+	}
+	f->ndirty = k;
+	for (i = 0; i < k; i++)
+		f->sl[f->dirty[i]].dirty = 1;
+	if (k == 0)
+		f->corked_us = 0;
+	else if (f->corked_us == 0)
+		f->corked_us = now_us;
+	if (f->wrote) {
+		f->wrote = 0;
+		f->flushed_us = now_us;
+	}
+	report_cuts(f); /* its PART lines: the next flush */
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
+}
+
+long long
+fanout_cork_due(const struct fanout *f)
+{
+	return f->corked_us != 0 ? f->corked_us + FANOUT_CORK_US : 0;
+}
+
+int
+fanout_busy(const struct fanout *f, long long now_us)
+{
+	return f->flushed_us != 0 && now_us - f->flushed_us < FANOUT_CORK_US;
 }
 
 void

@@ -54,7 +54,9 @@ struct fanout_cfg {
 	int (*lazy)(const char *line, size_t len);
 };
 
-#define FANOUT_LAZY_MS 200
+#define FANOUT_LAZY_MS    200
+#define FANOUT_CORK_BYTES (16 * 1024)
+#define FANOUT_CORK_US    1000
 
 struct fanout;
 
@@ -76,6 +78,16 @@ void fanout_abort(struct fanout *f, int slot, enum ipc_abort why);
 /* One write per child that got output since the last (the write raises
  * the child's SIGUSR2, session.c). */
 void fanout_flush(struct fanout *f);
+/*
+ * The same while more input waits: only slots with FANOUT_CORK_BYTES or
+ * more (or closing, failed, behind) are written; the others stay queued
+ * ("corked") until a fanout_flush(), or a fanout_flush_busy() at least
+ * FANOUT_CORK_US after the first was left (now_us: clock_mono_us()).
+ */
+void fanout_flush_busy(struct fanout *f, long long now_us);
+/* When corked output must be written (clock_mono_us()), 0 = none. */
+long long fanout_cork_due(const struct fanout *f);
+int fanout_busy(const struct fanout *f, long long now_us);
 /* Write the presence lines that waited, once their time (the first
  * one's + FANOUT_LAZY_MS) has come: now_ms, from clock_mono_ms(). */
 void fanout_flush_lazy(struct fanout *f, long long now_ms);

@@ -43,6 +43,7 @@
 #include "server/admit.h"
 #include "server/fanout.h"
 #include "server/flow.h"
+#include "server/names.h"
 #include "server/server.h"
 #include "server/spawner.h"
 #include "lib/stats.h"
@@ -52,7 +53,8 @@
 #define IN_CHUNK          (64 * 1024)
 #define IN_BUDGET         (1024 * 1024) /* per turn, then look at signals */
 #define SHUTDOWN_MS       5000          /* graceful bound, then SIGKILL */
-#define PARENT_TRIM_SLACK (1024 * 1024) /* freed heap kept, memtrim.c */
+#define PARENT_TRIM_SLACK (256 * 1024)  /* freed heap kept, memtrim.c */
+#define CORK_MIN_MESSAGES 2 /* a turn with as many: behind (flush_turn) */
 
 struct reaped {
 	pid_t pid;
@@ -81,7 +83,8 @@ struct server {
 	/* statistics (/stats and the periodic "stats" log line) */
 	long long start_ms, last_stats_ms;
 	unsigned long long messages_in, deliveries;
-	struct stats_hist fanout; /* microseconds per batch, read to flush */
+	unsigned long long turn_in; /* messages_in when the turn began */
+	struct stats_hist fanout;   /* microseconds per batch, read to flush */
 };
 
 /* ---- output to children -------------------------------------------- */
@@ -281,9 +284,11 @@ drain_inbound(struct server *s, size_t budget)
 			/*
 			 * Flush per chunk: a flooding sender must not make the
 			 * parent pile up output (and cut readers who keep up
-			 * as slow consumers) before anything is written.
+			 * as slow consumers) before anything is written.  Only
+			 * what is worth a child's wake-up goes now; the end of
+			 * the turn writes the rest unless more input waits.
 			 */
-			fanout_flush(s->fo);
+			fanout_flush_busy(s->fo, clock_mono_us());
 			stats_hist_add(
 			    &s->fanout, (uint64_t)(clock_mono_us() - t0));
 			total += n;
@@ -499,6 +504,7 @@ reap(struct server *s)
 	drain_inbound(s, s->up_size + IN_CHUNK);
 	for (i = 0; i < n; i++)
 		if (spawner_reaped(&s->sp, s->dead[i].pid, s->dead[i].status) ||
+		    names_reaped(s->dead[i].pid, s->dead[i].status) ||
 		    fed_reaped(s->fed, s->dead[i].pid, s->dead[i].status))
 			continue;
 		else if ((slot = slot_of(s, s->dead[i].pid)) >= 0) {
@@ -579,11 +585,12 @@ enum {
 	EV_QUIT = 1 << 5
 };
 
-/* Wait up to ms for signals, then take every other one already pending. */
+/* Wait up to us microseconds for signals, then take every other one
+ * already pending. */
 static unsigned
-wait_events(const sigset_t *set, long long ms, int *stopsig)
+wait_events(const sigset_t *set, long long us, int *stopsig)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
 	unsigned ev = 0;
 	siginfo_t si;
 	int sig;
@@ -616,12 +623,27 @@ wait_events(const sigset_t *set, long long ms, int *stopsig)
 	return ev;
 }
 
+/*
+ * A child wrote to the shared pipe since the last wait (SIGUSR1 pending):
+ * the next turn comes at once, so small output may wait for it
+ * (fanout_flush_busy()).
+ */
+static int
+input_waiting(void)
+{
+	sigset_t p;
+
+	return sigpending(&p) == 0 && sigismember(&p, SIGUSR1) == 1;
+}
+
+/* How long the next wait may be, in microseconds (now: in ms). */
 static long long
 wait_budget(const struct server *s, long long now, int more)
 {
 	long long ms = 1000 - (now - s->last_tick_ms);
 	long long due = admit_next_timeout(s->adm);
 	long long lazy = fanout_next_lazy(s->fo);
+	long long cork = fanout_cork_due(s->fo);
 
 	if (more)
 		return 0; /* input left over: just collect signals */
@@ -635,7 +657,35 @@ wait_budget(const struct server *s, long long now, int more)
 		ms = due - now; /* a register deadline */
 	if (lazy != 0 && ms > lazy - now)
 		ms = lazy - now; /* presence lines that waited */
-	return ms < 0 ? 0 : ms;
+	if (ms < 0)
+		ms = 0;
+	if (cork != 0) { /* corked output: at most FANOUT_CORK_US */
+		cork -= clock_mono_us();
+		return cork < 0 ? 0 : cork < ms * 1000 ? cork : ms * 1000;
+	}
+	return ms * 1000;
+}
+
+/*
+ * The end of a turn: write every child's output, unless more input waits,
+ * or this turn handled several messages (the parent is behind) and the
+ * fan-out wrote less than FANOUT_CORK_US ago (back to back): then small
+ * output waits for the next turn's, up to FANOUT_CORK_US, so that a
+ * child's wake-up carries more lines (fanout_flush_busy()).  Paced
+ * traffic, a message a turn, goes out at once.
+ */
+static void
+flush_turn(struct server *s, int more)
+{
+	long long now = clock_mono_us();
+	unsigned long long msgs = s->messages_in - s->turn_in;
+
+	s->turn_in = s->messages_in;
+	if (more || (msgs >= CORK_MIN_MESSAGES && fanout_busy(s->fo, now)) ||
+	    input_waiting()) /* the system call last */
+		fanout_flush_busy(s->fo, now);
+	else
+		fanout_flush(s->fo);
 }
 
 static void
@@ -667,6 +717,7 @@ serve(struct server *s, const sigset_t *set)
 			admit_tick(s->adm, now);
 			fanout_trim_idle(s->fo);
 			memtrim_idle(PARENT_TRIM_SLACK, &s->trim_low);
+			names_tick(now);
 		}
 		if (admit_next_timeout(s->adm) != 0 &&
 		    now >= admit_next_timeout(s->adm))
@@ -696,7 +747,7 @@ serve(struct server *s, const sigset_t *set)
 			kill_all(s);
 		}
 		fanout_flush_lazy(s->fo, clock_mono_ms()); /* its cuts: next */
-		fanout_flush(s->fo);
+		flush_turn(s, more);
 		if (s->fed != NULL)
 			fed_flush(s->fed);
 		if (s->stopping && s->nchildren > 0 && now >= s->deadline_ms) {
@@ -792,6 +843,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	/* first, while the heap is small: the sessions start from its image */
 	if (spawner_start(&s->sp, getpid(), s->up_w, o->max_line) < 0)
 		return -1;
+	name_set_backend(names_check); /* ICU in the name helper only */
 	s->freel = calloc((size_t)o->max_clients, sizeof(int));
 	s->dead = calloc((size_t)o->max_clients, sizeof(*s->dead));
 	if ((s->flow = fc.flow = flow_new(&flc)) == NULL ||
@@ -837,6 +889,7 @@ server_run(const struct server_opts *o, int lfd)
 	fed_stop(s.fed);
 	s.fed = NULL;
 	spawner_stop(&s.sp);
+	names_stop();
 	log_info("shutdown complete");
 	buf_free(&s.in);
 	admit_free(s.adm);

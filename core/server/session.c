@@ -46,6 +46,7 @@
 #define UP_RETRY_NS        (2 * 1000 * 1000) /* retry a full shared pipe */
 #define SESSION_TRIM_SLACK (8 * 1024)        /* freed heap kept, memtrim.c */
 #define UPQ_KEEP           1024 /* first size; larger, an empty upq is freed */
+#define BUSY_KEEP          (64 * 1024) /* kept while busy: see busy_keep() */
 
 struct session {
 	const struct session_cfg *cfg;
@@ -76,6 +77,20 @@ up_batch(const struct session *s)
 	return total;
 }
 
+/*
+ * A turn needed more than the small first buffer b holds (pending's 4 KiB,
+ * upq's 1 KiB): keep what it grew to while the client is busy, instead of
+ * freeing it when emptied and growing it again on the next turn (back to
+ * back, a malloc, a free, a copy and a second read() per wake-up); the
+ * idle tick gives it back (idle_release()).
+ */
+static void
+busy_keep(struct buf *b)
+{
+	if (b->keep < BUSY_KEEP)
+		buf_set_keep(b, BUSY_KEEP);
+}
+
 static int finish_line(struct session *s);
 
 /*
@@ -83,7 +98,15 @@ static int finish_line(struct session *s);
  * Static, not on the stack: only the pages a read touches are dirty, and
  * the stack stays a page or two deep (a 64 KiB frame put the deeper calls
  * on pages of their own: 8-12 kB more per idle child, bench/memory.py).
+ * In .lbss (gcc on x86-64), which the linker puts right after .bss: its
+ * first bytes, where a client's first lines are read, then share the page
+ * of libc's malloc state at the end of .bss, which every child writes
+ * anyway, instead of a page of their own (8 private pages per idle child
+ * of the session image instead of 9; bench/memory.py).
  */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((section(".lbss")))
+#endif
 static char rbuf[READ_CHUNK];
 
 /*
@@ -206,6 +229,8 @@ read_client(struct session *s)
 	}
 	s->sock_more = !s->sock_eof; /* stopped by the budget or the queue */
 done:
+	if (buf_used(&s->upq) > UPQ_KEEP)
+		busy_keep(&s->upq);
 	up_flush(s);
 }
 
@@ -236,6 +261,8 @@ read_down(struct session *s, int to_eof)
 		room = buf_room(&s->pending);
 		n = read(s->cfg->down_fd, p, room);
 		if (n > 0) {
+			if ((size_t)n == room)
+				busy_keep(&s->pending); /* more than it held */
 			buf_commit(&s->pending, (size_t)n);
 			if (!to_eof && (size_t)n < room)
 				return; /* drained: the next write signals */
@@ -366,8 +393,12 @@ close_client(struct session *s)
 static void
 idle_release(struct session *s)
 {
+	buf_set_keep(&s->pending, READ_MIN);
+	buf_set_keep(&s->upq, UPQ_KEEP);
 	if (buf_used(&s->pending) == 0 && s->pending.cap > READ_FIRST)
 		buf_free(&s->pending);
+	if (buf_used(&s->upq) == 0 && s->upq.cap > UPQ_KEEP)
+		buf_free(&s->upq);
 	memtrim_idle(SESSION_TRIM_SLACK, &s->trim_low);
 }
 

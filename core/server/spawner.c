@@ -22,8 +22,17 @@
  * slot, the socket and the pipe's read end as SCM_RIGHTS).  It may send
  * several before it reads their answers (in order: the spawner serves one
  * at a time), so that it prepares the next connection while the spawner
- * clones (server.c, SPAWN_WINDOW); each wait for an answer is bounded by
- * SO_RCVTIMEO.  If the spawner dies, the parent reaps it, logs it, and
+ * clones (server.c, SPAWN_WINDOW).  Each wait for an answer is bounded,
+ * but not by the machine's speed: it waits in slices of ANSWER_SECS
+ * (SO_RCVTIMEO), and after a silent slice it looks at the spawner in
+ * /proc.  A spawner that is runnable or in an uninterruptible wait (R, D:
+ * a loaded or throttled machine), or that used CPU since the last slice,
+ * is still working: the wait goes on, up to ANSWER_CAP_SECS in all.  One
+ * that is stopped (T), asleep and idle, or gone is dead to us after one
+ * slice, as is any spawner at the cap, or at a slice's end when a
+ * shutdown signal is pending (the parent's signals are blocked while it
+ * waits: a SIGTERM is seen within a slice).  If the spawner dies, the
+ * parent reaps it, logs it, and
  * starts a new one (exec'd again: as small) at the next connection.  The
  * spawner exits when the parent closes its end (shutdown) and dies with
  * the parent.
@@ -44,11 +53,16 @@
 #include <unistd.h>
 
 #include "server/spawner.h"
+#include "sys/clock.h"
 #include "sys/failpoint.h"
 #include "sys/proc.h"
 #include "sys/log.h"
 
-#define ANSWER_SECS 5 /* a spawner that takes longer is dead to us */
+#define ANSWER_SECS     5    /* silent and not working that long: dead */
+#define ANSWER_CAP_SECS 60   /* silent that long, even while working: hung */
+#define STOP_MS         5000 /* closed at shutdown and still there: killed */
+#define STR_(x)         #x
+#define STR(x)          STR_(x)
 
 extern char **environ;
 
@@ -103,9 +117,8 @@ spawner_find_image(void)
 		return 0;
 	if (e == ENOENT)
 		e = errno;
-	if (snprintf(image, sizeof(image), "%.3000s/%s (or ../lib/forkchat/)",
-	        dir, SPAWNER_IMAGE) < 0)
-		image[0] = '\0';
+	(void)snprintf(image, sizeof(image), "%.3000s/%s (or ../lib/forkchat/)",
+	    dir, SPAWNER_IMAGE); /* fits: 3000 + 40 < PATH_MAX */
 	errno = e;
 	return -1;
 }
@@ -177,6 +190,90 @@ spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line)
 	return 0;
 }
 
+/*
+ * The state letter of pid and its CPU time so far (utime + stime, in
+ * clock ticks), from /proc/pid/stat: 0, or -1.  The name in parentheses
+ * may hold anything: the fields are counted from its last ')'.
+ */
+static int
+proc_cpu(pid_t pid, char *state, unsigned long long *ticks)
+{
+	char path[32], buf[512], *p, *end;
+	unsigned long long ut;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf) - 1)) < 0 && errno == EINTR)
+		;
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0')
+		return -1;
+	*state = p[2];
+	/* utime and stime: the 12th and 13th fields after the name */
+	for (i = 0; i < 12 && p != NULL; i++)
+		p = strchr(p + 1, ' ');
+	if (p == NULL)
+		return -1;
+	errno = 0;
+	ut = strtoull(p + 1, &end, 10);
+	*ticks = ut + strtoull(end, &p, 10);
+	return errno != 0 || p == end ? -1 : 0;
+}
+
+/* A shutdown signal is pending (blocked in the parent, not taken yet). */
+static int
+shutdown_pending(void)
+{
+	sigset_t set;
+
+	return sigpending(&set) == 0 &&
+	    (sigismember(&set, SIGTERM) == 1 ||
+	        sigismember(&set, SIGINT) == 1 ||
+	        sigismember(&set, SIGQUIT) == 1);
+}
+
+/*
+ * A slice went by without an answer: wait another one?  Yes while the
+ * spawner works (R or D, or its CPU time moved since the last slice:
+ * *ticks, -1 before the first look) and the cap is not reached; started:
+ * when the wait began.  Keeps errno; *why names a "no".
+ */
+static int
+wait_more(struct spawner *sp, long long started, unsigned long long *ticks,
+    const char **why)
+{
+	long long waited = clock_mono_ms() - started;
+	unsigned long long now = 0;
+	int e = errno, working;
+	char state = '?';
+
+	working = proc_cpu(sp->pid, &state, &now) == 0 &&
+	    (state == 'R' || state == 'D' ||
+	        (*ticks != ~0ULL && now != *ticks));
+	*why = "answer";
+	if (working && shutdown_pending()) {
+		*why = "answer (shutdown pending)";
+		working = 0;
+	} else if (working &&
+	    waited + ANSWER_SECS * 1000LL > ANSWER_CAP_SECS * 1000LL) {
+		*why = "answer (still working after " STR(
+		    ANSWER_CAP_SECS) " s: hung)";
+		working = 0;
+	} else if (working && *ticks == ~0ULL)
+		log_info("spawner pid=%d: no answer in %d s, but working "
+		         "(state %c); waiting up to %d s",
+		    (int)sp->pid, ANSWER_SECS, state, ANSWER_CAP_SECS);
+	*ticks = now;
+	errno = e;
+	return working;
+}
+
 /* The spawner did not answer: it is dead to us (reaped later). */
 static void
 lost(struct spawner *sp, const char *what)
@@ -245,21 +342,36 @@ spawner_request(struct spawner *sp, int slot, int sock, int down, int inject)
 pid_t
 spawner_answer(struct spawner *sp)
 {
+	unsigned long long ticks = ~0ULL; /* not looked at yet */
+	const char *why = "answer";
 	struct spawner_ans an;
+	long long started = 0;
 	ssize_t n;
 
 	if (sp->fd < 0) { /* lost with this request in it */
 		errno = EPIPE;
 		return -1;
 	}
-	while ((n = recv(sp->fd, &an, sizeof(an), 0)) < 0 && errno == EINTR)
-		;
+	for (;;) {
+		while ((n = recv(sp->fd, &an, sizeof(an), 0)) < 0 &&
+		    errno == EINTR)
+			;
+		if (n >= 0 || errno != EAGAIN)
+			break;
+		if (started == 0) /* a clock read only for a slow answer */
+			started = clock_mono_ms() - ANSWER_SECS * 1000LL;
+		if (!wait_more(sp, started, &ticks, &why))
+			break;
+	}
 	if (n != (ssize_t)sizeof(an)) {
 		if (n >= 0)
 			errno = n == 0 ? EPIPE : EPROTO;
-		lost(sp, "answer");
+		lost(sp, why);
 		return -1;
 	}
+	if (ticks != ~0ULL)
+		log_info("spawner pid=%d answered after %lld ms", (int)sp->pid,
+		    clock_mono_ms() - started);
 	if (an.pid <= 0) {
 		errno = an.err ? an.err : EAGAIN;
 		return -1;
@@ -290,14 +402,13 @@ spawner_reaped(struct spawner *sp, pid_t pid, int status)
 void
 spawner_stop(struct spawner *sp)
 {
-	int st;
-
 	if (sp->fd >= 0)
 		close(sp->fd);
 	sp->fd = -1;
 	if (sp->pid <= 0)
 		return;
-	while (waitpid(sp->pid, &st, 0) < 0 && errno == EINTR)
-		;
+	if (proc_reap_within(sp->pid, STOP_MS) > 0)
+		log_warn("spawner pid=%d did not end in %d ms: killed",
+		    (int)sp->pid, STOP_MS);
 	sp->pid = 0;
 }

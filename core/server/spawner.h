@@ -75,7 +75,11 @@ spawner_request(struct spawner *sp, int slot, int sock, int down, int inject);
 /*
  * The answer to the oldest request not answered yet: the child's pid, or
  * -1 with errno set: the fork's errno, or EPIPE if the spawner is gone
- * (then every request still unanswered gets EPIPE too).
+ * (then every request still unanswered gets EPIPE too).  Blocks: 5 s if
+ * the spawner does not work on it (stopped, idle), longer while it does
+ * (runnable, in D, or using CPU), 60 s at most; a pending SIGTERM, SIGINT
+ * or SIGQUIT ends the wait at the next 5 s mark.  A spawner given up on is
+ * killed (reaped later).
  */
 pid_t spawner_answer(struct spawner *sp);
 

@@ -7,7 +7,10 @@
  * signals it waits for already blocked, so none sent right after fork() is
  * lost or fatal.  The wait set is written here once (proc_child_sigs).
  */
+#include <errno.h>
 #include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sys/ipc.h"
@@ -58,4 +61,28 @@ proc_child_setup(pid_t parent, int *keep, int n)
 			if (keep[j] < keep[i])
 				t = keep[i], keep[i] = keep[j], keep[j] = t;
 	close_all_but(keep, n);
+}
+
+int
+proc_reap_within(pid_t pid, int ms)
+{
+	const struct timespec step = { 0, 10 * 1000 * 1000 };
+	pid_t r;
+	int st, waited = 0;
+
+	for (;;) {
+		r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (waited >= ms)
+			break;
+		(void)nanosleep(&step, NULL);
+		waited += 10;
+	}
+	(void)kill(pid, SIGKILL);
+	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	return r == pid ? 1 : -1;
 }

@@ -44,6 +44,15 @@ proc_die_with(pid_t parent, int sig)
 void proc_child_setup(pid_t parent, int *keep, int n);
 
 /*
+ * Reap pid, a child the caller has just told to end (its socket or pipe
+ * closed): wait for it up to ms milliseconds, then SIGKILL it and reap it.
+ * A stopped or hung child must not hold the server's shutdown (a blocking
+ * waitpid() on a SIGSTOPped helper never returns).  0 when it ended by
+ * itself, 1 when it had to be killed, -1 if it was not ours to reap.
+ */
+int proc_reap_within(pid_t pid, int ms);
+
+/*
  * proc_exit(status): how every forked child ends.  It is _exit(), which
  * must not run the parent's atexit handlers or flush its stdio buffers a
  * second time; a coverage build (-DFORKCHAT_COVERAGE) first writes the

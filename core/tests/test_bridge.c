@@ -7,7 +7,12 @@
  * parent told "down" once and the outage logged once, unsent position
  * rewound to the acknowledged one) and the acknowledgement of the outbox
  * (acked follows the entries in order; what Redis has is kept up to
- * BRIDGE_RETAIN bytes, and the send position follows the trimming).
+ * BRIDGE_RETAIN bytes, and the send position follows the trimming), and
+ * what Redis's replies do, parsed from RESP bytes: stream entries to the
+ * parent (ours skipped, none without an "e" field lost, a huge one cut to
+ * a counted stub) then the cursor, nil or malformed XREAD replies
+ * ignored, errors logged, claim and refresh answers, the first stream id,
+ * and INFO's run_id (a restarted Redis gets the kept events again).
  *
  * The static functions are reached by including bridge.c (its bridge_run
  * then comes from here, not from libforkchat.a).  No socket, no Redis:
@@ -254,6 +259,286 @@ test_retain_trims_oldest_acked(void **state)
 	assert_int_equal(br.nsent, buf_used(&br.outbox));
 }
 
+/* ---- replies from Redis --------------------------------------------- */
+
+/* One record for the parent, in order: type, code, payload. */
+struct rec {
+	uint16_t type, code;
+	uint32_t slot;
+	char p[256];
+	size_t len;
+};
+
+static int
+next_rec(struct rec *r)
+{
+	struct ipc_hdr h;
+	size_t n;
+
+	if (buf_used(&br.pout) < IPC_HDR)
+		return 0;
+	memcpy(&h, buf_head(&br.pout), IPC_HDR);
+	assert_true(buf_used(&br.pout) >= IPC_HDR + h.len);
+	r->type = h.type;
+	r->code = h.code;
+	r->slot = h.slot;
+	n = h.len < sizeof(r->p) - 1 ? h.len : sizeof(r->p) - 1;
+	memcpy(r->p, buf_head(&br.pout) + IPC_HDR, n);
+	r->p[n] = '\0';
+	r->len = h.len;
+	buf_consume(&br.pout, IPC_HDR + h.len);
+	return 1;
+}
+
+static void
+expect_rec(uint16_t type, uint16_t code, const char *payload)
+{
+	struct rec r;
+
+	assert_int_equal(next_rec(&r), 1);
+	assert_int_equal(r.type, type);
+	assert_int_equal(r.code, code);
+	if (payload != NULL)
+		assert_string_equal(r.p, payload);
+}
+
+static void
+expect_no_rec(void)
+{
+	struct rec r;
+
+	assert_int_equal(next_rec(&r), 0);
+}
+
+/* Parse one RESP reply into br.nodes: its node count. */
+static size_t
+reply(const char *resp, size_t len)
+{
+	size_t count = 0;
+
+	assert_int_equal(
+	    resp_parse(resp, len, br.nodes, MAX_NODES, &count), (long)len);
+	return count;
+}
+
+#define REPLY(s) reply((s), sizeof(s) - 1)
+
+/* Entries: [id, [field, value...]]: others' to the parent, ours not; an
+ * entry without an "e" field is counted (code 1); then the cursor. */
+static void
+test_xread_entries_to_the_parent_then_the_cursor(void **state)
+{
+	static const char r[] =
+	    "*1\r\n*2\r\n$5\r\nfc:ev\r\n*4\r\n"
+	    "*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\ne\r\n$11\r\nhub2/2 1 hi\r\n"
+	    "*2\r\n$3\r\n1-2\r\n*2\r\n$1\r\ne\r\n$14\r\nhub1/1.1 7 own\r\n"
+	    "*2\r\n$3\r\n1-3\r\n*2\r\n$1\r\nx\r\n$1\r\ny\r\n"
+	    "*2\r\n:5\r\n*0\r\n";
+
+	br.reading = 1;
+	handle_xread(&br, REPLY(r));
+	assert_int_equal(br.reading, 0);
+	expect_rec(IPC_FED_EVENT, 0, "hub2/2 1 hi");
+	expect_rec(IPC_FED_EVENT, 1, ""); /* 1-3: no "e" */
+	expect_rec(IPC_FED_CURSOR, 0, "1-3");
+	expect_no_rec();
+	assert_string_equal(br.lastid, "1-3");
+}
+
+/* A nil (the block timed out) or a reply of another shape: nothing. */
+static void
+test_xread_nil_or_malformed_is_ignored(void **state)
+{
+	br.reading = 1;
+	handle_xread(&br, REPLY("*-1\r\n"));
+	assert_int_equal(br.reading, 0);
+	handle_xread(&br, REPLY("$2\r\nno\r\n"));
+	handle_xread(&br, REPLY("*1\r\n*2\r\n:1\r\n*0\r\n"));
+	handle_xread(&br, REPLY("*3\r\n$1\r\nx\r\n$1\r\ny\r\n$1\r\nz\r\n"));
+	handle_xread(&br, REPLY("*1\r\n*2\r\n$1\r\nk\r\n$1\r\nv\r\n"));
+	expect_no_rec();
+	assert_string_equal(br.lastid, "");
+}
+
+/* An id too long for the cursor: the entry goes on, the cursor does not
+ * move; an entry too big for the parent is cut to a counted stub. */
+static void
+test_xread_long_id_and_huge_entry(void **state)
+{
+	static char r[FEDEV_MAX + 512];
+	char id[80];
+	size_t n, big = FEDEV_MAX + 1;
+
+	memset(id, '9', sizeof(id));
+	n = (size_t)snprintf(r, sizeof(r),
+	    "*1\r\n*2\r\n$5\r\nfc:ev\r\n*1\r\n*2\r\n$%zu\r\n%.*s\r\n*2\r\n"
+	    "$1\r\ne\r\n$%zu\r\nhub2/2 1 ",
+	    sizeof(id), (int)sizeof(id), id, big);
+	memset(r + n, 'b', big - 9);
+	n += big - 9;
+	memcpy(r + n, "\r\n", 2);
+	n += 2;
+	handle_xread(&br, reply(r, n));
+	expect_rec(IPC_FED_EVENT, 2, NULL);
+	expect_no_rec(); /* no cursor */
+	assert_string_equal(br.lastid, "");
+}
+
+/* Tags and their replies. */
+static void
+push_tag(enum tag_kind kind, uint32_t token, const char *key)
+{
+	struct tag t;
+
+	memset(&t, 0, sizeof(t));
+	t.kind = kind;
+	t.token = token;
+	if (key != NULL)
+		snprintf(t.key, sizeof(t.key), "%s", key);
+	handle_reply(&br, &t, 0);
+}
+
+/* An error reply is logged as an error, whatever it answers. */
+static void
+test_redis_error_reply_is_logged(void **state)
+{
+	REPLY("-ERR wrong number of arguments\r\n");
+	push_tag(TAG_OTHER, 0, NULL);
+	expect_rec(IPC_FED_LOG, 2,
+	    "federation: redis error: ERR wrong number of arguments");
+	expect_no_rec();
+}
+
+/* A claim: a positive stamp is ok; 0 is taken (the nick forgotten); an
+ * error is accepted locally (logged; the refresh re-checks it). */
+static void
+test_claim_replies(void **state)
+{
+	owned_add(&br, "ann", 0);
+	owned_add(&br, "bea", 0);
+	REPLY(":1700000000000\r\n");
+	push_tag(TAG_CLAIM, 3, "ann");
+	expect_rec(IPC_FED_CLAIMED, 1, NULL);
+	assert_non_null(owned_find(&br, "ann"));
+
+	REPLY(":0\r\n");
+	push_tag(TAG_CLAIM, 4, "ann");
+	expect_rec(IPC_FED_CLAIMED, 0, NULL);
+	assert_null(owned_find(&br, "ann"));
+
+	REPLY("-BUSY script\r\n");
+	push_tag(TAG_CLAIM, 5, "bea");
+	expect_rec(IPC_FED_LOG, 2, NULL);
+	expect_rec(IPC_FED_CLAIMED, 1, NULL);
+	assert_non_null(owned_find(&br, "bea"));
+	expect_no_rec();
+	free(br.owned);
+}
+
+/* A refresh: > 0 kept, < 0 kept and the other hub's user told, 0 lost;
+ * for a nick released meanwhile, or a reply that is no number: nothing. */
+static void
+test_refresh_replies(void **state)
+{
+	owned_add(&br, "ann", 0);
+	owned_add(&br, "bea", 0);
+	REPLY(":1700000000001\r\n");
+	push_tag(TAG_REFRESH, 0, "ann");
+	expect_no_rec();
+	assert_int_equal(owned_find(&br, "ann")->stamp, 1700000000001LL);
+
+	REPLY(":-1700000000002\r\n");
+	push_tag(TAG_REFRESH, 0, "ann");
+	expect_rec(IPC_FED_LOG, 1, NULL);
+	expect_rec(IPC_FED_LOST, 1, "ann");
+	assert_int_equal(owned_find(&br, "ann")->stamp, 1700000000002LL);
+
+	REPLY(":0\r\n");
+	push_tag(TAG_REFRESH, 0, "bea");
+	expect_rec(IPC_FED_LOG, 1, NULL);
+	expect_rec(IPC_FED_LOST, 0, "bea");
+	assert_null(owned_find(&br, "bea"));
+
+	push_tag(TAG_REFRESH, 0, "bea"); /* released: ignored */
+	REPLY("$2\r\nno\r\n");
+	push_tag(TAG_REFRESH, 0, "ann");
+	expect_no_rec();
+	assert_int_equal(owned_find(&br, "ann")->stamp, 1700000000002LL);
+	free(br.owned);
+}
+
+/* The first id of the stream is the cursor (once) and reading starts;
+ * an answer without an id starts nothing. */
+static void
+test_sync_sets_the_cursor_once_and_starts_reading(void **state)
+{
+	REPLY("$-1\r\n");
+	push_tag(TAG_SYNC, 0, NULL);
+	expect_no_rec();
+	assert_int_equal(br.reading, 0);
+
+	REPLY("$3\r\n5-0\r\n");
+	push_tag(TAG_SYNC, 0, NULL);
+	expect_rec(IPC_FED_CURSOR, 0, "5-0");
+	assert_int_equal(br.reading, 1);
+	assert_true(buf_used(&br.sub.out) > 0); /* the XREAD */
+
+	br.reading = 0;
+	REPLY("$3\r\n9-0\r\n");
+	push_tag(TAG_SYNC, 0, NULL);
+	expect_no_rec(); /* the cursor is kept */
+	assert_string_equal(br.lastid, "5-0");
+	assert_int_equal(br.reading, 1);
+}
+
+/* INFO: the run_id at a line start; a new one is told to the parent; a
+ * changed one with acknowledged events sends them again; the same one, a
+ * missing or an oversized one changes nothing. */
+static void
+test_info_run_id(void **state)
+{
+	static const char a[] =
+	    "$33\r\n# Server\r\nxrun_id:zz\r\nrun_id:aaaa\r\n";
+	char big[128], r[200];
+	size_t n;
+
+	br.await_info = 1;
+	REPLY(a);
+	push_tag(TAG_INFO, 0, NULL);
+	assert_int_equal(br.await_info, 0);
+	assert_string_equal(br.run_id, "aaaa");
+	expect_rec(IPC_FED_REDIS, 0, "aaaa");
+	expect_rec(IPC_FED_LOG, 0, NULL); /* connected */
+	expect_rec(IPC_FED_UP, 1, NULL);
+	expect_no_rec();
+
+	REPLY(a); /* the same Redis */
+	push_tag(TAG_INFO, 0, NULL);
+	expect_no_rec();
+
+	br.nacked = br.nsent = 224; /* acknowledged, kept */
+	REPLY("$16\r\nrun_id:bbbb\r\nx:1\r\n");
+	push_tag(TAG_INFO, 0, NULL);
+	expect_rec(IPC_FED_LOG, 1, NULL); /* restarted: sent again */
+	expect_rec(IPC_FED_REDIS, 0, "bbbb");
+	expect_no_rec();
+	assert_int_equal(br.nsent, 0);
+	assert_string_equal(br.run_id, "bbbb");
+
+	memset(big, 'c', sizeof(big));
+	n = (size_t)snprintf(r, sizeof(r), "$%zu\r\nrun_id:%.*s\r\n",
+	    7 + sizeof(big), (int)sizeof(big), big);
+	reply(r, n);
+	push_tag(TAG_INFO, 0, NULL);
+	REPLY("$10\r\nno run id\n\r\n");
+	push_tag(TAG_INFO, 0, NULL);
+	REPLY(":1\r\n");
+	push_tag(TAG_INFO, 0, NULL);
+	expect_no_rec();
+	assert_string_equal(br.run_id, "bbbb");
+	assert_int_equal(br.nsent, 224);
+}
+
 int
 main(void)
 {
@@ -270,6 +555,24 @@ main(void)
 		    test_ack_in_order_and_outage_rewinds, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_retain_trims_oldest_acked, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_xread_entries_to_the_parent_then_the_cursor, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_xread_nil_or_malformed_is_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_xread_long_id_and_huge_entry, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_redis_error_reply_is_logged, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_claim_replies, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_refresh_replies, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_sync_sets_the_cursor_once_and_starts_reading, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_info_run_id, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,7 +12,10 @@
  * the dirty list grows past its first capacity; a cut is reported through
  * the cut callback only after the pass over the dirty list (the other
  * dirty slots are written by then), and what the callback queues goes out
- * on the same flush.
+ * on the same flush.  Busy (more input waits), small output stays corked
+ * until a full flush or FANOUT_CORK_US, big or closing slots are written at
+ * once, a released slot gets no stale write, and "busy" means a write less
+ * than FANOUT_CORK_US ago.
  *
  * Seams (WRAP_test_fanout): kill and sigqueue are recorded, not sent (the
  * pids are fake); writes to the pipes are counted; buf_append can be made
@@ -36,6 +39,7 @@
 
 #include "lib/buf.h"
 #include "server/fanout.h"
+#include "sys/clock.h"
 #include "sys/log.h"
 
 #define NSLOT    40
@@ -609,6 +613,150 @@ test_cut_signal_to_gone_child_is_not_an_error(void **state)
 	    "slot=17: sigqueue SIGTERM: Operation not permitted");
 }
 
+/*
+ * Back to back (more input waits), small output stays corked: no write, no
+ * wake-up, until a full flush, which writes each child once with all its
+ * lines in order; the corked output's deadline is FANOUT_CORK_US after the
+ * first was left and does not move.
+ */
+static void
+test_busy_flush_corks_small_output_until_a_full_flush(void **state)
+{
+	const long long t = 5000000;
+	char got[256];
+
+	open_slot(0);
+	open_slot(1);
+	assert_true(fanout_cork_due(f) == 0);
+	send_str(0, "MSG a one\n");
+	send_str(1, "MSG a one\n");
+	fanout_flush_busy(f, t);
+	assert_int_equal(rec.wakes[0] + rec.wakes[1], 0);
+	assert_true(fanout_cork_due(f) == t + FANOUT_CORK_US);
+	send_str(0, "MSG b two\n");
+	fanout_flush_busy(f, t + 10);
+	assert_int_equal(rec.wakes[0] + rec.wakes[1], 0);
+	assert_true(fanout_cork_due(f) == t + FANOUT_CORK_US);
+	fanout_flush(f);
+	assert_int_equal(rec.wakes[0], 1);
+	assert_int_equal(rec.wakes[1], 1);
+	assert_int_equal(drain(0, got, sizeof(got)), 20);
+	assert_memory_equal(got, "MSG a one\nMSG b two\n", 20);
+	assert_int_equal(drain(1, got, sizeof(got)), 10);
+	assert_true(fanout_cork_due(f) == 0);
+	(void)state;
+}
+
+/* At the deadline a busy flush writes everything corked. */
+static void
+test_busy_flush_writes_all_at_the_cork_deadline(void **state)
+{
+	const long long t = 7000000;
+	char got[256];
+
+	open_slot(0);
+	send_str(0, "MSG a one\n");
+	fanout_flush_busy(f, t);
+	fanout_flush_busy(f, t + FANOUT_CORK_US - 1);
+	assert_int_equal(rec.wakes[0], 0);
+	send_str(0, "MSG a two\n");
+	fanout_flush_busy(f, t + FANOUT_CORK_US);
+	assert_int_equal(rec.wakes[0], 1);
+	assert_int_equal(drain(0, got, sizeof(got)), 20);
+	assert_memory_equal(got, "MSG a one\nMSG a two\n", 20);
+	assert_true(fanout_cork_due(f) == 0);
+	(void)state;
+}
+
+/*
+ * A slot with FANOUT_CORK_BYTES queued is worth a wake-up of its own and is
+ * written by a busy flush; so is a closing slot (its EOF must not wait).
+ * The others stay corked.
+ */
+static void
+test_busy_flush_writes_big_and_closing_slots(void **state)
+{
+	static char line[FANOUT_CORK_BYTES], got[FANOUT_CORK_BYTES];
+
+	memset(line, 'x', sizeof(line));
+	line[sizeof(line) - 1] = '\n';
+	open_slot(0);
+	assert_true(fcntl(wfd[0], F_SETPIPE_SZ, 4 * FANOUT_CORK_BYTES) > 0);
+	open_slot(1);
+	open_slot(2);
+	fanout_send(f, 0, line, sizeof(line));
+	send_str(1, "MSG a small\n");
+	send_str(2, "BYE bye\n");
+	fanout_close(f, 2);
+	fanout_flush_busy(f, 1000000);
+	assert_int_equal(rec.wakes[0], 1);
+	assert_int_equal(drain(0, got, sizeof(got)), sizeof(line));
+	assert_int_equal(rec.wakes[1], 0);
+	assert_int_equal(rec.wakes[2], 1);
+	assert_int_equal(rec.eofs[2], 1);
+	assert_int_equal(drain(2, got, sizeof(got)), 8);
+	assert_true(fanout_cork_due(f) == 1000000 + FANOUT_CORK_US);
+	fanout_flush(f);
+	assert_int_equal(rec.wakes[1], 1);
+	assert_int_equal(drain(1, got, sizeof(got)), 12);
+	(void)state;
+}
+
+/*
+ * A corked slot that is released and reused is listed again by its new
+ * output: it is written once, with only the new client's line, and a
+ * second entry of it in the list is not kept twice.
+ */
+static void
+test_busy_flush_released_slot_no_stale_or_double_write(void **state)
+{
+	char got[256];
+
+	open_slot(1);
+	open_slot(2);
+	send_str(1, "MSG a old\n");
+	send_str(2, "MSG a keep\n");
+	fanout_flush_busy(f, 2000000);
+	fanout_release(f, 1);
+	close(rfd[1]);
+	open_slot(1);
+	send_str(1, "MSG a new\n");
+	fanout_flush_busy(f, 2000010); /* both entries of slot 1: kept once */
+	fanout_flush_busy(f, 2000020);
+	assert_int_equal(rec.wakes[1] + rec.wakes[2], 0);
+	fanout_flush(f);
+	assert_int_equal(rec.wakes[1], 1);
+	assert_int_equal(drain(1, got, sizeof(got)), 10);
+	assert_memory_equal(got, "MSG a new\n", 10);
+	assert_int_equal(rec.wakes[2], 1);
+	assert_int_equal(drain(2, got, sizeof(got)), 11);
+	(void)state;
+}
+
+/*
+ * "Busy" is a write less than FANOUT_CORK_US ago: never before the first
+ * write, nor after a flush that wrote nothing, so that an isolated line
+ * after a quiet spell is written at once (server.c, flush_turn()).
+ */
+static void
+test_busy_means_a_write_within_the_cork_time(void **state)
+{
+	long long t0, t1;
+
+	open_slot(0);
+	t0 = clock_mono_us();
+	assert_false(fanout_busy(f, t0));
+	fanout_flush(f); /* nothing to write */
+	assert_false(fanout_busy(f, clock_mono_us()));
+	send_str(0, "MSG a one\n");
+	t0 = clock_mono_us();
+	fanout_flush(f);
+	t1 = clock_mono_us();
+	assert_true(fanout_busy(f, t0 + FANOUT_CORK_US - 1));
+	assert_false(fanout_busy(f, t1 + FANOUT_CORK_US));
+	(void)state;
+}
+
 int
 main(void)
 {
@@ -646,6 +794,21 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_cut_signal_to_gone_child_is_not_an_error, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_busy_flush_corks_small_output_until_a_full_flush,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_busy_flush_writes_all_at_the_cork_deadline, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_busy_flush_writes_big_and_closing_slots, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_busy_flush_released_slot_no_stale_or_double_write,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_busy_means_a_write_within_the_cork_time, setup,
 		    teardown),
 	};
 

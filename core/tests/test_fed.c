@@ -8,7 +8,9 @@
  * in order), nick
  * claims and releases a dead bridge took with it, the restart backoff
  * (not before RESTART_MS; a failed fork retries later and decides the
- * pending claims locally).
+ * pending claims locally), a corrupt record from the bridge (input
+ * dropped, bridge ended), a start that fails (no descriptor left) and the
+ * hub's default name (HOSTNAME-PORT).
  *
  * Seams (WRAP_test_fed): fork returns a fake pid (no bridge runs: the
  * test plays it), pipe2 keeps the test a copy of the bridge's ends, kill
@@ -25,6 +27,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -43,8 +46,9 @@
 
 static struct {
 	int forks, fork_fail;
-	int npipe;      /* pipe2 calls: even = down, odd = up */
-	int down_r;     /* the bridge's read end (what the parent sends) */
+	int pipe_fail_at; /* fail the pipe2 call with this index + 1, or 0 */
+	int npipe;        /* pipe2 calls: even = down, odd = up */
+	int down_r;       /* the bridge's read end (what the parent sends) */
 	int up_w;       /* the bridge's write end (what it tells the parent) */
 	int kills_term; /* SIGTERM to the bridge (fed_stop) */
 	char lines[64][128];
@@ -68,8 +72,14 @@ int __real_pipe2(int p[2], int flags);
 int
 __wrap_pipe2(int p[2], int flags)
 {
-	int r = __real_pipe2(p, flags);
+	int r;
 
+	if (rec.pipe_fail_at == rec.npipe + 1) {
+		rec.npipe++;
+		errno = EMFILE;
+		return -1;
+	}
+	r = __real_pipe2(p, flags);
 	if (r == 0) {
 		if (rec.npipe % 2 == 0) {
 			if (rec.down_r >= 0)
@@ -476,6 +486,99 @@ test_stop_sends_empty_presence(void **state)
 	assert_memory_equal(body, "P hub1\n", 7);
 }
 
+/* A record longer than the bridge ever writes: all that is buffered is
+ * dropped and the bridge is ended (SIGTERM; reaped and restarted); what
+ * it sends next is read from a clean start. */
+static void
+test_corrupt_record_drops_the_input_and_ends_the_bridge(void **state)
+{
+	struct ipc_hdr h = { 0, IPC_FED_EVENT, 0, FEDIPC_MAX + 1 };
+
+	assert_int_equal(write(rec.up_w, &h, IPC_HDR), (ssize_t)IPC_HDR);
+	assert_int_equal(write(rec.up_w, "junk", 4), 4);
+	assert_int_equal(fed_drain(f, SIZE_MAX), 0);
+	assert_int_equal(rec.kills_term, 1);
+	assert_int_equal(rec.nlines, 0);
+	event(ORIG "1 M lobby MSG Lobby ann after");
+	assert_int_equal(rec.nlines, 1);
+	assert_string_equal(rec.lines[0], "MSG Lobby ann after");
+	assert_int_equal(rec.kills_term, 1);
+}
+
+static int
+open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
+static int
+bare_setup(void **state)
+{
+	memset(&rec, 0, sizeof(rec));
+	rec.down_r = rec.up_w = -1;
+	memset(&o, 0, sizeof(o));
+	o.max_clients = 8;
+	o.nick_ttl = 30;
+	o.port = 4321;
+	snprintf(o.redis_host, sizeof(o.redis_host), "127.0.0.1");
+	o.redis_port = 6379;
+	f = NULL;
+	return 0;
+}
+
+/* The bridge cannot be started (its second pipe, or the fork, fails):
+ * no federation, errno kept, no descriptor left open. */
+static void
+test_start_fails_without_a_leak(void **state)
+{
+	int before = open_fds();
+
+	rec.pipe_fail_at = 2;
+	errno = 0;
+	assert_null(fed_start(&o, NULL));
+	assert_int_equal(errno, EMFILE);
+	assert_int_equal(rec.forks, 0);
+	rec.pipe_fail_at = 0;
+	rec.fork_fail = 1;
+	errno = 0;
+	assert_null(fed_start(&o, NULL));
+	assert_int_equal(errno, EAGAIN);
+	if (rec.down_r >= 0) /* the test's own copies */
+		close(rec.down_r);
+	if (rec.up_w >= 0)
+		close(rec.up_w);
+	rec.down_r = rec.up_w = -1;
+	assert_int_equal(open_fds(), before);
+}
+
+/* Without --hub-id the hub is HOSTNAME-PORT: its presence names it. */
+static void
+test_hub_named_after_the_host_and_port(void **state)
+{
+	char host[64], want[128], body[128];
+	struct ipc_hdr h;
+
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(want, sizeof(want), "P %s-4321\n", host);
+	f = fed_start(&o, NULL);
+	assert_non_null(f);
+	fed_stop(f);
+	f = NULL;
+	assert_int_equal(read(rec.down_r, &h, IPC_HDR), (ssize_t)IPC_HDR);
+	assert_int_equal(h.type, IPC_FED_PUB);
+	assert_int_equal(h.len, strlen(want));
+	assert_int_equal(read(rec.down_r, body, h.len), (ssize_t)h.len);
+	assert_memory_equal(body, want, h.len);
+}
+
 int
 main(void)
 {
@@ -497,6 +600,14 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_stop_sends_empty_presence, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_corrupt_record_drops_the_input_and_ends_the_bridge,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_start_fails_without_a_leak, bare_setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_hub_named_after_the_host_and_port, bare_setup,
+		    teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -11,8 +11,10 @@
  * forgotten in the chat, one that was asked (closing) is not; a cut from
  * the fan-out is logged with its reason and backlog; shutdown says BYE to
  * the active slots only, forgets everyone; the wait is bounded by the
- * tick, a backlog, shutdown, federation and the register deadline; the
- * signals of one wait are folded into events.
+ * tick, a backlog, shutdown, federation, the register deadline and
+ * corked output (in microseconds); the end of a turn writes everything when
+ * idle and lets small output wait while busy; the signals of one wait are
+ * folded into events.
  *
  * Seams (WRAP_test_server): the chat, the fan-out and the admission table
  * are stand-ins that record what they are asked (an event log keeps the
@@ -46,6 +48,8 @@ static struct {
 	int nbacklog;
 	long long next_timeout;
 	long long next_lazy; /* fanout_next_lazy */
+	long long cork_due;  /* fanout_cork_due */
+	int busy;            /* fanout_busy */
 	char ev[NEV][160];   /* what was asked, in order */
 	int nev;
 	char log[NEV][200]; /* log lines */
@@ -140,6 +144,24 @@ void
 __wrap_fanout_flush(struct fanout *f)
 {
 	ev("flush");
+}
+
+void
+__wrap_fanout_flush_busy(struct fanout *f, long long now_us)
+{
+	ev("flush_busy");
+}
+
+long long
+__wrap_fanout_cork_due(const struct fanout *f)
+{
+	return rec.cork_due;
+}
+
+int
+__wrap_fanout_busy(const struct fanout *f, long long now_us)
+{
+	return rec.busy;
 }
 
 void
@@ -311,7 +333,7 @@ records_are_dispatched_by_type_for_active_slots(void **state)
 	assert_ev(1, "reject 2 403");
 	assert_ev(2, "chat_disconnect 1 disconnected");
 	assert_ev(3, "fanout_close 1");
-	assert_ev(4, "flush"); /* one chunk read: one flush */
+	assert_ev(4, "flush_busy"); /* one chunk read: one flush */
 	assert_int_equal(rec.nlog, 1);
 	assert_string_equal(
 	    rec.log[0], "disconnect slot=1 nick=nick reason=eof");
@@ -406,12 +428,12 @@ inbound_is_read_within_its_budget(void **state)
 	/* a budget smaller than what is there: one chunk, "more left" */
 	assert_int_equal(drain_inbound(&s, 1000), 1);
 	assert_true(rec.nev >= 2);
-	assert_string_equal(rec.ev[rec.nev - 1], "flush");
+	assert_string_equal(rec.ev[rec.nev - 1], "flush_busy");
 	assert_true(rec.nev < 51); /* not all of it */
 	assert_int_equal(drain_inbound(&s, IN_BUDGET), 0);
 	for (i = 0; i < rec.nev; i++) {
 		lines += strncmp(rec.ev[i], "line 0 xxx", 10) == 0;
-		flushes += strcmp(rec.ev[i], "flush") == 0;
+		flushes += strcmp(rec.ev[i], "flush_busy") == 0;
 	}
 	assert_int_equal(lines, 50); /* every line, each once */
 	assert_true(flushes >= 2);   /* one per chunk read */
@@ -447,7 +469,7 @@ dead_childs_records_come_before_its_slot_is_freed(void **state)
 	assert_ev(0, "line 2 last words");
 	assert_ev(1, "chat_disconnect 2 disconnected");
 	assert_ev(2, "fanout_close 2");
-	assert_ev(3, "flush");
+	assert_ev(3, "flush_busy"); /* it writes a closing slot */
 	/* closing by then (its EOF was read): asked, so no second forget */
 	assert_ev(4, "admit_released 2");
 	assert_ev(5, "release 2");
@@ -541,32 +563,80 @@ shutdown_says_bye_to_active_slots_and_forgets_everyone(void **state)
 static void
 wait_is_bounded_by_tick_backlog_shutdown_fed_and_deadline(void **state)
 {
-	long long now = 10000;
+	long long now = 10000, us;
 
-	s.last_tick_ms = now - 300;
-	assert_int_equal(wait_budget(&s, now, 0), 700); /* the next tick */
-	assert_int_equal(wait_budget(&s, now, 1), 0);   /* input left over */
+	s.last_tick_ms = now - 300; /* the budget is in microseconds */
+	assert_int_equal(wait_budget(&s, now, 0), 700000); /* the next tick */
+	assert_int_equal(wait_budget(&s, now, 1), 0);      /* input left over */
 	rec.nbacklog = 1;
-	assert_int_equal(wait_budget(&s, now, 0), 20); /* a merged SIGIO */
+	assert_int_equal(wait_budget(&s, now, 0), 20000); /* a merged SIGIO */
 	rec.nbacklog = 0;
 	s.stopping = 1;
-	assert_int_equal(wait_budget(&s, now, 0), 50);
+	assert_int_equal(wait_budget(&s, now, 0), 50000);
 	s.stopping = 0;
 	s.fed = (struct fed *)&s; /* only compared with NULL */
-	assert_int_equal(wait_budget(&s, now, 0), 200);
+	assert_int_equal(wait_budget(&s, now, 0), 200000);
 	s.fed = NULL;
 	rec.next_timeout = now + 123; /* a register deadline comes first */
-	assert_int_equal(wait_budget(&s, now, 0), 123);
+	assert_int_equal(wait_budget(&s, now, 0), 123000);
 	rec.next_timeout = now + 5000; /* later than the tick: the tick */
-	assert_int_equal(wait_budget(&s, now, 0), 700);
+	assert_int_equal(wait_budget(&s, now, 0), 700000);
 	rec.next_timeout = now - 5; /* overdue: do not wait */
 	assert_int_equal(wait_budget(&s, now, 0), 0);
 	rec.next_timeout = 0;
 	rec.next_lazy = now + 150; /* presence lines that wait (fanout.h) */
-	assert_int_equal(wait_budget(&s, now, 0), 150);
+	assert_int_equal(wait_budget(&s, now, 0), 150000);
 	rec.next_lazy = 0;
+	/* corked output (fanout.h): until its due time, in microseconds */
+	rec.cork_due = clock_mono_us() + 10 * FANOUT_CORK_US;
+	us = wait_budget(&s, now, 0);
+	assert_true(us > 0 && us <= 10 * FANOUT_CORK_US);
+	rec.cork_due = clock_mono_us() - 1; /* overdue */
+	assert_int_equal(wait_budget(&s, now, 0), 0);
+	rec.cork_due = 0;
 	s.last_tick_ms = now - 1500; /* tick overdue */
 	assert_int_equal(wait_budget(&s, now, 0), 0);
+}
+
+/*
+ * The end of a turn writes everything (fanout_flush) unless more input
+ * waits (left over, or SIGUSR1 pending), or the turn handled
+ * CORK_MIN_MESSAGES or more and the fan-out wrote less than FANOUT_CORK_US
+ * ago: then small output may wait (fanout_flush_busy).  A paced message,
+ * one a turn, is never held.
+ */
+static void
+turn_flushes_all_when_idle_and_corks_when_busy(void **state)
+{
+	sigset_t usr1, old;
+
+	flush_turn(&s, 0);
+	assert_ev(0, "flush");
+	flush_turn(&s, 1); /* input left over */
+	assert_ev(1, "flush_busy");
+	rec.busy = 1; /* wrote a moment ago... */
+	s.messages_in += 1;
+	flush_turn(&s, 0); /* ...but one message (paced): at once */
+	assert_ev(2, "flush");
+	s.messages_in += CORK_MIN_MESSAGES; /* behind: more a turn */
+	flush_turn(&s, 0);
+	assert_ev(3, "flush_busy");
+	s.messages_in += CORK_MIN_MESSAGES;
+	rec.busy = 0; /* nothing written for a while: at once */
+	flush_turn(&s, 0);
+	assert_ev(4, "flush");
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &usr1, &old), 0);
+	assert_int_equal(raise(SIGUSR1), 0); /* a child wrote: pending */
+	flush_turn(&s, 0);
+	assert_ev(5, "flush_busy");
+	signal(SIGUSR1, SIG_IGN); /* discards the pending one */
+	signal(SIGUSR1, SIG_DFL);
+	assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
+	flush_turn(&s, 0);
+	assert_ev(6, "flush");
+	assert_int_equal(rec.nev, 7);
 }
 
 static void
@@ -582,7 +652,7 @@ signals_of_one_wait_fold_into_events(void **state)
 	rec.sig[2] = SIGUSR1;
 	rec.sig[3] = SIGHUP;
 	rec.nsig = 4;
-	e = wait_events(&set, 1234, &stop);
+	e = wait_events(&set, 1234000, &stop); /* microseconds */
 	assert_int_equal(e, EV_INPUT | EV_CHILD | EV_HUP);
 	assert_int_equal(stop, 0);
 	assert_int_equal(rec.first_wait_ms, 1234);
@@ -607,6 +677,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    records_are_dispatched_by_type_for_active_slots, t_setup,
+		    t_teardown),
+		cmocka_unit_test_setup_teardown(
+		    turn_flushes_all_when_idle_and_corks_when_busy, t_setup,
 		    t_teardown),
 		cmocka_unit_test_setup_teardown(
 		    eof_log_line_names_the_cause, t_setup, t_teardown),

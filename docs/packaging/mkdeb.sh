@@ -8,8 +8,9 @@
 # large docs (Debian policy 12.3), copyright, changelog.Debian.gz, md5sums,
 # maintainer scripts that only tell systemd about the unit (the service is
 # not enabled or started by installing), and a control file whose Depends
-# comes from dpkg-shlibdeps (libc6; forkchatd also links libunistring and
-# ICU for the name profile, core/chat/name.c).
+# comes from dpkg-shlibdeps (libc6; forkchatd also links libunistring for
+# the name profile, core/chat/name.c), plus the ICU that its name helper
+# loads with dlopen().
 # Environment: VERSION (e.g. 1.0-1), ARCH (e.g. amd64).
 set -eu
 
@@ -79,6 +80,16 @@ if [ -z "$depends" ]; then
 		esac
 	done
 fi
+# ICU is loaded with dlopen() by the name helper (core/chat/name.c,
+# core/server/names.c), so no NEEDED entry names it: the soname is that of
+# the headers forkchatd was built with.
+icu=$(sed -n 's/^#define U_ICU_VERSION_MAJOR_NUM \([0-9][0-9]*\).*/\1/p' \
+	/usr/include/unicode/uvernum.h 2>/dev/null)
+[ -n "$icu" ] || { echo "mkdeb: no ICU headers (libicu-dev)" >&2; exit 1; }
+case ", $depends," in
+*", libicu$icu"[,\ ]*) ;;
+*) depends="$depends, libicu$icu" ;;
+esac
 
 mkdir -p "$stage/DEBIAN"
 cat >"$stage/DEBIAN/control" <<CONTROL

@@ -97,7 +97,7 @@ def one_cut(ctx, name, point, log_rx, preload=False, failinfo=None, bye_rx=r"^BY
 
 
 def delay_only(ctx, name, point, log_rx, preload=False, failinfo=None, window=1.5,
-               max_delay=4.0, target=None):
+               max_delay=10.0, target=None):
     """A lost wake-up or failed read: messages are late, never lost or doubled."""
     with Fx(ctx, name, preload=preload) as fx:
         pid = fx.child_of(target(fx)) if target else None
@@ -180,7 +180,7 @@ def lost_eof_signal(ctx, name, point, preload, failinfo=None):
         dt = time.monotonic() - t0
         n = fx.expect_fired(point, above=before)
         logl = fx.expect_log(r"disconnect slot=\d+ nick=quitter reason=quit")
-        if not wait_for(lambda: not alive(qpid), 5):
+        if not wait_for(lambda: not alive(qpid), 10):   # its tick: 2 s; a hang bound
             raise Fail("quitter's child %d still running after the lost EOF signal" % qpid)
         for c in fx.ctl:
             fx.seq(c, 3)

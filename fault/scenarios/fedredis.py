@@ -146,9 +146,12 @@ def _fed_redis_stop(ctx):
             tdet = time.monotonic() - t0
             t1 = time.monotonic()
             late = A.client("st0")          # needs Redis: decided locally
+            # answered while Redis is still SIGSTOPped (SIGCONT comes in
+            # the finally below): decided without Redis, whatever it took;
+            # one that waited for Redis would get no answer in client()'s
+            # bound.  The time is reported, not judged (a fixed 3 s raced
+            # the machine's load: issue 16, item 8).
             treg = time.monotonic() - t1
-            if treg > 1.0 + 2.0:
-                raise Fail("registration during the hang took %.2fs (timeout 1s)" % treg)
             fd.round(a + b, 3)
             for cs in (a, b):
                 if not fd.delivered(cs, [c.nick for c in cs], 5):

@@ -12,6 +12,8 @@ netfuzz), ci/ and bench/ Python:
              process or zombie; Redis: a redis-server for federation
   client     ChatClient: one protocol connection (docs/PROTOCOL.md) with
              deadlines on every read, optionally read by a thread
+  wakeups    what woke a session child (strace on its sigtimedwait), for
+             verdicts that must not time a wake-up
 
 Put integration/lib on sys.path (integration/conftest.py, fault/runner.py,
 ... do) and import the modules: `from harness.server import Server`.

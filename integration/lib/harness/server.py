@@ -195,19 +195,29 @@ class Server:
 
     # the process that forks the sessions (core/server/spawner.c)
     SPAWNER = "forkchatd-spawn"
+    # the name helper, started on demand, gone when idle (core/server/names.c)
+    NAMES = "forkchatd-names"
 
     def children(self):
         """{pid: starttime} of its live session children and other helpers
-        (the federation bridge), not the spawner; all are remembered for
-        stop()."""
+        (the federation bridge), not the spawner or the name helper; all
+        are remembered for stop()."""
         kids = procfs.children(self.pid)
         self.seen_children.update(kids)
-        return {p: s for p, s in kids.items() if procfs.comm(p) != self.SPAWNER}
+        return {p: s for p, s in kids.items()
+                if procfs.comm(p) not in (self.SPAWNER, self.NAMES)}
 
     def spawner(self):
         """Pid of its live spawner process, or None."""
         for p in procfs.children(self.pid):
             if procfs.comm(p) == self.SPAWNER:
+                return p
+        return None
+
+    def names_helper(self):
+        """Pid of its live name helper, or None."""
+        for p in procfs.children(self.pid):
+            if procfs.comm(p) == self.NAMES:
                 return p
         return None
 
