@@ -9,6 +9,7 @@
 #                      point; 3 hubs x 10 vs one hub with 30 (about 2 min)
 #
 # Results: bench/results/latest.{json,md}, *.png, hyperfine-*.{json,md}.
+# build/forkchat-storm-floor: the connect-storm floor (goal 5).
 
 # ngircd and inspircd: the IRC servers make bench runs beside forkchat
 DEPS_bench  := $(DEPS_run) redis-server ngircd inspircd gnuplot-nox hyperfine procps \
@@ -25,7 +26,13 @@ $(BUILD)/forkchat-load: $(LOAD_SRCS) $(LOAD_HDRS) | $(STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Ibench $(LOAD_SRCS) -o $@ $(LDFLAGS)
 
-bench-build: $(BUILD)/forkchat-load $(BUILD)/forkchatd | $(BENCH_STAMP) ## build the load generator and the server
+# The connect-storm floor (bench/storm_floor.c): accept, fork a child per
+# connection, first line in, one line out.  Static, as the session image.
+$(BUILD)/forkchat-storm-floor: bench/storm_floor.c | $(STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@ $(LDFLAGS) $(SESSION_LDFLAGS)
+
+bench-build: $(BUILD)/forkchat-load $(BUILD)/forkchatd $(BUILD)/forkchat-storm-floor | $(BENCH_STAMP) ## build the load generator and the server
 
 bench: bench-build ## full benchmark: forkchat vs ngircd, InspIRCd, Redis and the floors, N up to 1000; federation
 	BUILD=$(BUILD) bench/run.sh full

@@ -16,6 +16,7 @@ MODE=${1:-quick}
 BUILD=${BUILD:-build}
 LOAD=$BUILD/forkchat-load
 SERVER=$BUILD/forkchatd
+STORM_FLOOR=$BUILD/forkchat-storm-floor	# the connect-storm floor
 RES=bench/results
 PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/forkchat-bench.XXXXXX)
@@ -138,7 +139,7 @@ note_conf() {	# KIND COMMAND [CONFIG_FILE]
 	[ -n "${3:-}" ] && sed "s/$PORT/PORT/g; s#$TMP#TMP#g" "$3" >"$CONF/$1.conf"
 }
 
-# start_server forkchat|redis|ngircd|inspircd -> PORT, SRV_PID
+# start_server forkchat|redis|ngircd|inspircd|floor-storm -> PORT, SRV_PID
 start_server() {
 	local kind=$1 f
 	PORT=$(free_port)
@@ -165,6 +166,10 @@ start_server() {
 		ngircd_conf "$PORT" "$f"
 		ngircd -n -p -f "$f" >>"$TMP/ngircd.log" 2>&1 &
 		note_conf ngircd "ngircd -n -p -f ngircd.conf" "$f"
+		;;
+	floor-storm)
+		"$STORM_FLOOR" -p "$PORT" -b 127.0.0.1 2>>"$TMP/storm-floor.stderr" &
+		note_conf floor-storm "forkchat-storm-floor -p PORT -b 127.0.0.1"
 		;;
 	inspircd)
 		f=$TMP/inspircd.conf
@@ -278,7 +283,8 @@ stop_federation() {
 # SYSTEM: forkchat, forkchat-burst (forkchatd with its default backlog),
 # forkchat-federated, ngircd, inspircd, redis, floor-pipe (raw: one write
 # and one SIGUSR2 per message and child), floor-pipe-batched (up to 64 per
-# write and signal), floor-tcp (pipe+SIGUSR2+TCP).
+# write and signal), floor-tcp (pipe+SIGUSR2+TCP), floor-storm (the
+# connect-storm floor, bench/storm_floor.c: connect and register only).
 run() {
 	local sys=$1 sc=$2 n=$3 s=$4 k=$5 m=$6 rate=$7 rc pidarg= sysarg srv=
 	shift 7
@@ -291,6 +297,8 @@ run() {
 	floor-pipe-batched) sysarg="-s floor-pipe --label $sys -B 64" ;;
 	# the TCP floor batches what is due when behind, as forkchatd does
 	floor-tcp) sysarg="-s floor-tcp -B 64" ;;
+	# accepts, forks a child per connection, answers the first line
+	floor-storm) srv=floor-storm; sysarg="-s floor-storm --connect-only" ;;
 	esac
 	if [ "$sys" = forkchat-federated ]; then
 		# client i on hub i mod 3; no -P: the memory of 3 hubs + redis
@@ -437,8 +445,12 @@ done
 run forkchat-burst one-room-burst $((10 + SEND)) $SEND 1 \
     "$(per_sender $((10 + SEND)) $SEND $((MAXD * 2)))" 0 -d 8 --drain 3
 if [ "$MODE" = full ]; then
-	for sys in forkchat redis; do
-		run "$sys" connect-storm 1000 1 1 5 0
+	# the connect-storm floor between the two, 3 rounds interleaved:
+	# the report takes each system's median
+	for round in 1 2 3; do
+		for sys in forkchat floor-storm redis; do
+			run "$sys" connect-storm 1000 1 1 5 0
+		done
 	done
 	if within_budget "ten-rooms"; then
 		for sys in forkchat ngircd redis floor-pipe; do

@@ -266,3 +266,107 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
         assert kinds[k]["cpu_us"] > 0, (k, kinds[k])
     # every child slept at least once between the batches it was woken for
     assert kinds[busy[-1]]["vol_cs"] > 0
+
+
+FLOOR = ROOT / "build" / "forkchat-storm-floor"
+
+
+@pytest.fixture
+def storm_floor():
+    """The connect-storm floor (bench/storm_floor.c) on a free port."""
+    assert FLOOR.exists(), "run `make build/forkchat-storm-floor`"
+    port = free_port()
+    p = subprocess.Popen([str(FLOOR), "-p", str(port), "-b", "127.0.0.1"],
+                         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + scaled(10)
+        while not is_listening(port) and p.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert p.poll() is None and is_listening(port)
+        yield port, p
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=scaled(10))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        p.stderr.close()
+
+
+def floor_children(pid):
+    """Live children of pid (zombies are gone)."""
+    out = []
+    for c in (int(x) for x in os.listdir("/proc") if x.isdigit()):
+        st = proc_stat(c)
+        if st and st[1] == pid and st[0] != "Z":
+            out.append(c)
+    return out
+
+
+def test_storm_floor_forks_a_child_per_connection_and_measures_it(storm_floor, tmp_path):
+    """forkchat-load -s floor-storm --connect-only: every client sends its
+    nickname line and gets one line back from a child of its own, and the
+    run's JSON line carries the storm's time and the floor's CPU (its
+    parent and every child, all still there when the last one is in: the
+    clients stay connected until then)."""
+    port, p = storm_floor
+    out = tmp_path / "runs.jsonl"
+    rc, _, err = load("-s", "floor-storm", "-p", port, "-n", 6, "-S", 1, "--connect-only",
+                      "-P", p.pid, "-j", out)
+    assert rc == 0, err
+    (r,) = [json.loads(l) for l in out.read_text().splitlines()]
+    assert r["system"] == "floor-storm" and r["n"] == 6 and r["receivers"] == 5
+    assert r["connect_ms"] > 0 and r["connect_cpu_ms"] > 0
+    assert r["lost"] == 0 and r["errors"] == 0
+    # the clients are gone: so are the children that held them
+    end = time.monotonic() + scaled(10)
+    while floor_children(p.pid) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert floor_children(p.pid) == []
+    assert p.poll() is None
+
+
+def test_storm_floor_holds_connections_and_stops_its_children(storm_floor, tmp_path):
+    """With --hold the clients stay: one floor child per client; SIGTERM
+    to the floor stops each child (the clients see EOF) and it exits 0."""
+    port, p = storm_floor
+    marker = "lgtest-%d-%d" % (os.getpid(), time.monotonic_ns())
+    # the detached holder keeps its stderr: a file, not a pipe
+    with open(tmp_path / "load.err", "wb") as errf:
+        rc = subprocess.run([str(LOAD), "--scenario", marker, "-s", "floor-storm", "-p",
+                             str(port), "-n", "4", "-S", "1", "--hold", "30"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=errf, timeout=scaled(60)).returncode
+    assert rc == 0, (tmp_path / "load.err").read_text()
+    end = time.monotonic() + scaled(10)
+    while len(floor_children(p.pid)) < 4 and time.monotonic() < end:
+        time.sleep(0.05)
+    kids = floor_children(p.pid)
+    assert len(kids) == 4
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=scaled(10)) == 0
+    assert [k for k in kids if proc_stat(k) and proc_stat(k)[0] != "Z"] == []
+    # the clients and their holder saw EOF and are gone too
+    assert leftovers(marker, wait=10.0) == []
+
+
+def test_storm_floor_is_connect_only():
+    """It answers the first line and nothing more: traffic is a usage error."""
+    rc, res, err = load("-s", "floor-storm", "-p", 1, "-n", 2)
+    assert rc == 2 and "usage" in err and res == []
+
+
+def test_report_storm_goal_states_the_floor():
+    """Goal 5's row says where the connect-storm floor is against Redis and
+    forkchat against the floor, in time and in server CPU per connection."""
+    def storm(system, ms, cpu_ms):
+        return point(system, 999, scenario="connect-storm", connect_ms=ms,
+                     connect_cpu_ms=cpu_ms)
+    pts = [storm("forkchat", 1500.0, 2600.0), storm("floor-storm", 1000.0, 1300.0),
+           storm("redis", 500.0, 130.0)]
+    (g5,) = [x for x in report.goals(pts, []) if x["goal"] == 5]
+    assert g5["value"] == 3.0 and g5["met"] is False
+    assert g5["note"] == ("must be < 1.00x; floor-storm / redis: 2.00x (server CPU per "
+                          "connection 10.00x); forkchat / floor-storm: 1.50x (CPU 2.00x)")
