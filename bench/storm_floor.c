@@ -15,8 +15,10 @@
  * Then it keeps the connection until the client closes it, as a session
  * child does.  Nothing else: no spawner, no admission, no names, no rooms,
  * no log, no exec.  Linked static (bench/bench.mk), like the session image
- * every forkchatd session child is cloned from, so that a child starts
- * with as few pages to copy as this design allows.
+ * every forkchatd session child is cloned from, and the child made by the
+ * raw clone() system call as forkchatd's spawner makes them (glibc's fork()
+ * also runs its at-fork work, which writes pages in the child), so that a
+ * child starts with as few pages to copy as this design allows.
  *
  * The parent reaps its children after every accept and every 100 ms (an
  * interval timer's SIGALRM interrupts accept(): not SO_RCVTIMEO, which an
@@ -33,6 +35,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -170,7 +173,9 @@ main(int argc, char **argv)
 				if (kids == NULL)
 					return 1;
 			}
-			if ((pid = fork()) == 0) {
+			pid = (pid_t)syscall(SYS_clone, (unsigned long)SIGCHLD,
+			    NULL, NULL, NULL, 0UL);
+			if (pid == 0) {
 				signal(SIGTERM, SIG_DFL);
 				signal(SIGINT, SIG_DFL);
 				close(lfd);
