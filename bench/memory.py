@@ -109,6 +109,21 @@ def mem(pid):
     return m if len(m) == 3 else None
 
 
+def heap_kb(pid):
+    """Resident kB of pid's [heap] (the brk area), or None."""
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            inheap = False
+            for line in f:
+                if not line[0].isupper():   # a mapping's header line
+                    inheap = line.rstrip().endswith("[heap]")
+                elif inheap and line.startswith("Rss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return 0
+
+
 def _present(pid, files_only=False):
     """Physical page numbers of pid's resident pages (root: /proc/PID/pagemap
     shows them to root only; zeros otherwise)."""
@@ -184,6 +199,9 @@ def snapshot(root, nclients, groups=None):
         "per_client_rss_kb": round(tot["rss"] / max(nclients, 1), 1),
         "per_client_pte_kb": round(tot["pte"] / max(nclients, 1), 1),
     }
+    ph = heap_kb(root)
+    if ph is not None:
+        out["parent_heap_kb"] = ph
     q = quiet_pss(set(per))
     if q is not None:
         out["tree_quiet_pss_kb"] = q
@@ -296,7 +314,21 @@ class Srv:
             self.proc.wait()
 
 
-def run_n(n, burst_msgs, burst_n):
+def burst_each(n, burst_msgs, burst_n, burst_deliveries=None):
+    """Messages per sender: burst_msgs, or (burst_deliveries) so that the
+    burst makes about that many deliveries to the n held clients, the
+    burst_n receivers and the 4 senders (a message reaches all but its
+    sender), at least 100."""
+    if not burst_deliveries:
+        return burst_msgs
+    return max(100, burst_deliveries // (4 * (n + burst_n + 3)))
+
+
+def run_n(n, burst_msgs, burst_n, burst_deliveries=None):
+    """Attach n, read; a burst through their room, read; attach n more,
+    read.  The figures of one N (bench/run.sh reports them as goal 3)."""
+    t0 = time.monotonic()
+    burst_msgs = burst_each(n, burst_msgs, burst_n, burst_deliveries)
     srv = Srv(2 * n + burst_n + 16)
     try:
         hold(srv.port, n, "a", errfile=os.path.join(srv.dir, "hold.err"))
@@ -305,18 +337,20 @@ def run_n(n, burst_msgs, burst_n):
         time.sleep(0.5)
         before = snapshot(srv.proc.pid, n, {"first": first})
         rc = burst(srv.port, burst_n, burst_msgs)
-        srv.wait_kids(n)
+        held = len(srv.wait_kids(n))    # fewer: some were cut
         srv.wait_idle()     # the held clients have read the whole burst
         time.sleep(3.5)     # idle: past the parent's 1 s and a child's 2 s tick
         srv.wait_names_gone()
         after = snapshot(srv.proc.pid, n, {"first": first})
         out = {"n": n, "burst": {"receivers": burst_n, "senders": 4,
-                                 "messages_each": burst_msgs, "rc": rc},
+                                 "messages_each": burst_msgs, "rc": rc,
+                                 "held_after": held},
                "before_burst": before, "after_burst": after}
         try:
             hold(srv.port, n, "c", errfile=os.path.join(srv.dir, "hold.err"))
         except RuntimeError as e:
             out["error"] = str(e)
+            out["seconds"] = round(time.monotonic() - t0, 1)
             return out
         second = srv.wait_kids(2 * n) - first
         srv.wait_names_gone()
@@ -328,6 +362,7 @@ def run_n(n, burst_msgs, burst_n):
         out["marginal_per_client_kb"] = {
             k: round((m["tree_%s_kb" % k] - a["tree_%s_kb" % k]) / max(len(second), 1), 1)
             for k in ("pss", "rss", "pte")}
+        out["seconds"] = round(time.monotonic() - t0, 1)
         return out
     finally:
         srv.stop()
@@ -347,12 +382,15 @@ def main():
     ap.add_argument("-n", type=int, action="append", help="clients (repeatable)")
     ap.add_argument("--burst-msgs", type=int, default=20000)
     ap.add_argument("--burst-n", type=int, default=20)
+    ap.add_argument("--burst-deliveries", type=int,
+                    help="size the burst per N to about this many deliveries "
+                         "(instead of --burst-msgs per sender)")
     ap.add_argument("--storm", type=int, default=0, help="connect storms of 1000")
     ap.add_argument("--json", help="append the result line here")
     a = ap.parse_args()
     res = {"runs": [], "storm_ms": []}
     for n in a.n or [100]:
-        res["runs"].append(run_n(n, a.burst_msgs, a.burst_n))
+        res["runs"].append(run_n(n, a.burst_msgs, a.burst_n, a.burst_deliveries))
         if a.json:      # as it goes: a later failure keeps what was measured
             with open(a.json + ".part", "a") as f:
                 f.write(json.dumps(res["runs"][-1]) + "\n")
@@ -380,9 +418,11 @@ def main():
                   % (mg["pss"], mg["rss"], mg["pte"], mg["pss"] + mg["pte"]))
         else:
             print("| N=%d + %d: %s | | | | | | | |" % (n, n, r.get("error")))
-        p = r["after_burst"]["parent"]
-        print("|   parent after burst (PSS/RSS/PTE kB) | | %s | %s | %s | | | |" % (
-            p["pss"], p["rss"], p["pte"]))
+        for ph in ("before_burst", "after_burst"):
+            p = r[ph]["parent"]
+            print("|   parent %s (PSS/RSS/PTE kB; heap %s kB) | | %s | %s | %s | | | |" % (
+                ph.replace("_", " "), r[ph].get("parent_heap_kb", "-"),
+                p["pss"], p["rss"], p["pte"]))
     if res["storm_ms"]:
         print("connect storm, 1000 clients: %s ms (median %.1f)" % (
             res["storm_ms"], res["storm_median_ms"]))
