@@ -11,12 +11,14 @@ reads the tree again, so that a parent heap grown by the burst and
 inherited by later children shows up in the second group's figures.
 
     /usr/bin/python3 bench/memory.py -n 100 -n 1000 [--storm 3] [--json F]
+        [--burst-deliveries D]      (make bench: D = 4000000 at N = 100, 1000)
 
 Per client = (the whole tree: parent, spawner, every session child) / number
-of clients attached, read once the name helper (forkchatd-names, started by
-the registrations) has exited after its 5 idle seconds: the steady state; "child" figures are the average of the session
-children alone.  --storm K also times K connect storms of 1000 clients
-(`forkchat-load --connect-only`, connect+register, median reported).
+of clients attached, read in the steady state (Srv.settle: the parent idle
+for 2 s and 3.5 s more, past the ticks that trim freed heap, and the name
+helper, forkchatd-names, exited after its 5 idle seconds); "child" figures
+are the average of the session children alone.  --storm K also times K
+connect storms of 1000 clients (`forkchat-load --connect-only`, connect+register, median reported).
 "quiet" PSS (as root) leaves other forkchat processes and ICU users out of
 each page's sharers (/proc/PID/pagemap, /proc/kpagecount): the figure a
 quiet machine would show, on a machine shared with other test servers.
@@ -107,6 +109,18 @@ def mem(pid):
     except (OSError, ValueError):
         return None
     return m if len(m) == 3 else None
+
+
+def status_kb(pid, key):
+    """A kB field of /proc/PID/status, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def heap_kb(pid):
@@ -202,6 +216,9 @@ def snapshot(root, nclients, groups=None):
     ph = heap_kb(root)
     if ph is not None:
         out["parent_heap_kb"] = ph
+    hwm = status_kb(root, "VmHWM")
+    if hwm is not None:     # the parent's peak RSS so far (the burst's)
+        out["parent_peak_rss_kb"] = hwm
     q = quiet_pss(set(per))
     if q is not None:
         out["tree_quiet_pss_kb"] = q
@@ -305,6 +322,16 @@ class Srv:
             last = t
             time.sleep(2)
 
+    def settle(self):
+        """The steady state the figures are read in: the parent has used
+        no CPU for 2 s (the room is drained), then 3.5 s more (past the
+        parent's 1 s and a child's 2 s tick, where they trim freed heap)
+        and the name helper has exited."""
+        self.wait_idle()
+        end = time.monotonic() + 3.5
+        self.wait_names_gone()
+        time.sleep(max(0.0, end - time.monotonic()))
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -333,14 +360,11 @@ def run_n(n, burst_msgs, burst_n, burst_deliveries=None):
     try:
         hold(srv.port, n, "a", errfile=os.path.join(srv.dir, "hold.err"))
         first = srv.wait_kids(n)
-        srv.wait_names_gone()
-        time.sleep(0.5)
+        srv.settle()
         before = snapshot(srv.proc.pid, n, {"first": first})
         rc = burst(srv.port, burst_n, burst_msgs)
         held = len(srv.wait_kids(n))    # fewer: some were cut
-        srv.wait_idle()     # the held clients have read the whole burst
-        time.sleep(3.5)     # idle: past the parent's 1 s and a child's 2 s tick
-        srv.wait_names_gone()
+        srv.settle()        # the held clients have read the whole burst
         after = snapshot(srv.proc.pid, n, {"first": first})
         out = {"n": n, "burst": {"receivers": burst_n, "senders": 4,
                                  "messages_each": burst_msgs, "rc": rc,
@@ -353,8 +377,7 @@ def run_n(n, burst_msgs, burst_n, burst_deliveries=None):
             out["seconds"] = round(time.monotonic() - t0, 1)
             return out
         second = srv.wait_kids(2 * n) - first
-        srv.wait_names_gone()
-        time.sleep(0.5)
+        srv.settle()        # their joins reached every member
         out["after_burst_plus_n"] = snapshot(srv.proc.pid, len(first | second),
                                              {"first": first, "second": second})
         # the marginal cost of the n clients attached after the burst
@@ -420,8 +443,10 @@ def main():
             print("| N=%d + %d: %s | | | | | | | |" % (n, n, r.get("error")))
         for ph in ("before_burst", "after_burst"):
             p = r[ph]["parent"]
-            print("|   parent %s (PSS/RSS/PTE kB; heap %s kB) | | %s | %s | %s | | | |" % (
-                ph.replace("_", " "), r[ph].get("parent_heap_kb", "-"),
+            print("|   parent %s (PSS/RSS/PTE kB; heap %s kB, peak RSS %s kB) "
+                  "| | %s | %s | %s | | | |" % (
+                      ph.replace("_", " "), r[ph].get("parent_heap_kb", "-"),
+                      r[ph].get("parent_peak_rss_kb", "-"),
                 p["pss"], p["rss"], p["pte"]))
     if res["storm_ms"]:
         print("connect storm, 1000 clients: %s ms (median %.1f)" % (
