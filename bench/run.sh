@@ -379,7 +379,8 @@ per_sender() {	# N S D
 # --max-repeat); the report shows the median and min..max.
 # Order: what the goals of issue 17 need first; ten rooms, federation and
 # hyperfine after, skipped (and said so) once BUDGET seconds have passed,
-# so that make bench stays under 15 minutes on a loaded 2-core machine.
+# so that make bench stays under about 20 minutes on a loaded 2-core
+# machine (bench/README.md, "Time budget").
 
 if [ "$MODE" = quick ]; then
 	NS="10 100"
