@@ -31,6 +31,7 @@ import collections
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -274,7 +275,8 @@ class Srv:
         self.dir = tempfile.mkdtemp(prefix="fc-mem-")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [str(SERVER), "-f", "-p", str(self.port), "-l", self.dir, "-m", str(maxc),
+            [str(SERVER), "-f", "-p", str(self.port), "-b", "127.0.0.1", "-l", self.dir,
+             "-m", str(maxc),
              "--stats-interval", "0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.dir, "stderr"), "wb"))
@@ -389,6 +391,8 @@ def run_n(n, burst_msgs, burst_n, burst_deliveries=None):
         return out
     finally:
         srv.stop()
+        if sys.exc_info()[0] is None:   # a failure keeps the server's log
+            shutil.rmtree(srv.dir, ignore_errors=True)
 
 
 def row(label, s, grp):
@@ -401,6 +405,9 @@ def row(label, s, grp):
 
 
 def main():
+    # SIGTERM (bench/run.sh's timeout) unwinds through Srv.stop(): no
+    # server (nor the clients it holds) is left behind
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, action="append", help="clients (repeatable)")
     ap.add_argument("--burst-msgs", type=int, default=20000)

@@ -472,6 +472,8 @@ for n in ${BENCH_MEMORY_NS-$MEM_NS}; do
 	    --burst-deliveries $MEM_DELIVERIES --json "$TMP/memory.json" \
 	    >"$TMP/memory.out" 2>&1
 	rc=$?
+	echo "memory after a burst, n=$n:" >&2
+	cat "$TMP/memory.out" >&2
 	if [ $rc -ne 0 ]; then
 		FAILED=1
 		echo "$CUR: bench/memory.py exit $rc: $(tail -2 "$TMP/memory.out" | tr '\n' ' ')" >>"$PROBLEMS"
