@@ -675,7 +675,8 @@ def write_md(path, doc):
     out += ["## Every run", ""] + full_table(doc["runs"]) + [""]
     if doc.get("timing"):
         out += ["## Time per part", "", "Wall seconds of each part (server start, connect, "
-                "traffic, stop), in the order run; the parts after the connect storm "
+                "traffic, stop), in the order run (one-room: the paced and then the windowed "
+                "runs on one set-up); the parts after the memory after a burst "
                 "(ten rooms, federation, hyperfine) are skipped once the budget "
                 "(BENCH_BUDGET_S) has passed.", ""] + \
             timing_table(doc["timing"], doc.get("wall_s"), doc.get("budget_s")) + [""]
