@@ -17,7 +17,13 @@ connected:
 
 Kinds: forkchat: parent, spawner, senders' session children (nicknames
 b0000..b0003, from the log), receivers' session children; floor-tcp: the
-floor's server process (its fan-out parent) and its children.
+floor's server process (its fan-out parent) and its children.  Also the
+load generator's processes, apart from the server's figures (it shares
+the 2 CPUs): its clients (the readers), their writers (forkchat's real
+senders; the floor's senders are virtual, inside its parent) and its main
+process (which works after the traffic: the report).  The busy share is
+the CPU of the server, the clients and the writers over wall-clock x CPUs
+during the traffic: on a quiet machine, below 1 means idle time.
 Deliveries are the generator's ("received").
 
     nice -n 19 /usr/bin/python3 bench/cost_split.py -s forkchat -n 10 -m 5000
@@ -163,6 +169,24 @@ def floor_kinds(load, n):
     return kinds
 
 
+def generator_kinds(pid, server):
+    """The generator's processes by depth: its main process, the clients
+    (readers), and what the clients fork (writers; Redis: drainers)."""
+    pp = ppids()
+    out = {pid: "generator main"}
+    for c in children(pid, pp):
+        if c in server:
+            continue
+        out[c] = "generator clients"
+        todo = children(c, pp)
+        while todo:
+            g = todo.pop()
+            if g not in server:
+                out[g] = "generator writers"
+                todo += children(g, pp)
+    return out
+
+
 def start_perf(pids, out, record=None):
     cmd = ["perf", "stat", "--per-thread", "-x", ",", "-o", out,
            "-e", "raw_syscalls:sys_enter", "-p",
@@ -220,12 +244,15 @@ def run(a):
             kinds = forkchat_kinds(srv.pid, logdir, clients, load)
         else:
             kinds = floor_kinds(load, a.n)
-        perf = start_perf(kinds, os.path.join(tmp, "perf"), a.record) \
+        server = dict(kinds)
+        for p, k in generator_kinds(load.pid, server).items():
+            kinds.setdefault(p, k)
+        perf = start_perf(server, os.path.join(tmp, "perf"), a.record) \
             if a.perf or a.record else None
         before = snapshot(kinds)
         if a.record:
             with open(a.record + ".kinds", "w") as f:
-                json.dump(kinds, f)
+                json.dump(server, f)
         wait_for(lambda: os.path.exists(json_out) and
                  os.path.getsize(json_out) > 0, 300, "the run's result",
                  0.005, load)  # the clients linger 1 s after it
@@ -261,9 +288,15 @@ def run(a):
         rows[kind] = {"procs": procs, "cpu_us": ns / 1e3 / d,
                       "vol_cs": vol / d, "invol_cs": invol / d,
                       "syscalls": sysc / d if a.perf else None}
-    total = sum(r["cpu_us"] for r in rows.values())
+    total = sum(r["cpu_us"] for k, r in rows.items()
+                if not k.startswith("generator"))
     gen = res.get("cpu_us_per_delivery") or 0
+    # the generator's main process works after the traffic (the report)
+    busy = sum(r["cpu_us"] for k, r in rows.items()
+               if k != "generator main") * \
+        res["deliveries_per_s"] / 1e6 / (os.cpu_count() or 1)
     out = {"system": a.system, "n": a.n, "deliveries": d,
+           "busy": busy, "load": os.getloadavg()[0],
            "suspect": not 0.8 * gen <= total <= 1.25 * gen,
            "lost": res["lost"], "deliveries_per_s": res["deliveries_per_s"],
            "load_cpu_us_per_delivery": res.get("cpu_us_per_delivery"),
@@ -280,6 +313,8 @@ def show(out):
     print("|---|---|---|---|---|---|")
     tot = [0.0, 0.0, 0.0, 0.0]
     for kind, r in sorted(out["kinds"].items()):
+        if kind.startswith("generator"):
+            continue
         sc = "-" if r["syscalls"] is None else "%.4f" % r["syscalls"]
         print("| %s | %d | %.4f | %.4f | %.4f | %s |" % (
             kind, r["procs"], r["cpu_us"], r["vol_cs"], r["invol_cs"], sc))
@@ -288,6 +323,14 @@ def show(out):
         tot[2] += r["invol_cs"]
         tot[3] += r["syscalls"] or 0
     print("| all | | %.4f | %.4f | %.4f | %.4f |" % tuple(tot))
+    for kind, g in sorted(out["kinds"].items()):
+        if kind.startswith("generator"):
+            print("| %s | %d | %.4f | %.4f | %.4f | - |" % (
+                kind, g["procs"], g["cpu_us"], g["vol_cs"], g["invol_cs"]))
+    print("CPU of the server, clients and writers / (wall-clock x %d "
+          "CPUs): %.2f (load average %.1f; on a quiet machine 1 - this "
+          "is the idle share)" % (os.cpu_count() or 1, out["busy"],
+                                  out["load"]))
     if out["suspect"]:
         print("warning: the snapshots do not agree with the generator's "
               "CPU figure (missed the traffic?)")

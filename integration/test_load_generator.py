@@ -264,5 +264,15 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
         busy = ["floor parent", "floor children"]
     for k in busy:
         assert kinds[k]["cpu_us"] > 0, (k, kinds[k])
+    # the load generator's share, apart: one reader per client, and the
+    # forkchat senders' writers (the floor's senders are virtual)
+    assert kinds["generator clients"]["procs"] == (7 if system == "forkchat" else 3)
+    assert kinds["generator clients"]["cpu_us"] > 0
+    if system == "forkchat":
+        assert kinds["generator writers"]["procs"] == 4
+        assert kinds["generator writers"]["cpu_us"] > 0
+    else:
+        assert "generator writers" not in kinds
+    assert res["busy"] > 0
     # every child slept at least once between the batches it was woken for
     assert kinds[busy[-1]]["vol_cs"] > 0
