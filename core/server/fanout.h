@@ -54,8 +54,16 @@ struct fanout_cfg {
 	int (*lazy)(const char *line, size_t len);
 };
 
-#define FANOUT_LAZY_MS    200
-#define FANOUT_CORK_BYTES (16 * 1024)
+#define FANOUT_LAZY_MS 200
+/*
+ * Corking (fanout_flush_busy): a slot with this much queued is written at
+ * once, the others wait at most FANOUT_CORK_US.  4 KiB is about 50 chat
+ * lines of a 64-byte text, the floor's batch (bench/lg_floor.c, 64): with
+ * 16 KiB a room whose senders keep a window of messages in flight (128 at
+ * N=10 in the bench) never filled it, so every corked write waited for
+ * the timer while the senders waited for their deliveries.
+ */
+#define FANOUT_CORK_BYTES (4 * 1024)
 #define FANOUT_CORK_US    1000
 
 struct fanout;

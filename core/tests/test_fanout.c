@@ -703,6 +703,40 @@ test_busy_flush_writes_big_and_closing_slots(void **state)
 }
 
 /*
+ * The floor's batch (bench/lg_floor.c: 64 messages a write) of chat lines
+ * with a 64-byte text is worth a wake-up: a busy flush writes it at once.
+ * With a 16 KiB threshold it stayed corked until FANOUT_CORK_US, though a
+ * room whose senders keep 32 messages each in flight (the bench's window)
+ * cannot queue more than 128 such lines for a member: the senders waited
+ * for the timer (issue 17, goal 4, N=10).
+ */
+static void
+test_busy_flush_writes_a_floor_batch_at_once(void **state)
+{
+	static char got[64 * 128];
+	char line[128];
+	size_t total = 0;
+	int i, n;
+
+	open_slot(0);
+	assert_true(fcntl(wfd[0], F_SETPIPE_SZ, (int)sizeof(got)) > 0);
+	for (i = 0; i < 64; i++) {
+		n = snprintf(line, sizeof(line), "MSG b0000 s=0 q=%05d %.*s\n",
+		    i, 64 - 12,
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		fanout_send(f, 0, line, (size_t)n);
+		total += (size_t)n;
+	}
+	fanout_flush_busy(f, 3000000);
+	assert_int_equal(rec.wakes[0], 1);
+	assert_int_equal(drain(0, got, sizeof(got)), total);
+	assert_memory_equal(got + total - 6, "xxxxx\n", 6);
+	assert_true(fanout_cork_due(f) == 0);
+	(void)state;
+}
+
+/*
  * A corked slot that is released and reused is listed again by its new
  * output: it is written once, with only the new client's line, and a
  * second entry of it in the list is not kept twice.
@@ -800,6 +834,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_busy_flush_writes_all_at_the_cork_deadline, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_busy_flush_writes_a_floor_batch_at_once, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_busy_flush_writes_big_and_closing_slots, setup,
