@@ -418,7 +418,8 @@ fanout_flush(struct fanout *f)
 /*
  * The parent is busy: more input waits (server.c).  Write only the slots
  * whose output is worth a wake-up of their child on its own (at least
- * FANOUT_CORK_BYTES, or closing, failed or behind), and leave the rest
+ * FANOUT_CORK_BYTES, FANOUT_CORK_FEW_BYTES when at most FANOUT_CORK_FEW
+ * slots are dirty, fanout.h; or closing, failed or behind), and leave the rest
  * "corked" on the dirty list for the next flush, at most FANOUT_CORK_US
  * after the first was left.  Each write wakes a child, whose turn (signal,
  * read, send to its client, the receiver's wake-up) costs the same for one
@@ -430,6 +431,8 @@ fanout_flush(struct fanout *f)
 void
 fanout_flush_busy(struct fanout *f, long long now_us)
 {
+	size_t big = f->ndirty <= FANOUT_CORK_FEW ? FANOUT_CORK_FEW_BYTES :
+	                                            FANOUT_CORK_BYTES;
 	int i, k = 0, slot;
 	struct slot *c;
 
@@ -442,7 +445,7 @@ fanout_flush_busy(struct fanout *f, long long now_us)
 		if (c->dirty != 1)
 			continue; /* flushed or freed since, or kept already */
 		if (c->state == FANOUT_ACTIVE && !c->failed && !c->backlogged &&
-		    buf_used(&c->out) < FANOUT_CORK_BYTES) {
+		    buf_used(&c->out) < big) {
 			c->dirty = 2;
 			f->dirty[k++] = slot;
 			continue;

@@ -56,15 +56,21 @@ struct fanout_cfg {
 
 #define FANOUT_LAZY_MS 200
 /*
- * Corking (fanout_flush_busy): a slot with this much queued is written at
- * once, the others wait at most FANOUT_CORK_US.  4 KiB is about 50 chat
- * lines of a 64-byte text, the floor's batch (bench/lg_floor.c, 64): with
- * 16 KiB a room whose senders keep a window of messages in flight (128 at
- * N=10 in the bench) never filled it, so every corked write waited for
- * the timer while the senders waited for their deliveries.
+ * Corking (fanout_flush_busy): a slot with FANOUT_CORK_BYTES queued is
+ * written at once, the others wait at most FANOUT_CORK_US.  When the flush
+ * has at most FANOUT_CORK_FEW slots to write (a small room), 4 KiB is
+ * enough (about 50 chat lines of a 64-byte text, the floor's batch of 64,
+ * bench/lg_floor.c): a flush then wakes few children, and what the parent
+ * holds may be all that the room's senders have in flight (4 senders x 32
+ * messages at N=10 in the bench never filled 16 KiB, so every corked
+ * write waited for the timer while the senders waited for their
+ * deliveries).  With many slots, each flush wakes many children and
+ * batching pays: 16 KiB.
  */
-#define FANOUT_CORK_BYTES (4 * 1024)
-#define FANOUT_CORK_US    1000
+#define FANOUT_CORK_BYTES     (16 * 1024)
+#define FANOUT_CORK_FEW_BYTES (4 * 1024)
+#define FANOUT_CORK_FEW       32
+#define FANOUT_CORK_US        1000
 
 struct fanout;
 

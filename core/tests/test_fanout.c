@@ -702,37 +702,81 @@ test_busy_flush_writes_big_and_closing_slots(void **state)
 	(void)state;
 }
 
-/*
- * The floor's batch (bench/lg_floor.c: 64 messages a write) of chat lines
- * with a 64-byte text is worth a wake-up: a busy flush writes it at once.
- * With a 16 KiB threshold it stayed corked until FANOUT_CORK_US, though a
- * room whose senders keep 32 messages each in flight (the bench's window)
- * cannot queue more than 128 such lines for a member: the senders waited
- * for the timer (issue 17, goal 4, N=10).
- */
-static void
-test_busy_flush_writes_a_floor_batch_at_once(void **state)
+/* The floor's batch (bench/lg_floor.c: 64 messages a write) of chat lines
+ * with a 64-byte text, about 4.7 KiB, queued for slot (its pipe can take
+ * them all); returns the bytes queued. */
+static size_t
+queue_floor_batch(int slot, size_t cap)
 {
-	static char got[64 * 128];
 	char line[128];
 	size_t total = 0;
 	int i, n;
 
-	open_slot(0);
-	assert_true(fcntl(wfd[0], F_SETPIPE_SZ, (int)sizeof(got)) > 0);
+	assert_true(fcntl(wfd[slot], F_SETPIPE_SZ, (int)cap) > 0);
 	for (i = 0; i < 64; i++) {
 		n = snprintf(line, sizeof(line), "MSG b0000 s=0 q=%05d %.*s\n",
 		    i, 64 - 12,
 		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
-		fanout_send(f, 0, line, (size_t)n);
+		fanout_send(f, slot, line, (size_t)n);
 		total += (size_t)n;
 	}
+	assert_true(
+	    total >= FANOUT_CORK_FEW_BYTES && total < FANOUT_CORK_BYTES);
+	return total;
+}
+
+/*
+ * A small room (at most FANOUT_CORK_FEW slots to write): the floor's batch
+ * is worth a wake-up, and a busy flush writes it at once.  With the
+ * 16 KiB threshold it stayed corked until FANOUT_CORK_US, though a room
+ * whose senders keep 32 messages each in flight (the bench's window) cannot
+ * queue more than 128 such lines for a member: the senders waited for the
+ * timer (issue 17, goal 4, N=10).
+ */
+static void
+test_busy_flush_writes_a_floor_batch_of_a_small_room(void **state)
+{
+	static char got[64 * 128];
+	size_t total;
+
+	open_slot(0);
+	open_slot(1);
+	total = queue_floor_batch(0, sizeof(got));
+	send_str(1, "MSG a small\n");
 	fanout_flush_busy(f, 3000000);
 	assert_int_equal(rec.wakes[0], 1);
 	assert_int_equal(drain(0, got, sizeof(got)), total);
 	assert_memory_equal(got + total - 6, "xxxxx\n", 6);
-	assert_true(fanout_cork_due(f) == 0);
+	assert_int_equal(rec.wakes[1], 0); /* small: still corked */
+	assert_true(fanout_cork_due(f) == 3000000 + FANOUT_CORK_US);
+	(void)state;
+}
+
+/*
+ * A large room (more than FANOUT_CORK_FEW slots to write): each flush
+ * wakes many children, so the same batch stays corked (16 KiB or the
+ * timer), and a full flush writes every slot once.
+ */
+static void
+test_busy_flush_corks_a_floor_batch_of_a_large_room(void **state)
+{
+	static char got[64 * 128];
+	size_t total;
+	int i;
+
+	for (i = 0; i <= FANOUT_CORK_FEW; i++)
+		open_slot(i);
+	total = queue_floor_batch(0, sizeof(got));
+	for (i = 1; i <= FANOUT_CORK_FEW; i++)
+		send_str(i, "MSG a small\n");
+	fanout_flush_busy(f, 3000000);
+	for (i = 0; i <= FANOUT_CORK_FEW; i++)
+		assert_int_equal(rec.wakes[i], 0);
+	fanout_flush(f);
+	for (i = 0; i <= FANOUT_CORK_FEW; i++)
+		assert_int_equal(rec.wakes[i], 1);
+	assert_int_equal(drain(0, got, sizeof(got)), total);
 	(void)state;
 }
 
@@ -836,7 +880,10 @@ main(void)
 		    test_busy_flush_writes_all_at_the_cork_deadline, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_busy_flush_writes_a_floor_batch_at_once, setup,
+		    test_busy_flush_writes_a_floor_batch_of_a_small_room, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_busy_flush_corks_a_floor_batch_of_a_large_room, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_busy_flush_writes_big_and_closing_slots, setup,
