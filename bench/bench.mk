@@ -4,9 +4,11 @@
 #   make bench         full run: N = 10..1000 receivers, forkchat vs ngircd,
 #                      InspIRCd (N <= 100, paced), Redis and the two floors,
 #                      3 paced 10 s runs per point; the goals of issue 17;
-#                      3 federated hubs vs one hub at N = 99 (< 15 min)
+#                      memory after a burst (N = 100, 1000); 3 federated hubs
+#                      vs one hub at N = 99 (about 16 min, budget 18)
 #   make bench-quick   N = 10, 100; one short paced and one windowed run per
-#                      point; 3 hubs x 10 vs one hub with 30 (about 2 min)
+#                      point; memory after a burst (N = 100); 3 hubs x 10 vs
+#                      one hub with 30 (about 2.5 min)
 #
 # Results: bench/results/latest.{json,md}, *.png, hyperfine-*.{json,md}.
 

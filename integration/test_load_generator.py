@@ -237,6 +237,85 @@ def test_report_goals_from_medians():
     assert g[(5, "connect storm 1000 clients: time / Redis SUBSCRIBE", 1000)]["value"] is None
 
 
+def mem_run(n, before, after, marginal, rss_first, rss_second):
+    """One bench/memory.py run as its --json writes it: per client (PSS +
+    page tables) attached, after the burst; the marginal cost of n more;
+    the RSS of the children forked before and after the burst."""
+    def snap(clients, per, **children):
+        return {"clients": clients, "per_client_pss_pte_kb": per, "parent_heap_kb": 300,
+                "parent": {"pss": 800, "rss": 2600, "pte": 52},
+                **{"child_" + k: {"pss": 35.0, "rss": v, "pte": 36.0, "n": n}
+                   for k, v in children.items()}}
+    return {"n": n, "burst": {"receivers": 20, "senders": 4, "messages_each": 8000, "rc": 0,
+                              "held_after": n},
+            "before_burst": snap(n, before, first=rss_first),
+            "after_burst": snap(n, after, first=rss_first),
+            "after_burst_plus_n": snap(2 * n, (after + marginal) / 2, first=rss_first,
+                                       second=rss_second),
+            "marginal_per_client_kb": {"pss": marginal - 36.0, "rss": rss_second, "pte": 36.0}}
+
+
+def test_report_memory_after_a_burst_goals():
+    """Goal 3's second part (no growth after bursts) from bench/memory.py's
+    figures: after a burst <= 100 kB per client and <= 1.1x before it, the
+    clients attached after it (marginal) and their children's RSS <= 1.1x
+    the ones before it; a run that did not measure N = 1000 says so."""
+    mem = [mem_run(100, 85.0, 89.0, 70.0, 400.0, 400.0),      # all met
+           mem_run(1000, 83.0, 120.0, 95.0, 400.0, 4800.0)]    # a kept and inherited heap
+    g = {(x["goal"], x["what"], x["n"]): x
+         for x in report.goals([], [], mem) if x["goal"] == 3}
+    after = "after a burst: server PSS + page tables per client (kB)"
+    growth = "after a burst / before it: PSS + page tables per client"
+    new = ("clients attached after the burst: marginal PSS + page tables per client / "
+           "per client before it")
+    kids = "children forked after the burst: RSS / children forked before it"
+    assert g[(3, after, 100)]["value"] == 89.0 and g[(3, after, 100)]["met"] is True
+    assert g[(3, growth, 100)]["value"] == round(89 / 85, 3) and g[(3, growth, 100)]["met"]
+    assert g[(3, new, 100)]["value"] == round(70 / 85, 3) and g[(3, new, 100)]["met"]
+    assert g[(3, kids, 100)]["value"] == 1.0 and g[(3, kids, 100)]["met"] is True
+    assert g[(3, after, 1000)]["met"] is False                         # 120 > 100 kB
+    assert g[(3, growth, 1000)]["met"] is False                        # 1.45x
+    assert g[(3, new, 1000)]["value"] == round(95 / 83, 3)
+    assert g[(3, new, 1000)]["met"] is False                           # 1.14x
+    assert g[(3, kids, 1000)]["value"] == 12.0 and g[(3, kids, 1000)]["met"] is False
+    # quick mode measures N = 100 only: N = 1000 is "not measured", not met
+    g = {(x["what"], x["n"]): x for x in report.goals([], [], mem[:1]) if x["goal"] == 3}
+    assert all(g[(w, 1000)]["value"] is None and g[(w, 1000)]["met"] is None
+               for w in (after, growth, new, kids))
+
+
+def test_report_reads_memory_and_timing_files(tmp_path):
+    """bench/run.sh hands bench/memory.py's JSON lines (one per N) and the
+    wall time of every part to report.py: the goals, the after-burst table
+    and the time per part come out in latest.json and latest.md."""
+    mem = tmp_path / "memory.json"
+    mem.write_text("".join(json.dumps({"runs": [r], "storm_ms": []}) + "\n" for r in (
+        mem_run(100, 85.0, 130.0, 70.0, 400.0, 400.0),
+        mem_run(1000, 83.0, 84.0, 80.0, 400.0, 400.0))))
+    timing = tmp_path / "timing.jsonl"
+    timing.write_text('{"part": "forkchat one-room", "n": 14, "s": 125e-1}\n'
+                      '{"part": "memory after a burst", "n": 1000, "s": 480e-1}\n')
+    runs = tmp_path / "runs.jsonl"
+    runs.write_text("")
+    out = tmp_path / "out"
+    p = subprocess.run(["/usr/bin/python3", str(ROOT / "bench" / "report.py"), "--runs",
+                        str(runs), "--started", "now", "--mode", "full", "--out", str(out),
+                        "--memory", str(mem), "--timing", str(timing), "--budget-s", "1080",
+                        "--wall-s", "900"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    doc = json.loads((out / "latest.json").read_text())
+    met = {(x["what"], x["n"]): x["met"] for x in doc["goals"] if x["goal"] == 3}
+    growth = "after a burst / before it: PSS + page tables per client"
+    assert met[(growth, 100)] is False and met[(growth, 1000)] is True
+    assert [r["n"] for r in doc["memory_after_burst"]] == [100, 1000]
+    assert doc["timing"][1] == {"part": "memory after a burst", "n": 1000, "s": 48.0}
+    md = (out / "latest.md").read_text()
+    assert "## Server memory after a burst (bench/memory.py)" in md
+    assert "| 1000 | after a burst of 4 x 8000 | 1000 | 84.0 kB |" in md
+    assert "| memory after a burst | 1000 | 48.0 |" in md
+    assert "| all parts | | 60.5 (run.sh's wall time 900 s, budget 1080 s) |" in md
+
+
 @pytest.mark.parametrize("system", ["forkchat", "floor-tcp"])
 def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_path):
     """bench/cost_split.py (issue 17, goal 4) splits a windowed run's cost
