@@ -105,8 +105,9 @@ int fanout_busy(const struct fanout *f, long long now_us);
 /* Write the presence lines that waited, once their time (the first
  * one's + FANOUT_LAZY_MS) has come: now_ms, from clock_mono_ms(). */
 void fanout_flush_lazy(struct fanout *f, long long now_ms);
-/* Free the storage of every empty backlog (the parent's 1 s tick): a
- * burst keeps its buffers while it lasts, an idle client holds none. */
+/* Free the storage of every empty backlog that took no output since the
+ * previous call (the parent's 1 s tick): a burst keeps its buffers while
+ * it lasts, a client idle for two ticks holds none. */
 void fanout_trim_idle(struct fanout *f);
 /* Bytes of storage slot's backlog holds (memory accounting, tests). */
 size_t fanout_backlog_cap(const struct fanout *f, int slot);

@@ -463,10 +463,42 @@ test_backlog_kept_through_a_burst_freed_when_idle(void **state)
 	assert_int_equal(fanout_backlog_cap(f, 5), cap);
 	send_str(6, "MSG lobby a x\n");
 	fanout_flush(f);
-	fanout_trim_idle(f);
+	fanout_trim_idle(f); /* 5 took nothing since the last tick */
 	assert_int_equal(fanout_backlog_cap(f, 5), 0);
+	fanout_trim_idle(f); /* 6: idle for a whole tick now */
 	assert_int_equal(fanout_backlog_cap(f, 6), 0);
 	assert_true(drain(6, got, sizeof(got)) == 14);
+}
+
+/*
+ * A backlog emptied by a flush in the middle of a burst is not idle: the
+ * tick keeps the storage of a slot that took output since the previous
+ * tick (freeing it made all N slots regrow theirs from a page every
+ * second, issue 17), and frees it after a whole tick without output.
+ */
+static void
+test_backlog_used_since_last_tick_is_kept(void **state)
+{
+	char got[64];
+	size_t cap;
+
+	open_slot(5);
+	fanout_trim_idle(f); /* a tick before the burst */
+	send_str(5, "MSG lobby a x\n");
+	fanout_flush(f);
+	assert_true(drain(5, got, sizeof(got)) == 14);
+	cap = fanout_backlog_cap(f, 5);
+	assert_true(cap > 0);
+	fanout_trim_idle(f); /* the burst goes on: kept */
+	assert_int_equal(fanout_backlog_cap(f, 5), cap);
+	send_str(5, "MSG lobby a y\n");
+	fanout_flush(f);
+	assert_true(drain(5, got, sizeof(got)) == 14);
+	assert_memory_equal(got, "MSG lobby a y\n", 14);
+	fanout_trim_idle(f); /* used since the last tick: kept */
+	assert_int_equal(fanout_backlog_cap(f, 5), cap);
+	fanout_trim_idle(f); /* a whole tick without output: freed */
+	assert_int_equal(fanout_backlog_cap(f, 5), 0);
 }
 
 /* A child that is gone (EPIPE): closed down quietly, no cut, no SIGTERM;
@@ -859,6 +891,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_backlog_kept_through_a_burst_freed_when_idle, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_backlog_used_since_last_tick_is_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_child_gone_is_closed_not_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(
