@@ -343,6 +343,16 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
         busy = ["floor parent", "floor children"]
     for k in busy:
         assert kinds[k]["cpu_us"] > 0, (k, kinds[k])
+    # the load generator's share, apart: one reader per client, and the
+    # forkchat senders' writers (the floor's senders are virtual)
+    assert kinds["generator's clients"]["procs"] == (7 if system == "forkchat" else 3)
+    assert kinds["generator's clients"]["cpu_us"] > 0
+    if system == "forkchat":
+        assert kinds["generator's writers"]["procs"] >= 4
+        assert kinds["generator's writers"]["cpu_us"] > 0
+    else:
+        assert "generator's writers" not in kinds
+    assert 0.0 <= res["machine_idle"] <= 1.0
     # every child slept at least once between the batches it was woken for
     assert kinds[busy[-1]]["vol_cs"] > 0
 
@@ -449,3 +459,28 @@ def test_report_storm_goal_states_the_floor():
     assert g5["value"] == 3.0 and g5["met"] is False
     assert g5["note"] == ("must be < 1.00x; floor-storm / redis: 2.00x (server CPU per "
                           "connection 10.00x); forkchat / floor-storm: 1.50x (CPU 2.00x)")
+
+
+@pytest.mark.parametrize("system", ["forkchat", "floor-tcp"])
+def test_cost_split_warm_measures_the_last_repetition(system, tmp_path):
+    """cost_split.py --warm 1 runs two repetitions on the same processes and
+    reads the second (as make bench reads its windowed runs after the paced
+    ones); the generator's own processes are shown apart and left out of
+    the server's figures."""
+    out = tmp_path / "cost.jsonl"
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "cost_split.py"), "-s", system,
+                        "-n", "3", "-m", "150", "--settle", "0.5", "--warm", "1",
+                        "--json", str(out)],
+                       capture_output=True, text=True, timeout=scaled(180))
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads(out.read_text().splitlines()[0])
+    kinds = res["kinds"]
+    # one repetition's deliveries, not both
+    per = 6 if system == "forkchat" else 3
+    assert res["deliveries"] == 4 * 150 * per and res["lost"] == 0
+    assert kinds["generator's clients"]["procs"] == (7 if system == "forkchat" else 3)
+    assert kinds["generator's clients"]["cpu_us"] > 0
+    assert 0.0 <= res["machine_idle"] <= 1.0
+    if system == "forkchat":
+        assert kinds["generator's writers"]["procs"] >= 4
+    assert "all (server)" in p.stdout
