@@ -389,7 +389,7 @@ close_client(struct session *s)
  * Idle for a tick: the output buffer a burst grew goes back (it is kept
  * while busy: no malloc per wake-up), and memtrim.c returns the freed
  * pages, so an idle child is as small after a burst as before it.  The
- * first buffer a quiet client's output gets (BUF_MIN, a page) stays: freed
+ * first buffer of a quiet client's output (BUF_MIN, a page) stays: freed
  * at every tick, it was malloc'd again by the next read of the pipe, and
  * the heap trimmed and grown again, a page fault and three brk() per idle
  * child every TICK_SECS (a storm's 1000 idle children: 500 a second).
