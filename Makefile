@@ -160,7 +160,7 @@ unit: $(UNIT_TESTS) ## cmocka unit tests (core/tests/), skips gated by ci/skips.
 	@bash ci/run-unit.sh $(UNIT_TESTS)
 
 # ---- integration tests (pytest) ------------------------------------------
-integration: all $(BUILD)/forkchat-load | $(TEST_STAMP) ## pytest end-to-end suite (integration/)
+integration: all $(BUILD)/forkchat-load $(BUILD)/forkchat-storm-floor | $(TEST_STAMP) ## pytest end-to-end suite (integration/)
 	$(PYTEST) -q integration $(PYTEST_ARGS)
 
 # The design forbids threads and select/poll/epoll: prove it on the binaries.

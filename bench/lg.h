@@ -36,8 +36,17 @@
 /* What the clients speak (--proto / -s), and the two floors: the raw
  * pipe+SIGUSR2 floor (the parent is the server, its children receive) and
  * the pipe+SIGUSR2+TCP floor (a server process whose children send() to
- * TCP receivers, which are ordinary client processes). */
-enum lg_system { SYS_FORKCHAT, SYS_REDIS, SYS_IRC, SYS_FLOOR, SYS_FLOOR_TCP };
+ * TCP receivers, which are ordinary client processes), and the connect-storm
+ * floor (build/forkchat-storm-floor: a child per accepted connection answers
+ * the first line with one line; bench/storm_floor.c). */
+enum lg_system {
+	SYS_FORKCHAT,
+	SYS_REDIS,
+	SYS_IRC,
+	SYS_FLOOR,
+	SYS_FLOOR_TCP,
+	SYS_FLOOR_STORM /* the connect-storm floor: --connect-only */
+};
 
 /* The floors' senders are virtual (the floor's parent makes the messages):
  * every receiver of the room hears every message, N deliveries each. */

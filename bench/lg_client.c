@@ -18,6 +18,8 @@
  *
  * The TCP floor's receivers connect to the floor's server process
  * (lg_floor.c), send their index as one line and read bare text lines.
+ * The connect-storm floor's clients (--connect-only; bench/storm_floor.c)
+ * send the nickname line they send forkchatd and wait for one "OK" line.
  *
  * Phases, each started by the parent closing a barrier pipe:
  *   0 connect + register (forkchat: nickname, sent without waiting for
@@ -272,6 +274,10 @@ client_register(int idx)
 		        0 ?
 		    -1 :
 		    expect(idx, "k", "floor-tcp accept");
+	if (lg.sys == SYS_FLOOR_STORM) /* forkchat's first line, one answer */
+		return send_line(idx, "%s\n", nick) < 0 ?
+		    -1 :
+		    expect(idx, "OK", "floor-storm answer");
 	if (lg.sys == SYS_IRC) {
 		snprintf(reg, sizeof(reg), "NICK %s\r\nUSER %s 0 * :b\r\n",
 		    nick, nick);
@@ -597,8 +603,10 @@ client_main(int idx)
 	if (lg.sys == SYS_IRC)
 		irc_done_turn();
 	status_send(idx, ST_REG);
-	if (lg.connect_only)
+	if (lg.connect_only) { /* connected until every client is in */
+		wait_barrier(bar[1][0]);
 		_exit(0);
+	}
 	if (lg.hold > 0) { /* until the server closes us */
 		while (conn_line(&cn, &l) != 0 && !lg_got_alrm)
 			;
@@ -686,17 +694,24 @@ hold_detach(int *notify)
 static int
 client_setup_phase(struct lg_result *r, struct lg_wait *w, pid_t *pids)
 {
-	int64_t t0;
+	int64_t t0, cpu0;
 
+	cpu0 = report_server_cpu(); /* before the storm: the server alone */
 	t0 = now_ns();
 	close(bar[0][1]);
 	if (parent_wait(
 	        lg_status_rd, w, ST_REG, lg.n, secs(lg.timeout / 2), 1) < 0)
 		return run_fail(w, pids, "connect+register");
 	r->connect_ns = now_ns() - t0;
-	if (lg.connect_only || lg.hold)
+	/* the storm's server CPU: every process it made is still there (its
+	 * clients stay connected) */
+	if (cpu0 >= 0 && (r->connect_cpu_ns = report_server_cpu()) >= 0)
+		r->connect_cpu_ns -= cpu0;
+	if (lg.hold)
 		return 0;
 	close(bar[1][1]);
+	if (lg.connect_only)
+		return 0;
 	if (parent_wait(lg_status_rd, w, ST_READY, lg.rooms > 1 ? lg.rooms : 0,
 	        secs(30), 0) < 0)
 		return run_fail(w, pids, "room creation");

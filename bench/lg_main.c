@@ -37,9 +37,11 @@ usage(FILE *f)
 	    "throughput, server CPU and memory, loss, duplicates and reordering.\n"
 	    "  -s, --system NAME      forkchat (default), forkchat-federated, redis,\n"
 	    "                         ngircd, inspircd, irc (IRC), floor-pipe (alias\n"
-	    "                         floor: pipe+SIGUSR2) or floor-tcp (pipe+SIGUSR2+TCP)\n"
+	    "                         floor: pipe+SIGUSR2), floor-tcp (pipe+SIGUSR2+TCP)\n"
+	    "                         or floor-storm (build/forkchat-storm-floor at -p;\n"
+	    "                         --connect-only: the connect-storm floor)\n"
 	    "      --proto P          the protocol, when -s is only a label: forkchat,\n"
-	    "                         redis, irc, floor-pipe or floor-tcp\n"
+	    "                         redis, irc, floor-pipe, floor-tcp or floor-storm\n"
 	    "      --label NAME       the system's name in the report (default: -s)\n"
 	    "  -p, --port N           server port on 127.0.0.1 (default 5101)\n"
 	    "      --ports P1,P2,...  federated hubs: client i connects to P(i mod count)\n"
@@ -73,7 +75,8 @@ usage(FILE *f)
 	    "  -j, --json FILE        append the JSON result line to FILE (default stdout)\n"
 	    "      --nick-prefix STR  nickname prefix (default b: b0000, b0001, ...);\n"
 	    "                         pid: p<PID>_ so that back-to-back runs never clash\n"
-	    "      --connect-only     connect and register N clients, then quit\n"
+	    "      --connect-only     connect and register N clients, then quit (with -j:\n"
+	    "                         one JSON line, connect_ms and connect_cpu_ms)\n"
 	    "      --hold S           connect and register, return once all are in; the\n"
 	    "                         clients stay until the server closes them or S s\n"
 	    "      --stop             send SIGTERM to the server (--server-pid or\n"
@@ -101,6 +104,7 @@ set_proto(const char *name)
 		{ "floor", SYS_FLOOR },
 		{ "floor-pipe", SYS_FLOOR },
 		{ "floor-tcp", SYS_FLOOR_TCP },
+		{ "floor-storm", SYS_FLOOR_STORM },
 	};
 	size_t i;
 
@@ -282,6 +286,8 @@ parse_opts(int argc, char **argv)
 		return -1;
 	if (lg.sys != SYS_FLOOR && lg.sys != SYS_FLOOR_TCP && lg.senders > lg.n)
 		return -1;
+	if (lg.sys == SYS_FLOOR_STORM && !lg.connect_only && lg.hold <= 0)
+		return -1; /* it answers the first line and nothing more */
 	return 0;
 }
 
@@ -393,11 +399,16 @@ main(int argc, char **argv)
 	}
 	r.rss_kb = r.pss_kb = r.pte_kb = -1;
 	r.cpu_ns = -1;
+	r.connect_cpu_ns = -1;
 	r.wakeups = -1;
 	rc = lg.sys == SYS_FLOOR ? floor_run(&r) : client_run(&r);
 	(void)fd;
+	if (lg.connect_only && lg.json != NULL && rc == 0) {
+		report_merge(&r); /* no traffic: the connect figures */
+		report_output(&r);
+	}
 	if (lg.connect_only || lg.hold)
-		return rc ? 1 : 0;
+		return rc || r.any_bad ? 1 : 0;
 	if (r.printed == 0) { /* no repetition finished: what there is */
 		report_merge(&r);
 		report_output(&r);

@@ -377,9 +377,11 @@ report_print(FILE *f, const struct lg_result *r)
 	    "\"p50_us\": %.1f, \"p90_us\": %.1f, \"p99_us\": %.1f, "
 	    "\"p999_us\": %.1f, \"max_us\": %.1f, \"deliveries_per_s\": %.0f, "
 	    "\"send_span_s\": %.3f, \"connect_ms\": %.1f, "
+	    "\"connect_cpu_ms\": %.3f, "
 	    "\"server_rss_kb\": %ld, \"server_pss_kb\": %ld, ",
 	    q_us(r, 0.5), q_us(r, 0.9), q_us(r, 0.99), q_us(r, 0.999),
 	    q_us(r, 1.0), dps, span > 0 ? span : 0, (double)r->connect_ns / 1e6,
+	    r->connect_cpu_ns >= 0 ? (double)r->connect_cpu_ns / 1e6 : -1.0,
 	    r->rss_kb, r->pss_kb);
 	fprintf(f, "\"rep\": %d, \"repeat\": %d, ",
 	    max ? r->rep - lg.repeat : r->rep, max ? lg.max_repeat : lg.repeat);

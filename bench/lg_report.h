@@ -13,6 +13,7 @@ struct lg_result {
 	uint64_t sent, expected, received, unique, lost, dup, ooo, bad;
 	uint64_t late; /* floors: messages stamped with their due time */
 	int64_t max_ns, first_send, last_recv, connect_ns;
+	int64_t connect_cpu_ns;      /* server tree CPU over connect+register */
 	long rss_kb, pss_kb, pte_kb; /* server tree, -1 unknown */
 	int procs;                   /* processes in that tree */
 	int64_t cpu_ns;              /* server tree CPU over the traffic */

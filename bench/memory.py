@@ -11,12 +11,14 @@ reads the tree again, so that a parent heap grown by the burst and
 inherited by later children shows up in the second group's figures.
 
     /usr/bin/python3 bench/memory.py -n 100 -n 1000 [--storm 3] [--json F]
+        [--burst-deliveries D]      (make bench: D = 4000000 at N = 100, 1000)
 
 Per client = (the whole tree: parent, spawner, every session child) / number
-of clients attached, read once the name helper (forkchatd-names, started by
-the registrations) has exited after its 5 idle seconds: the steady state; "child" figures are the average of the session
-children alone.  --storm K also times K connect storms of 1000 clients
-(`forkchat-load --connect-only`, connect+register, median reported).
+of clients attached, read in the steady state (Srv.settle: the parent idle
+for 2 s and 3.5 s more, past the ticks that trim freed heap, and the name
+helper, forkchatd-names, exited after its 5 idle seconds); "child" figures
+are the average of the session children alone.  --storm K also times K
+connect storms of 1000 clients (`forkchat-load --connect-only`, connect+register, median reported).
 "quiet" PSS (as root) leaves other forkchat processes and ICU users out of
 each page's sharers (/proc/PID/pagemap, /proc/kpagecount): the figure a
 quiet machine would show, on a machine shared with other test servers.
@@ -29,6 +31,7 @@ import collections
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -109,6 +112,33 @@ def mem(pid):
     return m if len(m) == 3 else None
 
 
+def status_kb(pid, key):
+    """A kB field of /proc/PID/status, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def heap_kb(pid):
+    """Resident kB of pid's [heap] (the brk area), or None."""
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            inheap = False
+            for line in f:
+                if not line[0].isupper():   # a mapping's header line
+                    inheap = line.rstrip().endswith("[heap]")
+                elif inheap and line.startswith("Rss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return 0
+
+
 def _present(pid, files_only=False):
     """Physical page numbers of pid's resident pages (root: /proc/PID/pagemap
     shows them to root only; zeros otherwise)."""
@@ -184,6 +214,12 @@ def snapshot(root, nclients, groups=None):
         "per_client_rss_kb": round(tot["rss"] / max(nclients, 1), 1),
         "per_client_pte_kb": round(tot["pte"] / max(nclients, 1), 1),
     }
+    ph = heap_kb(root)
+    if ph is not None:
+        out["parent_heap_kb"] = ph
+    hwm = status_kb(root, "VmHWM")
+    if hwm is not None:     # the parent's peak RSS so far (the burst's)
+        out["parent_peak_rss_kb"] = hwm
     q = quiet_pss(set(per))
     if q is not None:
         out["tree_quiet_pss_kb"] = q
@@ -239,7 +275,8 @@ class Srv:
         self.dir = tempfile.mkdtemp(prefix="fc-mem-")
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [str(SERVER), "-f", "-p", str(self.port), "-l", self.dir, "-m", str(maxc),
+            [str(SERVER), "-f", "-p", str(self.port), "-b", "127.0.0.1", "-l", self.dir,
+             "-m", str(maxc),
              "--stats-interval", "0"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(self.dir, "stderr"), "wb"))
@@ -287,6 +324,16 @@ class Srv:
             last = t
             time.sleep(2)
 
+    def settle(self):
+        """The steady state the figures are read in: the parent has used
+        no CPU for 2 s (the room is drained), then 3.5 s more (past the
+        parent's 1 s and a child's 2 s tick, where they trim freed heap)
+        and the name helper has exited."""
+        self.wait_idle()
+        end = time.monotonic() + 3.5
+        self.wait_names_gone()
+        time.sleep(max(0.0, end - time.monotonic()))
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -296,31 +343,43 @@ class Srv:
             self.proc.wait()
 
 
-def run_n(n, burst_msgs, burst_n):
+def burst_each(n, burst_msgs, burst_n, burst_deliveries=None):
+    """Messages per sender: burst_msgs, or (burst_deliveries) so that the
+    burst makes about that many deliveries to the n held clients, the
+    burst_n receivers and the 4 senders (a message reaches all but its
+    sender), at least 100."""
+    if not burst_deliveries:
+        return burst_msgs
+    return max(100, burst_deliveries // (4 * (n + burst_n + 3)))
+
+
+def run_n(n, burst_msgs, burst_n, burst_deliveries=None):
+    """Attach n, read; a burst through their room, read; attach n more,
+    read.  The figures of one N (bench/run.sh reports them as goal 3)."""
+    t0 = time.monotonic()
+    burst_msgs = burst_each(n, burst_msgs, burst_n, burst_deliveries)
     srv = Srv(2 * n + burst_n + 16)
     try:
         hold(srv.port, n, "a", errfile=os.path.join(srv.dir, "hold.err"))
         first = srv.wait_kids(n)
-        srv.wait_names_gone()
-        time.sleep(0.5)
+        srv.settle()
         before = snapshot(srv.proc.pid, n, {"first": first})
         rc = burst(srv.port, burst_n, burst_msgs)
-        srv.wait_kids(n)
-        srv.wait_idle()     # the held clients have read the whole burst
-        time.sleep(3.5)     # idle: past the parent's 1 s and a child's 2 s tick
-        srv.wait_names_gone()
+        held = len(srv.wait_kids(n))    # fewer: some were cut
+        srv.settle()        # the held clients have read the whole burst
         after = snapshot(srv.proc.pid, n, {"first": first})
         out = {"n": n, "burst": {"receivers": burst_n, "senders": 4,
-                                 "messages_each": burst_msgs, "rc": rc},
+                                 "messages_each": burst_msgs, "rc": rc,
+                                 "held_after": held},
                "before_burst": before, "after_burst": after}
         try:
             hold(srv.port, n, "c", errfile=os.path.join(srv.dir, "hold.err"))
         except RuntimeError as e:
             out["error"] = str(e)
+            out["seconds"] = round(time.monotonic() - t0, 1)
             return out
         second = srv.wait_kids(2 * n) - first
-        srv.wait_names_gone()
-        time.sleep(0.5)
+        srv.settle()        # their joins reached every member
         out["after_burst_plus_n"] = snapshot(srv.proc.pid, len(first | second),
                                              {"first": first, "second": second})
         # the marginal cost of the n clients attached after the burst
@@ -328,9 +387,12 @@ def run_n(n, burst_msgs, burst_n):
         out["marginal_per_client_kb"] = {
             k: round((m["tree_%s_kb" % k] - a["tree_%s_kb" % k]) / max(len(second), 1), 1)
             for k in ("pss", "rss", "pte")}
+        out["seconds"] = round(time.monotonic() - t0, 1)
         return out
     finally:
         srv.stop()
+        if sys.exc_info()[0] is None:   # a failure keeps the server's log
+            shutil.rmtree(srv.dir, ignore_errors=True)
 
 
 def row(label, s, grp):
@@ -343,16 +405,22 @@ def row(label, s, grp):
 
 
 def main():
+    # SIGTERM (bench/run.sh's timeout) unwinds through Srv.stop(): no
+    # server (nor the clients it holds) is left behind
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, action="append", help="clients (repeatable)")
     ap.add_argument("--burst-msgs", type=int, default=20000)
     ap.add_argument("--burst-n", type=int, default=20)
+    ap.add_argument("--burst-deliveries", type=int,
+                    help="size the burst per N to about this many deliveries "
+                         "(instead of --burst-msgs per sender)")
     ap.add_argument("--storm", type=int, default=0, help="connect storms of 1000")
     ap.add_argument("--json", help="append the result line here")
     a = ap.parse_args()
     res = {"runs": [], "storm_ms": []}
     for n in a.n or [100]:
-        res["runs"].append(run_n(n, a.burst_msgs, a.burst_n))
+        res["runs"].append(run_n(n, a.burst_msgs, a.burst_n, a.burst_deliveries))
         if a.json:      # as it goes: a later failure keeps what was measured
             with open(a.json + ".part", "a") as f:
                 f.write(json.dumps(res["runs"][-1]) + "\n")
@@ -380,9 +448,13 @@ def main():
                   % (mg["pss"], mg["rss"], mg["pte"], mg["pss"] + mg["pte"]))
         else:
             print("| N=%d + %d: %s | | | | | | | |" % (n, n, r.get("error")))
-        p = r["after_burst"]["parent"]
-        print("|   parent after burst (PSS/RSS/PTE kB) | | %s | %s | %s | | | |" % (
-            p["pss"], p["rss"], p["pte"]))
+        for ph in ("before_burst", "after_burst"):
+            p = r[ph]["parent"]
+            print("|   parent %s (PSS/RSS/PTE kB; heap %s kB, peak RSS %s kB) "
+                  "| | %s | %s | %s | | | |" % (
+                      ph.replace("_", " "), r[ph].get("parent_heap_kb", "-"),
+                      r[ph].get("parent_peak_rss_kb", "-"),
+                p["pss"], p["rss"], p["pte"]))
     if res["storm_ms"]:
         print("connect storm, 1000 clients: %s ms (median %.1f)" % (
             res["storm_ms"], res["storm_median_ms"]))

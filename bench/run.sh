@@ -16,10 +16,12 @@ MODE=${1:-quick}
 BUILD=${BUILD:-build}
 LOAD=$BUILD/forkchat-load
 SERVER=$BUILD/forkchatd
+STORM_FLOOR=$BUILD/forkchat-storm-floor	# the connect-storm floor
 RES=bench/results
 PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/forkchat-bench.XXXXXX)
 RUNS=$TMP/runs.jsonl
+TIMING=$TMP/timing.jsonl	# wall seconds per part, for the report
 PROBLEMS=$TMP/problems.txt
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 T0=$(date +%s)
@@ -32,6 +34,7 @@ FED_PORTS=
 FED_HUB_PORTS=
 FAILED=0
 : >"$RUNS"
+: >"$TIMING"
 : >"$PROBLEMS"
 
 # 1004 clients and their sockets: the servers inherit this limit
@@ -73,6 +76,15 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+ms_now() {
+	echo $(( $(date +%s%N) / 1000000 ))
+}
+
+# timing PART N T0_MS: one line of the report's "time per part"
+timing() {
+	echo "{\"part\": \"$1\", \"n\": $2, \"s\": $(( ($(ms_now) - $3) / 100 ))e-1}" >>"$TIMING"
+}
 
 free_port() {
 	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -138,7 +150,7 @@ note_conf() {	# KIND COMMAND [CONFIG_FILE]
 	[ -n "${3:-}" ] && sed "s/$PORT/PORT/g; s#$TMP#TMP#g" "$3" >"$CONF/$1.conf"
 }
 
-# start_server forkchat|redis|ngircd|inspircd -> PORT, SRV_PID
+# start_server forkchat|redis|ngircd|inspircd|floor-storm -> PORT, SRV_PID
 start_server() {
 	local kind=$1 f
 	PORT=$(free_port)
@@ -165,6 +177,10 @@ start_server() {
 		ngircd_conf "$PORT" "$f"
 		ngircd -n -p -f "$f" >>"$TMP/ngircd.log" 2>&1 &
 		note_conf ngircd "ngircd -n -p -f ngircd.conf" "$f"
+		;;
+	floor-storm)
+		"$STORM_FLOOR" -p "$PORT" -b 127.0.0.1 2>>"$TMP/storm-floor.stderr" &
+		note_conf floor-storm "forkchat-storm-floor -p PORT -b 127.0.0.1"
 		;;
 	inspircd)
 		f=$TMP/inspircd.conf
@@ -278,11 +294,14 @@ stop_federation() {
 # SYSTEM: forkchat, forkchat-burst (forkchatd with its default backlog),
 # forkchat-federated, ngircd, inspircd, redis, floor-pipe (raw: one write
 # and one SIGUSR2 per message and child), floor-pipe-batched (up to 64 per
-# write and signal), floor-tcp (pipe+SIGUSR2+TCP).
+# write and signal), floor-tcp (pipe+SIGUSR2+TCP), floor-storm (the
+# connect-storm floor, bench/storm_floor.c: connect and register only).
 run() {
 	local sys=$1 sc=$2 n=$3 s=$4 k=$5 m=$6 rate=$7 rc pidarg= sysarg srv=
+	local t0
 	shift 7
 	CUR="$sys $sc n=$n"
+	t0=$(ms_now)
 	sysarg="-s $sys"
 	case $sys in
 	forkchat|redis|ngircd|inspircd) srv=$sys ;;
@@ -291,6 +310,8 @@ run() {
 	floor-pipe-batched) sysarg="-s floor-pipe --label $sys -B 64" ;;
 	# the TCP floor batches what is due when behind, as forkchatd does
 	floor-tcp) sysarg="-s floor-tcp -B 64" ;;
+	# accepts, forks a child per connection, answers the first line
+	floor-storm) srv=floor-storm; sysarg="-s floor-storm --connect-only" ;;
 	esac
 	if [ "$sys" = forkchat-federated ]; then
 		# client i on hub i mod 3; no -P: the memory of 3 hubs + redis
@@ -346,6 +367,7 @@ run() {
 		    sed "s/^/$CUR: server log: /" >>"$PROBLEMS"
 		rm -f "$TMP"/logs/*.log
 	fi
+	timing "$sys $sc" "$n" "$t0"
 }
 
 # per-sender count so that a back-to-back run makes about D deliveries
@@ -365,7 +387,8 @@ per_sender() {	# N S D
 # --max-repeat); the report shows the median and min..max.
 # Order: what the goals of issue 17 need first; ten rooms, federation and
 # hyperfine after, skipped (and said so) once BUDGET seconds have passed,
-# so that make bench stays under 15 minutes on a loaded 2-core machine.
+# so that make bench stays under about 20 minutes on a loaded 2-core
+# machine (bench/README.md, "Time budget").
 
 if [ "$MODE" = quick ]; then
 	NS="10 100"
@@ -374,7 +397,8 @@ if [ "$MODE" = quick ]; then
 	PACED=${BENCH_PACED_S:-3}
 	INSP_NS=${BENCH_INSPIRCD_NS:-}
 	FLOOR_PIPE_NS="10 100"
-	BUDGET=${BENCH_BUDGET_S:-150}
+	MEM_NS="100"
+	BUDGET=${BENCH_BUDGET_S:-180}
 else
 	NS="10 100 500 1000"
 	MAXD=300000
@@ -382,7 +406,10 @@ else
 	PACED=${BENCH_PACED_S:-10}
 	INSP_NS=${BENCH_INSPIRCD_NS:-10}	# paced only: see bench/README.md
 	FLOOR_PIPE_NS="10"		# time: the goals use the TCP floor
-	BUDGET=${BENCH_BUDGET_S:-720}
+	MEM_NS="100 1000"
+	# the goals' parts take about 14 min, ten rooms, federation and
+	# hyperfine about 3 more (bench/README.md, "Time budget")
+	BUDGET=${BENCH_BUDGET_S:-1080}
 fi
 RATE=100	# paced: messages/s over all senders (100 k deliveries/s at N=1000)
 SEND=4		# senders in one room, in addition to the N receivers
@@ -437,12 +464,42 @@ done
 run forkchat-burst one-room-burst $((10 + SEND)) $SEND 1 \
     "$(per_sender $((10 + SEND)) $SEND $((MAXD * 2)))" 0 -d 8 --drain 3
 if [ "$MODE" = full ]; then
-	for sys in forkchat redis; do
-		run "$sys" connect-storm 1000 1 1 5 0
+	# the connect-storm floor between the two, 3 rounds interleaved:
+	# the report takes each system's median
+	for round in 1 2 3; do
+		for sys in forkchat floor-storm redis; do
+			run "$sys" connect-storm 1000 1 1 5 0
+		done
 	done
+fi
+# goal 3 after a burst: bench/memory.py's method on a forkchatd of its own
+# (default backlog): attach N clients, read the tree idle; a back-to-back
+# burst of about MEM_DELIVERIES deliveries through their room, read it
+# again; attach N more (forked after the parent's heap grew), read again.
+MEM_DELIVERIES=4000000
+for n in ${BENCH_MEMORY_NS-$MEM_NS}; do
+	t0=$(ms_now)
+	CUR="memory after a burst n=$n"
+	BUILD=$BUILD timeout -k 5 400 $PY bench/memory.py -n "$n" \
+	    --burst-deliveries $MEM_DELIVERIES --json "$TMP/memory.json" \
+	    >"$TMP/memory.out" 2>&1
+	rc=$?
+	echo "memory after a burst, n=$n:" >&2
+	cat "$TMP/memory.out" >&2
+	if [ $rc -ne 0 ]; then
+		FAILED=1
+		echo "$CUR: bench/memory.py exit $rc: $(tail -2 "$TMP/memory.out" | tr '\n' ' ')" >>"$PROBLEMS"
+	fi
+	timing "memory after a burst" "$n" "$t0"
+done
+if [ "$MODE" = full ]; then
 	if within_budget "ten-rooms"; then
+		# -T as the other N = 1000 runs: registration may take half
+		# of it, and ngircd registers 1000 clients in 60-68 s here
+		# (a few at a time), over the default -T 120's 60 s
 		for sys in forkchat ngircd redis floor-pipe; do
-			run "$sys" ten-rooms 1000 10 10 $((2 * RATE * 2 / 10)) $((2 * RATE))
+			run "$sys" ten-rooms 1000 10 10 $((2 * RATE * 2 / 10)) $((2 * RATE)) \
+			    -T $BOUND
 		done
 	fi
 fi
@@ -463,8 +520,10 @@ echo "runs done in $(( $(date +%s) - T0 )) s" >&2
 
 # ---- hyperfine: whole commands ----------------------------------------------
 if within_budget "hyperfine"; then
+	t0=$(ms_now)
 	BENCH_TMP=$TMP LOAD=$LOAD SERVER=$SERVER MODE=$MODE RES=$RES \
 	    bench/hyperfine.sh 2>>"$PROBLEMS.hf" || echo "hyperfine step failed: $(tail -3 "$PROBLEMS.hf" | tr '\n' ' ')" >>"$PROBLEMS"
+	timing hyperfine 100 "$t0"
 fi
 
 # ---- report -------------------------------------------------------------------
@@ -472,6 +531,7 @@ mkdir -p "$RES"
 $PY bench/report.py --runs "$RUNS" --problems "$PROBLEMS" --started "$STARTED" \
     --mode "$MODE" --out "$RES" --server "$SERVER" --conf "$CONF" \
     --cuts "$TMP/cuts.jsonl" --wall-s $(( $(date +%s) - T0 )) \
+    --memory "$TMP/memory.json" --timing "$TIMING" --budget-s "$BUDGET" \
     --reps "$REPS" --paced-s "$PACED" --rate $RATE --window $WINDOW \
     --loadavg "$LOAD_START -> $(cut -d' ' -f1-3 /proc/loadavg)" || FAILED=1
 # the hyperfine exports are results files too: tie them to the code

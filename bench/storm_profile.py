@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Where a connect storm's time goes (issue 17, goal 5), per connection.
 
-Starts build/forkchatd (as bench/run.sh does) or redis-server on a free
-port, attaches N clients at once with `forkchat-load --hold` (connect and
-register, or SUBSCRIBE; the clients stay, as in the bench's connect-storm
-run), waits until the server is idle, and reads from /proc, per process
-kind (parent, spawner, session child; Redis: the server):
+Starts build/forkchatd (as bench/run.sh does), redis-server or the
+connect-storm floor (build/forkchat-storm-floor, bench/storm_floor.c) on a
+free port, attaches N clients at once with `forkchat-load --hold` (connect
+and register, SUBSCRIBE, or the floor's one line; the clients stay, as in
+the bench's connect-storm run), waits until the server is idle, and reads
+from /proc, per process kind (parent, spawner, session child, the name
+helper "names"; Redis: the server; the floor: its parent and children):
 
   cpu_us      time on a CPU (/proc/PID/schedstat, field 1), per connection
   runq_us     time runnable but waiting for a CPU (field 2): load, not work
@@ -24,7 +26,8 @@ With --strace the server runs under `strace -ff` and the report counts
 system calls per connection by process kind and by call instead (the
 times are then meaningless).
 
-    /usr/bin/python3 bench/storm_profile.py [-n 1000] [--system redis]
+    /usr/bin/python3 bench/storm_profile.py [-n 1000]
+        [--system forkchat|redis|floor-storm]
         [--strace] [--reps 3] [--json F]
 
 Nothing here fails on a figure; it fails only if a program does.
@@ -48,6 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = Path(os.environ.get("BUILD", ROOT / "build"))
 SERVER = Path(os.environ.get("FORKCHATD", BUILD / "forkchatd"))
 LOAD = Path(os.environ.get("FORKCHAT_LOAD", BUILD / "forkchat-load"))
+FLOOR = Path(os.environ.get("FORKCHAT_STORM_FLOOR", BUILD / "forkchat-storm-floor"))
+COMM_KIND = {"forkchatd-spawn": "spawner", "forkchatd-names": "names"}
 NSTAT = ("TcpExtListenOverflows", "TcpExtListenDrops",
          "TcpExtTCPReqQFullDrop", "TcpExtSyncookiesSent")
 
@@ -109,7 +114,7 @@ def kinds(root):
         st = pstat(int(name))
         if st and st[1] == root and st[0] not in ("Z", "X"):
             c = (read("/proc/%s/comm" % name) or "").strip()
-            out[int(name)] = "spawner" if c == "forkchatd-spawn" else "child"
+            out[int(name)] = COMM_KIND.get(c, "child")
     return out
 
 
@@ -158,6 +163,8 @@ def start(system, port, tmp, strace):
                "--save", "", "--appendonly", "no", "--daemonize", "no",
                "--maxclients", "4000", "--tcp-backlog", "4096",
                "--loglevel", "warning"]
+    elif system == "floor-storm":
+        cmd = [str(FLOOR), "-p", str(port), "-b", "127.0.0.1"]
     else:
         cmd = [str(SERVER), "-f", "-p", str(port), "-b", "127.0.0.1", "-l",
                tmp, "-m", "1100", "--register-timeout", "0",
@@ -202,17 +209,17 @@ def storm(system, port, n, hold, tmp):
 
 def strace_counts(tmp, root):
     """{kind: Counter(syscall)} from strace -ff files (st.PID)."""
-    spawner = None
+    helpers = {}
     for f in Path(tmp).glob("*.log"):
-        m = re.search(r"spawner started pid=(\d+)", f.read_text())
-        if m:
-            spawner = int(m.group(1))
+        text = f.read_text()
+        for what, kind in (("spawner", "spawner"), ("name helper", "names")):
+            for m in re.finditer(what + r" started pid=(\d+)", text):
+                helpers[int(m.group(1))] = kind
     out = collections.defaultdict(collections.Counter)
     call = re.compile(r"^(?:\d+ )?([a-z_0-9]+)\(")
     for f in Path(tmp).glob("st.*"):
         pid = int(f.suffix[1:])
-        kind = ("parent" if pid == root else
-                "spawner" if pid == spawner else "child")
+        kind = "parent" if pid == root else helpers.get(pid, "child")
         for line in f.read_text(errors="replace").splitlines():
             m = call.match(line)
             if m:
@@ -233,8 +240,7 @@ def one(a, tmp):
                   for p in kinds(root)}
         ns0 = nstat()
         res["loadavg_start"] = read("/proc/loadavg").split()[0]
-        res["storm_ms"] = storm("redis" if a.system == "redis" else
-                                "forkchat", port, a.n, a.hold, tmp)
+        res["storm_ms"] = storm(a.system, port, a.n, a.hold, tmp)
         res["loadavg_end"] = read("/proc/loadavg").split()[0]
         settle(root)
         time.sleep(0.3)
@@ -294,7 +300,7 @@ def one(a, tmp):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-n", type=int, default=1000)
-    ap.add_argument("--system", choices=("forkchat", "redis"),
+    ap.add_argument("--system", choices=("forkchat", "redis", "floor-storm"),
                     default="forkchat")
     ap.add_argument("--strace", action="store_true")
     ap.add_argument("--reps", type=int, default=1)

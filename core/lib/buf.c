@@ -17,7 +17,6 @@
 #include "lib/buf.h"
 #include "sys/failpoint.h"
 
-#define BUF_MIN  4096
 #define BUF_KEEP (64 * 1024) /* larger empty buffers are freed (default) */
 
 char *

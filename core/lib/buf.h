@@ -20,6 +20,9 @@ struct buf {
 	size_t keep; /* an empty buffer above this is freed; 0: BUF_KEEP */
 };
 
+/* The first size of a buffer (unless a smaller keep): a quiet client's. */
+#define BUF_MIN 4096
+
 /* An empty buffer: struct buf b = BUF_INIT; */
 #define BUF_INIT  \
 	{         \

@@ -39,6 +39,7 @@ struct slot {
 	int backlogged; /* out holds what the pipe refused */
 	int failed;     /* output was lost (no memory): cut it */
 	int lazy;       /* on the lazy list (presence lines may wait) */
+	int used;       /* out took bytes since the last tick */
 	struct buf out;
 };
 
@@ -120,14 +121,25 @@ fanout_open(struct fanout *f, int slot, pid_t pid, int fd)
 	 * N=100); fanout_trim_idle() gives it back once the client is idle */
 }
 
+/*
+ * Only a backlog that took nothing for a whole tick is idle: freeing every
+ * empty one on each tick, in the middle of a burst, made all N slots
+ * regrow theirs from a page (malloc, copies, fresh pages: 40 % of the
+ * parent's CPU back to back at N=1000, issue 17).
+ */
 void
 fanout_trim_idle(struct fanout *f)
 {
+	struct slot *c;
 	int i;
 
-	for (i = 0; i < f->cfg.max_clients; i++)
-		if (f->sl[i].out.cap > 0 && buf_used(&f->sl[i].out) == 0)
-			buf_free(&f->sl[i].out);
+	for (i = 0; i < f->cfg.max_clients; i++) {
+		c = &f->sl[i];
+		if (c->used)
+			c->used = 0;
+		else if (c->out.cap > 0 && buf_used(&c->out) == 0)
+			buf_free(&c->out);
+	}
 }
 
 size_t
@@ -197,8 +209,10 @@ fanout_send(void *ctx, int slot, const char *line, size_t len)
 		return;
 	if (f->stopping && c->state == FANOUT_CLOSING)
 		return; /* after BYE SHUTDOWN: nothing more */
-	if (len > 0)
+	if (len > 0) {
 		f->lines_out++;
+		c->used = 1;
+	}
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
 	    buf_put(&c->out, line, len) < 0)
 		c->failed = 1; /* never drop a line silently */
@@ -280,6 +294,7 @@ fanout_release(struct fanout *f, int slot)
 	buf_free(&c->out);
 	c->state = FANOUT_FREE;
 	c->dirty = 0;
+	c->used = 0;
 	c->pid = 0;
 }
 
@@ -418,7 +433,8 @@ fanout_flush(struct fanout *f)
 /*
  * The parent is busy: more input waits (server.c).  Write only the slots
  * whose output is worth a wake-up of their child on its own (at least
- * FANOUT_CORK_BYTES, or closing, failed or behind), and leave the rest
+ * FANOUT_CORK_BYTES, FANOUT_CORK_FEW_BYTES when at most FANOUT_CORK_FEW
+ * slots are dirty, fanout.h; or closing, failed or behind), and leave the rest
  * "corked" on the dirty list for the next flush, at most FANOUT_CORK_US
  * after the first was left.  Each write wakes a child, whose turn (signal,
  * read, send to its client, the receiver's wake-up) costs the same for one
@@ -430,6 +446,8 @@ fanout_flush(struct fanout *f)
 void
 fanout_flush_busy(struct fanout *f, long long now_us)
 {
+	size_t big = f->ndirty <= FANOUT_CORK_FEW ? FANOUT_CORK_FEW_BYTES :
+	                                            FANOUT_CORK_BYTES;
 	int i, k = 0, slot;
 	struct slot *c;
 
@@ -442,7 +460,7 @@ fanout_flush_busy(struct fanout *f, long long now_us)
 		if (c->dirty != 1)
 			continue; /* flushed or freed since, or kept already */
 		if (c->state == FANOUT_ACTIVE && !c->failed && !c->backlogged &&
-		    buf_used(&c->out) < FANOUT_CORK_BYTES) {
+		    buf_used(&c->out) < big) {
 			c->dirty = 2;
 			f->dirty[k++] = slot;
 			continue;

@@ -54,9 +54,23 @@ struct fanout_cfg {
 	int (*lazy)(const char *line, size_t len);
 };
 
-#define FANOUT_LAZY_MS    200
-#define FANOUT_CORK_BYTES (16 * 1024)
-#define FANOUT_CORK_US    1000
+#define FANOUT_LAZY_MS 200
+/*
+ * Corking (fanout_flush_busy): a slot with FANOUT_CORK_BYTES queued is
+ * written at once, the others wait at most FANOUT_CORK_US.  When the flush
+ * has at most FANOUT_CORK_FEW slots to write (a small room), 4 KiB is
+ * enough (about 50 chat lines of a 64-byte text, the floor's batch of 64,
+ * bench/lg_floor.c): a flush then wakes few children, and what the parent
+ * holds may be all that the room's senders have in flight (4 senders x 32
+ * messages at N=10 in the bench never filled 16 KiB, so every corked
+ * write waited for the timer while the senders waited for their
+ * deliveries).  With many slots, each flush wakes many children and
+ * batching pays: 16 KiB.
+ */
+#define FANOUT_CORK_BYTES     (16 * 1024)
+#define FANOUT_CORK_FEW_BYTES (4 * 1024)
+#define FANOUT_CORK_FEW       32
+#define FANOUT_CORK_US        1000
 
 struct fanout;
 
@@ -91,8 +105,9 @@ int fanout_busy(const struct fanout *f, long long now_us);
 /* Write the presence lines that waited, once their time (the first
  * one's + FANOUT_LAZY_MS) has come: now_ms, from clock_mono_ms(). */
 void fanout_flush_lazy(struct fanout *f, long long now_ms);
-/* Free the storage of every empty backlog (the parent's 1 s tick): a
- * burst keeps its buffers while it lasts, an idle client holds none. */
+/* Free the storage of every empty backlog that took no output since the
+ * previous call (the parent's 1 s tick): a burst keeps its buffers while
+ * it lasts, a client idle for two ticks holds none. */
 void fanout_trim_idle(struct fanout *f);
 /* Bytes of storage slot's backlog holds (memory accounting, tests). */
 size_t fanout_backlog_cap(const struct fanout *f, int slot);

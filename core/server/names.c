@@ -102,28 +102,20 @@ serve(int fd)
 static int
 start(void)
 {
-	struct timeval tv = { ANSWER_SECS, 0 };
 	pid_t parent = getpid();
-	int sv[2];
 	pid_t pid;
+	int fd;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if ((pid = proc_fork_paired(&fd, ANSWER_SECS)) < 0)
 		return -1;
-	if ((pid = fork()) < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
 	if (pid == 0) {
 		log_close();
-		proc_child_setup(parent, &sv[1], 1);
+		proc_child_setup(parent, &fd, 1);
 		(void)prctl(PR_SET_NAME, NAMES_NAME);
-		serve(sv[1]);
+		serve(fd);
 	}
-	close(sv[1]);
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	h.pid = pid;
-	h.fd = sv[0];
+	h.fd = fd;
 	h.owner = parent;
 	h.starts++;
 	log_info("name helper started pid=%d", (int)pid);

@@ -73,9 +73,10 @@ struct server {
 	struct flow *flow;     /* pacing of rooms that are behind */
 	struct admit_tab *adm; /* the door: per-address limits, deadlines */
 	struct chat *chat;
-	struct fed *fed;   /* federation (--redis), or NULL */
-	struct spawner sp; /* forks the session children (spawner.c) */
-	size_t trim_low;   /* memtrim.c's state */
+	struct fed *fed;     /* federation (--redis), or NULL */
+	struct spawner sp;   /* forks the session children (spawner.c) */
+	struct memtrim trim; /* memtrim.c's state */
+	unsigned long long trim_lines; /* lines out at the last tick */
 	struct buf in;
 	int stopping; /* graceful shutdown under way */
 	long long deadline_ms;
@@ -716,7 +717,9 @@ serve(struct server *s, const sigset_t *set)
 			s->last_tick_ms = now;
 			admit_tick(s->adm, now);
 			fanout_trim_idle(s->fo);
-			memtrim_idle(PARENT_TRIM_SLACK, &s->trim_low);
+			memtrim_idle(PARENT_TRIM_SLACK, &s->trim,
+			    fanout_lines_out(s->fo) == s->trim_lines);
+			s->trim_lines = fanout_lines_out(s->fo);
 			names_tick(now);
 		}
 		if (admit_next_timeout(s->adm) != 0 &&

@@ -51,16 +51,16 @@
 struct session {
 	const struct session_cfg *cfg;
 	struct proto_framer fr;
-	struct buf upq;     /* records the shared pipe has not taken */
-	struct buf pending; /* parent output not yet on the socket */
-	int sock_eof;       /* client closed its side (or the socket died) */
-	int down_eof;       /* parent closed our pipe: finish and exit */
-	int dead;           /* socket unusable: exit now */
-	int midline;        /* the socket got part of a line */
-	int capped;         /* pipe not read: pending is full */
-	int sock_more;      /* socket not drained: read it again */
-	int paused;         /* the parent said: do not read the client */
-	size_t trim_low;    /* memtrim.c's state (on the stack: see there) */
+	struct buf upq;      /* records the shared pipe has not taken */
+	struct buf pending;  /* parent output not yet on the socket */
+	int sock_eof;        /* client closed its side (or the socket died) */
+	int down_eof;        /* parent closed our pipe: finish and exit */
+	int dead;            /* socket unusable: exit now */
+	int midline;         /* the socket got part of a line */
+	int capped;          /* pipe not read: pending is full */
+	int sock_more;       /* socket not drained: read it again */
+	int paused;          /* the parent said: do not read the client */
+	struct memtrim trim; /* memtrim.c's state (on the stack: see there) */
 };
 
 /* Bytes of whole records at the head of upq that fit one atomic write. */
@@ -388,18 +388,22 @@ close_client(struct session *s)
 /*
  * Idle for a tick: the output buffer a burst grew goes back (it is kept
  * while busy: no malloc per wake-up), and memtrim.c returns the freed
- * pages, so an idle child is as small after a burst as before it.
+ * pages, so an idle child is as small after a burst as before it.  The
+ * first buffer of a quiet client's output (BUF_MIN, a page) stays: freed
+ * at every tick, it was malloc'd again by the next read of the pipe, and
+ * the heap trimmed and grown again, a page fault and three brk() per idle
+ * child every TICK_SECS (a storm's 1000 idle children: 500 a second).
  */
 static void
 idle_release(struct session *s)
 {
 	buf_set_keep(&s->pending, READ_MIN);
 	buf_set_keep(&s->upq, UPQ_KEEP);
-	if (buf_used(&s->pending) == 0 && s->pending.cap > READ_FIRST)
+	if (buf_used(&s->pending) == 0 && s->pending.cap > BUF_MIN)
 		buf_free(&s->pending);
 	if (buf_used(&s->upq) == 0 && s->upq.cap > UPQ_KEEP)
 		buf_free(&s->upq);
-	memtrim_idle(SESSION_TRIM_SLACK, &s->trim_low);
+	memtrim_idle(SESSION_TRIM_SLACK, &s->trim, 1);
 }
 
 static int

@@ -155,8 +155,7 @@ exec_image(pid_t parent, int sock, int up_w, size_t max_line)
 int
 spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line)
 {
-	struct timeval tv = { ANSWER_SECS, 0 };
-	int sv[2], keep[3];
+	int fd, keep[3];
 	pid_t pid;
 
 	sp->pid = 0;
@@ -164,27 +163,20 @@ spawner_start(struct spawner *sp, pid_t parent, int up_w, size_t max_line)
 	sp->parent = parent;
 	sp->up_w = up_w;
 	sp->max_line = max_line;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if ((pid = proc_fork_paired(&fd, ANSWER_SECS)) < 0)
 		return -1;
-	if ((pid = fork()) < 0) {
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
 	if (pid == 0) {
-		keep[0] = sv[1];
+		keep[0] = fd;
 		keep[1] = up_w;
 		keep[2] =
 		    failpoint_nth_fd(); /* fault builds: the sweep's page */
 		log_close();
 		proc_child_setup(parent, keep, keep[2] >= 0 ? 3 : 2);
 		(void)prctl(PR_SET_NAME, SPAWNER_NAME);
-		exec_image(parent, sv[1], up_w, max_line);
+		exec_image(parent, fd, up_w, max_line);
 	}
-	close(sv[1]);
-	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	sp->pid = pid;
-	sp->fd = sv[0];
+	sp->fd = fd;
 	sp->starts++;
 	log_info("spawner started pid=%d image=%s", (int)pid, image);
 	return 0;

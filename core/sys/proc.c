@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +27,30 @@ proc_child_sigs(sigset_t *set)
 	sigaddset(set, SIGUSR2);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, IPC_SIG_FLOW); /* flow control: fatal by default */
+}
+
+pid_t
+proc_fork_paired(int *fd, int answer_secs)
+{
+	struct timeval tv = { answer_secs, 0 };
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	if ((pid = fork()) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		*fd = sv[1];
+		return 0;
+	}
+	close(sv[1]);
+	(void)setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	*fd = sv[0];
+	return pid;
 }
 
 /* Keep only fds 0-2 and keep[0..n) (sorted ascending). */

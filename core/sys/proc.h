@@ -44,6 +44,16 @@ proc_die_with(pid_t parent, int sig)
 void proc_child_setup(pid_t parent, int *keep, int n);
 
 /*
+ * fork() with a unix SOCK_SEQPACKET socketpair between the two, as the
+ * server starts its spawner and its name helper.  In the parent: the
+ * child's pid, *fd its end of the pair (close-on-exec, reads time out
+ * after answer_secs), the child's end closed.  In the child: 0, *fd its
+ * end (the parent's is close-on-exec and goes with proc_child_setup()).
+ * -1 when either call failed, with nothing left open.
+ */
+pid_t proc_fork_paired(int *fd, int answer_secs);
+
+/*
  * Reap pid, a child the caller has just told to end (its socket or pipe
  * closed): wait for it up to ms milliseconds, then SIGKILL it and reap it.
  * A stopped or hung child must not hold the server's shutdown (a blocking

@@ -463,10 +463,42 @@ test_backlog_kept_through_a_burst_freed_when_idle(void **state)
 	assert_int_equal(fanout_backlog_cap(f, 5), cap);
 	send_str(6, "MSG lobby a x\n");
 	fanout_flush(f);
-	fanout_trim_idle(f);
+	fanout_trim_idle(f); /* 5 took nothing since the last tick */
 	assert_int_equal(fanout_backlog_cap(f, 5), 0);
+	fanout_trim_idle(f); /* 6: idle for a whole tick now */
 	assert_int_equal(fanout_backlog_cap(f, 6), 0);
 	assert_true(drain(6, got, sizeof(got)) == 14);
+}
+
+/*
+ * A backlog emptied by a flush in the middle of a burst is not idle: the
+ * tick keeps the storage of a slot that took output since the previous
+ * tick (freeing it made all N slots regrow theirs from a page every
+ * second, issue 17), and frees it after a whole tick without output.
+ */
+static void
+test_backlog_used_since_last_tick_is_kept(void **state)
+{
+	char got[64];
+	size_t cap;
+
+	open_slot(5);
+	fanout_trim_idle(f); /* a tick before the burst */
+	send_str(5, "MSG lobby a x\n");
+	fanout_flush(f);
+	assert_true(drain(5, got, sizeof(got)) == 14);
+	cap = fanout_backlog_cap(f, 5);
+	assert_true(cap > 0);
+	fanout_trim_idle(f); /* the burst goes on: kept */
+	assert_int_equal(fanout_backlog_cap(f, 5), cap);
+	send_str(5, "MSG lobby a y\n");
+	fanout_flush(f);
+	assert_true(drain(5, got, sizeof(got)) == 14);
+	assert_memory_equal(got, "MSG lobby a y\n", 14);
+	fanout_trim_idle(f); /* used since the last tick: kept */
+	assert_int_equal(fanout_backlog_cap(f, 5), cap);
+	fanout_trim_idle(f); /* a whole tick without output: freed */
+	assert_int_equal(fanout_backlog_cap(f, 5), 0);
 }
 
 /* A child that is gone (EPIPE): closed down quietly, no cut, no SIGTERM;
@@ -702,6 +734,84 @@ test_busy_flush_writes_big_and_closing_slots(void **state)
 	(void)state;
 }
 
+/* The floor's batch (bench/lg_floor.c: 64 messages a write) of chat lines
+ * with a 64-byte text, about 4.7 KiB, queued for slot (its pipe can take
+ * them all); returns the bytes queued. */
+static size_t
+queue_floor_batch(int slot, size_t cap)
+{
+	char line[128];
+	size_t total = 0;
+	int i, n;
+
+	assert_true(fcntl(wfd[slot], F_SETPIPE_SZ, (int)cap) > 0);
+	for (i = 0; i < 64; i++) {
+		n = snprintf(line, sizeof(line), "MSG b0000 s=0 q=%05d %.*s\n",
+		    i, 64 - 12,
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+		fanout_send(f, slot, line, (size_t)n);
+		total += (size_t)n;
+	}
+	assert_true(
+	    total >= FANOUT_CORK_FEW_BYTES && total < FANOUT_CORK_BYTES);
+	return total;
+}
+
+/*
+ * A small room (at most FANOUT_CORK_FEW slots to write): the floor's batch
+ * is worth a wake-up, and a busy flush writes it at once.  With the
+ * 16 KiB threshold it stayed corked until FANOUT_CORK_US, though a room
+ * whose senders keep 32 messages each in flight (the bench's window) cannot
+ * queue more than 128 such lines for a member: the senders waited for the
+ * timer (issue 17, goal 4, N=10).
+ */
+static void
+test_busy_flush_writes_a_floor_batch_of_a_small_room(void **state)
+{
+	static char got[64 * 128];
+	size_t total;
+
+	open_slot(0);
+	open_slot(1);
+	total = queue_floor_batch(0, sizeof(got));
+	send_str(1, "MSG a small\n");
+	fanout_flush_busy(f, 3000000);
+	assert_int_equal(rec.wakes[0], 1);
+	assert_int_equal(drain(0, got, sizeof(got)), total);
+	assert_memory_equal(got + total - 6, "xxxxx\n", 6);
+	assert_int_equal(rec.wakes[1], 0); /* small: still corked */
+	assert_true(fanout_cork_due(f) == 3000000 + FANOUT_CORK_US);
+	(void)state;
+}
+
+/*
+ * A large room (more than FANOUT_CORK_FEW slots to write): each flush
+ * wakes many children, so the same batch stays corked (16 KiB or the
+ * timer), and a full flush writes every slot once.
+ */
+static void
+test_busy_flush_corks_a_floor_batch_of_a_large_room(void **state)
+{
+	static char got[64 * 128];
+	size_t total;
+	int i;
+
+	for (i = 0; i <= FANOUT_CORK_FEW; i++)
+		open_slot(i);
+	total = queue_floor_batch(0, sizeof(got));
+	for (i = 1; i <= FANOUT_CORK_FEW; i++)
+		send_str(i, "MSG a small\n");
+	fanout_flush_busy(f, 3000000);
+	for (i = 0; i <= FANOUT_CORK_FEW; i++)
+		assert_int_equal(rec.wakes[i], 0);
+	fanout_flush(f);
+	for (i = 0; i <= FANOUT_CORK_FEW; i++)
+		assert_int_equal(rec.wakes[i], 1);
+	assert_int_equal(drain(0, got, sizeof(got)), total);
+	(void)state;
+}
+
 /*
  * A corked slot that is released and reused is listed again by its new
  * output: it is written once, with only the new client's line, and a
@@ -782,6 +892,8 @@ main(void)
 		    test_backlog_kept_through_a_burst_freed_when_idle, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
+		    test_backlog_used_since_last_tick_is_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(
 		    test_child_gone_is_closed_not_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_nothing_after_shutdown, setup, teardown),
@@ -800,6 +912,12 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_busy_flush_writes_all_at_the_cork_deadline, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_busy_flush_writes_a_floor_batch_of_a_small_room, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_busy_flush_corks_a_floor_batch_of_a_large_room, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_busy_flush_writes_big_and_closing_slots, setup,
