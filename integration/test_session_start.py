@@ -131,3 +131,30 @@ def test_a_session_child_starts_with_what_the_spawner_set_once(registered):
     ignored = int(status["SigIgn"], 16)
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         assert ignored & (1 << (sig - 1)), (sig, status["SigIgn"])
+
+
+def fd_flags(pid, fd):
+    with open("/proc/%d/fdinfo/%d" % (pid, fd)) as f:
+        for line in f:
+            if line.startswith("flags:"):
+                return int(line.split()[1], 8)
+    raise AssertionError("no flags for fd %d of %d" % (fd, pid))
+
+
+def test_a_session_child_sets_its_descriptors_flags_without_reading_them(registered):
+    """O_NONBLOCK | O_ASYNC on the client's socket and on its pipe, each
+    set by one F_SETFL (the flags F_SETFL can change are known: there were
+    an F_GETFL each before)."""
+    s, kid, calls, _, _ = registered
+    setup = setup_calls(calls)
+    assert not [a for c, a in setup if c == "fcntl" and "F_GETFL" in a], setup
+    setfl = [a for c, a in setup if c == "fcntl" and "F_SETFL" in a]
+    assert len(setfl) == 2, setup
+    for a in setfl:
+        assert "O_NONBLOCK" in a and ("O_ASYNC" in a or "FASYNC" in a), a
+    # the socket and the two pipes: non-blocking; the two it reads: async
+    fds = sorted(int(f) for f in os.listdir("/proc/%d/fd" % kid))[3:]
+    for fd in fds:
+        assert fd_flags(kid, fd) & os.O_NONBLOCK, fd
+    assert len([fd for fd in fds if fd_flags(kid, fd) & os.O_ASYNC]) == 2, fds
+
