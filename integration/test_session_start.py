@@ -9,6 +9,7 @@ is stopped while the client connects and sends it, so the child's first
 read finds it: no count here depends on how fast anything runs).
 """
 
+import ctypes
 import os
 import re
 import shutil
@@ -158,3 +159,37 @@ def test_a_session_child_sets_its_descriptors_flags_without_reading_them(registe
         assert fd_flags(kid, fd) & os.O_NONBLOCK, fd
     assert len([fd for fd in fds if fd_flags(kid, fd) & os.O_ASYNC]) == 2, fds
 
+
+
+def child_socket(kid, s):
+    """A copy of the child's end of s (pidfd_getfd: ptrace rights, as strace)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for f in os.listdir("/proc/%d/fd" % kid):
+        link = os.readlink("/proc/%d/fd/%s" % (kid, f))
+        if not link.startswith("socket:"):
+            continue
+        pidfd = os.pidfd_open(kid)
+        try:
+            fd = libc.syscall(438, pidfd, int(f), 0)  # SYS_pidfd_getfd
+            assert fd >= 0, os.strerror(ctypes.get_errno())
+        finally:
+            os.close(pidfd)
+        c = socket.socket(fileno=fd)
+        if c.getpeername() == s.getsockname():
+            return c
+        c.close()
+    raise AssertionError("no socket of %d is the client's" % kid)
+
+
+def test_a_client_socket_has_its_options_without_a_setsockopt(registered):
+    """The child's socket has no Nagle delay and a fixed send buffer (128
+    KiB, doubled by the kernel), set once on the listening socket and
+    copied by accept(): the child makes no setsockopt (it made 2)."""
+    s, kid, calls, _, _ = registered
+    assert "setsockopt" not in [c for c, _ in calls], calls
+    c = child_socket(kid, s)
+    try:
+        assert c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert c.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 128 * 1024
+    finally:
+        c.close()

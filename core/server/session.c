@@ -40,7 +40,6 @@
 #define READ_BUDGET        (256 * 1024) /* socket bytes per turn, then serve output */
 #define PENDING_CAP        (256 * 1024) /* stop reading the pipe past this */
 #define FLUSH_SECS         2 /* to deliver the last bytes at the end */
-#define SOCK_SNDBUF        (128 * 1024) /* the kernel doubles it */
 #define TICK_SECS          2 /* wake anyway: a lost signal only delays */
 #define UPQ_CAP            (64 * 1024) /* stop reading the client past this */
 #define UP_RETRY_NS        (2 * 1000 * 1000) /* retry a full shared pipe */
@@ -409,7 +408,6 @@ idle_release(struct session *s)
 static int
 session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 {
-	int sndbuf = SOCK_SNDBUF, one = 1;
 	pid_t me = getpid();
 
 	memset(s, 0, sizeof(*s));
@@ -435,15 +433,7 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	    fcntl(cfg->down_fd, F_SETSIG, SIGUSR2) < 0 ||
 	    fcntl(cfg->down_fd, F_SETFL, O_NONBLOCK | O_ASYNC) < 0)
 		return -1;
-	/*
-	 * A fixed send buffer (no autotuning up to megabytes) keeps what a
-	 * non-reading client can swallow bounded, so --max-backlog decides.
-	 */
-	(void)setsockopt(
-	    cfg->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	/* Chat lines are small and latency matters: no Nagle delay. */
-	(void)setsockopt(
-	    cfg->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* its SO_SNDBUF and TCP_NODELAY: the listening socket's (session.h) */
 	if (fcntl(cfg->sock, F_SETOWN, me) < 0 ||
 	    fcntl(cfg->sock, F_SETFL, O_NONBLOCK | O_ASYNC) < 0)
 		return -1;
