@@ -72,29 +72,55 @@ def read_lines(s, n):
     return buf.decode(), reads
 
 
+def syscall_nr(pid):
+    """The system call pid is blocked in (/proc/PID/syscall), or None."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            first = f.read().split()
+    except OSError:
+        return None
+    return int(first[0]) if first and first[0].lstrip("-").isdigit() else None
+
+
+SYS_RT_SIGTIMEDWAIT = 128  # x86-64
+
+
 @pytest.fixture
 def registered(server, tmp_path):
     """One client registered with its nickname already in the socket when
     its child starts, the spawner under strace: (socket, the child's pid,
-    its calls, the text the client read, its recv() count)."""
+    its calls, the text the client read, its recv() count).  The answer
+    to the nickname comes only once the child waits for it: the name
+    helper, which the parent asks (names.c), is stopped until then."""
     sp = wait_until(server.spawner, 5, what="the spawner")
+    helper = wait_until(server.names_helper, 5, what="the name helper")
     tr = Trace(sp, tmp_path / "strace.out")
     s = None
+    stopped = []
     try:
-        os.kill(server.pid, signal.SIGSTOP)
-        try:
-            wait_until(lambda: procfs.proc_stat(server.pid)[0] in ("T", "t"), 10,
-                       what="the server stopped")
-            # queued in the listen backlog, the nickname in its socket
-            s = socket.create_connection(("127.0.0.1", server.port), 5)
-            s.sendall(b"starter\n")
-        finally:
-            os.kill(server.pid, signal.SIGCONT)
-        text, reads = read_lines(s, 3)
-        inode = wait_until(lambda: procfs.socket_inode(server.port, s.getsockname()[1]), 2.0,
+        for pid in (helper, server.pid):
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+            wait_until(lambda: procfs.proc_stat(pid)[0] in ("T", "t"), 10,
+                       what="process %d stopped" % pid)
+        # queued in the listen backlog, the nickname in its socket
+        s = socket.create_connection(("127.0.0.1", server.port), 5)
+        s.sendall(b"starter\n")
+        os.kill(server.pid, signal.SIGCONT)
+        stopped.remove(server.pid)
+        inode = wait_until(lambda: procfs.socket_inode(server.port, s.getsockname()[1]), 5,
                            what="the server's socket")
-        (kid,) = procfs.pids_holding_inode(server.children(), inode)
+        kid = wait_until(lambda: procfs.pids_holding_inode(server.children(), inode), 5,
+                         what="the session child")[0]
+        # its first turns are done: it waits (for the answer) under strace
+        wait_until(lambda: syscall_nr(kid) == SYS_RT_SIGTIMEDWAIT, 5,
+                   what="the child waiting (syscall %r)" % syscall_nr(kid))
+        os.kill(helper, signal.SIGCONT)
+        stopped.remove(helper)
+        text, reads = read_lines(s, 3)
     finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
         calls = tr.stop()
     try:
         yield s, kid, calls.get(kid, []), text, reads
@@ -193,3 +219,29 @@ def test_a_client_socket_has_its_options_without_a_setsockopt(registered):
         assert c.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 128 * 1024
     finally:
         c.close()
+
+
+def test_hello_comes_with_the_answer_to_a_nickname_sent_at_once(registered):
+    """A client that sends its nickname without waiting for HELLO (as a
+    storm's do) gets HELLO, OK NICK and OK JOIN in one send of its child
+    (it took two: HELLO alone, then the answer), and so in one read."""
+    s, kid, calls, text, reads = registered
+    assert text.splitlines() == [text.splitlines()[0], "OK NICK starter", "OK JOIN lobby"]
+    assert text.startswith("HELLO forkchatd/")
+    sends = [a for c, a in calls if c == "sendto"]
+    assert sends and "HELLO" in sends[0] and "OK JOIN lobby" in sends[0], sends
+    assert reads == 1, text
+
+
+def test_hello_is_not_held_for_a_client_that_waits_for_it(server):
+    """The wait is for a nickname already read: a client that waits for
+    HELLO before it sends anything gets it."""
+    s = socket.create_connection(("127.0.0.1", server.port), 5)
+    try:
+        text, _ = read_lines(s, 1)
+        assert text.startswith("HELLO forkchatd/") and text.count("\n") == 1, text
+        s.sendall(b"waiter\n")
+        text, _ = read_lines(s, 2)
+        assert text.splitlines() == ["OK NICK waiter", "OK JOIN lobby"], text
+    finally:
+        s.close()

@@ -59,6 +59,8 @@ struct session {
 	int capped;          /* pipe not read: pending is full */
 	int sock_more;       /* socket not drained: read it again */
 	int paused;          /* the parent said: do not read the client */
+	int lines;           /* lines read from the client */
+	int greeted;         /* the socket got its first bytes (HELLO) */
 	struct memtrim trim; /* memtrim.c's state (on the stack: see there) */
 };
 
@@ -182,6 +184,7 @@ on_line(enum proto_frame_ev ev, const char *line, size_t len, void *arg)
 	struct session *s = arg;
 	enum proto_err e;
 
+	s->lines++;
 	if (ev == PFRAME_TOO_LONG)
 		up_record(s, IPC_REJECT, PERR_LINE_TOO_LONG, NULL, 0);
 	else if ((e = proto_check_line(line, len)) != PERR_NONE)
@@ -405,6 +408,32 @@ idle_release(struct session *s)
 	memtrim_idle(SESSION_TRIM_SLACK, &s->trim, 1);
 }
 
+/*
+ * Registration: the client sent a line before it got HELLO (a storm's
+ * clients send their nickname at once, docs/PROTOCOL.md), and the parent's
+ * output is HELLO alone so far.  The parent answers every line, in a
+ * moment: HELLO waits for that answer, so that the client gets both in
+ * one send (one segment, one read) instead of two.  The wait ends with
+ * a second line from the parent, its EOF, the client's EOF or an idle
+ * tick (a lost answer only delays); once the client got its first bytes,
+ * nothing waits.
+ */
+static int
+hello_waits(struct session *s)
+{
+	const char *p = buf_head(&s->pending), *nl;
+	size_t used = buf_used(&s->pending);
+
+	if (s->greeted || used == 0)
+		return 0;
+	nl = memchr(p, '\n', used);
+	if (s->lines > 0 && !s->down_eof && !s->sock_eof && nl != NULL &&
+	    memchr(nl + 1, '\n', used - (size_t)(nl + 1 - p)) == NULL)
+		return 1;
+	s->greeted = nl != NULL;
+	return 0;
+}
+
 static int
 session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 {
@@ -466,7 +495,8 @@ session_run(const struct session_cfg *cfg)
 			up_flush(&s);
 		if (sig != SIGIO || s.capped)
 			read_down(&s, sig != SIGUSR2);
-		write_client(&s);
+		if (!hello_waits(&s))
+			write_client(&s);
 		if (s.dead)
 			break;
 		if (s.down_eof && complete(&s) == 0) {
@@ -496,8 +526,11 @@ session_run(const struct session_cfg *cfg)
 		if (s.sock_more && !s.paused && buf_used(&s.upq) == 0)
 			ts.tv_sec = ts.tv_nsec = 0;
 		sig = sigtimedwait(&set, &si, &ts);
-		if (sig < 0 && ts.tv_sec == TICK_SECS) /* idle: after a burst */
+		if (sig < 0 &&
+		    ts.tv_sec == TICK_SECS) { /* idle: after a burst */
 			idle_release(&s);
+			s.greeted = 1; /* HELLO waits no more */
+		}
 		if (sig == IPC_SIG_FLOW)
 			flow_signal(&s, &si);
 		else if (sig == SIGTERM) {
