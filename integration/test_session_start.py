@@ -245,3 +245,20 @@ def test_hello_is_not_held_for_a_client_that_waits_for_it(server):
         assert text.splitlines() == ["OK NICK waiter", "OK JOIN lobby"], text
     finally:
         s.close()
+
+
+def test_a_session_childs_first_turn_reads_its_pipe_once(registered):
+    """What the parent wrote before the child set O_ASYNC (HELLO) is read
+    up to a short read, not on to EAGAIN (a later write raises SIGUSR2, an
+    EOF comes with SIGUSR1): one read of the pipe in the first turn, after
+    the one of the socket (the old code read it twice when HELLO was there
+    already, as it is under strace but for a rare race)."""
+    s, kid, calls, _, _ = registered
+    setup = setup_calls(calls)
+    first_wait = [c for c, _ in calls].index("rt_sigtimedwait")
+    turn = [c for c, _ in calls[len(setup):first_wait]]
+    assert turn.count("read") == 2, calls[len(setup):first_wait]
+    # the whole registration: 17 calls (30 before); 20 if the parent wrote
+    # HELLO only after the child's first read of its pipe
+    done = [i for i, (c, a) in enumerate(calls) if c == "sendto" and "OK JOIN" in a][0]
+    assert len(setup) <= 11 and done + 1 <= 20, calls[:done + 1]

@@ -493,8 +493,13 @@ session_run(const struct session_cfg *cfg)
 			read_client(&s);
 		else if (buf_used(&s.upq) > 0)
 			up_flush(&s);
+		/*
+		 * The first turn (sig 0) reads what the parent wrote before
+		 * O_ASYNC was set up to a short read, not to EAGAIN: any later
+		 * write raises SIGUSR2, and an EOF comes with SIGUSR1 (fanout.c).
+		 */
 		if (sig != SIGIO || s.capped)
-			read_down(&s, sig != SIGUSR2);
+			read_down(&s, sig != SIGUSR2 && sig != 0);
 		if (!hello_waits(&s))
 			write_client(&s);
 		if (s.dead)
