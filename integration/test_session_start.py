@@ -262,3 +262,37 @@ def test_a_session_childs_first_turn_reads_its_pipe_once(registered):
     # HELLO only after the child's first read of its pipe
     done = [i for i, (c, a) in enumerate(calls) if c == "sendto" and "OK JOIN" in a][0]
     assert len(setup) <= 11 and done + 1 <= 20, calls[:done + 1]
+
+
+def heap_rss_kb(pid):
+    """Resident kB of pid's [heap] (smaps)."""
+    with open("/proc/%d/smaps" % pid) as f:
+        inside = False
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                inside = line.rstrip().endswith("[heap]")
+            elif inside and line.startswith("Rss:"):
+                return int(line.split()[1])
+    raise AssertionError("no [heap] in %d's smaps" % pid)
+
+
+def test_hello_waits_in_the_first_small_buffer(registered, server):
+    """HELLO waiting for the answer (hello_waits()) keeps the child's
+    output buffer at its first size (a page) while the answer is read into
+    it; it grew to 32 KiB (a read into a non-empty buffer reserves 16 KiB),
+    2 more heap pages touched, and freed right after.  The child's
+    resident heap is that of a child that registered after HELLO."""
+    s, kid, calls, _, _ = registered
+    held = heap_rss_kb(kid)
+    # a client that waits for HELLO: its child never holds anything
+    c = socket.create_connection(("127.0.0.1", server.port), 5)
+    try:
+        read_lines(c, 1)
+        c.sendall(b"plain\n")
+        read_lines(c, 2)
+        inode = wait_until(lambda: procfs.socket_inode(server.port, c.getsockname()[1]), 5,
+                           what="the server's socket")
+        (plain,) = procfs.pids_holding_inode(server.children(), inode)
+        assert held <= heap_rss_kb(plain), (held, heap_rss_kb(plain))
+    finally:
+        c.close()

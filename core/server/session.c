@@ -255,9 +255,13 @@ read_down(struct session *s, int to_eof)
 	while (!s->down_eof &&
 	    !(s->capped = buf_used(&s->pending) >= PENDING_CAP)) {
 		/* read into whatever room there is: no realloc per message */
-		/* an idle child's first buffer is small (a page) */
+		/* an idle child's first buffer is small (a page), and so is
+		 * a registering one's: HELLO waiting in it for the answer
+		 * (hello_waits()) does not make it grow to 32 KiB, 2 heap
+		 * pages more, to be freed as soon as both are sent */
 		if ((p = buf_reserve(&s->pending,
-		         buf_used(&s->pending) ? READ_MIN : READ_FIRST)) ==
+		         buf_used(&s->pending) && s->greeted ? READ_MIN :
+		                                               READ_FIRST)) ==
 		    NULL)
 			return; /* retried on the next turn */
 		room = buf_room(&s->pending);
