@@ -33,15 +33,17 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: forkchat-load [options]\n"
 	    "Forks N client processes against forkchatd, an IRC server, Redis pub/sub\n"
-	    "or one of two floors, sends timestamped messages and reports latency,\n"
+	    "or one of the floors, sends timestamped messages and reports latency,\n"
 	    "throughput, server CPU and memory, loss, duplicates and reordering.\n"
 	    "  -s, --system NAME      forkchat (default), forkchat-federated, redis,\n"
 	    "                         ngircd, inspircd, irc (IRC), floor-pipe (alias\n"
-	    "                         floor: pipe+SIGUSR2), floor-tcp (pipe+SIGUSR2+TCP)\n"
-	    "                         or floor-storm (build/forkchat-storm-floor at -p;\n"
-	    "                         --connect-only: the connect-storm floor)\n"
+	    "                         floor: pipe+SIGUSR2), floor-tcp (pipe+SIGUSR2+TCP),\n"
+	    "                         floor-tcp-send (floor-tcp whose S senders are\n"
+	    "                         clients) or floor-storm (build/forkchat-storm-floor\n"
+	    "                         at -p; --connect-only: the connect-storm floor)\n"
 	    "      --proto P          the protocol, when -s is only a label: forkchat,\n"
-	    "                         redis, irc, floor-pipe, floor-tcp or floor-storm\n"
+	    "                         redis, irc, floor-pipe, floor-tcp, floor-tcp-send\n"
+	    "                         or floor-storm\n"
 	    "      --label NAME       the system's name in the report (default: -s)\n"
 	    "  -p, --port N           server port on 127.0.0.1 (default 5101)\n"
 	    "      --ports P1,P2,...  federated hubs: client i connects to P(i mod count)\n"
@@ -105,6 +107,7 @@ set_proto(const char *name)
 		{ "floor-pipe", SYS_FLOOR },
 		{ "floor-tcp", SYS_FLOOR_TCP },
 		{ "floor-storm", SYS_FLOOR_STORM },
+		{ "floor-tcp-send", SYS_FLOOR_TCP_SEND },
 	};
 	size_t i;
 
