@@ -178,6 +178,38 @@ def test_tcp_floor_keeps_the_window_back_to_back():
     assert w["wakeups_per_delivery"] >= 0.3, w["wakeups_per_delivery"]
 
 
+def test_tcp_floor_with_real_senders_delivers_each_message_once_in_order():
+    """floor-tcp-send: the senders are clients whose writers write on a
+    connection of their own; the floor's sender children hand the lines to
+    its parent, which fans them out to every receiver but the sender
+    (forkchat does not echo): each of the 5 others gets every message of a
+    sender exactly once, in order, and an echo would count as malformed.
+    Two phases on one set-up, so the first one's server is every process
+    of the floor: its parent, the 6 receivers' and the 2 senders'
+    children (the writers exit after the last phase)."""
+    rc, res, err = load("-s", "floor-tcp-send", "-n", 6, "-S", 2, "-m", 200, "-r", 0,
+                        "-w", 8, "-R", 2)
+    assert rc == 0, err
+    assert len(res) == 2
+    for r in res:
+        assert r["system"] == "floor-tcp-send" and r["protocol"] == "floor-tcp-send"
+        assert r["window"] == 8 and r["batch"] == 64
+        assert r["expected"] == 2 * 200 * 5 and r["received"] == r["expected"]
+        assert r["lost"] == r["duplicated"] == r["out_of_order"] == 0
+        assert r["malformed"] == 0 and r["errors"] == 0
+        assert r["server_cpu_ms"] > 0 and r["cpu_us_per_delivery"] > 0
+    assert res[0]["server_procs"] == 1 + 6 + 2
+    # two rooms, one message per pipe write: the senders of a room are
+    # also receivers there, so a batch holds both, each less its own
+    rc, res, err = load("-s", "floor-tcp-send", "-B", 1, "-n", 8, "-S", 4, "-k", 2,
+                        "-m", 300, "-r", 0)
+    assert rc == 0, err
+    r = res[0]
+    # room of 4: 2 senders x 300 x 3 others, twice
+    assert r["expected"] == 2 * (2 * 300 * 3) and r["received"] == r["expected"]
+    assert r["lost"] == r["duplicated"] == r["out_of_order"] == r["malformed"] == 0
+
+
 def test_raw_floor_and_label():
     rc, res, err = load("-s", "floor-pipe", "--label", "floor-pipe-batched", "-n", 4, "-S", 2,
                         "-m", 100, "-r", 0)
@@ -235,6 +267,28 @@ def test_report_goals_from_medians():
     # nothing measured: said so, not guessed
     assert g[(2, "paced p50 / floor-tcp", 500)]["met"] is None
     assert g[(5, "connect storm 1000 clients: time / Redis SUBSCRIBE", 1000)]["value"] is None
+
+
+def test_report_goal_4_states_the_floor_with_real_senders():
+    """Goal 4's rows vs Redis give floor-tcp-send's own ratio next to
+    floor-tcp's (the floor that pays the senders' hop, as forkchat and
+    Redis do), and the windowed table has its row."""
+    pts = [point("forkchat", 10, scenario="one-room-max", deliveries_per_s=0.9e6,
+                 cpu_us_per_delivery=0.8, wakeups_per_delivery=0.1, repeats=1),
+           point("redis", 10, scenario="one-room-max", deliveries_per_s=1.2e6,
+                 cpu_us_per_delivery=0.4, wakeups_per_delivery=0.0, repeats=1),
+           point("floor-tcp", 10, scenario="one-room-max", deliveries_per_s=2.4e6,
+                 cpu_us_per_delivery=0.4, wakeups_per_delivery=0.01, repeats=1),
+           point("floor-tcp-send", 10, scenario="one-room-max", deliveries_per_s=1.5e6,
+                 cpu_us_per_delivery=0.6, wakeups_per_delivery=0.02, repeats=1)]
+    g = {(x["goal"], x["what"], x["n"]): x for x in report.goals(pts, [])}
+    row = g[(4, "windowed back-to-back deliveries/s / redis", 10)]
+    assert row["value"] == 0.75 and row["met"] is False
+    assert row["note"] == ("floor-tcp / redis: 2.00x; forkchat / floor-tcp: 0.38x; "
+                           "floor-tcp-send / redis: 1.25x; forkchat / floor-tcp-send: 0.60x")
+    rows = [r for r in report.max_table(pts) if "| floor-tcp-send |" in r]
+    assert rows == ["| 10 | floor-tcp-send | 1 | 1.50 M/s | 0.60 us | 0.020 | - | 1.25x |"]
+    assert "floor-tcp-send" in report.WHAT and "floor-tcp-send" in report.LIMITS
 
 
 def mem_run(n, before, after, marginal, rss_first, rss_second):
