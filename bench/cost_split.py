@@ -3,8 +3,9 @@
 """Per-delivery cost of one windowed back-to-back run, split by process kind.
 
 Issue 17, goal 4: where forkchatd spends more than the pipe+SIGUSR2+TCP
-floor (floor-tcp).  Runs one windowed run (`forkchat-load -r 0 -w 32`, a
-fixed message count) of forkchat or floor-tcp at N receivers and reads
+floor (floor-tcp), and the floor whose senders are clients
+(floor-tcp-send).  Runs one windowed run (`forkchat-load -r 0 -w 32`, a
+fixed message count) of forkchat or a floor at N receivers and reads
 every server process from /proc right before the traffic and right after
 the last delivery (the generator's JSON line), while all clients are still
 connected:
@@ -17,7 +18,9 @@ connected:
 
 Kinds: forkchat: parent, spawner, senders' session children (nicknames
 b0000..b0003, from the log), receivers' session children; floor-tcp: the
-floor's server process (its fan-out parent) and its children.  Also shown,
+floor's server process (its fan-out parent) and its children;
+floor-tcp-send: its parent, its senders' children (which read the senders'
+connections) and its receivers' children.  Also shown,
 not in "all (server)": the generator's clients (its receivers and the
 senders' connections) and writers (forkchat: the senders' writers, who
 poll the window; the floor's parent polls it itself), and how idle the
@@ -160,18 +163,33 @@ def forkchat_kinds(srv, logdir, clients, load):
     return kinds
 
 
-def floor_kinds(load, n):
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def floor_kinds(load, n, send=False):
+    """floor-tcp: its server and its n children; floor-tcp-send: its
+    server, the n + 4 receivers' children and the 4 senders' children
+    (named lg-floor-send, bench/lg_floor.c)."""
+    want = n + 2 * SENDERS if send else n
+
     def server():
         pp = ppids()
         for c in children(load.pid, pp):
-            if len(children(c, pp)) == n:
+            if len(children(c, pp)) == want:
                 return c
         return None
     fs = wait_for(server, 60, "the floor's server and its children",
                   proc=load)
     kinds = {fs: "floor parent"}
     for c in children(fs):
-        kinds[c] = "floor children"
+        kinds[c] = "floor children" if not send else (
+            "floor senders' children" if comm(c) == "lg-floor-send"
+            else "floor receivers' children")
     return kinds
 
 
@@ -237,7 +255,8 @@ def run(a):
     tmp = tempfile.mkdtemp(prefix="cost_split.")
     json_out = os.path.join(tmp, "run.json")
     srv = None
-    clients = a.n + SENDERS if a.system == "forkchat" else a.n
+    real = a.system in ("forkchat", "floor-tcp-send")  # client senders
+    clients = a.n + SENDERS if real else a.n
     load_cmd = [str(LOAD), "-s", a.system, "-n", str(clients),
                 "-S", str(SENDERS), "-m", str(a.messages), "-r", "0",
                 "-w", str(a.window), "-z", str(a.size), "-d", "120",
@@ -264,7 +283,7 @@ def run(a):
         if a.system == "forkchat":
             kinds = forkchat_kinds(srv.pid, logdir, clients, load)
         else:
-            kinds = floor_kinds(load, a.n)
+            kinds = floor_kinds(load, a.n, a.system == "floor-tcp-send")
         kinds.update(client_kinds(load, kinds))
         server = {p: k for p, k in kinds.items()
                   if not k.startswith("generator's")}
@@ -362,7 +381,7 @@ def show(out):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-s", "--system", default="forkchat",
-                    choices=["forkchat", "floor-tcp"])
+                    choices=["forkchat", "floor-tcp", "floor-tcp-send"])
     ap.add_argument("-n", type=int, default=10, help="receivers")
     ap.add_argument("-m", "--messages", type=int, default=0,
                     help="per sender (default: about 300 k deliveries)")
@@ -382,7 +401,7 @@ def main():
     ap.add_argument("--json", help="append the result here")
     a = ap.parse_args()
     if a.messages == 0:
-        per = a.n + (SENDERS - 1 if a.system == "forkchat" else 0)
+        per = a.n + (SENDERS - 1 if a.system != "floor-tcp" else 0)
         a.messages = max(50, 300000 // (SENDERS * per))
     out = run(a)
     show(out)

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -537,8 +538,9 @@ floor_up(int up, int idx, const char *p, size_t len)
  * short read or EAGAIN says the socket is drained, and writes the whole
  * lines to the parent's shared pipe, which raises the parent's SIGUSR1 by
  * itself (F_SETSIG on its read end): forkchatd's session child less the
- * parsing, the per-line records and the output side.  Exits at EOF (the
- * writer is done) or SIGTERM.
+ * parsing, the per-line records and the output side.  After EOF (the
+ * writer is done) it waits for SIGTERM, as a session child stays while
+ * its client does (bench/cost_split.py reads it after the traffic).
  */
 static void
 floor_sender_child(int sock, int up, int idx)
@@ -551,6 +553,7 @@ floor_sender_child(int sock, int up, int idx)
 	int keep[2] = { sock, up }, fl;
 
 	lg_child_setup(keep, 2);
+	prctl(PR_SET_NAME, "lg-floor-send"); /* bench/cost_split.py's kind */
 	sigemptyset(&set);
 	sigaddset(&set, SIGIO);
 	sigaddset(&set, SIGTERM);
@@ -578,13 +581,14 @@ floor_sender_child(int sock, int up, int idx)
 			} else if (len == sizeof(buf))
 				_exit(1);
 		} while (r == (ssize_t)(sizeof(buf) - old));
-		if (r == 0)
-			_exit(0);
-		if (r < 0 && errno != EAGAIN && errno != EINTR)
-			_exit(1);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			break;
 		if (sigwaitinfo(&set, &si) != SIGIO)
 			_exit(0);
 	}
+	sigdelset(&set, SIGIO);
+	sigwaitinfo(&set, &si);
+	_exit(r == 0 ? 0 : 1);
 }
 
 /* A room's batch: the lines and, for the echo rule, who sent which. */

@@ -370,7 +370,7 @@ def test_report_reads_memory_and_timing_files(tmp_path):
     assert "| all parts | | 60.5 (run.sh's wall time 900 s, budget 1080 s) |" in md
 
 
-@pytest.mark.parametrize("system", ["forkchat", "floor-tcp"])
+@pytest.mark.parametrize("system", ["forkchat", "floor-tcp", "floor-tcp-send"])
 def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_path):
     """bench/cost_split.py (issue 17, goal 4) splits a windowed run's cost
     by process kind; it reads /proc after the last delivery while the
@@ -390,6 +390,14 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
         assert kinds["senders' children"]["procs"] == 4
         assert kinds["receivers' children"]["procs"] == 3
         busy = ["parent", "senders' children", "receivers' children"]
+    elif system == "floor-tcp-send":
+        # the same clients as forkchat's; the floor's sender children
+        # stay after their writers' EOF, as session children do
+        assert res["deliveries"] == 4 * 200 * 6 and res["lost"] == 0
+        assert kinds["floor parent"]["procs"] == 1
+        assert kinds["floor senders' children"]["procs"] == 4
+        assert kinds["floor receivers' children"]["procs"] == 7
+        busy = ["floor parent", "floor senders' children", "floor receivers' children"]
     else:
         assert res["deliveries"] == 4 * 200 * 3 and res["lost"] == 0
         assert kinds["floor parent"]["procs"] == 1
@@ -399,7 +407,7 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
         assert kinds[k]["cpu_us"] > 0, (k, kinds[k])
     # the load generator's share, apart: one reader per client, and the
     # forkchat senders' writers (the floor's senders are virtual)
-    assert kinds["generator's clients"]["procs"] == (7 if system == "forkchat" else 3)
+    assert kinds["generator's clients"]["procs"] == (3 if system == "floor-tcp" else 7)
     assert kinds["generator's clients"]["cpu_us"] > 0
     if system == "forkchat":
         # a writer ends when its sends are done: how many of the 4 are
@@ -407,7 +415,7 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
         # (2-4 seen on a fresh clone under CI's load)
         assert kinds["generator's writers"]["procs"] >= 1
         assert kinds["generator's writers"]["cpu_us"] > 0
-    else:
+    elif system == "floor-tcp":
         assert "generator's writers" not in kinds
     assert 0.0 <= res["machine_idle"] <= 1.0
     # every child slept at least once between the batches it was woken for
