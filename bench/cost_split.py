@@ -277,7 +277,7 @@ def run(a):
         time.sleep(2.0 if a.callgrind else 0.3)
         load_cmd += ["-p", str(port), "-P", str(srv.pid)]
     else:
-        load_cmd += ["-B", "64"]
+        load_cmd += ["-B", "64"] + (["--cork"] if a.cork else [])
     load = subprocess.Popen(load_cmd, stderr=subprocess.PIPE, text=True)
     try:
         if a.system == "forkchat":
@@ -344,7 +344,7 @@ def run(a):
                 if not k.startswith("generator's"))
     busy, idle = mach1[0] - mach0[0], mach1[1] - mach0[1]
     gen = res.get("cpu_us_per_delivery") or 0
-    out = {"system": a.system, "n": a.n, "deliveries": d,
+    out = {"system": a.system + (" --cork" if a.cork else ""), "n": a.n, "deliveries": d,
            "suspect": not 0.8 * gen <= total <= 1.25 * gen,
            "lost": res["lost"], "deliveries_per_s": res["deliveries_per_s"],
            "load_cpu_us_per_delivery": res.get("cpu_us_per_delivery"),
@@ -398,6 +398,8 @@ def main():
     ap.add_argument("--callgrind", metavar="FILE",
                     help="run forkchatd's parent under callgrind")
     ap.add_argument("--server-arg", action="append", default=[])
+    ap.add_argument("--cork", action="store_true",
+                    help="floor-tcp-send --cork (forkchatd's signals and corking)")
     ap.add_argument("--json", help="append the result here")
     a = ap.parse_args()
     if a.messages == 0:

@@ -118,6 +118,7 @@ struct lg_opts {
 	int batch;         /* floor: messages per pipe write (max) */
 	int window;        /* max messages in flight per sender */
 	int quickack;      /* TCP_QUICKACK after every read */
+	int cork;          /* floor-tcp-send: forkchatd's signals and corking */
 	int repeat;        /* paced (-r) traffic phases on one set-up */
 	int max_repeat;    /* then back-to-back phases (--max-repeat) */
 	long max_messages; /* per sender in each of those */

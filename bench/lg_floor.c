@@ -365,9 +365,11 @@ floor_run(struct lg_result *r)
 	return rc < 0 || w.failed ? -1 : 0;
 }
 
-/* A TCP floor child: one read of the pipe, one send() to the receiver. */
+/* A TCP floor child: one read of the pipe, one send() to the receiver.
+ * setsig (floor-tcp-send --cork): the parent's writes raise SIGUSR2 by
+ * themselves (F_SETSIG on the pipe, as forkchatd's session child). */
 static void
-floor_tcp_child(int sock, int rfd)
+floor_tcp_child(int sock, int rfd, int setsig)
 {
 	static char buf[FLOOR_BUF];
 	sigset_t set;
@@ -382,6 +384,11 @@ floor_tcp_child(int sock, int rfd)
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	fcntl(rfd, F_SETFL, O_NONBLOCK);
+	if (setsig &&
+	    (fcntl(rfd, F_SETOWN, getpid()) < 0 ||
+	        fcntl(rfd, F_SETSIG, SIGUSR2) < 0 ||
+	        fcntl(rfd, F_SETFL, O_NONBLOCK | O_ASYNC) < 0))
+		_exit(1);
 	if (write(sock, "k\n", 2) != 2)
 		_exit(1);
 	for (;;) {
@@ -456,7 +463,7 @@ floor_tcp_server(int lfd)
 		    pipe(p) < 0 || (kids[idx] = fork()) < 0)
 			goto out;
 		if (kids[idx] == 0)
-			floor_tcp_child(fd, p[0]);
+			floor_tcp_child(fd, p[0], 0);
 		close(p[0]);
 		close(fd);
 		wfd[idx] = p[1];
@@ -601,7 +608,23 @@ struct floor_batch {
 	size_t len;
 	int nmsg, nseg;
 	struct floor_seg *seg;
+	int64_t held; /* --cork: when first left corked, 0 = not */
 };
+
+/*
+ * --cork: forkchatd's corking (core/server/fanout.h, server.c's
+ * flush_turn): when the parent is busy (a turn that read 2 messages or
+ * more within 1 ms of the last flush, or more input already waiting), a
+ * room's batch under 4 KiB (at most 32 receivers) or 16 KiB waits, at most
+ * 1 ms from when it was first left.
+ */
+#define FLOOR_CORK_NS       1000000
+#define FLOOR_CORK_FEW      32
+#define FLOOR_CORK_FEW_SIZE 4096
+#define FLOOR_CORK_SIZE     16384
+
+static long floor_msgs;       /* messages relayed, in all */
+static int64_t floor_flushed; /* the last flush */
 
 static char *floor_scratch;        /* a batch less one sender's lines */
 static unsigned char *floor_wrote; /* per child: written this flush */
@@ -634,11 +657,13 @@ floor_send_flush(int room, struct floor_batch *b)
 		if ((floor_wrote[i] = len > 0))
 			floor_write(i, p, len);
 	}
-	for (i = room; i < lg.n; i += lg.rooms)
+	for (i = room; i < lg.n && !lg.cork; i += lg.rooms)
 		if (floor_wrote[i])
 			kill(kids[i], SIGUSR2);
 	b->len = 0;
 	b->nmsg = b->nseg = 0;
+	b->held = 0;
+	floor_flushed = now_ns();
 }
 
 /* Sender s's whole lines into its room's batch, flushed at --batch
@@ -649,12 +674,15 @@ floor_send_lines(struct floor_batch *rb, int s, const char *p, size_t len)
 	struct floor_batch *b = &rb[lg_room_of(s)];
 	const char *end = p + len, *q;
 	size_t n;
+	int n0;
 
 	while (p < end) {
 		/* up to the batch's last message */
-		for (q = p; q < end && b->nmsg < lg.batch; b->nmsg++)
+		for (q = p, n0 = b->nmsg; q < end && b->nmsg < lg.batch;
+		     b->nmsg++)
 			q = (const char *)memchr(q, '\n', (size_t)(end - q)) +
 			    1;
+		floor_msgs += b->nmsg - n0;
 		n = (size_t)(q - p);
 		memcpy(b->buf + b->len, p, n);
 		if (b->nseg > 0 && b->seg[b->nseg - 1].s == s)
@@ -669,15 +697,13 @@ floor_send_lines(struct floor_batch *rb, int s, const char *p, size_t len)
 }
 
 /* Woken by SIGUSR1: read the shared pipe until a short read (drained;
- * every later write raises SIGUSR1 again), batch, then flush what is
- * left of every room. */
+ * every later write raises SIGUSR1 again) into the rooms' batches. */
 static void
 floor_relay(int up, char *in, size_t *inlen, struct floor_batch *rb)
 {
 	struct floor_rec h;
 	ssize_t r;
 	size_t off, space;
-	int room;
 
 	do {
 		space = FLOOR_BUF - *inlen;
@@ -697,9 +723,45 @@ floor_relay(int up, char *in, size_t *inlen, struct floor_batch *rb)
 		memmove(in, in + off, *inlen - off);
 		*inlen -= off;
 	} while (r == (ssize_t)space);
-	for (room = 0; room < lg.rooms; room++)
-		if (rb[room].nmsg > 0)
-			floor_send_flush(room, &rb[room]);
+}
+
+/*
+ * The end of a turn that relayed msgs messages: flush every room's batch
+ * (without --cork, as floor-tcp flushes what the window let go) or, when
+ * busy, only those past the cork's size or time.  Returns when the
+ * earliest corked batch must go, 0 if none waits.
+ */
+static int64_t
+floor_turn(struct floor_batch *rb, long msgs)
+{
+	int64_t now = now_ns(), due = 0;
+	struct floor_batch *b;
+	sigset_t p;
+	size_t big;
+	int room, busy;
+
+	busy = lg.cork &&
+	    ((msgs >= 2 && now - floor_flushed < FLOOR_CORK_NS) ||
+	        (sigpending(&p) == 0 && sigismember(&p, SIGUSR1) == 1));
+	for (room = 0; room < lg.rooms; room++) {
+		b = &rb[room];
+		if (b->nmsg == 0)
+			continue;
+		big =
+		    (lg.n - room + lg.rooms - 1) / lg.rooms <= FLOOR_CORK_FEW ?
+		    FLOOR_CORK_FEW_SIZE :
+		    FLOOR_CORK_SIZE;
+		if (!busy || b->len >= big ||
+		    (b->held != 0 && now - b->held >= FLOOR_CORK_NS)) {
+			floor_send_flush(room, b);
+			continue;
+		}
+		if (b->held == 0)
+			b->held = now;
+		if (due == 0 || b->held + FLOOR_CORK_NS < due)
+			due = b->held + FLOOR_CORK_NS;
+	}
+	return due;
 }
 
 /* The first line of a connection: "<i>" names receiver i, "s<i>" the
@@ -743,7 +805,10 @@ floor_tcp_send_server(int lfd)
 	struct floor_batch rb[LG_MAX_ROOMS];
 	sigset_t set;
 	siginfo_t si;
+	struct timespec ts;
 	pid_t *snd;
+	int64_t due;
+	long m0;
 	size_t inlen = 0, cap = (size_t)lg.batch * (LG_MAX_SIZE + 80);
 	int i, fd, idx, is_snd, p[2], up[2], got = 0, want, sig;
 
@@ -769,6 +834,7 @@ floor_tcp_send_server(int lfd)
 		rb[i].seg = calloc((size_t)lg.batch, sizeof(struct floor_seg));
 		rb[i].len = 0;
 		rb[i].nmsg = rb[i].nseg = 0;
+		rb[i].held = 0;
 		if (rb[i].buf == NULL || rb[i].seg == NULL)
 			return 1;
 	}
@@ -795,7 +861,7 @@ floor_tcp_send_server(int lfd)
 			    (kids[idx] = fork()) < 0)
 				goto out;
 			if (kids[idx] == 0)
-				floor_tcp_child(fd, p[0]);
+				floor_tcp_child(fd, p[0], lg.cork);
 			close(p[0]);
 			wfd[idx] = p[1];
 			fcntl(wfd[idx], F_SETFL, O_NONBLOCK);
@@ -808,8 +874,18 @@ floor_tcp_send_server(int lfd)
 	arm_alarm(lg.timeout);
 	for (;;) {
 		/* first without a signal: what came before the last one */
+		m0 = floor_msgs;
 		floor_relay(up[0], in, &inlen, rb);
-		sig = sigwaitinfo(&set, &si);
+		if ((due = floor_turn(rb, floor_msgs - m0)) == 0)
+			sig = sigwaitinfo(&set, &si);
+		else { /* a corked batch: until it must go */
+			due = due > now_ns() ? due - now_ns() : 0;
+			ts.tv_sec = (time_t)(due / 1000000000);
+			ts.tv_nsec = (long)(due % 1000000000);
+			sig = sigtimedwait(&set, &si, &ts);
+		}
+		if (sig < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (sig != SIGUSR1)
 			break;
 	}

@@ -208,6 +208,16 @@ def test_tcp_floor_with_real_senders_delivers_each_message_once_in_order():
     # room of 4: 2 senders x 300 x 3 others, twice
     assert r["expected"] == 2 * (2 * 300 * 3) and r["received"] == r["expected"]
     assert r["lost"] == r["duplicated"] == r["out_of_order"] == r["malformed"] == 0
+    # --cork (forkchatd's signals and corking): a held batch still goes
+    # (at the latest after 1 ms), whole and in order; only for this floor
+    rc, res, err = load("-s", "floor-tcp-send", "--cork", "-n", 6, "-S", 3, "-m", 300,
+                        "-r", 0, "-w", 4)
+    assert rc == 0, err
+    r = res[0]
+    assert r["cork"] == 1 and r["expected"] == 3 * 300 * 5 and r["received"] == r["expected"]
+    assert r["lost"] == r["duplicated"] == r["out_of_order"] == r["malformed"] == 0
+    rc, res, err = load("-s", "floor-tcp", "--cork", "-n", 2)
+    assert rc == 2 and "usage" in err and res == []
 
 
 def test_raw_floor_and_label():
