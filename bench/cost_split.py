@@ -277,7 +277,7 @@ def run(a):
         time.sleep(2.0 if a.callgrind else 0.3)
         load_cmd += ["-p", str(port), "-P", str(srv.pid)]
     else:
-        load_cmd += ["-B", "64"] + (["--cork"] if a.cork else [])
+        load_cmd += ["-B", str(a.batch)] + (["--cork"] if a.cork else [])
     load = subprocess.Popen(load_cmd, stderr=subprocess.PIPE, text=True)
     try:
         if a.system == "forkchat":
@@ -398,6 +398,8 @@ def main():
     ap.add_argument("--callgrind", metavar="FILE",
                     help="run forkchatd's parent under callgrind")
     ap.add_argument("--server-arg", action="append", default=[])
+    ap.add_argument("-B", "--batch", type=int, default=64,
+                    help="the floors: at most B messages per pipe write")
     ap.add_argument("--cork", action="store_true",
                     help="floor-tcp-send --cork (forkchatd's signals and corking)")
     ap.add_argument("--json", help="append the result here")

@@ -36,6 +36,33 @@
  * The virtual senders 0..S-1 are not children, so every child of the room
  * receives every message: N deliveries per message where forkchat makes
  * N-1 (no echo to the sender).
+ *
+ * floor-tcp-send (the TCP floor with real senders): floor-tcp's virtual
+ * senders cost its server nothing, where forkchatd's senders are clients
+ * whose session children read their sockets and hand the lines to the
+ * parent, and Redis reads its publishers' connections too.  Here the
+ * senders are the generator's clients, as for forkchat (same clients,
+ * writers and window: lg_client.c), except that a sender's writer writes
+ * on a connection of its own (as a Redis publisher), named by a first
+ * line "s<i>".  The floor's server accepts the N receivers and the S
+ * sender connections; a sender's child (floor_sender_child) is woken by
+ * SIGIO, reads its socket without blocking until drained, and writes the
+ * whole lines, with a 4-byte header (sender, length), to one pipe shared
+ * by all sender children, whose every write raises the parent's SIGUSR1
+ * (F_SETSIG): the least forkchatd's sender hop can be (its session child
+ * also frames and checks every line and makes a record per line).  The
+ * parent reads that pipe until drained and fans the lines out as
+ * floor-tcp does: at most --batch messages per pipe write, one write per
+ * receiver's child and one kill(SIGUSR2) per child written to, the rest of
+ * a turn flushed at its end; not to the sender (a receiver that is also a
+ * sender gets the batch less its own lines), so N-1 deliveries per message
+ * in a room of N, as forkchat.  The server's CPU is the floor's process
+ * tree: parent, receivers' and senders' children.
+ *
+ * --cork (floor-tcp-send only) adds forkchatd's two economies on the
+ * output side: the receivers' pipes raise SIGUSR2 by themselves (F_SETSIG,
+ * no kill()), and a busy parent corks as core/server/fanout.h does
+ * (floor_turn).  Without it the floor's fan-out is floor-tcp's.
  */
 #include <errno.h>
 #include <fcntl.h>
