@@ -180,7 +180,10 @@ def floor_kinds(load, n, send=False):
     def server():
         pp = ppids()
         for c in children(load.pid, pp):
-            if len(children(c, pp)) == want:
+            kids = children(c, pp)
+            # a sender's child names itself right after the fork
+            if len(kids) == want and (not send or sum(
+                    comm(k) == "lg-floor-send" for k in kids) == SENDERS):
                 return c
         return None
     fs = wait_for(server, 60, "the floor's server and its children",
