@@ -20,7 +20,9 @@ Kinds: forkchat: parent, spawner, senders' session children (nicknames
 b0000..b0003, from the log), receivers' session children; floor-tcp: the
 floor's server process (its fan-out parent) and its children;
 floor-tcp-send: its parent, its senders' children (which read the senders'
-connections) and its receivers' children.  Also shown,
+connections) and its receivers' children; redis: the
+redis-server (started as bench/run.sh starts it; its writers' drainers,
+who read the PUBLISH replies, count as writers).  Also shown,
 not in "all (server)": the generator's clients (its receivers and the
 senders' connections) and writers (forkchat: the senders' writers, who
 poll the window; the floor's parent polls it itself), and how idle the
@@ -37,6 +39,7 @@ grown), about 1 us per delivery in the generator's clients alone.  With
     nice -n 19 /usr/bin/python3 bench/cost_split.py -s forkchat -n 10 -m 5000
     nice -n 19 /usr/bin/python3 bench/cost_split.py -s floor-tcp -n 100 --perf
     nice -n 19 /usr/bin/python3 bench/cost_split.py -s forkchat -n 1000 --warm 1
+    nice -n 19 /usr/bin/python3 bench/cost_split.py -s redis -n 100 --warm 1
 
 Everything it starts runs at nice 19 when it is (nice is inherited).
 Nothing here fails on a figure; it fails if the server or the generator
@@ -212,6 +215,14 @@ def client_kinds(load, kinds):
     return out
 
 
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
+
+
 def lines(path):
     """Complete lines in path (0 if it is not there yet)."""
     try:
@@ -258,8 +269,7 @@ def run(a):
     tmp = tempfile.mkdtemp(prefix="cost_split.")
     json_out = os.path.join(tmp, "run.json")
     srv = None
-    real = a.system in ("forkchat", "floor-tcp-send")  # client senders
-    clients = a.n + SENDERS if real else a.n
+    clients = a.n if a.system == "floor-tcp" else a.n + SENDERS
     load_cmd = [str(LOAD), "-s", a.system, "-n", str(clients),
                 "-S", str(SENDERS), "-m", str(a.messages), "-r", "0",
                 "-w", str(a.window), "-z", str(a.size), "-d", "120",
@@ -279,12 +289,24 @@ def run(a):
         srv = subprocess.Popen(srv_cmd, stderr=subprocess.DEVNULL)
         time.sleep(2.0 if a.callgrind else 0.3)
         load_cmd += ["-p", str(port), "-P", str(srv.pid)]
+    elif a.system == "redis":  # as bench/run.sh starts it
+        port = free_port()
+        srv = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "no",
+             "--maxclients", "4000", "--tcp-backlog", "4096",
+             "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open(port), 10, "redis-server")
+        load_cmd += ["-p", str(port), "-P", str(srv.pid)]
     else:
         load_cmd += ["-B", str(a.batch)] + (["--cork"] if a.cork else [])
     load = subprocess.Popen(load_cmd, stderr=subprocess.PIPE, text=True)
     try:
         if a.system == "forkchat":
             kinds = forkchat_kinds(srv.pid, logdir, clients, load)
+        elif a.system == "redis":
+            kinds = {srv.pid: "redis"}
         else:
             kinds = floor_kinds(load, a.n, a.system == "floor-tcp-send")
         kinds.update(client_kinds(load, kinds))
@@ -384,7 +406,7 @@ def show(out):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-s", "--system", default="forkchat",
-                    choices=["forkchat", "floor-tcp", "floor-tcp-send"])
+                    choices=["forkchat", "floor-tcp", "floor-tcp-send", "redis"])
     ap.add_argument("-n", type=int, default=10, help="receivers")
     ap.add_argument("-m", "--messages", type=int, default=0,
                     help="per sender (default: about 300 k deliveries)")
@@ -408,7 +430,7 @@ def main():
     ap.add_argument("--json", help="append the result here")
     a = ap.parse_args()
     if a.messages == 0:
-        per = a.n + (SENDERS - 1 if a.system != "floor-tcp" else 0)
+        per = a.n + (0 if a.system == "floor-tcp" else SENDERS - 1)
         a.messages = max(50, 300000 // (SENDERS * per))
     out = run(a)
     show(out)

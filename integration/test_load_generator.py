@@ -432,6 +432,27 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
     assert kinds[busy[-1]]["vol_cs"] > 0
 
 
+def test_cost_split_measures_redis_and_the_generator_beside_it(tmp_path):
+    """cost_split.py -s redis (issue 17, goal 4): the same windowed run
+    against a redis-server it starts and stops, so the generator's writers
+    and clients, which bound the throughput on 2 cores as much as the
+    server, can be compared with forkchat's kind by kind."""
+    out = tmp_path / "cost.jsonl"
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "cost_split.py"), "-s", "redis",
+                        "-n", "3", "-m", "200", "--settle", "0.5", "--json", str(out)],
+                       capture_output=True, text=True, timeout=scaled(120))
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads(out.read_text().splitlines()[0])
+    kinds = res["kinds"]
+    # 3 receivers + 4 senders subscribed; a message reaches the 6 others
+    assert res["deliveries"] == 4 * 200 * 6 and res["lost"] == 0
+    assert kinds["redis"]["procs"] == 1 and kinds["redis"]["cpu_us"] > 0
+    assert kinds["generator's clients"]["procs"] == 7
+    # the writers (and their drainers) may all have ended by the last
+    # delivery: how many are read depends on timing; none is the server's
+    assert "| all (server) | | %.4f |" % kinds["redis"]["cpu_us"] in p.stdout
+
+
 FLOOR = ROOT / "build" / "forkchat-storm-floor"
 
 
