@@ -33,7 +33,7 @@ import provenance  # noqa: E402
 
 # every system in the order of the tables; what each one is
 SYSTEMS = ("forkchat", "ngircd", "inspircd", "redis", "floor-pipe", "floor-tcp",
-           "floor-tcp-send", "floor-pipe-batched", "floor-storm")
+           "floor-tcp-send", "floor-tcp-send-cork", "floor-pipe-batched", "floor-storm")
 WHAT = {
     "forkchat": "forkchatd: parent + one session child per client (fork, pipes, SIGUSR2)",
     "ngircd": "ngircd 26 (Debian), one process, no penalties (RECIPES.md section 8)",
@@ -47,6 +47,10 @@ WHAT = {
                       "forkchat; a child per sender connection reads what arrives and "
                       "writes its whole lines to the parent over one shared pipe (SIGUSR1), "
                       "which fans them out as floor-tcp, not to the sender (windowed only)",
+    "floor-tcp-send-cork": "floor-tcp-send with forkchatd's output side: the receivers' "
+                           "pipes raise SIGUSR2 themselves (F_SETSIG, no kill()) and a busy "
+                           "parent corks a room's batch as core/server/fanout.h (4 / 16 KiB or "
+                           "1 ms, no message cap); windowed only",
     "floor-pipe-batched": "batched pipe+SIGUSR2 program: up to 64 messages per pipe write "
                           "and one signal per batch (an upper bound of batching, not a floor "
                           "of the per-message mechanism)",
@@ -93,6 +97,9 @@ LIMITS = {
                        "receiver children and 4 sender children; N + 3 deliveries per message "
                        "(no echo), as forkchat. Its server CPU is the floor's server process "
                        "and all its children."],
+    "floor-tcp-send-cork": ["As floor-tcp-send (forkchat-load -s floor-tcp-send --cork -B "
+                            "1000): it makes forkchatd's system calls per delivery, so "
+                            "forkchat / floor-tcp-send-cork is forkchatd's user-space work."],
     "floor-storm": ["Its clients send the nickname line they send forkchatd and wait for "
                     "one line (forkchat-load -s floor-storm --connect-only); the server "
                     "does nothing else: no spawner, admission, name check, room or log. "
@@ -154,6 +161,9 @@ def load_peers(confdir):
                                    "not_disabled": LIMITS[sysname]})
     peers.setdefault("floor-tcp-send", {"command": "forkchat-load -s floor-tcp-send -B 64",
                                         "not_disabled": LIMITS["floor-tcp-send"]})
+    peers.setdefault("floor-tcp-send-cork",
+                     {"command": "forkchat-load -s floor-tcp-send --cork -B 1000",
+                      "not_disabled": LIMITS["floor-tcp-send-cork"]})
     return peers
 
 
@@ -360,13 +370,15 @@ def goals(pts, burst, memory=None):
         fc = find(pts, "forkchat", "one-room-max", n)
         ft = find(pts, "floor-tcp", "one-room-max", n)
         fs = find(pts, "floor-tcp-send", "one-room-max", n)
+        fk = find(pts, "floor-tcp-send-cork", "one-room-max", n)
         for ref in ("ngircd", "redis"):
             rp = find(pts, ref, "one-room-max", n)
             # the floors' own ratios, next to forkchat's: where a floor
             # is below the peer, the goal is beyond the architecture;
             # floor-tcp-send pays the senders' hop as forkchat and Redis do
             notes = []
-            for fname, fl in (("floor-tcp", ft), ("floor-tcp-send", fs)):
+            for fname, fl in (("floor-tcp", ft), ("floor-tcp-send", fs),
+                              ("floor-tcp-send-cork", fk)):
                 if fl and rp:
                     notes.append("%s / %s: %s; forkchat / %s: %s" % (
                         fname, ref,
@@ -766,7 +778,8 @@ def plot(outdir, pts):
         cdf[sysname] = path
     colors = {"forkchat": "#d62728", "ngircd": "#9467bd", "inspircd": "#8c564b",
               "redis": "#1f77b4", "floor-pipe": "#2ca02c", "floor-tcp": "#17becf",
-              "floor-tcp-send": "#bcbd22", "floor-pipe-batched": "#7f7f7f"}
+              "floor-tcp-send": "#bcbd22", "floor-tcp-send-cork": "#dbdb8d",
+              "floor-pipe-batched": "#7f7f7f"}
     paced = [s for s in shown if os.path.getsize(dat[(s, "one-room")])]
     maxed = [s for s in shown if os.path.getsize(dat[(s, "one-room-max")])]
     lat = ", ".join(

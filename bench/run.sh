@@ -313,6 +313,9 @@ run() {
 	floor-tcp) sysarg="-s floor-tcp -B 64" ;;
 	# the TCP floor whose 4 senders are clients, as forkchat's
 	floor-tcp-send) sysarg="-s floor-tcp-send -B 64" ;;
+	# the same with forkchatd's output side (F_SETSIG, its cork policy)
+	floor-tcp-send-cork)
+		sysarg="-s floor-tcp-send --label $sys --cork -B 1000" ;;
 	# accepts, forks a child per connection, answers the first line
 	floor-storm) srv=floor-storm; sysarg="-s floor-storm --connect-only" ;;
 	esac
@@ -427,7 +430,7 @@ command -v inspircd >/dev/null || { echo "inspircd is not installed: no InspIRCd
 
 # clients: N receivers, plus the senders for the client-sender systems
 clients() {	# SYSTEM N
-	case $1 in floor-tcp-send) echo $(($2 + SEND)) ;; floor-*) echo "$2" ;;
+	case $1 in floor-tcp-send*) echo $(($2 + SEND)) ;; floor-*) echo "$2" ;;
 	*) echo $(($2 + SEND)) ;; esac
 }
 in_list() {	# N LIST
@@ -463,9 +466,11 @@ for n in $NS; do
 	# goal 4's floor when the senders' hop is paid, as forkchat and Redis
 	# pay it (bench/README.md)
 	if in_list "$n" "$FLOOR_SEND_NS"; then
-		run floor-tcp-send one-room-max $c $SEND 1 \
-		    "$(per_sender $c $SEND $MAXD)" 0 -d $((PACED + 5)) -R "$REPS" \
-		    -w $WINDOW -T $BOUND
+		for sys in floor-tcp-send floor-tcp-send-cork; do
+			run $sys one-room-max $c $SEND 1 \
+			    "$(per_sender $c $SEND $MAXD)" 0 -d $((PACED + 5)) \
+			    -R "$REPS" -w $WINDOW -T $BOUND
+		done
 	fi
 	for sys in $extra; do
 		run "$sys" one-room "$(clients "$sys" "$n")" $SEND 1 \
