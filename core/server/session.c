@@ -452,7 +452,7 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	if ((s->fr.line = malloc(cfg->max_line + 2)) == NULL)
 		return -1;
 	proc_child_sigs(set); /* IO, USR2, TERM, IPC_SIG_FLOW */
-	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
+	if (!cfg->sigs_blocked && sigprocmask(SIG_BLOCK, set, NULL) < 0)
 		return -1;
 	/*
 	 * Signal-driven I/O on the pipe: every write of the parent raises

@@ -21,6 +21,7 @@ struct session_cfg {
 	int slot;
 	size_t max_line;
 	pid_t parent;
+	int sigs_blocked; /* proc_child_sigs() are blocked already (sessiond) */
 };
 
 /*

@@ -118,14 +118,15 @@ fiu_reattach(void)
  * default, proc_child_sigs() blocked, and no descriptor but 0-2, its
  * socket, up_w and the request's two (closed after each answer).  So the
  * child closes the spawner's socket (serve()), names itself and dies with
- * the parent: 4 system calls, not 11 (issue 17, goal 5: a connect storm's
+ * the parent: 4 system calls, not 11, and session_run() does not block
+ * the signals again (issue 17, goal 5: a connect storm's
  * session children made ~30 system calls to register, the floor's 5).
  */
 static __attribute__((noreturn)) void
 session_child(const struct sessiond *sd, int slot, int sock, int down)
 {
 	struct session_cfg cfg = { sock, down, sd->up_w, slot, sd->max_line,
-		sd->parent };
+		sd->parent, 1 };
 
 	(void)prctl(PR_SET_NAME, "forkchatd");
 	if (proc_die_with(sd->parent, SIGKILL) < 0)
