@@ -398,6 +398,27 @@ flush_client(struct fanout *f, int slot)
 }
 
 /*
+ * The end of a flush that left `left` slots corked (now_us: its end): when
+ * the cork began, when a write last ended (fanout_busy), the cuts not yet
+ * reported, and the flow control's turn.
+ */
+static void
+end_flush(struct fanout *f, int left, long long now_us)
+{
+	if (left == 0)
+		f->corked_us = 0;
+	else if (f->corked_us == 0)
+		f->corked_us = now_us;
+	if (f->wrote) {
+		f->wrote = 0;
+		f->flushed_us = now_us;
+	}
+	report_cuts(f);
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
+}
+
+/*
  * One write per child that got output this turn; each write raises that
  * child's SIGUSR2 (O_ASYNC + F_SETSIG on its read end, session.c), so the
  * parent makes no kill() per delivery, and a child never misses bytes
@@ -421,13 +442,7 @@ fanout_flush(struct fanout *f)
 		f->ndirty = 0;
 		report_cuts(f);
 	} while (f->ndirty > 0);
-	f->corked_us = 0;
-	if (f->wrote) {
-		f->wrote = 0;
-		f->flushed_us = clock_mono_us();
-	}
-	if (f->cfg.flow != NULL)
-		flow_turn(f->cfg.flow);
+	end_flush(f, 0, clock_mono_us());
 }
 
 /*
@@ -471,17 +486,7 @@ fanout_flush_busy(struct fanout *f, long long now_us)
 	f->ndirty = k;
 	for (i = 0; i < k; i++)
 		f->sl[f->dirty[i]].dirty = 1;
-	if (k == 0)
-		f->corked_us = 0;
-	else if (f->corked_us == 0)
-		f->corked_us = now_us;
-	if (f->wrote) {
-		f->wrote = 0;
-		f->flushed_us = now_us;
-	}
-	report_cuts(f); /* its PART lines: the next flush */
-	if (f->cfg.flow != NULL)
-		flow_turn(f->cfg.flow);
+	end_flush(f, k, now_us); /* its cuts' PART lines: the next flush */
 }
 
 long long
