@@ -24,6 +24,9 @@ from harness.timescale import scaled, wait_until
 from harness.wakeups import tracer_of
 
 CALL = re.compile(r"^(\d+) +([a-z_0-9]+)\((.*)")
+# a sanitizer's allocator maps its own memory as it goes (the -O2 build,
+# whose malloc has its heap from the spawner, makes none of these here)
+ALLOCATOR = ("mmap", "munmap", "madvise", "mprotect", "brk")
 
 
 class Trace:
@@ -55,7 +58,7 @@ class Trace:
         with open(self.path, errors="replace") as f:
             for line in f:
                 m = CALL.match(line)
-                if m:
+                if m and m.group(2) not in ALLOCATOR:
                     calls.setdefault(int(m.group(1)), []).append((m.group(2), m.group(3)))
         return calls
 
