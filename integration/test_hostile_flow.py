@@ -1,0 +1,115 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Flow control under attack (issue 17, goal 4; PROTOCOL.md "Slow consumers
+and flow control"): output a client makes for others must pace *that
+client* when a recipient is behind, whatever the line is (a room message,
+a whisper, the JOIN/PART lines of a join/leave storm), so that a reader
+that keeps reading, slower than the attacker writes but far above the cut
+threshold, is never cut; and join/leave storms during a burst lose,
+duplicate or reorder nothing for the members who stay.
+
+Each attacker is a forked process with its own connection that writes as
+fast as the server takes its bytes and reads its own replies; the test
+process reads the victim at a bounded pace (far above the documented cut
+threshold).  Nothing asserts a duration: outcomes only (bytes, order, cut
+lines in the log)."""
+
+import os
+import re
+import select
+import time
+
+import pytest
+
+from harness.timescale import scaled
+
+SMALL = ["--max-backlog", "65536"]   # high-water 16 KiB, memory bound 1 MiB
+CUT = re.compile(r"disconnect slot=\d+ nick=(\S+) reason=slow-consumer")
+
+
+def attacker(sock, payload, seconds):
+    """Fork a process that sends payload on sock as fast as it is taken,
+    reading (and dropping) what the server sends back; returns its pid."""
+    pid = os.fork()
+    if pid == 0:                                  # pragma: no cover (child)
+        try:
+            sock.setblocking(False)
+            off, end = 0, time.monotonic() + seconds
+            while time.monotonic() < end:
+                want_w = [sock] if off < len(payload) else []
+                r, w, _ = select.select([sock], want_w, [], 0.5)
+                if r:
+                    try:
+                        if not sock.recv(1 << 16):
+                            break
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError:
+                        break
+                if w:
+                    try:
+                        off += sock.send(payload[off:off + (1 << 16)])
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError:
+                        break
+        finally:
+            os._exit(0)
+    return pid
+
+
+def reap(pid):
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+
+
+def paced_read(client, want, deadline, chunk=32768, nap=0.01):
+    """Read client's socket at most chunk bytes every nap seconds (some
+    3 MB/s: 150 times the cut threshold at --max-backlog 65536) until want()
+    is true, EOF, or deadline.  Lines go to client.lines."""
+    client.keep_history = False
+    while not want() and not client.eof and time.monotonic() < deadline:
+        r, _, _ = select.select([client.sock], [], [], nap)
+        if r:
+            try:
+                data = client.sock.recv(chunk)
+            except OSError:
+                data = b""
+            if not data:
+                client.eof = True
+                break
+            client._feed(data)
+        time.sleep(nap)
+
+
+@pytest.mark.timeout(120)
+def test_whisper_flood_paces_the_whisperer_not_cut_the_reader(server_factory, connect):
+    """An attacker whispers a reader faster than it reads: the attacker is
+    paced, the reader gets every whisper once, in order, and is not cut
+    (the old server paced only room messages: the reader was cut as soon
+    as its backlog passed the memory bound)."""
+    srv = server_factory(SMALL)
+    victim = connect(srv.port, rcvbuf=16384, name="victim").register("victim")
+    atk = connect(srv.port, name="atk").register("atk")
+    victim.expect_exact("JOIN lobby atk")
+    n, text = 3000, "w" * 1900           # 5.7 MB, 90x the backlog bound
+    atk.send("/add den")                 # in another room than the victim
+    atk.expect_exact("OK JOIN den")
+    payload = b"".join(b"/w victim %d %s\n" % (k, text.encode()) for k in range(n))
+    pid = attacker(atk.sock, payload, scaled(90))
+    got = []
+    try:
+        def want():
+            for ln in victim.lines:
+                if ln.startswith("WHISPER atk "):
+                    got.append(int(ln.split(" ")[2]))
+            victim.lines.clear()
+            return len(got) >= n
+        paced_read(victim, want, time.monotonic() + scaled(90))
+    finally:
+        reap(pid)
+    cuts = CUT.findall(srv.log())
+    assert cuts == [], (cuts, [l for l in srv.log().splitlines() if "slow" in l][:5])
+    assert got == list(range(n)), (len(got), victim.eof)
