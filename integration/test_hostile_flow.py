@@ -113,3 +113,48 @@ def test_whisper_flood_paces_the_whisperer_not_cut_the_reader(server_factory, co
     cuts = CUT.findall(srv.log())
     assert cuts == [], (cuts, [l for l in srv.log().splitlines() if "slow" in l][:5])
     assert got == list(range(n)), (len(got), victim.eof)
+
+
+@pytest.mark.timeout(120)
+def test_join_leave_storm_paces_the_stormer_not_cut_the_reader(server_factory, connect):
+    """An attacker joins and leaves a room in a loop: every lobby member
+    gets its JOIN and PART lines.  A lobby reader slower than the storm is
+    not cut; the stormer is paced.  The reader gets the storm's lines in
+    order (JOIN, PART, JOIN, PART ...) and then a marker."""
+    srv = server_factory(SMALL)
+    victim = connect(srv.port, rcvbuf=16384, name="victim").register("victim")
+    atk = connect(srv.port, name="atk").register("atk")
+    victim.expect_exact("JOIN lobby atk")
+    atk.send("/add den")
+    atk.expect_exact("OK JOIN den")
+    atk.send("/leave")
+    atk.expect_exact("OK JOIN lobby")
+    victim.expect_exact("JOIN lobby atk")
+    n = 60000                            # 60000 x 2 lines of ~20 bytes
+    payload = b"/join den\n/leave\n" * n + b"done\n"
+    pid = attacker(atk.sock, payload, scaled(90))
+    seen = {"join": 0, "part": 0, "bad": [], "done": False}
+    try:
+        def want():
+            for ln in victim.lines:
+                if ln == "PART lobby atk left":
+                    if seen["part"] != seen["join"]:
+                        seen["bad"].append(ln)
+                    seen["part"] += 1
+                elif ln == "JOIN lobby atk":
+                    seen["join"] += 1
+                    if seen["join"] != seen["part"]:
+                        seen["bad"].append(ln)
+                elif ln == "MSG lobby atk done":
+                    seen["done"] = True
+                else:
+                    seen["bad"].append(ln)
+            victim.lines.clear()
+            return seen["done"]
+        paced_read(victim, want, time.monotonic() + scaled(90))
+    finally:
+        reap(pid)
+    cuts = CUT.findall(srv.log())
+    assert cuts == [], (cuts, [l for l in srv.log().splitlines() if "slow" in l][:5])
+    assert seen["done"] and seen["part"] == n and seen["join"] == n, seen
+    assert seen["bad"] == [], seen["bad"][:5]
