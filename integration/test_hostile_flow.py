@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+from harness.client import pump_all
 from harness.timescale import scaled
 
 SMALL = ["--max-backlog", "65536"]   # high-water 16 KiB, memory bound 1 MiB
@@ -158,3 +159,108 @@ def test_join_leave_storm_paces_the_stormer_not_cut_the_reader(server_factory, c
     assert cuts == [], (cuts, [l for l in srv.log().splitlines() if "slow" in l][:5])
     assert seen["done"] and seen["part"] == n and seen["join"] == n, seen
     assert seen["bad"] == [], seen["bad"][:5]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_churn_during_a_paced_burst_loses_nothing_for_those_who_stay(
+        server_factory, connect):
+    """Two senders flood a room while a steady but slower reader keeps it
+    behind (so the senders are paused and their records held), two members
+    leave and rejoin in a loop and one quits mid-burst: the members who stay
+    get every message once, in order; a churner gets nothing of the room
+    between its leave and its next join, and within each stay every
+    sender's messages without a gap; nobody is cut."""
+    srv = server_factory(SMALL)
+    names = ["own", "slow", "stay1", "stay2", "ch1", "ch2", "quitter", "s1", "s2"]
+    c = {}
+    for n in names:
+        c[n] = connect(srv.port, name=n,
+                       rcvbuf=4096 if n == "slow" else None).register(n)
+    c["own"].send("/add busy")
+    c["own"].expect_exact("OK JOIN busy")
+    for n in names[1:]:
+        c[n].send("/join busy")
+        c[n].expect_exact("OK JOIN busy")
+    for n in names[:-1]:
+        c[n].expect_exact("JOIN busy s2")
+    for x in c.values():
+        x.lines.clear()
+        x.keep_history = False
+    per, pad = 5000, "p" * 200
+    pids = []
+    for s in ("s1", "s2"):
+        payload = b"".join(b"%s %d %s\n" % (s.encode(), k, pad.encode())
+                           for k in range(per))
+        pids.append(attacker(c[s].sock, payload, scaled(150)))
+    stayers = {n: {"s1": [], "s2": []} for n in ("own", "stay1", "stay2", "slow")}
+    churn = {n: {"in": True, "stays": [{"s1": [], "s2": []}], "out_msgs": [],
+                 "got": 0} for n in ("ch1", "ch2")}
+    quit_sent = False
+    deadline = time.monotonic() + scaled(150)
+    last_slow = 0.0
+    try:
+        while time.monotonic() < deadline:
+            if all(len(v["s1"]) == per and len(v["s2"]) == per
+                   for v in stayers.values()):
+                break
+            fast = [c[n] for n in ("own", "stay1", "stay2", "ch1", "ch2")]
+            if not quit_sent:
+                fast.append(c["quitter"])
+            pump_all(fast, 0.01)
+            if time.monotonic() - last_slow >= 0.01:   # ~400 KB/s at most
+                last_slow = time.monotonic()
+                r, _, _ = select.select([c["slow"].sock], [], [], 0)
+                if r:
+                    data = c["slow"].sock.recv(4096)
+                    if not data:
+                        c["slow"].eof = True
+                    c["slow"]._feed(data)
+            for n, st in stayers.items():
+                for ln in c[n].lines:
+                    if ln.startswith("MSG busy s"):
+                        _, _, who, _, k, _ = ln.split(" ")
+                        st[who].append(int(k))
+                c[n].lines.clear()
+            for n, st in churn.items():
+                for ln in c[n].lines:
+                    if ln.startswith("MSG busy s"):
+                        _, _, who, _, k, _ = ln.split(" ")
+                        if st["in"]:
+                            st["stays"][-1][who].append(int(k))
+                            st["got"] += 1
+                        else:
+                            st["out_msgs"].append(ln[:40])
+                    elif ln == "OK JOIN lobby":
+                        st["in"] = False
+                        c[n].send("/join busy")
+                    elif ln == "OK JOIN busy":
+                        st["in"] = True
+                        st["stays"].append({"s1": [], "s2": []})
+                        st["got"] = 0
+                c[n].lines.clear()
+                if st["in"] and st["got"] >= 300:
+                    st["got"] = -10 ** 9              # leave once per stay
+                    c[n].send("/leave")
+            if not quit_sent and len(stayers["own"]["s1"]) >= per // 2:
+                c["quitter"].send("/quit mid-burst")
+                quit_sent = True
+    finally:
+        for pid in pids:
+            reap(pid)
+    log = srv.log()
+    assert CUT.findall(log) == [], [l for l in log.splitlines() if "slow" in l][:5]
+    for n, st in stayers.items():
+        for s in ("s1", "s2"):
+            assert st[s] == list(range(per)), (n, s, len(st[s]))
+    for n, st in churn.items():
+        assert st["out_msgs"] == [], (n, st["out_msgs"][:3])
+        assert len(st["stays"]) >= 3, (n, len(st["stays"]))
+        for stay in st["stays"]:
+            for s in ("s1", "s2"):
+                seq = stay[s]
+                assert seq == list(range(seq[0], seq[0] + len(seq))) if seq else True, (
+                    n, s, seq[:5])
+    assert quit_sent and re.search(r"disconnect slot=\d+ nick=quitter reason=quit", log), \
+        log[-800:]
+    assert re.search(r"flow pause slot=\d+ nick=s[12] ", log), "the burst was never paced"
