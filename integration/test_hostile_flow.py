@@ -264,3 +264,59 @@ def test_churn_during_a_paced_burst_loses_nothing_for_those_who_stay(
     assert quit_sent and re.search(r"disconnect slot=\d+ nick=quitter reason=quit", log), \
         log[-800:]
     assert re.search(r"flow pause slot=\d+ nick=s[12] ", log), "the burst was never paced"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_steady_slow_reader_above_the_threshold_is_paced_not_cut(
+        server_factory, connect):
+    """A reader with a small receive buffer that reads steadily, at most
+    60 KB/s (40 KB/s seen; the too-slow threshold at the default
+    --max-backlog is 19 KB/s), during a burst: it is not cut, and it and a
+    fast reader get everything once, in order.  Its child used to read its pipe in gulps of
+    all the room it had (250 KiB) and then nothing until the socket had
+    taken as much, and to retry a full socket only on the 2 s tick: the
+    parent saw no drain for 4 s and cut it as stalled."""
+    srv = server_factory([])
+    slow = connect(srv.port, rcvbuf=4096, name="slow").register("slow")
+    fast = connect(srv.port, name="fast").register("fast")
+    snd = connect(srv.port, name="snd").register("snd")
+    fast.expect_exact("JOIN lobby snd")
+    slow.expect_exact("JOIN lobby snd")
+    for x in (slow, fast):
+        x.lines.clear()
+        x.keep_history = False
+    per = 5000                                # 1.5 MB: past every buffer
+    payload = b"".join(b"%d %s\n" % (k, b"q" * 300) for k in range(per))
+    pid = attacker(snd.sock, payload, scaled(150))
+    got = {"slow": [], "fast": []}
+    deadline = time.monotonic() + scaled(150)
+    try:
+        while time.monotonic() < deadline and not slow.eof and \
+                len(got["slow"]) < per:
+            pump_all([fast], 0)
+            r, _, _ = select.select([slow.sock], [], [], 0)
+            if r:
+                data = slow.sock.recv(1200)     # 1200 B / 20 ms: 60 KB/s
+                if not data:
+                    slow.eof = True
+                slow._feed(data)
+            for n, x in (("slow", slow), ("fast", fast)):
+                for ln in x.lines:
+                    if ln.startswith("MSG lobby snd "):
+                        got[n].append(int(ln.split(" ")[3]))
+                x.lines.clear()
+            time.sleep(0.02)
+        while len(got["fast"]) < per and time.monotonic() < deadline:
+            pump_all([fast], 0.2)
+            for ln in fast.lines:
+                if ln.startswith("MSG lobby snd "):
+                    got["fast"].append(int(ln.split(" ")[3]))
+            fast.lines.clear()
+    finally:
+        reap(pid)
+    log = srv.log()
+    assert CUT.findall(log) == [], [l for l in log.splitlines() if "slow" in l][:5]
+    assert re.search(r"flow pause slot=\d+ nick=snd ", log), "the burst was never paced"
+    assert got["fast"] == list(range(per)), len(got["fast"])
+    assert got["slow"] == list(range(per)), len(got["slow"])
