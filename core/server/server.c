@@ -706,8 +706,8 @@ flush_turn(struct server *s, int more)
 	if (more || (msgs >= CORK_MIN_MESSAGES && fanout_busy(s->fo, now)) ||
 	    input_waiting()) /* the system call last */
 		fanout_flush_busy(s->fo, now);
-	else
-		fanout_flush(s->fo);
+	else /* a large room's fan-out gives way to input that arrives */
+		fanout_flush_until(s->fo, input_waiting);
 }
 
 static void
