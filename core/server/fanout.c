@@ -216,8 +216,10 @@ fanout_send(void *ctx, int slot, const char *line, size_t len)
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
 	    buf_put(&c->out, line, len) < 0)
 		c->failed = 1; /* never drop a line silently */
+	/* presence lines wait, but not past a cork's worth: a join/leave
+	 * storm must reach the backlog checks (flow.c) like any output */
 	if (!c->dirty && f->cfg.lazy != NULL && len > 0 &&
-	    f->cfg.lazy(line, len)) {
+	    buf_used(&c->out) < FANOUT_CORK_BYTES && f->cfg.lazy(line, len)) {
 		/* a slot is on the list once: lazy stays set until it is read */
 		if (!c->lazy) {
 			c->lazy = 1;

@@ -46,6 +46,8 @@
 #define SESSION_TRIM_SLACK (8 * 1024)        /* freed heap kept, memtrim.c */
 #define UPQ_KEEP           1024 /* first size; larger, an empty upq is freed */
 #define BUSY_KEEP          (64 * 1024) /* kept while busy: see busy_keep() */
+/* retry a full socket: see write_client() */
+#define FULL_RETRY_NS (500 * 1000 * 1000)
 
 struct session {
 	const struct session_cfg *cfg;
@@ -61,6 +63,7 @@ struct session {
 	int paused;          /* the parent said: do not read the client */
 	int lines;           /* lines read from the client */
 	int greeted;         /* the socket got its first bytes (HELLO) */
+	int sock_full;       /* the socket refused whole lines: retry soon */
 	struct memtrim trim; /* memtrim.c's state (on the stack: see there) */
 };
 
@@ -247,7 +250,7 @@ done:
 static void
 read_down(struct session *s, int to_eof)
 {
-	size_t room;
+	size_t room, want;
 	ssize_t n;
 	char *p;
 
@@ -265,12 +268,20 @@ read_down(struct session *s, int to_eof)
 		    NULL)
 			return; /* retried on the next turn */
 		room = buf_room(&s->pending);
-		n = read(s->cfg->down_fd, p, room);
+		/* never past the cap: a slow reader's child then takes from
+		 * its pipe as its socket takes, so the parent sees it drain
+		 * (flow.c); reading all the room, it took 250 KiB at once and
+		 * nothing for the next 10 s of a 25 KB/s reader, which was
+		 * cut as stalled */
+		want = PENDING_CAP - buf_used(&s->pending);
+		if (want > room)
+			want = room;
+		n = read(s->cfg->down_fd, p, want);
 		if (n > 0) {
 			if ((size_t)n == room)
 				busy_keep(&s->pending); /* more than it held */
 			buf_commit(&s->pending, (size_t)n);
-			if (!to_eof && (size_t)n < room)
+			if (!to_eof && (size_t)n < want)
 				return; /* drained: the next write signals */
 		} else if (n == 0)
 			s->down_eof = 1;
@@ -301,6 +312,7 @@ write_client(struct session *s)
 	size_t len;
 	ssize_t n;
 
+	s->sock_full = 0;
 	while (!s->dead && (len = complete(s)) > 0) {
 		n = FAIL("forkchatd/session/send", EPIPE) ?
 		    -1 :
@@ -311,9 +323,13 @@ write_client(struct session *s)
 			buf_consume(&s->pending, (size_t)n);
 		} else if (n < 0 && errno == EINTR)
 			continue;
-		else if (n < 0 && errno == EAGAIN)
-			return; /* SIGIO tells us when it drains */
-		else {
+		else if (n < 0 && errno == EAGAIN) {
+			/* SIGIO tells us when a third of the buffer is free;
+			 * a slow reader frees less between two ticks, and
+			 * the parent must see it drain (flow.c): retry */
+			s->sock_full = 1;
+			return;
+		} else {
 			s->dead = 1;
 			if (!s->sock_eof) {
 				s->sock_eof = 1;
@@ -506,6 +522,13 @@ session_run(const struct session_cfg *cfg)
 			read_down(&s, sig != SIGUSR2 && sig != 0);
 		if (!hello_waits(&s))
 			write_client(&s);
+		if (s.capped && buf_used(&s.pending) < PENDING_CAP) {
+			/* the socket took some: refill from the pipe now, or a
+			 * slow reader woken by the tick alone drained the pipe
+			 * every other tick, and was cut as stalled (flow.c) */
+			read_down(&s, 1);
+			write_client(&s);
+		}
 		if (s.dead)
 			break;
 		if (s.down_eof && complete(&s) == 0) {
@@ -517,6 +540,10 @@ session_run(const struct session_cfg *cfg)
 		}
 		ts.tv_sec = TICK_SECS;
 		ts.tv_nsec = 0;
+		if (s.sock_full && !s.down_eof) { /* see write_client() */
+			ts.tv_sec = 0;
+			ts.tv_nsec = FULL_RETRY_NS;
+		}
 		if (buf_used(&s.upq) > 0) { /* shared pipe full: retry soon */
 			ts.tv_sec = 0;
 			ts.tv_nsec = UP_RETRY_NS;
