@@ -12,16 +12,14 @@ read finds it: no count here depends on how fast anything runs).
 import ctypes
 import os
 import re
-import shutil
 import signal
 import socket
-import subprocess
 
 import pytest
 
 from harness import procfs
 from harness.timescale import scaled, wait_until
-from harness.wakeups import tracer_of
+from harness.wakeups import strace_attach, strace_end
 
 CALL = re.compile(r"^(\d+) +([a-z_0-9]+)\((.*)")
 # a sanitizer's allocator maps its own memory as it goes (the -O2 build,
@@ -33,27 +31,12 @@ class Trace:
     """strace -f -p spawner (its clones are traced from their start)."""
 
     def __init__(self, pid, path):
-        assert shutil.which("strace"), "strace is not installed (make deps installs it)"
         self.path = path
-        self.p = subprocess.Popen(["strace", "-qq", "-f", "-s", "200", "-o", str(path),
-                                   "-p", str(pid)],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        try:
-            wait_until(lambda: tracer_of(pid) == self.p.pid, 10, what="strace attached")
-        except AssertionError:
-            self.stop()
-            raise
+        self.p = strace_attach(pid, path, "-f", "-s", "200")
 
     def stop(self):
         """{pid: [(call, args)]} in order (an unfinished call counts once)."""
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGINT)  # detaches: the tracees go on
-        try:
-            self.p.wait(scaled(15))
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-            self.p.wait()
+        strace_end(self.p)  # detaches: the tracees go on
         calls = {}
         with open(self.path, errors="replace") as f:
             for line in f:
