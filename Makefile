@@ -139,7 +139,7 @@ WRAP_test_server := -Wl,--wrap=log_msg -Wl,--wrap=chat_line -Wl,--wrap=chat_reje
                     -Wl,--wrap=chat_disconnect -Wl,--wrap=chat_nick \
                     -Wl,--wrap=fanout_state -Wl,--wrap=fanout_pid -Wl,--wrap=fanout_close \
                     -Wl,--wrap=fanout_send -Wl,--wrap=fanout_flush -Wl,--wrap=fanout_release \
-                    -Wl,--wrap=fanout_flush_busy -Wl,--wrap=fanout_cork_due -Wl,--wrap=fanout_busy \
+                    -Wl,--wrap=fanout_flush_until -Wl,--wrap=fanout_flush_busy -Wl,--wrap=fanout_cork_due -Wl,--wrap=fanout_busy \
                     -Wl,--wrap=fanout_stopping -Wl,--wrap=fanout_hang_up_backlogged \
                     -Wl,--wrap=fanout_nbacklog -Wl,--wrap=fanout_next_lazy \
                     -Wl,--wrap=fanout_flush_lazy -Wl,--wrap=admit_next_timeout \

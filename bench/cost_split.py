@@ -3,8 +3,9 @@
 """Per-delivery cost of one windowed back-to-back run, split by process kind.
 
 Issue 17, goal 4: where forkchatd spends more than the pipe+SIGUSR2+TCP
-floor (floor-tcp).  Runs one windowed run (`forkchat-load -r 0 -w 32`, a
-fixed message count) of forkchat or floor-tcp at N receivers and reads
+floor (floor-tcp), and the floor whose senders are clients
+(floor-tcp-send).  Runs one windowed run (`forkchat-load -r 0 -w 32`, a
+fixed message count) of forkchat or a floor at N receivers and reads
 every server process from /proc right before the traffic and right after
 the last delivery (the generator's JSON line), while all clients are still
 connected:
@@ -17,7 +18,11 @@ connected:
 
 Kinds: forkchat: parent, spawner, senders' session children (nicknames
 b0000..b0003, from the log), receivers' session children; floor-tcp: the
-floor's server process (its fan-out parent) and its children.  Also shown,
+floor's server process (its fan-out parent) and its children;
+floor-tcp-send: its parent, its senders' children (which read the senders'
+connections) and its receivers' children; redis: the
+redis-server (started as bench/run.sh starts it; its writers' drainers,
+who read the PUBLISH replies, count as writers).  Also shown,
 not in "all (server)": the generator's clients (its receivers and the
 senders' connections) and writers (forkchat: the senders' writers, who
 poll the window; the floor's parent polls it itself), and how idle the
@@ -34,6 +39,7 @@ grown), about 1 us per delivery in the generator's clients alone.  With
     nice -n 19 /usr/bin/python3 bench/cost_split.py -s forkchat -n 10 -m 5000
     nice -n 19 /usr/bin/python3 bench/cost_split.py -s floor-tcp -n 100 --perf
     nice -n 19 /usr/bin/python3 bench/cost_split.py -s forkchat -n 1000 --warm 1
+    nice -n 19 /usr/bin/python3 bench/cost_split.py -s redis -n 100 --warm 1
 
 Everything it starts runs at nice 19 when it is (nice is inherited).
 Nothing here fails on a figure; it fails if the server or the generator
@@ -160,18 +166,36 @@ def forkchat_kinds(srv, logdir, clients, load):
     return kinds
 
 
-def floor_kinds(load, n):
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def floor_kinds(load, n, send=False):
+    """floor-tcp: its server and its n children; floor-tcp-send: its
+    server, the n + 4 receivers' children and the 4 senders' children
+    (named lg-floor-send, bench/lg_floor.c)."""
+    want = n + 2 * SENDERS if send else n
+
     def server():
         pp = ppids()
         for c in children(load.pid, pp):
-            if len(children(c, pp)) == n:
+            kids = children(c, pp)
+            # a sender's child names itself right after the fork
+            if len(kids) == want and (not send or sum(
+                    comm(k) == "lg-floor-send" for k in kids) == SENDERS):
                 return c
         return None
     fs = wait_for(server, 60, "the floor's server and its children",
                   proc=load)
     kinds = {fs: "floor parent"}
     for c in children(fs):
-        kinds[c] = "floor children"
+        kinds[c] = "floor children" if not send else (
+            "floor senders' children" if comm(c) == "lg-floor-send"
+            else "floor receivers' children")
     return kinds
 
 
@@ -189,6 +213,14 @@ def client_kinds(load, kinds):
                           "generator's writers")
                 todo.append((c, depth + 1))
     return out
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.2).close()
+        return True
+    except OSError:
+        return False
 
 
 def lines(path):
@@ -237,7 +269,7 @@ def run(a):
     tmp = tempfile.mkdtemp(prefix="cost_split.")
     json_out = os.path.join(tmp, "run.json")
     srv = None
-    clients = a.n + SENDERS if a.system == "forkchat" else a.n
+    clients = a.n if a.system == "floor-tcp" else a.n + SENDERS
     load_cmd = [str(LOAD), "-s", a.system, "-n", str(clients),
                 "-S", str(SENDERS), "-m", str(a.messages), "-r", "0",
                 "-w", str(a.window), "-z", str(a.size), "-d", "120",
@@ -257,14 +289,26 @@ def run(a):
         srv = subprocess.Popen(srv_cmd, stderr=subprocess.DEVNULL)
         time.sleep(2.0 if a.callgrind else 0.3)
         load_cmd += ["-p", str(port), "-P", str(srv.pid)]
+    elif a.system == "redis":  # as bench/run.sh starts it
+        port = free_port()
+        srv = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "no",
+             "--maxclients", "4000", "--tcp-backlog", "4096",
+             "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open(port), 10, "redis-server")
+        load_cmd += ["-p", str(port), "-P", str(srv.pid)]
     else:
-        load_cmd += ["-B", "64"]
+        load_cmd += ["-B", str(a.batch)] + (["--cork"] if a.cork else [])
     load = subprocess.Popen(load_cmd, stderr=subprocess.PIPE, text=True)
     try:
         if a.system == "forkchat":
             kinds = forkchat_kinds(srv.pid, logdir, clients, load)
+        elif a.system == "redis":
+            kinds = {srv.pid: "redis"}
         else:
-            kinds = floor_kinds(load, a.n)
+            kinds = floor_kinds(load, a.n, a.system == "floor-tcp-send")
         kinds.update(client_kinds(load, kinds))
         server = {p: k for p, k in kinds.items()
                   if not k.startswith("generator's")}
@@ -325,7 +369,7 @@ def run(a):
                 if not k.startswith("generator's"))
     busy, idle = mach1[0] - mach0[0], mach1[1] - mach0[1]
     gen = res.get("cpu_us_per_delivery") or 0
-    out = {"system": a.system, "n": a.n, "deliveries": d,
+    out = {"system": a.system + (" --cork" if a.cork else ""), "n": a.n, "deliveries": d,
            "suspect": not 0.8 * gen <= total <= 1.25 * gen,
            "lost": res["lost"], "deliveries_per_s": res["deliveries_per_s"],
            "load_cpu_us_per_delivery": res.get("cpu_us_per_delivery"),
@@ -362,7 +406,7 @@ def show(out):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-s", "--system", default="forkchat",
-                    choices=["forkchat", "floor-tcp"])
+                    choices=["forkchat", "floor-tcp", "floor-tcp-send", "redis"])
     ap.add_argument("-n", type=int, default=10, help="receivers")
     ap.add_argument("-m", "--messages", type=int, default=0,
                     help="per sender (default: about 300 k deliveries)")
@@ -379,10 +423,14 @@ def main():
     ap.add_argument("--callgrind", metavar="FILE",
                     help="run forkchatd's parent under callgrind")
     ap.add_argument("--server-arg", action="append", default=[])
+    ap.add_argument("-B", "--batch", type=int, default=64,
+                    help="the floors: at most B messages per pipe write")
+    ap.add_argument("--cork", action="store_true",
+                    help="floor-tcp-send --cork (forkchatd's signals and corking)")
     ap.add_argument("--json", help="append the result here")
     a = ap.parse_args()
     if a.messages == 0:
-        per = a.n + (SENDERS - 1 if a.system == "forkchat" else 0)
+        per = a.n + (0 if a.system == "floor-tcp" else SENDERS - 1)
         a.messages = max(50, 300000 // (SENDERS * per))
     out = run(a)
     show(out)

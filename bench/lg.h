@@ -38,14 +38,16 @@
  * the pipe+SIGUSR2+TCP floor (a server process whose children send() to
  * TCP receivers, which are ordinary client processes), and the connect-storm
  * floor (build/forkchat-storm-floor: a child per accepted connection answers
- * the first line with one line; bench/storm_floor.c). */
+ * the first line with one line; bench/storm_floor.c), and floor-tcp-send:
+ * the TCP floor whose senders are real clients (lg_floor.c). */
 enum lg_system {
 	SYS_FORKCHAT,
 	SYS_REDIS,
 	SYS_IRC,
 	SYS_FLOOR,
 	SYS_FLOOR_TCP,
-	SYS_FLOOR_STORM /* the connect-storm floor: --connect-only */
+	SYS_FLOOR_STORM,   /* the connect-storm floor: --connect-only */
+	SYS_FLOOR_TCP_SEND /* floor-tcp with real senders (lg_floor.c) */
 };
 
 /* The floors' senders are virtual (the floor's parent makes the messages):
@@ -116,6 +118,7 @@ struct lg_opts {
 	int batch;         /* floor: messages per pipe write (max) */
 	int window;        /* max messages in flight per sender */
 	int quickack;      /* TCP_QUICKACK after every read */
+	int cork;          /* floor-tcp-send: forkchatd's signals and corking */
 	int repeat;        /* paced (-r) traffic phases on one set-up */
 	int max_repeat;    /* then back-to-back phases (--max-repeat) */
 	long max_messages; /* per sender in each of those */
@@ -173,7 +176,8 @@ int wait_barrier(int fd);
 struct lg_result;
 int client_run(struct lg_result *);
 int floor_run(struct lg_result *);
-int floor_tcp_server(int lfd); /* the TCP floor's server */
+int floor_tcp_server(int lfd);      /* the TCP floor's server */
+int floor_tcp_send_server(int lfd); /* ... with real senders */
 
 /* the traffic barriers, one per repetition (lg_client.c, lg_floor.c) */
 extern int lg_go[LG_MAX_REPEAT][2];

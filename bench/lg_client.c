@@ -18,6 +18,10 @@
  *
  * The TCP floor's receivers connect to the floor's server process
  * (lg_floor.c), send their index as one line and read bare text lines.
+ * floor-tcp-send's clients are the same receivers, and its senders'
+ * writers open a connection of their own (as Redis's publishers), name it
+ * with "s" and the index as one line, then write bare text lines, as
+ * forkchat's writers do.
  * The connect-storm floor's clients (--connect-only; bench/storm_floor.c)
  * send the nickname line they send forkchatd and wait for one "OK" line.
  *
@@ -269,7 +273,7 @@ client_register(int idx)
 		return redis_subscribe(idx, room);
 	}
 	snprintf(nick, sizeof(nick), "%s%04d", lg.nick_prefix, idx);
-	if (lg.sys == SYS_FLOOR_TCP)
+	if (lg.sys == SYS_FLOOR_TCP || lg.sys == SYS_FLOOR_TCP_SEND)
 		return send_line(idx, "%s\n", nick + strlen(lg.nick_prefix)) <
 		        0 ?
 		    -1 :
@@ -338,7 +342,7 @@ client_enter_room(int idx)
 	int irc = lg.sys == SYS_IRC;
 
 	if (lg.sys == SYS_REDIS || lg.sys == SYS_FLOOR_TCP ||
-	    (lg.rooms == 1 && !irc))
+	    lg.sys == SYS_FLOOR_TCP_SEND || (lg.rooms == 1 && !irc))
 		return 0;
 	room_name(room, sizeof(room), idx);
 	if (idx < lg.rooms) {
@@ -482,6 +486,23 @@ writer_redis(int idx, int ready)
 	_exit(0);
 }
 
+/* floor-tcp-send: the writer's own connection, named "s<idx>"; the
+ * floor never answers on it. */
+static void
+writer_floor(int idx, int ready)
+{
+	char name[16];
+	int fd, n;
+
+	n = snprintf(name, sizeof(name), "s%d\n", idx);
+	if ((fd = conn_open(idx)) < 0 || write_all(fd, name, (size_t)n) < 0) {
+		slot_fail(idx, "connect (sender): %s", strerror(errno));
+		_exit(1);
+	}
+	close(ready);
+	_exit(writer_reps(idx, fd) < 0 ? 1 : 0);
+}
+
 /* Forks the writer; returns once it is ready to start on barrier 3. */
 static int
 client_fork_writer(int idx)
@@ -504,6 +525,8 @@ client_fork_writer(int idx)
 		arm_alarm(lg.timeout);
 		if (lg.sys == SYS_REDIS)
 			writer_redis(idx, rp[1]);
+		if (lg.sys == SYS_FLOOR_TCP_SEND)
+			writer_floor(idx, rp[1]);
 		close(rp[1]);
 		writer_reps(idx, cn.fd);
 		_exit(0);
@@ -520,7 +543,7 @@ client_line(int idx, struct lg_sink *k, char *l)
 {
 	char *p;
 
-	if (lg.sys == SYS_FLOOR_TCP) {
+	if (lg.sys == SYS_FLOOR_TCP || lg.sys == SYS_FLOOR_TCP_SEND) {
 		sink_payload(k, l, strlen(l), cn.t);
 		return;
 	}
@@ -789,7 +812,9 @@ floor_tcp_start(void)
 		for (r = 0; r < lg_phases(); r++)
 			keep[2 + r] = lg_go[r][0];
 		lg_child_setup(keep, 2 + lg_phases());
-		_exit(floor_tcp_server(lfd));
+		_exit(lg.sys == SYS_FLOOR_TCP_SEND ?
+		        floor_tcp_send_server(lfd) :
+		        floor_tcp_server(lfd));
 	}
 	close(lfd);
 	lg.port = ntohs(a.sin_port);
@@ -828,7 +853,8 @@ client_run(struct lg_result *r)
 	for (i = 0; i < lg_phases(); i++)
 		if (pipe(lg_go[i]) < 0)
 			return -1;
-	if (lg.sys == SYS_FLOOR_TCP && (fpid = floor_tcp_start()) < 0) {
+	if ((lg.sys == SYS_FLOOR_TCP || lg.sys == SYS_FLOOR_TCP_SEND) &&
+	    (fpid = floor_tcp_start()) < 0) {
 		perror("forkchat-load: floor-tcp server");
 		return -1;
 	}

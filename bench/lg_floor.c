@@ -36,14 +36,44 @@
  * The virtual senders 0..S-1 are not children, so every child of the room
  * receives every message: N deliveries per message where forkchat makes
  * N-1 (no echo to the sender).
+ *
+ * floor-tcp-send (the TCP floor with real senders): floor-tcp's virtual
+ * senders cost its server nothing, where forkchatd's senders are clients
+ * whose session children read their sockets and hand the lines to the
+ * parent, and Redis reads its publishers' connections too.  Here the
+ * senders are the generator's clients, as for forkchat (same clients,
+ * writers and window: lg_client.c), except that a sender's writer writes
+ * on a connection of its own (as a Redis publisher), named by a first
+ * line "s<i>".  The floor's server accepts the N receivers and the S
+ * sender connections; a sender's child (floor_sender_child) is woken by
+ * SIGIO, reads its socket without blocking until drained, and writes the
+ * whole lines, with a 4-byte header (sender, length), to one pipe shared
+ * by all sender children, whose every write raises the parent's SIGUSR1
+ * (F_SETSIG): the least forkchatd's sender hop can be (its session child
+ * also frames and checks every line and makes a record per line).  The
+ * parent reads that pipe until drained and fans the lines out as
+ * floor-tcp does: at most --batch messages per pipe write, one write per
+ * receiver's child and one kill(SIGUSR2) per child written to, the rest of
+ * a turn flushed at its end; not to the sender (a receiver that is also a
+ * sender gets the batch less its own lines), so N-1 deliveries per message
+ * in a room of N, as forkchat.  The server's CPU is the floor's process
+ * tree: parent, receivers' and senders' children.
+ *
+ * --cork (floor-tcp-send only) adds forkchatd's two economies on the
+ * output side: the receivers' pipes raise SIGUSR2 by themselves (F_SETSIG,
+ * no kill()), and a busy parent corks as core/server/fanout.h does
+ * (floor_turn).  Without it the floor's fan-out is floor-tcp's.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include "lg.h"
@@ -144,35 +174,41 @@ floor_fork(void)
 	return 0;
 }
 
+/* One pipe write to child i (a full pipe: wake it, finish blocking). */
+static void
+floor_write(int i, const char *buf, size_t len)
+{
+	ssize_t w;
+	size_t off = 0;
+
+	while (off < len) {
+		w = write(wfd[i], buf + off, len - off);
+		if (w > 0) {
+			off += (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EINTR)
+			break;
+		/* full: wake the child, then wait for room */
+		kill(kids[i], SIGUSR2);
+		fcntl(wfd[i], F_SETFL, 0);
+		w = write(wfd[i], buf + off, len - off);
+		fcntl(wfd[i], F_SETFL, O_NONBLOCK);
+		if (w > 0)
+			off += (size_t)w;
+		else if (errno != EINTR)
+			break;
+	}
+}
+
 /* One pipe write per child of the room, then one signal per child. */
 static void
 floor_fanout(int room, const char *buf, size_t len)
 {
-	ssize_t w;
-	size_t off;
 	int i;
 
-	for (i = room; i < lg.n; i += lg.rooms) {
-		off = 0;
-		while (off < len) {
-			w = write(wfd[i], buf + off, len - off);
-			if (w > 0) {
-				off += (size_t)w;
-				continue;
-			}
-			if (w < 0 && errno != EAGAIN && errno != EINTR)
-				break;
-			/* full: wake the child, then wait for room */
-			kill(kids[i], SIGUSR2);
-			fcntl(wfd[i], F_SETFL, 0);
-			w = write(wfd[i], buf + off, len - off);
-			fcntl(wfd[i], F_SETFL, O_NONBLOCK);
-			if (w > 0)
-				off += (size_t)w;
-			else if (errno != EINTR)
-				break;
-		}
-	}
+	for (i = room; i < lg.n; i += lg.rooms)
+		floor_write(i, buf, len);
 	for (i = room; i < lg.n; i += lg.rooms)
 		kill(kids[i], SIGUSR2);
 }
@@ -356,9 +392,11 @@ floor_run(struct lg_result *r)
 	return rc < 0 || w.failed ? -1 : 0;
 }
 
-/* A TCP floor child: one read of the pipe, one send() to the receiver. */
+/* A TCP floor child: one read of the pipe, one send() to the receiver.
+ * setsig (floor-tcp-send --cork): the parent's writes raise SIGUSR2 by
+ * themselves (F_SETSIG on the pipe, as forkchatd's session child). */
 static void
-floor_tcp_child(int sock, int rfd)
+floor_tcp_child(int sock, int rfd, int setsig)
 {
 	static char buf[FLOOR_BUF];
 	sigset_t set;
@@ -373,6 +411,11 @@ floor_tcp_child(int sock, int rfd)
 	sigaddset(&set, SIGTERM);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	fcntl(rfd, F_SETFL, O_NONBLOCK);
+	if (setsig &&
+	    (fcntl(rfd, F_SETOWN, getpid()) < 0 ||
+	        fcntl(rfd, F_SETSIG, SIGUSR2) < 0 ||
+	        fcntl(rfd, F_SETFL, O_NONBLOCK | O_ASYNC) < 0))
+		_exit(1);
 	if (write(sock, "k\n", 2) != 2)
 		_exit(1);
 	for (;;) {
@@ -447,7 +490,7 @@ floor_tcp_server(int lfd)
 		    pipe(p) < 0 || (kids[idx] = fork()) < 0)
 			goto out;
 		if (kids[idx] == 0)
-			floor_tcp_child(fd, p[0]);
+			floor_tcp_child(fd, p[0], 0);
 		close(p[0]);
 		close(fd);
 		wfd[idx] = p[1];
@@ -478,4 +521,413 @@ out:
 		if (kids[i] > 0)
 			waitpid(kids[i], NULL, 0);
 	return got == lg.n ? 0 : 1;
+}
+
+/* ---- floor-tcp-send: the TCP floor with real senders --------------- */
+
+/* A record on the shared pipe: the sender's index and that many bytes of
+ * its whole lines; one write of at most PIPE_BUF bytes, so the sender
+ * children's records never interleave. */
+struct floor_rec {
+	uint16_t idx;
+	uint16_t len;
+};
+#define FLOOR_REC_MAX (PIPE_BUF - sizeof(struct floor_rec))
+
+/* Sender idx's whole lines p[0..len) to the parent, in records. */
+static void
+floor_up(int up, int idx, const char *p, size_t len)
+{
+	struct floor_rec h;
+	struct iovec iov[2];
+	size_t n;
+	ssize_t w;
+
+	while (len > 0) {
+		/* a record ends after the last newline that fits */
+		for (n = len < FLOOR_REC_MAX ? len : FLOOR_REC_MAX;
+		     n > 0 && p[n - 1] != '\n'; n--)
+			;
+		if (n == 0)
+			_exit(1); /* a line longer than a record */
+		h.idx = (uint16_t)idx;
+		h.len = (uint16_t)n;
+		iov[0].iov_base = &h;
+		iov[0].iov_len = sizeof(h);
+		iov[1].iov_base = (void *)(uintptr_t)p;
+		iov[1].iov_len = n;
+		do
+			w = writev(up, iov, 2);
+		while (w < 0 && errno == EINTR);
+		if (w != (ssize_t)(sizeof(h) + n))
+			_exit(1);
+		p += n;
+		len -= n;
+	}
+}
+
+/*
+ * A sender's child: it owns the sender's connection, is woken by SIGIO
+ * (O_ASYNC on the socket), reads what arrived without blocking until a
+ * short read or EAGAIN says the socket is drained, and writes the whole
+ * lines to the parent's shared pipe, which raises the parent's SIGUSR1 by
+ * itself (F_SETSIG on its read end): forkchatd's session child less the
+ * parsing, the per-line records and the output side.  After EOF (the
+ * writer is done) it waits for SIGTERM, as a session child stays while
+ * its client does (bench/cost_split.py reads it after the traffic).
+ */
+static void
+floor_sender_child(int sock, int up, int idx)
+{
+	static char buf[FLOOR_BUF];
+	sigset_t set;
+	siginfo_t si;
+	size_t len = 0, old, whole;
+	ssize_t r;
+	int keep[2] = { sock, up }, fl;
+
+	lg_child_setup(keep, 2);
+	prctl(PR_SET_NAME, "lg-floor-send"); /* bench/cost_split.py's kind */
+	sigemptyset(&set);
+	sigaddset(&set, SIGIO);
+	sigaddset(&set, SIGTERM);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	fl = fcntl(sock, F_GETFL);
+	if (fl < 0 || fcntl(sock, F_SETOWN, getpid()) < 0 ||
+	    fcntl(sock, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
+		_exit(1);
+	for (;;) {
+		/* first without a signal: what came before O_ASYNC */
+		do {
+			r = read(sock, buf + len, sizeof(buf) - len);
+			if (r <= 0)
+				break;
+			old = len;
+			len += (size_t)r;
+			/* the rest before `old` holds no newline */
+			for (whole = len; whole > old && buf[whole - 1] != '\n';
+			     whole--)
+				;
+			if (whole > old) {
+				floor_up(up, idx, buf, whole);
+				memmove(buf, buf + whole, len - whole);
+				len -= whole;
+			} else if (len == sizeof(buf))
+				_exit(1);
+		} while (r == (ssize_t)(sizeof(buf) - old));
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+			break;
+		if (sigwaitinfo(&set, &si) != SIGIO)
+			_exit(0);
+	}
+	sigdelset(&set, SIGIO);
+	sigwaitinfo(&set, &si);
+	_exit(r == 0 ? 0 : 1);
+}
+
+/* A room's batch: the lines and, for the echo rule, who sent which. */
+struct floor_seg {
+	int s;
+	size_t off, len;
+};
+struct floor_batch {
+	char *buf;
+	size_t len;
+	int nmsg, nseg;
+	struct floor_seg *seg;
+	int64_t held; /* --cork: when first left corked, 0 = not */
+};
+
+/*
+ * --cork: forkchatd's corking (core/server/fanout.h, server.c's
+ * flush_turn): when the parent is busy (a turn that read 2 messages or
+ * more within 1 ms of the last flush, or more input already waiting), a
+ * room's batch under 4 KiB (at most 32 receivers) or 16 KiB waits, at most
+ * 1 ms from when it was first left.
+ */
+#define FLOOR_CORK_NS       1000000
+#define FLOOR_CORK_FEW      32
+#define FLOOR_CORK_FEW_SIZE 4096
+#define FLOOR_CORK_SIZE     16384
+
+static long floor_msgs;       /* messages relayed, in all */
+static int64_t floor_flushed; /* the last flush */
+
+static char *floor_scratch;        /* a batch less one sender's lines */
+static unsigned char *floor_wrote; /* per child: written this flush */
+
+/* The room's batch to each of its receivers but a sender's own lines
+ * (forkchat does not echo): one pipe write per child, then one signal
+ * per child written to, as floor_fanout. */
+static void
+floor_send_flush(int room, struct floor_batch *b)
+{
+	const char *p;
+	size_t len;
+	int i, j, mine;
+
+	for (i = room; i < lg.n; i += lg.rooms) {
+		p = b->buf;
+		len = b->len;
+		for (j = 0, mine = 0; i < lg.senders && j < b->nseg; j++)
+			mine |= b->seg[j].s == i;
+		if (mine) {
+			for (j = 0, len = 0; j < b->nseg; j++)
+				if (b->seg[j].s != i) {
+					memcpy(floor_scratch + len,
+					    b->buf + b->seg[j].off,
+					    b->seg[j].len);
+					len += b->seg[j].len;
+				}
+			p = floor_scratch;
+		}
+		if ((floor_wrote[i] = len > 0))
+			floor_write(i, p, len);
+	}
+	for (i = room; i < lg.n && !lg.cork; i += lg.rooms)
+		if (floor_wrote[i])
+			kill(kids[i], SIGUSR2);
+	b->len = 0;
+	b->nmsg = b->nseg = 0;
+	b->held = 0;
+	floor_flushed = now_ns();
+}
+
+/* Sender s's whole lines into its room's batch, flushed at --batch
+ * messages, as floor_send batches. */
+static void
+floor_send_lines(struct floor_batch *rb, int s, const char *p, size_t len)
+{
+	struct floor_batch *b = &rb[lg_room_of(s)];
+	const char *end = p + len, *q;
+	size_t n;
+	int n0;
+
+	while (p < end) {
+		/* up to the batch's last message */
+		for (q = p, n0 = b->nmsg; q < end && b->nmsg < lg.batch;
+		     b->nmsg++)
+			q = (const char *)memchr(q, '\n', (size_t)(end - q)) +
+			    1;
+		floor_msgs += b->nmsg - n0;
+		n = (size_t)(q - p);
+		memcpy(b->buf + b->len, p, n);
+		if (b->nseg > 0 && b->seg[b->nseg - 1].s == s)
+			b->seg[b->nseg - 1].len += n;
+		else
+			b->seg[b->nseg++] = (struct floor_seg){ s, b->len, n };
+		b->len += n;
+		p = q;
+		if (b->nmsg == lg.batch)
+			floor_send_flush(lg_room_of(s), b);
+	}
+}
+
+/* Woken by SIGUSR1: read the shared pipe until a short read (drained;
+ * every later write raises SIGUSR1 again) into the rooms' batches. */
+static void
+floor_relay(int up, char *in, size_t *inlen, struct floor_batch *rb)
+{
+	struct floor_rec h;
+	ssize_t r;
+	size_t off, space;
+
+	do {
+		space = FLOOR_BUF - *inlen;
+		r = read(up, in + *inlen, space);
+		if (r <= 0)
+			break;
+		*inlen += (size_t)r;
+		for (off = 0; *inlen - off >= sizeof(h);
+		     off += sizeof(h) + h.len) {
+			memcpy(&h, in + off, sizeof(h));
+			if (*inlen - off < sizeof(h) + h.len)
+				break;
+			if (h.idx < lg.senders)
+				floor_send_lines(
+				    rb, h.idx, in + off + sizeof(h), h.len);
+		}
+		memmove(in, in + off, *inlen - off);
+		*inlen -= off;
+	} while (r == (ssize_t)space);
+}
+
+/*
+ * The end of a turn that relayed msgs messages: flush every room's batch
+ * (without --cork, as floor-tcp flushes what the window let go) or, when
+ * busy, only those past the cork's size or time.  Returns when the
+ * earliest corked batch must go, 0 if none waits.
+ */
+static int64_t
+floor_turn(struct floor_batch *rb, long msgs)
+{
+	int64_t now = now_ns(), due = 0;
+	struct floor_batch *b;
+	sigset_t p;
+	size_t big;
+	int room, busy;
+
+	busy = lg.cork &&
+	    ((msgs >= 2 && now - floor_flushed < FLOOR_CORK_NS) ||
+	        (sigpending(&p) == 0 && sigismember(&p, SIGUSR1) == 1));
+	for (room = 0; room < lg.rooms; room++) {
+		b = &rb[room];
+		if (b->nmsg == 0)
+			continue;
+		big =
+		    (lg.n - room + lg.rooms - 1) / lg.rooms <= FLOOR_CORK_FEW ?
+		    FLOOR_CORK_FEW_SIZE :
+		    FLOOR_CORK_SIZE;
+		if (!busy || b->len >= big ||
+		    (b->held != 0 && now - b->held >= FLOOR_CORK_NS)) {
+			floor_send_flush(room, b);
+			continue;
+		}
+		if (b->held == 0)
+			b->held = now;
+		if (due == 0 || b->held + FLOOR_CORK_NS < due)
+			due = b->held + FLOOR_CORK_NS;
+	}
+	return due;
+}
+
+/* The first line of a connection: "<i>" names receiver i, "s<i>" the
+ * connection of sender i's writer.  The index, -1 if bad; *snd. */
+static int
+floor_send_index(int fd, int *snd)
+{
+	char line[16], *p = line, *end;
+	size_t len = 0;
+	long v;
+
+	while (len < sizeof(line) - 1) {
+		if (read(fd, line + len, 1) != 1)
+			return -1;
+		if (line[len] == '\n')
+			break;
+		len++;
+	}
+	line[len] = '\0';
+	if ((*snd = line[0] == 's') != 0)
+		p++;
+	v = strtol(p, &end, 10);
+	return end == p || *end != '\0' || v < 0 ||
+	        v >= (*snd ? lg.senders : lg.n) ?
+	    -1 :
+	    (int)v;
+}
+
+/*
+ * floor-tcp-send's server process: accept the N receivers and the S
+ * senders' connections (any order), fork one child per connection (a
+ * receiver's: floor_tcp_child with its pipe; a sender's:
+ * floor_sender_child with the shared pipe), then relay: on SIGUSR1 read
+ * the shared pipe and fan the lines out as floor-tcp does, until SIGTERM
+ * from the generator or the alarm.  Returns the exit status.
+ */
+int
+floor_tcp_send_server(int lfd)
+{
+	static char in[FLOOR_BUF];
+	struct floor_batch rb[LG_MAX_ROOMS];
+	sigset_t set;
+	siginfo_t si;
+	struct timespec ts;
+	pid_t *snd;
+	int64_t due;
+	long m0;
+	size_t inlen = 0, cap = (size_t)lg.batch * (LG_MAX_SIZE + 80);
+	int i, fd, idx, is_snd, p[2], up[2], got = 0, want, sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGALRM);
+	sigprocmask(SIG_BLOCK, &set, NULL); /* children start blocked */
+	sigdelset(&set, SIGUSR2);
+	arm_alarm(lg.timeout);
+	want = lg.n + lg.senders;
+	kids = calloc((size_t)lg.n, sizeof(pid_t));
+	wfd = calloc((size_t)lg.n, sizeof(int));
+	snd = calloc((size_t)lg.senders + 1, sizeof(pid_t));
+	floor_wrote = calloc((size_t)lg.n, 1);
+	floor_scratch = malloc(cap);
+	if (kids == NULL || wfd == NULL || snd == NULL || floor_wrote == NULL ||
+	    floor_scratch == NULL || pipe(up) < 0)
+		return 1;
+	for (i = 0; i < lg.rooms; i++) {
+		rb[i].buf = malloc(cap);
+		rb[i].seg = calloc((size_t)lg.batch, sizeof(struct floor_seg));
+		rb[i].len = 0;
+		rb[i].nmsg = rb[i].nseg = 0;
+		rb[i].held = 0;
+		if (rb[i].buf == NULL || rb[i].seg == NULL)
+			return 1;
+	}
+	/* every write of a sender child raises SIGUSR1 here: no kill() */
+	if (fcntl(up[0], F_SETOWN, getpid()) < 0 ||
+	    fcntl(up[0], F_SETSIG, SIGUSR1) < 0 ||
+	    fcntl(up[0], F_SETFL, O_NONBLOCK | O_ASYNC) < 0)
+		return 1;
+	while (got < want) {
+		if ((fd = accept(lfd, NULL, NULL)) < 0) {
+			if (errno == EINTR && !lg_got_alrm)
+				continue;
+			goto out;
+		}
+		if ((idx = floor_send_index(fd, &is_snd)) < 0)
+			goto out;
+		if (is_snd) {
+			if (snd[idx] != 0 || (snd[idx] = fork()) < 0)
+				goto out;
+			if (snd[idx] == 0)
+				floor_sender_child(fd, up[1], idx);
+		} else {
+			if (kids[idx] != 0 || pipe(p) < 0 ||
+			    (kids[idx] = fork()) < 0)
+				goto out;
+			if (kids[idx] == 0)
+				floor_tcp_child(fd, p[0], lg.cork);
+			close(p[0]);
+			wfd[idx] = p[1];
+			fcntl(wfd[idx], F_SETFL, O_NONBLOCK);
+		}
+		close(fd);
+		got++;
+	}
+	close(lfd);
+	close(up[1]);
+	arm_alarm(lg.timeout);
+	for (;;) {
+		/* first without a signal: what came before the last one */
+		m0 = floor_msgs;
+		floor_relay(up[0], in, &inlen, rb);
+		if ((due = floor_turn(rb, floor_msgs - m0)) == 0)
+			sig = sigwaitinfo(&set, &si);
+		else { /* a corked batch: until it must go */
+			due = due > now_ns() ? due - now_ns() : 0;
+			ts.tv_sec = (time_t)(due / 1000000000);
+			ts.tv_nsec = (long)(due % 1000000000);
+			sig = sigtimedwait(&set, &si, &ts);
+		}
+		if (sig < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (sig != SIGUSR1)
+			break;
+	}
+out:
+	for (i = 0; i < lg.n; i++)
+		if (kids[i] > 0)
+			kill(kids[i], SIGKILL);
+	for (i = 0; i < lg.senders; i++)
+		if (snd[i] > 0)
+			kill(snd[i], SIGKILL);
+	for (i = 0; i < lg.n; i++)
+		if (kids[i] > 0)
+			waitpid(kids[i], NULL, 0);
+	for (i = 0; i < lg.senders; i++)
+		if (snd[i] > 0)
+			waitpid(snd[i], NULL, 0);
+	return got == want ? 0 : 1;
 }

@@ -33,15 +33,17 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: forkchat-load [options]\n"
 	    "Forks N client processes against forkchatd, an IRC server, Redis pub/sub\n"
-	    "or one of two floors, sends timestamped messages and reports latency,\n"
+	    "or one of the floors, sends timestamped messages and reports latency,\n"
 	    "throughput, server CPU and memory, loss, duplicates and reordering.\n"
 	    "  -s, --system NAME      forkchat (default), forkchat-federated, redis,\n"
 	    "                         ngircd, inspircd, irc (IRC), floor-pipe (alias\n"
-	    "                         floor: pipe+SIGUSR2), floor-tcp (pipe+SIGUSR2+TCP)\n"
-	    "                         or floor-storm (build/forkchat-storm-floor at -p;\n"
-	    "                         --connect-only: the connect-storm floor)\n"
+	    "                         floor: pipe+SIGUSR2), floor-tcp (pipe+SIGUSR2+TCP),\n"
+	    "                         floor-tcp-send (floor-tcp whose S senders are\n"
+	    "                         clients) or floor-storm (build/forkchat-storm-floor\n"
+	    "                         at -p; --connect-only: the connect-storm floor)\n"
 	    "      --proto P          the protocol, when -s is only a label: forkchat,\n"
-	    "                         redis, irc, floor-pipe, floor-tcp or floor-storm\n"
+	    "                         redis, irc, floor-pipe, floor-tcp, floor-tcp-send\n"
+	    "                         or floor-storm\n"
 	    "      --label NAME       the system's name in the report (default: -s)\n"
 	    "  -p, --port N           server port on 127.0.0.1 (default 5101)\n"
 	    "      --ports P1,P2,...  federated hubs: client i connects to P(i mod count)\n"
@@ -53,6 +55,9 @@ usage(FILE *f)
 	    "  -z, --size B           message text bytes, %d..%d (default 64)\n"
 	    "  -B, --batch B          floors: at most B messages per pipe write and\n"
 	    "                         signal when behind or back to back (64; 1 = raw)\n"
+	    "      --cork             floor-tcp-send: as forkchatd, the receivers' pipes\n"
+	    "                         raise SIGUSR2 themselves (no kill()) and a busy\n"
+	    "                         parent corks a room's batch (4/16 KiB or 1 ms)\n"
 	    "      --quickack         receivers set TCP_QUICKACK after every read: they\n"
 	    "                         ACK at once, so a server without TCP_NODELAY is not\n"
 	    "                         held by Nagle against their delayed ACKs\n"
@@ -105,6 +110,7 @@ set_proto(const char *name)
 		{ "floor-pipe", SYS_FLOOR },
 		{ "floor-tcp", SYS_FLOOR_TCP },
 		{ "floor-storm", SYS_FLOOR_STORM },
+		{ "floor-tcp-send", SYS_FLOOR_TCP_SEND },
 	};
 	size_t i;
 
@@ -157,7 +163,8 @@ parse_opts(int argc, char **argv)
 		{ "quickack", 0, NULL, 12 }, { "repeat", 1, NULL, 'R' },
 		{ "max-repeat", 1, NULL, 13 }, { "max-messages", 1, NULL, 14 },
 		{ "quiet", 0, NULL, 'q' }, { "help", 0, NULL, 'h' },
-		{ "linger", 1, NULL, 15 }, { NULL, 0, NULL, 0 } };
+		{ "linger", 1, NULL, 15 }, { "cork", 0, NULL, 16 },
+		{ NULL, 0, NULL, 0 } };
 	const char *label = NULL;
 	int c, proto_set = 0;
 
@@ -189,6 +196,9 @@ parse_opts(int argc, char **argv)
 			break;
 		case 12:
 			lg.quickack = 1;
+			break;
+		case 16:
+			lg.cork = 1;
 			break;
 		case 'p':
 			lg.port = atoi(optarg);
@@ -285,6 +295,8 @@ parse_opts(int argc, char **argv)
 	    strlen(lg.nick_prefix) > 11)
 		return -1;
 	if (lg.sys != SYS_FLOOR && lg.sys != SYS_FLOOR_TCP && lg.senders > lg.n)
+		return -1;
+	if (lg.cork && lg.sys != SYS_FLOOR_TCP_SEND)
 		return -1;
 	if (lg.sys == SYS_FLOOR_STORM && !lg.connect_only && lg.hold <= 0)
 		return -1; /* it answers the first line and nothing more */

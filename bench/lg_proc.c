@@ -120,7 +120,7 @@ const char *
 lg_proto_name(void)
 {
 	static const char *const name[] = { "forkchat", "redis", "irc",
-		"floor-pipe", "floor-tcp", "floor-storm" };
+		"floor-pipe", "floor-tcp", "floor-storm", "floor-tcp-send" };
 
 	return name[lg.sys];
 }

@@ -387,14 +387,14 @@ report_print(FILE *f, const struct lg_result *r)
 	    max ? r->rep - lg.repeat : r->rep, max ? lg.max_repeat : lg.repeat);
 	fprintf(f,
 	    "\"receivers\": %d, \"protocol\": \"%s\", \"batch\": %d, "
-	    "\"window\": %d, \"quickack\": %d, "
+	    "\"window\": %d, \"quickack\": %d, \"cork\": %d, "
 	    "\"duration_s\": %g, \"server_pte_kb\": %ld, \"server_procs\": %d, "
 	    "\"server_cpu_ms\": %.3f, \"cpu_us_per_delivery\": %.3f, "
 	    "\"server_wakeups\": %lld, \"wakeups_per_delivery\": %.4f, "
 	    "\"cdf\": [",
 	    LG_VIRTUAL_SENDERS() ? lg.n : lg.n - lg.senders, lg_proto_name(),
-	    lg.batch, rate > 0 ? 0 : lg.window, lg.quickack, lg.duration,
-	    r->pte_kb, r->procs,
+	    lg.batch, rate > 0 ? 0 : lg.window, lg.quickack, lg.cork,
+	    lg.duration, r->pte_kb, r->procs,
 	    r->cpu_ns >= 0 ? (double)r->cpu_ns / 1e6 : -1.0,
 	    r->cpu_ns >= 0 && r->unique > 0 ?
 	        (double)r->cpu_ns / 1e3 / (double)r->unique :

@@ -33,7 +33,7 @@ import provenance  # noqa: E402
 
 # every system in the order of the tables; what each one is
 SYSTEMS = ("forkchat", "ngircd", "inspircd", "redis", "floor-pipe", "floor-tcp",
-           "floor-pipe-batched", "floor-storm")
+           "floor-tcp-send", "floor-tcp-send-cork", "floor-pipe-batched", "floor-storm")
 WHAT = {
     "forkchat": "forkchatd: parent + one session child per client (fork, pipes, SIGUSR2)",
     "ngircd": "ngircd 26 (Debian), one process, no penalties (RECIPES.md section 8)",
@@ -43,6 +43,14 @@ WHAT = {
                   "child, which reads it (no TCP; the children are the receivers)",
     "floor-tcp": "pipe+SIGUSR2+TCP floor: as floor-pipe, and each child send()s what it "
                  "read on a TCP socket to a receiver process that timestamps it",
+    "floor-tcp-send": "floor-tcp with real senders: the 4 senders are clients as for "
+                      "forkchat; a child per sender connection reads what arrives and "
+                      "writes its whole lines to the parent over one shared pipe (SIGUSR1), "
+                      "which fans them out as floor-tcp, not to the sender (windowed only)",
+    "floor-tcp-send-cork": "floor-tcp-send with forkchatd's output side: the receivers' "
+                           "pipes raise SIGUSR2 themselves (F_SETSIG, no kill()) and a busy "
+                           "parent corks a room's batch as core/server/fanout.h (4 / 16 KiB or "
+                           "1 ms, no message cap); windowed only",
     "floor-pipe-batched": "batched pipe+SIGUSR2 program: up to 64 messages per pipe write "
                           "and one signal per batch (an upper bound of batching, not a floor "
                           "of the per-message mechanism)",
@@ -84,6 +92,14 @@ LIMITS = {
                   "Paced, a message that fell due while the floor's parent was still fanning "
                   "out the previous ones is stamped with its due time (as a sender process "
                   "would have written it then), not when the parent got to it."],
+    "floor-tcp-send": ["Its senders are the generator's writer processes; each writes on a "
+                       "connection of its own (as a Redis publisher), so the server has N + 4 "
+                       "receiver children and 4 sender children; N + 3 deliveries per message "
+                       "(no echo), as forkchat. Its server CPU is the floor's server process "
+                       "and all its children."],
+    "floor-tcp-send-cork": ["As floor-tcp-send (forkchat-load -s floor-tcp-send --cork -B "
+                            "1000): it makes forkchatd's system calls per delivery, so "
+                            "forkchat / floor-tcp-send-cork is forkchatd's user-space work."],
     "floor-storm": ["Its clients send the nickname line they send forkchatd and wait for "
                     "one line (forkchat-load -s floor-storm --connect-only); the server "
                     "does nothing else: no spawner, admission, name check, room or log. "
@@ -143,6 +159,11 @@ def load_peers(confdir):
     for sysname in ("floor-pipe", "floor-tcp"):
         peers.setdefault(sysname, {"command": "forkchat-load -s %s -B 1" % sysname,
                                    "not_disabled": LIMITS[sysname]})
+    peers.setdefault("floor-tcp-send", {"command": "forkchat-load -s floor-tcp-send -B 64",
+                                        "not_disabled": LIMITS["floor-tcp-send"]})
+    peers.setdefault("floor-tcp-send-cork",
+                     {"command": "forkchat-load -s floor-tcp-send --cork -B 1000",
+                      "not_disabled": LIMITS["floor-tcp-send-cork"]})
     return peers
 
 
@@ -348,15 +369,24 @@ def goals(pts, burst, memory=None):
     for n in ns_of(pts, "one-room-max"):
         fc = find(pts, "forkchat", "one-room-max", n)
         ft = find(pts, "floor-tcp", "one-room-max", n)
+        fs = find(pts, "floor-tcp-send", "one-room-max", n)
+        fk = find(pts, "floor-tcp-send-cork", "one-room-max", n)
         for ref in ("ngircd", "redis"):
             rp = find(pts, ref, "one-room-max", n)
-            # the floor's own ratio, next to forkchat's: where the floor
-            # is below the peer, the goal is beyond the architecture
-            note = ""
-            if ft and rp:
-                note = "floor-tcp / %s: %s; forkchat / floor-tcp: %s" % (
-                    ref, fmt_ratio(ratio(ft["deliveries_per_s"], rp["deliveries_per_s"])),
-                    fmt_ratio(ratio(fc and fc["deliveries_per_s"], ft["deliveries_per_s"])))
+            # the floors' own ratios, next to forkchat's: where a floor
+            # is below the peer, the goal is beyond the architecture;
+            # floor-tcp-send pays the senders' hop as forkchat and Redis do
+            notes = []
+            for fname, fl in (("floor-tcp", ft), ("floor-tcp-send", fs),
+                              ("floor-tcp-send-cork", fk)):
+                if fl and rp:
+                    notes.append("%s / %s: %s; forkchat / %s: %s" % (
+                        fname, ref,
+                        fmt_ratio(ratio(fl["deliveries_per_s"], rp["deliveries_per_s"])),
+                        fname,
+                        fmt_ratio(ratio(fc and fc["deliveries_per_s"],
+                                        fl["deliveries_per_s"]))))
+            note = "; ".join(notes)
             goal(g, 4, "windowed back-to-back deliveries/s / %s" % ref, n,
                  ratio(fc and fc["deliveries_per_s"], rp and rp["deliveries_per_s"]), 1.0, ">=",
                  note=note)
@@ -630,8 +660,9 @@ def write_md(path, doc):
                m["cpu"], m["cores"], m["kernel"], doc["started"],
                doc.get("loadavg", "?"), doc.get("wall_s", "?")), ""] + \
         provenance_lines(doc.get("provenance"))
-    out += ["Method: N = receivers in one room; 4 senders on top (for the floors the senders "
-            "are virtual, N deliveries per message). Paced: %d messages/s over the senders for "
+    out += ["Method: N = receivers in one room; 4 senders on top (for floor-pipe and "
+            "floor-tcp the senders are virtual, N deliveries per message; floor-tcp-send's "
+            "are clients, as forkchat's). Paced: %d messages/s over the senders for "
             "%g s (%d messages) per run, %d run(s) per (system, N): median and (min..max). "
             "Histogram: 128 sub-buckets per power of two (a bin is <= %.2f %% of its value). "
             "Server CPU per delivery: the server's process tree (/proc/PID/task/*/schedstat), "
@@ -747,6 +778,7 @@ def plot(outdir, pts):
         cdf[sysname] = path
     colors = {"forkchat": "#d62728", "ngircd": "#9467bd", "inspircd": "#8c564b",
               "redis": "#1f77b4", "floor-pipe": "#2ca02c", "floor-tcp": "#17becf",
+              "floor-tcp-send": "#bcbd22", "floor-tcp-send-cork": "#dbdb8d",
               "floor-pipe-batched": "#7f7f7f"}
     paced = [s for s in shown if os.path.getsize(dat[(s, "one-room")])]
     maxed = [s for s in shown if os.path.getsize(dat[(s, "one-room-max")])]
@@ -857,7 +889,8 @@ def main():
            "wall_s": a.wall_s, "loadavg": load,
            "method": {"reps": a.reps, "paced_s": a.paced_s, "rate": a.rate,
                       "window": a.window, "hist_resolution": HIST_RESOLUTION,
-                      "n": "receivers in the room; 4 senders on top except for the floors"},
+                      "n": "receivers in the room; 4 senders on top except for floor-pipe "
+                           "and floor-tcp"},
            "goals": goals(pts, burst, memory), "points": pts, "burst": burst,
            "memory_after_burst": memory, "timing": load_jsonl(a.timing),
            "budget_s": a.budget_s,

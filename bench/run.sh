@@ -294,7 +294,8 @@ stop_federation() {
 # SYSTEM: forkchat, forkchat-burst (forkchatd with its default backlog),
 # forkchat-federated, ngircd, inspircd, redis, floor-pipe (raw: one write
 # and one SIGUSR2 per message and child), floor-pipe-batched (up to 64 per
-# write and signal), floor-tcp (pipe+SIGUSR2+TCP), floor-storm (the
+# write and signal), floor-tcp (pipe+SIGUSR2+TCP), floor-tcp-send
+# (floor-tcp whose senders are clients), floor-storm (the
 # connect-storm floor, bench/storm_floor.c: connect and register only).
 run() {
 	local sys=$1 sc=$2 n=$3 s=$4 k=$5 m=$6 rate=$7 rc pidarg= sysarg srv=
@@ -310,6 +311,11 @@ run() {
 	floor-pipe-batched) sysarg="-s floor-pipe --label $sys -B 64" ;;
 	# the TCP floor batches what is due when behind, as forkchatd does
 	floor-tcp) sysarg="-s floor-tcp -B 64" ;;
+	# the TCP floor whose 4 senders are clients, as forkchat's
+	floor-tcp-send) sysarg="-s floor-tcp-send -B 64" ;;
+	# the same with forkchatd's output side (F_SETSIG, its cork policy)
+	floor-tcp-send-cork)
+		sysarg="-s floor-tcp-send --label $sys --cork -B 1000" ;;
 	# accepts, forks a child per connection, answers the first line
 	floor-storm) srv=floor-storm; sysarg="-s floor-storm --connect-only" ;;
 	esac
@@ -379,8 +385,9 @@ per_sender() {	# N S D
 
 # ---- the scenarios --------------------------------------------------------
 # Method (bench/README.md): N = receivers in the room, so N + SEND client
-# processes for the systems whose senders are clients (the floors' senders
-# are virtual: N receivers, nothing extra).  Paced runs: RATE messages/s
+# processes for the systems whose senders are clients (floor-pipe's and
+# floor-tcp's senders are virtual: N receivers, nothing extra;
+# floor-tcp-send's are clients).  Paced runs: RATE messages/s
 # over SEND senders for PACED s (full: 10 s, 1000 messages); REPS runs per
 # (system, N), then (the servers) REPS windowed back-to-back runs, all on
 # one server and one set of connected clients (forkchat-load --repeat,
@@ -398,6 +405,7 @@ if [ "$MODE" = quick ]; then
 	INSP_NS=${BENCH_INSPIRCD_NS:-}
 	FLOOR_PIPE_NS="10 100"
 	MEM_NS="100"
+	FLOOR_SEND_NS="10 100"
 	BUDGET=${BENCH_BUDGET_S:-180}
 else
 	NS="10 100 500 1000"
@@ -407,6 +415,7 @@ else
 	INSP_NS=${BENCH_INSPIRCD_NS:-10}	# paced only: see bench/README.md
 	FLOOR_PIPE_NS="10"		# time: the goals use the TCP floor
 	MEM_NS="100 1000"
+	FLOOR_SEND_NS="10 100 1000"	# goal 4's floor with real senders
 	# the goals' parts take about 14 min, ten rooms, federation and
 	# hyperfine about 3 more (bench/README.md, "Time budget")
 	BUDGET=${BENCH_BUDGET_S:-1080}
@@ -421,7 +430,8 @@ command -v inspircd >/dev/null || { echo "inspircd is not installed: no InspIRCd
 
 # clients: N receivers, plus the senders for the client-sender systems
 clients() {	# SYSTEM N
-	case $1 in floor-*) echo "$2" ;; *) echo $(($2 + SEND)) ;; esac
+	case $1 in floor-tcp-send*) echo $(($2 + SEND)) ;; floor-*) echo "$2" ;;
+	*) echo $(($2 + SEND)) ;; esac
 }
 in_list() {	# N LIST
 	case " $2 " in *" $1 "*) return 0 ;; esac
@@ -452,6 +462,16 @@ for n in $NS; do
 	run floor-tcp one-room "$n" $SEND 1 $((RATE * PACED / SEND)) $RATE \
 	    -d $((PACED + 5)) -R "$REPS" --max-repeat "$REPS" \
 	    --max-messages "$(per_sender "$n" $SEND $MAXD)" -w $WINDOW -T $BOUND
+	# floor-tcp-send windowed back to back only (the window as above):
+	# goal 4's floor when the senders' hop is paid, as forkchat and Redis
+	# pay it (bench/README.md)
+	if in_list "$n" "$FLOOR_SEND_NS"; then
+		for sys in floor-tcp-send floor-tcp-send-cork; do
+			run $sys one-room-max $c $SEND 1 \
+			    "$(per_sender $c $SEND $MAXD)" 0 -d $((PACED + 5)) \
+			    -R "$REPS" -w $WINDOW -T $BOUND
+		done
+	fi
 	for sys in $extra; do
 		run "$sys" one-room "$(clients "$sys" "$n")" $SEND 1 \
 		    $((RATE * PACED / SEND)) $RATE -d $((PACED + 5)) -R "$REPS" -T $BOUND

@@ -131,10 +131,12 @@ ASAN_TIME_SCALE ?= 5
 # (test names, passed as -k 'not (a or b)'; integration/test_resources.py)
 # test_unit_syscall_filter_...: the sanitizer runtime makes system calls of
 # its own; the unit's SystemCallFilter= is checked on the normal build.
+# test_hello_waits_...: ASan's allocator has no [heap] (mmap'd regions).
 ASAN_DESELECT := test_500_cycles_leak_no_fds_memory_or_zombies \
                  test_unit_syscall_filter_allows_every_syscall_the_server_makes \
                  test_children_forked_after_a_burst_stay_small \
-                 test_session_child_page_tables_are_small
+                 test_session_child_page_tables_are_small \
+                 test_hello_waits_in_the_first_small_buffer
 ASAN_K := $(if $(strip $(ASAN_DESELECT)),-k 'not ($(subst $(eval) , or ,$(strip $(ASAN_DESELECT))))')
 
 asan-build: $(asan_BINS) ## build the ASan+UBSan variant (build/asan/)

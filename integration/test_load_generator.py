@@ -178,6 +178,48 @@ def test_tcp_floor_keeps_the_window_back_to_back():
     assert w["wakeups_per_delivery"] >= 0.3, w["wakeups_per_delivery"]
 
 
+def test_tcp_floor_with_real_senders_delivers_each_message_once_in_order():
+    """floor-tcp-send: the senders are clients whose writers write on a
+    connection of their own; the floor's sender children hand the lines to
+    its parent, which fans them out to every receiver but the sender
+    (forkchat does not echo): each of the 5 others gets every message of a
+    sender exactly once, in order, and an echo would count as malformed.
+    Two phases on one set-up, so the first one's server is every process
+    of the floor: its parent, the 6 receivers' and the 2 senders'
+    children (the writers exit after the last phase)."""
+    rc, res, err = load("-s", "floor-tcp-send", "-n", 6, "-S", 2, "-m", 200, "-r", 0,
+                        "-w", 8, "-R", 2)
+    assert rc == 0, err
+    assert len(res) == 2
+    for r in res:
+        assert r["system"] == "floor-tcp-send" and r["protocol"] == "floor-tcp-send"
+        assert r["window"] == 8 and r["batch"] == 64
+        assert r["expected"] == 2 * 200 * 5 and r["received"] == r["expected"]
+        assert r["lost"] == r["duplicated"] == r["out_of_order"] == 0
+        assert r["malformed"] == 0 and r["errors"] == 0
+        assert r["server_cpu_ms"] > 0 and r["cpu_us_per_delivery"] > 0
+    assert res[0]["server_procs"] == 1 + 6 + 2
+    # two rooms, one message per pipe write: the senders of a room are
+    # also receivers there, so a batch holds both, each less its own
+    rc, res, err = load("-s", "floor-tcp-send", "-B", 1, "-n", 8, "-S", 4, "-k", 2,
+                        "-m", 300, "-r", 0)
+    assert rc == 0, err
+    r = res[0]
+    # room of 4: 2 senders x 300 x 3 others, twice
+    assert r["expected"] == 2 * (2 * 300 * 3) and r["received"] == r["expected"]
+    assert r["lost"] == r["duplicated"] == r["out_of_order"] == r["malformed"] == 0
+    # --cork (forkchatd's signals and corking): a held batch still goes
+    # (at the latest after 1 ms), whole and in order; only for this floor
+    rc, res, err = load("-s", "floor-tcp-send", "--cork", "-n", 6, "-S", 3, "-m", 300,
+                        "-r", 0, "-w", 4)
+    assert rc == 0, err
+    r = res[0]
+    assert r["cork"] == 1 and r["expected"] == 3 * 300 * 5 and r["received"] == r["expected"]
+    assert r["lost"] == r["duplicated"] == r["out_of_order"] == r["malformed"] == 0
+    rc, res, err = load("-s", "floor-tcp", "--cork", "-n", 2)
+    assert rc == 2 and "usage" in err and res == []
+
+
 def test_raw_floor_and_label():
     rc, res, err = load("-s", "floor-pipe", "--label", "floor-pipe-batched", "-n", 4, "-S", 2,
                         "-m", 100, "-r", 0)
@@ -235,6 +277,28 @@ def test_report_goals_from_medians():
     # nothing measured: said so, not guessed
     assert g[(2, "paced p50 / floor-tcp", 500)]["met"] is None
     assert g[(5, "connect storm 1000 clients: time / Redis SUBSCRIBE", 1000)]["value"] is None
+
+
+def test_report_goal_4_states_the_floor_with_real_senders():
+    """Goal 4's rows vs Redis give floor-tcp-send's own ratio next to
+    floor-tcp's (the floor that pays the senders' hop, as forkchat and
+    Redis do), and the windowed table has its row."""
+    pts = [point("forkchat", 10, scenario="one-room-max", deliveries_per_s=0.9e6,
+                 cpu_us_per_delivery=0.8, wakeups_per_delivery=0.1, repeats=1),
+           point("redis", 10, scenario="one-room-max", deliveries_per_s=1.2e6,
+                 cpu_us_per_delivery=0.4, wakeups_per_delivery=0.0, repeats=1),
+           point("floor-tcp", 10, scenario="one-room-max", deliveries_per_s=2.4e6,
+                 cpu_us_per_delivery=0.4, wakeups_per_delivery=0.01, repeats=1),
+           point("floor-tcp-send", 10, scenario="one-room-max", deliveries_per_s=1.5e6,
+                 cpu_us_per_delivery=0.6, wakeups_per_delivery=0.02, repeats=1)]
+    g = {(x["goal"], x["what"], x["n"]): x for x in report.goals(pts, [])}
+    row = g[(4, "windowed back-to-back deliveries/s / redis", 10)]
+    assert row["value"] == 0.75 and row["met"] is False
+    assert row["note"] == ("floor-tcp / redis: 2.00x; forkchat / floor-tcp: 0.38x; "
+                           "floor-tcp-send / redis: 1.25x; forkchat / floor-tcp-send: 0.60x")
+    rows = [r for r in report.max_table(pts) if "| floor-tcp-send |" in r]
+    assert rows == ["| 10 | floor-tcp-send | 1 | 1.50 M/s | 0.60 us | 0.020 | - | 1.25x |"]
+    assert "floor-tcp-send" in report.WHAT and "floor-tcp-send" in report.LIMITS
 
 
 def mem_run(n, before, after, marginal, rss_first, rss_second):
@@ -316,7 +380,7 @@ def test_report_reads_memory_and_timing_files(tmp_path):
     assert "| all parts | | 60.5 (run.sh's wall time 900 s, budget 1080 s) |" in md
 
 
-@pytest.mark.parametrize("system", ["forkchat", "floor-tcp"])
+@pytest.mark.parametrize("system", ["forkchat", "floor-tcp", "floor-tcp-send"])
 def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_path):
     """bench/cost_split.py (issue 17, goal 4) splits a windowed run's cost
     by process kind; it reads /proc after the last delivery while the
@@ -336,6 +400,14 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
         assert kinds["senders' children"]["procs"] == 4
         assert kinds["receivers' children"]["procs"] == 3
         busy = ["parent", "senders' children", "receivers' children"]
+    elif system == "floor-tcp-send":
+        # the same clients as forkchat's; the floor's sender children
+        # stay after their writers' EOF, as session children do
+        assert res["deliveries"] == 4 * 200 * 6 and res["lost"] == 0
+        assert kinds["floor parent"]["procs"] == 1
+        assert kinds["floor senders' children"]["procs"] == 4
+        assert kinds["floor receivers' children"]["procs"] == 7
+        busy = ["floor parent", "floor senders' children", "floor receivers' children"]
     else:
         assert res["deliveries"] == 4 * 200 * 3 and res["lost"] == 0
         assert kinds["floor parent"]["procs"] == 1
@@ -345,7 +417,7 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
         assert kinds[k]["cpu_us"] > 0, (k, kinds[k])
     # the load generator's share, apart: one reader per client, and the
     # forkchat senders' writers (the floor's senders are virtual)
-    assert kinds["generator's clients"]["procs"] == (7 if system == "forkchat" else 3)
+    assert kinds["generator's clients"]["procs"] == (3 if system == "floor-tcp" else 7)
     assert kinds["generator's clients"]["cpu_us"] > 0
     if system == "forkchat":
         # a writer ends when its sends are done: how many of the 4 are
@@ -353,11 +425,32 @@ def test_cost_split_reads_every_server_process_after_the_traffic(system, tmp_pat
         # (2-4 seen on a fresh clone under CI's load)
         assert kinds["generator's writers"]["procs"] >= 1
         assert kinds["generator's writers"]["cpu_us"] > 0
-    else:
+    elif system == "floor-tcp":
         assert "generator's writers" not in kinds
     assert 0.0 <= res["machine_idle"] <= 1.0
     # every child slept at least once between the batches it was woken for
     assert kinds[busy[-1]]["vol_cs"] > 0
+
+
+def test_cost_split_measures_redis_and_the_generator_beside_it(tmp_path):
+    """cost_split.py -s redis (issue 17, goal 4): the same windowed run
+    against a redis-server it starts and stops, so the generator's writers
+    and clients, which bound the throughput on 2 cores as much as the
+    server, can be compared with forkchat's kind by kind."""
+    out = tmp_path / "cost.jsonl"
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "cost_split.py"), "-s", "redis",
+                        "-n", "3", "-m", "200", "--settle", "0.5", "--json", str(out)],
+                       capture_output=True, text=True, timeout=scaled(120))
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads(out.read_text().splitlines()[0])
+    kinds = res["kinds"]
+    # 3 receivers + 4 senders subscribed; a message reaches the 6 others
+    assert res["deliveries"] == 4 * 200 * 6 and res["lost"] == 0
+    assert kinds["redis"]["procs"] == 1 and kinds["redis"]["cpu_us"] > 0
+    assert kinds["generator's clients"]["procs"] == 7
+    # the writers (and their drainers) may all have ended by the last
+    # delivery: how many are read depends on timing; none is the server's
+    assert "| all (server) | | %.4f |" % kinds["redis"]["cpu_us"] in p.stdout
 
 
 FLOOR = ROOT / "build" / "forkchat-storm-floor"

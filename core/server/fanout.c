@@ -216,8 +216,10 @@ fanout_send(void *ctx, int slot, const char *line, size_t len)
 	if (FAIL("forkchatd/fanout/append", ENOMEM) ||
 	    buf_put(&c->out, line, len) < 0)
 		c->failed = 1; /* never drop a line silently */
+	/* presence lines wait, but not past a cork's worth: a join/leave
+	 * storm must reach the backlog checks (flow.c) like any output */
 	if (!c->dirty && f->cfg.lazy != NULL && len > 0 &&
-	    f->cfg.lazy(line, len)) {
+	    buf_used(&c->out) < FANOUT_CORK_BYTES && f->cfg.lazy(line, len)) {
 		/* a slot is on the list once: lazy stays set until it is read */
 		if (!c->lazy) {
 			c->lazy = 1;
@@ -398,17 +400,58 @@ flush_client(struct fanout *f, int slot)
 }
 
 /*
+ * The end of a flush that left `left` slots corked (now_us: its end): when
+ * the cork began, when a write last ended (fanout_busy), the cuts not yet
+ * reported, and the flow control's turn.
+ */
+static void
+end_flush(struct fanout *f, int left, long long now_us)
+{
+	if (left == 0)
+		f->corked_us = 0;
+	else if (f->corked_us == 0)
+		f->corked_us = now_us;
+	if (f->wrote) {
+		f->wrote = 0;
+		f->flushed_us = now_us;
+	}
+	report_cuts(f);
+	if (f->cfg.flow != NULL)
+		flow_turn(f->cfg.flow);
+}
+
+/* Keep the dirty list's entries from `from` on that are still dirty, once
+ * each (a released and reused slot can be listed twice); returns how many. */
+static int
+keep_dirty(struct fanout *f, int from)
+{
+	int i, k = 0, slot;
+
+	for (i = from; i < f->ndirty; i++)
+		if (f->sl[slot = f->dirty[i]].dirty == 1) {
+			f->sl[slot].dirty = 2;
+			f->dirty[k++] = slot;
+		}
+	f->ndirty = k;
+	for (i = 0; i < k; i++)
+		f->sl[f->dirty[i]].dirty = 1;
+	return k;
+}
+
+/*
  * One write per child that got output this turn; each write raises that
  * child's SIGUSR2 (O_ASYNC + F_SETSIG on its read end, session.c), so the
  * parent makes no kill() per delivery, and a child never misses bytes
  * written after its last read.  The
  * cuts are reported after each pass; what the server queues then (PART
- * lines) makes another pass, until nothing is dirty.
+ * lines) makes another pass, until nothing is dirty.  With input (not
+ * NULL), every FANOUT_PEEK_SLOTS writes it asks whether more input waits;
+ * if so, it stops there and leaves the rest corked (fanout.h).
  */
 void
-fanout_flush(struct fanout *f)
+fanout_flush_until(struct fanout *f, int (*input)(void))
 {
-	int i, slot;
+	int i, slot, n = 0;
 
 	do {
 		for (i = 0; i < f->ndirty; i++) { /* may grow while we loop */
@@ -417,17 +460,23 @@ fanout_flush(struct fanout *f)
 				continue;
 			f->sl[slot].dirty = 0;
 			flush_client(f, slot);
+			if (input != NULL && ++n % FANOUT_PEEK_SLOTS == 0 &&
+			    input()) {
+				end_flush(
+				    f, keep_dirty(f, i + 1), clock_mono_us());
+				return;
+			}
 		}
 		f->ndirty = 0;
 		report_cuts(f);
 	} while (f->ndirty > 0);
-	f->corked_us = 0;
-	if (f->wrote) {
-		f->wrote = 0;
-		f->flushed_us = clock_mono_us();
-	}
-	if (f->cfg.flow != NULL)
-		flow_turn(f->cfg.flow);
+	end_flush(f, 0, clock_mono_us());
+}
+
+void
+fanout_flush(struct fanout *f)
+{
+	fanout_flush_until(f, NULL);
 }
 
 /*
@@ -471,17 +520,7 @@ fanout_flush_busy(struct fanout *f, long long now_us)
 	f->ndirty = k;
 	for (i = 0; i < k; i++)
 		f->sl[f->dirty[i]].dirty = 1;
-	if (k == 0)
-		f->corked_us = 0;
-	else if (f->corked_us == 0)
-		f->corked_us = now_us;
-	if (f->wrote) {
-		f->wrote = 0;
-		f->flushed_us = now_us;
-	}
-	report_cuts(f); /* its PART lines: the next flush */
-	if (f->cfg.flow != NULL)
-		flow_turn(f->cfg.flow);
+	end_flush(f, k, now_us); /* its cuts' PART lines: the next flush */
 }
 
 long long

@@ -40,6 +40,7 @@ struct fslot {
 	int blocked;          /* paused and its room is behind: hold on */
 	int spoke;            /* on the spoke list */
 	int holding;          /* held is not empty */
+	int target;           /* 1 + the hot slot its output went to, or 0 */
 	long long hot_ms;     /* when it got hot */
 	long long drained_ms; /* when its pipe last took bytes */
 	struct buf held;      /* its records read while paused, in order */
@@ -51,6 +52,7 @@ struct flow {
 	size_t high, low, hard;
 	int nhot, npaused, nholding;
 	int changed;        /* a member got hot or cooled */
+	int origin;         /* the slot whose record is handled, or -1 */
 	int *spoke, nspoke; /* room senders since the last turn */
 	const char **rooms; /* scratch: the rooms with a hot member */
 	unsigned long long pauses, resumes;
@@ -70,6 +72,7 @@ flow_new(const struct flow_cfg *cfg)
 	f->low = cfg->max_backlog / FLOW_LOW_DIV;
 	f->hard = cfg->max_backlog * FLOW_HARD_FACTOR;
 	f->log_ms[0] = f->log_ms[1] = -1000000;
+	f->origin = -1;
 	f->sl = calloc(n, sizeof(*f->sl));
 	f->spoke = calloc(n, sizeof(int));
 	f->rooms = calloc(n, sizeof(char *));
@@ -135,6 +138,40 @@ flow_spoke(struct flow *f, int slot)
 		return;
 	f->sl[slot].spoke = 1;
 	f->spoke[f->nspoke++] = slot;
+}
+
+void
+flow_from(struct flow *f, int slot)
+{
+	if (f != NULL)
+		f->origin = slot;
+}
+
+/*
+ * A line for slot `to` was queued while f->origin's record was handled:
+ * if `to` is hot, the origin is paced too, whatever the line (a whisper,
+ * the JOIN and PART lines of a join/leave storm): only room messages were,
+ * and a whisper or presence flood cut readers that kept reading.
+ */
+void
+flow_sent(struct flow *f, int to)
+{
+	int from;
+
+	if (f == NULL || f->nhot == 0 || (from = f->origin) < 0 || from == to ||
+	    !f->sl[to].hot)
+		return;
+	f->sl[from].target = to + 1;
+	flow_spoke(f, from);
+}
+
+/* slot's output went to a member that is still hot. */
+static int
+waits(const struct flow *f, int slot)
+{
+	int t = f->sl[slot].target;
+
+	return t > 0 && f->sl[t - 1].hot;
 }
 
 static void
@@ -316,6 +353,8 @@ tell(struct flow *f, int slot, int on)
 	}
 	f->sl[slot].paused = on;
 	f->sl[slot].blocked = on;
+	if (!on)
+		f->sl[slot].target = 0;
 	f->npaused += on ? 1 : -1;
 	if (on)
 		f->pauses++;
@@ -379,14 +418,17 @@ flow_turn(struct flow *f)
 	for (slot = 0; changed && f->npaused > 0 && slot < f->cfg.max_clients;
 	     slot++)
 		if (f->sl[slot].paused &&
-		    !(f->sl[slot].blocked = room_is_hot(f, slot, nrooms)) &&
+		    !(f->sl[slot].blocked =
+		            room_is_hot(f, slot, nrooms) || waits(f, slot)) &&
 		    !f->sl[slot].holding)
 			tell(f, slot, 0);
 	for (i = 0; i < f->nspoke; i++) {
 		slot = f->spoke[i];
 		f->sl[slot].spoke = 0;
-		if (!room_is_hot(f, slot, nrooms))
+		if (!room_is_hot(f, slot, nrooms) && !waits(f, slot)) {
+			f->sl[slot].target = 0;
 			continue;
+		}
 		if (!f->sl[slot].paused)
 			tell(f, slot, 1);
 		else /* its replay made the room fall behind again */

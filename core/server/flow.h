@@ -50,6 +50,11 @@ void flow_free(struct flow *f);
 
 /* slot queued a room message (the chat's message hook). */
 void flow_spoke(struct flow *f, int slot);
+/* The records handled from now on are slot's (-1: nobody's). */
+void flow_from(struct flow *f, int slot);
+/* A line was queued for slot `to`: pace the record's sender if `to` is
+ * hot (any line: whispers and JOIN/PART lines too). */
+void flow_sent(struct flow *f, int to);
 /*
  * slot's backlog is `used` bytes after a flush that wrote `wrote` bytes to
  * its pipe (behind: it had a backlog before): update its marks.  Anything

@@ -28,6 +28,7 @@
 #include "lib/plural.h"
 #include "sys/safefile.h"
 #include "server/server.h"
+#include "server/session.h"
 #include "server/spawner.h"
 
 static void
@@ -268,6 +269,7 @@ main(int argc, char **argv)
 	snprintf(where, sizeof(where), "%s:%d", o.bind, o.port);
 	if ((lfd = net_listen(o.bind, o.port)) < 0)
 		die("cannot listen on", where);
+	(void)session_listen_opts(lfd); /* inherited by every client's socket */
 	absolutize(o.log_dir, sizeof(o.log_dir));
 	absolutize(o.pid_file, sizeof(o.pid_file));
 	open_log(&o);

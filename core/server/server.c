@@ -141,6 +141,25 @@ srv_pid(void *ctx, int slot)
 	    0;
 }
 
+/*
+ * The chat's output: a line for a hot member paces the sender of the
+ * record being handled, whatever the line (flow.c, flow_sent()).
+ */
+static void
+srv_send(void *ctx, int slot, const char *line, size_t len)
+{
+	struct server *s = ctx;
+
+	flow_sent(s->flow, slot);
+	fanout_send(s->fo, slot, line, len);
+}
+
+static void
+srv_close(void *ctx, int slot)
+{
+	fanout_close(((struct server *)ctx)->fo, slot);
+}
+
 static void
 srv_message(void *ctx, int slot, int recipients)
 {
@@ -208,7 +227,8 @@ dispatch(void *ctx, const struct ipc_hdr *h, const char *p)
 	int slot = (int)h->slot;
 
 	if (fanout_state(s->fo, slot) != FANOUT_ACTIVE)
-		return; /* said after /quit or a cut: ignored */
+		return;           /* said after /quit or a cut: ignored */
+	flow_from(s->flow, slot); /* what it makes for others paces it */
 	switch (h->type) {
 	case IPC_LINE:
 		chat_line(s->chat, slot, p, h->len);
@@ -230,6 +250,7 @@ dispatch(void *ctx, const struct ipc_hdr *h, const char *p)
 		fanout_close(s->fo, slot);
 		break;
 	}
+	flow_from(s->flow, -1);
 }
 
 static void
@@ -685,8 +706,8 @@ flush_turn(struct server *s, int more)
 	if (more || (msgs >= CORK_MIN_MESSAGES && fanout_busy(s->fo, now)) ||
 	    input_waiting()) /* the system call last */
 		fanout_flush_busy(s->fo, now);
-	else
-		fanout_flush(s->fo);
+	else /* a large room's fan-out gives way to input that arrives */
+		fanout_flush_until(s->fo, input_waiting);
 }
 
 static void
@@ -794,7 +815,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 {
 	static const int sigs[] = { SIGUSR1, SIGIO, SIGCHLD, SIGHUP, SIGTERM,
 		SIGINT, SIGQUIT };
-	struct chat_io io = { NULL, fanout_send, fanout_close };
+	struct chat_io io = { NULL, srv_send, srv_close };
 	struct chat_hooks hooks = { srv_message, srv_stats, srv_registered, s };
 	struct fanout_cfg fc = { o->max_clients, o->max_backlog, s, srv_cut,
 		NULL, srv_lazy };
@@ -852,7 +873,7 @@ setup(struct server *s, const struct server_opts *o, int lfd, sigset_t *set)
 	if ((s->flow = fc.flow = flow_new(&flc)) == NULL ||
 	    (s->fo = fanout_new(&fc)) == NULL)
 		return -1;
-	io.ctx = s->fo;
+	io.ctx = s;
 	s->chat = chat_new(&lim, &io);
 	if (s->chat != NULL)
 		s->adm = admit_new(o, s->chat, s->fo);

@@ -40,13 +40,14 @@
 #define READ_BUDGET        (256 * 1024) /* socket bytes per turn, then serve output */
 #define PENDING_CAP        (256 * 1024) /* stop reading the pipe past this */
 #define FLUSH_SECS         2 /* to deliver the last bytes at the end */
-#define SOCK_SNDBUF        (128 * 1024) /* the kernel doubles it */
 #define TICK_SECS          2 /* wake anyway: a lost signal only delays */
 #define UPQ_CAP            (64 * 1024) /* stop reading the client past this */
 #define UP_RETRY_NS        (2 * 1000 * 1000) /* retry a full shared pipe */
 #define SESSION_TRIM_SLACK (8 * 1024)        /* freed heap kept, memtrim.c */
 #define UPQ_KEEP           1024 /* first size; larger, an empty upq is freed */
 #define BUSY_KEEP          (64 * 1024) /* kept while busy: see busy_keep() */
+/* retry a full socket: see write_client() */
+#define FULL_RETRY_NS (500 * 1000 * 1000)
 
 struct session {
 	const struct session_cfg *cfg;
@@ -60,6 +61,9 @@ struct session {
 	int capped;          /* pipe not read: pending is full */
 	int sock_more;       /* socket not drained: read it again */
 	int paused;          /* the parent said: do not read the client */
+	int lines;           /* lines read from the client */
+	int greeted;         /* the socket got its first bytes (HELLO) */
+	int sock_full;       /* the socket refused whole lines: retry soon */
 	struct memtrim trim; /* memtrim.c's state (on the stack: see there) */
 };
 
@@ -183,6 +187,7 @@ on_line(enum proto_frame_ev ev, const char *line, size_t len, void *arg)
 	struct session *s = arg;
 	enum proto_err e;
 
+	s->lines++;
 	if (ev == PFRAME_TOO_LONG)
 		up_record(s, IPC_REJECT, PERR_LINE_TOO_LONG, NULL, 0);
 	else if ((e = proto_check_line(line, len)) != PERR_NONE)
@@ -245,7 +250,7 @@ done:
 static void
 read_down(struct session *s, int to_eof)
 {
-	size_t room;
+	size_t room, want;
 	ssize_t n;
 	char *p;
 
@@ -253,18 +258,30 @@ read_down(struct session *s, int to_eof)
 	while (!s->down_eof &&
 	    !(s->capped = buf_used(&s->pending) >= PENDING_CAP)) {
 		/* read into whatever room there is: no realloc per message */
-		/* an idle child's first buffer is small (a page) */
+		/* an idle child's first buffer is small (a page), and so is
+		 * a registering one's: HELLO waiting in it for the answer
+		 * (hello_waits()) does not make it grow to 32 KiB, 2 heap
+		 * pages more, to be freed as soon as both are sent */
 		if ((p = buf_reserve(&s->pending,
-		         buf_used(&s->pending) ? READ_MIN : READ_FIRST)) ==
+		         buf_used(&s->pending) && s->greeted ? READ_MIN :
+		                                               READ_FIRST)) ==
 		    NULL)
 			return; /* retried on the next turn */
 		room = buf_room(&s->pending);
-		n = read(s->cfg->down_fd, p, room);
+		/* never past the cap: a slow reader's child then takes from
+		 * its pipe as its socket takes, so the parent sees it drain
+		 * (flow.c); reading all the room, it took 250 KiB at once and
+		 * nothing for the next 10 s of a 25 KB/s reader, which was
+		 * cut as stalled */
+		want = PENDING_CAP - buf_used(&s->pending);
+		if (want > room)
+			want = room;
+		n = read(s->cfg->down_fd, p, want);
 		if (n > 0) {
 			if ((size_t)n == room)
 				busy_keep(&s->pending); /* more than it held */
 			buf_commit(&s->pending, (size_t)n);
-			if (!to_eof && (size_t)n < room)
+			if (!to_eof && (size_t)n < want)
 				return; /* drained: the next write signals */
 		} else if (n == 0)
 			s->down_eof = 1;
@@ -295,6 +312,7 @@ write_client(struct session *s)
 	size_t len;
 	ssize_t n;
 
+	s->sock_full = 0;
 	while (!s->dead && (len = complete(s)) > 0) {
 		n = FAIL("forkchatd/session/send", EPIPE) ?
 		    -1 :
@@ -305,9 +323,13 @@ write_client(struct session *s)
 			buf_consume(&s->pending, (size_t)n);
 		} else if (n < 0 && errno == EINTR)
 			continue;
-		else if (n < 0 && errno == EAGAIN)
-			return; /* SIGIO tells us when it drains */
-		else {
+		else if (n < 0 && errno == EAGAIN) {
+			/* SIGIO tells us when a third of the buffer is free;
+			 * a slow reader frees less between two ticks, and
+			 * the parent must see it drain (flow.c): retry */
+			s->sock_full = 1;
+			return;
+		} else {
 			s->dead = 1;
 			if (!s->sock_eof) {
 				s->sock_eof = 1;
@@ -406,10 +428,35 @@ idle_release(struct session *s)
 	memtrim_idle(SESSION_TRIM_SLACK, &s->trim, 1);
 }
 
+/*
+ * Registration: the client sent a line before it got HELLO (a storm's
+ * clients send their nickname at once, docs/PROTOCOL.md), and the parent's
+ * output is HELLO alone so far.  The parent answers every line, in a
+ * moment: HELLO waits for that answer, so that the client gets both in
+ * one send (one segment, one read) instead of two.  The wait ends with
+ * a second line from the parent, its EOF, the client's EOF or an idle
+ * tick (a lost answer only delays); once the client got its first bytes,
+ * nothing waits.
+ */
+static int
+hello_waits(struct session *s)
+{
+	const char *p = buf_head(&s->pending), *nl;
+	size_t used = buf_used(&s->pending);
+
+	if (s->greeted || used == 0)
+		return 0;
+	nl = memchr(p, '\n', used);
+	if (s->lines > 0 && !s->down_eof && !s->sock_eof && nl != NULL &&
+	    memchr(nl + 1, '\n', used - (size_t)(nl + 1 - p)) == NULL)
+		return 1;
+	s->greeted = nl != NULL;
+	return 0;
+}
+
 static int
 session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 {
-	int fl, sndbuf = SOCK_SNDBUF, one = 1;
 	pid_t me = getpid();
 
 	memset(s, 0, sizeof(*s));
@@ -421,31 +468,23 @@ session_setup(struct session *s, const struct session_cfg *cfg, sigset_t *set)
 	if ((s->fr.line = malloc(cfg->max_line + 2)) == NULL)
 		return -1;
 	proc_child_sigs(set); /* IO, USR2, TERM, IPC_SIG_FLOW */
-	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
+	if (!cfg->sigs_blocked && sigprocmask(SIG_BLOCK, set, NULL) < 0)
 		return -1;
 	/*
 	 * Signal-driven I/O on the pipe: every write of the parent raises
 	 * SIGUSR2 here by itself (F_SETSIG), so the parent makes no kill()
 	 * per delivery.  Bytes written before this are read by the first
-	 * turn of the loop.
+	 * turn of the loop.  F_SETFL sets the status flags whole, with no
+	 * F_GETFL first: of those it can change, a pipe or a socket of ours
+	 * has only O_NONBLOCK (or nothing) before (one system call less each).
 	 */
-	fl = fcntl(cfg->down_fd, F_GETFL);
-	if (fl < 0 || fcntl(cfg->down_fd, F_SETOWN, me) < 0 ||
+	if (fcntl(cfg->down_fd, F_SETOWN, me) < 0 ||
 	    fcntl(cfg->down_fd, F_SETSIG, SIGUSR2) < 0 ||
-	    fcntl(cfg->down_fd, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
+	    fcntl(cfg->down_fd, F_SETFL, O_NONBLOCK | O_ASYNC) < 0)
 		return -1;
-	/*
-	 * A fixed send buffer (no autotuning up to megabytes) keeps what a
-	 * non-reading client can swallow bounded, so --max-backlog decides.
-	 */
-	(void)setsockopt(
-	    cfg->sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	/* Chat lines are small and latency matters: no Nagle delay. */
-	(void)setsockopt(
-	    cfg->sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	fl = fcntl(cfg->sock, F_GETFL);
-	if (fl < 0 || fcntl(cfg->sock, F_SETOWN, me) < 0 ||
-	    fcntl(cfg->sock, F_SETFL, fl | O_NONBLOCK | O_ASYNC) < 0)
+	/* its SO_SNDBUF and TCP_NODELAY: the listening socket's (session.h) */
+	if (fcntl(cfg->sock, F_SETOWN, me) < 0 ||
+	    fcntl(cfg->sock, F_SETFL, O_NONBLOCK | O_ASYNC) < 0)
 		return -1;
 	return 0;
 }
@@ -474,9 +513,22 @@ session_run(const struct session_cfg *cfg)
 			read_client(&s);
 		else if (buf_used(&s.upq) > 0)
 			up_flush(&s);
+		/*
+		 * The first turn (sig 0) reads what the parent wrote before
+		 * O_ASYNC was set up to a short read, not to EAGAIN: any later
+		 * write raises SIGUSR2, and an EOF comes with SIGUSR1 (fanout.c).
+		 */
 		if (sig != SIGIO || s.capped)
-			read_down(&s, sig != SIGUSR2);
-		write_client(&s);
+			read_down(&s, sig != SIGUSR2 && sig != 0);
+		if (!hello_waits(&s))
+			write_client(&s);
+		if (s.capped && buf_used(&s.pending) < PENDING_CAP) {
+			/* the socket took some: refill from the pipe now, or a
+			 * slow reader woken by the tick alone drained the pipe
+			 * every other tick, and was cut as stalled (flow.c) */
+			read_down(&s, 1);
+			write_client(&s);
+		}
 		if (s.dead)
 			break;
 		if (s.down_eof && complete(&s) == 0) {
@@ -488,6 +540,10 @@ session_run(const struct session_cfg *cfg)
 		}
 		ts.tv_sec = TICK_SECS;
 		ts.tv_nsec = 0;
+		if (s.sock_full && !s.down_eof) { /* see write_client() */
+			ts.tv_sec = 0;
+			ts.tv_nsec = FULL_RETRY_NS;
+		}
 		if (buf_used(&s.upq) > 0) { /* shared pipe full: retry soon */
 			ts.tv_sec = 0;
 			ts.tv_nsec = UP_RETRY_NS;
@@ -506,8 +562,11 @@ session_run(const struct session_cfg *cfg)
 		if (s.sock_more && !s.paused && buf_used(&s.upq) == 0)
 			ts.tv_sec = ts.tv_nsec = 0;
 		sig = sigtimedwait(&set, &si, &ts);
-		if (sig < 0 && ts.tv_sec == TICK_SECS) /* idle: after a burst */
+		if (sig < 0 &&
+		    ts.tv_sec == TICK_SECS) { /* idle: after a burst */
 			idle_release(&s);
+			s.greeted = 1; /* HELLO waits no more */
+		}
 		if (sig == IPC_SIG_FLOW)
 			flow_signal(&s, &si);
 		else if (sig == SIGTERM) {

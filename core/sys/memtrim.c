@@ -19,6 +19,13 @@
 
 #include "sys/memtrim.h"
 
+/* Resident heap bytes beyond the chunks in use (0 when none). */
+static size_t
+excess(size_t resident, size_t in_use)
+{
+	return resident > in_use ? resident - in_use : 0;
+}
+
 int
 memtrim_due(size_t slack, const struct memtrim *m, size_t free_now,
     size_t in_use, size_t resident)
@@ -33,7 +40,7 @@ memtrim_due(size_t slack, const struct memtrim *m, size_t free_now,
 	 * What a trim could not give back (pages shared by a chunk in use
 	 * and a free one) is m->kept: only growth past it counts.
 	 */
-	return resident > in_use && resident - in_use > m->kept + slack;
+	return excess(resident, in_use) > m->kept + slack;
 }
 
 /* Bytes of the main heap (below the break) that have resident pages. */
@@ -57,12 +64,6 @@ heap_resident(size_t arena)
 		a += n * pg;
 	}
 	return res * pg;
-}
-
-static size_t
-excess(size_t resident, size_t in_use)
-{
-	return resident > in_use ? resident - in_use : 0;
 }
 
 int

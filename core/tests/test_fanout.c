@@ -42,7 +42,7 @@
 #include "sys/clock.h"
 #include "sys/log.h"
 
-#define NSLOT    40
+#define NSLOT    (FANOUT_PEEK_SLOTS + 32)
 #define PIPE_CAP 4096
 #define PID0     900000 /* fake child pids: PID0 + slot */
 
@@ -140,7 +140,8 @@ __wrap_buf_append(struct buf *b, const void *p, size_t n)
 }
 
 static struct fanout *f;
-static int rfd[NSLOT]; /* read ends: what each "child" receives */
+static int rfd[NSLOT];  /* read ends: what each "child" receives */
+static int input_looks; /* calls of the input callbacks below */
 
 static size_t drain(int i, char *out, size_t max);
 
@@ -180,6 +181,7 @@ setup(void **state)
 	int i;
 
 	memset(&rec, 0, sizeof(rec));
+	input_looks = 0;
 	rec.peek_slot = rec.part_slot = -1;
 	f = fanout_new(&cfg);
 	assert_non_null(f);
@@ -264,6 +266,23 @@ test_presence_lines_wait_and_go_out_together(void **state)
 	(void)state;
 }
 
+/* Presence lines wait, but not past FANOUT_CORK_BYTES of them: a join/leave
+ * storm goes to the pipe (and to the backlog checks) on the next flush. */
+static void
+test_presence_lines_wait_only_up_to_a_cork(void **state)
+{
+	char got[PIPE_CAP];
+	size_t n;
+
+	use_lazy();
+	open_slot(0);
+	for (n = 0; n < FANOUT_CORK_BYTES; n += 13)
+		send_str(0, "JOIN lobby a\n");
+	fanout_flush(f); /* not the lazy flush: written at once */
+	assert_int_equal(drain(0, got, sizeof(got)), PIPE_CAP);
+	(void)state;
+}
+
 /* Any other line takes the waiting ones along at once, in order; they are
  * not written twice. */
 static void
@@ -337,7 +356,6 @@ test_backlog_then_retry_delivers_all(void **state)
 	open_slot(3);
 	fanout_send(f, 3, line, sizeof(line));
 	fanout_flush(f);
-	assert_int_equal(fanout_nbacklog(f), 1);
 	assert_int_equal(fanout_state(f, 3), FANOUT_ACTIVE);
 	assert_int_equal(rec.sigq[3], 0);
 	assert_int_equal(rec.wakes[3], 1); /* it got bytes: woken */
@@ -867,12 +885,93 @@ test_busy_means_a_write_within_the_cork_time(void **state)
 	(void)state;
 }
 
+/* fanout_flush_until()'s look at the input: more waits, or not. */
+static int
+input_waits(void)
+{
+	input_looks++;
+	return 1;
+}
+
+static int
+input_none(void)
+{
+	input_looks++;
+	return 0;
+}
+
+/*
+ * A large room's fan-out gives way to input that arrives meanwhile: after
+ * FANOUT_PEEK_SLOTS writes it looks, and with input waiting it stops; the
+ * rest stay corked (due FANOUT_CORK_US later) and the next flush writes
+ * each of them once with the old and the new lines in order, and the
+ * slots written before the stop once more with the new line only.  With
+ * no input waiting, one pass writes every slot.  (Issue 17, goal 4,
+ * N=1000: a message written alone to every member made a fan-out round
+ * of its own.)
+ */
+static void
+test_flush_gives_way_to_input_and_keeps_the_rest(void **state)
+{
+	const int n = FANOUT_PEEK_SLOTS + 8;
+	char got[64];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		open_slot(i);
+		send_str(i, "MSG a one\n");
+	}
+	fanout_flush_until(f, input_waits);
+	assert_int_equal(input_looks, 1);
+	for (i = 0; i < n; i++)
+		assert_int_equal(rec.wakes[i], i < FANOUT_PEEK_SLOTS ? 1 : 0);
+	assert_true(fanout_cork_due(f) != 0);
+	assert_int_equal(drain(0, got, sizeof(got)), 10);
+	for (i = 0; i < n; i++) /* what the input brought */
+		send_str(i, "MSG b two\n");
+	input_looks = 0;
+	fanout_flush_until(f, input_none);
+	assert_int_equal(input_looks, 1); /* n / FANOUT_PEEK_SLOTS */
+	assert_true(fanout_cork_due(f) == 0);
+	for (i = 0; i < n; i++)
+		assert_int_equal(rec.wakes[i], i < FANOUT_PEEK_SLOTS ? 2 : 1);
+	assert_int_equal(drain(0, got, sizeof(got)), 10);
+	assert_memory_equal(got, "MSG b two\n", 10);
+	assert_int_equal(drain(1, got, sizeof(got)), 20);
+	assert_memory_equal(got, "MSG a one\nMSG b two\n", 20);
+	assert_int_equal(drain(n - 1, got, sizeof(got)), 20);
+	assert_memory_equal(got, "MSG a one\nMSG b two\n", 20);
+	(void)state;
+}
+
+/* A room of at most FANOUT_PEEK_SLOTS members is written in one pass,
+ * whatever the input: nothing there waits for a look. */
+static void
+test_flush_of_a_small_room_never_gives_way(void **state)
+{
+	int i;
+
+	for (i = 0; i < FANOUT_PEEK_SLOTS - 1; i++) {
+		open_slot(i);
+		send_str(i, "MSG a one\n");
+	}
+	fanout_flush_until(f, input_waits);
+	assert_int_equal(input_looks, 0);
+	for (i = 0; i < FANOUT_PEEK_SLOTS - 1; i++)
+		assert_int_equal(rec.wakes[i], 1);
+	assert_true(fanout_cork_due(f) == 0);
+	(void)state;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
 		    test_presence_lines_wait_and_go_out_together, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_presence_lines_wait_only_up_to_a_cork, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_other_line_takes_presence_along_in_order, setup,
@@ -927,6 +1026,12 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_busy_means_a_write_within_the_cork_time, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_flush_gives_way_to_input_and_keeps_the_rest, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_flush_of_a_small_room_never_gives_way, setup,
 		    teardown),
 	};
 

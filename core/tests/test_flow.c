@@ -272,6 +272,49 @@ test_hot_room_pauses_its_senders_then_resumes(void **state)
 	assert_int_equal(fanout_slow_cuts(fo), 0);
 }
 
+/* Output for a hot member from another room's client (a whisper, the
+ * JOIN/PART lines of a join/leave storm) pauses that client, who stays
+ * paused while another member cools and resumes once its target has;
+ * output for a member that is not hot, or to itself, pauses nobody. */
+static void
+test_output_to_a_hot_member_paces_its_origin(void **state)
+{
+	rec.room[5] = rec.room[4] = "elsewhere";
+	rec.room[3] = "third";
+	behind_by(5, MAXB / FLOW_HIGH_DIV);
+	behind_by(3, MAXB / FLOW_HIGH_DIV);
+	assert_int_equal(flow_nhot(fl), 2);
+	flow_from(fl, 6);
+	flow_sent(fl, 6); /* its own reply */
+	flow_sent(fl, 4); /* not hot */
+	flow_from(fl, -1);
+	flow_sent(fl, 5); /* nobody's record */
+	fanout_flush(fo);
+	assert_int_equal(rec.flow[6], 0);
+	flow_from(fl, 6); /* in the lobby, whispers 5 in "elsewhere" */
+	flow_sent(fl, 5);
+	fanout_send(fo, 5, "WHISPER x y\n", 12);
+	flow_from(fl, -1);
+	fanout_flush(fo);
+	assert_int_equal(rec.flow[6], 1);
+	assert_int_equal(rec.flow_on[6], 1);
+	assert_int_equal(flow_is_paused(fl, 6), 1);
+	while (flow_is_hot(fl, 3)) { /* another member cools first */
+		drain(3, PIPE_CAP);
+		fanout_flush_backlogs(fo);
+	}
+	assert_int_equal(flow_is_paused(fl, 6), 1);
+	while (flow_is_hot(fl, 5)) {
+		drain(5, PIPE_CAP);
+		fanout_flush_backlogs(fo);
+	}
+	assert_int_equal(flow_is_paused(fl, 6), 0);
+	assert_int_equal(rec.flow[6], 2);
+	assert_int_equal(rec.flow_on[6], 0);
+	assert_int_equal(rec.flow[7], 0);
+	assert_int_equal(fanout_slow_cuts(fo), 0);
+}
+
 /* A member cut while hot holds its room back no longer. */
 static void
 test_cut_member_releases_its_room(void **state)
@@ -383,6 +426,9 @@ main(void)
 		    test_hot_member_too_slow_is_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_hot_room_pauses_its_senders_then_resumes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_output_to_a_hot_member_paces_its_origin, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_cut_member_releases_its_room, setup, teardown),

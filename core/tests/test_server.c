@@ -146,6 +146,14 @@ __wrap_fanout_flush(struct fanout *f)
 	ev("flush");
 }
 
+/* The end of a turn's flush: with the server's look at the input (whether
+ * a child's SIGUSR1 is pending now). */
+void
+__wrap_fanout_flush_until(struct fanout *f, int (*input)(void))
+{
+	ev("flush_until %d", input != NULL ? input() : -1);
+}
+
 void
 __wrap_fanout_flush_busy(struct fanout *f, long long now_us)
 {
@@ -599,8 +607,9 @@ wait_is_bounded_by_tick_backlog_shutdown_fed_and_deadline(void **state)
 }
 
 /*
- * The end of a turn writes everything (fanout_flush) unless more input
- * waits (left over, or SIGUSR1 pending), or the turn handled
+ * The end of a turn writes everything (fanout_flush_until, which gives way
+ * to input arriving meanwhile: it is handed the look at SIGUSR1) unless more
+ * input waits (left over, or SIGUSR1 pending), or the turn handled
  * CORK_MIN_MESSAGES or more and the fan-out wrote less than FANOUT_CORK_US
  * ago: then small output may wait (fanout_flush_busy).  A paced message,
  * one a turn, is never held.
@@ -611,20 +620,20 @@ turn_flushes_all_when_idle_and_corks_when_busy(void **state)
 	sigset_t usr1, old;
 
 	flush_turn(&s, 0);
-	assert_ev(0, "flush");
+	assert_ev(0, "flush_until 0");
 	flush_turn(&s, 1); /* input left over */
 	assert_ev(1, "flush_busy");
 	rec.busy = 1; /* wrote a moment ago... */
 	s.messages_in += 1;
 	flush_turn(&s, 0); /* ...but one message (paced): at once */
-	assert_ev(2, "flush");
+	assert_ev(2, "flush_until 0");
 	s.messages_in += CORK_MIN_MESSAGES; /* behind: more a turn */
 	flush_turn(&s, 0);
 	assert_ev(3, "flush_busy");
 	s.messages_in += CORK_MIN_MESSAGES;
 	rec.busy = 0; /* nothing written for a while: at once */
 	flush_turn(&s, 0);
-	assert_ev(4, "flush");
+	assert_ev(4, "flush_until 0");
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	assert_int_equal(sigprocmask(SIG_BLOCK, &usr1, &old), 0);
@@ -635,7 +644,7 @@ turn_flushes_all_when_idle_and_corks_when_busy(void **state)
 	signal(SIGUSR1, SIG_DFL);
 	assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
 	flush_turn(&s, 0);
-	assert_ev(6, "flush");
+	assert_ev(6, "flush_until 0");
 	assert_int_equal(rec.nev, 7);
 }
 

@@ -35,33 +35,45 @@ def tracer_of(pid):
     return 0
 
 
+def strace_attach(pid, path, *args):
+    """strace -qq ARGS -o path -p pid, returned once it is attached."""
+    assert shutil.which("strace"), "strace is not installed (make deps installs it)"
+    p = subprocess.Popen(["strace", "-qq", *args, "-o", str(path), "-p", str(pid)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: tracer_of(pid) == p.pid, 10, what="strace attached")
+    except AssertionError:
+        strace_end(p)
+        raise
+    return p
+
+
+def strace_end(p, detach=True):
+    """End strace p: detach, SIGINT it (it lets the tracee go); else wait
+    for it to end with its tracee.  Killed if it does not end in time."""
+    if detach and p.poll() is None:
+        p.send_signal(signal.SIGINT)
+    try:
+        p.wait(scaled(15))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 class Waits:
     """strace -p pid, its rt_sigtimedwait() calls only, to path."""
 
     def __init__(self, pid, path):
-        assert shutil.which("strace"), "strace is not installed (make deps installs it)"
         self.path = path
-        self.p = subprocess.Popen(["strace", "-qq", "-e", "trace=rt_sigtimedwait",
-                                   "-o", str(path), "-p", str(pid)],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        try:
-            wait_until(lambda: tracer_of(pid) == self.p.pid, 10, what="strace attached")
-        except AssertionError:
-            self.stop()
-            raise
+        self.p = strace_attach(pid, path, "-e", "trace=rt_sigtimedwait")
 
     def stop(self, detach=True):
-        """The calls seen, one line each.  detach: SIGINT strace (it lets
-        the tracee go); else wait for it to end with its tracee."""
-        if detach and self.p.poll() is None:
-            self.p.send_signal(signal.SIGINT)
-        try:
-            self.p.wait(scaled(15))
-        finally:
-            if self.p.poll() is None:
-                self.p.kill()
-                self.p.wait()
+        """The calls seen, one line each (detach: see strace_end())."""
+        strace_end(self.p, detach)
         try:
             text = self.path.read_text()
         except FileNotFoundError:
